@@ -1,0 +1,177 @@
+"""Render a stream of chunks as one Markdown output that updates in place.
+
+In Jupyter the text appears in a single ``display`` output that is updated as each
+chunk arrives (``update_display_data`` messages); on a terminal it is printed as it
+arrives. Both return the full text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterable, Callable, Iterable
+from typing import Any
+
+__all__ = ["StreamInterrupted", "astream_markdown", "chunk_text", "stream_markdown"]
+
+#: Updates per second while the typewriter reveals text.
+_FRAMES_PER_SECOND = 30
+
+
+class StreamInterrupted(RuntimeError):
+    """A stream failed midway. ``text`` holds everything that arrived before it broke.
+
+    Attributes:
+        text: The partial text, already rendered.
+    """
+
+    def __init__(self, text: str, cause: BaseException) -> None:
+        super().__init__(
+            f"The stream broke after {len(text)} characters ({type(cause).__name__}: {cause}). "
+            "The partial text is kept in .text; retry the request to get the whole answer."
+        )
+        self.text = text
+
+
+def chunk_text(chunk: Any) -> str:
+    """Return the text of one chunk.
+
+    Args:
+        chunk: A ``GenerateContentResponse`` (its first candidate's text parts are
+            joined; thought parts and non-text parts such as inline data are skipped,
+            with no warning) or a ``str`` (returned as is).
+    """
+    if isinstance(chunk, str):
+        return chunk
+    candidates = getattr(chunk, "candidates", None) or []
+    if not candidates or candidates[0].content is None:
+        return ""
+    parts = candidates[0].content.parts or []
+    return "".join(p.text for p in parts if p.text and not getattr(p, "thought", False))
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class _Renderer:
+    """Shows growing text: a Markdown display in Jupyter, stdout elsewhere."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.shown = 0
+        self.handle = None
+        if _in_notebook():
+            from IPython.display import Markdown, display
+
+            self._markdown = Markdown
+            self.handle = display(Markdown(""), display_id=True)
+
+    def show(self, upto: int) -> None:
+        if upto <= self.shown:
+            return
+        if self.handle is not None:
+            self.handle.update(self._markdown(self.text[:upto]))
+        else:
+            sys.stdout.write(self.text[self.shown : upto])
+            sys.stdout.flush()
+        self.shown = upto
+
+    def finish(self) -> None:
+        self.show(len(self.text))
+        if self.handle is None and self.text and not self.text.endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def _steps(renderer: _Renderer, typewriter: float | None) -> Iterable[tuple[int, float]]:
+    """Yield (reveal-up-to, pause-seconds) pairs for the text not yet shown."""
+    end = len(renderer.text)
+    if not typewriter:
+        yield end, 0.0
+        return
+    step = max(1, round(typewriter / _FRAMES_PER_SECOND))
+    pause = step / typewriter
+    for upto in range(renderer.shown + step, end + step, step):
+        yield min(upto, end), pause
+
+
+def _check_typewriter(typewriter: float | None) -> None:
+    if typewriter is not None and typewriter <= 0:
+        raise ValueError(f"typewriter must be a positive number of characters per second, not {typewriter}")
+
+
+def stream_markdown(
+    chunks: Iterable[Any],
+    *,
+    typewriter: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Render a stream into one Markdown output that updates in place; return its text.
+
+    Args:
+        chunks: ``GenerateContentResponse`` chunks (e.g. from
+            ``client.models.generate_content_stream``) or strings.
+        typewriter: Reveal the text at most this many characters per second, like a
+            chat widget's simulated stream. None (the default) shows each chunk whole.
+        sleep: The pause function (for tests). Defaults to ``time.sleep``.
+
+    Returns:
+        The full text of the stream.
+
+    Raises:
+        StreamInterrupted: The stream raised midway; the partial text stays on screen
+            and is in the exception's ``text``. The original error is its ``__cause__``.
+        ValueError: ``typewriter`` is not positive.
+    """
+    _check_typewriter(typewriter)
+    renderer = _Renderer()
+    try:
+        for chunk in chunks:
+            renderer.text += chunk_text(chunk)
+            for upto, pause in _steps(renderer, typewriter):
+                renderer.show(upto)
+                if pause:
+                    sleep(pause)
+    except Exception as exc:
+        renderer.finish()
+        raise StreamInterrupted(renderer.text, exc) from exc
+    renderer.finish()
+    return renderer.text
+
+
+async def astream_markdown(chunks: AsyncIterable[Any], *, typewriter: float | None = None) -> str:
+    """Async twin of :func:`stream_markdown` for ``client.aio`` streams.
+
+    Args:
+        chunks: An async iterable of chunks or strings, e.g. the result of
+            ``await client.aio.models.generate_content_stream(...)``.
+        typewriter: Characters per second, or None to show each chunk whole.
+
+    Returns:
+        The full text of the stream.
+
+    Raises:
+        StreamInterrupted: The stream raised midway; ``text`` holds the partial text.
+        ValueError: ``typewriter`` is not positive.
+    """
+    _check_typewriter(typewriter)
+    renderer = _Renderer()
+    try:
+        async for chunk in chunks:
+            renderer.text += chunk_text(chunk)
+            for upto, pause in _steps(renderer, typewriter):
+                renderer.show(upto)
+                if pause:
+                    await asyncio.sleep(pause)
+    except Exception as exc:
+        renderer.finish()
+        raise StreamInterrupted(renderer.text, exc) from exc
+    renderer.finish()
+    return renderer.text
