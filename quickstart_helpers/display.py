@@ -104,7 +104,9 @@ def _steps(renderer: _Renderer, typewriter: float | None) -> Iterable[tuple[int,
 
 def _check_typewriter(typewriter: float | None) -> None:
     if typewriter is not None and typewriter <= 0:
-        raise ValueError(f"typewriter must be a positive number of characters per second, not {typewriter}")
+        raise ValueError(
+            f"typewriter must be a positive number of characters per second, not {typewriter}"
+        )
 
 
 def stream_markdown(

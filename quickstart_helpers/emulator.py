@@ -117,9 +117,12 @@ def merge_chunks(cassette: Cassette) -> dict[str, Any]:
                 if key != "content":
                     candidate[key] = value
             for part in (cand.get("content") or {}).get("parts") or []:
-                if "text" in part and parts and set(parts[-1]) == {"text"} and set(part) == {
-                    "text"
-                }:
+                if (
+                    "text" in part
+                    and parts
+                    and set(parts[-1]) == {"text"}
+                    and set(part) == {"text"}
+                ):
                     parts[-1] = {"text": parts[-1]["text"] + part["text"]}
                 else:
                     parts.append(dict(part))

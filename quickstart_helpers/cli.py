@@ -1,0 +1,155 @@
+"""The ``quickstart`` command: run notebooks, refresh stored outputs, serve the emulator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _default_pacing() -> str:
+    return os.environ.get("QUICKSTART_PACING") or ("fast" if os.environ.get("CI") else "realtime")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .client import resolve_mode
+    from .env import MissingApiKeyError
+    from .runner import execute_notebook, find_notebooks, format_summary
+
+    try:
+        mode = resolve_mode(args.mode)
+        if mode == "live":
+            from .env import load_api_key
+
+            load_api_key(required=True)
+        notebooks = find_notebooks(args.notebooks)
+    except (MissingApiKeyError, FileNotFoundError, ValueError) as exc:
+        print(f"quickstart run: {exc}", file=sys.stderr)
+        return 2
+    output_root = Path(args.output)
+    print(
+        f"Running {len(notebooks)} notebook(s) in {mode} mode"
+        + (f" ({args.pacing} pacing)" if mode == "offline" else "")
+        + f"; executed copies and outputs go to {output_root}/",
+        flush=True,
+    )
+    results = []
+    for path in notebooks:
+        _, result = execute_notebook(
+            path,
+            output_root / path.name,
+            mode=mode,
+            pacing=args.pacing,
+            output_root=output_root,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+        )
+        results.append(result)
+        if not result.ok:
+            print(
+                f"FAILED: {path} cell {result.failed_cell}: {result.error}\n"
+                f"  The executed copy with the traceback is {result.executed}",
+                file=sys.stderr,
+                flush=True,
+            )
+    print()
+    print(format_summary(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .runner import execute_notebook, find_notebooks
+
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="quickstart-refresh-") as tmp:
+        for path in find_notebooks(args.notebooks):
+            _, result = execute_notebook(
+                path, path, mode="offline", pacing="fast", output_root=Path(tmp), timeout=600
+            )
+            state = (
+                "refreshed" if result.ok else f"FAILED at cell {result.failed_cell}: {result.error}"
+            )
+            print(f"{path}: {state}")
+            failed |= not result.ok
+    return 1 if failed else 0
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    import threading
+
+    from .emulator import Emulator
+
+    emulator = Emulator(pacing=args.pacing, port=args.port).start()
+    print("# The Gemini API emulator is serving. In another shell, run:")
+    print(emulator.shell_exports())
+    print("# then any unmodified genai.Client() program talks to it. Ctrl-C stops it.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``quickstart`` command."""
+    parser = argparse.ArgumentParser(
+        prog="quickstart",
+        description="Gemini streaming quickstarts: run notebooks, live or offline.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="execute notebooks headless (live with a key, else offline)",
+        description="Execute notebooks with nbclient. Executed copies and the files they "
+        "produce go under --output. Live when GEMINI_API_KEY is found, else offline.",
+    )
+    run.add_argument("notebooks", nargs="*", help="notebooks or folders (default: notebooks/)")
+    run.add_argument("--mode", choices=["auto", "live", "offline"], default="auto")
+    run.add_argument(
+        "--pacing",
+        choices=["realtime", "fast"],
+        default=_default_pacing(),
+        help="offline: replay recorded delays (realtime) or send at once (fast; default in CI)",
+    )
+    run.add_argument("--output", default="build/run", help="output folder (default: build/run)")
+    run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run.set_defaults(func=_cmd_run)
+
+    refresh = sub.add_parser(
+        "refresh",
+        help="re-execute notebooks offline and store the outputs in place",
+        description="Re-execute notebooks offline with fast pacing and write them back, so the "
+        "stored outputs are the canonical offline ones that nbval compares against.",
+    )
+    refresh.add_argument("notebooks", nargs="*", help="notebooks or folders (default: notebooks/)")
+    refresh.set_defaults(func=_cmd_refresh)
+
+    emulator = sub.add_parser(
+        "emulator",
+        help="run the Gemini API emulator standalone",
+        description="Serve the emulator on 127.0.0.1 and print the shell exports that point "
+        "any unmodified genai.Client() program at it.",
+    )
+    emulator.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    emulator.add_argument("--pacing", choices=["realtime", "fast"], default="realtime")
+    emulator.set_defaults(func=_cmd_emulator)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``quickstart`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Execute notebooks headless with nbclient: the ``quickstart run`` main job."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from tqdm.auto import tqdm
+
+from .paths import repo_root
+
+__all__ = ["NotebookResult", "execute_notebook", "find_notebooks", "format_summary"]
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of executing one notebook.
+
+    Attributes:
+        notebook: Path of the source notebook.
+        executed: Path of the executed copy that was written.
+        cells: Number of code cells executed (including a failing one).
+        seconds: Wall-clock execution time in seconds.
+        mode: ``"live"`` or ``"offline"``.
+        failed_cell: 1-based index among all cells of the cell that failed, or None.
+        error: One-line description of the failure, or None.
+    """
+
+    notebook: Path
+    executed: Path
+    cells: int
+    seconds: float
+    mode: str
+    failed_cell: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every cell ran without error."""
+        return self.error is None
+
+
+def find_notebooks(paths: list[str] | None = None) -> list[Path]:
+    """Return the notebooks to run: ``paths`` (files or folders) or all of ``notebooks/``.
+
+    Raises:
+        FileNotFoundError: A named path does not exist or holds no notebook.
+    """
+    targets = [Path(p) for p in paths] if paths else [repo_root() / "notebooks"]
+    found: list[Path] = []
+    for target in targets:
+        if target.is_dir():
+            notebooks = sorted(p for p in target.glob("*.ipynb"))
+            if not notebooks:
+                raise FileNotFoundError(f"No notebooks (*.ipynb) in {target}.")
+            found.extend(notebooks)
+        elif target.is_file() and target.suffix == ".ipynb":
+            found.append(target)
+        else:
+            raise FileNotFoundError(f"{target} is not a notebook (.ipynb) or a folder of them.")
+    return found
+
+
+def execute_notebook(
+    path: Path,
+    executed: Path,
+    *,
+    mode: str,
+    pacing: str,
+    output_root: Path,
+    timeout: int = 600,
+    progress: bool = True,
+) -> tuple[Any, NotebookResult]:
+    """Execute one notebook in a fresh kernel and write the executed copy.
+
+    The kernel runs in the notebook's folder with ``QUICKSTART_MODE``,
+    ``QUICKSTART_PACING`` and ``QUICKSTART_OUTPUT_ROOT`` set, so the notebook uses the
+    chosen mode and writes its files under ``output_root/<notebook stem>/``.
+
+    Args:
+        path: The notebook to execute.
+        executed: Where to write the executed copy (may equal ``path``).
+        mode: ``"live"`` or ``"offline"``.
+        pacing: ``"realtime"`` or ``"fast"`` (offline only).
+        output_root: Root folder for what notebooks produce.
+        timeout: Seconds one cell may run. Defaults to 600.
+        progress: Show a tqdm progress bar over the code cells.
+
+    Returns:
+        The executed notebook node and the result.
+    """
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    bar = tqdm(
+        total=len(code_cells),
+        desc=path.stem,
+        unit="cell",
+        disable=not progress,
+        file=sys.stderr,
+        leave=True,
+    )
+    current: dict[str, int] = {"index": -1, "done": 0}
+
+    def on_cell_start(cell: Any, cell_index: int) -> None:
+        current["index"] = cell_index
+        bar.set_postfix_str(f"cell {cell_index + 1}")
+
+    def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        current["done"] += 1
+        bar.update(1)
+
+    env = dict(os.environ)
+    env.update(
+        QUICKSTART_MODE=mode,
+        QUICKSTART_PACING=pacing,
+        QUICKSTART_OUTPUT_ROOT=str(output_root.resolve()),
+        PYTHONUNBUFFERED="1",
+    )
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+        on_cell_start=on_cell_start,
+        on_cell_executed=on_cell_executed,
+    )
+    started = time.perf_counter()
+    failed_cell: int | None = None
+    error: str | None = None
+    try:
+        client.execute(env=env)
+    except CellExecutionError as exc:
+        failed_cell = current["index"] + 1
+        error = f"{exc.ename}: {exc.evalue}".strip()
+    except Exception as exc:  # noqa: BLE001 - kernel died, timeout ...
+        failed_cell = current["index"] + 1 if current["index"] >= 0 else None
+        error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, executed)
+    cells = current["done"] + (1 if error and failed_cell else 0)
+    return nb, NotebookResult(path, executed, cells, seconds, mode, failed_cell, error)
+
+
+def format_summary(results: list[NotebookResult]) -> str:
+    """Return a plain-text table: notebook, cells, seconds, mode, status."""
+    rows = [("notebook", "cells", "seconds", "mode", "status")]
+    for r in results:
+        status = "ok" if r.ok else f"FAILED at cell {r.failed_cell}"
+        rows.append((r.notebook.name, str(r.cells), f"{r.seconds:.1f}", r.mode, status))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
