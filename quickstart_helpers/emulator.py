@@ -29,6 +29,7 @@ from .cassettes import Cassette, CassetteStore, prompt_text
 from .tls import LocalCertificate, make_local_certificate
 
 __all__ = [
+    "IMAGE_OUTPUT_MODELS",
     "INVALID_KEY_ERROR",
     "Emulator",
     "Pacing",
@@ -65,6 +66,20 @@ INVALID_KEY_ERROR: dict[str, Any] = {
 
 #: API key value that triggers :data:`INVALID_KEY_ERROR`.
 INVALID_KEY = "invalid"
+
+#: The models that can output images (``responseModalities`` with ``IMAGE``); the
+#: emulator refuses such a request to any other model as the live API does (400).
+IMAGE_OUTPUT_MODELS: frozenset[str] = frozenset(
+    {
+        "gemini-2.0-flash-exp",
+        "gemini-2.0-flash-exp-image-generation",
+        "gemini-2.0-flash-preview-image-generation",
+        "gemini-2.5-flash-image",
+        "gemini-2.5-flash-image-preview",
+        "gemini-3-pro-image-preview",
+        "gemini-3.1-flash-image-preview",
+    }
+)
 
 
 def api_error(code: int, status: str, message: str) -> web.Response:
@@ -319,7 +334,19 @@ class Emulator:
         return await self._stream(request, cassette)
 
     def check_request(self, model: str, body: dict[str, Any]) -> web.Response | None:
-        """Return the API's error for a request the live API would refuse, else None."""
+        """Return the API's error for a request the live API would refuse, else None.
+
+        Refused: ``responseModalities`` naming ``IMAGE`` for a model outside
+        :data:`IMAGE_OUTPUT_MODELS` (400 ``INVALID_ARGUMENT``, the live API's message).
+        """
+        modalities = (body.get("generationConfig") or {}).get("responseModalities") or []
+        wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
+        if wants_image and model.removeprefix("models/") not in IMAGE_OUTPUT_MODELS:
+            return api_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Model does not support the requested response modalities: image",
+            )
         return None
 
     def unmatched(self, model: str, body: dict[str, Any]) -> web.Response:
