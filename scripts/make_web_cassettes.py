@@ -1,0 +1,171 @@
+"""Write the cassettes of the web chat (quickstart_helpers.web, notebook 05) from our own text.
+
+Run: ``uv run python scripts/make_web_cassettes.py``. The delays are modest
+(a few hundred milliseconds) so that, in realtime pacing, a browser shows the chat
+bubble growing chunk by chunk. Usage numbers are estimated at about 1.3 tokens per word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "web"
+MODEL = "gemini-2.5-flash"
+
+CHAT_PROMPT = "How does a web page show a streamed answer while it is still being written?"
+CHAT_CHUNKS = [
+    "The server opens a Server-Sent Events stream",
+    " and forwards each model chunk as one event.\n\n",
+    "In the browser, an EventSource receives the events",
+    " and appends each chunk to the chat bubble,",
+    " so the answer grows as you watch:\nfirst a few words, then whole sentences.",
+    "\n\nWhen the final [DONE] event arrives,",
+    " the page closes the stream.",
+]
+
+FOLLOWUP_PROMPT = "Why does the page close the stream at the end?"
+FOLLOWUP_CHUNKS = [
+    "Because an EventSource reconnects on its own when a stream ends.",
+    " Without close(), the browser would ask the same question again",
+    " a few seconds later.\n\nClosing it on [DONE] or on an error event",
+    " ends the exchange cleanly.",
+]
+
+FRAMING_PROMPT = "Send the characters that break naive SSE framing."
+FRAMING_CHUNKS = [
+    "Line one\r\nline two",
+    "\rafter a lone carriage return\n",
+    "",
+    "  two leading spaces, then data: inside the text\n",
+    "[DONE]",
+    " is only text here.\n",
+    "Unicode: café, naïve, 日本語, emoji 🚀, a line separator \u2028 and NEL \u0085 stay.\n\n",
+    "The end.",
+]
+
+BROKEN_PROMPT = "Tell me about networks that drop connections."
+BROKEN_CHUNKS = [
+    "Connections drop more often than you think:",
+    " mobile networks hand over between cells,",
+]
+
+SLOW_PROMPT = "Write a very long answer, slowly."
+SLOW_CHUNKS = [
+    "This answer starts at once,",
+    " but the next chunk takes a whole minute to arrive.",
+]
+
+
+def tokens(text: str) -> int:
+    """Estimate a token count: about 1.3 tokens per word, at least 1."""
+    return max(1, math.ceil(len(text.split()) * 1.3))
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "parts": [{"text": text}]}
+
+
+def model(text: str) -> dict:
+    return {"role": "model", "parts": [{"text": text}]}
+
+
+def cassette(
+    name: str,
+    description: str,
+    contents: list[dict],
+    chunks: list[str],
+    delays_ms: list[int],
+    *,
+    finish: bool = True,
+    break_after: bool = False,
+) -> dict:
+    """Build one generate cassette answering ``contents`` with ``chunks`` of text."""
+    response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
+    prompt_tokens = sum(tokens(p["text"]) for c in contents for p in c["parts"])
+    answer_tokens = tokens("".join(chunks))
+    out = []
+    for i, (text, delay) in enumerate(zip(chunks, delays_ms, strict=True)):
+        last = i == len(chunks) - 1 and finish
+        candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        usage: dict = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
+        if last:
+            candidate["finishReason"] = "STOP"
+            usage["candidatesTokenCount"] = answer_tokens
+            usage["totalTokenCount"] = prompt_tokens + answer_tokens
+        response = {
+            "candidates": [candidate],
+            "usageMetadata": usage,
+            "modelVersion": MODEL,
+            "responseId": response_id,
+        }
+        out.append({"delay_ms": delay, "response": response})
+    if break_after:
+        out.append({"delay_ms": 300, "break": True})
+    return {
+        "name": name,
+        "kind": "generate",
+        "description": description,
+        "model": MODEL,
+        "request": {"contents": contents},
+        "chunks": out,
+    }
+
+
+CASSETTES = [
+    cassette(
+        "web_sse_chat",
+        "05_sse_web_chat and the browser test: one answer relayed to the page as SSE events; "
+        "some chunks hold newlines.",
+        [user(CHAT_PROMPT)],
+        CHAT_CHUNKS,
+        [450, 260, 300, 240, 280, 260, 220],
+    ),
+    cassette(
+        "web_sse_followup",
+        "The web chat's POST /chat flow: the second turn of a conversation (history sent).",
+        [user(CHAT_PROMPT), model("".join(CHAT_CHUNKS)), user(FOLLOWUP_PROMPT)],
+        FOLLOWUP_CHUNKS,
+        [400, 250, 280, 220],
+    ),
+    cassette(
+        "web_sse_framing",
+        "SSE framing tests: CRLF, lone CR, an empty chunk, leading spaces, a chunk reading "
+        "[DONE], Unicode and Unicode line separators.",
+        [user(FRAMING_PROMPT)],
+        FRAMING_CHUNKS,
+        [300, 150, 150, 150, 150, 150, 150, 150],
+    ),
+    cassette(
+        "web_sse_broken",
+        "Web chat error handling: the connection drops after two chunks.",
+        [user(BROKEN_PROMPT)],
+        BROKEN_CHUNKS,
+        [300, 200],
+        finish=False,
+        break_after=True,
+    ),
+    cassette(
+        "web_sse_slow",
+        "Disconnect tests: the second chunk comes a minute after the first, so a client "
+        "leaves while the model stream is still open.",
+        [user(SLOW_PROMPT)],
+        SLOW_CHUNKS,
+        [0, 60000],
+    ),
+]
+
+
+def main() -> None:
+    """Write every cassette as pretty-printed JSON under assets/cassettes/web/."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    for c in CASSETTES:
+        path = OUT / f"{c['name']}.json"
+        path.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {path.relative_to(OUT.parent.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()
