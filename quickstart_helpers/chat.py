@@ -44,6 +44,8 @@ from typing import Any, Literal
 from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
+from .display import chunk_text
+
 __all__ = [
     "FINAL_STATES",
     "TRANSITIONS",
@@ -53,10 +55,10 @@ __all__ = [
     "IllegalTransitionError",
     "Message",
     "Role",
+    "StateLog",
     "Status",
     "Usage",
     "astream_reply",
-    "chunk_text",
     "describe_error",
     "format_history",
     "stream_reply",
@@ -524,17 +526,6 @@ class Conversation(BaseModel):
 ChangeCallback = Callable[[Message], Any]
 
 
-def chunk_text(chunk: types.GenerateContentResponse) -> str:
-    """Return the text of a chunk's first candidate, thought parts skipped.
-
-    Unlike ``chunk.text`` this logs no warning when a chunk also holds non-text parts.
-    """
-    if not chunk.candidates or not chunk.candidates[0].content:
-        return ""
-    parts = chunk.candidates[0].content.parts or []
-    return "".join(p.text for p in parts if p.text and not p.thought)
-
-
 def _finish_reason(chunk: types.GenerateContentResponse) -> str | None:
     if chunk.candidates and chunk.candidates[0].finish_reason:
         reason = chunk.candidates[0].finish_reason
@@ -726,3 +717,55 @@ def format_history(history: list[types.Content], width: int | None = None) -> st
             text = text[: width - 1] + "…"
         out.append(f"{role}: {text}")
     return "\n".join(out)
+
+
+class StateLog:
+    """An ``on_change`` callback that records every state change as a line.
+
+    Each line is :meth:`Message.summary`, e.g.
+    ``msg-2 model streaming 3 chunks 'Tide pools are…'``. With ``live=True`` in
+    Jupyter, the latest line is also shown in one output that updates in place.
+
+    Args:
+        live: Show the latest line while the stream runs (Jupyter only). Defaults to
+            False.
+        width: Characters of message text kept in each line. Defaults to 40.
+
+    Attributes:
+        lines: The recorded lines, oldest first.
+    """
+
+    def __init__(self, *, live: bool = False, width: int = 40) -> None:
+        self.lines: list[str] = []
+        self.width = width
+        self.live = live
+        self._handle: Any = None
+
+    def __call__(self, message: Message) -> None:
+        line = message.summary(self.width)
+        self.lines.append(line)
+        if self.live:
+            self._show(line)
+
+    def _show(self, line: str) -> None:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # pragma: no cover - IPython is a dependency
+            return
+        shell = get_ipython()
+        if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+            return
+        text = {"text/plain": f"[state] {line}"}
+        if self._handle is None:
+            self._handle = display(text, raw=True, display_id=True)
+        else:
+            self._handle.update(text, raw=True)
+
+    def clear(self) -> None:
+        """Forget the recorded lines (and start a new live output next time)."""
+        self.lines.clear()
+        self._handle = None
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
