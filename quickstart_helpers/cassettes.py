@@ -28,7 +28,7 @@ A request matches when the model is the same (a ``models/`` prefix is ignored) a
 and ``inlineData`` parts count, inline data by MIME type and SHA-256). When the
 cassette's ``request`` also names ``systemInstruction`` or ``generationConfig`` keys,
 those must match too. A ``live`` cassette (Live API) has ``setup`` and ``turns``
-instead of ``request`` and ``chunks``; see :mod:`quickstart_helpers.emulator`.
+instead of ``request`` and ``chunks``; see :mod:`quickstart_helpers.live_emulator`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ __all__ = [
     "Cassette",
     "CassetteStore",
     "Chunk",
+    "LiveAudio",
     "LiveMessage",
     "LiveTurn",
     "default_cassette_dir",
@@ -73,11 +74,34 @@ class Chunk(BaseModel):
     break_: bool = Field(default=False, alias="break")
 
 
+class LiveAudio(BaseModel):
+    """A slice of a cassette's WAV file, sent as one audio inline data part.
+
+    Attributes:
+        file: WAV file (16-bit mono PCM), relative to the cassette's folder.
+        start: First frame of the slice.
+        frames: Number of frames in the slice.
+    """
+
+    file: str
+    start: int = Field(ge=0)
+    frames: int = Field(gt=0)
+
+
 class LiveMessage(BaseModel):
-    """One Live API server message (``serverContent``, ``goAway`` ...) and its delay."""
+    """One Live API server message (``serverContent``, ``goAway`` ...) and its delay.
+
+    ``audio`` adds an ``inlineData`` part (``audio/pcm;rate=<Hz>``, base64 PCM read
+    from a WAV file next to the cassette) to ``serverContent.modelTurn.parts``.
+    ``"break": true`` drops the connection there instead of sending a message.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
 
     delay_ms: int = Field(default=0, ge=0)
-    message: dict[str, Any]
+    message: dict[str, Any] = Field(default_factory=dict)
+    audio: LiveAudio | None = None
+    break_: bool = Field(default=False, alias="break")
 
 
 class LiveTurn(BaseModel):

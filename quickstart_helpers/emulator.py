@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from . import live_emulator
 from .cassettes import Cassette, CassetteStore, prompt_text
 from .tls import LocalCertificate, make_local_certificate
 
@@ -201,6 +202,7 @@ class Emulator:
         """Return the aiohttp application with the emulator's routes."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/{version}/models/{model_method}", self._generate)
+        live_emulator.add_routes(app, self)
         return app
 
     def start(self) -> Emulator:

@@ -1,0 +1,430 @@
+"""The emulator's Live API: a TLS WebSocket that replays ``live`` cassettes.
+
+The route is the one the SDK's ``client.aio.live.connect`` opens with an API key:
+``GET /ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent``
+(any version). A session goes like the live API's:
+
+1. The client sends ``{"setup": {"model": "models/...", "generationConfig":
+   {"responseModalities": ["AUDIO"]}, ...}}``. The emulator checks the key (header
+   ``x-goog-api-key`` or query ``key``), that a ``live`` cassette exists for the model
+   and that the response modalities are the recorded ones, then answers
+   ``{"setupComplete": {}}``.
+2. For each client turn (``clientContent``/``client_content`` ``turns`` up to
+   ``turnComplete``, or ``realtimeInput``/``realtime_input`` ``text``) it replays the
+   cassette turn whose ``input`` is that text: audio chunks as
+   ``serverContent.modelTurn.parts[].inlineData`` (``audio/pcm;rate=24000``), output
+   transcription only when the setup asked for ``outputAudioTranscription``,
+   ``generationComplete``, ``interrupted``, ``goAway`` and finally ``turnComplete``
+   with ``usageMetadata``, each after its recorded ``delay_ms`` (realtime pacing) or
+   at once (fast pacing).
+
+Errors close the socket the way the live API does, and the SDK raises
+``google.genai.errors.APIError`` with the close code and reason: ``1007`` for an
+invalid argument (bad key, bad JSON, unsupported modality) and ``1008`` for what is
+not found or not allowed (unknown model, missing key, a turn no cassette recorded).
+A close reason holds at most 123 bytes, so it says briefly what to do; the full
+explanation is logged (level INFO) by the ``quickstart_helpers.live_emulator`` logger.
+
+Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.cassettes`)::
+
+    {"name": "live_narration", "kind": "live", "model": "gemini-3.1-flash-live-preview",
+     "setup": {"generationConfig": {"responseModalities": ["AUDIO"]}},
+     "turns": [{"input": "Read this aloud ...",
+                "messages": [
+                  {"delay_ms": 700,
+                   "audio": {"file": "audio/x.wav", "start": 0, "frames": 1920}},
+                  {"delay_ms": 40,
+                   "message": {"serverContent": {"outputTranscription": {"text": "Read"}}}},
+                  {"delay_ms": 0, "message": {"serverContent": {"generationComplete": true}}},
+                  {"delay_ms": 0, "message": {"serverContent": {"turnComplete": true},
+                                              "usageMetadata": {"totalTokenCount": 90}}}]}]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import difflib
+import json
+import logging
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from .cassettes import Cassette, LiveMessage, LiveTurn, normalize_contents
+
+if TYPE_CHECKING:
+    from .emulator import Emulator, ReceivedRequest
+
+__all__ = [
+    "CLOSE_INVALID_ARGUMENT",
+    "CLOSE_NOT_FOUND",
+    "LIVE_ROUTE",
+    "add_routes",
+    "close_reason",
+    "load_audio",
+    "render_message",
+]
+
+#: The Live API's route for Gemini API keys (any version segment).
+LIVE_ROUTE = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+
+#: Close code the live API uses for ``INVALID_ARGUMENT`` (RFC 6455: invalid payload data).
+CLOSE_INVALID_ARGUMENT = 1007
+#: Close code the live API uses for ``NOT_FOUND`` / ``PERMISSION_DENIED`` (policy violation).
+CLOSE_NOT_FOUND = 1008
+_CLOSE_INTERNAL = 1011
+
+#: Longest close reason RFC 6455 allows, in UTF-8 bytes.
+MAX_REASON_BYTES = 123
+
+logger = logging.getLogger(__name__)
+
+
+def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
+    """Encode a close reason, cut to ``limit`` UTF-8 bytes on a character boundary."""
+    data = " ".join(text.split()).encode("utf-8")
+    if len(data) <= limit:
+        return data
+    ellipsis = "…".encode()
+    return data[: limit - len(ellipsis)].decode("utf-8", "ignore").encode("utf-8") + ellipsis
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    """Register the Live API WebSocket route on the emulator's aiohttp app."""
+
+    async def bidi_generate_content(request: web.Request) -> web.StreamResponse:
+        return await _LiveSession(emulator, request).run()
+
+    app.router.add_get(LIVE_ROUTE, bidi_generate_content)
+
+
+_audio_cache: dict[tuple[Path, float], tuple[int, bytes]] = {}
+
+
+def load_audio(path: Path) -> tuple[int, bytes]:
+    """Return ``(rate, pcm)`` of a cassette's WAV file (16-bit mono), cached.
+
+    Raises:
+        ValueError: The file is not 16-bit mono PCM WAV.
+        OSError: It cannot be read.
+    """
+    path = path.resolve()
+    key = (path, path.stat().st_mtime)
+    if key not in _audio_cache:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+                raise ValueError(
+                    f"{path} must be 16-bit mono PCM (it has {wav.getsampwidth() * 8}-bit "
+                    f"samples and {wav.getnchannels()} channels)."
+                )
+            _audio_cache[key] = (wav.getframerate(), wav.readframes(wav.getnframes()))
+    return _audio_cache[key]
+
+
+def render_message(
+    cassette: Cassette, message: LiveMessage, *, output_transcription: bool = True
+) -> dict[str, Any] | None:
+    """Build the JSON a cassette message sends, or None when nothing is left to send.
+
+    Audio slices are read from the cassette's WAV file and added as an ``inlineData``
+    part; ``outputTranscription`` is dropped unless ``output_transcription``.
+
+    Raises:
+        ValueError: The audio slice lies outside its WAV file, or the file is invalid.
+    """
+    payload = copy.deepcopy(message.message)
+    content = payload.get("serverContent")
+    if not output_transcription and isinstance(content, dict):
+        content.pop("outputTranscription", None)
+        if not content:
+            del payload["serverContent"]
+    if message.audio is not None:
+        folder = cassette.path.parent if cassette.path else Path.cwd()
+        rate, pcm = load_audio(folder / message.audio.file)
+        start, end = message.audio.start * 2, (message.audio.start + message.audio.frames) * 2
+        if end > len(pcm):
+            raise ValueError(
+                f"Cassette {cassette.name!r}: frames {message.audio.start}.."
+                f"{message.audio.start + message.audio.frames} lie past the end of "
+                f"{message.audio.file} ({len(pcm) // 2} frames)."
+            )
+        part = {
+            "inlineData": {
+                "mimeType": f"audio/pcm;rate={rate}",
+                "data": base64.b64encode(pcm[start:end]).decode("ascii"),
+            }
+        }
+        content = payload.setdefault("serverContent", {})
+        content.setdefault("modelTurn", {}).setdefault("parts", []).append(part)
+    return payload or None
+
+
+def _get(d: Any, camel: str, snake: str, default: Any = None) -> Any:
+    if not isinstance(d, dict):
+        return default
+    if camel in d:
+        return d[camel]
+    return d.get(snake, default)
+
+
+def _bare(model: str) -> str:
+    return model.removeprefix("models/")
+
+
+def _normal_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = _normal_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.detail = detail or reason
+
+
+@dataclass
+class _LiveSession:
+    emulator: Emulator
+    request: web.Request
+    ws: web.WebSocketResponse = field(init=False)
+    received: ReceivedRequest | None = None
+    setup: dict[str, Any] = field(default_factory=dict)
+    cassettes: list[Cassette] = field(default_factory=list)
+    current: Cassette | None = None
+    next_index: int = 0
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    async def run(self) -> web.StreamResponse:
+        self.ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+        await self.ws.prepare(self.request)
+        try:
+            await self._serve()
+        except _Close as close:
+            if close.detail != close.reason:
+                logger.info("Live API emulator closed a session (%s): %s", close.code, close.detail)
+            if not self.ws.closed:
+                await self.ws.close(code=close.code, message=close_reason(close.reason))
+        except (ConnectionResetError, asyncio.CancelledError):
+            return self.ws  # the connection is gone: nothing to close
+        except Exception as exc:  # noqa: BLE001 - reported to the client, then logged
+            logger.exception("Live API emulator failed")
+            if not self.ws.closed:
+                await self.ws.close(
+                    code=_CLOSE_INTERNAL, message=close_reason(f"Emulator error: {exc}")
+                )
+        if not self.ws.closed:
+            await self.ws.close()
+        return self.ws
+
+    async def _next_message(self) -> dict[str, Any] | None:
+        msg = await self.ws.receive()
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return None
+        if msg.type == WSMsgType.ERROR:
+            raise ConnectionResetError(str(msg.data))
+        raw = msg.data
+        try:
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.") from None
+        if not isinstance(data, dict):
+            raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
+        if self.received is not None:
+            self.received.body.append(data)
+        return data
+
+    async def _serve(self) -> None:
+        # Read the setup before any error, so the SDK's send() has completed and its
+        # recv() turns the close frame into an APIError.
+        first = await self._next_message()
+        if first is None:
+            return
+        self._check_key()
+        self._check_setup(first)
+        from .emulator import ReceivedRequest
+
+        self.received = ReceivedRequest(
+            "BidiGenerateContent",
+            _bare(str(self.setup.get("model", ""))),
+            self.request.match_info["version"],
+            [first],
+        )
+        self.emulator.requests.append(self.received)
+        await self.ws.send_str(json.dumps({"setupComplete": {}}))
+        while True:
+            data = await self._next_message()
+            if data is None:
+                return
+            text = self._turn_text(data)
+            if text is not None:
+                await self._replay(self._find_turn(text))
+
+    def _check_key(self) -> None:
+        error = self.emulator.key_error(self.request)
+        if error is None:
+            return
+        body = json.loads(error.body)  # type: ignore[arg-type]
+        message = body["error"]["message"]
+        code = CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND
+        raise _Close(code, message)
+
+    def _check_setup(self, first: dict[str, Any]) -> None:
+        setup = first.get("setup")
+        if not isinstance(setup, dict):
+            raise _Close(
+                CLOSE_INVALID_ARGUMENT,
+                "The first message must be a setup message ({'setup': {'model': ...}}).",
+            )
+        self.setup = setup
+        model = _bare(str(setup.get("model") or ""))
+        version = self.request.match_info["version"]
+        cassettes = self.emulator.store.live(model)
+        if not model or not cassettes:
+            recorded = sorted({c.model for c in self.emulator.store.cassettes if c.kind == "live"})
+            raise _Close(
+                CLOSE_NOT_FOUND,
+                f"models/{model} is not found for API version {version}, or is not "
+                "supported for bidiGenerateContent.",
+                f"models/{model} is not found for API version {version}, or is not supported "
+                f"for bidiGenerateContent. Offline, the Live API models with cassettes are: "
+                f"{', '.join(recorded) or 'none'}.",
+            )
+        config = _get(setup, "generationConfig", "generation_config", {}) or {}
+        wanted = _get(config, "responseModalities", "response_modalities") or ["AUDIO"]
+        wanted = [str(m).upper() for m in wanted]
+        matching = [c for c in cassettes if self._modalities(c) == wanted]
+        if not matching:
+            recorded = self._modalities(cassettes[0])
+            raise _Close(
+                CLOSE_INVALID_ARGUMENT,
+                f"The requested combination of response modalities ({', '.join(wanted)}) is "
+                f"not supported by the model. Use {recorded}.",
+            )
+        self.cassettes = matching
+
+    @staticmethod
+    def _modalities(cassette: Cassette) -> list[str]:
+        config = _get(cassette.setup, "generationConfig", "generation_config", {}) or {}
+        wanted = _get(config, "responseModalities", "response_modalities") or ["AUDIO"]
+        return [str(m).upper() for m in wanted]
+
+    def _turn_text(self, data: dict[str, Any]) -> str | None:
+        """Return the text of a completed client turn, or None when none is complete."""
+        content = _get(data, "clientContent", "client_content")
+        if content is not None:
+            turns = _get(content, "turns", "turns") or []
+            self.pending.extend(t for t in turns if isinstance(t, dict))
+            if not _get(content, "turnComplete", "turn_complete", False):
+                return None
+            turns, self.pending = self.pending, []
+            texts = [
+                p["text"]
+                for c in normalize_contents(turns)
+                if c["role"] == "user"
+                for p in c["parts"]
+                if "text" in p
+            ]
+            return " ".join(texts)
+        realtime = _get(data, "realtimeInput", "realtime_input")
+        if realtime is not None:
+            if not isinstance(realtime, dict):
+                raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
+            if "text" in realtime:
+                return str(realtime["text"])
+            if any(k in realtime for k in ("audio", "video", "media", "mediaChunks")):
+                raise _Close(
+                    CLOSE_NOT_FOUND,
+                    "The offline emulator replays text turns only, not audio or video "
+                    "input. Send text, or set GEMINI_API_KEY.",
+                )
+            return None  # activityStart/End, audioStreamEnd: nothing to answer
+        if _get(data, "toolResponse", "tool_response") is not None:
+            raise _Close(
+                CLOSE_NOT_FOUND,
+                "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools.",
+            )
+        unknown = ", ".join(sorted(data)) or "(empty message)"
+        raise _Close(
+            CLOSE_INVALID_ARGUMENT,
+            f'Invalid JSON payload received. Unknown name "{_short(unknown, 30)}": '
+            "Cannot find field.",
+        )
+
+    def _system_instruction_matches(self, cassette: Cassette) -> bool:
+        recorded = _get(cassette.setup, "systemInstruction", "system_instruction")
+        if recorded is None:
+            return True
+        sent = _get(self.setup, "systemInstruction", "system_instruction") or {}
+        return normalize_contents([sent]) == normalize_contents([recorded])
+
+    def _find_turn(self, text: str) -> tuple[Cassette, LiveTurn]:
+        wanted = _normal_text(text)
+        ordered = ([self.current] if self.current else []) + [
+            c for c in self.cassettes if c is not self.current
+        ]
+        instruction_mismatch = False
+        for cassette in ordered:
+            turns = cassette.turns
+            # Prefer the next turn of the cassette in use, then any of its turns.
+            start = self.next_index if cassette is self.current else 0
+            for index in [*range(start, len(turns)), *range(0, start)]:
+                if _normal_text(turns[index].input) == wanted:
+                    if not self._system_instruction_matches(cassette):
+                        instruction_mismatch = True
+                        continue
+                    self.current, self.next_index = cassette, index + 1
+                    if self.received is not None and self.received.cassette is None:
+                        self.received.cassette = cassette.name
+                    return cassette, turns[index]
+        if instruction_mismatch:
+            raise _Close(
+                CLOSE_NOT_FOUND,
+                "No cassette recorded this turn with this system instruction. Use the "
+                "recorded one (assets/cassettes/live) or set GEMINI_API_KEY.",
+            )
+        inputs = [t.input for c in self.cassettes for t in c.turns]
+        closest = difflib.get_close_matches(wanted, inputs, n=1, cutoff=0)
+        hint = f" The closest recorded turn is {closest[0]!r}." if closest else ""
+        tail = "; send a recorded turn (assets/cassettes/live) or set GEMINI_API_KEY."
+        room = MAX_REASON_BYTES - len(f"No cassette for ''{tail}".encode())
+        excerpt = _short(wanted, max(8, room))
+        while len(close_reason(f"No cassette for {excerpt!r}{tail}", 10_000)) > MAX_REASON_BYTES:
+            excerpt = _short(excerpt[:-2], len(excerpt) - 2)
+        raise _Close(
+            CLOSE_NOT_FOUND,
+            f"No cassette for {excerpt!r}{tail}",
+            f"No Live API cassette for model {self.setup.get('model')!r} recorded the "
+            f"turn {_short(wanted, 200)!r}. The offline emulator only replays recordings "
+            f"and never makes an answer up.{hint} Send a recorded turn, record a cassette "
+            "under assets/cassettes/live/, or set GEMINI_API_KEY to use the live API.",
+        )
+
+    async def _replay(self, found: tuple[Cassette, LiveTurn]) -> None:
+        cassette, turn = found
+        transcription = "outputAudioTranscription" in self.setup or (
+            "output_audio_transcription" in self.setup
+        )
+        for message in turn.messages:
+            if self.emulator.pacing == "realtime" and message.delay_ms > 0:
+                await asyncio.sleep(message.delay_ms / 1000)
+            if message.break_:
+                # Drop the connection mid-turn, as a network failure would.
+                if self.request.transport is not None:
+                    self.request.transport.abort()
+                raise ConnectionResetError("cassette break")
+            payload = render_message(cassette, message, output_transcription=transcription)
+            if payload is not None:
+                await self.ws.send_str(json.dumps(payload, separators=(",", ":")))

@@ -1,0 +1,463 @@
+"""Write streamed PCM audio to WAV files with the standard library's :mod:`wave`.
+
+The Live API sends speech as chunks of raw PCM (``audio/pcm;rate=24000``: 16-bit
+little-endian, mono, 24 000 Hz). :func:`wave_file` writes each chunk to disk as it
+arrives, so memory stays flat however long the audio, and the file on disk is a
+valid WAV after every chunk: the header is patched as the data grows and finalized
+when the block ends, even when it ends with an exception (a broken connection keeps
+what arrived). :func:`write_wav` writes a whole buffer at once,
+:func:`parse_pcm_mime_type` reads the format from a MIME type, :func:`wav_info`
+reads a file's format and duration, and :func:`wav_player` shows a file in a
+notebook without embedding its bytes.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LIVE_API_OUTPUT_RATE",
+    "SUPPORTED_SAMPLE_WIDTHS",
+    "PcmFormat",
+    "WavInfo",
+    "WavPlayer",
+    "WavWriter",
+    "parse_pcm_mime_type",
+    "pcm_duration",
+    "wav_info",
+    "wav_player",
+    "wave_file",
+    "write_wav",
+]
+
+#: Sample rate of the Live API's output audio, in Hz.
+LIVE_API_OUTPUT_RATE = 24_000
+
+#: Bytes per sample that the standard library's ``wave`` module can write.
+SUPPORTED_SAMPLE_WIDTHS = (1, 2, 3, 4)
+
+_BytesLike = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    """The layout of raw PCM audio.
+
+    Attributes:
+        rate: Sample rate in Hz (frames per second).
+        channels: Number of interleaved channels. Defaults to 1 (mono).
+        sample_width: Bytes per sample. Defaults to 2 (16-bit little-endian).
+    """
+
+    rate: int
+    channels: int = 1
+    sample_width: int = 2
+
+    def __post_init__(self) -> None:
+        _check_format(self.rate, self.channels, self.sample_width)
+
+    @property
+    def frame_size(self) -> int:
+        """Bytes per frame: one sample for every channel."""
+        return self.channels * self.sample_width
+
+    def duration(self, nbytes: int) -> float:
+        """Return the duration in seconds of ``nbytes`` bytes of this PCM."""
+        return nbytes / (self.frame_size * self.rate)
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    """The format and length of a WAV file, as read back by :func:`wav_info`.
+
+    Attributes:
+        path: The file.
+        rate: Sample rate in Hz.
+        channels: Number of channels.
+        sample_width: Bytes per sample.
+        frames: Number of frames (samples per channel).
+    """
+
+    path: Path
+    rate: int
+    channels: int
+    sample_width: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds: ``frames / rate``."""
+        return self.frames / self.rate
+
+    @property
+    def pcm_bytes(self) -> int:
+        """Size of the PCM data in bytes (without the header)."""
+        return self.frames * self.channels * self.sample_width
+
+
+def _check_format(rate: Any, channels: Any, sample_width: Any) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ValueError(
+            f"rate must be a positive whole number of frames per second (Hz), "
+            f"e.g. 24000, not {rate!r}."
+        )
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"channels must be a whole number >= 1 (1 is mono), not {channels!r}.")
+    if sample_width not in SUPPORTED_SAMPLE_WIDTHS or isinstance(sample_width, bool):
+        raise ValueError(
+            f"sample_width must be one of {SUPPORTED_SAMPLE_WIDTHS} bytes per sample "
+            f"(2 is 16-bit PCM, what the Live API sends), not {sample_width!r}."
+        )
+
+
+def _check_pcm(pcm: Any, fmt: PcmFormat) -> memoryview:
+    if isinstance(pcm, str):
+        raise TypeError(
+            "PCM audio must be bytes, not str. If this is the base64 text of an "
+            "inlineData part, decode it first with base64.b64decode(text); the SDK's "
+            "part.inline_data.data and message.data are already bytes."
+        )
+    if not isinstance(pcm, _BytesLike):
+        raise TypeError(
+            f"PCM audio must be bytes, bytearray or memoryview, not {type(pcm).__name__}. "
+            "Pass message.data or part.inline_data.data from the SDK."
+        )
+    view = memoryview(pcm).cast("B")
+    if len(view) % fmt.frame_size:
+        raise ValueError(
+            f"{len(view)} bytes is not a whole number of frames: a frame is "
+            f"{fmt.frame_size} bytes ({fmt.channels} channel(s) x {fmt.sample_width} "
+            f"byte(s) per sample), so {len(view) % fmt.frame_size} byte(s) are left "
+            "over. Check the sample width and channels, or that the chunk was not cut."
+        )
+    return view
+
+
+_PCM_MIME = re.compile(r"^\s*audio/(pcm|l16)\s*(;.*)?$", re.IGNORECASE)
+
+
+def parse_pcm_mime_type(mime_type: str, *, default_rate: int | None = None) -> PcmFormat:
+    """Read the PCM layout from a MIME type such as ``audio/pcm;rate=24000``.
+
+    ``audio/pcm`` and ``audio/L16`` are accepted, with parameters ``rate`` and
+    ``channels`` in any order and case. Samples are 16-bit.
+
+    Args:
+        mime_type: The ``mimeType`` of an inline data part.
+        default_rate: Rate in Hz to use when the MIME type names none. Defaults to
+            None, which makes a missing rate an error.
+
+    Returns:
+        The sample rate, channels (default 1) and sample width (2 bytes).
+
+    Raises:
+        ValueError: The MIME type is not raw PCM, or its rate or channels are not
+            positive whole numbers, or it has no rate and ``default_rate`` is None.
+    """
+    if not isinstance(mime_type, str):
+        raise TypeError(
+            f"mime_type must be a str such as 'audio/pcm;rate=24000', not {mime_type!r}"
+        )
+    match = _PCM_MIME.match(mime_type)
+    if not match:
+        raise ValueError(
+            f"{mime_type!r} is not raw PCM audio: expected 'audio/pcm;rate=<Hz>' (or "
+            "audio/L16). Compressed formats such as audio/mpeg need a decoder, not a WAV header."
+        )
+    params: dict[str, str] = {}
+    for item in (match.group(2) or "").split(";"):
+        if item.strip():
+            key, _, value = item.partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
+    values: dict[str, int] = {}
+    for key in ("rate", "channels"):
+        if key in params:
+            try:
+                values[key] = int(params[key])
+            except ValueError:
+                raise ValueError(
+                    f"{key}={params[key]!r} in {mime_type!r} is not a whole number."
+                ) from None
+    rate = values.get("rate", default_rate)
+    if rate is None:
+        raise ValueError(
+            f"{mime_type!r} does not say its sample rate; pass default_rate "
+            "(the Live API sends 24000 Hz, and expects 16000 Hz input)."
+        )
+    return PcmFormat(rate=rate, channels=values.get("channels", 1))
+
+
+def pcm_duration(
+    pcm: _BytesLike | int,
+    *,
+    rate: int = LIVE_API_OUTPUT_RATE,
+    channels: int = 1,
+    sample_width: int = 2,
+) -> float:
+    """Return the duration in seconds of raw PCM (bytes, or a byte count)."""
+    fmt = PcmFormat(rate, channels, sample_width)
+    nbytes = pcm if isinstance(pcm, int) else len(_check_pcm(pcm, fmt))
+    return fmt.duration(nbytes)
+
+
+class WavWriter:
+    """Appends PCM chunks to an open WAV file. Made by :func:`wave_file`.
+
+    Each :meth:`write` goes straight to disk and patches the header, so the file
+    is a valid WAV holding every chunk written so far.
+
+    Attributes:
+        path: The file being written.
+        format: Its rate, channels and sample width.
+    """
+
+    def __init__(self, path: Path, fmt: PcmFormat, wav: wave.Wave_write) -> None:
+        self.path = path
+        self.format = fmt
+        self._wav = wav
+        self._bytes = 0
+        self._chunks = 0
+
+    def write(self, pcm: _BytesLike) -> int:
+        """Append one chunk of PCM audio.
+
+        Args:
+            pcm: Little-endian PCM in the writer's format (for the Live API, 16-bit
+                mono at 24 000 Hz), e.g. ``message.data``.
+
+        Returns:
+            The number of bytes written.
+
+        Raises:
+            TypeError: ``pcm`` is not bytes-like (e.g. base64 text).
+            ValueError: Its length is not a whole number of frames, or the file is
+                closed. Nothing of a rejected chunk is written.
+        """
+        view = _check_pcm(pcm, self.format)
+        if self._wav is None:
+            raise ValueError(f"{self.path} is closed; open a new wave_file() to write more.")
+        if len(view):
+            self._wav.writeframes(view)
+            self._bytes += len(view)
+            self._chunks += 1
+        return len(view)
+
+    @property
+    def chunks(self) -> int:
+        """Number of non-empty chunks written."""
+        return self._chunks
+
+    @property
+    def pcm_bytes(self) -> int:
+        """Bytes of PCM written so far (without the header)."""
+        return self._bytes
+
+    @property
+    def frames(self) -> int:
+        """Frames written so far."""
+        return self._bytes // self.format.frame_size
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio written so far."""
+        return self.format.duration(self._bytes)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the header is final and the file closed."""
+        return self._wav is None
+
+    def close(self) -> None:
+        """Finalize the header and close the file (safe to call twice)."""
+        wav, self._wav = self._wav, None
+        if wav is not None:
+            wav.close()
+
+
+def _open(path: str | os.PathLike[str], fmt: PcmFormat) -> tuple[Path, wave.Wave_write]:
+    target = Path(path)
+    if target.suffix.lower() != ".wav":
+        raise ValueError(f"{str(target)!r} should end in .wav so players recognise it.")
+    wav = wave.open(str(target), "wb")
+    try:
+        wav.setnchannels(fmt.channels)
+        wav.setsampwidth(fmt.sample_width)
+        wav.setframerate(fmt.rate)
+    except BaseException:
+        wav.close()
+        raise
+    return target, wav
+
+
+@contextmanager
+def wave_file(
+    path: str | os.PathLike[str],
+    *,
+    rate: int = LIVE_API_OUTPUT_RATE,
+    channels: int = 1,
+    sample_width: int = 2,
+) -> Iterator[WavWriter]:
+    """Open a WAV file for streamed PCM chunks; finalize it when the block ends.
+
+    Example::
+
+        with wave_file("reply.wav") as wav:
+            async for message in session.receive():
+                if message.data:
+                    wav.write(message.data)
+
+    Args:
+        path: File to create or overwrite; must end in ``.wav``; its folder must exist.
+        rate: Sample rate in Hz. Defaults to 24000 (the Live API's output).
+        channels: Number of channels. Defaults to 1 (mono).
+        sample_width: Bytes per sample. Defaults to 2 (16-bit).
+
+    Yields:
+        A :class:`WavWriter`. The header is finalized when the block exits, also
+        when it raises, so the file keeps every chunk written before the error.
+
+    Raises:
+        ValueError: A bad rate, channel count, sample width or file suffix.
+        OSError: The file cannot be created.
+    """
+    fmt = PcmFormat(rate, channels, sample_width)
+    target, wav = _open(path, fmt)
+    writer = WavWriter(target, fmt, wav)
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+def write_wav(
+    path: str | os.PathLike[str],
+    pcm: _BytesLike,
+    *,
+    rate: int = LIVE_API_OUTPUT_RATE,
+    channels: int = 1,
+    sample_width: int = 2,
+) -> WavInfo:
+    """Write a whole buffer of PCM audio to a WAV file.
+
+    The input is checked before the file is created, so bad input leaves no file.
+
+    Args:
+        path: File to create or overwrite; must end in ``.wav``.
+        pcm: Little-endian PCM bytes, a whole number of frames.
+        rate: Sample rate in Hz. Defaults to 24000.
+        channels: Number of channels. Defaults to 1.
+        sample_width: Bytes per sample. Defaults to 2.
+
+    Returns:
+        The written file's format and length.
+
+    Raises:
+        TypeError: ``pcm`` is not bytes-like.
+        ValueError: A bad format, or ``pcm`` is not a whole number of frames.
+    """
+    fmt = PcmFormat(rate, channels, sample_width)
+    view = _check_pcm(pcm, fmt)
+    with wave_file(path, rate=rate, channels=channels, sample_width=sample_width) as wav:
+        wav.write(view)
+    return WavInfo(Path(path), rate, channels, sample_width, len(view) // fmt.frame_size)
+
+
+def wav_info(path: str | os.PathLike[str]) -> WavInfo:
+    """Read a WAV file's format and length (not its samples).
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        wave.Error: The file is not a PCM WAV file.
+    """
+    with wave.open(str(path), "rb") as wav:
+        return WavInfo(
+            Path(path),
+            wav.getframerate(),
+            wav.getnchannels(),
+            wav.getsampwidth(),
+            wav.getnframes(),
+        )
+
+
+def _describe(info: WavInfo) -> str:
+    layout = "mono" if info.channels == 1 else f"{info.channels} channels"
+    return f"{info.duration:.2f} s, {info.rate} Hz, {info.sample_width * 8}-bit {layout}"
+
+
+class WavPlayer:
+    """A notebook display of a WAV file: a player linking the file, and its duration.
+
+    Made by :func:`wav_player`. The plain-text form is ``name: 2.40 s, 24000 Hz,
+    16-bit mono``; the HTML form adds an ``<audio>`` player whose ``src`` is a relative
+    link (no audio bytes are embedded), or a note when the file cannot be linked.
+
+    Attributes:
+        info: The file's format and duration.
+        src: The link, relative to the notebook's folder, or None.
+    """
+
+    def __init__(self, info: WavInfo, src: str | None) -> None:
+        self.info = info
+        self.src = src
+
+    def __repr__(self) -> str:
+        return f"{self.info.path.name}: {_describe(self.info)}"
+
+    def _repr_html_(self) -> str:
+        name = html.escape(self.info.path.name)
+        summary = f"<code>{name}</code>: {html.escape(_describe(self.info))}"
+        if self.src is None:
+            return (
+                f"<div>{summary}. No player: the file is outside the folder Jupyter "
+                "serves; open it from the run's output folder.</div>"
+            )
+        src = html.escape(self.src, quote=True)
+        return (
+            f'<div><audio controls preload="metadata" src="{src}"></audio><br>'
+            f'{summary} (<a href="{src}" download>download</a>)</div>'
+        )
+
+
+def wav_player(
+    path: str | os.PathLike[str],
+    *,
+    root: str | os.PathLike[str] | None = None,
+    notebook_dir: str | os.PathLike[str] | None = None,
+) -> WavPlayer:
+    """Return a notebook display of a WAV file that links it instead of embedding it.
+
+    Jupyter serves the files under the folder it was started in, so a relative link
+    from the notebook plays the file without storing its bytes in the notebook. A
+    file outside ``root`` cannot be served that way: the display then shows the name
+    and duration only. To embed the audio instead (for example in Colab), use
+    ``IPython.display.Audio(filename=path)``.
+
+    Args:
+        path: A WAV file.
+        root: The folder Jupyter serves. Defaults to the repository root.
+        notebook_dir: The notebook's folder, where links start. Defaults to the
+            current working directory (a notebook's kernel runs in its folder).
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        wave.Error: The file is not a PCM WAV file.
+    """
+    info = wav_info(path)
+    if root is None:
+        from .paths import repo_root
+
+        root = repo_root()
+    target = Path(path).resolve()
+    src = None
+    if target.is_relative_to(Path(root).resolve()):
+        start = Path(notebook_dir) if notebook_dir is not None else Path.cwd()
+        src = Path(os.path.relpath(target, start.resolve())).as_posix()
+    return WavPlayer(info, src)

@@ -1,0 +1,293 @@
+"""Write the Live API cassettes of notebooks/04_audio_streaming.ipynb, with real speech.
+
+Run: ``uv run python scripts/make_audio_cassettes.py``. It needs ``espeak-ng`` (the
+speech) and ``sox`` (resampling to 24 kHz) from Debian: ``apt-get install espeak-ng
+sox``. Running the notebooks and the tests needs neither: they read the committed files.
+
+Each model reply is our own narration text spoken by espeak-ng, resampled to the Live
+API's output format (16-bit little-endian mono PCM at 24 000 Hz) and stored as one WAV
+file per reply under ``assets/cassettes/live/audio/``. The cassette JSON refers to
+slices of those files: the emulator sends each slice as one ``inlineData`` chunk
+(``audio/pcm;rate=24000``). Chunks are 80 ms of audio; the delays (a time to first chunk
+of about 0.7 s, then chunks at twice real time) and the token counts (32 tokens per
+second of audio, about 1.3 per word of text) are modelled on the live API, not measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from quickstart_helpers.wav import write_wav  # noqa: E402
+
+OUT = ROOT / "assets" / "cassettes" / "live"
+AUDIO = OUT / "audio"
+MODEL = "gemini-3.1-flash-live-preview"
+RATE = 24_000
+CHUNK_FRAMES = RATE * 80 // 1000  # 80 ms of audio per chunk
+FIRST_DELAY_MS = 700
+CHUNK_DELAY_MS = 40  # 80 ms of audio every 40 ms: twice real time
+AUDIO_TOKENS_PER_SECOND = 32
+VOICE = ["-v", "en-us", "-s", "160"]
+
+#: The system instruction every cassette was recorded with (notebook 04 sends it).
+NARRATOR = (
+    "You are the narrator of a short audio guide. Read each passage the user sends "
+    "aloud, word for word, in a calm voice, and add nothing. If the user asks you to "
+    "say something else instead, say just that."
+)
+
+#: The narration script of notebook 04, sent one part per turn.
+NARRATION = [
+    "Welcome to the audio chapter of the Gemini streaming quickstarts.",
+    "The Live API keeps one WebSocket connection open for the whole conversation.",
+    "Each spoken reply arrives as small chunks of raw audio, twenty-four thousand "
+    "samples every second.",
+    "Your code writes every chunk to a WAV file the moment it lands, so memory use stays flat.",
+    "When the turn is complete, the header is final and the file is ready to play.",
+]
+
+LONG_PASSAGE = (
+    "Streaming audio has a long history. Long before the web, radio stations sent "
+    "sound as a continuous signal, and listeners heard each word the moment it was spoken."
+)
+BARGE_IN = "Stop there, please, and just say: thanks for listening."
+BARGE_IN_REPLY = "Thanks for listening."
+INTERRUPT_AFTER_S = 2.4
+
+DROPPED = (
+    "If the connection drops halfway through a reply, the WAV file still holds every "
+    "chunk that arrived before the break."
+)
+DROP_AFTER_FRACTION = 0.45
+
+
+def text_tokens(text: str) -> int:
+    """Estimate a text token count: about 1.3 tokens per word, at least 1."""
+    return max(1, math.ceil(len(text.split()) * 1.3))
+
+
+def synthesize(text: str) -> bytes:
+    """Speak ``text`` with espeak-ng; return 24 kHz 16-bit mono PCM (via sox)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "espeak.wav"
+        resampled = Path(tmp) / "24k.wav"
+        subprocess.run(["espeak-ng", *VOICE, "-w", str(raw), text], check=True)
+        sox = ["sox", str(raw), "-r", str(RATE), "-b", "16", "-c", "1", str(resampled)]
+        subprocess.run([*sox, "gain", "-n", "-3"], check=True)
+        with wave.open(str(resampled), "rb") as wav:
+            assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (RATE, 2, 1)
+            return wav.readframes(wav.getnframes())
+
+
+def store(file: str, pcm: bytes, frames: int | None = None) -> int:
+    """Write the first ``frames`` frames (default all) of ``pcm`` to ``OUT/file``.
+
+    Returns the frame count of the whole of ``pcm``.
+    """
+    total = len(pcm) // 2
+    write_wav(OUT / file, pcm[: (total if frames is None else frames) * 2], rate=RATE)
+    return total
+
+
+def cut_frame(frames: int, fraction: float) -> int:
+    """The first frame after ``fraction`` of ``frames``, rounded down to whole chunks."""
+    return int(frames * fraction) // CHUNK_FRAMES * CHUNK_FRAMES
+
+
+def transcript_pieces(text: str, count: int) -> list[str]:
+    """Split ``text`` into ``count`` pieces of whole words, as outputTranscription sends it."""
+    words = text.split()
+    count = max(1, min(count, len(words)))
+    pieces = []
+    for i in range(count):
+        chunk = words[len(words) * i // count : len(words) * (i + 1) // count]
+        pieces.append((" " if i else "") + " ".join(chunk))
+    return pieces
+
+
+def audio_messages(
+    file: str, frames: int, text: str, *, stop_frame: int | None = None
+) -> list[dict[str, Any]]:
+    """Audio chunks of one reply, with its transcription spread among them."""
+    end = frames if stop_frame is None else min(frames, stop_frame)
+    starts = list(range(0, end, CHUNK_FRAMES))
+    spoken_words = text.split()
+    if stop_frame is not None:
+        spoken_words = spoken_words[: max(1, round(len(spoken_words) * end / frames))]
+    pieces = transcript_pieces(" ".join(spoken_words), max(1, len(starts) // 6))
+    every = max(1, len(starts) // len(pieces))
+    messages: list[dict[str, Any]] = []
+    for i, start in enumerate(starts):
+        messages.append(
+            {
+                "delay_ms": FIRST_DELAY_MS if i == 0 else CHUNK_DELAY_MS,
+                "audio": {"file": file, "start": start, "frames": min(CHUNK_FRAMES, end - start)},
+            }
+        )
+        if i % every == 0 and pieces:
+            piece = pieces.pop(0)
+            messages.append(
+                {
+                    "delay_ms": 0,
+                    "message": {"serverContent": {"outputTranscription": {"text": piece}}},
+                }
+            )
+    for piece in pieces:
+        messages.append(
+            {"delay_ms": 0, "message": {"serverContent": {"outputTranscription": {"text": piece}}}}
+        )
+    return messages
+
+
+class Context:
+    """Running token count of one session (the prompt grows with every turn)."""
+
+    def __init__(self) -> None:
+        self.tokens = text_tokens(NARRATOR)
+
+    def usage(self, sent: str, audio_frames: int) -> dict[str, Any]:
+        prompt = self.tokens + text_tokens(sent)
+        response = math.ceil(audio_frames / RATE * AUDIO_TOKENS_PER_SECOND)
+        self.tokens = prompt + response
+        return {
+            "promptTokenCount": prompt,
+            "responseTokenCount": response,
+            "totalTokenCount": prompt + response,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
+        }
+
+
+def end_of_turn(usage: dict[str, Any], *, generation_complete: bool = True) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if generation_complete:
+        messages.append(
+            {"delay_ms": 10, "message": {"serverContent": {"generationComplete": True}}}
+        )
+    messages.append(
+        {
+            "delay_ms": 30,
+            "message": {"serverContent": {"turnComplete": True}, "usageMetadata": usage},
+        }
+    )
+    return messages
+
+
+def live_cassette(name: str, description: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "live",
+        "description": description,
+        "model": MODEL,
+        "setup": {
+            "model": f"models/{MODEL}",
+            "generationConfig": {"responseModalities": ["AUDIO"]},
+            "systemInstruction": {"parts": [{"text": NARRATOR}]},
+        },
+        "turns": turns,
+    }
+
+
+SOURCE = "Speech by espeak-ng (scripts/make_audio_cassettes.py); delays and token counts modelled."
+
+
+def narration() -> dict[str, Any]:
+    context = Context()
+    turns = []
+    for i, text in enumerate(NARRATION, 1):
+        file = f"audio/narration_{i}.wav"
+        frames = store(file, synthesize(text))
+        messages = audio_messages(file, frames, text)
+        messages += end_of_turn(context.usage(text, frames))
+        turns.append({"input": text, "messages": messages})
+    return live_cassette(
+        "live_narration",
+        "The narrator reads each part of notebook 04's script aloud. " + SOURCE,
+        turns,
+    )
+
+
+def interruption() -> dict[str, Any]:
+    context = Context()
+    cut = int(INTERRUPT_AFTER_S * RATE) // CHUNK_FRAMES * CHUNK_FRAMES
+    long_frames = store("audio/long_passage.wav", synthesize(LONG_PASSAGE), cut)
+    first = audio_messages("audio/long_passage.wav", long_frames, LONG_PASSAGE, stop_frame=cut)
+    first.append({"delay_ms": 60, "message": {"serverContent": {"interrupted": True}}})
+    first += end_of_turn(context.usage(LONG_PASSAGE, cut), generation_complete=False)
+    reply_frames = store("audio/thanks.wav", synthesize(BARGE_IN_REPLY))
+    second = audio_messages("audio/thanks.wav", reply_frames, BARGE_IN_REPLY)
+    second.append({"delay_ms": 20, "message": {"goAway": {"timeLeft": "10s"}}})
+    second += end_of_turn(context.usage(BARGE_IN, reply_frames))
+    return live_cassette(
+        "live_interruption",
+        "The user talks over the narrator after about 2.4 s of the first reply: the API "
+        "sends `interrupted` and ends the turn; the second reply is followed by a "
+        "`goAway` warning that the server will close the session in 10 s. " + SOURCE,
+        [
+            {"input": LONG_PASSAGE, "messages": first},
+            {"input": BARGE_IN, "messages": second},
+        ],
+    )
+
+
+def dropped_connection() -> dict[str, Any]:
+    pcm = synthesize(DROPPED)
+    frames = len(pcm) // 2
+    stop = cut_frame(frames, DROP_AFTER_FRACTION)
+    store("audio/dropped.wav", pcm, stop)
+    messages = audio_messages("audio/dropped.wav", frames, DROPPED, stop_frame=stop)
+    messages.append({"delay_ms": 40, "break": True})
+    return live_cassette(
+        "live_dropped_connection",
+        "The connection drops after 45% of the reply's audio (no close frame). " + SOURCE,
+        [{"input": DROPPED, "messages": messages}],
+    )
+
+
+def dump(cassette: dict[str, Any]) -> str:
+    """Format a cassette as JSON with one message per line (short, readable diffs)."""
+    head = {k: v for k, v in cassette.items() if k != "turns"}
+    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "turns": [\n'
+    turns = []
+    for turn in cassette["turns"]:
+        lines = ",\n".join(
+            "    " + json.dumps(m, ensure_ascii=False, separators=(", ", ": "))
+            for m in turn["messages"]
+        )
+        turns.append(
+            f'  {{"input": {json.dumps(turn["input"], ensure_ascii=False)},\n'
+            f'   "messages": [\n{lines}\n   ]}}'
+        )
+    return text + ",\n".join(turns) + "\n ]\n}\n"
+
+
+def main() -> int:
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed: apt-get install espeak-ng sox", file=sys.stderr)
+            return 1
+    AUDIO.mkdir(parents=True, exist_ok=True)
+    for old in AUDIO.glob("*.wav"):
+        old.unlink()
+    for cassette in (narration(), interruption(), dropped_connection()):
+        path = OUT / f"{cassette['name']}.json"
+        path.write_text(dump(cassette), "utf-8")
+        print(f"wrote {path.relative_to(ROOT)} ({len(cassette['turns'])} turns)")
+    total = sum(p.stat().st_size for p in AUDIO.glob("*.wav"))
+    print(f"audio: {total / 1e6:.2f} MB in {AUDIO.relative_to(ROOT)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
