@@ -1,0 +1,312 @@
+"""Tests of the bad-key flow (quickstart_helpers.auth) against a real emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import io
+from pathlib import Path
+
+import pytest
+from google import genai
+from google.genai import errors
+
+from quickstart_helpers import auth
+from quickstart_helpers.auth import (
+    REJECTED_MESSAGE,
+    InvalidApiKeyError,
+    aretry_on_invalid_key,
+    ask_for_key,
+    connect,
+    find_invalid_key_error,
+    is_interactive,
+    retry_on_invalid_key,
+)
+from quickstart_helpers.cassettes import CassetteStore
+from quickstart_helpers.chat import Conversation, stream_reply
+from quickstart_helpers.client import client_mode, make_client
+from quickstart_helpers.display import StreamInterrupted, stream_markdown
+from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.env import MissingApiKeyError
+
+CASSETTES = Path(__file__).parent / "cassettes" / "chat"
+KEEPER = "You are a lighthouse keeper of few words. Answer in one sentence."
+Q1, A1 = "What does a lighthouse do?", "It warns ships away from the rocks at night."
+SECRET = "AIza-very-secret-test-key"
+
+
+class Keyboard:
+    """Scripted answers to a hidden-input prompt; records the prompts shown."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        return self.answers.pop(0)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emu = Emulator(store=CassetteStore([CASSETTES]), pacing="fast").start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def emu(emulator: Emulator) -> Emulator:
+    emulator.requests.clear()
+    return emulator
+
+
+@pytest.fixture
+def no_key(monkeypatch, tmp_path):
+    """No key anywhere: no variables and no .env above the working directory."""
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def client_for(emu: Emulator, key: str) -> genai.Client:
+    return genai.Client(api_key=key, http_options=emu.http_options())
+
+
+def ask_keeper(client: genai.Client) -> str:
+    chunks = client.models.generate_content_stream(
+        model="gemini-2.5-flash",
+        contents=Q1,
+        config={"system_instruction": KEEPER},
+    )
+    return "".join(chunk.text for chunk in chunks)
+
+
+# -- asking ------------------------------------------------------------------------------
+def test_ask_for_key_strips_and_treats_blank_as_none() -> None:
+    keyboard = Keyboard(f"  {SECRET}\n", "   ")
+    assert ask_for_key(keyboard) == SECRET
+    assert ask_for_key(keyboard) is None
+    assert keyboard.prompts == [auth.KEY_PROMPT, auth.KEY_PROMPT]
+    assert "hidden" in auth.KEY_PROMPT
+
+
+def test_ask_for_key_uses_getpass_by_default(monkeypatch) -> None:
+    keyboard = Keyboard(SECRET)
+    monkeypatch.setattr(getpass, "getpass", keyboard)
+    assert ask_for_key(prompt="Key: ") == SECRET
+    assert keyboard.prompts == ["Key: "]
+
+
+def test_is_interactive_follows_the_terminal(monkeypatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Tty())
+    assert is_interactive() is True
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    assert is_interactive() is False
+    monkeypatch.setattr("sys.stdin", None)
+    assert is_interactive() is False
+
+
+# -- connect -----------------------------------------------------------------------------
+def test_connect_asks_when_no_key_is_set(no_key, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
+    keyboard = Keyboard(SECRET)
+    client = connect(ask=keyboard, interactive=True)
+    assert client_mode(client) == "live"
+    assert keyboard.prompts == [auth.KEY_PROMPT]
+    assert SECRET not in capsys.readouterr().out
+
+
+def test_connect_stays_offline_on_an_empty_answer(no_key, monkeypatch) -> None:
+    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
+    client = connect(ask=Keyboard(""), interactive=True, quiet=True)
+    assert client_mode(client) == "offline"
+
+
+def test_connect_never_asks_when_not_interactive(no_key, monkeypatch) -> None:
+    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
+    client = connect(ask=Keyboard(), interactive=False, quiet=True)
+    assert client_mode(client) == "offline"
+
+
+def test_connect_never_asks_in_forced_offline_mode(no_key, monkeypatch) -> None:
+    monkeypatch.setenv("QUICKSTART_MODE", "offline")
+    keyboard = Keyboard(SECRET)
+    assert client_mode(connect(ask=keyboard, interactive=True, quiet=True)) == "offline"
+    assert client_mode(connect("offline", ask=keyboard, interactive=True, quiet=True)) == "offline"
+    assert keyboard.prompts == []
+
+
+def test_connect_does_not_ask_when_a_key_is_set(no_key, monkeypatch) -> None:
+    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", SECRET)
+    keyboard = Keyboard()
+    assert client_mode(connect(ask=keyboard, interactive=True, quiet=True)) == "live"
+    assert keyboard.prompts == []
+
+
+def test_connect_live_without_any_key_explains(no_key) -> None:
+    with pytest.raises(MissingApiKeyError, match="GEMINI_API_KEY"):
+        connect("live", ask=Keyboard(""), interactive=True)
+
+
+# -- retry on a rejected key ---------------------------------------------------------------
+def test_rejected_key_is_explained_and_asked_again(emu, capsys) -> None:
+    keyboard = Keyboard("invalid", SECRET)
+    said: list[str] = []
+    made: list[str] = []
+
+    def make(_old: genai.Client, key: str) -> genai.Client:
+        made.append(key)
+        return client_for(emu, key)
+
+    answer = retry_on_invalid_key(
+        ask_keeper, client_for(emu, "invalid"), ask=keyboard, say=said.append, make=make
+    )
+    assert answer == A1
+    assert said == [REJECTED_MESSAGE, REJECTED_MESSAGE]
+    assert "is your API key valid?" in REJECTED_MESSAGE
+    assert made == ["invalid", SECRET]
+    assert [r.cassette for r in emu.requests] == ["test_chat_keeper_turn1"]
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    assert SECRET not in " ".join(said)
+
+
+def test_gives_up_after_the_attempts(emu) -> None:
+    keyboard = Keyboard("invalid", "invalid")
+    with pytest.raises(InvalidApiKeyError, match=r"refused 3 times\. Is your API key valid\?") as e:
+        retry_on_invalid_key(
+            ask_keeper,
+            client_for(emu, "invalid"),
+            ask=keyboard,
+            say=lambda _: None,
+            make=lambda _old, key: client_for(emu, key),
+        )
+    assert isinstance(e.value.__cause__, errors.ClientError)
+    assert e.value.__cause__.code == 400
+    assert len(keyboard.prompts) == 2
+
+
+def test_empty_answer_gives_up(emu) -> None:
+    with pytest.raises(InvalidApiKeyError, match="No new key was entered"):
+        retry_on_invalid_key(ask_keeper, client_for(emu, "invalid"), ask=Keyboard(""), say=print)
+
+
+def test_cannot_ask_gives_up_without_prompting(emu) -> None:
+    said: list[str] = []
+    with pytest.raises(InvalidApiKeyError, match="cannot ask"):
+        retry_on_invalid_key(
+            ask_keeper, client_for(emu, "invalid"), interactive=False, say=said.append
+        )
+    assert said == []
+
+
+def test_other_errors_pass_through(emu) -> None:
+    keyboard = Keyboard(SECRET)
+
+    def unknown_prompt(client: genai.Client) -> str:
+        return client.models.generate_content(model="gemini-2.5-flash", contents="Unrecorded").text
+
+    with pytest.raises(errors.ClientError) as info:
+        retry_on_invalid_key(unknown_prompt, client_for(emu, "good"), ask=keyboard)
+    assert info.value.code == 404
+    assert keyboard.prompts == []
+
+
+def test_finds_the_key_error_inside_a_broken_display_stream(emu, capsys) -> None:
+    keyboard = Keyboard(SECRET)
+
+    def show(client: genai.Client) -> str:
+        return stream_markdown(
+            client.models.generate_content_stream(
+                model="gemini-2.5-flash", contents=Q1, config={"system_instruction": KEEPER}
+            )
+        )
+
+    with pytest.raises(StreamInterrupted) as info:
+        show(client_for(emu, "invalid"))
+    assert find_invalid_key_error(info.value) is info.value.__cause__
+    assert find_invalid_key_error(ValueError("nothing to see")) is None
+
+    text = retry_on_invalid_key(
+        show,
+        client_for(emu, "invalid"),
+        ask=keyboard,
+        say=print,
+        make=lambda _old, key: client_for(emu, key),
+    )
+    assert text == A1
+    assert REJECTED_MESSAGE in capsys.readouterr().out
+
+
+def test_chat_retry_keeps_the_refused_turn_out_of_the_history(emu) -> None:
+    conversation = Conversation(system_instruction=KEEPER)
+
+    def send(client: genai.Client) -> list:
+        return list(stream_reply(conversation.open_chat(client), conversation, Q1))
+
+    retry_on_invalid_key(
+        send,
+        client_for(emu, "invalid"),
+        ask=Keyboard(SECRET),
+        say=lambda _: None,
+        make=lambda _old, key: client_for(emu, key),
+    )
+    assert [(m.role, m.status) for m in conversation.messages] == [
+        ("user", "completed"),
+        ("model", "failed"),
+        ("user", "completed"),
+        ("model", "completed"),
+    ]
+    assert [c.parts[0].text for c in conversation.to_history()] == [Q1, A1]
+    assert SECRET not in conversation.model_dump_json()
+
+
+def test_default_client_rebuild_keeps_offline_mode(capsys) -> None:
+    """Without ``make``, the new client is made by make_client in the old client's mode."""
+    conversation = Conversation(
+        system_instruction=(
+            "You are Marlo, a cheerful guide at a small seaside aquarium who loves tide pools. "
+            "Answer in two to four short sentences, in plain words a twelve-year-old would "
+            "follow, and never make facts up."
+        )
+    )
+
+    def send(client: genai.Client) -> list:
+        assert client_mode(client) == "offline"
+        return list(
+            stream_reply(conversation.open_chat(client), conversation, "Hi Marlo! Are you there?")
+        )
+
+    retry_on_invalid_key(
+        send, make_client("offline", api_key="invalid", quiet=True), ask=Keyboard(SECRET)
+    )
+    assert conversation.messages[-1].text.startswith("Hi there!")
+    assert SECRET not in capsys.readouterr().out
+
+
+def test_async_retry(emu) -> None:
+    keyboard = Keyboard(SECRET)
+    said: list[str] = []
+
+    async def ask_async(client: genai.Client) -> str:
+        stream = await client.aio.models.generate_content_stream(
+            model="gemini-2.5-flash", contents=Q1, config={"system_instruction": KEEPER}
+        )
+        return "".join([chunk.text async for chunk in stream])
+
+    answer = asyncio.run(
+        aretry_on_invalid_key(
+            ask_async,
+            client_for(emu, "invalid"),
+            ask=keyboard,
+            say=said.append,
+            make=lambda _old, key: client_for(emu, key),
+        )
+    )
+    assert answer == A1
+    assert said == [REJECTED_MESSAGE]
