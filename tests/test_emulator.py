@@ -1,0 +1,235 @@
+"""The real google-genai SDK against the emulator over HTTPS and SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import urllib.request
+
+import pytest
+from google import genai
+from google.genai import errors
+
+from quickstart_helpers.cassettes import CassetteStore
+from quickstart_helpers.display import StreamInterrupted, stream_markdown
+from quickstart_helpers.emulator import INVALID_KEY_ERROR, Emulator, merge_chunks
+
+MODEL = "gemini-2.5-flash"
+
+
+def _chunk(text, *, last=False):
+    candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+    response = {"candidates": [candidate], "modelVersion": MODEL}
+    if last:
+        candidate["finishReason"] = "STOP"
+        response["usageMetadata"] = {
+            "promptTokenCount": 4,
+            "candidatesTokenCount": 9,
+            "totalTokenCount": 13,
+        }
+    return {"delay_ms": 30, "response": response}
+
+
+CHUNKS = ["Line one\nline two", " — unicode ✓ café", "", " and the end.\r\nDone"]
+
+
+@pytest.fixture(scope="module")
+def cassette_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cassettes")
+    chunks = [_chunk(t, last=i == len(CHUNKS) - 1) for i, t in enumerate(CHUNKS)]
+    cassettes = {
+        "multi": {
+            "name": "multi",
+            "model": MODEL,
+            "request": {"contents": [{"role": "user", "parts": [{"text": "Tell me"}]}]},
+            "chunks": chunks,
+        },
+        "broken": {
+            "name": "broken",
+            "model": MODEL,
+            "request": {"contents": [{"role": "user", "parts": [{"text": "Break"}]}]},
+            "chunks": [_chunk("Partial "), _chunk("answer"), {"delay_ms": 0, "break": True}],
+        },
+    }
+    for name, body in cassettes.items():
+        (folder / f"{name}.json").write_text(json.dumps(body))
+    return folder
+
+
+def _emulator(cassette_dir, **kwargs):
+    return Emulator(CassetteStore([cassette_dir]), pacing="fast", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def emulator(cassette_dir):
+    with _emulator(cassette_dir) as emu:
+        yield emu
+
+
+_clients = []
+
+
+def _client(emu, key="test-key"):
+    # Keep each client alive: a genai.Client closes its HTTP connections when collected.
+    client = genai.Client(api_key=key, http_options=emu.http_options())
+    _clients.append(client)
+    return client
+
+
+def _texts(chunks):
+    return [c.candidates[0].content.parts[0].text or "" for c in chunks]
+
+
+def test_sync_stream_yields_each_recorded_chunk(emulator):
+    chunks = list(_client(emulator).models.generate_content_stream(model=MODEL, contents="Tell me"))
+    assert _texts(chunks) == CHUNKS
+    assert chunks[-1].candidates[0].finish_reason == "STOP"
+    assert chunks[-1].usage_metadata.total_token_count == 13
+
+
+def test_async_stream_yields_each_recorded_chunk(emulator):
+    async def consume():
+        stream = await _client(emulator).aio.models.generate_content_stream(
+            model=MODEL, contents="Tell me"
+        )
+        return [chunk async for chunk in stream]
+
+    assert _texts(asyncio.run(consume())) == CHUNKS
+
+
+def test_non_streaming_call_merges_the_chunks(emulator):
+    response = _client(emulator).models.generate_content(model=MODEL, contents="Tell me")
+    assert response.text == "".join(CHUNKS)
+    assert response.candidates[0].finish_reason == "STOP"
+    assert response.usage_metadata.candidates_token_count == 9
+
+
+def test_async_non_streaming_call(emulator):
+    response = asyncio.run(
+        _client(emulator).aio.models.generate_content(model=f"models/{MODEL}", contents="Tell me")
+    )
+    assert response.text == "".join(CHUNKS)
+
+
+def test_any_api_version_is_served(cassette_dir):
+    from google.genai import types
+
+    with _emulator(cassette_dir) as emu:
+        for version in ("v1", "v1beta", "v1alpha"):
+            options = emu.http_options(api_version=version)
+            client = genai.Client(api_key="k", http_options=options)
+            assert client.models.generate_content(model=MODEL, contents="Tell me").text
+        assert [r.api_version for r in emu.requests] == ["v1", "v1beta", "v1alpha"]
+        assert isinstance(options, types.HttpOptions)
+
+
+@pytest.mark.parametrize(
+    ("newline", "split"), [("\r\n", False), ("\n", True), ("\r\n", True)], ids=str
+)
+def test_crlf_and_multi_line_framing_give_the_same_chunks(cassette_dir, newline, split):
+    with _emulator(cassette_dir, sse_newline=newline, sse_split_json=split) as emu:
+        raw = _raw_stream(emu, "Tell me")
+        chunks = list(_client(emu).models.generate_content_stream(model=MODEL, contents="Tell me"))
+    assert newline.encode() + newline.encode() in raw
+    if split:
+        assert raw.count(b"data: ") > len(CHUNKS)
+    else:
+        assert raw.count(b"data: ") == len(CHUNKS)
+    assert _texts(chunks) == CHUNKS
+
+
+def _raw_stream(emu, prompt):
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": prompt}]}]}).encode()
+    request = urllib.request.Request(
+        f"{emu.base_url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        data=body,
+        headers={"x-goog-api-key": "k", "Content-Type": "application/json"},
+    )
+    ctx = ssl.create_default_context(cafile=str(emu.certificate.cert_file))
+    with urllib.request.urlopen(request, context=ctx) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        return response.read()
+
+
+def test_unmatched_request_is_a_404_naming_the_closest_cassette(emulator):
+    with pytest.raises(errors.ClientError) as info:
+        list(_client(emulator).models.generate_content_stream(model=MODEL, contents="Tell me more"))
+    err = info.value
+    assert err.code == 404
+    assert err.status == "NOT_FOUND"
+    assert "No recorded response (cassette) matches" in err.message
+    assert "'multi'" in err.message
+    assert "GEMINI_API_KEY" in err.message
+
+
+def test_unmatched_model_is_refused_too(emulator):
+    with pytest.raises(errors.ClientError) as info:
+        _client(emulator).models.generate_content(model="gemini-other", contents="Tell me")
+    assert info.value.code == 404
+    assert "'gemini-other'" in info.value.message
+
+
+def test_invalid_key_gets_the_live_api_error(emulator):
+    with pytest.raises(errors.ClientError) as info:
+        list(
+            _client(emulator, key="invalid").models.generate_content_stream(
+                model=MODEL, contents="Tell me"
+            )
+        )
+    assert info.value.code == 400
+    assert info.value.status == "INVALID_ARGUMENT"
+    assert info.value.details == INVALID_KEY_ERROR
+    reasons = [d.get("reason") for d in info.value.details["error"]["details"]]
+    assert "API_KEY_INVALID" in reasons
+
+
+def test_requests_are_recorded_without_the_key(emulator):
+    before = len(emulator.requests)
+    _client(emulator, key="AIza-never-stored").models.generate_content(
+        model=MODEL, contents="Tell me"
+    )
+    received = emulator.requests[before]
+    assert received.method == "generateContent"
+    assert received.model == MODEL
+    assert received.cassette == "multi"
+    assert received.body["contents"][0]["parts"][0]["text"] == "Tell me"
+    assert "AIza-never-stored" not in repr(emulator.requests)
+
+
+def test_a_broken_stream_keeps_its_partial_text(emulator, capsys):
+    stream = _client(emulator).models.generate_content_stream(model=MODEL, contents="Break")
+    with pytest.raises(StreamInterrupted) as info:
+        stream_markdown(stream)
+    assert info.value.text == "Partial answer"
+    assert capsys.readouterr().out.startswith("Partial answer")
+
+
+def test_realtime_pacing_waits_for_the_recorded_delays(cassette_dir):
+    with Emulator(CassetteStore([cassette_dir]), pacing="realtime") as emu:
+        import time
+
+        started = time.perf_counter()
+        list(_client(emu).models.generate_content_stream(model=MODEL, contents="Tell me"))
+        # Four chunks of 30 ms each must take at least their sum.
+        assert time.perf_counter() - started >= 0.12
+
+
+def test_merge_chunks_joins_text_and_keeps_the_last_usage(cassette_dir):
+    cassette = CassetteStore([cassette_dir]).find(
+        MODEL, {"contents": [{"parts": [{"text": "Tell me"}]}]}
+    )
+    merged = merge_chunks(cassette)
+    assert merged["candidates"][0]["content"]["parts"] == [{"text": "".join(CHUNKS)}]
+    assert merged["usageMetadata"]["totalTokenCount"] == 13
+
+
+def test_invalid_cassette_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bad.json").write_text('{"name": "x"}')
+    with pytest.raises(ValueError, match="bad.json is not a valid cassette"):
+        CassetteStore([tmp_path])
+
+
+def test_repository_cassettes_load(cassette_dir):
+    store = CassetteStore()
+    assert any(c.name == "text_first_stream" for c in store.cassettes)
