@@ -1,0 +1,308 @@
+"""Unit tests of quickstart_helpers.parts: part iteration, file names, saving, summary."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+
+import pytest
+from google.genai import types
+from PIL import Image
+
+from quickstart_helpers import parts
+from quickstart_helpers.parts import (
+    PartsStreamInterrupted,
+    UnknownMimeTypeWarning,
+    aiter_parts,
+    astream_parts,
+    extension_for,
+    image_filename,
+    image_size,
+    iter_parts,
+    preview_image,
+    save_inline_data,
+    stream_parts,
+)
+
+
+def encoded(fmt: str, size: tuple[int, int] = (64, 48), colour=(200, 40, 40)) -> bytes:
+    """Encode a small real image with Pillow."""
+    buffer = io.BytesIO()
+    image = Image.new("RGB", size, colour)
+    for x in range(0, size[0], 4):  # a few stripes so it is not one flat colour
+        image.paste((20, 20, 160), (x, 0, x + 1, size[1]))
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+PNG = encoded("PNG")
+JPEG = encoded("JPEG", (80, 60))
+
+
+def chunk(*items: types.Part, finish: str | None = None) -> types.GenerateContentResponse:
+    """A real SDK chunk with the given parts in its first candidate."""
+    candidate = types.Candidate(
+        content=types.Content(role="model", parts=list(items)),
+        index=0,
+        finish_reason=finish,
+    )
+    return types.GenerateContentResponse(candidates=[candidate])
+
+
+def text(value: str, *, thought: bool = False) -> types.Part:
+    return types.Part(text=value, thought=thought or None)
+
+
+def blob(data: bytes, mime: str) -> types.Part:
+    return types.Part(inline_data=types.Blob(data=data, mime_type=mime))
+
+
+def mixed_stream() -> list[types.GenerateContentResponse]:
+    return [
+        chunk(text("Intro. ")),
+        chunk(text("Panel 1"), blob(PNG, "image/png")),
+        chunk(blob(JPEG, "image/jpeg"), text("Panel 2")),
+        chunk(text("The end."), finish="STOP"),
+    ]
+
+
+# -- MIME types and file names -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mime", "ext"),
+    [
+        ("image/png", "png"),
+        ("image/jpeg", "jpeg"),
+        ("image/webp", "webp"),
+        ("IMAGE/PNG", "png"),
+        ("image/jpeg; quality=high", "jpeg"),
+        (" image/webp ", "webp"),
+    ],
+)
+def test_extension_for_known_types(mime: str, ext: str) -> None:
+    assert extension_for(mime) == ext
+
+
+@pytest.mark.parametrize("mime", ["image/gif", "image/jpg", "audio/pcm;rate=24000", "", "png"])
+def test_extension_for_unknown_type_names_it(mime: str) -> None:
+    with pytest.raises(ValueError, match="known image types are image/png, image/jpeg"):
+        extension_for(mime)
+
+
+def test_image_filename() -> None:
+    assert image_filename("storyboard", 1, "image/png") == "storyboard_1.png"
+    assert image_filename("panel", 12, "image/jpeg") == "panel_12.jpeg"
+    assert image_filename("x", 3, "image/webp") == "x_3.webp"
+
+
+@pytest.mark.parametrize("stem", ["", "a/b", "a\\b", ".."])
+def test_image_filename_rejects_bad_stem(stem: str) -> None:
+    with pytest.raises(ValueError, match="stem must be a plain file name prefix"):
+        image_filename(stem, 1, "image/png")
+
+
+def test_image_filename_counts_from_one() -> None:
+    with pytest.raises(ValueError, match="from 1"):
+        image_filename("x", 0, "image/png")
+
+
+# -- saving ----------------------------------------------------------------------------
+def test_save_inline_data_writes_the_bytes(tmp_path) -> None:
+    path = save_inline_data(JPEG, "image/jpeg", tmp_path / "new" / "folder", "shot", 2)
+    assert path == tmp_path / "new" / "folder" / "shot_2.jpeg"
+    assert path.read_bytes() == JPEG
+    with Image.open(path) as image:
+        assert image.format == "JPEG" and image.size == (80, 60)
+
+
+def test_save_inline_data_unknown_type_is_kept_as_bin_with_a_warning(tmp_path) -> None:
+    gif = encoded("GIF")
+    with pytest.warns(UnknownMimeTypeWarning, match=r"'image/gif'.*saved as img_1\.bin"):
+        path = save_inline_data(gif, "image/gif", tmp_path, "img", 1)
+    assert path.name == "img_1.bin"
+    assert path.read_bytes() == gif
+
+
+def test_save_inline_data_rejects_bad_index_before_writing(tmp_path) -> None:
+    with pytest.raises(ValueError):
+        save_inline_data(PNG, "image/gif", tmp_path, "img", 0)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- iterating ---------------------------------------------------------------------------
+def test_iter_parts_yields_every_part_of_every_chunk_in_order() -> None:
+    found = list(iter_parts(mixed_stream()))
+    assert [(p.chunk, p.position, p.kind) for p in found] == [
+        (0, 0, "text"),
+        (1, 1, "text"),
+        (1, 2, "image"),
+        (2, 3, "image"),
+        (2, 4, "text"),
+        (3, 5, "text"),
+    ]
+    assert found[2].data == PNG and found[2].mime_type == "image/png"
+    assert found[3].data == JPEG and found[3].mime_type == "image/jpeg"
+    assert found[0].text == "Intro. " and found[0].data is None
+
+
+def test_iter_parts_skips_chunks_without_content() -> None:
+    empty = [
+        types.GenerateContentResponse(),
+        types.GenerateContentResponse(candidates=[types.Candidate(index=0)]),
+        chunk(text("a")),
+    ]
+    assert [(p.chunk, p.position, p.text) for p in iter_parts(empty)] == [(2, 0, "a")]
+
+
+def test_iter_parts_kinds_of_other_parts() -> None:
+    call = types.Part(function_call=types.FunctionCall(name="f", args={}))
+    pcm = blob(b"\0\0", "audio/pcm;rate=24000")
+    assert [p.kind for p in iter_parts([chunk(call, pcm)])] == ["other", "inline_data"]
+
+
+def test_aiter_parts_matches_iter_parts() -> None:
+    async def source():
+        for c in mixed_stream():
+            yield c
+
+    async def collect():
+        return [(p.chunk, p.position, p.kind) async for p in aiter_parts(source())]
+
+    expected = [(p.chunk, p.position, p.kind) for p in iter_parts(mixed_stream())]
+    assert asyncio.run(collect()) == expected
+
+
+# -- streaming, saving and counting --------------------------------------------------------
+def test_stream_parts_saves_every_image_and_counts(tmp_path) -> None:
+    summary = stream_parts(mixed_stream(), folder=tmp_path, stem="board", show=False)
+    assert [p.name for p in summary.files] == ["board_1.png", "board_2.jpeg"]
+    assert [p.read_bytes() for p in summary.files] == [PNG, JPEG]
+    assert summary.chunks == 4
+    assert summary.text_parts == 4
+    assert summary.image_parts == 2
+    assert summary.image_bytes == len(PNG) + len(JPEG)
+    assert summary.mime_types == {"image/png": 1, "image/jpeg": 1}
+    assert summary.text == "Intro. Panel 1Panel 2The end."
+    assert summary.text_characters == len(summary.text)
+    assert summary.finish_reason == "STOP"
+
+
+def test_stream_parts_prints_text_and_one_line_per_image_in_order(tmp_path, capsys) -> None:
+    stream_parts(mixed_stream(), folder=tmp_path, stem="board")
+    out = capsys.readouterr().out
+    assert out == (
+        "Intro. Panel 1\n"
+        f"[board_1.png: image/png, 64×48 px, {len(PNG):,} bytes]\n"
+        f"[board_2.jpeg: image/jpeg, 80×60 px, {len(JPEG):,} bytes]\n"
+        "Panel 2The end.\n"
+    )
+
+
+def test_stream_parts_displays_a_preview_per_image_in_a_notebook(tmp_path, monkeypatch) -> None:
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(parts, "_in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    stream_parts(mixed_stream(), folder=tmp_path, preview_size=32)
+    assert [obj.format for obj in shown] == ["png", "jpeg"]
+    sizes = [Image.open(io.BytesIO(obj.data)).size for obj in shown]
+    assert sizes == [(32, 24), (32, 24)]
+
+
+def test_stream_parts_thoughts_are_counted_not_printed(tmp_path, capsys) -> None:
+    stream = [chunk(text("planning the panels", thought=True)), chunk(text("Answer."))]
+    summary = stream_parts(stream, folder=tmp_path)
+    assert capsys.readouterr().out == "Answer.\n"
+    assert (summary.text_parts, summary.thought_parts, summary.text) == (2, 1, "Answer.")
+    assert "1 thought parts" in summary.describe()
+
+
+def test_stream_parts_keeps_non_image_inline_data(tmp_path, capsys) -> None:
+    stream = [chunk(blob(b"\x01\x02\x03", "application/x-custom"))]
+    with pytest.warns(UnknownMimeTypeWarning):
+        summary = stream_parts(stream, folder=tmp_path, stem="data")
+    assert (summary.image_parts, summary.other_parts) == (0, 1)
+    assert summary.files[0].name == "data_1.bin"
+    assert summary.files[0].read_bytes() == b"\x01\x02\x03"
+    assert summary.mime_types == {"application/x-custom": 1}
+    assert "[data_1.bin: application/x-custom, 3 bytes]" in capsys.readouterr().out
+
+
+def test_stream_parts_broken_stream_keeps_what_arrived(tmp_path) -> None:
+    def broken():
+        yield from mixed_stream()[:2]
+        raise ConnectionError("connection reset")
+
+    with pytest.raises(PartsStreamInterrupted, match="after 2 chunks") as caught:
+        stream_parts(broken(), folder=tmp_path, show=False)
+    summary = caught.value.summary
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    assert summary.text == "Intro. Panel 1"
+    assert [p.read_bytes() for p in summary.files] == [PNG]
+
+
+def test_stream_parts_rejects_bad_arguments_before_reading(tmp_path) -> None:
+    consumed = []
+
+    def source():
+        consumed.append(True)
+        yield chunk(text("x"))
+
+    with pytest.raises(ValueError, match="stem"):
+        stream_parts(source(), folder=tmp_path, stem="a/b")
+    with pytest.raises(ValueError, match="preview_size"):
+        stream_parts(source(), folder=tmp_path, preview_size=0)
+    assert consumed == []
+
+
+def test_astream_parts_matches_stream_parts(tmp_path) -> None:
+    async def source():
+        for c in mixed_stream():
+            yield c
+
+    summary = asyncio.run(astream_parts(source(), folder=tmp_path / "a", show=False))
+    expected = stream_parts(mixed_stream(), folder=tmp_path / "s", show=False)
+    assert summary.model_dump(exclude={"files"}) == expected.model_dump(exclude={"files"})
+    assert [p.name for p in summary.files] == [p.name for p in expected.files]
+
+
+def test_summary_describe_lists_counts_and_file_names(tmp_path) -> None:
+    summary = stream_parts(mixed_stream(), folder=tmp_path, stem="b", show=False)
+    described = str(summary)
+    assert "Chunks:      4" in described
+    assert "Text parts:  4 (29 characters)" in described
+    assert f"Image parts: 2 ({len(PNG) + len(JPEG):,} bytes)" in described
+    assert "MIME types:  image/png × 1, image/jpeg × 1" in described
+    assert "Files:       b_1.png, b_2.jpeg" in described
+    assert str(tmp_path) not in described  # file names only: deterministic output
+
+
+# -- previews ------------------------------------------------------------------------------
+def test_preview_image_scales_down_and_keeps_jpeg() -> None:
+    big = encoded("JPEG", (1024, 768))
+    preview = preview_image(big, "image/jpeg", max_size=200)
+    assert preview.format == "jpeg"
+    assert Image.open(io.BytesIO(preview.data)).size == (200, 150)
+
+
+def test_preview_image_never_scales_up_and_makes_png() -> None:
+    preview = preview_image(PNG, "image/webp")
+    assert preview.format == "png"
+    assert Image.open(io.BytesIO(preview.data)).size == (64, 48)
+
+
+def test_preview_image_of_garbage_says_so() -> None:
+    with pytest.raises(ValueError, match="not a readable image"):
+        preview_image(b"not an image", "image/png")
+
+
+def test_image_size() -> None:
+    assert image_size(JPEG) == (80, 60)
+    assert image_size(b"nope") is None
+
+
+def test_no_warning_for_known_types(tmp_path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stream_parts(mixed_stream(), folder=tmp_path, show=False)
