@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = [
     "LIVE_API_OUTPUT_RATE",
@@ -219,10 +219,11 @@ class WavWriter:
         format: Its rate, channels and sample width.
     """
 
-    def __init__(self, path: Path, fmt: PcmFormat, wav: wave.Wave_write) -> None:
+    def __init__(self, path: Path, fmt: PcmFormat, wav: wave.Wave_write, file: BinaryIO) -> None:
         self.path = path
         self.format = fmt
-        self._wav = wav
+        self._wav: wave.Wave_write | None = wav
+        self._file = file
         self._bytes = 0
         self._chunks = 0
 
@@ -279,22 +280,31 @@ class WavWriter:
         """Finalize the header and close the file (safe to call twice)."""
         wav, self._wav = self._wav, None
         if wav is not None:
-            wav.close()
+            try:
+                wav.close()
+            finally:
+                self._file.close()
 
 
-def _open(path: str | os.PathLike[str], fmt: PcmFormat) -> tuple[Path, wave.Wave_write]:
+def _open(path: str | os.PathLike[str], fmt: PcmFormat) -> tuple[Path, BinaryIO, wave.Wave_write]:
     target = Path(path)
     if target.suffix.lower() != ".wav":
         raise ValueError(f"{str(target)!r} should end in .wav so players recognise it.")
-    wav = wave.open(str(target), "wb")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"The folder {str(target.parent)!r} does not exist; create it first "
+            "(quickstart_helpers.paths.output_dir() makes the run's output folder)."
+        )
+    fh = open(target, "wb")  # noqa: SIM115 - closed by WavWriter.close()
     try:
+        wav = wave.open(fh, "wb")
         wav.setnchannels(fmt.channels)
         wav.setsampwidth(fmt.sample_width)
         wav.setframerate(fmt.rate)
     except BaseException:
-        wav.close()
+        fh.close()
         raise
-    return target, wav
+    return target, fh, wav
 
 
 @contextmanager
@@ -329,8 +339,8 @@ def wave_file(
         OSError: The file cannot be created.
     """
     fmt = PcmFormat(rate, channels, sample_width)
-    target, wav = _open(path, fmt)
-    writer = WavWriter(target, fmt, wav)
+    target, fh, wav = _open(path, fmt)
+    writer = WavWriter(target, fmt, wav, fh)
     try:
         yield writer
     finally:
