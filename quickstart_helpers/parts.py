@@ -474,7 +474,9 @@ def stream_parts(
     Raises:
         PartsStreamInterrupted: The stream raised midway; what arrived is kept (files
             saved, text shown) and is in the exception's ``summary``; the original
-            error is its ``__cause__``.
+            error is its ``__cause__``. An error before the first chunk (such as the
+            SDK's ``google.genai.errors.APIError`` for a refused request) is raised
+            as is.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -487,6 +489,8 @@ def stream_parts(
                 renderer.part(streamed)
     except Exception as exc:
         renderer.finish()
+        if renderer.summary.chunks == 0:
+            raise  # refused before any chunk (e.g. an API error): nothing to keep
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary
@@ -514,6 +518,7 @@ async def astream_parts(
 
     Raises:
         PartsStreamInterrupted: The stream raised midway; ``summary`` holds what arrived.
+            An error before the first chunk is raised as is.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -528,6 +533,8 @@ async def astream_parts(
             index += 1
     except Exception as exc:
         renderer.finish()
+        if renderer.summary.chunks == 0:
+            raise  # refused before any chunk (e.g. an API error): nothing to keep
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary

@@ -242,6 +242,22 @@ def test_stream_parts_broken_stream_keeps_what_arrived(tmp_path) -> None:
     assert [p.read_bytes() for p in summary.files] == [PNG]
 
 
+def test_stream_parts_error_before_the_first_chunk_is_raised_as_is(tmp_path) -> None:
+    def refused():
+        raise PermissionError("request refused")
+        yield  # pragma: no cover - makes this a generator
+
+    with pytest.raises(PermissionError, match="request refused"):
+        stream_parts(refused(), folder=tmp_path)
+
+    async def arefused():
+        raise PermissionError("request refused")
+        yield  # pragma: no cover
+
+    with pytest.raises(PermissionError, match="request refused"):
+        asyncio.run(astream_parts(arefused(), folder=tmp_path))
+
+
 def test_stream_parts_rejects_bad_arguments_before_reading(tmp_path) -> None:
     consumed = []
 
