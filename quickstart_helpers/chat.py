@@ -44,7 +44,7 @@ from typing import Any, Literal
 from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
-from .display import chunk_text
+from .display import chunk_text  # re-exported: the text of one chunk
 
 __all__ = [
     "FINAL_STATES",
@@ -59,6 +59,7 @@ __all__ = [
     "Status",
     "Usage",
     "astream_reply",
+    "chunk_text",
     "describe_error",
     "format_history",
     "stream_reply",
@@ -256,13 +257,20 @@ class Message(BaseModel):
         return types.Content(role=self.role, parts=[types.Part(text=self.text)])
 
     def summary(self, width: int = 40) -> str:
-        """Return a one-line description, e.g. ``msg-2 model streaming 3 chunks 'Hel…'``."""
+        """Return a one-line description of the message, its state and the start of its text.
+
+        E.g. ``msg-2 model streaming (3 chunks, 97 chars) 'Tide pools are…'``.
+
+        Args:
+            width: Characters of text shown. Defaults to 40.
+        """
         text = " ".join(self.text.split())
         if len(text) > width:
             text = text[: width - 1] + "…"
         line = f"{self.id} {self.role} {self.status}"
         if self.role == "model":
-            line += f" {self.chunk_count} chunk{'s' if self.chunk_count != 1 else ''}"
+            chunks = f"{self.chunk_count} chunk{'s' if self.chunk_count != 1 else ''}"
+            line += f" ({chunks}, {len(self.text)} chars)"
         line += f" {text!r}"
         if self.error:
             line += f" error={self.error!r}"
@@ -723,7 +731,7 @@ class StateLog:
     """An ``on_change`` callback that records every state change as a line.
 
     Each line is :meth:`Message.summary`, e.g.
-    ``msg-2 model streaming 3 chunks 'Tide pools are…'``. With ``live=True`` in
+    ``msg-2 model streaming (3 chunks, 97 chars) 'Tide pools are…'``. With ``live=True`` in
     Jupyter, the latest line is also shown in one output that updates in place.
 
     Args:

@@ -126,7 +126,7 @@ def test_broken_stream_leaves_a_failed_message_with_the_partial_text(client, emu
     assert reply.status == "failed"
     assert reply.text == "When fog hides the light, a horn sounds"
     assert reply.error.startswith(type(info.value).__name__)
-    assert log.lines[-1].startswith("msg-2 model failed 2 chunks")
+    assert log.lines[-1].startswith("msg-2 model failed (2 chunks, 39 chars)")
     # The broken turn is in neither history, so the chat carries on cleanly.
     assert conversation.to_history() == []
     assert chat.get_history(curated=True) == []
