@@ -89,7 +89,8 @@ def execute_notebook(
         executed: Where to write the executed copy (may equal ``path``).
         mode: ``"live"`` or ``"offline"``.
         pacing: ``"realtime"`` or ``"fast"`` (offline only).
-        output_root: Root folder for what notebooks produce.
+        output_root: Root folder for what notebooks produce. The kernel's stderr goes
+            to ``output_root/<notebook stem>.kernel.log``.
         timeout: Seconds one cell may run. Defaults to 600.
         progress: Show a tqdm progress bar over the code cells.
 
@@ -110,7 +111,8 @@ def execute_notebook(
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
         current["index"] = cell_index
-        bar.set_postfix_str(f"cell {cell_index + 1}")
+        if cell.cell_type == "code":
+            bar.set_postfix_str(f"cell {cell_index + 1} of {len(nb.cells)}")
 
     def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
         current["done"] += 1
@@ -137,8 +139,13 @@ def execute_notebook(
     started = time.perf_counter()
     failed_cell: int | None = None
     error: str | None = None
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    output_root.mkdir(parents=True, exist_ok=True)
+    kernel_log = output_root / f"{path.stem}.kernel.log"
     try:
-        client.execute(env=env)
+        # The kernel's own stderr (start-up warnings, crash reports) goes to a log file.
+        with kernel_log.open("wb") as log:
+            client.execute(env=env, stderr=log)
     except CellExecutionError as exc:
         failed_cell = current["index"] + 1
         error = f"{exc.ename}: {exc.evalue}".strip()
@@ -148,7 +155,6 @@ def execute_notebook(
     finally:
         bar.close()
     seconds = time.perf_counter() - started
-    executed.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, executed)
     cells = current["done"] + (1 if error and failed_cell else 0)
     return nb, NotebookResult(path, executed, cells, seconds, mode, failed_cell, error)
