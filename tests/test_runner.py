@@ -44,7 +44,7 @@ def test_run_executes_writes_copies_and_outputs_and_summarises(tmp_path, capsys)
     executed = nbformat.read(out / "a.ipynb", as_version=4)
     assert executed.cells[1].outputs[0]["text"].startswith("Mode: offline")
     assert (out / "a" / "made.txt").read_text() == "hi"
-    assert "IPKernelApp" in (out / "a.kernel.log").read_text()
+    assert (out / "a.kernel.log").is_file()
     assert nbformat.read(out / "b.ipynb", as_version=4).cells[1].outputs[0]["text"] == "42\n"
     assert re.search(r"a\.ipynb\s+2\s+\d+\.\d\s+offline\s+ok", printed)
     assert re.search(r"b\.ipynb\s+1\s+\d+\.\d\s+offline\s+ok", printed)
