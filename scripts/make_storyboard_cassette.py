@@ -502,17 +502,19 @@ def build_cassette() -> dict:
         for draw, mime in PANELS
     ]
     text = [{"text": t} for t in [INTRO, *CAPTIONS, OUTRO]]
-    # Parts per chunk, in order. Chunks 2 and 6 carry a caption and an image together,
-    # chunk 6 an image followed by the next caption.
+    # (delay_ms, parts) per chunk, in order. Chunks with an image wait longer, as image
+    # generation does, but shortened so a realtime replay takes about 10 s.
+    # Chunk 3 (from 0) carries a caption then its image, chunk 5 an image then the next
+    # caption: reading only parts[0] of each chunk loses the panel 2 image.
     layout: list[tuple[int, list[dict]]] = [
-        (1800, [text[0]]),
-        (900, [text[1]]),
-        (5200, [images[0]]),
-        (700, [text[2], images[1]]),
-        (600, [text[3]]),
-        (4900, [images[2], text[4]]),
-        (5100, [images[3]]),
-        (500, [text[5]]),
+        (1200, [text[0]]),
+        (600, [text[1]]),
+        (2600, [images[0]]),
+        (2300, [text[2], images[1]]),
+        (400, [text[3]]),
+        (2400, [images[2], text[4]]),
+        (2500, [images[3]]),
+        (300, [text[5]]),
     ]
     prompt_tokens = _tokens(STORYBOARD)
     text_tokens = sum(_tokens(t["text"]) for t in text)
