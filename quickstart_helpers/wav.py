@@ -453,8 +453,10 @@ def wav_player(
     Args:
         path: A WAV file.
         root: The folder Jupyter serves. Defaults to the repository root.
-        notebook_dir: The notebook's folder, where links start. Defaults to the
-            current working directory (a notebook's kernel runs in its folder).
+        notebook_dir: The folder of the notebook that shows the player, where links
+            start. Defaults to ``$QUICKSTART_NOTEBOOK_DIR`` (for a copy of the notebook
+            saved elsewhere), else the current working directory (a notebook's kernel
+            runs in its folder).
 
     Raises:
         FileNotFoundError: There is no such file.
@@ -468,6 +470,8 @@ def wav_player(
     target = Path(path).resolve()
     src = None
     if target.is_relative_to(Path(root).resolve()):
-        start = Path(notebook_dir) if notebook_dir is not None else Path.cwd()
+        if notebook_dir is None:
+            notebook_dir = os.environ.get("QUICKSTART_NOTEBOOK_DIR") or Path.cwd()
+        start = Path(notebook_dir)
         src = Path(os.path.relpath(target, start.resolve())).as_posix()
     return WavPlayer(info, src)

@@ -257,3 +257,13 @@ def test_wav_player_links_the_file_without_embedding_it(tmp_path: Path) -> None:
     assert outside.src is None
     assert "<audio" not in outside._repr_html_()
     assert "output folder" in outside._repr_html_()
+
+
+def test_wav_player_links_from_the_folder_of_a_saved_copy(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "build" / "run" / "04_audio_streaming" / "reply.wav"
+    path.parent.mkdir(parents=True)
+    write_wav(path, sine_pcm(0.1))
+    monkeypatch.chdir(tmp_path)
+    assert wav_player(path, root=tmp_path).src == "build/run/04_audio_streaming/reply.wav"
+    monkeypatch.setenv("QUICKSTART_NOTEBOOK_DIR", str(tmp_path / "build" / "run"))
+    assert wav_player(path, root=tmp_path).src == "04_audio_streaming/reply.wav"
