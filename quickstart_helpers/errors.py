@@ -45,5 +45,8 @@ def explain_api_error(err: BaseException) -> str:
             404: "Check the model name, or (offline) record a cassette for this request.",
             429: "You hit a rate limit or quota; wait a moment and try again.",
         }.get(err.code, "Try again in a moment." if err.code >= 500 else "Check the request.")
-        return f"The Gemini API answered {what}: {err.message} {advice}"
+        message = (err.message or "").strip()
+        if message and not message.endswith((".", "!", "?")):
+            message += "."
+        return f"The Gemini API answered {what}: {message} {advice}"
     return f"The request failed: {type(err).__name__}: {err}"
