@@ -1,0 +1,50 @@
+"""explain_api_error: what went wrong and what to do, for the errors the API gives."""
+
+from __future__ import annotations
+
+from google.genai import errors
+
+from quickstart_helpers.emulator import INVALID_KEY_ERROR
+from quickstart_helpers.errors import explain_api_error, is_invalid_api_key
+
+
+def _client_error(code, status, message, details=None):
+    body = {"error": {"code": code, "status": status, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return errors.ClientError(code, body)
+
+
+def test_invalid_key_is_recognised_and_explained():
+    err = errors.ClientError(400, INVALID_KEY_ERROR)
+    assert is_invalid_api_key(err)
+    text = explain_api_error(err)
+    assert "Is your API key valid?" in text
+    assert "GEMINI_API_KEY" in text and ".env.example" in text
+
+
+def test_other_400_errors_are_not_key_errors():
+    err = _client_error(400, "INVALID_ARGUMENT", "Model does not support image")
+    assert not is_invalid_api_key(err)
+    assert explain_api_error(err) == (
+        "The Gemini API answered 400 INVALID_ARGUMENT: Model does not support image. "
+        "Check the request."
+    )
+
+
+def test_not_found_and_rate_limit_give_advice():
+    assert "record a cassette" in explain_api_error(_client_error(404, "NOT_FOUND", "No match."))
+    assert "wait a moment" in explain_api_error(
+        _client_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.")
+    )
+
+
+def test_server_errors_suggest_retrying():
+    err = errors.ServerError(503, {"error": {"code": 503, "status": "UNAVAILABLE", "message": "x"}})
+    assert explain_api_error(err).endswith("Try again in a moment.")
+
+
+def test_other_exceptions_are_named():
+    assert (
+        explain_api_error(ConnectionError("reset")) == "The request failed: ConnectionError: reset"
+    )
