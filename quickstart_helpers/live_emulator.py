@@ -264,13 +264,43 @@ class _LiveSession:
         )
         self.emulator.requests.append(self.received)
         await self.ws.send_str(json.dumps({"setupComplete": {}}))
-        while True:
-            data = await self._next_message()
-            if data is None:
+        # Read and answer at the same time, so a client that closes mid-reply is heard
+        # at once; turns (and errors about them) are answered in the order they came.
+        queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close] = asyncio.Queue()
+        reader = asyncio.ensure_future(self._read_turns(queue))
+        worker = asyncio.ensure_future(self._answer_turns(queue))
+        try:
+            await asyncio.wait({reader, worker}, return_when=asyncio.FIRST_COMPLETED)
+            if worker.done():
+                worker.result()  # raises what ended the replay
+            elif reader.result():  # the client closed the connection
                 return
-            text = self._turn_text(data)
-            if text is not None:
-                await self._replay(self._find_turn(text))
+            await worker  # answer what is queued, up to the error that ends it
+        finally:
+            for task in (reader, worker):
+                task.cancel()
+            await asyncio.gather(reader, worker, return_exceptions=True)
+
+    async def _read_turns(self, queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close]) -> bool:
+        """Queue each client turn's cassette turn; return True when the client closed."""
+        while True:
+            try:
+                data = await self._next_message()
+                if data is None:
+                    return True
+                text = self._turn_text(data)
+                if text is not None:
+                    queue.put_nowait(self._find_turn(text))
+            except _Close as close:
+                queue.put_nowait(close)
+                return False
+
+    async def _answer_turns(self, queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close]) -> None:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _Close):
+                raise item
+            await self._replay(item)
 
     def _check_key(self) -> None:
         error = self.emulator.key_error(self.request)

@@ -303,6 +303,30 @@ def test_other_system_instruction_is_not_replayed(client: genai.Client) -> None:
     assert "system instruction" in str(caught.value.details)
 
 
+def test_closing_mid_reply_does_not_wait_for_the_reply(tmp_path: Path) -> None:
+    """Realtime pacing: the emulator hears the close frame while it is still replaying."""
+    with Emulator(pacing="realtime") as emu:
+        client = genai.Client(api_key=KEY, http_options=emu.http_options())
+        remaining = sum(m.delay_ms for m in NARRATION.turns[2].messages[1:]) / 1000
+        assert remaining > 3.0
+
+        async def run() -> tuple[int, float]:
+            async with client.aio.live.connect(model=MODEL, config=config()) as session:
+                await session.send_realtime_input(text=NARRATION.turns[2].input)
+                with wave_file(tmp_path / "cut.wav") as wav:
+                    async for message in session.receive():
+                        if message.data:
+                            wav.write(message.data)
+                            break
+                started = time.perf_counter()
+            return wav.frames, time.perf_counter() - started
+
+        frames, closing = asyncio.run(run())
+        assert frames == 1920  # one 80 ms chunk
+        assert closing < remaining / 2
+        assert emu.requests[-1].cassette == "live_narration"
+
+
 # -- the raw wire: camelCase keys, the key in the query string, no key ---------------------------
 def live_uri(emulator: Emulator, query: str = "") -> str:
     return (
