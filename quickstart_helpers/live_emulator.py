@@ -253,16 +253,18 @@ class _LiveSession:
         if first is None:
             return
         self._check_key()
-        self._check_setup(first)
         from .emulator import ReceivedRequest
 
+        setup = first.get("setup")
+        model = setup.get("model") if isinstance(setup, dict) else None
         self.received = ReceivedRequest(
             "BidiGenerateContent",
-            _bare(str(self.setup.get("model", ""))),
+            _bare(str(model or "")),
             self.request.match_info["version"],
             [first],
         )
         self.emulator.requests.append(self.received)
+        self._check_setup(first)
         await self.ws.send_str(json.dumps({"setupComplete": {}}))
         # Read and answer at the same time, so a client that closes mid-reply is heard
         # at once; turns (and errors about them) are answered in the order they came.

@@ -249,11 +249,13 @@ def test_invalid_key_closes_with_1007(emulator: Emulator) -> None:
     assert "API key not valid" in str(err)
 
 
-def test_unknown_model_closes_with_1008(client: genai.Client) -> None:
+def test_unknown_model_closes_with_1008(client: genai.Client, emulator: Emulator) -> None:
     err = live_error(client, model="gemini-no-such-live-model")
     assert err.code == 1008
     assert "models/gemini-no-such-live-model is not found" in str(err)
     assert "bidiGenerateContent" in str(err)
+    received = emulator.requests[-1]
+    assert (received.model, received.cassette) == ("gemini-no-such-live-model", None)
 
 
 def test_text_modality_is_refused_with_1007(client: genai.Client) -> None:
