@@ -376,7 +376,9 @@ class _LiveSession:
                 raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
             if "text" in realtime:
                 return str(realtime["text"])
-            if any(k in realtime for k in ("audio", "video", "media", "mediaChunks")):
+            if any(
+                k in realtime for k in ("audio", "video", "media", "mediaChunks", "media_chunks")
+            ):
                 raise _Close(
                     CLOSE_NOT_FOUND,
                     "The offline emulator replays text turns only, not audio or video "
