@@ -97,6 +97,37 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .client import make_client, resolve_mode
+    from .env import MissingApiKeyError
+    from .web import SAMPLE_QUESTION, ChatServer
+
+    try:
+        mode = resolve_mode(args.mode)
+        client = make_client(mode, pacing=args.pacing)
+        server = ChatServer(client, model=args.model, port=args.port).start()
+    except (MissingApiKeyError, ValueError, RuntimeError) as exc:
+        print(f"quickstart serve: {exc}", file=sys.stderr)
+        if isinstance(exc, RuntimeError):
+            print("Pick another port with --port, or --port 0 for a free one.", file=sys.stderr)
+        return 2
+    if mode == "offline":
+        print(f'Offline, only recorded questions have answers; try "{SAMPLE_QUESTION}"')
+    print(f"The chat page is at {server.url} (Ctrl-C stops the server).", flush=True)
+    # Stop cleanly on SIGTERM too (process managers, `kill`), not only on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``quickstart`` command."""
     parser = argparse.ArgumentParser(
@@ -142,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     emulator.add_argument("--pacing", choices=["realtime", "fast"], default="realtime")
     emulator.set_defaults(func=_cmd_emulator)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve the streaming web chat page (SSE) on 127.0.0.1",
+        description="Serve the web chat: a page whose EventSource shows the model's answer "
+        "chunk by chunk. Live when GEMINI_API_KEY is found, else offline with the emulator.",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; 0: free)")
+    serve.add_argument("--mode", choices=["auto", "live", "offline"], default="auto")
+    serve.add_argument(
+        "--pacing",
+        choices=["realtime", "fast"],
+        default=os.environ.get("QUICKSTART_PACING") or "realtime",
+        help="offline: replay recorded delays (realtime, default) or send at once (fast)",
+    )
+    serve.add_argument("--model", default="gemini-2.5-flash", help="model to ask")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

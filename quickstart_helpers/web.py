@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_CHARS",
     "DEFAULT_MODEL",
     "MAX_REQUEST_LINE_BYTES",
+    "SAMPLE_QUESTION",
     "STATIC_DIR",
     "ChatServer",
     "StreamStats",
@@ -71,6 +72,9 @@ __all__ = [
 
 #: Model the web chat asks when none is given.
 DEFAULT_MODEL = "gemini-2.5-flash"
+
+#: A question recorded for the offline emulator (``assets/cassettes/web/web_sse_chat.json``).
+SAMPLE_QUESTION = "How does a web page show a streamed answer while it is still being written?"
 
 #: Longest accepted message, in characters (Unicode code points).
 DEFAULT_MAX_MESSAGE_CHARS = 4000

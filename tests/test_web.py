@@ -4,9 +4,15 @@ and the emulator replaying the cassettes under assets/cassettes/web/."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import psutil
@@ -16,7 +22,7 @@ from google import genai
 from quickstart_helpers.cassettes import CassetteStore
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_lines
-from quickstart_helpers.web import ChatServer
+from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
 
 STORE = CassetteStore()
 
@@ -382,3 +388,54 @@ def test_page_and_its_script_are_served(server: ChatServer) -> None:
     script = httpx.get(server.url + "static/chat.js", timeout=30)
     assert script.status_code == 200
     assert "new EventSource" in script.text
+
+
+# -- quickstart serve ----------------------------------------------------------------------
+
+
+def test_quickstart_serve_works_offline(tmp_path: Path) -> None:
+    env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": "fast"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"],
+        cwd=tmp_path,  # no .env here
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        assert lines[0].startswith("Mode: offline.")
+        assert SAMPLE_QUESTION in lines[1]
+        match = re.fullmatch(
+            r"The chat page is at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops the server\)\.\n",
+            lines[2],
+        )
+        assert match, lines
+        url = match.group(1)
+        assert "new EventSource" in httpx.get(url + "static/chat.js", timeout=30).text
+        _, _, events = read_stream(url + "chat/stream", message=SAMPLE_QUESTION)
+        assert "".join(e.data for e in events[:-1]) == "".join(cassette_chunks("web_sse_chat"))
+        assert events[-1].event == "done"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+
+
+def test_quickstart_serve_reports_a_taken_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "QUICKSTART_MODE": "offline"}
+        result = subprocess.run(
+            [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert "The chat server could not start" in result.stderr
+    assert "--port 0" in result.stderr
