@@ -123,6 +123,8 @@ def execute_notebook(
         QUICKSTART_MODE=mode,
         QUICKSTART_PACING=pacing,
         QUICKSTART_OUTPUT_ROOT=str(output_root.resolve()),
+        # Where the executed copy lives, so links to output files resolve from it.
+        QUICKSTART_NOTEBOOK_DIR=str(executed.parent.resolve()),
         PYTHONUNBUFFERED="1",
     )
     bin_dir = str(Path(sys.executable).parent)
