@@ -159,7 +159,9 @@ def normalize_contents(contents: Any) -> list[dict[str, Any]]:
 
     Returns:
         A list of ``{"role", "parts"}`` dicts; inline data appears as its MIME type
-        and the SHA-256 of its base64 text.
+        and the SHA-256 of its base64 text. Consecutive contents of the same role are
+        merged and adjacent text parts joined, so a streamed answer sent back as one
+        content per chunk (as SDK chat sessions do) equals the same answer joined.
     """
     result: list[dict[str, Any]] = []
     for content in contents or []:
@@ -170,12 +172,22 @@ def normalize_contents(contents: Any) -> list[dict[str, Any]]:
             if not isinstance(part, dict):
                 continue
             if "text" in part and not part.get("thought"):
-                parts.append({"text": part["text"]})
+                if parts and "text" in parts[-1]:
+                    parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+                else:
+                    parts.append({"text": part["text"]})
             inline = part.get("inlineData") or part.get("inline_data")
             if inline:
                 digest = hashlib.sha256(str(inline.get("data", "")).encode()).hexdigest()
                 parts.append({"inlineData": [inline.get("mimeType"), digest]})
-        result.append({"role": content.get("role") or "user", "parts": parts})
+        role = content.get("role") or "user"
+        if result and result[-1]["role"] == role:
+            previous = result[-1]["parts"]
+            if previous and parts and "text" in previous[-1] and "text" in parts[0]:
+                previous[-1] = {"text": previous[-1]["text"] + parts.pop(0)["text"]}
+            previous.extend(parts)
+        else:
+            result.append({"role": role, "parts": parts})
     return result
 
 
@@ -195,7 +207,8 @@ class CassetteStore:
             :func:`default_cassette_dir`.
 
     Raises:
-        ValueError: A file is not a valid cassette, or two cassettes share a name.
+        ValueError: A file is not a valid cassette, two cassettes share a name, or two
+            ``generate`` cassettes answer the same request.
     """
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
@@ -216,6 +229,26 @@ class CassetteStore:
                     )
                 seen[cassette.name] = path
                 self.cassettes.append(cassette)
+        answered: dict[str, Cassette] = {}
+        for cassette in self.cassettes:
+            if cassette.kind != "generate":
+                continue
+            key = json.dumps(
+                [
+                    _bare_model(cassette.model),
+                    normalize_contents(cassette.request.get("contents")),
+                    normalize_contents([cassette.request.get("systemInstruction") or {}]),
+                    cassette.request.get("generationConfig") or {},
+                ],
+                sort_keys=True,
+            )
+            if key in answered:
+                raise ValueError(
+                    f"Cassettes {answered[key].name!r} ({answered[key].path}) and "
+                    f"{cassette.name!r} ({cassette.path}) answer the same request; "
+                    "remove one of them."
+                )
+            answered[key] = cassette
 
     def find(self, model: str, body: dict[str, Any]) -> Cassette | None:
         """Return the ``generate`` cassette recorded for this request, or None."""

@@ -233,3 +233,33 @@ def test_invalid_cassette_file_is_a_clear_error(tmp_path):
 def test_repository_cassettes_load(cassette_dir):
     store = CassetteStore()
     assert any(c.name == "text_first_stream" for c in store.cassettes)
+
+
+def test_matching_treats_a_chunked_answer_like_the_joined_one():
+    from quickstart_helpers.cassettes import normalize_contents
+
+    chunked = [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [{"text": "Hel"}]},
+        {"role": "model", "parts": [{"text": "lo"}, {"text": "!"}]},
+        {"parts": [{"text": "Again"}]},
+    ]
+    joined = [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [{"text": "Hello!"}]},
+        {"role": "user", "parts": [{"text": "Again"}]},
+    ]
+    assert normalize_contents(chunked) == normalize_contents(joined)
+    assert normalize_contents(joined) != normalize_contents(joined[:1] + joined[2:])
+
+
+def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
+    base = {
+        "model": MODEL,
+        "request": {"contents": [{"role": "user", "parts": [{"text": "Same"}]}]},
+        "chunks": [_chunk("x", last=True)],
+    }
+    (tmp_path / "one.json").write_text(json.dumps({**base, "name": "one"}))
+    (tmp_path / "two.json").write_text(json.dumps({**base, "name": "two"}))
+    with pytest.raises(ValueError, match="'one' .* and 'two' .* answer the same request"):
+        CassetteStore([tmp_path])
