@@ -13,7 +13,13 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
-__all__ = ["StreamInterrupted", "astream_markdown", "chunk_text", "stream_markdown"]
+__all__ = [
+    "StreamInterrupted",
+    "astream_markdown",
+    "chunk_text",
+    "in_notebook",
+    "stream_markdown",
+]
 
 #: Updates per second while the typewriter reveals text.
 _FRAMES_PER_SECOND = 30
@@ -51,7 +57,8 @@ def chunk_text(chunk: Any) -> str:
     return "".join(p.text for p in parts if p.text and not getattr(p, "thought", False))
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
+    """Return whether the code runs in a Jupyter kernel (rich displays are shown)."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -67,7 +74,7 @@ class _Renderer:
         self.text = ""
         self.shown = 0
         self.handle = None
-        if _in_notebook():
+        if in_notebook():
             from IPython.display import Markdown, display
 
             self._markdown = Markdown

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from . import live_emulator
+from .background import BackgroundServer, start_background_server
 from .cassettes import Cassette, CassetteStore, prompt_text
 from .tls import LocalCertificate, make_local_certificate
 
@@ -146,13 +147,6 @@ def merge_chunks(cassette: Cassette) -> dict[str, Any]:
 
 
 @dataclass
-class _Server:
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-    runner: web.AppRunner
-
-
-@dataclass
 class Emulator:
     """The Gemini API emulator, run in a background thread.
 
@@ -179,7 +173,7 @@ class Emulator:
     sse_split_json: bool = False
     requests: list[ReceivedRequest] = field(default_factory=list)
     certificate: LocalCertificate | None = None
-    _server: _Server | None = field(default=None, repr=False)
+    _server: BackgroundServer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacing not in ("realtime", "fast"):
@@ -206,54 +200,31 @@ class Emulator:
         return app
 
     def start(self) -> Emulator:
-        """Start serving in a daemon thread; return self once the port is open."""
+        """Start serving in a daemon thread; return self once the port is open.
+
+        Raises:
+            RuntimeError: The port could not be opened (e.g. it is in use).
+        """
         if self._server is not None:
             return self
         if self.certificate is None:
             self.certificate = make_local_certificate()
-        loop = asyncio.new_event_loop()
-        started: dict[str, Any] = {}
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                runner = web.AppRunner(self.build_app(), access_log=None)
-                loop.run_until_complete(runner.setup())
-                site = web.TCPSite(
-                    runner,
-                    self.host,
-                    self.port,
-                    ssl_context=self.certificate.server_context(),  # type: ignore[union-attr]
-                )
-                loop.run_until_complete(site.start())
-                started["runner"] = runner
-                started["port"] = runner.addresses[0][1]
-            except BaseException as exc:  # noqa: BLE001 - reported to the caller
-                started["error"] = exc
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="gemini-api-emulator", daemon=True)
-        thread.start()
-        ready.wait(30)
-        if "error" in started:
-            raise RuntimeError(f"The Gemini API emulator could not start: {started['error']}")
-        self.port = started["port"]
-        self._server = _Server(loop=loop, thread=thread, runner=started["runner"])
+        self._server = start_background_server(
+            self.build_app,
+            host=self.host,
+            port=self.port,
+            name="The Gemini API emulator",
+            ssl_context=self.certificate.server_context(),
+            access_log=None,
+        )
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving and wait for the thread to end."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.loop.call_soon_threadsafe(server.loop.stop)
-        server.thread.join(10)
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .display import in_notebook
+
 __all__ = [
     "FALLBACK_EXTENSION",
     "IMAGE_EXTENSIONS",
@@ -360,15 +362,6 @@ class PartsStreamInterrupted(RuntimeError):
         self.summary = summary
 
 
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 class _PartsRenderer:
     """Counts, saves and shows parts one at a time."""
 
@@ -382,7 +375,7 @@ class _PartsRenderer:
         self.stem = stem
         self.show = show
         self.preview_size = preview_size
-        self.notebook = _in_notebook()
+        self.notebook = in_notebook()
         self.summary = PartsSummary()
         self.at_line_start = True
 

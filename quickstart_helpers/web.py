@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from typing import Any
 from aiohttp import web
 from google.genai import errors as genai_errors
 
+from .background import BackgroundServer, start_background_server
 from .chat import Conversation, Message, astream_reply, chunk_text
 from .errors import explain_api_error
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
@@ -464,14 +464,6 @@ async def _cancel_turns(app: web.Application) -> None:
 
 
 @dataclass
-class _Server:
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-    runner: web.AppRunner
-    app: web.Application
-
-
-@dataclass
 class ChatServer:
     """The web chat, served over HTTP on 127.0.0.1 from a background thread.
 
@@ -490,7 +482,7 @@ class ChatServer:
     host: str = "127.0.0.1"
     port: int = 0
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
-    _server: _Server | None = field(default=None, repr=False)
+    _server: BackgroundServer | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -511,7 +503,7 @@ class ChatServer:
         """
         return app_stats(self._require().app)
 
-    def _require(self) -> _Server:
+    def _require(self) -> BackgroundServer:
         if self._server is None:
             raise RuntimeError("The chat server is not running; call start() first.")
         return self._server
@@ -524,52 +516,26 @@ class ChatServer:
         """
         if self._server is not None:
             return self
-        loop = asyncio.new_event_loop()
-        started: dict[str, Any] = {}
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                app = create_app(
-                    self.client, model=self.model, max_message_chars=self.max_message_chars
-                )
-                runner = web.AppRunner(
-                    app,
-                    access_log=None,
-                    handler_cancellation=True,
-                    max_line_size=MAX_REQUEST_LINE_BYTES,
-                    shutdown_timeout=2.0,
-                )
-                loop.run_until_complete(runner.setup())
-                site = web.TCPSite(runner, self.host, self.port)
-                loop.run_until_complete(site.start())
-                started.update(runner=runner, app=app, port=runner.addresses[0][1])
-            except BaseException as exc:  # noqa: BLE001 - reported to the caller
-                started["error"] = exc
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="quickstart-web-chat", daemon=True)
-        thread.start()
-        ready.wait(30)
-        if "error" in started:
-            raise RuntimeError(f"The chat server could not start: {started['error']}")
-        self.port = started["port"]
-        self._server = _Server(loop, thread, started["runner"], started["app"])
+        self._server = start_background_server(
+            lambda: create_app(
+                self.client, model=self.model, max_message_chars=self.max_message_chars
+            ),
+            host=self.host,
+            port=self.port,
+            name="The chat server",
+            access_log=None,
+            handler_cancellation=True,
+            max_line_size=MAX_REQUEST_LINE_BYTES,
+            shutdown_timeout=2.0,
+        )
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving: cancel running answers, close connections, end the thread."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.loop.call_soon_threadsafe(server.loop.stop)
-        server.thread.join(15)
+        if server is not None:
+            server.stop(15)
 
     def running_tasks(self) -> int:
         """Return how many asyncio tasks run on the server's loop now (for tests).
@@ -582,7 +548,7 @@ class ChatServer:
         async def count() -> int:
             return len(asyncio.all_tasks()) - 1  # not counting this one
 
-        return asyncio.run_coroutine_threadsafe(count(), server.loop).result(10)
+        return server.call(count())
 
     def __enter__(self) -> ChatServer:
         return self.start()

@@ -202,7 +202,7 @@ def test_stream_parts_displays_a_preview_per_image_in_a_notebook(tmp_path, monke
     import IPython.display
 
     shown = []
-    monkeypatch.setattr(parts, "_in_notebook", lambda: True)
+    monkeypatch.setattr(parts, "in_notebook", lambda: True)
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     stream_parts(mixed_stream(), folder=tmp_path, preview_size=32)
     assert [obj.format for obj in shown] == ["png", "jpeg"]
