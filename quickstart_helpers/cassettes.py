@@ -36,6 +36,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,8 +52,10 @@ __all__ = [
     "LiveMessage",
     "LiveTurn",
     "default_cassette_dir",
+    "estimate_tokens",
     "normalize_contents",
     "prompt_text",
+    "write_cassettes",
 ]
 
 
@@ -278,3 +281,42 @@ class CassetteStore:
             for c in self.cassettes
             if c.kind == "live" and _bare_model(c.model) == _bare_model(model)
         ]
+
+
+# -- authoring (used by the scripts in scripts/) -------------------------------------
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate the token count of English text: about 1.3 tokens per word, at least 1.
+
+    Used to give authored cassettes realistic ``usageMetadata``; not a tokenizer.
+    """
+    return max(1, math.ceil(len(text.split()) * 1.3))
+
+
+def write_cassettes(
+    folder: str | os.PathLike[str], cassettes: Iterable[dict[str, Any]]
+) -> list[Path]:
+    """Write each cassette dict to ``folder/<name>.json`` as indented UTF-8 JSON.
+
+    Args:
+        folder: Destination folder; created if missing.
+        cassettes: Cassette dicts in the format :class:`Cassette` reads.
+
+    Returns:
+        The paths written, in order.
+
+    Raises:
+        ValueError: A cassette is not valid (checked before anything is written).
+    """
+    cassettes = list(cassettes)
+    for cassette in cassettes:
+        Cassette.model_validate(cassette)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cassette in cassettes:
+        path = out / f"{cassette['name']}.json"
+        path.write_text(json.dumps(cassette, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths

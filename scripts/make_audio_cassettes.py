@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from quickstart_helpers.cassettes import estimate_tokens  # noqa: E402
 from quickstart_helpers.wav import write_wav  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "live"
@@ -70,11 +71,6 @@ DROPPED = (
     "chunk that arrived before the break."
 )
 DROP_AFTER_FRACTION = 0.45
-
-
-def text_tokens(text: str) -> int:
-    """Estimate a text token count: about 1.3 tokens per word, at least 1."""
-    return max(1, math.ceil(len(text.split()) * 1.3))
 
 
 def synthesize(text: str) -> bytes:
@@ -154,10 +150,10 @@ class Context:
     """Running token count of one session (the prompt grows with every turn)."""
 
     def __init__(self) -> None:
-        self.tokens = text_tokens(NARRATOR)
+        self.tokens = estimate_tokens(NARRATOR)
 
     def usage(self, sent: str, audio_frames: int) -> dict[str, Any]:
-        prompt = self.tokens + text_tokens(sent)
+        prompt = self.tokens + estimate_tokens(sent)
         response = math.ceil(audio_frames / RATE * AUDIO_TOKENS_PER_SECOND)
         self.tokens = prompt + response
         return {

@@ -24,11 +24,11 @@ chunk); token counts are estimated at about 1.3 tokens per word.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gemini-2.5-flash"
@@ -39,11 +39,6 @@ MARLO = (
     "follow, and never make facts up."
 )
 KEEPER = "You are a lighthouse keeper of few words. Answer in one sentence."
-
-
-def tokens(text: str) -> int:
-    """Estimate a token count: about 1.3 tokens per word, at least 1."""
-    return max(1, math.ceil(len(text.split()) * 1.3))
 
 
 @dataclass
@@ -90,8 +85,8 @@ def cassette(
     """
     response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
     sent = " ".join([system, *(f"{t.prompt} {t.answer}" for t in earlier), turn.prompt])
-    prompt_tokens = tokens(sent) + 4 * len(earlier)
-    answer_tokens = tokens(turn.answer)
+    prompt_tokens = estimate_tokens(sent) + 4 * len(earlier)
+    answer_tokens = estimate_tokens(turn.answer)
     chunks = turn.chunks if break_after is None else turn.chunks[:break_after]
     out: list[dict] = []
     for i, text in enumerate(chunks):
@@ -273,10 +268,7 @@ TESTS = [
 
 def write(folder: Path, cassettes: list[dict]) -> None:
     """Write each cassette as pretty-printed JSON named after it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for c in cassettes:
-        path = folder / f"{c['name']}.json"
-        path.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for path in write_cassettes(folder, cassettes):
         print(f"wrote {path.relative_to(ROOT)}")
 
 

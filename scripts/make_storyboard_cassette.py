@@ -28,6 +28,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from quickstart_helpers.cassettes import estimate_tokens
+
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "images"
 NAME = "storyboard_stream"
 MODEL = "gemini-2.5-flash-image"
@@ -490,11 +492,6 @@ def encode(image: Image.Image, mime_type: str) -> bytes:
     return data
 
 
-def _tokens(text: str) -> int:
-    """Estimate a text token count: about 1.3 tokens per word, at least 1."""
-    return max(1, math.ceil(len(text.split()) * 1.3))
-
-
 def build_cassette() -> dict:
     """Return the cassette: the storyboard request and its interleaved chunks."""
     images = [
@@ -516,8 +513,8 @@ def build_cassette() -> dict:
         (2500, [images[3]]),
         (300, [text[5]]),
     ]
-    prompt_tokens = _tokens(STORYBOARD)
-    text_tokens = sum(_tokens(t["text"]) for t in text)
+    prompt_tokens = estimate_tokens(STORYBOARD)
+    text_tokens = sum(estimate_tokens(t["text"]) for t in text)
     image_tokens = IMAGE_TOKENS * len(images)
     response_id = hashlib.sha1(NAME.encode()).hexdigest()[:22]
     chunks = []

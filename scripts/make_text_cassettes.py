@@ -8,17 +8,12 @@ chunk (time to first chunk) and usage numbers estimated at about 1.3 tokens per 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from pathlib import Path
+
+from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "text"
 MODEL = "gemini-2.5-flash"
-
-
-def tokens(text: str) -> int:
-    """Estimate a token count: about 1.3 tokens per word, at least 1."""
-    return max(1, math.ceil(len(text.split()) * 1.3))
 
 
 def cassette(
@@ -33,8 +28,8 @@ def cassette(
 ) -> dict:
     """Build one generate cassette answering ``prompt`` with ``chunks`` of text."""
     response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
-    prompt_tokens = tokens(prompt)
-    answer_tokens = tokens("".join(chunks))
+    prompt_tokens = estimate_tokens(prompt)
+    answer_tokens = estimate_tokens("".join(chunks))
     out = []
     for i, text in enumerate(chunks):
         last = i == len(chunks) - 1
@@ -138,10 +133,7 @@ CASSETTES = [
 
 def main() -> None:
     """Write every cassette as pretty-printed JSON under assets/cassettes/text/."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    for c in CASSETTES:
-        path = OUT / f"{c['name']}.json"
-        path.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for path in write_cassettes(OUT, CASSETTES):
         print(f"wrote {path.relative_to(OUT.parent.parent.parent)}")
 
 

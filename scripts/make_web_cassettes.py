@@ -8,9 +8,9 @@ bubble growing chunk by chunk. Usage numbers are estimated at about 1.3 tokens p
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from pathlib import Path
+
+from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "web"
 MODEL = "gemini-2.5-flash"
@@ -59,11 +59,6 @@ SLOW_CHUNKS = [
 ]
 
 
-def tokens(text: str) -> int:
-    """Estimate a token count: about 1.3 tokens per word, at least 1."""
-    return max(1, math.ceil(len(text.split()) * 1.3))
-
-
 def user(text: str) -> dict:
     return {"role": "user", "parts": [{"text": text}]}
 
@@ -84,8 +79,8 @@ def cassette(
 ) -> dict:
     """Build one generate cassette answering ``contents`` with ``chunks`` of text."""
     response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
-    prompt_tokens = sum(tokens(p["text"]) for c in contents for p in c["parts"])
-    answer_tokens = tokens("".join(chunks))
+    prompt_tokens = sum(estimate_tokens(p["text"]) for c in contents for p in c["parts"])
+    answer_tokens = estimate_tokens("".join(chunks))
     out = []
     for i, (text, delay) in enumerate(zip(chunks, delays_ms, strict=True)):
         last = i == len(chunks) - 1 and finish
@@ -160,10 +155,7 @@ CASSETTES = [
 
 def main() -> None:
     """Write every cassette as pretty-printed JSON under assets/cassettes/web/."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    for c in CASSETTES:
-        path = OUT / f"{c['name']}.json"
-        path.write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for path in write_cassettes(OUT, CASSETTES):
         print(f"wrote {path.relative_to(OUT.parent.parent.parent)}")
 
 

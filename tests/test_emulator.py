@@ -263,3 +263,22 @@ def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
     (tmp_path / "two.json").write_text(json.dumps({**base, "name": "two"}))
     with pytest.raises(ValueError, match="'one' .* and 'two' .* answer the same request"):
         CassetteStore([tmp_path])
+
+
+def test_authored_cassettes_are_written_and_load_back(tmp_path):
+    from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
+
+    assert estimate_tokens("one two three four five six seven eight nine ten") == 13
+    assert estimate_tokens("") == 1
+    cassette = {
+        "name": "authored",
+        "model": MODEL,
+        "request": {"contents": [{"role": "user", "parts": [{"text": "Hi ✓"}]}]},
+        "chunks": [_chunk("Hello", last=True)],
+    }
+    (path,) = write_cassettes(tmp_path / "out", [cassette])
+    assert path == tmp_path / "out" / "authored.json"
+    assert CassetteStore([tmp_path / "out"]).cassettes[0].request == cassette["request"]
+    with pytest.raises(ValueError):
+        write_cassettes(tmp_path / "bad", [{"name": "no model"}])
+    assert not (tmp_path / "bad").exists()
