@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import io
-from pathlib import Path
 
 import pytest
 from google import genai
@@ -22,14 +21,12 @@ from quickstart_helpers.auth import (
     is_interactive,
     retry_on_invalid_key,
 )
-from quickstart_helpers.cassettes import CassetteStore
 from quickstart_helpers.chat import Conversation, stream_reply
 from quickstart_helpers.client import client_mode, make_client
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.env import MissingApiKeyError
 
-CASSETTES = Path(__file__).parent / "cassettes" / "chat"
 KEEPER = "You are a lighthouse keeper of few words. Answer in one sentence."
 Q1, A1 = "What does a lighthouse do?", "It warns ships away from the rocks at night."
 SECRET = "AIza-very-secret-test-key"
@@ -47,19 +44,6 @@ class Keyboard:
         return self.answers.pop(0)
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    emu = Emulator(store=CassetteStore([CASSETTES]), pacing="fast").start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    emulator.requests.clear()
-    return emulator
-
-
 @pytest.fixture
 def no_key(monkeypatch, tmp_path):
     """No key anywhere: no variables and no .env above the working directory."""
@@ -68,8 +52,8 @@ def no_key(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
-def client_for(emu: Emulator, key: str) -> genai.Client:
-    return genai.Client(api_key=key, http_options=emu.http_options())
+def client_for(chat_emu: Emulator, key: str) -> genai.Client:
+    return genai.Client(api_key=key, http_options=chat_emu.http_options())
 
 
 def ask_keeper(client: genai.Client) -> str:
@@ -154,70 +138,72 @@ def test_connect_live_without_any_key_explains(no_key) -> None:
 
 
 # -- retry on a rejected key ---------------------------------------------------------------
-def test_rejected_key_is_explained_and_asked_again(emu, capsys) -> None:
+def test_rejected_key_is_explained_and_asked_again(chat_emu, capsys) -> None:
     keyboard = Keyboard("invalid", SECRET)
     said: list[str] = []
     made: list[str] = []
 
     def make(_old: genai.Client, key: str) -> genai.Client:
         made.append(key)
-        return client_for(emu, key)
+        return client_for(chat_emu, key)
 
     answer = retry_on_invalid_key(
-        ask_keeper, client_for(emu, "invalid"), ask=keyboard, say=said.append, make=make
+        ask_keeper, client_for(chat_emu, "invalid"), ask=keyboard, say=said.append, make=make
     )
     assert answer == A1
     assert said == [REJECTED_MESSAGE, REJECTED_MESSAGE]
     assert "is your API key valid?" in REJECTED_MESSAGE
     assert made == ["invalid", SECRET]
-    assert [r.cassette for r in emu.requests] == ["test_chat_keeper_turn1"]
+    assert [r.cassette for r in chat_emu.requests] == ["test_chat_keeper_turn1"]
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
     assert SECRET not in " ".join(said)
 
 
-def test_gives_up_after_the_attempts(emu) -> None:
+def test_gives_up_after_the_attempts(chat_emu) -> None:
     keyboard = Keyboard("invalid", "invalid")
     with pytest.raises(InvalidApiKeyError, match=r"refused 3 times\. Is your API key valid\?") as e:
         retry_on_invalid_key(
             ask_keeper,
-            client_for(emu, "invalid"),
+            client_for(chat_emu, "invalid"),
             ask=keyboard,
             say=lambda _: None,
-            make=lambda _old, key: client_for(emu, key),
+            make=lambda _old, key: client_for(chat_emu, key),
         )
     assert isinstance(e.value.__cause__, errors.ClientError)
     assert e.value.__cause__.code == 400
     assert len(keyboard.prompts) == 2
 
 
-def test_empty_answer_gives_up(emu) -> None:
+def test_empty_answer_gives_up(chat_emu) -> None:
     with pytest.raises(InvalidApiKeyError, match="No new key was entered"):
-        retry_on_invalid_key(ask_keeper, client_for(emu, "invalid"), ask=Keyboard(""), say=print)
+        retry_on_invalid_key(
+            ask_keeper, client_for(chat_emu, "invalid"), ask=Keyboard(""), say=print
+        )
 
 
-def test_cannot_ask_gives_up_without_prompting(emu) -> None:
+def test_cannot_ask_gives_up_without_prompting(chat_emu) -> None:
     said: list[str] = []
     with pytest.raises(InvalidApiKeyError, match="cannot ask"):
         retry_on_invalid_key(
-            ask_keeper, client_for(emu, "invalid"), interactive=False, say=said.append
+            ask_keeper, client_for(chat_emu, "invalid"), interactive=False, say=said.append
         )
     assert said == []
 
 
-def test_other_errors_pass_through(emu) -> None:
+def test_other_errors_pass_through(chat_emu) -> None:
     keyboard = Keyboard(SECRET)
 
     def unknown_prompt(client: genai.Client) -> str:
         return client.models.generate_content(model="gemini-2.5-flash", contents="Unrecorded").text
 
     with pytest.raises(errors.ClientError) as info:
-        retry_on_invalid_key(unknown_prompt, client_for(emu, "good"), ask=keyboard)
+        retry_on_invalid_key(unknown_prompt, client_for(chat_emu, "good"), ask=keyboard)
     assert info.value.code == 404
     assert keyboard.prompts == []
 
 
-def test_finds_the_key_error_inside_a_broken_display_stream(emu, capsys) -> None:
+def test_finds_the_key_error_inside_a_broken_display_stream(chat_emu, capsys) -> None:
     keyboard = Keyboard(SECRET)
 
     def show(client: genai.Client) -> str:
@@ -228,22 +214,22 @@ def test_finds_the_key_error_inside_a_broken_display_stream(emu, capsys) -> None
         )
 
     with pytest.raises(StreamInterrupted) as info:
-        show(client_for(emu, "invalid"))
+        show(client_for(chat_emu, "invalid"))
     assert find_invalid_key_error(info.value) is info.value.__cause__
     assert find_invalid_key_error(ValueError("nothing to see")) is None
 
     text = retry_on_invalid_key(
         show,
-        client_for(emu, "invalid"),
+        client_for(chat_emu, "invalid"),
         ask=keyboard,
         say=print,
-        make=lambda _old, key: client_for(emu, key),
+        make=lambda _old, key: client_for(chat_emu, key),
     )
     assert text == A1
     assert REJECTED_MESSAGE in capsys.readouterr().out
 
 
-def test_chat_retry_keeps_the_refused_turn_out_of_the_history(emu) -> None:
+def test_chat_retry_keeps_the_refused_turn_out_of_the_history(chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
 
     def send(client: genai.Client) -> list:
@@ -251,10 +237,10 @@ def test_chat_retry_keeps_the_refused_turn_out_of_the_history(emu) -> None:
 
     retry_on_invalid_key(
         send,
-        client_for(emu, "invalid"),
+        client_for(chat_emu, "invalid"),
         ask=Keyboard(SECRET),
         say=lambda _: None,
-        make=lambda _old, key: client_for(emu, key),
+        make=lambda _old, key: client_for(chat_emu, key),
     )
     assert [(m.role, m.status) for m in conversation.messages] == [
         ("user", "completed"),
@@ -289,7 +275,7 @@ def test_default_client_rebuild_keeps_offline_mode(capsys) -> None:
     assert SECRET not in capsys.readouterr().out
 
 
-def test_async_retry(emu) -> None:
+def test_async_retry(chat_emu) -> None:
     keyboard = Keyboard(SECRET)
     said: list[str] = []
 
@@ -302,10 +288,10 @@ def test_async_retry(emu) -> None:
     answer = asyncio.run(
         aretry_on_invalid_key(
             ask_async,
-            client_for(emu, "invalid"),
+            client_for(chat_emu, "invalid"),
             ask=keyboard,
             say=said.append,
-            make=lambda _old, key: client_for(emu, key),
+            make=lambda _old, key: client_for(chat_emu, key),
         )
     )
     assert answer == A1

@@ -7,38 +7,22 @@ tests/cassettes/chat/ (written by scripts/make_chat_cassettes.py).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from google import genai
 from google.genai import errors
 
-from quickstart_helpers.cassettes import CassetteStore
 from quickstart_helpers.chat import Conversation, StateLog, astream_reply, stream_reply
 from quickstart_helpers.emulator import Emulator
 
-CASSETTES = Path(__file__).parent / "cassettes" / "chat"
 KEEPER = "You are a lighthouse keeper of few words. Answer in one sentence."
 Q1, A1 = "What does a lighthouse do?", "It warns ships away from the rocks at night."
 Q2, A2 = "How far away can ships see it?", "About twenty nautical miles on a clear night."
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    emu = Emulator(store=CassetteStore([CASSETTES]), pacing="fast").start()
-    yield emu
-    emu.stop()
-
-
 @pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    emulator.requests.clear()
-    return emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> genai.Client:
-    return genai.Client(api_key="test", http_options=emu.http_options())
+def client(chat_emu: Emulator) -> genai.Client:
+    return genai.Client(api_key="test", http_options=chat_emu.http_options())
 
 
 def texts(contents: list[dict]) -> list[tuple[str, str]]:
@@ -49,17 +33,17 @@ def run(chat, conversation: Conversation, text: str, **kwargs) -> list:
     return list(stream_reply(chat, conversation, text, **kwargs))
 
 
-def test_second_turn_sends_the_first_turn_as_history(client, emu) -> None:
+def test_second_turn_sends_the_first_turn_as_history(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     chat = conversation.open_chat(client)
     first = run(chat, conversation, Q1)
     run(chat, conversation, Q2)
 
-    assert [r.cassette for r in emu.requests] == [
+    assert [r.cassette for r in chat_emu.requests] == [
         "test_chat_keeper_turn1",
         "test_chat_keeper_turn2",
     ]
-    sent = emu.requests[1].body
+    sent = chat_emu.requests[1].body
     assert sent["systemInstruction"]["parts"] == [{"text": KEEPER}]
     # The SDK keeps the streamed answer as one model Content per chunk.
     model_contents = [c for c in sent["contents"] if c["role"] == "model"]
@@ -83,7 +67,7 @@ def test_second_turn_sends_the_first_turn_as_history(client, emu) -> None:
     )
 
 
-def test_every_state_change_reaches_the_callback(client, emu) -> None:
+def test_every_state_change_reaches_the_callback(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     seen: list[tuple[str, str, str]] = []
     run(
@@ -102,7 +86,7 @@ def test_every_state_change_reaches_the_callback(client, emu) -> None:
     ]
 
 
-def test_each_chunk_is_yielded_after_the_state_is_updated(client, emu) -> None:
+def test_each_chunk_is_yielded_after_the_state_is_updated(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     lengths = []
     for chunk in stream_reply(conversation.open_chat(client), conversation, Q1):
@@ -113,7 +97,7 @@ def test_each_chunk_is_yielded_after_the_state_is_updated(client, emu) -> None:
     assert lengths == sorted(lengths) and len(lengths) == 3
 
 
-def test_broken_stream_leaves_a_failed_message_with_the_partial_text(client, emu) -> None:
+def test_broken_stream_leaves_a_failed_message_with_the_partial_text(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     chat = conversation.open_chat(client)
     log = StateLog()
@@ -131,11 +115,11 @@ def test_broken_stream_leaves_a_failed_message_with_the_partial_text(client, emu
     assert conversation.to_history() == []
     assert chat.get_history(curated=True) == []
     run(chat, conversation, Q1)
-    assert emu.requests[-1].cassette == "test_chat_keeper_turn1"
+    assert chat_emu.requests[-1].cassette == "test_chat_keeper_turn1"
     assert conversation.messages[-1].status == "completed"
 
 
-def test_stream_without_finish_reason_ends_failed(client, emu) -> None:
+def test_stream_without_finish_reason_ends_failed(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     chunks = run(conversation.open_chat(client), conversation, "Say something short.")
     reply = conversation.messages[-1]
@@ -144,7 +128,7 @@ def test_stream_without_finish_reason_ends_failed(client, emu) -> None:
     assert "without a finish reason" in reply.error
 
 
-def test_reloaded_conversation_continues_with_its_history(client, emu, tmp_path) -> None:
+def test_reloaded_conversation_continues_with_its_history(client, chat_emu, tmp_path) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     run(conversation.open_chat(client), conversation, Q1)
     conversation.save(tmp_path, "keeper")
@@ -153,13 +137,17 @@ def test_reloaded_conversation_continues_with_its_history(client, emu, tmp_path)
     chat = restored.open_chat(client)
     run(chat, restored, Q2)
     # The same cassette answers: the emulator treats a chunked answer like the joined one.
-    assert emu.requests[-1].cassette == "test_chat_keeper_turn2"
-    assert texts(emu.requests[-1].body["contents"]) == [("user", Q1), ("model", A1), ("user", Q2)]
+    assert chat_emu.requests[-1].cassette == "test_chat_keeper_turn2"
+    assert texts(chat_emu.requests[-1].body["contents"]) == [
+        ("user", Q1),
+        ("model", A1),
+        ("user", Q2),
+    ]
     assert [m.text for m in restored.messages] == [Q1, A1, Q2, A2]
 
 
-def test_rejected_key_fails_the_message_before_any_chunk(emu) -> None:
-    bad = genai.Client(api_key="invalid", http_options=emu.http_options())
+def test_rejected_key_fails_the_message_before_any_chunk(chat_emu) -> None:
+    bad = genai.Client(api_key="invalid", http_options=chat_emu.http_options())
     conversation = Conversation(system_instruction=KEEPER)
     seen = []
     with pytest.raises(errors.ClientError) as info:
@@ -174,7 +162,7 @@ def test_rejected_key_fails_the_message_before_any_chunk(emu) -> None:
     assert seen == ["completed", "created", "failed"]
 
 
-def test_stopping_early_fails_the_message(client, emu) -> None:
+def test_stopping_early_fails_the_message(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     stream = stream_reply(conversation.open_chat(client), conversation, Q1)
     next(stream)
@@ -184,7 +172,7 @@ def test_stopping_early_fails_the_message(client, emu) -> None:
     assert "stopped reading" in reply.error
 
 
-def test_async_chat_two_turns_with_an_async_callback(client, emu) -> None:
+def test_async_chat_two_turns_with_an_async_callback(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
     seen: list[str] = []
 
@@ -199,7 +187,7 @@ def test_async_chat_two_turns_with_an_async_callback(client, emu) -> None:
                 pass
 
     asyncio.run(main())
-    assert [r.cassette for r in emu.requests] == [
+    assert [r.cassette for r in chat_emu.requests] == [
         "test_chat_keeper_turn1",
         "test_chat_keeper_turn2",
     ]
@@ -208,7 +196,7 @@ def test_async_chat_two_turns_with_an_async_callback(client, emu) -> None:
     assert seen[-1] == "msg-4 completed"
 
 
-def test_async_broken_stream_keeps_the_partial_text(client, emu) -> None:
+def test_async_broken_stream_keeps_the_partial_text(client, chat_emu) -> None:
     conversation = Conversation(system_instruction=KEEPER)
 
     async def main() -> None:

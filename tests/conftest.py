@@ -1,0 +1,29 @@
+"""Fixtures shared by the chat tests (test_chat_streaming.py and test_auth.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from quickstart_helpers.cassettes import CassetteStore
+from quickstart_helpers.emulator import Emulator
+
+#: Test-only chat cassettes (a lighthouse keeper), written by scripts/make_chat_cassettes.py.
+CHAT_CASSETTES = Path(__file__).parent / "cassettes" / "chat"
+
+
+@pytest.fixture(scope="session")
+def chat_emulator() -> Iterator[Emulator]:
+    """An emulator replaying the test chat cassettes, fast pacing, shared by the session."""
+    emulator = Emulator(store=CassetteStore([CHAT_CASSETTES]), pacing="fast").start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def chat_emu(chat_emulator: Emulator) -> Emulator:
+    """The chat emulator with its record of received requests emptied."""
+    chat_emulator.requests.clear()
+    return chat_emulator
