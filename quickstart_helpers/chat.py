@@ -45,6 +45,8 @@ from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
 from .display import chunk_text  # re-exported: the text of one chunk
+from .errors import ConversationNotFoundError, IllegalTransitionError
+from .settings import DEFAULT_TEXT_MODEL
 
 __all__ = [
     "FINAL_STATES",
@@ -87,14 +89,6 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class IllegalTransitionError(ValueError):
-    """Raised when a message is asked to make a move its state machine forbids."""
-
-
-class ConversationNotFoundError(FileNotFoundError):
-    """Raised by :meth:`Conversation.load` when no conversation is stored under a key."""
 
 
 class Usage(BaseModel):
@@ -302,7 +296,7 @@ class Conversation(BaseModel):
     """
 
     format: int = FILE_FORMAT
-    model: str = "gemini-2.5-flash"
+    model: str = DEFAULT_TEXT_MODEL
     system_instruction: str | None = None
     messages: list[Message] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=_now)

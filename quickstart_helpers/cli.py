@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from . import settings
 
 __all__ = ["main"]
 
 
-def _default_pacing() -> str:
-    return os.environ.get("QUICKSTART_PACING") or ("fast" if os.environ.get("CI") else "realtime")
+def _pacing_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--pacing``, whose default is :func:`quickstart_helpers.settings.pacing`."""
+    parser.add_argument(
+        "--pacing",
+        choices=list(settings.PACINGS),
+        default=None,
+        help="offline: replay recorded delays (realtime) or send at once (fast). Default: "
+        "$QUICKSTART_PACING, else fast in CI and realtime elsewhere",
+    )
+
+
+def _mode_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mode",
+        choices=list(settings.MODES),
+        default="auto",
+        help="live, offline, or auto (live when a key is found; $QUICKSTART_MODE overrides)",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ._runner import execute_notebook, find_notebooks, format_summary
     from .client import resolve_mode
-    from .env import MissingApiKeyError
-    from .runner import execute_notebook, find_notebooks, format_summary
+    from .errors import MissingApiKeyError
 
     try:
+        args.pacing = args.pacing or settings.pacing()
         mode = resolve_mode(args.mode)
         if mode == "live":
             from .env import load_api_key
@@ -63,7 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_refresh(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .runner import execute_notebook, find_notebooks
+    from ._runner import execute_notebook, find_notebooks
 
     failed = False
     with tempfile.TemporaryDirectory(prefix="quickstart-refresh-") as tmp:
@@ -84,7 +102,12 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     from .emulator import Emulator
 
-    emulator = Emulator(pacing=args.pacing, port=args.port).start()
+    try:
+        pacing = args.pacing or settings.pacing()
+        emulator = Emulator(pacing=pacing, port=args.port).start()
+    except (ValueError, RuntimeError) as exc:
+        print(f"quickstart emulator: {exc}", file=sys.stderr)
+        return 2
     print("# The Gemini API emulator is serving. In another shell, run:")
     print(emulator.shell_exports())
     print("# then any unmodified genai.Client() program talks to it. Ctrl-C stops it.", flush=True)
@@ -102,13 +125,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import threading
 
     from .client import make_client, resolve_mode
-    from .env import MissingApiKeyError
+    from .errors import MissingApiKeyError
     from .web import SAMPLE_QUESTION, ChatServer
 
     try:
         mode = resolve_mode(args.mode)
-        client = make_client(mode, pacing=args.pacing)
-        server = ChatServer(client, model=args.model, port=args.port).start()
+        client = make_client(mode, pacing=args.pacing or settings.pacing())
+        server = ChatServer(
+            client, model=args.model or settings.text_model(), port=args.port
+        ).start()
     except (MissingApiKeyError, ValueError, RuntimeError) as exc:
         print(f"quickstart serve: {exc}", file=sys.stderr)
         if isinstance(exc, RuntimeError):
@@ -143,13 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         "produce go under --output. Live when GEMINI_API_KEY is found, else offline.",
     )
     run.add_argument("notebooks", nargs="*", help="notebooks or folders (default: notebooks/)")
-    run.add_argument("--mode", choices=["auto", "live", "offline"], default="auto")
-    run.add_argument(
-        "--pacing",
-        choices=["realtime", "fast"],
-        default=_default_pacing(),
-        help="offline: replay recorded delays (realtime) or send at once (fast; default in CI)",
-    )
+    _mode_option(run)
+    _pacing_option(run)
     run.add_argument("--output", default="build/run", help="output folder (default: build/run)")
     run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -171,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "any unmodified genai.Client() program at it.",
     )
     emulator.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
-    emulator.add_argument("--pacing", choices=["realtime", "fast"], default="realtime")
+    _pacing_option(emulator)
     emulator.set_defaults(func=_cmd_emulator)
 
     serve = sub.add_parser(
@@ -181,14 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         "chunk by chunk. Live when GEMINI_API_KEY is found, else offline with the emulator.",
     )
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; 0: free)")
-    serve.add_argument("--mode", choices=["auto", "live", "offline"], default="auto")
+    _mode_option(serve)
+    _pacing_option(serve)
     serve.add_argument(
-        "--pacing",
-        choices=["realtime", "fast"],
-        default=os.environ.get("QUICKSTART_PACING") or "realtime",
-        help="offline: replay recorded delays (realtime, default) or send at once (fast)",
+        "--model",
+        default=None,
+        help=f"model to ask (default: $QUICKSTART_TEXT_MODEL, else {settings.DEFAULT_TEXT_MODEL})",
     )
-    serve.add_argument("--model", default="gemini-2.5-flash", help="model to ask")
     serve.set_defaults(func=_cmd_serve)
     return parser
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import weakref
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from google import genai
-
-from .emulator import Pacing, get_emulator
+from . import settings
 from .env import load_api_key
+from .settings import MODES, Mode, Pacing
+
+if TYPE_CHECKING:
+    from google import genai
 
 __all__ = ["Mode", "OFFLINE_KEY", "client_mode", "make_client", "resolve_mode"]
-
-Mode = Literal["auto", "live", "offline"]
 
 #: Placeholder key sent to the emulator (the SDK insists on some key).
 OFFLINE_KEY = "offline-emulator"
@@ -31,8 +30,8 @@ def resolve_mode(mode: Mode = "auto", api_key: str | None = None) -> Literal["li
         ValueError: ``mode`` (or ``$QUICKSTART_MODE``) is not one of the known modes.
     """
     if mode == "auto":
-        mode = os.environ.get("QUICKSTART_MODE", "auto") or "auto"  # type: ignore[assignment]
-    if mode not in ("auto", "live", "offline"):
+        mode = settings.mode()
+    if mode not in MODES:
         raise ValueError(f"mode must be 'auto', 'live' or 'offline', not {mode!r}")
     if mode == "auto":
         return "live" if load_api_key(api_key) else "offline"
@@ -57,7 +56,7 @@ def make_client(
             answer with the live API's bad-key error.
         pacing: Offline only: ``"realtime"`` replays the recorded delays between
             chunks, ``"fast"`` sends them at once. Defaults to ``$QUICKSTART_PACING``,
-            else ``"realtime"``.
+            else ``"fast"`` in CI and ``"realtime"`` elsewhere.
         quiet: Do not print the one line saying which mode is in use.
         **client_kwargs: Passed on to ``genai.Client`` (live mode only).
 
@@ -67,12 +66,16 @@ def make_client(
     Raises:
         MissingApiKeyError: ``mode="live"`` and no key is found.
     """
+    from google import genai
+
     resolved = resolve_mode(mode, api_key)
     if resolved == "live":
         key = load_api_key(api_key, required=True)
         client = genai.Client(api_key=key, **client_kwargs)
         message = "Mode: live. Requests go to the Gemini API with your key."
     else:
+        from .emulator import get_emulator  # the emulator is imported only offline
+
         emulator = get_emulator(pacing)
         client = genai.Client(api_key=api_key or OFFLINE_KEY, http_options=emulator.http_options())
         message = (

@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
+from .errors import StreamInterrupted
+
 __all__ = [
     "StreamInterrupted",
     "astream_markdown",
@@ -23,21 +25,6 @@ __all__ = [
 
 #: Updates per second while the typewriter reveals text.
 _FRAMES_PER_SECOND = 30
-
-
-class StreamInterrupted(RuntimeError):
-    """A stream failed midway. ``text`` holds everything that arrived before it broke.
-
-    Attributes:
-        text: The partial text, already rendered.
-    """
-
-    def __init__(self, text: str, cause: BaseException) -> None:
-        super().__init__(
-            f"The stream broke after {len(text)} characters ({type(cause).__name__}: {cause}). "
-            "The partial text is kept in .text; retry the request to get the whole answer."
-        )
-        self.text = text
 
 
 def chunk_text(chunk: Any) -> str:

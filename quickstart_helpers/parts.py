@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .display import in_notebook
+from .errors import PartsStreamInterrupted
 
 __all__ = [
     "FALLBACK_EXTENSION",
@@ -343,23 +344,6 @@ class PartsSummary(BaseModel):
 
     def __str__(self) -> str:
         return self.describe()
-
-
-class PartsStreamInterrupted(RuntimeError):
-    """A mixed stream failed midway; ``summary`` holds everything that arrived.
-
-    Attributes:
-        summary: The :class:`PartsSummary` up to the failure: its text, counts and
-            the files already saved.
-    """
-
-    def __init__(self, summary: PartsSummary, cause: BaseException) -> None:
-        super().__init__(
-            f"The stream broke after {summary.chunks} chunks ({type(cause).__name__}: "
-            f"{cause}). What arrived is kept: {summary.text_parts} text parts and "
-            f"{len(summary.files)} saved files, in .summary. Retry the request for the rest."
-        )
-        self.summary = summary
 
 
 class _PartsRenderer:

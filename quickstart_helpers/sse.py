@@ -71,6 +71,7 @@ def format_event(
     event: str | None = None,
     id: str | None = None,  # noqa: A002 - the SSE field's name
     retry_ms: int | None = None,
+    newline: str = "\n",
 ) -> bytes:
     """Frame one SSE event.
 
@@ -86,15 +87,19 @@ def format_event(
             Defaults to None (no id line).
         retry_ms: Reconnection delay the browser should use, in milliseconds.
             Defaults to None (no retry line).
+        newline: The line ending written, ``"\\n"`` (default) or ``"\\r\\n"``; both are
+            valid SSE. The Gemini API emulator uses this framer too.
 
     Returns:
         The event as UTF-8 bytes, ending with the blank line that dispatches it.
 
     Raises:
         TypeError: ``data`` is not a string.
-        ValueError: ``event`` or ``id`` contains a line break (or ``id`` a NUL), or
-            ``retry_ms`` is negative.
+        ValueError: ``event`` or ``id`` contains a line break (or ``id`` a NUL),
+            ``retry_ms`` is negative, or ``newline`` is neither LF nor CRLF.
     """
+    if newline not in ("\n", "\r\n"):
+        raise ValueError("newline must be '\\n' or '\\r\\n'")
     if not isinstance(data, str):
         raise TypeError(f"SSE data must be a str, not {type(data).__name__}")
     text = ""
@@ -110,7 +115,10 @@ def format_event(
         text += f"retry: {retry_ms}\n"
     for line in normalize_newlines(data).split("\n"):
         text += f"data: {line}\n"
-    return (text + "\n").encode("utf-8")
+    text += "\n"
+    if newline != "\n":
+        text = text.replace("\n", newline)
+    return text.encode("utf-8")
 
 
 def done_event() -> bytes:

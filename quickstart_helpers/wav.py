@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from . import settings
+
 __all__ = [
     "LIVE_API_OUTPUT_RATE",
     "SUPPORTED_SAMPLE_WIDTHS",
@@ -452,7 +454,8 @@ def wav_player(
 
     Args:
         path: A WAV file.
-        root: The folder Jupyter serves. Defaults to the repository root.
+        root: The folder Jupyter serves. Defaults to the source checkout's root, else
+            the current working directory (an installed package).
         notebook_dir: The folder of the notebook that shows the player, where links
             start. Defaults to ``$QUICKSTART_NOTEBOOK_DIR`` (for a copy of the notebook
             saved elsewhere), else the current working directory (a notebook's kernel
@@ -466,12 +469,12 @@ def wav_player(
     if root is None:
         from .paths import repo_root
 
-        root = repo_root()
+        root = repo_root() or Path.cwd()
     target = Path(path).resolve()
     src = None
     if target.is_relative_to(Path(root).resolve()):
         if notebook_dir is None:
-            notebook_dir = os.environ.get("QUICKSTART_NOTEBOOK_DIR") or Path.cwd()
+            notebook_dir = settings.notebook_dir() or Path.cwd()
         start = Path(notebook_dir)
         src = Path(os.path.relpath(target, start.resolve())).as_posix()
     return WavPlayer(info, src)

@@ -53,7 +53,8 @@ from typing import Any
 from aiohttp import web
 from google.genai import errors as genai_errors
 
-from .background import BackgroundServer, start_background_server
+from . import settings
+from ._background import BackgroundServer, start_background_server
 from .chat import Conversation, Message, astream_reply, chunk_text
 from .errors import explain_api_error
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 #: Model the web chat asks when none is given.
-DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
 
 #: A question recorded for the offline emulator (``assets/cassettes/web/web_sse_chat.json``).
 SAMPLE_QUESTION = "How does a web page show a streamed answer while it is still being written?"

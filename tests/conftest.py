@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quickstart_helpers.cassettes import CassetteStore
-from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator import CassetteStore, Emulator
 
 #: Test-only chat cassettes (a lighthouse keeper), written by scripts/make_chat_cassettes.py.
 CHAT_CASSETTES = Path(__file__).parent / "cassettes" / "chat"

@@ -11,8 +11,7 @@ import pytest
 from google import genai
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from quickstart_helpers.cassettes import CassetteStore
-from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.web import ChatServer
 
 CHROMIUM = os.environ.get("QUICKSTART_CHROMIUM", "/usr/bin/chromium")

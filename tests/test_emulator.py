@@ -11,9 +11,8 @@ import pytest
 from google import genai
 from google.genai import errors
 
-from quickstart_helpers.cassettes import CassetteStore
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
-from quickstart_helpers.emulator import INVALID_KEY_ERROR, Emulator, merge_chunks
+from quickstart_helpers.emulator import INVALID_KEY_ERROR, CassetteStore, Emulator, merge_chunks
 
 MODEL = "gemini-2.5-flash"
 
@@ -40,12 +39,16 @@ def cassette_dir(tmp_path_factory):
     chunks = [_chunk(t, last=i == len(CHUNKS) - 1) for i, t in enumerate(CHUNKS)]
     cassettes = {
         "multi": {
+            "format": 1,
+            "kind": "generate",
             "name": "multi",
             "model": MODEL,
             "request": {"contents": [{"role": "user", "parts": [{"text": "Tell me"}]}]},
             "chunks": chunks,
         },
         "broken": {
+            "format": 1,
+            "kind": "generate",
             "name": "broken",
             "model": MODEL,
             "request": {"contents": [{"role": "user", "parts": [{"text": "Break"}]}]},
@@ -236,7 +239,7 @@ def test_repository_cassettes_load(cassette_dir):
 
 
 def test_matching_treats_a_chunked_answer_like_the_joined_one():
-    from quickstart_helpers.cassettes import normalize_contents
+    from quickstart_helpers.emulator import normalize_contents
 
     chunked = [
         {"role": "user", "parts": [{"text": "Hi"}]},
@@ -255,6 +258,8 @@ def test_matching_treats_a_chunked_answer_like_the_joined_one():
 
 def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
     base = {
+        "format": 1,
+        "kind": "generate",
         "model": MODEL,
         "request": {"contents": [{"role": "user", "parts": [{"text": "Same"}]}]},
         "chunks": [_chunk("x", last=True)],
@@ -263,22 +268,3 @@ def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
     (tmp_path / "two.json").write_text(json.dumps({**base, "name": "two"}))
     with pytest.raises(ValueError, match="'one' .* and 'two' .* answer the same request"):
         CassetteStore([tmp_path])
-
-
-def test_authored_cassettes_are_written_and_load_back(tmp_path):
-    from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
-
-    assert estimate_tokens("one two three four five six seven eight nine ten") == 13
-    assert estimate_tokens("") == 1
-    cassette = {
-        "name": "authored",
-        "model": MODEL,
-        "request": {"contents": [{"role": "user", "parts": [{"text": "Hi ✓"}]}]},
-        "chunks": [_chunk("Hello", last=True)],
-    }
-    (path,) = write_cassettes(tmp_path / "out", [cassette])
-    assert path == tmp_path / "out" / "authored.json"
-    assert CassetteStore([tmp_path / "out"]).cassettes[0].request == cassette["request"]
-    with pytest.raises(ValueError):
-        write_cassettes(tmp_path / "bad", [{"name": "no model"}])
-    assert not (tmp_path / "bad").exists()

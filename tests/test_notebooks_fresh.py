@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from quickstart_helpers.runner import execute_notebook
+from quickstart_helpers._runner import execute_notebook
 
 from .notebook_compare import differences
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from quickstart_helpers._runner import format_summary
 from quickstart_helpers.cli import main
-from quickstart_helpers.runner import format_summary
 
 from .notebook_compare import differences
 
@@ -87,7 +87,7 @@ def test_refresh_stores_the_canonical_execution(tmp_path):
 
 
 def test_summary_table_lists_each_notebook():
-    from quickstart_helpers.runner import NotebookResult
+    from quickstart_helpers._runner import NotebookResult
 
     table = format_summary(
         [

@@ -19,8 +19,7 @@ import psutil
 import pytest
 from google import genai
 
-from quickstart_helpers.cassettes import CassetteStore
-from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_lines
 from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
 

@@ -53,7 +53,7 @@ def find_notebooks(paths: list[str] | None = None) -> list[Path]:
     Raises:
         FileNotFoundError: A named path does not exist or holds no notebook.
     """
-    targets = [Path(p) for p in paths] if paths else [repo_root() / "notebooks"]
+    targets = [Path(p) for p in paths] if paths else [(repo_root() or Path.cwd()) / "notebooks"]
     found: list[Path] = []
     for target in targets:
         if target.is_dir():

@@ -23,11 +23,15 @@ Errors close the socket the way the live API does, and the SDK raises
 invalid argument (bad key, bad JSON, unsupported modality) and ``1008`` for what is
 not found or not allowed (unknown model, missing key, a turn no cassette recorded).
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
-explanation is logged (level INFO) by the ``quickstart_helpers.live_emulator`` logger.
+explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
 
-Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.cassettes`)::
+Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
+snake_case; unknown fields refused with 1007, as the live API does).
 
-    {"name": "live_narration", "kind": "live", "model": "gemini-3.1-flash-live-preview",
+Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.emulator._cassettes`)::
+
+    {"format": 1, "name": "live_narration", "kind": "live",
+     "model": "gemini-3.1-flash-live-preview",
      "setup": {"generationConfig": {"responseModalities": ["AUDIO"]}},
      "turns": [{"input": "Read this aloud ...",
                 "messages": [
@@ -54,11 +58,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+from pydantic import ValidationError
 
-from .cassettes import Cassette, LiveMessage, LiveTurn, normalize_contents
+from ..errors import LiveSessionClosed as _Close
+from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._protocol import ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:
-    from .emulator import Emulator, ReceivedRequest
+    from google.genai import types
+
+    from ._server import Emulator
 
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
@@ -82,7 +91,7 @@ _CLOSE_INTERNAL = 1011
 #: Longest close reason RFC 6455 allows, in UTF-8 bytes.
 MAX_REASON_BYTES = 123
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("quickstart_helpers.emulator")
 
 
 def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
@@ -127,7 +136,7 @@ def load_audio(path: Path) -> tuple[int, bytes]:
 
 
 def render_message(
-    cassette: Cassette, message: LiveMessage, *, output_transcription: bool = True
+    cassette: LiveCassette, message: LiveMessage, *, output_transcription: bool = True
 ) -> dict[str, Any] | None:
     """Build the JSON a cassette message sends, or None when nothing is left to send.
 
@@ -164,16 +173,51 @@ def render_message(
     return payload or None
 
 
-def _get(d: Any, camel: str, snake: str, default: Any = None) -> Any:
-    if not isinstance(d, dict):
-        return default
-    if camel in d:
-        return d[camel]
-    return d.get(snake, default)
+def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
+    """Parse one client message with the SDK's ``types.LiveClientMessage``.
+
+    camelCase and snake_case field names are both accepted, as the live API does.
+
+    Raises:
+        LiveSessionClosed: Code 1007 with the live API's "Unknown name" message when a
+            field is unknown or a value has the wrong type.
+    """
+    from google.genai import types
+
+    try:
+        return types.LiveClientMessage.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = f'Invalid JSON payload received. Unknown name "{where}": Cannot find field.'
+        else:
+            message = f"Invalid JSON payload received. Invalid value at '{where}'."
+        raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
 
 
-def _bare(model: str) -> str:
-    return model.removeprefix("models/")
+def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
+    config = setup.generation_config if setup is not None else None
+    wanted = (config.response_modalities if config is not None else None) or ["AUDIO"]
+    return [str(getattr(m, "value", m)).upper() for m in wanted]
+
+
+def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | None:
+    if setup is None or setup.system_instruction is None:
+        return None
+    value = setup.system_instruction
+    if isinstance(value, str):
+        value = {"parts": [{"text": value}]}
+    else:
+        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return normalize_contents([value])
+
+
+def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
+    from google.genai import types
+
+    setup = {k: v for k, v in cassette.setup.items() if k != "model"}
+    return types.LiveClientSetup.model_validate(setup)
 
 
 def _normal_text(text: str) -> str:
@@ -185,23 +229,15 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class _Close(Exception):
-    def __init__(self, code: int, reason: str, detail: str | None = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.detail = detail or reason
-
-
 @dataclass
 class _LiveSession:
     emulator: Emulator
     request: web.Request
     ws: web.WebSocketResponse = field(init=False)
     received: ReceivedRequest | None = None
-    setup: dict[str, Any] = field(default_factory=dict)
-    cassettes: list[Cassette] = field(default_factory=list)
-    current: Cassette | None = None
+    setup: types.LiveClientSetup | None = None
+    cassettes: list[LiveCassette] = field(default_factory=list)
+    current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
 
@@ -253,13 +289,11 @@ class _LiveSession:
         if first is None:
             return
         self._check_key()
-        from .emulator import ReceivedRequest
-
         setup = first.get("setup")
         model = setup.get("model") if isinstance(setup, dict) else None
         self.received = ReceivedRequest(
             "BidiGenerateContent",
-            _bare(str(model or "")),
+            bare_model(str(model or "")),
             self.request.match_info["version"],
             [first],
         )
@@ -268,7 +302,7 @@ class _LiveSession:
         await self.ws.send_str(json.dumps({"setupComplete": {}}))
         # Read and answer at the same time, so a client that closes mid-reply is heard
         # at once; turns (and errors about them) are answered in the order they came.
-        queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close] = asyncio.Queue()
         reader = asyncio.ensure_future(self._read_turns(queue))
         worker = asyncio.ensure_future(self._answer_turns(queue))
         try:
@@ -283,7 +317,9 @@ class _LiveSession:
                 task.cancel()
             await asyncio.gather(reader, worker, return_exceptions=True)
 
-    async def _read_turns(self, queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close]) -> bool:
+    async def _read_turns(
+        self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
+    ) -> bool:
         """Queue each client turn's cassette turn; return True when the client closed."""
         while True:
             try:
@@ -297,7 +333,9 @@ class _LiveSession:
                 queue.put_nowait(close)
                 return False
 
-    async def _answer_turns(self, queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close]) -> None:
+    async def _answer_turns(
+        self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
+    ) -> None:
         while True:
             item = await queue.get()
             if isinstance(item, _Close):
@@ -305,7 +343,7 @@ class _LiveSession:
             await self._replay(item)
 
     def _check_key(self) -> None:
-        error = self.emulator.key_error(self.request)
+        error = key_error(self.request)
         if error is None:
             return
         body = json.loads(error.body)  # type: ignore[arg-type]
@@ -314,18 +352,20 @@ class _LiveSession:
         raise _Close(code, message)
 
     def _check_setup(self, first: dict[str, Any]) -> None:
-        setup = first.get("setup")
-        if not isinstance(setup, dict):
+        message = parse_client_message(first)
+        if message.setup is None or set(first) != {"setup"}:
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
                 "The first message must be a setup message ({'setup': {'model': ...}}).",
             )
-        self.setup = setup
-        model = _bare(str(setup.get("model") or ""))
+        self.setup = message.setup
+        model = bare_model(str(message.setup.model or ""))
         version = self.request.match_info["version"]
         cassettes = self.emulator.store.live(model)
         if not model or not cassettes:
-            recorded = sorted({c.model for c in self.emulator.store.cassettes if c.kind == "live"})
+            recorded = sorted(
+                {c.model for c in self.emulator.store.cassettes if isinstance(c, LiveCassette)}
+            )
             raise _Close(
                 CLOSE_NOT_FOUND,
                 f"models/{model} is not found for API version {version}, or is not "
@@ -334,12 +374,10 @@ class _LiveSession:
                 f"for bidiGenerateContent. Offline, the Live API models with cassettes are: "
                 f"{', '.join(recorded) or 'none'}.",
             )
-        config = _get(setup, "generationConfig", "generation_config", {}) or {}
-        wanted = _get(config, "responseModalities", "response_modalities") or ["AUDIO"]
-        wanted = [str(m).upper() for m in wanted]
-        matching = [c for c in cassettes if self._modalities(c) == wanted]
+        wanted = _modalities(message.setup)
+        matching = [c for c in cassettes if _modalities(_recorded_setup(c)) == wanted]
         if not matching:
-            recorded = self._modalities(cassettes[0])
+            recorded = _modalities(_recorded_setup(cassettes[0]))
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
                 f"The requested combination of response modalities ({', '.join(wanted)}) is "
@@ -347,19 +385,16 @@ class _LiveSession:
             )
         self.cassettes = matching
 
-    @staticmethod
-    def _modalities(cassette: Cassette) -> list[str]:
-        config = _get(cassette.setup, "generationConfig", "generation_config", {}) or {}
-        wanted = _get(config, "responseModalities", "response_modalities") or ["AUDIO"]
-        return [str(m).upper() for m in wanted]
-
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of a completed client turn, or None when none is complete."""
-        content = _get(data, "clientContent", "client_content")
-        if content is not None:
-            turns = _get(content, "turns", "turns") or []
-            self.pending.extend(t for t in turns if isinstance(t, dict))
-            if not _get(content, "turnComplete", "turn_complete", False):
+        message = parse_client_message(data)
+        if message.client_content is not None:
+            content = message.client_content
+            self.pending.extend(
+                t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for t in content.turns or []
+            )
+            if not content.turn_complete:
                 return None
             turns, self.pending = self.pending, []
             texts = [
@@ -370,26 +405,24 @@ class _LiveSession:
                 if "text" in p
             ]
             return " ".join(texts)
-        realtime = _get(data, "realtimeInput", "realtime_input")
-        if realtime is not None:
-            if not isinstance(realtime, dict):
-                raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
-            if "text" in realtime:
-                return str(realtime["text"])
-            if any(
-                k in realtime for k in ("audio", "video", "media", "mediaChunks", "media_chunks")
-            ):
+        if message.realtime_input is not None:
+            realtime = message.realtime_input
+            if realtime.text is not None:
+                return realtime.text
+            if realtime.audio or realtime.video or realtime.media_chunks:
                 raise _Close(
                     CLOSE_NOT_FOUND,
                     "The offline emulator replays text turns only, not audio or video "
                     "input. Send text, or set GEMINI_API_KEY.",
                 )
             return None  # activityStart/End, audioStreamEnd: nothing to answer
-        if _get(data, "toolResponse", "tool_response") is not None:
+        if message.tool_response is not None:
             raise _Close(
                 CLOSE_NOT_FOUND,
                 "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools.",
             )
+        if message.setup is not None:
+            raise _Close(CLOSE_INVALID_ARGUMENT, "The setup message may be sent only once.")
         unknown = ", ".join(sorted(data)) or "(empty message)"
         raise _Close(
             CLOSE_INVALID_ARGUMENT,
@@ -397,14 +430,13 @@ class _LiveSession:
             "Cannot find field.",
         )
 
-    def _system_instruction_matches(self, cassette: Cassette) -> bool:
-        recorded = _get(cassette.setup, "systemInstruction", "system_instruction")
+    def _system_instruction_matches(self, cassette: LiveCassette) -> bool:
+        recorded = _instruction(_recorded_setup(cassette))
         if recorded is None:
             return True
-        sent = _get(self.setup, "systemInstruction", "system_instruction") or {}
-        return normalize_contents([sent]) == normalize_contents([recorded])
+        return (_instruction(self.setup) or normalize_contents([{}])) == recorded
 
-    def _find_turn(self, text: str) -> tuple[Cassette, LiveTurn]:
+    def _find_turn(self, text: str) -> tuple[LiveCassette, LiveTurn]:
         wanted = _normal_text(text)
         ordered = ([self.current] if self.current else []) + [
             c for c in self.cassettes if c is not self.current
@@ -440,17 +472,15 @@ class _LiveSession:
         raise _Close(
             CLOSE_NOT_FOUND,
             f"No cassette for {excerpt!r}{tail}",
-            f"No Live API cassette for model {self.setup.get('model')!r} recorded the "
+            f"No Live API cassette for model {getattr(self.setup, 'model', None)!r} recorded the "
             f"turn {_short(wanted, 200)!r}. The offline emulator only replays recordings "
             f"and never makes an answer up.{hint} Send a recorded turn, record a cassette "
             "under assets/cassettes/live/, or set GEMINI_API_KEY to use the live API.",
         )
 
-    async def _replay(self, found: tuple[Cassette, LiveTurn]) -> None:
+    async def _replay(self, found: tuple[LiveCassette, LiveTurn]) -> None:
         cassette, turn = found
-        transcription = "outputAudioTranscription" in self.setup or (
-            "output_audio_transcription" in self.setup
-        )
+        transcription = self.setup is not None and self.setup.output_audio_transcription is not None
         for message in turn.messages:
             if self.emulator.pacing == "realtime" and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
