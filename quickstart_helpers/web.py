@@ -66,9 +66,11 @@ __all__ = [
     "SAMPLE_QUESTION",
     "STATIC_DIR",
     "ChatServer",
+    "BackgroundServer",
     "StreamStats",
     "app_stats",
     "create_app",
+    "start_background_server",
 ]
 
 #: Model the web chat asks when none is given.
