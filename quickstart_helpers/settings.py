@@ -12,6 +12,8 @@ Every setting has one default, and an empty value counts as unset, so
   checkout's ``build/run``, else ``./build/run``.
 - ``QUICKSTART_NOTEBOOK_DIR``: folder of the executed notebook copy (``quickstart run``
   sets it). Default: the current folder.
+- ``QUICKSTART_ERROR_LOG``: the file where handled API errors are recorded (``quickstart
+  run`` sets it per notebook). Default: none.
 - ``QUICKSTART_TEXT_MODEL``, ``QUICKSTART_IMAGE_MODEL``, ``QUICKSTART_LIVE_MODEL``: the
   models of the text/chat, text-and-image and Live API examples. Defaults:
   :data:`DEFAULT_TEXT_MODEL`, :data:`DEFAULT_IMAGE_MODEL`, :data:`DEFAULT_LIVE_MODEL`.
@@ -31,10 +33,12 @@ __all__ = [
     "DEFAULT_IMAGE_MODEL",
     "DEFAULT_LIVE_MODEL",
     "DEFAULT_TEXT_MODEL",
+    "ERROR_LOG_ENV",
     "MODES",
     "PACINGS",
     "Mode",
     "Pacing",
+    "error_log",
     "extra_cassette_dirs",
     "get",
     "image_model",
@@ -53,6 +57,9 @@ Pacing = Literal["realtime", "fast"]
 MODES: tuple[str, ...] = ("auto", "live", "offline")
 #: The accepted values of ``QUICKSTART_PACING`` and of ``--pacing``.
 PACINGS: tuple[str, ...] = ("realtime", "fast")
+
+#: Environment variable naming the file of handled API errors (see :func:`error_log`).
+ERROR_LOG_ENV = "QUICKSTART_ERROR_LOG"
 
 #: Model of the text and chat notebooks (and of ``quickstart serve``).
 DEFAULT_TEXT_MODEL = "gemini-2.5-flash"
@@ -122,6 +129,15 @@ def output_root() -> Path | None:
 def notebook_dir() -> Path | None:
     """Return ``$QUICKSTART_NOTEBOOK_DIR`` (the executed notebook's folder), or None."""
     value = get("QUICKSTART_NOTEBOOK_DIR")
+    return Path(value) if value else None
+
+
+def error_log() -> Path | None:
+    """Return ``$QUICKSTART_ERROR_LOG``: the file where handled API errors are recorded.
+
+    ``quickstart run`` sets it for each notebook's kernel; None when unset.
+    """
+    value = get(ERROR_LOG_ENV)
     return Path(value) if value else None
 
 

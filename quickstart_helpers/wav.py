@@ -3,9 +3,12 @@
 The Live API sends speech as chunks of raw PCM (``audio/pcm;rate=24000``: 16-bit
 little-endian, mono, 24 000 Hz). :func:`wave_file` writes each chunk to disk as it
 arrives, so memory stays flat however long the audio, and the file on disk is a
-valid WAV after every chunk: the header is patched as the data grows and finalized
-when the block ends, even when it ends with an exception (a broken connection keeps
-what arrived). :func:`write_wav` writes a whole buffer at once,
+valid WAV at every moment: the header is written when the file is opened, patched as
+the data grows, and header and data are flushed to the operating system before
+:meth:`WavWriter.write` returns, so even a killed process (``SIGKILL``) leaves a valid
+WAV holding every chunk that was acknowledged. The header is finalized when the block
+ends, also when it ends with an exception (a broken connection keeps what arrived).
+:func:`write_wav` writes a whole buffer at once,
 :func:`parse_pcm_mime_type` reads the format from a MIME type, :func:`wav_info`
 reads a file's format and duration, and :func:`wav_player` shows a file in a
 notebook with a short embedded preview and a link, never the whole file's bytes.
@@ -29,6 +32,8 @@ from . import settings
 
 __all__ = [
     "LIVE_API_OUTPUT_RATE",
+    "MAX_CHANNELS",
+    "MAX_RATE",
     "SUPPORTED_SAMPLE_WIDTHS",
     "PcmFormat",
     "WavInfo",
@@ -50,6 +55,13 @@ LIVE_API_OUTPUT_RATE = 24_000
 
 #: Bytes per sample that the standard library's ``wave`` module can write.
 SUPPORTED_SAMPLE_WIDTHS = (1, 2, 3, 4)
+
+#: Largest channel count a WAV header can hold (a 16-bit field).
+MAX_CHANNELS = 0xFFFF
+
+#: Largest sample rate, in Hz, a WAV header can hold (a 32-bit field, which also holds the
+#: byte rate: ``rate * channels * sample_width`` must fit too).
+MAX_RATE = 0xFFFF_FFFF
 
 _BytesLike = bytes | bytearray | memoryview
 
@@ -111,17 +123,31 @@ class WavInfo:
 
 
 def _check_format(rate: Any, channels: Any, sample_width: Any) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 0 < rate <= MAX_RATE:
         raise ValueError(
-            f"rate must be a positive whole number of frames per second (Hz), "
-            f"e.g. 24000, not {rate!r}."
+            f"rate must be a positive whole number of frames per second (Hz) up to "
+            f"{MAX_RATE} (what a WAV header holds), e.g. 24000, not {rate!r}."
         )
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a whole number >= 1 (1 is mono), not {channels!r}.")
+    if (
+        isinstance(channels, bool)
+        or not isinstance(channels, int)
+        or not 0 < channels <= MAX_CHANNELS
+    ):
+        raise ValueError(
+            f"channels must be a whole number from 1 to {MAX_CHANNELS} (1 is mono), "
+            f"not {channels!r}."
+        )
     if sample_width not in SUPPORTED_SAMPLE_WIDTHS or isinstance(sample_width, bool):
         raise ValueError(
             f"sample_width must be one of {SUPPORTED_SAMPLE_WIDTHS} bytes per sample "
             f"(2 is 16-bit PCM, what the Live API sends), not {sample_width!r}."
+        )
+    frame = channels * sample_width
+    if frame > MAX_CHANNELS or rate * frame > MAX_RATE:
+        raise ValueError(
+            f"{rate} Hz x {channels} channel(s) x {sample_width} byte(s) is {rate * frame} "
+            f"bytes per second (frames of {frame} bytes); a WAV header holds at most "
+            f"{MAX_RATE} bytes per second and frames of at most {MAX_CHANNELS} bytes."
         )
 
 
@@ -218,8 +244,10 @@ def pcm_duration(
 class WavWriter:
     """Appends PCM chunks to an open WAV file. Made by :func:`wave_file`.
 
-    Each :meth:`write` goes straight to disk and patches the header, so the file
-    is a valid WAV holding every chunk written so far.
+    Each :meth:`write` appends the chunk, patches the header and flushes both to the
+    operating system before it returns, so the file is a valid WAV holding every chunk
+    written so far, even if the process is killed right after. (The data is handed to
+    the OS, not forced to the physical disk: a power cut may still lose the last chunks.)
 
     Attributes:
         path: The file being written.
@@ -242,7 +270,8 @@ class WavWriter:
                 mono at 24 000 Hz), e.g. ``message.data``.
 
         Returns:
-            The number of bytes written.
+            The number of bytes written. When this returns, the chunk and the patched
+            header are flushed to the operating system.
 
         Raises:
             TypeError: ``pcm`` is not bytes-like (e.g. base64 text).
@@ -254,6 +283,7 @@ class WavWriter:
             raise ValueError(f"{self.path} is closed; open a new wave_file() to write more.")
         if len(view):
             self._wav.writeframes(view)
+            self._file.flush()
             self._bytes += len(view)
             self._chunks += 1
         return len(view)
@@ -308,8 +338,12 @@ def _open(path: str | os.PathLike[str], fmt: PcmFormat) -> tuple[Path, BinaryIO,
         wav.setnchannels(fmt.channels)
         wav.setsampwidth(fmt.sample_width)
         wav.setframerate(fmt.rate)
+        # The header now, so the file is a valid (empty) WAV from the start.
+        wav.writeframes(b"")
+        fh.flush()
     except BaseException:
         fh.close()
+        target.unlink(missing_ok=True)
         raise
     return target, fh, wav
 
@@ -338,11 +372,15 @@ def wave_file(
         sample_width: Bytes per sample. Defaults to 2 (16-bit).
 
     Yields:
-        A :class:`WavWriter`. The header is finalized when the block exits, also
-        when it raises, so the file keeps every chunk written before the error.
+        A :class:`WavWriter`. The file is a valid WAV from the moment it is opened;
+        every :meth:`WavWriter.write` flushes its chunk and the patched header to the
+        operating system before returning, so a crash or kill at any point leaves a
+        valid WAV of every chunk written. The header is finalized when the block
+        exits, also when it raises, so the file keeps every chunk written before the error.
 
     Raises:
-        ValueError: A bad rate, channel count, sample width or file suffix.
+        ValueError: A bad rate, channel count, sample width or file suffix (checked
+            before the file is created).
         OSError: The file cannot be created.
     """
     fmt = PcmFormat(rate, channels, sample_width)

@@ -56,7 +56,7 @@ from google.genai import errors as genai_errors
 from . import settings
 from ._background import BackgroundServer, start_background_server
 from .chat import Conversation, Message, astream_reply, chunk_text
-from .errors import explain_api_error
+from .errors import explain_api_error, record_handled_error
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
 
 __all__ = [
@@ -267,8 +267,9 @@ async def _open_sse(request: web.Request) -> web.StreamResponse:
 def _failure_text(error: BaseException, chunks: int) -> str:
     """Return a readable message for a failed model stream, for an ``error`` event."""
     if isinstance(error, genai_errors.APIError):
-        text = explain_api_error(error)
+        text = explain_api_error(error)  # also records it for `quickstart run`
     else:
+        record_handled_error(error)
         detail = " ".join(str(error).split()) or "no details"
         if len(detail) > 160:
             detail = detail[:159] + "…"

@@ -1,20 +1,25 @@
-"""End-to-end tests of the chat page in headless Chromium (Debian's ``chromium`` package)
-driven by Playwright, against a real server and the emulator in realtime pacing."""
+"""End-to-end tests of the chat page in headless Chromium driven by Playwright, against a
+real server and the emulator in realtime pacing.
+
+The browser is found by ``tests/_browser.py`` (``QUICKSTART_CHROMIUM``, the system's
+Chromium or Chrome, then Playwright's own Chromium, installed when missing); without one
+these tests are skipped with a line saying how to enable them, and fail under ``CI=true``."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 from google import genai
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.web import ChatServer
 
-CHROMIUM = os.environ.get("QUICKSTART_CHROMIUM", "/usr/bin/chromium")
+from ._browser import HOW_TO_ENABLE, chromium_or_skip, skip_or_fail
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -43,15 +48,22 @@ def cassette(name: str) -> tuple[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; the browser tests need it. Install "
-            "Debian's package: apt-get update && apt-get install -y chromium "
-            "(.ci/run does this), or set QUICKSTART_CHROMIUM to another Chromium binary.",
-            pytrace=False,
-        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = chromium_or_skip(lambda: playwright.chromium.executable_path)
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=chromium.executable, args=CHROMIUM_ARGS
+            )
+        except PlaywrightError as exc:
+            if chromium.source != "playwright":
+                raise
+            # Playwright's download does not bring the system libraries it needs.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            skip_or_fail(
+                f"Browser tests need Chromium: Playwright's ({chromium.executable}) does not "
+                f"start ({first}); install its libraries with `sudo python3 -m uv run "
+                f"playwright install-deps chromium`. To enable them, {HOW_TO_ENABLE}."
+            )
         yield browser
         browser.close()
 

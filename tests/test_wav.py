@@ -5,7 +5,10 @@ from __future__ import annotations
 import array
 import io
 import math
+import signal
+import subprocess
 import sys
+import textwrap
 import tracemalloc
 import wave
 from pathlib import Path
@@ -159,7 +162,14 @@ def test_write_wav_bad_pcm_leaves_no_file(tmp_path: Path, pcm, error, match) -> 
         ({"rate": True}, "rate must be a positive whole number"),
         ({"sample_width": 5}, r"sample_width must be one of \(1, 2, 3, 4\)"),
         ({"sample_width": 0}, "sample_width must be one of"),
-        ({"channels": 0}, "channels must be a whole number >= 1"),
+        ({"rate": 2**32}, "rate must be a positive whole number .* up to 4294967295"),
+        ({"rate": 2**40}, "rate must be a positive whole number"),
+        ({"channels": 0}, "channels must be a whole number from 1 to 65535"),
+        ({"channels": 70_000}, "channels must be a whole number from 1 to 65535"),
+        ({"channels": -1}, "channels must be a whole number from 1 to 65535"),
+        # Each fits alone, but the byte rate or the frame size overflows its header field.
+        ({"rate": 2**31, "channels": 2}, "bytes per second"),
+        ({"rate": 8_000, "channels": 65_535}, "frames of at most 65535 bytes"),
     ],
 )
 def test_bad_format_is_refused_before_the_file_is_created(tmp_path: Path, kwargs, match) -> None:
@@ -169,6 +179,56 @@ def test_bad_format_is_refused_before_the_file_is_created(tmp_path: Path, kwargs
     with pytest.raises(ValueError, match=match):
         write_wav(path, b"\x00\x00" * 4, **kwargs)
     assert not path.exists()
+
+
+def test_largest_header_values_are_written(tmp_path: Path) -> None:
+    path = tmp_path / "edge.wav"
+    with wave_file(path, rate=2**32 - 1, sample_width=1) as wav:
+        wav.write(b"\x80\x80")
+    info = wav_info(path)
+    assert (info.rate, info.channels, info.frames) == (2**32 - 1, 1, 2)
+    with wave_file(path, rate=8_000, channels=65_535, sample_width=1) as wav:
+        wav.write(b"\x80" * 65_535)
+    assert wav_info(path).channels == 65_535
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import sys
+    from quickstart_helpers.wav import wave_file
+
+    path, chunks = sys.argv[1], int(sys.argv[2])
+    with wave_file(path) as wav:
+        for i in range(chunks):
+            wav.write(bytes([i + 1, 0]) * 100)  # 100 frames, under any write buffer
+        print("ready", flush=True)
+        sys.stdin.read()  # wait here until the test kills us
+    """
+)
+
+
+@pytest.mark.parametrize("chunks", [0, 1, 3])
+def test_a_sigkilled_writer_leaves_a_valid_wav_of_every_acknowledged_chunk(
+    tmp_path: Path, chunks: int
+) -> None:
+    path = tmp_path / "killed.wav"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(path), str(chunks)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    expected = b"".join(bytes([i + 1, 0]) * 100 for i in range(chunks))
+    assert read_with_wave(path) == (24_000, 2, 1, expected)
+    assert soundfile.info(path).frames == 100 * chunks
 
 
 def test_path_must_end_in_wav_and_closed_writer_refuses(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ class Emulator:
     requests: list[ReceivedRequest] = field(default_factory=list)
     certificate: LocalCertificate | None = None
     _server: BackgroundServer | None = field(default=None, repr=False)
+    _own_certificate: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacing not in ("realtime", "fast"):
@@ -88,6 +89,7 @@ class Emulator:
             return self
         if self.certificate is None:
             self.certificate = make_local_certificate()
+            self._own_certificate = True
         self._server = start_background_server(
             self.build_app,
             host=self.host,
@@ -100,10 +102,18 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
+        """Stop serving, wait for the thread to end, and delete the certificate it made.
+
+        A certificate passed in by the caller is kept; one the emulator made is deleted
+        with its temporary folder (a new one is made if the emulator starts again).
+        """
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+        if self._own_certificate and self.certificate is not None:
+            self.certificate.cleanup()
+            self.certificate = None
+            self._own_certificate = False
 
     def __enter__(self) -> Emulator:
         return self.start()
