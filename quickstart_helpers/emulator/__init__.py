@@ -1,8 +1,12 @@
 """The embedded Gemini API emulator: replays cassettes over the API's real wire protocol.
 
 An HTTPS server on 127.0.0.1 (aiohttp, a certificate made at start) that serves
-``generateContent``, ``streamGenerateContent`` (SSE) and the Live API's WebSocket from
-recorded cassettes, so the real SDK streams for real with no key and no network.
+``generateContent``, ``streamGenerateContent`` (SSE or a JSON array), ``countTokens``,
+``models.list``/``models.get``, ephemeral ``auth_tokens`` and the Live API's WebSocket
+(plain and constrained, with session resumption) from recorded cassettes, so the real
+SDKs (Python and JavaScript) stream for real with no key and no network. Requests are
+validated against the SDK's own types and every error is the API's JSON; the README's
+"What the emulator serves" lists every route.
 
 Public surface:
 

@@ -4,8 +4,15 @@ For any API version segment:
 
 - ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: one SSE event
   (``data: <GenerateContentResponse JSON>`` and a blank line) per recorded chunk;
+- the same without ``alt=sse``: a streamed JSON array, as the live API sends it
+  (``[{...}`` then ``\\n,\\r\\n{...}`` per further chunk, then ``\\n]``; each object
+  indented), ``Content-Type: application/json``;
 - ``POST /{version}/models/{model}:generateContent``: the chunks merged into one
-  response.
+  response;
+- ``POST /{version}/models/{model}:countTokens``: see :mod:`._models`.
+
+Bodies are validated against the SDK's types first (:mod:`._validation`): an unknown
+field or a bad value is the API's 400 ``INVALID_ARGUMENT``.
 
 Requests that no cassette matches get the API's error JSON with status 404
 ``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
@@ -21,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
+from . import _models
 from ._cassettes import GenerateCassette, prompt_text
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
@@ -30,11 +38,24 @@ from ._protocol import (
     key_error,
     short,
 )
+from ._validation import validate_generate_request
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["add_routes", "check_request", "merge_chunks", "sse_event", "unmatched"]
+__all__ = [
+    "JSON_ARRAY_SEPARATOR",
+    "METHODS",
+    "add_routes",
+    "check_request",
+    "json_array_item",
+    "merge_chunks",
+    "sse_event",
+    "unmatched",
+]
+
+#: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -84,7 +105,8 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     :data:`~quickstart_helpers.emulator._protocol.IMAGE_OUTPUT_MODELS` (400
     ``INVALID_ARGUMENT``, the live API's message).
     """
-    modalities = (body.get("generationConfig") or {}).get("responseModalities") or []
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
     if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
         return api_error(
@@ -134,19 +156,29 @@ def sse_event(payload: dict[str, Any], newline: str = "\n", split_json: bool = F
 
 async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["model_method"].partition(":")
-    if method not in ("generateContent", "streamGenerateContent"):
-        return api_error(404, "NOT_FOUND", f"The emulator does not serve the method {method!r}.")
+    if method not in METHODS:
+        return api_error(
+            404,
+            "NOT_FOUND",
+            f"The emulator does not serve the method {method!r} (POST {request.path}); "
+            f"it serves {', '.join(METHODS)}.",
+        )
     error = key_error(request)
     if error is not None:
         return error
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-    if not isinstance(body, dict):
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
+            400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {type(exc).__name__}: {exc}"
         )
+    if method == "countTokens":
+        return await _models.count_tokens(emulator, model, body)
+    normalized, error = validate_generate_request(body)
+    if error is not None:
+        return error
+    assert normalized is not None
+    body = normalized
     received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
     emulator.requests.append(received)
     error = check_request(model, body)
@@ -159,18 +191,24 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
         return web.json_response(merge_chunks(cassette))
-    return await _stream(emulator, request, cassette)
+    sse = request.query.get("alt") == "sse"
+    return await _stream(emulator, request, cassette, sse=sse)
+
+
+#: Between two objects of a streamed JSON array, as the live API frames it.
+JSON_ARRAY_SEPARATOR = b"\n,\r\n"
 
 
 async def _stream(
-    emulator: Emulator, request: web.Request, cassette: GenerateCassette
+    emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
 ) -> web.StreamResponse:
+    content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
     response = web.StreamResponse(
-        status=200,
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
     try:
+        first = True
         for chunk in cassette.chunks:
             await emulator.sleep(chunk.delay_ms)
             if chunk.break_:
@@ -178,9 +216,21 @@ async def _stream(
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            event = sse_event(chunk.response or {}, emulator.sse_newline, emulator.sse_split_json)
-            await response.write(event)
+            payload = chunk.response or {}
+            if sse:
+                data = sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
+            else:
+                data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
+            first = False
+            await response.write(data)
+        if not sse:
+            await response.write(b"[]" if first else b"\n]")
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response
+
+
+def json_array_item(payload: dict[str, Any]) -> bytes:
+    """Return one object of a streamed JSON array: indented JSON, as the live API sends."""
+    return json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")

@@ -18,8 +18,10 @@ from aiohttp import web
 from .. import settings
 from .._background import BackgroundServer, start_background_server
 from ..settings import Pacing
-from . import _http, _live
+from . import _auth_tokens, _http, _live, _middleware, _models
+from ._auth_tokens import TokenStore
 from ._cassettes import CassetteStore
+from ._live import ResumptionStore
 from ._protocol import ReceivedRequest
 from ._tls import LocalCertificate, make_local_certificate
 
@@ -42,6 +44,8 @@ class Emulator:
 
     Attributes:
         requests: Every request received, in order (for tests and teaching).
+        tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
+        live_handles: Live API session resumption handles given out (valid only here).
     """
 
     store: CassetteStore = field(default_factory=CassetteStore)
@@ -51,6 +55,8 @@ class Emulator:
     sse_newline: str = "\n"
     sse_split_json: bool = False
     requests: list[ReceivedRequest] = field(default_factory=list)
+    tokens: TokenStore = field(default_factory=TokenStore, repr=False)
+    live_handles: ResumptionStore = field(default_factory=ResumptionStore, repr=False)
     certificate: LocalCertificate | None = None
     _server: BackgroundServer | None = field(default=None, repr=False)
     _own_certificate: bool = field(default=False, repr=False)
@@ -75,7 +81,10 @@ class Emulator:
     def build_app(self) -> web.Application:
         """Return the aiohttp application with the emulator's routes."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        _middleware.install(app)
         _http.add_routes(app, self)
+        _models.add_routes(app, self)
+        _auth_tokens.add_routes(app, self)
         _live.add_routes(app, self)
         return app
 
