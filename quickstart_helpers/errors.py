@@ -23,6 +23,7 @@ __all__ = [
     "LiveSessionClosed",
     "MissingApiKeyError",
     "PartsStreamInterrupted",
+    "RecordingError",
     "StreamInterrupted",
     "explain_api_error",
     "is_invalid_api_key",
@@ -93,6 +94,13 @@ class ConversationNotFoundError(FileNotFoundError):
 
 class CassetteError(ValueError):
     """A cassette file is not valid: the message names the file and the bad field."""
+
+
+class RecordingError(RuntimeError):
+    """Record mode could not write a cassette (a secret would reach it, or it is invalid).
+
+    Nothing is written when it is raised.
+    """
 
 
 class LiveSessionClosed(Exception):
