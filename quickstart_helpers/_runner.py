@@ -16,7 +16,45 @@ from tqdm.auto import tqdm
 
 from .paths import repo_root
 
-__all__ = ["NotebookResult", "execute_notebook", "find_notebooks", "format_summary"]
+__all__ = [
+    "NotebookResult",
+    "execute_notebook",
+    "find_notebooks",
+    "format_summary",
+    "notebook_cassette_dir",
+    "recording_kernel_env",
+]
+
+
+def notebook_cassette_dir(notebook: Path) -> Path:
+    """Return a notebook's own cassette folder: ``<its folder>/cassettes/<its stem>/``.
+
+    ``quickstart record`` writes there unless told otherwise; ``quickstart run``,
+    ``quickstart refresh`` and nbval runs (through the pytest plugin) replay from it.
+    """
+    return notebook.parent / "cassettes" / notebook.stem
+
+
+def recording_kernel_env(base_url: str, cert_file: Path, api_key: str, bundle: Path) -> dict:
+    """Return the environment that sends a kernel's every Gemini client to a recording proxy.
+
+    ``GOOGLE_GEMINI_BASE_URL`` points any ``genai.Client()`` (and ``make_client()`` in
+    live mode) at the proxy; ``SSL_CERT_FILE`` is a bundle of the usual certificate
+    authorities plus the proxy's certificate, written to ``bundle``.
+    """
+    try:
+        import certifi
+
+        usual = Path(certifi.where()).read_text("utf-8")
+    except (ImportError, OSError):
+        usual = ""
+    bundle.write_text(usual + "\n" + Path(cert_file).read_text("utf-8"), "utf-8")
+    return {
+        "GOOGLE_GEMINI_BASE_URL": base_url,
+        "SSL_CERT_FILE": str(bundle),
+        "GEMINI_API_KEY": api_key,
+        "QUICKSTART_MODE": "live",
+    }
 
 
 @dataclass
@@ -77,12 +115,15 @@ def execute_notebook(
     output_root: Path,
     timeout: int = 600,
     progress: bool = True,
+    env: dict[str, str] | None = None,
 ) -> tuple[Any, NotebookResult]:
     """Execute one notebook in a fresh kernel and write the executed copy.
 
     The kernel runs in the notebook's folder with ``QUICKSTART_MODE``,
     ``QUICKSTART_PACING`` and ``QUICKSTART_OUTPUT_ROOT`` set, so the notebook uses the
-    chosen mode and writes its files under ``output_root/<notebook stem>/``.
+    chosen mode and writes its files under ``output_root/<notebook stem>/``. The
+    notebook's own cassette folder (:func:`notebook_cassette_dir`), when it exists, is
+    added to ``QUICKSTART_CASSETTES``.
 
     Args:
         path: The notebook to execute.
@@ -93,6 +134,7 @@ def execute_notebook(
             to ``output_root/<notebook stem>.kernel.log``.
         timeout: Seconds one cell may run. Defaults to 600.
         progress: Show a tqdm progress bar over the code cells.
+        env: More environment variables for the kernel (they win).
 
     Returns:
         The executed notebook node and the result.
@@ -118,6 +160,7 @@ def execute_notebook(
         current["done"] += 1
         bar.update(1)
 
+    extra = env or {}
     env = dict(os.environ)
     env.update(
         QUICKSTART_MODE=mode,
@@ -127,6 +170,11 @@ def execute_notebook(
         QUICKSTART_NOTEBOOK_DIR=str(executed.parent.resolve()),
         PYTHONUNBUFFERED="1",
     )
+    own = notebook_cassette_dir(path)
+    if own.is_dir():
+        listed = [p for p in (env.get("QUICKSTART_CASSETTES") or "").split(os.pathsep) if p]
+        env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(own.resolve())])
+    env.update(extra)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     client = NotebookClient(
