@@ -178,6 +178,45 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .env import load_api_key
+    from .errors import CassetteError, MissingApiKeyError
+
+    try:
+        key = load_api_key(required=True)
+        folders = [Path(f) for f in args.folders] or settings.extra_cassette_dirs()
+        if not folders:
+            raise ValueError("Name the cassette folders to check (or set QUICKSTART_CASSETTES).")
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            raise ValueError(f"No such folder: {', '.join(missing)}")
+        from .emulator import verify_cassettes
+
+        drifts = verify_cassettes(folders, api_key=key, upstream=args.upstream)
+    except MissingApiKeyError as exc:
+        print(f"quickstart verify-cassettes: this needs your API key. {exc}", file=sys.stderr)
+        return 2
+    except (CassetteError, ValueError) as exc:
+        print(f"quickstart verify-cassettes: {exc}", file=sys.stderr)
+        return 2
+    drifted = [d for d in drifts if d.drifted]
+    for drift in drifts:
+        if not drift.drifted:
+            print(f"ok     {drift.cassette}")
+            continue
+        print(f"drift  {drift.cassette}")
+        for line in drift.differences or [f"could not re-record: {drift.problem}"]:
+            print(f"         {line}")
+    if drifted:
+        print(
+            f"\n{len(drifted)} of {len(drifts)} cassette(s) drifted; re-record them with "
+            "--record-mode all."
+        )
+        return 1
+    print(f"\n{len(drifts)} cassette(s) checked: no drift in structure.")
+    return 0
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     import threading
 
@@ -296,6 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
     record.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     record.set_defaults(func=_cmd_record)
+
+    verify = sub.add_parser(
+        "verify-cassettes",
+        help="re-record each cassette's request and report structural drift",
+        description="Send each cassette's request again (your key is required), record the "
+        "answer in a temporary folder and report where its structure differs from the stored "
+        "one: field names, part kinds, finish reasons, errors and Live message types (not "
+        "the text). Exit 1 when a cassette drifted.",
+    )
+    verify.add_argument(
+        "folders", nargs="*", help="cassette folders (default: $QUICKSTART_CASSETTES)"
+    )
+    verify.add_argument(
+        "--upstream",
+        default=None,
+        help=f"server to ask (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
+    )
+    verify.set_defaults(func=_cmd_verify)
 
     emulator = sub.add_parser(
         "emulator",

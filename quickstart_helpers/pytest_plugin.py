@@ -171,7 +171,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if mode is None and not folder.is_dir():
         return  # not ours: nothing asked for, nothing recorded
     env: dict[str, str] = {}
-    listed = [p for p in (os.environ.get("QUICKSTART_CASSETTES") or "").split(os.pathsep) if p]
+    listed = [str(p) for p in settings.extra_cassette_dirs()]
     env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(folder.resolve())])
     if mode not in (None, "none"):
         from ._runner import recording_kernel_env

@@ -12,6 +12,7 @@ The upstream standing in for the live API is an emulator with its own cassettes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,17 @@ import nbformat
 import pytest
 
 from quickstart_helpers.cli import main
-from quickstart_helpers.emulator import CassetteStore, Emulator
-from tests.test_record import FAKE_KEY, PLAIN, STORY, scan_for_key, write_upstream
+from quickstart_helpers.emulator import CassetteStore, Emulator, recording_emulator
+from tests.test_record import (
+    FAKE_KEY,
+    PLAIN,
+    STORY,
+    _live_turn,
+    client,
+    scan_for_key,
+    wait_written,
+    write_upstream,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -155,54 +165,46 @@ def test_a_recorded_notebook_passes_nbval_offline(
     result.assert_outcomes(passed=2)
 
 
-def test_verify_cassettes_reports_structural_drift(tmp_path, upstream, live_env, capsys):
-    proxy_folder = tmp_path / "cassettes"
-    main_args = ["verify-cassettes", str(proxy_folder), f"--upstream={upstream.base_url}"]
-    # Record the story and the Live session from the upstream as it is now.
-    from quickstart_helpers.emulator import recording_emulator
-    from tests.test_record import _live_turn, client, wait_written
-    import asyncio
-
+def test_verify_cassettes_reports_structural_drift(
+    tmp_path, upstream, live_env, capsys, monkeypatch
+):
+    stored = tmp_path / "cassettes"
     proxy = recording_emulator(
-        proxy_folder,
+        stored,
         mode="once",
         upstream=upstream.base_url,
         upstream_ca=upstream.certificate.cert_file,
         shared=False,
     )
     try:
-        list(client(proxy).models.generate_content_stream(model="gemini-2.5-flash", contents=STORY))
+        sdk = client(proxy)
+        list(sdk.models.generate_content_stream(model="gemini-2.5-flash", contents=STORY))
         asyncio.run(_live_turn(proxy))
         wait_written(proxy, 2)
     finally:
         proxy.stop()
-    assert main(main_args) == 0
-    assert "no drift" in capsys.readouterr().out
+    assert len(list(stored.glob("*.json"))) == 2
 
-    # The upstream now answers the story with another structure: a finish reason
-    # changes and a chunk gains a field.
+    assert main(["verify-cassettes", str(stored), f"--upstream={upstream.base_url}"]) == 0
+    assert "2 cassette(s) checked: no drift" in capsys.readouterr().out
+
+    # The upstream now answers the story with another structure: another finish
+    # reason, and a field the stored chunks do not have.
     changed = tmp_path / "changed-upstream"
     write_upstream(changed)
-    story = next(changed.glob("up_story.json"))
+    story = changed / "up_story.json"
     data = json.loads(story.read_text())
     data["chunks"][-1]["response"]["candidates"][0]["finishReason"] = "MAX_TOKENS"
     data["chunks"][0]["response"]["responseId"] = "r1"
     story.write_text(json.dumps(data))
-    other = Emulator(store=CassetteStore([changed]), pacing="fast").start()
-    try:
-        code = (
-            main(["verify-cassettes", str(proxy_folder), f"--upstream={other.base_url}"])
-            if False
-            else None
-        )
-        import os
-
-        os.environ["QUICKSTART_UPSTREAM_CA"] = str(other.certificate.cert_file)
-        code = main(["verify-cassettes", str(proxy_folder), f"--upstream={other.base_url}"])
-    finally:
-        other.stop()
+    with Emulator(store=CassetteStore([changed]), pacing="fast") as other:
+        monkeypatch.setenv("QUICKSTART_UPSTREAM_CA", str(other.certificate.cert_file))
+        code = main(["verify-cassettes", str(stored), f"--upstream={other.base_url}"])
     report = capsys.readouterr().out
-    assert code == 1
-    assert "finishReason" in report and "MAX_TOKENS" in report
-    assert "responseId" in report
-    assert report.count("drift") >= 1 and "live_" not in report.split("drift", 1)[1]
+    assert code == 1, report
+    drifted = [line for line in report.splitlines() if line.startswith("drift")]
+    assert len(drifted) == 1 and "tell-me-a-story" in drifted[0]
+    assert "finish: + MAX_TOKENS, - STOP" in report
+    assert "fields: + responseId" in report
+    assert "1 of 2 cassette(s) drifted" in report
+    assert scan_for_key(stored) == []

@@ -40,6 +40,7 @@ from ._http import merge_chunks
 from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
 from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
+from ._verify import Drift, verify_cassettes
 
 __all__ = [
     "FORMAT",
@@ -47,6 +48,7 @@ __all__ = [
     "INVALID_KEY_ERROR",
     "Cassette",
     "CassetteStore",
+    "Drift",
     "Chunk",
     "Emulator",
     "GenerateCassette",
@@ -69,4 +71,5 @@ __all__ = [
     "shipped_cassette_dir",
     "stop_emulator",
     "upstream_ssl_context",
+    "verify_cassettes",
 ]
