@@ -34,6 +34,8 @@ __all__ = [
     "execute_notebook",
     "find_notebooks",
     "format_summary",
+    "notebook_cassette_dir",
+    "recording_kernel_env",
 ]
 
 #: Cell tag of a cell that shows an API error on purpose; the runner accepts it there.
@@ -78,6 +80,37 @@ def _check_handled_errors(cell: Any, records: list[dict[str, Any]]) -> None:
         f"{what}{more} was shown instead of raised; a cell that shows an API error on "
         f"purpose carries the tag {EXPECTED_ERROR_TAG!r}."
     )
+
+
+def notebook_cassette_dir(notebook: Path) -> Path:
+    """Return a notebook's own cassette folder: ``<its folder>/cassettes/<its stem>/``.
+
+    ``quickstart record`` writes there unless told otherwise; ``quickstart run``,
+    ``quickstart refresh`` and nbval runs (through the pytest plugin) replay from it.
+    """
+    return notebook.parent / "cassettes" / notebook.stem
+
+
+def recording_kernel_env(base_url: str, cert_file: Path, api_key: str, bundle: Path) -> dict:
+    """Return the environment that sends a kernel's every Gemini client to a recording proxy.
+
+    ``GOOGLE_GEMINI_BASE_URL`` points any ``genai.Client()`` (and ``make_client()`` in
+    live mode) at the proxy; ``SSL_CERT_FILE`` is a bundle of the usual certificate
+    authorities plus the proxy's certificate, written to ``bundle``.
+    """
+    try:
+        import certifi
+
+        usual = Path(certifi.where()).read_text("utf-8")
+    except (ImportError, OSError):
+        usual = ""
+    bundle.write_text(usual + "\n" + Path(cert_file).read_text("utf-8"), "utf-8")
+    return {
+        "GOOGLE_GEMINI_BASE_URL": base_url,
+        "SSL_CERT_FILE": str(bundle),
+        "GEMINI_API_KEY": api_key,
+        "QUICKSTART_MODE": "live",
+    }
 
 
 @dataclass
@@ -138,12 +171,15 @@ def execute_notebook(
     output_root: Path,
     timeout: int = 600,
     progress: bool = True,
+    env: dict[str, str] | None = None,
 ) -> tuple[Any, NotebookResult]:
     """Execute one notebook in a fresh kernel and write the executed copy.
 
     The kernel runs in the notebook's folder with ``QUICKSTART_MODE``,
     ``QUICKSTART_PACING`` and ``QUICKSTART_OUTPUT_ROOT`` set, so the notebook uses the
-    chosen mode and writes its files under ``output_root/<notebook stem>/``.
+    chosen mode and writes its files under ``output_root/<notebook stem>/``. The
+    notebook's own cassette folder (:func:`notebook_cassette_dir`), when it exists, is
+    added to ``QUICKSTART_CASSETTES``.
 
     Execution stops at the first cell that raises, or that shows a handled API error
     (recorded in ``output_root/<notebook stem>.errors.jsonl``) without the
@@ -158,6 +194,7 @@ def execute_notebook(
             to ``output_root/<notebook stem>.kernel.log``.
         timeout: Seconds one cell may run. Defaults to 600.
         progress: Show a tqdm progress bar over the code cells.
+        env: More environment variables for the kernel (they win).
 
     Returns:
         The executed notebook node and the result.
@@ -185,6 +222,7 @@ def execute_notebook(
         bar.update(1)
         _check_handled_errors(cell, error_log.new_records())
 
+    extra = env or {}
     env = dict(os.environ)
     env.update(
         QUICKSTART_MODE=mode,
@@ -194,6 +232,11 @@ def execute_notebook(
         QUICKSTART_NOTEBOOK_DIR=str(executed.parent.resolve()),
         PYTHONUNBUFFERED="1",
     )
+    own = notebook_cassette_dir(path)
+    if own.is_dir():
+        listed = [p for p in (env.get("QUICKSTART_CASSETTES") or "").split(os.pathsep) if p]
+        env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(own.resolve())])
+    env.update(extra)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     client = NotebookClient(

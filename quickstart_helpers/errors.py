@@ -33,6 +33,7 @@ __all__ = [
     "LiveSessionClosed",
     "MissingApiKeyError",
     "PartsStreamInterrupted",
+    "RecordingError",
     "StreamInterrupted",
     "describe_handled_error",
     "explain_api_error",
@@ -107,6 +108,13 @@ class ConversationNotFoundError(FileNotFoundError):
 
 class CassetteError(ValueError):
     """A cassette file is not valid: the message names the file and the bad field."""
+
+
+class RecordingError(RuntimeError):
+    """Record mode could not write a cassette (a secret would reach it, or it is invalid).
+
+    Nothing is written when it is raised.
+    """
 
 
 class LiveSessionClosed(Exception):

@@ -42,10 +42,15 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
         QUICKSTART_PACING="fast",
         QUICKSTART_OUTPUT_ROOT=str(tmp_path / "outputs"),
     )
-    script = tmp_path / "snippet.py"
+    # A block of pytest tests (the plugin's example) runs under pytest; any other as a script.
+    is_test_module = re.search(r"^def test_", code, re.MULTILINE) is not None
+    script = tmp_path / ("test_snippet.py" if is_test_module else "snippet.py")
     script.write_text(code, encoding="utf-8")
+    command = [sys.executable, str(script)]
+    if is_test_module:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
     result = subprocess.run(
-        [sys.executable, str(script)],
+        command,
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -57,3 +62,5 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
         f"\n--- stderr\n{result.stderr}"
     )
     assert result.stdout.strip(), f"README.md line {line}: the block printed nothing"
+    if is_test_module:
+        assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout

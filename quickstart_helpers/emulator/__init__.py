@@ -14,6 +14,8 @@ Public surface:
 - :class:`CassetteStore` and the cassette models (:data:`Cassette`,
   :class:`GenerateCassette`, :class:`LiveCassette`, ...), :func:`load_cassette`,
   :func:`request_key`: read and match recordings;
+- :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
+  of the live API (or any upstream);
 - :data:`INVALID_KEY_ERROR`: the live API's answer to a bad key, which the emulator
   sends for the key ``invalid``.
 
@@ -30,6 +32,7 @@ from ._cassettes import (
     LiveCassette,
     LiveMessage,
     LiveTurn,
+    RecordedError,
     cassette_dirs,
     load_cassette,
     normalize_contents,
@@ -39,7 +42,9 @@ from ._cassettes import (
 )
 from ._http import merge_chunks
 from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
+from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
+from ._verify import Drift, verify_cassettes
 
 __all__ = [
     "FORMAT",
@@ -47,6 +52,7 @@ __all__ = [
     "INVALID_KEY_ERROR",
     "Cassette",
     "CassetteStore",
+    "Drift",
     "Chunk",
     "Emulator",
     "GenerateCassette",
@@ -54,14 +60,20 @@ __all__ = [
     "LiveCassette",
     "LiveMessage",
     "LiveTurn",
+    "RECORD_COMMAND",
     "ReceivedRequest",
+    "RecordedError",
+    "Recorder",
     "cassette_dirs",
     "get_emulator",
     "load_cassette",
     "merge_chunks",
     "normalize_contents",
     "parse_cassette",
+    "recording_emulator",
     "request_key",
     "shipped_cassette_dir",
     "stop_emulator",
+    "upstream_ssl_context",
+    "verify_cassettes",
 ]

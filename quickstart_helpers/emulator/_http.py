@@ -22,6 +22,7 @@ API's ``API_KEY_INVALID`` error. Nothing is made up.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,10 @@ def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
 
     Adjacent text parts are joined; inline data parts are kept in order; the last
     chunk's ``finishReason``, ``usageMetadata``, ``modelVersion`` and ``responseId`` win.
+    A cassette of one chunk (a recorded non-streaming answer) gives that chunk as it is.
     """
+    if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
+        return copy.deepcopy(cassette.chunks[0].response)
     parts: list[dict[str, Any]] = []
     merged: dict[str, Any] = {}
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
@@ -133,9 +137,12 @@ def unmatched(emulator: Emulator, model: str, body: dict[str, Any]) -> web.Respo
         f"No recorded response (cassette) matches this request to model {model!r} "
         f"with the prompt {short(prompt)!r}. The offline emulator only replays "
         f"recordings and never makes an answer up. {hint} Send that cassette's prompt, "
-        "record a cassette for yours in a folder listed in QUICKSTART_CASSETTES (see the "
-        "README, 'Cassettes'), or set GEMINI_API_KEY to run against the live API."
+        "record a cassette for yours with `quickstart record NOTEBOOK --cassettes DIR` "
+        "(pytest: --gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the "
+        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
     )
+    if emulator.recorder is not None:
+        message += " " + emulator.recorder.refusal()
     return api_error(404, "NOT_FOUND", message)
 
 
@@ -163,6 +170,11 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
             f"The emulator does not serve the method {method!r} (POST {request.path}); "
             f"it serves {', '.join(METHODS)}.",
         )
+    if emulator.recorder is not None and method != "countTokens":
+        # Record mode: forward what no cassette answers, and record it (see _record.py).
+        forwarded = await emulator.recorder.generate(emulator, request, model, method)
+        if forwarded is not None:
+            return forwarded
     error = key_error(request)
     if error is not None:
         return error
@@ -188,6 +200,9 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     if cassette is None:
         return unmatched(emulator, model, body)
     received.cassette = cassette.name
+    if cassette.error is not None:  # a recorded error answer
+        await emulator.sleep(cassette.error.delay_ms)
+        return web.json_response(cassette.error.body, status=cassette.error.status)
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
         return web.json_response(merge_chunks(cassette))

@@ -114,6 +114,8 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register the Live API WebSocket route on the emulator's aiohttp app."""
 
     async def bidi_generate_content(request: web.Request) -> web.StreamResponse:
+        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
+            return await emulator.recorder.live(emulator, request)
         return await _LiveSession(emulator, request).run()
 
     async def constrained(request: web.Request) -> web.StreamResponse:
@@ -306,10 +308,14 @@ class _LiveSession:
     current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
+    #: The setup message, when record mode has read it already (see _record.py).
+    first_message: dict[str, Any] | None = None
 
-    async def run(self) -> web.StreamResponse:
-        self.ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
-        await self.ws.prepare(self.request)
+    async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
+        if ws is None:
+            ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+            await ws.prepare(self.request)
+        self.ws = ws
         try:
             await self._serve()
         except _Close as close:
@@ -351,7 +357,7 @@ class _LiveSession:
     async def _serve(self) -> None:
         # Read the setup before any error, so the SDK's send() has completed and its
         # recv() turns the close frame into an APIError.
-        first = await self._next_message()
+        first = self.first_message or await self._next_message()
         if first is None:
             return
         token_setup = self._check_key()

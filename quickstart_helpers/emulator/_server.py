@@ -11,7 +11,7 @@ import asyncio
 import atexit
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +24,9 @@ from ._cassettes import CassetteStore
 from ._live import ResumptionStore
 from ._protocol import ReceivedRequest
 from ._tls import LocalCertificate, make_local_certificate
+
+if TYPE_CHECKING:
+    from ._record import Recorder
 
 __all__ = ["Emulator", "get_emulator", "stop_emulator"]
 
@@ -41,6 +44,8 @@ class Emulator:
         port: TCP port; 0 picks a free one. Defaults to 0.
         sse_newline: Line ending of SSE events, ``"\\n"`` or ``"\\r\\n"``.
         sse_split_json: Spread each event's JSON over several ``data:`` lines.
+        recorder: Record mode (:class:`~quickstart_helpers.emulator._record.Recorder`):
+            what no cassette answers is forwarded upstream and recorded. None replays only.
 
     Attributes:
         requests: Every request received, in order (for tests and teaching).
@@ -58,6 +63,7 @@ class Emulator:
     tokens: TokenStore = field(default_factory=TokenStore, repr=False)
     live_handles: ResumptionStore = field(default_factory=ResumptionStore, repr=False)
     certificate: LocalCertificate | None = None
+    recorder: Recorder | None = None
     _server: BackgroundServer | None = field(default=None, repr=False)
     _own_certificate: bool = field(default=False, repr=False)
 
