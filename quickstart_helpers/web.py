@@ -299,7 +299,8 @@ def _refusal(request: web.Request, state: _State) -> web.Response | None:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = sockname[1] if sockname else None
     allowed = state.allowed_hosts | (_loopback_hosts(port) if port is not None else set())
-    if host not in allowed:
+    name = host if host.endswith("]") else host.rpartition(":")[0] or host
+    if host not in allowed and name not in state.allowed_hosts:
         return _json_error(
             403,
             "forbidden_host",
@@ -375,7 +376,14 @@ async def _front_door(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except _BadInput as bad:
-        return bad.response()
+        response = bad.response()
+        if bad.status == 408:
+            # The rest of the body may still trickle in: answer, then hang up at once.
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -465,8 +473,9 @@ def create_app(
             :data:`DEFAULT_MAX_MESSAGE_CHARS`.
         max_conversations: Conversations kept in memory; the oldest idle one is
             dropped to make room. Defaults to 1000.
-        allowed_hosts: More ``Host`` values to accept, as ``name:port`` in lower case
-            (e.g. ``"chat.example.com:8000"``), for serving beyond loopback.
+        allowed_hosts: More ``Host`` values to accept, for serving beyond loopback:
+            ``name:port`` (e.g. ``"chat.example.com:8000"``) or a bare ``name`` for
+            any port.
         allowed_origins: More page origins to accept, e.g.
             ``"https://chat.example.com"``.
         body_timeout: Seconds a request has to send its body; then 408. Defaults to
@@ -500,12 +509,13 @@ def create_app(
         secrets=_client_secrets(client),
     )
     app.router.add_get("/", _index)
-    app.router.add_static("/static/", STATIC_DIR)
+    app.router.add_get("/static/{name}", _static)
     app.router.add_get("/chat/stream", _chat_stream)
     app.router.add_post("/chat", _post_chat)
     app.router.add_get("/conversations/{id}", _get_conversation)
     app.router.add_get("/conversations/{id}/stream", _conversation_stream)
     app.cleanup_ctx.append(_keepalive_pings)
+    app.cleanup_ctx.append(_close_upstream_pool)
     app.on_shutdown.append(_stop_streams)
     return app
 
@@ -523,6 +533,16 @@ def app_stats(app: web.Application) -> StreamStats:
 
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
+
+
+_STATIC_FILES = frozenset(p.name for p in STATIC_DIR.iterdir() if p.is_file())
+
+
+async def _static(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in _STATIC_FILES:
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC_DIR / name)
 
 
 async def _open_sse(request: web.Request, *, upstream: bool) -> _Stream:
@@ -782,6 +802,21 @@ async def _keepalive_pings(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _close_upstream_pool(app: web.Application) -> AsyncIterator[None]:
+    """Close the SDK's connection pool of this app's loop when the app stops.
+
+    The async client keeps one aiohttp session (one pool of connections to the model)
+    per event loop; this app's loop ends with the server, so its pool is closed then
+    and no descriptor outlives the server.
+    """
+    yield
+    api_client = getattr(app[_STATE].client, "_api_client", None)
+    session = getattr(api_client, "_aiohttp_session", None)  # the current loop's
+    if session is not None and not getattr(session, "closed", True):
+        with contextlib.suppress(Exception):
+            await session.close()
 
 
 async def _stop_streams(app: web.Application) -> None:
