@@ -72,9 +72,11 @@ __all__ = [
     "KEEPALIVE_INTERVAL_S",
     "MAX_BODY_BYTES",
     "MAX_REQUEST_LINE_BYTES",
+    "POOL_IDLE_S",
     "SAMPLE_QUESTION",
     "STATIC_DIR",
     "STOPPING_MESSAGE",
+    "TLS_READ_BUFFER_BYTES",
     "ChatServer",
     "StreamStats",
     "app_stats",
@@ -127,6 +129,14 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # ask reverse proxies (nginx) not to buffer the stream
 }
+
+#: Seconds without any stream after which the relay closes its idle connections to the
+#: model (and hands freed memory back to the OS), so memory returns after a burst.
+POOL_IDLE_S = 5.0
+
+#: Read buffer of each asyncio TLS connection, in bytes (asyncio's default: 256 KiB).
+#: Two full TLS records; see :func:`_lean_tls_buffers`.
+TLS_READ_BUFFER_BYTES = 32 * 1024
 
 _KEEPALIVE_FRAME = b": keep-alive\n\n"
 #: The keep-alive comment is skipped for a client whose unread data exceeds this.
@@ -230,6 +240,8 @@ class _State:
     streams: set[_Stream] = field(default_factory=set)
     stopping: bool = False
     secrets: tuple[str, ...] = ()
+    last_busy: float = field(default_factory=time.monotonic)
+    pool_released: bool = True
 
 
 _STATE = web.AppKey("quickstart_chat_state", _State)
@@ -780,14 +792,20 @@ def _lookup(request: web.Request) -> _Entry:
 
 
 async def _keepalive_pings(app: web.Application) -> AsyncIterator[None]:
-    """One task for the whole app: a comment on every SSE stream idle for a while."""
+    """One task for the whole app: a comment on every SSE stream idle for a while, and
+    the model connections released once no stream has run for :data:`POOL_IDLE_S`."""
     state = app[_STATE]
 
     async def ping() -> None:
         interval = state.keepalive_interval
         while True:
-            await asyncio.sleep(interval / 2)
+            await asyncio.sleep(min(interval / 2, 1.0))
             now = time.monotonic()
+            if state.streams or state.tasks:
+                state.last_busy, state.pool_released = now, False
+            elif not state.pool_released and now - state.last_busy >= POOL_IDLE_S:
+                state.pool_released = True
+                await _release_upstream_pool(app)
             for stream in list(state.streams):
                 transport = stream.transport
                 if now - stream.last_write < interval or transport is None:
@@ -812,11 +830,49 @@ async def _close_upstream_pool(app: web.Application) -> AsyncIterator[None]:
     and no descriptor outlives the server.
     """
     yield
+    await _release_upstream_pool(app, trim=False)
+
+
+async def _release_upstream_pool(app: web.Application, *, trim: bool = True) -> None:
+    """Close this loop's SDK session (its idle model connections); the SDK opens a new
+    one on the next request. Then return freed heap memory to the OS (glibc only)."""
     api_client = getattr(app[_STATE].client, "_api_client", None)
     session = getattr(api_client, "_aiohttp_session", None)  # the current loop's
     if session is not None and not getattr(session, "closed", True):
         with contextlib.suppress(Exception):
             await session.close()
+    if trim:
+        _malloc_trim()
+
+
+def _malloc_trim() -> None:
+    """Hand the C heap's free memory back to the OS, where glibc offers ``malloc_trim``."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        pass
+
+
+def _lean_tls_buffers() -> None:
+    """Give each asyncio TLS connection a 32 KiB read buffer instead of 256 KiB.
+
+    asyncio (Python 3.11+) allocates ``SSLProtocol.max_size`` bytes per TLS connection
+    up front; the relay holds one TLS connection to the model per concurrent stream, so
+    at 200 streams the default buffers alone take 50 MiB. A TLS record is at most
+    16 KiB, so 32 KiB reads lose nothing. This is a process-wide setting (a class
+    attribute); it is only ever lowered.
+    """
+    try:
+        from asyncio import sslproto
+    except ImportError:  # pragma: no cover
+        return
+    current = getattr(sslproto.SSLProtocol, "max_size", None)
+    if isinstance(current, int) and current > TLS_READ_BUFFER_BYTES:
+        sslproto.SSLProtocol.max_size = TLS_READ_BUFFER_BYTES
 
 
 async def _stop_streams(app: web.Application) -> None:
@@ -929,7 +985,9 @@ class ChatServer:
         """Start serving in a daemon thread; return self once the port is open.
 
         Also raises the process's soft limit of open files where the OS allows it
-        (:func:`raise_open_file_limit`).
+        (:func:`raise_open_file_limit`), and lowers asyncio's per-connection TLS read
+        buffer of the process from 256 KiB to :data:`TLS_READ_BUFFER_BYTES` (each
+        concurrent stream holds a TLS connection to the model).
 
         Raises:
             RuntimeError: The server could not start (e.g. the port is taken).
@@ -939,6 +997,7 @@ class ChatServer:
         if self.header_timeout <= 0:
             raise ValueError(f"header_timeout must be > 0 seconds, not {self.header_timeout}")
         raise_open_file_limit()
+        _lean_tls_buffers()
         self._server = start_background_server(
             lambda: create_app(
                 self.client,
