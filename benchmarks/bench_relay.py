@@ -97,16 +97,6 @@ def _serve_until_stdin_closes(trace: bool) -> None:
         if line.strip() == "gc":
             gc.collect()
             print("ok", flush=True)
-        elif line.strip() == "trim":
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-            print("ok", flush=True)
-        elif line.strip() == "conns":
-            import psutil as ps
-
-            print(len(ps.Process().net_connections("tcp")), flush=True)
-            print("ok", flush=True)
         elif line.strip() == "trace" and trace:
             import tracemalloc
 

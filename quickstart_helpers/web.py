@@ -561,8 +561,15 @@ async def _open_sse(request: web.Request, *, upstream: bool) -> _Stream:
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
     stream = _Stream(request, response, upstream=upstream)
-    request.app[_STATE].streams.add(stream)
+    state = request.app[_STATE]
+    state.streams.add(stream)
+    _touch(state)
     return stream
+
+
+def _touch(state: _State) -> None:
+    """Note activity: the model connections stay pooled while streams come and go."""
+    state.last_busy, state.pool_released = time.monotonic(), False
 
 
 def _failure_text(error: BaseException, chunks: int, secrets: tuple[str, ...] = ()) -> str:
@@ -628,6 +635,7 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
             await stream.write(error_event(_failure_text(exc, chunks, state.secrets)))
     finally:
         state.streams.discard(stream)
+        _touch(state)
         setattr(state.stats, outcome, getattr(state.stats, outcome) + 1)
     return stream.response
 
@@ -733,6 +741,7 @@ async def _run_turn(state: _State, entry: _Entry, turn: _Turn, text: str) -> Non
         turn.publish(_state_event(entry.id, message, delta))
 
     state.stats.started += 1
+    _touch(state)
     chunks = 0
     outcome, final = "failed", b""
     try:
@@ -754,6 +763,7 @@ async def _run_turn(state: _State, entry: _Entry, turn: _Turn, text: str) -> Non
         if busy is not None:  # e.g. the conversation refused the turn part-way
             busy.fail("The answer could not be completed.")
         setattr(state.stats, outcome, getattr(state.stats, outcome) + 1)
+        _touch(state)
         turn.publish(final or error_event("The answer could not be completed."), final=True)
 
 
@@ -802,7 +812,7 @@ async def _keepalive_pings(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(min(interval / 2, 1.0))
             now = time.monotonic()
             if state.streams or state.tasks:
-                state.last_busy, state.pool_released = now, False
+                _touch(state)
             elif not state.pool_released and now - state.last_busy >= POOL_IDLE_S:
                 state.pool_released = True
                 await _release_upstream_pool(app)
