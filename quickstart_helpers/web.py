@@ -22,9 +22,19 @@ The app runs on aiohttp and serves:
   ``error`` (answer failed, with a readable message).
 - ``GET /conversations/{id}``: the conversation as JSON.
 
-Bad input (no message, a blank one, one over ``max_message_chars``, a bad JSON body,
-an unknown conversation) gets a 4xx JSON body ``{"error": <code>, "reason": <what to
-do>}``.
+Every error is a JSON body ``{"error": <code>, "reason": <what to do>}``: bad input
+(no message, a blank one, one over ``max_message_chars``, text with a lone surrogate, a
+bad or deeply nested JSON body, an unknown conversation), unknown paths, wrong methods,
+oversized or slow bodies, unparsable requests and server faults alike. Only the chat's
+own page may call it: a foreign ``Host`` (DNS rebinding), a foreign ``Origin``, a
+browser's ``Sec-Fetch-Site`` other than ``same-origin``/``none`` and a non-JSON
+``POST`` are refused (see :func:`create_app`). Upstream error text is scrubbed of API
+keys (:func:`quickstart_helpers._scrub.scrub`) before it reaches an event or a log.
+
+Silent or slow clients are timed out (:data:`HEADER_TIMEOUT_S`, :data:`BODY_TIMEOUT_S`),
+quiet streams get ``: keep-alive`` comments (:data:`KEEPALIVE_INTERVAL_S`), and when
+the server stops every open stream gets a final ``error`` event
+(:data:`STOPPING_MESSAGE`).
 
 A browser that goes away cancels its ``/chat/stream`` request: the handler is cancelled
 (``handler_cancellation=True``, set by :class:`ChatServer`), which closes the upstream
