@@ -186,3 +186,61 @@ def test_closing_the_page_cancels_the_model_stream(page: Page, server: ChatServe
         time.sleep(0.05)
     assert server.stats.cancelled == cancelled + 1
     assert server.stats.active == 0
+
+
+def test_another_sites_page_cannot_make_the_chat_call_the_model(
+    browser: Browser, server: ChatServer
+) -> None:
+    """A page of another origin fires what a browser lets any page send without asking:
+    an <img> GET, a no-cors text/plain POST and a form-like POST, plus a JSON POST (which
+    needs a CORS preflight). None reaches the model."""
+    from aiohttp import web
+
+    from quickstart_helpers._background import start_background_server
+
+    target = server.url
+    attack = f"""<!doctype html><html><body>
+      <img id="img" src="{target}chat/stream?message=spend+the+key">
+      <script>
+        window.results = Promise.allSettled([
+          fetch("{target}chat", {{method: "POST", mode: "no-cors",
+            headers: {{"Content-Type": "text/plain"}}, body: '{{"message": "spend"}}'}}),
+          fetch("{target}chat", {{method: "POST", mode: "no-cors",
+            headers: {{"Content-Type": "application/x-www-form-urlencoded"}},
+            body: "message=spend"}}),
+          fetch("{target}chat", {{method: "POST",
+            headers: {{"Content-Type": "application/json"}}, body: '{{"message": "spend"}}'}})
+            .then((r) => r.status),
+          new Promise((done) => {{
+            const img = document.getElementById("img");
+            if (img.complete) done("img"); else img.onerror = img.onload = () => done("img");
+          }}),
+        ]).then((all) => all.map((r) => r.status));
+      </script></body></html>"""
+
+    def make_app() -> web.Application:
+        app = web.Application()
+
+        async def page_handler(request: web.Request) -> web.Response:
+            return web.Response(text=attack, content_type="text/html")
+
+        app.router.add_get("/", page_handler)
+        return app
+
+    other = start_background_server(
+        make_app, host="127.0.0.1", port=0, name="another site", access_log=None
+    )
+    before = server.stats.started
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{other.port}/")
+        statuses = page.evaluate("window.results")
+    finally:
+        context.close()
+        other.stop()
+    # The opaque no-cors requests "succeed" from the page's view, but the server
+    # refused them; the JSON POST is stopped by its preflight (a TypeError).
+    assert statuses == ["fulfilled", "fulfilled", "rejected", "fulfilled"]
+    time.sleep(0.5)  # let any request that did get through start its turn
+    assert server.stats.started == before

@@ -414,6 +414,7 @@ class _LiveProxy:
     rate: int | None = None
     pcm: bytearray = field(default_factory=bytearray)
     client_closed_midway: bool = False
+    finished: bool = False
 
     async def run(self) -> web.WebSocketResponse:
         secrets = request_secrets(self.request.headers, self.request.query)
@@ -429,6 +430,21 @@ class _LiveProxy:
             [json.loads(self.first.data)],
         )
         self.emulator.requests.append(received)
+        try:
+            return await self._proxy(url, headers, secrets, received)
+        except asyncio.CancelledError:
+            # The client left and the server cancelled this handler (handler
+            # cancellation): a session whose turns completed is still recorded.
+            self._finish(secrets, received)
+            raise
+
+    async def _proxy(
+        self,
+        url: str,
+        headers: dict[str, str],
+        secrets: set[str],
+        received: ReceivedRequest,
+    ) -> web.WebSocketResponse:
         try:
             async with (
                 aiohttp.ClientSession() as session,
@@ -454,11 +470,18 @@ class _LiveProxy:
             return self.ws
         if not self.ws.closed:
             await self.ws.close()
+        self._finish(secrets, received)
+        return self.ws
+
+    def _finish(self, secrets: set[str], received: ReceivedRequest) -> None:
+        """Write the session's cassette if every turn completed, once."""
+        if self.finished:
+            return
+        self.finished = True
         if self.turns and self.complete and not self.client_closed_midway:
             self._write(secrets, received)
         else:
             self.recorder.failures.append("A Live API session ended midway; nothing recorded.")
-        return self.ws
 
     @staticmethod
     async def _send(target: Any, msg: Any) -> None:
