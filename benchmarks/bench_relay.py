@@ -75,7 +75,7 @@ def serve_flask(trace: bool) -> None:
 
         def events():
             for chunk in client.models.generate_content_stream(
-                model="gemini-2.5-flash", contents=message
+                model="gemini-3.8-flash", contents=message
             ):
                 text = chunk.text or ""
                 yield "".join(f"data: {line}\n" for line in text.split("\n")) + "\n"

@@ -64,7 +64,7 @@ def bench_emulator() -> tuple[float, float]:
     """Time one streamed and one non-streamed request for the same cassette."""
     with Emulator(pacing="fast") as emulator:
         client = genai.Client(api_key="bench", http_options=emulator.http_options())
-        model = "gemini-2.5-flash"
+        model = "gemini-3.8-flash"
 
         def streamed() -> None:
             for _ in client.models.generate_content_stream(model=model, contents=PROMPT):

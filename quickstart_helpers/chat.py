@@ -19,7 +19,7 @@ session's ``send_message_stream`` and keeps a conversation in step with it, chun
 chunk, calling an optional callback on every state change. A conversation is saved to
 ``<store_dir>/<key>.json`` and loaded back into a new chat session's history::
 
-    conversation = Conversation(model="gemini-2.5-flash", system_instruction="...")
+    conversation = Conversation(model="gemini-3.8-flash", system_instruction="...")
     chat = conversation.open_chat(client)
     for chunk in stream_reply(chat, conversation, "Hello!"):
         print(chunk.text, end="")
@@ -297,7 +297,7 @@ class Conversation(BaseModel):
     """The messages of one chat, in order, with the chat's settings.
 
     Attributes:
-        model: Model the chat talks to, e.g. ``"gemini-2.5-flash"``.
+        model: Model the chat talks to, e.g. ``"gemini-3.8-flash"``.
         system_instruction: The persona or rules given to the model, or None.
         messages: The messages, oldest first.
         created_at: When the conversation began (UTC).

@@ -103,7 +103,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
 
 #: A question recorded for the offline emulator (``assets/cassettes/web/web_sse_chat.json``).
-SAMPLE_QUESTION = "How does a web page show a streamed answer while it is still being written?"
+SAMPLE_QUESTION = "How did lighthouse keepers keep the light burning all night?"
 
 #: Longest accepted message, in characters (Unicode code points).
 DEFAULT_MAX_MESSAGE_CHARS = 4000

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import tempfile
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -28,7 +29,10 @@ __all__ = [
     "generate_cassette",
     "paced_delays",
     "response_id",
+    "split_text",
     "stream_chunks",
+    "stream_delays",
+    "thinking_tokens",
     "text_content",
     "usage_metadata",
     "write_cassettes",
@@ -59,6 +63,94 @@ def paced_delays(count: int, *, first_ms: int, every_ms: int, jitter_ms: int) ->
     The jitter cycles ``jitter_ms, 2 * jitter_ms, 0`` so the stream does not tick evenly.
     """
     return [first_ms if i == 0 else every_ms + jitter_ms * (i % 3) for i in range(count)]
+
+
+def split_text(
+    text: str,
+    *,
+    seed: int | str,
+    first: tuple[int, int] = (3, 14),
+    size: tuple[int, int] = (18, 72),
+) -> list[str]:
+    """Split ``text`` into irregular chunks, as a live stream does: boundaries fall anywhere.
+
+    A live answer's chunks end wherever the model's tokens happen to stop, often in the
+    middle of a word (``"The letter r appe"``, ``"ars three times"``); the first chunk is
+    short, the rest vary in length. Deterministic for a given ``seed``.
+
+    Args:
+        text: The whole answer; the chunks join back to exactly this.
+        seed: Seed of the chunk lengths (e.g. the cassette's name).
+        first: Inclusive range of the first chunk's length, in characters.
+        size: Inclusive range of every later chunk's length, in characters (the last
+            chunk takes what is left, so it may be shorter).
+
+    Returns:
+        Non-empty strings whose concatenation is ``text`` (``[]`` for an empty text).
+
+    Raises:
+        ValueError: A range is empty or starts below 1.
+    """
+    for low, high in (first, size):
+        if not 1 <= low <= high:
+            raise ValueError(f"A chunk length range must have 1 <= low <= high, not {(low, high)}.")
+    rng = random.Random(f"split:{seed}")
+    chunks: list[str] = []
+    start = 0
+    while start < len(text):
+        low, high = first if not chunks else size
+        end = min(len(text), start + rng.randint(low, high))
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+def stream_delays(
+    count: int,
+    *,
+    seed: int | str,
+    first_ms: tuple[int, int] = (800, 2500),
+    gap_ms: tuple[int, int] = (40, 260),
+) -> list[int]:
+    """Return ``count`` chunk delays in ms: a thinking wait, then short irregular gaps.
+
+    A thinking model says nothing until it has thought, so the first chunk comes after
+    ``first_ms`` (time to first chunk, thinking included); later chunks follow ``gap_ms``
+    apart, drawn at random with an occasional longer pause. Deterministic for a ``seed``.
+
+    Args:
+        count: Number of chunks.
+        seed: Seed of the delays (e.g. the cassette's name).
+        first_ms: Inclusive range of the first delay, in ms.
+        gap_ms: Inclusive range of every later delay, in ms.
+
+    Raises:
+        ValueError: A range is empty or negative.
+    """
+    for low, high in (first_ms, gap_ms):
+        if not 0 <= low <= high:
+            raise ValueError(f"A delay range must have 0 <= low <= high, not {(low, high)}.")
+    rng = random.Random(f"delays:{seed}")
+    delays = []
+    for i in range(count):
+        if i == 0:
+            delays.append(rng.randint(*first_ms))
+        else:
+            gap = rng.randint(*gap_ms)
+            if rng.random() < 0.12:  # now and then the stream stalls a little longer
+                gap += rng.randint(gap_ms[1] // 2, gap_ms[1])
+            delays.append(gap)
+    return delays
+
+
+def thinking_tokens(first_delay_ms: int, *, overhead_ms: int = 350, per_second: int = 240) -> int:
+    """Estimate the thinking tokens behind a time to first chunk: the wait beyond
+    ``overhead_ms`` (network and prompt processing) at ``per_second`` tokens a second.
+
+    At least 0. Used so an authored cassette's ``thoughtsTokenCount`` agrees with its
+    first delay; not a measurement.
+    """
+    return max(0, round((first_delay_ms - overhead_ms) * per_second / 1000))
 
 
 def usage_metadata(

@@ -30,11 +30,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import _authoring as authoring  # noqa: E402
 
+from quickstart_helpers import settings  # noqa: E402
 from quickstart_helpers.wav import write_wav  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "live"
 AUDIO = OUT / "audio"
-MODEL = "gemini-3.1-flash-live-preview"
+MODEL = settings.DEFAULT_LIVE_MODEL
 RATE = 24_000
 CHUNK_FRAMES = RATE * 80 // 1000  # 80 ms of audio per chunk
 FIRST_DELAY_MS = 700

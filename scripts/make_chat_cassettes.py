@@ -16,9 +16,14 @@ later turn's cassette holds the earlier turns exactly as the SDK sends them:
 The emulator merges consecutive contents of one role before matching, so both forms
 match the same cassette; each form is kept here as the SDK sends it.
 
-Either way an answer's text is the concatenation of its turn's chunk texts. Chunks are
-a few words to a sentence each, with a longer wait before the first one (time to first
-chunk); token counts are estimated at about 1.3 tokens per word.
+Either way an answer's text is the concatenation of its turn's chunk texts. The
+notebook's answers are cut the way a live stream cuts them (:func:`_authoring.split_text`:
+a short first chunk, then irregular pieces that often end mid-word), the first chunk
+after a thinking wait of about 0.8 to 2.5 s, later ones a few tenths of a second apart
+(:func:`_authoring.stream_delays`), with thinking tokens to match that wait. The tests'
+answers are cut by hand (mid-word too) so the tests can name a partial text, with short
+waits. Other token counts are estimated at about 1.3 tokens per word. The model is the
+package's default text model (``settings.DEFAULT_TEXT_MODEL``).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _authoring as authoring  # noqa: E402
 
+from quickstart_helpers import settings  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "gemini-2.5-flash"
+MODEL = settings.DEFAULT_TEXT_MODEL
 
 MARLO = (
     "You are Marlo, a cheerful guide at a small seaside aquarium who loves tide pools. "
@@ -73,87 +80,74 @@ def cassette(
     form: Literal["split", "merged"],
     turn: Turn,
     *,
-    first_delay_ms: int = 580,
-    delay_ms: int = 130,
-    thoughts: int = 0,
+    first_ms: tuple[int, int] = (800, 2500),
+    gap_ms: tuple[int, int] = (40, 260),
     finish: bool = True,
     break_after: int | None = None,
 ) -> dict:
     """Build one generate cassette answering ``turn.prompt`` after ``earlier`` turns.
 
     Args:
+        first_ms: Range of the wait before the first chunk (thinking included), in ms.
+        gap_ms: Range of the waits between later chunks, in ms.
         break_after: Drop the connection after this many chunks (a broken stream).
         finish: Put ``finishReason: STOP`` on the last chunk.
     """
     sent = " ".join([system, *(f"{t.prompt} {t.answer}" for t in earlier), turn.prompt])
     chunks = turn.chunks if break_after is None else turn.chunks[:break_after]
+    delays = authoring.stream_delays(len(chunks), seed=name, first_ms=first_ms, gap_ms=gap_ms)
     out = authoring.stream_chunks(
         chunks,
-        authoring.paced_delays(
-            len(chunks), first_ms=first_delay_ms, every_ms=delay_ms, jitter_ms=31
-        ),
+        delays,
         name=name,
         model=MODEL,
         prompt_tokens=authoring.estimate_tokens(sent) + 4 * len(earlier),
         answer_tokens=authoring.estimate_tokens(turn.answer),
-        thoughts=thoughts,
+        thoughts=authoring.thinking_tokens(delays[0]),
         complete=break_after is None,
         finish_reason="STOP" if finish else None,
     )
     if break_after is not None:
-        out.append({"delay_ms": delay_ms, "break": True})
+        out.append({"delay_ms": gap_ms[1], "break": True})
     contents = history(earlier, form) + [authoring.text_content("user", turn.prompt)]
     request = {"contents": contents, "systemInstruction": {"parts": [{"text": system}]}}
     return authoring.generate_cassette(name, description, MODEL, request, out)
 
 
+def live(prompt: str, answer: str) -> Turn:
+    """A notebook turn: ``answer`` cut as a live stream cuts it (seeded by the prompt)."""
+    return Turn(prompt, authoring.split_text(answer, seed=prompt))
+
+
 # -- the notebook's conversation with Marlo ---------------------------------------------
-T1 = Turn(
+T1 = live(
     "What might I find in a tide pool at low tide?",
-    [
-        "Lots of",
-        " tiny neighbours! Look for sea anemones",
-        " waving their tentacles, hermit crabs borrowing",
-        " old snail shells, and purple sea urchins tucked into",
-        " holes in the rock. If you are patient, you may spot",
-        " a sea star clinging to a ledge",
-        " or a small fish darting between the seaweed.",
-    ],
+    "Lots of tiny neighbours! Look for sea anemones waving their tentacles, hermit crabs "
+    "borrowing old snail shells, and purple sea urchins tucked into holes in the rock. If "
+    "you are patient, you may spot a sea star clinging to a ledge or a small fish darting "
+    "between the seaweed.",
 )
-T2 = Turn(
+T2 = live(
     "Which of those should I never touch?",
-    [
-        "Leave the sea",
-        " urchins alone: their spines are sharp and can",
-        " break off in your skin. Anemones feel sticky,",
-        " but the oils and sunscreen on your hands can harm them, so",
-        " look with your eyes only. And never pull a sea star",
-        " off its rock, because that can tear its tiny tube feet.",
-    ],
+    "Leave the sea urchins alone: their spines are sharp and can break off in your skin. "
+    "Anemones feel sticky, but the oils and sunscreen on your hands can harm them, so look "
+    "with your eyes only. And never pull a sea star off its rock, because that can tear "
+    "its tiny tube feet.",
 )
-T3 = Turn(
+T3 = live(
     "Can a sea star stay out of the water for a while?",
-    [
-        "Not for",
-        " long. A sea star breathes through its skin",
-        " and its tube feet, and they dry out quickly in the air and sun.",
-        " That is why our touch pool lets you stroke them gently",
-        " while they stay underwater.",
-    ],
+    "Not for long. A sea star breathes through its skin and its tube feet, and they dry "
+    "out quickly in the air and sun. That is why our touch pool lets you stroke them "
+    "gently while they stay underwater.",
 )
-T4 = Turn(
+T4 = live(
     "Thanks, Marlo! Can you sum up our chat in one sentence?",
-    [
-        "We talked",
-        " about the anemones, hermit crabs, urchins and sea stars",
-        " that live in tide pools, why you should look",
-        " but not touch, and why a sea star needs",
-        " to stay underwater.",
-    ],
+    "We talked about the anemones, hermit crabs, urchins and sea stars that live in tide "
+    "pools, why you should look but not touch, and why a sea star needs to stay underwater.",
 )
-HELLO = Turn(
+HELLO = live(
     "Hi Marlo! Are you there?",
-    ["Hi there!", " I am right here by the tide pools.", " What would you like to know?"],
+    "Hi there! I am right here by the tide pools. What would you like to know?",
 )
 
 NOTEBOOK = [
@@ -164,7 +158,6 @@ NOTEBOOK = [
         [],
         "split",
         T1,
-        thoughts=164,
     ),
     cassette(
         "chat_tide_pool_turn2",
@@ -173,7 +166,6 @@ NOTEBOOK = [
         [T1],
         "split",
         T2,
-        thoughts=198,
     ),
     cassette(
         "chat_tide_pool_turn3_async",
@@ -182,8 +174,6 @@ NOTEBOOK = [
         [T1, T2],
         "merged",
         T3,
-        first_delay_ms=520,
-        thoughts=142,
     ),
     cassette(
         "chat_tide_pool_turn4_reloaded",
@@ -192,7 +182,6 @@ NOTEBOOK = [
         [T1, T2, T3],
         "merged",
         T4,
-        thoughts=121,
     ),
     cassette(
         "chat_bad_key_hello",
@@ -201,21 +190,22 @@ NOTEBOOK = [
         [],
         "split",
         HELLO,
-        first_delay_ms=450,
     ),
 ]
 
 # -- test-only cassettes ---------------------------------------------------------------
-K1 = Turn("What does a lighthouse do?", ["It warns ships", " away from the rocks", " at night."])
-K2 = Turn("How far away can ships see it?", ["About twenty", " nautical miles on a clear night."])
+K1 = Turn("What does a lighthouse do?", ["It warns sh", "ips away from the rocks at ni", "ght."])
+K2 = Turn("How far away can ships see it?", ["About twen", "ty nautical miles on a clear night."])
 FOG = Turn(
     "Tell me about fog signals.",
-    ["When fog hides", " the light, a horn sounds", " every thirty seconds."],
+    ["When fog hi", "des the light, a horn sou", "nds every thirty seconds."],
 )
-SHORT = Turn("Say something short.", ["Calm seas", " tonight."])
+SHORT = Turn("Say something short.", ["Calm se", "as tonight."])
+#: Waits of the test cassettes: short, so the tests stay quick even in realtime pacing.
+QUICK = {"first_ms": (300, 600), "gap_ms": (40, 120)}
 
 TESTS = [
-    cassette("test_chat_keeper_turn1", "Chat tests: turn 1.", KEEPER, [], "split", K1),
+    cassette("test_chat_keeper_turn1", "Chat tests: turn 1.", KEEPER, [], "split", K1, **QUICK),
     cassette(
         "test_chat_keeper_turn2",
         "Chat tests: turn 2, in the same chat session or after reloading the conversation.",
@@ -223,6 +213,7 @@ TESTS = [
         [K1],
         "split",
         K2,
+        **QUICK,
     ),
     cassette(
         "test_chat_keeper_broken",
@@ -232,6 +223,7 @@ TESTS = [
         "split",
         FOG,
         break_after=2,
+        **QUICK,
     ),
     cassette(
         "test_chat_keeper_no_finish",
@@ -241,6 +233,7 @@ TESTS = [
         "split",
         SHORT,
         finish=False,
+        **QUICK,
     ),
 ]
 

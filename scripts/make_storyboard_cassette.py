@@ -3,13 +3,16 @@
 Run: ``uv run python scripts/make_storyboard_cassette.py``.
 
 The cassette answers :data:`STORYBOARD` (the prompt of
-``notebooks/03_text_and_image_streaming.ipynb``) sent to ``gemini-2.5-flash-image``
-with ``responseModalities`` ``["TEXT", "IMAGE"]``. The answer is authored here, not
-recorded from the live API: a caption per panel and a panel illustration drawn with
-Pillow (flat shapes, drawn at twice the size and scaled down for smooth edges), each
-640×480 pixels and under 100 KB. Panel 2 is a JPEG, the others PNG, so the stream
-carries both MIME types. Chunks mix ``text`` and ``inlineData`` parts the way the
-API streams them: some chunks hold one part, some a caption and an image together.
+``notebooks/03_text_and_image_streaming.ipynb``) sent to the package's default image
+model (``settings.DEFAULT_IMAGE_MODEL``) with ``responseModalities`` ``["TEXT", "IMAGE"]``
+and a 4:3 ``imageConfig``. The answer is authored here, not recorded from the live API:
+a caption per panel and a panel illustration drawn with Pillow (flat shapes on a
+640×480 grid, drawn at twice the size and scaled to the 1024×768 pixels of a 4:3 image,
+with a seeded paper grain so the files weigh what a generated picture weighs: a few
+hundred KB, not the 10-50 KB of a flat drawing). Panel 2 is a JPEG, the others PNG, so
+the stream carries both MIME types; the four together stay under 2 MB. Chunks mix
+``text`` and ``inlineData`` parts the way the API streams them: some chunks hold one
+part, some a caption and an image together.
 
 The output is deterministic (seeded randomness, fixed metadata): running the script
 again rewrites the same file.
@@ -25,19 +28,26 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _authoring as authoring  # noqa: E402
 
+from quickstart_helpers import settings  # noqa: E402
+
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "images"
 NAME = "storyboard_stream"
-MODEL = "gemini-2.5-flash-image"
-WIDTH, HEIGHT = 640, 480
-SCALE = 2  # draw at 2x, then scale down (anti-aliasing)
-MAX_BYTES = 100_000
-#: Tokens the API bills per generated image of gemini-2.5-flash-image (up to 1024x1024).
+MODEL = settings.DEFAULT_IMAGE_MODEL
+WIDTH, HEIGHT = 640, 480  # the drawing grid
+SCALE = 2  # draw at 2x, then scale to SIZE (anti-aliasing)
+#: Pixel size of each panel: a 4:3 image as the API returns it.
+SIZE = (1024, 768)
+#: Grain levels added to every pixel (seeded noise, -1..+1): the texture of a generated
+#: picture, which is what makes its PNG weigh hundreds of KB.
+GRAIN_LEVELS = 3
+MAX_BYTES = 600_000
+#: Tokens the API bills per generated image of up to 1024x1024 pixels.
 IMAGE_TOKENS = 1290
 
 #: The prompt: our own four-panel storyboard script (notebook 03 sends exactly this).
@@ -240,7 +250,13 @@ def _cat_sleeping(draw: ImageDraw.ImageDraw, x: float, y: float, size: float) ->
 
 
 def _finish(image: Image.Image) -> Image.Image:
-    return image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)
+    """Scale the 2x drawing to :data:`SIZE` and add a seeded grain (deterministic)."""
+    image = image.resize(SIZE, Image.Resampling.LANCZOS)
+    rng = random.Random(f"grain:{image.tobytes()[:4096].hex()}")
+    noise = Image.frombytes("L", SIZE, rng.randbytes(SIZE[0] * SIZE[1]))
+    noise = noise.point(lambda v: v * GRAIN_LEVELS // 256)
+    grain = Image.merge("RGB", [noise] * 3)
+    return ImageChops.add(image, grain, scale=1, offset=-(GRAIN_LEVELS // 2))
 
 
 def panel_dusk() -> Image.Image:
@@ -472,19 +488,17 @@ PANELS: list[tuple[Callable[[], Image.Image], str]] = [
 
 
 def encode(image: Image.Image, mime_type: str) -> bytes:
-    """Encode a panel as PNG (palette-quantised) or JPEG, checking the 100 KB limit.
+    """Encode a panel as full-colour PNG or JPEG, checking the :data:`MAX_BYTES` limit.
 
     Raises:
-        ValueError: The encoded panel is 100 KB or larger, or the MIME type is not
-            image/png or image/jpeg.
+        ValueError: The encoded panel is :data:`MAX_BYTES` or larger, or the MIME type
+            is not image/png or image/jpeg.
     """
     buffer = io.BytesIO()
     if mime_type == "image/png":
-        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
-            buffer, "PNG", optimize=True
-        )
+        image.save(buffer, "PNG", compress_level=9)
     elif mime_type == "image/jpeg":
-        image.save(buffer, "JPEG", quality=84, optimize=True, progressive=False)
+        image.save(buffer, "JPEG", quality=95, optimize=True, progressive=False)
     else:
         raise ValueError(f"Panels are PNG or JPEG, not {mime_type!r}.")
     data = buffer.getvalue()
@@ -500,12 +514,13 @@ def build_cassette() -> dict:
         for draw, mime in PANELS
     ]
     text = [{"text": t} for t in [INTRO, *CAPTIONS, OUTRO]]
-    # (delay_ms, parts) per chunk, in order. Chunks with an image wait longer, as image
-    # generation does, but shortened so a realtime replay takes about 10 s.
+    # (delay_ms, parts) per chunk, in order. The first waits while the model thinks;
+    # chunks with an image wait longer, as image generation does, but shortened so a
+    # realtime replay takes about 12 s.
     # Chunk 3 (from 0) carries a caption then its image, chunk 5 an image then the next
     # caption: reading only parts[0] of each chunk loses the panel 2 image.
     layout: list[tuple[int, list[dict]]] = [
-        (1200, [text[0]]),
+        (2150, [text[0]]),
         (600, [text[1]]),
         (2600, [images[0]]),
         (2300, [text[2], images[1]]),
@@ -524,6 +539,7 @@ def build_cassette() -> dict:
         prompt_tokens=authoring.estimate_tokens(STORYBOARD),
         answer_tokens=text_tokens + image_tokens,
         answer_details={"TEXT": text_tokens, "IMAGE": image_tokens},
+        thoughts=authoring.thinking_tokens(layout[0][0]),
     )
     return authoring.generate_cassette(
         NAME,
@@ -533,7 +549,10 @@ def build_cassette() -> dict:
         MODEL,
         {
             "contents": [authoring.text_content("user", STORYBOARD)],
-            "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]},
+            "generationConfig": {
+                "responseModalities": ["TEXT", "IMAGE"],
+                "imageConfig": {"aspectRatio": "4:3"},
+            },
         },
         chunks,
     )

@@ -1,8 +1,12 @@
 """Write the cassettes of the web chat (quickstart_helpers.web, notebook 05) from our own text.
 
-Run: ``uv run python scripts/make_web_cassettes.py``. The delays are modest
-(a few hundred milliseconds) so that, in realtime pacing, a browser shows the chat
-bubble growing chunk by chunk. Usage numbers are estimated at about 1.3 tokens per word.
+Run: ``uv run python scripts/make_web_cassettes.py``. The chat answers (the web chat's
+sample question and its follow-up) are cut the way a live stream cuts them
+(:func:`_authoring.split_text`: mid-word, irregular lengths), the first chunk after a
+thinking wait, later ones a few hundred milliseconds apart, so that in realtime pacing a
+browser shows the chat bubble growing chunk by chunk. The other cassettes serve the
+framing, error and disconnect tests and are cut by hand. Usage numbers are estimated at
+about 1.3 tokens per word; the model is ``settings.DEFAULT_TEXT_MODEL``.
 """
 
 from __future__ import annotations
@@ -14,27 +18,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _authoring as authoring  # noqa: E402
 
+from quickstart_helpers import settings  # noqa: E402
+
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "web"
-MODEL = "gemini-2.5-flash"
+MODEL = settings.DEFAULT_TEXT_MODEL
 
-CHAT_PROMPT = "How does a web page show a streamed answer while it is still being written?"
-CHAT_CHUNKS = [
-    "The server opens a Server-Sent Events stream",
-    " and forwards each model chunk as one event.\n\n",
-    "In the browser, an EventSource receives the events",
-    " and appends each chunk to the chat bubble,",
-    " so the answer grows as you watch:\nfirst a few words, then whole sentences.",
-    "\n\nWhen the final [DONE] event arrives,",
-    " the page closes the stream.",
-]
+#: The web chat's sample question (``quickstart_helpers.web.SAMPLE_QUESTION``).
+CHAT_PROMPT = "How did lighthouse keepers keep the light burning all night?"
+CHAT_CHUNKS = authoring.split_text(
+    "Before electricity, the keeper climbed the tower at sunset to light an oil lamp, "
+    "often burning whale oil and later kerosene, set inside a great glass lens.\n\n"
+    "Through the night the keeper stood watch in shifts:\n"
+    "trimming the wick so it burned without smoke, polishing soot from the glass, and "
+    "winding the clockwork that turned the lens every few hours.\n\n"
+    "At dawn the lamp was put out, and the lens was curtained from the sun.",
+    seed=CHAT_PROMPT,
+)
 
-FOLLOWUP_PROMPT = "Why does the page close the stream at the end?"
-FOLLOWUP_CHUNKS = [
-    "Because an EventSource reconnects on its own when a stream ends.",
-    " Without close(), the browser would ask the same question again",
-    " a few seconds later.\n\nClosing it on [DONE] or on an error event",
-    " ends the exchange cleanly.",
-]
+FOLLOWUP_PROMPT = "Why did the lens need a curtain during the day?"
+FOLLOWUP_CHUNKS = authoring.split_text(
+    "Because the same lens that throws the lamp's light out to sea will focus the sun's "
+    "rays inward. On a bright day it could scorch the lamp, crack the glass or even start "
+    "a fire.\n\nSo each morning the keeper drew linen curtains around the lantern room "
+    "and opened them again before dusk.",
+    seed=FOLLOWUP_PROMPT,
+)
 
 FRAMING_PROMPT = "Send the characters that break naive SSE framing."
 FRAMING_CHUNKS = [
@@ -94,6 +102,7 @@ def cassette(
             authoring.estimate_tokens(p["text"]) for c in contents for p in c["parts"]
         ),
         answer_tokens=authoring.estimate_tokens("".join(chunks)),
+        thoughts=authoring.thinking_tokens(delays_ms[0]),
         prompt_details=False,
         complete=finish,
     )
@@ -109,14 +118,16 @@ CASSETTES = [
         "some chunks hold newlines.",
         [user(CHAT_PROMPT)],
         CHAT_CHUNKS,
-        [450, 260, 300, 240, 280, 260, 220],
+        authoring.stream_delays(len(CHAT_CHUNKS), seed="web_sse_chat", first_ms=(800, 1600)),
     ),
     cassette(
         "web_sse_followup",
         "The web chat's POST /chat flow: the second turn of a conversation (history sent).",
         [user(CHAT_PROMPT), model("".join(CHAT_CHUNKS)), user(FOLLOWUP_PROMPT)],
         FOLLOWUP_CHUNKS,
-        [400, 250, 280, 220],
+        authoring.stream_delays(
+            len(FOLLOWUP_CHUNKS), seed="web_sse_followup", first_ms=(800, 1600)
+        ),
     ),
     cassette(
         "web_sse_framing",

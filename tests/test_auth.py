@@ -58,7 +58,7 @@ def client_for(chat_emu: Emulator, key: str) -> genai.Client:
 
 def ask_keeper(client: genai.Client) -> str:
     chunks = client.models.generate_content_stream(
-        model="gemini-2.5-flash",
+        model="gemini-3.8-flash",
         contents=Q1,
         config={"system_instruction": KEEPER},
     )
@@ -195,7 +195,7 @@ def test_other_errors_pass_through(chat_emu) -> None:
     keyboard = Keyboard(SECRET)
 
     def unknown_prompt(client: genai.Client) -> str:
-        return client.models.generate_content(model="gemini-2.5-flash", contents="Unrecorded").text
+        return client.models.generate_content(model="gemini-3.8-flash", contents="Unrecorded").text
 
     with pytest.raises(errors.ClientError) as info:
         retry_on_invalid_key(unknown_prompt, client_for(chat_emu, "good"), ask=keyboard)
@@ -209,7 +209,7 @@ def test_a_key_refused_before_the_first_chunk_reaches_the_display_as_is(chat_emu
     def show(client: genai.Client) -> str:
         return stream_markdown(
             client.models.generate_content_stream(
-                model="gemini-2.5-flash", contents=Q1, config={"system_instruction": KEEPER}
+                model="gemini-3.8-flash", contents=Q1, config={"system_instruction": KEEPER}
             )
         )
 
@@ -285,7 +285,7 @@ def test_async_retry(chat_emu) -> None:
 
     async def ask_async(client: genai.Client) -> str:
         stream = await client.aio.models.generate_content_stream(
-            model="gemini-2.5-flash", contents=Q1, config={"system_instruction": KEEPER}
+            model="gemini-3.8-flash", contents=Q1, config={"system_instruction": KEEPER}
         )
         return "".join([chunk.text async for chunk in stream])
 

@@ -16,7 +16,7 @@ from quickstart_helpers.emulator import FORMAT, CassetteStore, parse_cassette
 from quickstart_helpers.errors import CassetteError
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.8-flash"
 
 
 def _load(name: str):
@@ -63,6 +63,43 @@ def test_text_content_and_paced_delays():
     delays = authoring.paced_delays(5, first_ms=620, every_ms=140, jitter_ms=37)
     assert delays == [620, 177, 214, 140, 177]
     assert authoring.paced_delays(0, first_ms=1, every_ms=1, jitter_ms=1) == []
+
+
+def test_split_text_cuts_irregular_pieces_mid_word_and_joins_back():
+    text = (
+        "As the dough rests, yeast feeds on the sugars in the flour and releases carbon "
+        "dioxide, which the stretchy gluten network traps in thousands of tiny bubbles."
+    )
+    chunks = authoring.split_text(text, seed="bread", first=(3, 8), size=(10, 30))
+    assert "".join(chunks) == text
+    assert all(chunks) and 3 <= len(chunks[0]) <= 8
+    assert all(10 <= len(c) <= 30 for c in chunks[1:-1]) and len(chunks[-1]) <= 30
+    assert len({len(c) for c in chunks}) > 2  # irregular, not one fixed size
+    pairs = zip(chunks, chunks[1:], strict=False)
+    mid_word = [a for a, b in pairs if a[-1].isalpha() and b[0].isalpha()]
+    assert mid_word  # some boundaries fall inside a word
+    assert authoring.split_text(text, seed="bread", first=(3, 8), size=(10, 30)) == chunks
+    assert authoring.split_text(text, seed="other", first=(3, 8), size=(10, 30)) != chunks
+    assert authoring.split_text("", seed=1) == []
+    with pytest.raises(ValueError, match="low <= high"):
+        authoring.split_text(text, seed=1, size=(0, 5))
+
+
+def test_stream_delays_wait_to_think_then_come_quickly():
+    delays = authoring.stream_delays(40, seed="x", first_ms=(800, 2500), gap_ms=(40, 260))
+    assert 800 <= delays[0] <= 2500
+    assert all(40 <= d <= 260 + 260 for d in delays[1:])
+    assert max(delays[1:]) < delays[0] and len(set(delays[1:])) > 10
+    assert delays == authoring.stream_delays(40, seed="x", first_ms=(800, 2500), gap_ms=(40, 260))
+    assert authoring.stream_delays(0, seed="x") == []
+    with pytest.raises(ValueError, match="low <= high"):
+        authoring.stream_delays(3, seed="x", first_ms=(900, 800))
+
+
+def test_thinking_tokens_grow_with_the_first_wait():
+    assert authoring.thinking_tokens(350) == 0 == authoring.thinking_tokens(100)
+    assert authoring.thinking_tokens(1350) == 240
+    assert authoring.thinking_tokens(2500) > authoring.thinking_tokens(1000) > 0
 
 
 def test_usage_metadata_running_and_final():

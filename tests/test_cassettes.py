@@ -20,7 +20,7 @@ from quickstart_helpers.emulator import (
 )
 from quickstart_helpers.errors import CassetteError
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.8-flash"
 
 
 def _text_chunk(text: str) -> dict:

@@ -140,7 +140,7 @@ def test_conversation_refuses_out_of_order_messages() -> None:
 
 
 def build_conversation() -> Conversation:
-    conv = Conversation(model="gemini-2.5-flash", system_instruction="You are Tide.")
+    conv = Conversation(model="gemini-3.8-flash", system_instruction="You are Tide.")
     conv.add_user_message("What is a tide?")
     conv.start_model_message().start().append("A tide is ").append("the sea rising.").complete(
         finish_reason="STOP", usage=Usage(prompt_token_count=9, candidates_token_count=6)

@@ -42,7 +42,7 @@ def test_auto_without_a_key_uses_the_emulator(no_key, capsys):
     assert client_mode(client) == "offline"
     assert client._api_client._http_options.base_url.rstrip("/") == shared.base_url
     response = client.models.generate_content(
-        model="gemini-2.5-flash",
+        model="gemini-3.8-flash",
         contents="Give me four tips for writing clear prompts, as a numbered list.",
     )
     assert response.text.startswith("1. **Say what you want first.**")

@@ -18,7 +18,7 @@ from quickstart_helpers.display import StreamInterrupted, stream_markdown
 from quickstart_helpers.emulator import INVALID_KEY_ERROR, CassetteStore, Emulator, merge_chunks
 from quickstart_helpers.emulator._tls import make_local_certificate
 
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.8-flash"
 
 
 def _chunk(text, *, last=False):

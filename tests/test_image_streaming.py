@@ -20,7 +20,7 @@ from quickstart_helpers.parts import astream_parts, extension_for, iter_parts, s
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTE = ROOT / "assets" / "cassettes" / "images" / "storyboard_stream.json"
 NOTEBOOK = ROOT / "notebooks" / "03_text_and_image_streaming.ipynb"
-MODEL = "gemini-2.5-flash-image"
+MODEL = "gemini-3.1-flash-lite-image"
 CONFIG = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
 
 
@@ -130,7 +130,7 @@ def test_async_client_streams_the_same_parts(emulator, tmp_path) -> None:
     assert [p.read_bytes() for p in summary.files] == [d for _, d in recorded_images()]
 
 
-@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.5-pro"])
+@pytest.mark.parametrize("model", ["gemini-3.8-flash", "gemini-2.5-pro"])
 @pytest.mark.parametrize("modalities", [["TEXT", "IMAGE"], ["IMAGE"]])
 def test_model_without_image_output_gets_the_api_error(client, model, modalities) -> None:
     config = types.GenerateContentConfig(response_modalities=modalities)
@@ -144,7 +144,7 @@ def test_model_without_image_output_gets_the_api_error(client, model, modalities
 
 def test_non_streaming_call_gets_the_same_error(client) -> None:
     with pytest.raises(errors.ClientError, match="response modalities: image"):
-        client.models.generate_content(model="gemini-2.5-flash", contents=PROMPT, config=CONFIG)
+        client.models.generate_content(model="gemini-3.8-flash", contents=PROMPT, config=CONFIG)
 
 
 def test_check_request_only_refuses_image_output_from_text_models() -> None:
@@ -152,13 +152,13 @@ def test_check_request_only_refuses_image_output_from_text_models() -> None:
 
     image_body = {"generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}
     text_body = {"generationConfig": {"responseModalities": ["TEXT"]}}
-    assert check_request("gemini-2.5-flash", image_body) is not None
+    assert check_request("gemini-3.8-flash", image_body) is not None
     assert (
-        check_request("gemini-2.5-flash", {"generationConfig": {"responseModalities": ["image"]}})
+        check_request("gemini-3.8-flash", {"generationConfig": {"responseModalities": ["image"]}})
         is not None
     )
-    assert check_request("gemini-2.5-flash", text_body) is None
-    assert check_request("gemini-2.5-flash", {}) is None
+    assert check_request("gemini-3.8-flash", text_body) is None
+    assert check_request("gemini-3.8-flash", {}) is None
     for model in IMAGE_OUTPUT_MODELS:
         assert check_request(model, image_body) is None
     assert MODEL in IMAGE_OUTPUT_MODELS
@@ -172,14 +172,16 @@ def test_request_without_image_modality_does_not_match_the_cassette(client) -> N
 
 
 # -- the cassette's images -----------------------------------------------------------------
-def test_cassette_images_are_small_real_illustrations() -> None:
+def test_cassette_images_are_real_illustrations_of_a_realistic_size() -> None:
     images = recorded_images()
     mimes = [mime for mime, _ in images]
     assert "image/jpeg" in mimes
     assert set(mimes) == {"image/png", "image/jpeg"}
+    assert sum(len(data) for _, data in images) < 2_000_000  # the repository stays small
     for mime, data in images:
-        assert len(data) < 100_000
+        assert 100_000 < len(data) < script.MAX_BYTES  # what a generated 4:3 picture weighs
         with Image.open(io.BytesIO(data)) as image:
+            assert image.size == (1024, 768)  # the API's 4:3 size
             assert image.format == {"image/png": "PNG", "image/jpeg": "JPEG"}[mime]
             colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
             # A drawing, not a blank square: many colours, none covering most of it.

@@ -32,7 +32,7 @@ from quickstart_helpers.emulator import (
 
 #: A distinctive fake key: it must reach no written file.
 FAKE_KEY = "AIzaFAKE-record-test-Zq7xW3"
-MODEL = "gemini-2.5-flash"
+MODEL = "gemini-3.8-flash"
 LIVE_MODEL = "gemini-3.1-flash-live-preview"
 DELAYS = [250, 30, 200]
 STORY = "Tell me a story about a lighthouse"

@@ -126,7 +126,7 @@ def test_emulator_command_serves_an_unmodified_client(tmp_path):
             client = genai.Client()
             prompt = "Give me four tips for writing clear prompts, as a numbered list."
             for chunk in client.models.generate_content_stream(
-                model="gemini-2.5-flash", contents=prompt
+                model="gemini-3.8-flash", contents=prompt
             ):
                 print(repr(chunk.text))
             """
@@ -155,7 +155,7 @@ EXPLAINED = (
     "from google.genai import errors\n"
     "from quickstart_helpers.errors import explain_api_error\n"
     "try:\n"
-    "    bad_client.models.generate_content(model='gemini-2.5-flash', contents='Hi')\n"
+    "    bad_client.models.generate_content(model='gemini-3.8-flash', contents='Hi')\n"
     "except errors.APIError as err:\n"
     "    print(explain_api_error(err))"
 )

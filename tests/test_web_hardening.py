@@ -538,7 +538,7 @@ def test_stop_ends_every_open_stream_with_a_stopping_event(slow_emulator: Emulat
 def test_emulator_stops_at_once_with_an_abandoned_stream() -> None:
     emu = Emulator(pacing="realtime").start()
     client = genai.Client(api_key="test", http_options=emu.http_options())
-    stream = client.models.generate_content_stream(model="gemini-2.5-flash", contents=SLOW)
+    stream = client.models.generate_content_stream(model="gemini-3.8-flash", contents=SLOW)
     next(iter(stream))  # the emulator now waits a minute before the next chunk
     server = emu._server
     assert server is not None

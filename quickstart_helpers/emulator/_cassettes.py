@@ -12,7 +12,7 @@ request::
       "name": "text_first_stream",
       "kind": "generate",
       "description": "What the cassette shows (optional).",
-      "model": "gemini-2.5-flash",
+      "model": "gemini-3.8-flash",
       "request": {
         "contents": [{"role": "user", "parts": [{"text": "Explain streaming"}]}],
         "systemInstruction": {"parts": [{"text": "..."}]}
