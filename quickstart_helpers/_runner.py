@@ -23,7 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
-from .errors import describe_handled_error
+from .errors import HandledErrorInCell, describe_handled_error
 from .paths import repo_root
 from .settings import ERROR_LOG_ENV
 
@@ -40,10 +40,6 @@ __all__ = [
 
 #: Cell tag of a cell that shows an API error on purpose; the runner accepts it there.
 EXPECTED_ERROR_TAG = "expect-api-error"
-
-
-class HandledErrorInCell(Exception):
-    """A cell without the ``expect-api-error`` tag showed a failed model call."""
 
 
 class _ErrorLog:

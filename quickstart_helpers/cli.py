@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import settings
 
@@ -67,15 +68,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         results.append(result)
         if not result.ok:
-            print(
-                f"FAILED: {path} cell {result.failed_cell}: {result.error}\n"
-                f"  The executed copy with the traceback is {result.executed}",
-                file=sys.stderr,
-                flush=True,
-            )
+            _report_failure(path, result)
     print()
     print(format_summary(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def _report_failure(path: Path, result: Any) -> None:
+    """Print where a notebook failed and where its executed copy is (to stderr)."""
+    print(
+        f"FAILED: {path} cell {result.failed_cell}: {result.error}\n"
+        f"  The executed copy with the traceback is {result.executed}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
@@ -162,12 +168,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
             for failure in proxy.recorder.failures:
                 print(f"  not recorded: {failure}", file=sys.stderr)
             if not result.ok:
-                print(
-                    f"FAILED: {path} cell {result.failed_cell}: {result.error}\n"
-                    f"  The executed copy with the traceback is {result.executed}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _report_failure(path, result)
     print()
     print(format_summary(results))
     print(

@@ -27,12 +27,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CassetteError",
+    "BadChatInput",
     "ConversationNotFoundError",
+    "HandledErrorInCell",
     "IllegalTransitionError",
     "InvalidApiKeyError",
     "LiveSessionClosed",
     "MissingApiKeyError",
     "PartsStreamInterrupted",
+    "RequestInvalid",
     "RecordingError",
     "StreamInterrupted",
     "describe_handled_error",
@@ -131,6 +134,41 @@ class LiveSessionClosed(Exception):
         self.code = code
         self.reason = reason
         self.detail = detail or reason
+
+
+class HandledErrorInCell(Exception):
+    """A notebook cell without the ``expect-api-error`` tag showed a failed model call.
+
+    Raised by ``quickstart run`` (the notebook runner) so that a handled, shown error
+    fails the run instead of passing silently.
+    """
+
+
+class BadChatInput(Exception):
+    """The web chat refuses a request; answered as JSON ``{"error": code, "reason": ...}``.
+
+    Attributes:
+        status: HTTP status, e.g. 400.
+        code: Machine-readable error code, e.g. ``"missing_message"``.
+        reason: What went wrong and what to do, for people.
+        extra: More JSON fields for the answer.
+    """
+
+    def __init__(self, status: int, code: str, reason: str, **extra: Any) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.reason, self.extra = status, code, reason, extra
+
+
+class RequestInvalid(Exception):
+    """A request body the live API would refuse (400 ``INVALID_ARGUMENT``); emulator use.
+
+    Attributes:
+        violations: ``(field path, description)`` pairs, the path in snake_case.
+    """
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        self.violations = violations
+        super().__init__("\n".join(d for _, d in violations))
 
 
 def _reasons(err: genai_errors.APIError) -> set[str]:

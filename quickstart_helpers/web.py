@@ -72,7 +72,7 @@ from . import settings
 from ._background import BackgroundServer, start_background_server
 from ._scrub import scrub
 from .chat import Conversation, Message, astream_reply, chunk_text
-from .errors import explain_api_error, record_handled_error
+from .errors import BadChatInput, explain_api_error, record_handled_error
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
 
 __all__ = [
@@ -260,34 +260,25 @@ class _State:
 _STATE = web.AppKey("quickstart_chat_state", _State)
 
 
-class _BadInput(Exception):
-    def __init__(self, status: int, code: str, reason: str, **extra: Any) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason, self.extra = status, code, reason, extra
-
-    def response(self) -> web.Response:
-        return _json_error(self.status, self.code, self.reason, **self.extra)
-
-
 def _json_error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
     return web.json_response({"error": code, "reason": reason, **extra}, status=status)
 
 
 def _check_message(value: Any, limit: int) -> str:
     if value is None:
-        raise _BadInput(
+        raise BadChatInput(
             400,
             "missing_message",
             "Send the question in the 'message' field (e.g. /chat/stream?message=Hello).",
         )
     if not isinstance(value, str):
-        raise _BadInput(
+        raise BadChatInput(
             400, "invalid_message", f"'message' must be a string, not {type(value).__name__}."
         )
     if not value.strip():
-        raise _BadInput(400, "empty_message", "The message is empty; type a question first.")
+        raise BadChatInput(400, "empty_message", "The message is empty; type a question first.")
     if len(value) > limit:
-        raise _BadInput(
+        raise BadChatInput(
             413,
             "message_too_long",
             f"The message has {len(value)} characters; the limit is {limit}. "
@@ -297,7 +288,7 @@ def _check_message(value: Any, limit: int) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise _BadInput(
+        raise BadChatInput(
             400,
             "invalid_text",
             f"The message holds a character that is not valid Unicode text (a lone "
@@ -400,8 +391,8 @@ async def _front_door(request: web.Request, handler: Any) -> web.StreamResponse:
         return refusal
     try:
         return await handler(request)
-    except _BadInput as bad:
-        response = bad.response()
+    except BadChatInput as bad:
+        response = _json_error(bad.status, bad.code, bad.reason, **bad.extra)
         if bad.status == 408:
             # The rest of the body may still trickle in: answer, then hang up at once.
             await response.prepare(request)
@@ -658,28 +649,28 @@ async def _read_json(request: web.Request, timeout: float) -> Any:
     try:
         raw = await asyncio.wait_for(request.read(), timeout)
     except asyncio.TimeoutError:
-        raise _BadInput(
+        raise BadChatInput(
             408, "body_timeout", f"The body did not arrive within {timeout:g} s; send it again."
         ) from None
     try:
         return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _BadInput(
+        raise BadChatInput(
             400,
             "invalid_json",
             'The body must be JSON like {"message": "Hello", "conversationId": null}.',
         ) from None
     except RecursionError:
-        raise _BadInput(400, "invalid_json", "The JSON body is nested too deeply.") from None
+        raise BadChatInput(400, "invalid_json", "The JSON body is nested too deeply.") from None
 
 
 async def _post_chat(request: web.Request) -> web.Response:
     state = request.app[_STATE]
     if state.stopping:
-        raise _BadInput(503, "server_stopping", "The server is stopping; try again shortly.")
+        raise BadChatInput(503, "server_stopping", "The server is stopping; try again shortly.")
     body = await _read_json(request, state.body_timeout)
     if not isinstance(body, dict):
-        raise _BadInput(400, "invalid_json", "The body must be a JSON object.")
+        raise BadChatInput(400, "invalid_json", "The body must be a JSON object.")
     text = _check_message(body.get("message"), state.max_message_chars)
     entry = _find_or_create(state, body.get("conversationId"))
     turn = entry.turn = _Turn()
@@ -695,14 +686,14 @@ def _find_or_create(state: _State, conversation_id: Any) -> _Entry:
             state.conversations.get(conversation_id) if isinstance(conversation_id, str) else None
         )
         if entry is None:
-            raise _BadInput(
+            raise BadChatInput(
                 404,
                 "unknown_conversation",
                 f"There is no conversation {conversation_id!r:.80}; leave conversationId out "
                 "to start a new one.",
             )
         if entry.busy:
-            raise _BadInput(
+            raise BadChatInput(
                 409,
                 "conversation_busy",
                 "The model is still answering the previous message; wait for its completed "
@@ -714,7 +705,7 @@ def _find_or_create(state: _State, conversation_id: Any) -> _Entry:
     if len(state.conversations) >= state.max_conversations:
         idle = next((k for k, e in state.conversations.items() if not e.busy), None)
         if idle is None:
-            raise _BadInput(
+            raise BadChatInput(
                 429,
                 "too_many_conversations",
                 f"All {state.max_conversations} conversations are busy; try again shortly.",
@@ -807,7 +798,7 @@ def _lookup(request: web.Request) -> _Entry:
     conversation_id = request.match_info["id"]
     entry = request.app[_STATE].conversations.get(conversation_id)
     if entry is None:
-        raise _BadInput(
+        raise BadChatInput(
             404,
             "unknown_conversation",
             f"There is no conversation {conversation_id!r:.80}; POST /chat starts one.",

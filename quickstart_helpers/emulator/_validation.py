@@ -34,6 +34,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from pydantic.alias_generators import to_camel
 
+from ..errors import RequestInvalid
+
 __all__ = [
     "REQUEST_FIELDS",
     "RequestInvalid",
@@ -50,18 +52,6 @@ _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 _CLIENT_ONLY = frozenset(
     {"http_options", "should_return_http_response", "automatic_function_calling"}
 )
-
-
-class RequestInvalid(Exception):
-    """A request body the live API would refuse (400 ``INVALID_ARGUMENT``).
-
-    Attributes:
-        violations: ``(field path, description)`` pairs, the path in snake_case.
-    """
-
-    def __init__(self, violations: list[tuple[str, str]]) -> None:
-        self.violations = violations
-        super().__init__("\n".join(d for _, d in violations))
 
 
 def _snake(name: str) -> str:
