@@ -3,8 +3,8 @@
 Run: ``uv run python benchmarks/bench_relay.py`` (Flask is in the dev group).
 
 Both relays serve ``GET /chat/stream?message=...`` as SSE, one event per model chunk,
-and talk to the same emulator (realtime pacing, the ``web_sse_chat`` cassette: 7
-chunks over about 2 s) through the real SDK over HTTPS:
+and talk to the same emulator (realtime pacing, the ``web_sse_chat`` cassette: 10
+chunks over about 3 s) through the real SDK over HTTPS:
 
 - relay: :class:`quickstart_helpers.web.ChatServer` (aiohttp, the async client);
 - baseline: Flask on werkzeug's threaded server, one thread per stream, the sync

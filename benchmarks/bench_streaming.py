@@ -27,7 +27,7 @@ RATE = 24_000
 CHUNK_MS = 80
 SECONDS = 60
 PROMPT = (
-    "Write a short Markdown cheat sheet for streaming with the Gemini API in Python: a "
+    "Write a short Markdown cheat sheet for baking a first loaf of bread at home: a "
     "heading, three bullet points and one bold tip."
 )
 

@@ -43,9 +43,9 @@ def test_auto_without_a_key_uses_the_emulator(no_key, capsys):
     assert client._api_client._http_options.base_url.rstrip("/") == shared.base_url
     response = client.models.generate_content(
         model="gemini-3.8-flash",
-        contents="Give me four tips for writing clear prompts, as a numbered list.",
+        contents="Give me four tips for exploring tide pools safely, as a numbered list.",
     )
-    assert response.text.startswith("1. **Say what you want first.**")
+    assert response.text.startswith("1. **Check the tide table first.**")
     assert capsys.readouterr().out.startswith("Mode: offline")
 
 

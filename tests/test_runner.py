@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -18,6 +19,8 @@ from quickstart_helpers.cli import main
 from quickstart_helpers.emulator import Emulator
 
 from .notebook_compare import differences
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _notebook(path: Path, *sources: str) -> Path:
@@ -124,7 +127,7 @@ def test_emulator_command_serves_an_unmodified_client(tmp_path):
             """
             from google import genai
             client = genai.Client()
-            prompt = "Give me four tips for writing clear prompts, as a numbered list."
+            prompt = "Give me four tips for exploring tide pools safely, as a numbered list."
             for chunk in client.models.generate_content_stream(
                 model="gemini-3.8-flash", contents=prompt
             ):
@@ -140,8 +143,12 @@ def test_emulator_command_serves_an_unmodified_client(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
-        assert len(lines) == 8
-        assert lines[0] == repr("1. **Say what you want")
+        recorded = json.loads(
+            (ROOT / "assets" / "cassettes" / "text" / "text_async_stream.json").read_text("utf-8")
+        )["chunks"]
+        assert lines == [
+            repr(c["response"]["candidates"][0]["content"]["parts"][0]["text"]) for c in recorded
+        ]
     finally:
         server.terminate()
         server.wait(10)
