@@ -7,6 +7,11 @@ messages to the outputs nbval collects for the running cell, the way nbclient do
 and changes nothing else: every other message reaches nbval untouched and all outputs
 are compared as before.
 
+pytest-xdist runs the suite in parallel (``-n auto`` in pyproject's addopts). The
+scheduler below keeps each notebook's cells together, in order, on one worker (nbval
+runs them in one kernel) and hands out every other test on its own. Each worker gets
+its own output folder.
+
 Each notebook is executed once, by nbval. After nbval's own comparison passes, the same
 execution is checked more strictly against the stored notebook (the freshness check:
 a stored notebook is its canonical offline execution): execution counts run 1, 2, 3 ...
@@ -22,6 +27,7 @@ import tempfile
 
 import nbval.kernel as nbval_kernel
 import nbval.plugin as nbval_plugin
+import pytest
 from nbformat import NotebookNode, from_dict
 
 from tests.notebook_compare import canonical_problems
@@ -31,9 +37,35 @@ for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
     os.environ.pop(_name, None)
 os.environ["QUICKSTART_MODE"] = "offline"
 os.environ["QUICKSTART_PACING"] = "fast"
-os.environ.setdefault("QUICKSTART_OUTPUT_ROOT", tempfile.mkdtemp(prefix="quickstart-test-run-"))
+# What notebooks write goes to a temporary folder, one per pytest-xdist worker.
+_output_root = os.environ.get("QUICKSTART_OUTPUT_ROOT") or tempfile.mkdtemp(
+    prefix="quickstart-test-run-"
+)
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+os.environ["QUICKSTART_OUTPUT_ROOT"] = (
+    os.path.join(_output_root, _worker) if _worker else _output_root
+)
+
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
+    """Schedule a notebook's cells as one unit (on one worker, in order), other tests alone.
+
+    (``--dist loadgroup`` with ``xdist_group`` marks would do it, but pytest-xdist 3.8
+    renames node ids in a way pytest 9.2 ignores.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(".ipynb") else nodeid
+
+    return NotebookScheduling(config, log)
+
 
 _original_runtest = nbval_plugin.IPyNbCell.runtest
 _original_get_message = nbval_plugin.IPyNbFile.get_kernel_message
