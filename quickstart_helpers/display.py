@@ -125,6 +125,10 @@ def in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
+#: The ``text/plain`` form of an ``IPython.display.Markdown`` output.
+_MARKDOWN_PLAIN = "<IPython.core.display.Markdown object>"
+
+
 class _Renderer:
     """Shows growing text: a Markdown display in Jupyter, stdout elsewhere.
 
@@ -137,10 +141,14 @@ class _Renderer:
         self._throttle = UpdateThrottle(clock=clock)
         self.handle = None
         if in_notebook():
-            from IPython.display import Markdown, display
+            from IPython.display import display
 
-            self._markdown = Markdown
-            self.handle = display(Markdown(""), display_id=True)
+            self.handle = display(self._bundle(""), raw=True, display_id=True)
+
+    @staticmethod
+    def _bundle(text: str) -> dict[str, str]:
+        # What display(Markdown(text)) sends, without running IPython's formatters.
+        return {"text/markdown": text, "text/plain": _MARKDOWN_PLAIN}
 
     @property
     def text(self) -> str:
@@ -162,7 +170,7 @@ class _Renderer:
             self._update()
 
     def _update(self) -> None:
-        self.handle.update(self._markdown(self.text))
+        self.handle.update(self._bundle(self.text), raw=True)
 
     def finish(self) -> None:
         """Show the whole text: a final display update, or a closing newline."""

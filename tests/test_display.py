@@ -143,15 +143,16 @@ class _FakeHandle:
     def __init__(self) -> None:
         self.updates: list[str] = []
 
-    def update(self, obj) -> None:
-        self.updates.append(obj.data)
+    def update(self, obj, raw: bool = False) -> None:
+        assert raw and obj["text/plain"] == "<IPython.core.display.Markdown object>"
+        self.updates.append(obj["text/markdown"])
 
 
 def _notebook_renderer(monkeypatch) -> _FakeHandle:
     """Make stream_markdown believe it runs in Jupyter; return the display it updates."""
     handle = _FakeHandle()
     monkeypatch.setattr(display_module, "in_notebook", lambda: True)
-    monkeypatch.setattr("IPython.display.display", lambda obj, display_id: handle)
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw, display_id: handle)
     return handle
 
 
