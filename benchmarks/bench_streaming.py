@@ -2,8 +2,9 @@
 
 1. ``sse``: time to first chunk and to the end of a 1,000-chunk stream, from the
    emulator (fast pacing, cassette matching and all) and from a bare aiohttp server
-   that writes the same pre-encoded events, both over TLS on 127.0.0.1, read with
-   httpx (the SDK's transport) on one kept-alive connection. Runs alternate.
+   that encodes and writes the same payloads (``data: <JSON>`` per event), both over
+   TLS on 127.0.0.1, read with httpx (the SDK's transport) on one kept-alive
+   connection. Runs alternate.
 2. ``wav``: 60 s of 24 kHz mono audio written in 80 ms chunks with
    ``quickstart_helpers.wav.wave_file`` against stdlib ``wave`` ``writeframes`` per chunk.
 """
@@ -67,8 +68,8 @@ def _cassette(chunks: int) -> dict[str, Any]:
 
 
 @contextmanager
-def _bare_sse_server(events: list[bytes], ssl_context: Any) -> Iterator[int]:
-    """Serve the events at any POST path from a bare aiohttp app; yield its port."""
+def _bare_sse_server(payloads: list[dict[str, Any]], ssl_context: Any) -> Iterator[int]:
+    """Stream the payloads as SSE at any POST path from a bare aiohttp app; yield its port."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         await request.json()
@@ -76,8 +77,9 @@ def _bare_sse_server(events: list[bytes], ssl_context: Any) -> Iterator[int]:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        for event in events:
-            await response.write(event)
+        for payload in payloads:
+            data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            await response.write(f"data: {data}\n\n".encode())
         await response.write_eof()
         return response
 
@@ -128,10 +130,10 @@ def bench_sse(options: Options) -> list[Result]:
         (folder / "bench.json").write_text(json.dumps(cassette), "utf-8")
         emulator = Emulator(store=CassetteStore([folder]), pacing="fast").start()
         try:
-            events = [emulator.sse_event(c["response"]) for c in cassette["chunks"]]
+            payloads = [c["response"] for c in cassette["chunks"]]
             certificate = make_local_certificate(folder / "bare")
             with (
-                _bare_sse_server(events, certificate.server_context()) as port,
+                _bare_sse_server(payloads, certificate.server_context()) as port,
                 httpx.Client(verify=emulator.certificate.client_context(), timeout=60) as ours,
                 httpx.Client(verify=certificate.client_context(), timeout=60) as bare,
             ):
