@@ -27,9 +27,8 @@ import httpx
 from aiohttp import web
 
 from benchmarks.registry import Options, Result, benchmark, median_time
-from quickstart_helpers.cassettes import CassetteStore
-from quickstart_helpers.emulator import Emulator
-from quickstart_helpers.tls import make_local_certificate
+from quickstart_helpers.emulator import CassetteStore, Emulator
+from quickstart_helpers.emulator._tls import make_local_certificate
 from quickstart_helpers.wav import wave_file
 
 MODEL = "gemini-2.5-flash"
@@ -58,6 +57,7 @@ def _cassette(chunks: int) -> dict[str, Any]:
             }
         responses.append({"delay_ms": 0, "response": response})
     return {
+        "format": 1,
         "name": "bench_long_stream",
         "kind": "generate",
         "description": "A long stream for benchmarks.",

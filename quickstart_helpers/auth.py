@@ -15,16 +15,16 @@ with scripted answers. A key is never printed, logged or stored.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from google import genai
 
+from . import settings
 from .client import Mode, client_mode, make_client
 from .env import load_api_key
-from .errors import is_invalid_api_key
+from .errors import InvalidApiKeyError, is_invalid_api_key
 
 __all__ = [
     "Ask",
@@ -53,13 +53,6 @@ REJECTED_MESSAGE = (
     "is your API key valid? Paste it again, or create one at "
     "https://aistudio.google.com/apikey."
 )
-
-
-class InvalidApiKeyError(RuntimeError):
-    """The API rejected the key and no valid one was entered.
-
-    The original ``ClientError`` is the ``__cause__``.
-    """
 
 
 def is_interactive() -> bool:
@@ -127,7 +120,7 @@ def connect(
     """
     api_key = make_client_kwargs.pop("api_key", None)
     if api_key is None and load_api_key() is None:
-        forced = (os.environ.get("QUICKSTART_MODE") or "auto") if mode == "auto" else mode
+        forced = settings.mode() if mode == "auto" else mode
         may_ask = forced in ("auto", "live")
         if may_ask and (interactive if interactive is not None else is_interactive()):
             api_key = ask_for_key(ask)

@@ -7,30 +7,38 @@ Both return the full text.
 Display updates are coalesced: each update re-sends the whole Markdown, so updating on
 every chunk would send data growing with the square of the stream's length (about
 400 MB for 10,000 chunks) and can overflow the kernel's output channel, which then
-drops messages. The display is updated at most :data:`MAX_UPDATES_PER_SECOND` times a
-second (chunks arriving in between are shown by the next update), and always once more
-at the end with the whole text. The text is kept in a list of pieces joined only when
-an update is sent, so the cost stays linear in the stream's length.
+drops messages. The display is created with the first text and then updated at most
+:data:`MAX_UPDATES_PER_SECOND` times a second (chunks arriving in between are shown by
+the next update), and once more at the end with the whole text if the last update did
+not show all of it. The text is kept in a list of pieces joined only when an update is
+sent, so the cost stays linear in the stream's length.
 
 Under ``QUICKSTART_PACING=fast`` (``quickstart run --pacing fast``, ``quickstart
 refresh``, the tests) the typewriter effect does not pause: the text is shown as it
 arrives.
+
+Errors: an error before the first chunk (the API refused the request, e.g. a bad key)
+is the API's own error, re-raised as is with a note that explains it; only an error
+after at least one chunk is a broken stream, raised as :class:`StreamInterrupted`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 import sys
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import Any
 
+from . import settings
+from .errors import StreamInterrupted
+
 __all__ = [
     "MAX_UPDATES_PER_SECOND",
     "StreamInterrupted",
     "UpdateThrottle",
+    "add_explanation",
     "astream_markdown",
     "chunk_text",
     "in_notebook",
@@ -80,22 +88,28 @@ class UpdateThrottle:
 
 def typewriter_pauses() -> bool:
     """Return whether the typewriter effect pauses: not when ``$QUICKSTART_PACING`` is ``fast``."""
-    return os.environ.get("QUICKSTART_PACING", "").strip().lower() != "fast"
+    return settings.pacing() != "fast"
 
 
-class StreamInterrupted(RuntimeError):
-    """A stream failed midway. ``text`` holds everything that arrived before it broke.
+def add_explanation(err: BaseException) -> BaseException:
+    """Attach a one-paragraph explanation (what went wrong, what to do) to an error.
 
-    Attributes:
-        text: The partial text, already rendered.
+    The explanation is :func:`quickstart_helpers.errors.explain_api_error`, added as an
+    exception note (shown under the traceback; Python 3.11 and later) unless the error
+    already carries it.
+
+    Args:
+        err: The exception, usually a ``google.genai.errors.APIError``.
+
+    Returns:
+        ``err`` itself.
     """
+    from .errors import explain_api_error
 
-    def __init__(self, text: str, cause: BaseException) -> None:
-        super().__init__(
-            f"The stream broke after {len(text)} characters ({type(cause).__name__}: {cause}). "
-            "The partial text is kept in .text; retry the request to get the whole answer."
-        )
-        self.text = text
+    note = explain_api_error(err)
+    if hasattr(err, "add_note") and note not in (getattr(err, "__notes__", None) or []):
+        err.add_note(note)
+    return err
 
 
 def chunk_text(chunk: Any) -> str:
@@ -133,17 +147,19 @@ class _Renderer:
     """Shows growing text: a Markdown display in Jupyter, stdout elsewhere.
 
     The pieces shown so far are kept in a list (joined only for a display update or
-    when ``text`` is read), so appending stays linear at any length.
+    when ``text`` is read), so appending stays linear at any length. In Jupyter the
+    display is created with the first text, so a request refused before any text
+    leaves no empty output behind.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._pieces: list[str] = []
+        self._length = 0  # characters in _pieces
+        self._shown = 0  # characters in the display (Jupyter only)
         self._throttle = UpdateThrottle(clock=clock)
+        self.chunks = 0
         self.handle = None
-        if in_notebook():
-            from IPython.display import display
-
-            self.handle = display(self._bundle(""), raw=True, display_id=True)
+        self.notebook = in_notebook()
 
     @staticmethod
     def _bundle(text: str) -> dict[str, str]:
@@ -152,7 +168,7 @@ class _Renderer:
 
     @property
     def text(self) -> str:
-        """Everything shown so far."""
+        """Everything received so far."""
         if len(self._pieces) > 1:
             self._pieces[:] = ["".join(self._pieces)]
         return self._pieces[0] if self._pieces else ""
@@ -162,20 +178,29 @@ class _Renderer:
         if not piece:
             return
         self._pieces.append(piece)
-        if self.handle is None:
+        self._length += len(piece)
+        if not self.notebook:
             sys.stdout.write(piece)
             sys.stdout.flush()
             return
-        if self._throttle.ready():
+        if self._throttle.ready() or self.handle is None:
             self._update()
 
     def _update(self) -> None:
-        self.handle.update(self._bundle(self.text), raw=True)
+        text = self.text
+        if self.handle is None:
+            from IPython.display import display
+
+            self.handle = display(self._bundle(text), raw=True, display_id=True)
+        else:
+            self.handle.update(self._bundle(text), raw=True)
+        self._shown = len(text)
 
     def finish(self) -> None:
         """Show the whole text: a final display update, or a closing newline."""
-        if self.handle is not None:
-            self._update()
+        if self.notebook:
+            if self._length > self._shown:
+                self._update()
         elif self._pieces and not self._pieces[-1].endswith("\n"):
             sys.stdout.write("\n")
             sys.stdout.flush()
@@ -230,20 +255,27 @@ def stream_markdown(
         The full text of the stream.
 
     Raises:
-        StreamInterrupted: The stream raised midway; the partial text stays on screen
-            and is in the exception's ``text``. The original error is its ``__cause__``.
+        StreamInterrupted: The stream raised after at least one chunk; the partial text
+            stays on screen and is in the exception's ``text``. The original error is
+            its ``__cause__``.
+        google.genai.errors.APIError: The request was refused before the first chunk
+            (for example a bad key): the SDK's own error, with an explanation note.
         ValueError: ``typewriter`` is not positive.
     """
     _check_typewriter(typewriter)
     renderer = _Renderer(clock)
     try:
         for chunk in chunks:
+            renderer.chunks += 1
             for piece, pause in _frames(chunk_text(chunk), typewriter):
                 renderer.show(piece)
                 if pause:
                     sleep(pause)
     except Exception as exc:
         renderer.finish()
+        if renderer.chunks == 0:
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise StreamInterrupted(renderer.text, exc) from exc
     except BaseException:  # KeyboardInterrupt: leave the partial text on screen
         renderer.finish()
@@ -271,19 +303,26 @@ async def astream_markdown(
         The full text of the stream.
 
     Raises:
-        StreamInterrupted: The stream raised midway; ``text`` holds the partial text.
+        StreamInterrupted: The stream raised after at least one chunk; ``text`` holds
+            the partial text.
+        google.genai.errors.APIError: The request was refused before the first chunk:
+            the SDK's own error, with an explanation note.
         ValueError: ``typewriter`` is not positive.
     """
     _check_typewriter(typewriter)
     renderer = _Renderer(clock)
     try:
         async for chunk in chunks:
+            renderer.chunks += 1
             for piece, pause in _frames(chunk_text(chunk), typewriter):
                 renderer.show(piece)
                 if pause:
                     await asyncio.sleep(pause)
     except Exception as exc:
         renderer.finish()
+        if renderer.chunks == 0:
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise StreamInterrupted(renderer.text, exc) from exc
     except BaseException:  # KeyboardInterrupt, cancellation: leave the partial text
         renderer.finish()

@@ -15,25 +15,12 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from .errors import MissingApiKeyError
+
 __all__ = ["KEY_VARIABLES", "MissingApiKeyError", "find_dotenv_file", "load_api_key"]
 
 #: Names a key is read from, in order of preference.
 KEY_VARIABLES: tuple[str, ...] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-
-
-class MissingApiKeyError(RuntimeError):
-    """Raised when a key is required and none of the sources holds one."""
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or (
-                "No Gemini API key found. Set the GEMINI_API_KEY environment variable, "
-                "or copy .env.example to .env at the repository root and put your key "
-                "after GEMINI_API_KEY= (get one at https://aistudio.google.com/apikey). "
-                "Without a key, use mode='offline' to replay recorded responses."
-            )
-        )
 
 
 def _clean(value: object) -> str | None:

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .display import UpdateThrottle, in_notebook
+from .display import UpdateThrottle, add_explanation, in_notebook
+from .errors import PartsStreamInterrupted
 
 __all__ = [
     "FALLBACK_EXTENSION",
@@ -345,23 +346,6 @@ class PartsSummary(BaseModel):
         return self.describe()
 
 
-class PartsStreamInterrupted(RuntimeError):
-    """A mixed stream failed midway; ``summary`` holds everything that arrived.
-
-    Attributes:
-        summary: The :class:`PartsSummary` up to the failure: its text, counts and
-            the files already saved.
-    """
-
-    def __init__(self, summary: PartsSummary, cause: BaseException) -> None:
-        super().__init__(
-            f"The stream broke after {summary.chunks} chunks ({type(cause).__name__}: "
-            f"{cause}). What arrived is kept: {summary.text_parts} text parts and "
-            f"{len(summary.files)} saved files, in .summary. Retry the request for the rest."
-        )
-        self.summary = summary
-
-
 class _PartsRenderer:
     """Counts, saves and shows parts one at a time."""
 
@@ -477,7 +461,7 @@ def stream_parts(
             saved, text shown) and is in the exception's ``summary``; the original
             error is its ``__cause__``. An error before the first chunk (such as the
             SDK's ``google.genai.errors.APIError`` for a refused request) is raised
-            as is.
+            as is, with a note that explains it.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -491,7 +475,8 @@ def stream_parts(
     except Exception as exc:
         renderer.finish()
         if renderer.summary.chunks == 0:
-            raise  # refused before any chunk (e.g. an API error): nothing to keep
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary
@@ -519,7 +504,7 @@ async def astream_parts(
 
     Raises:
         PartsStreamInterrupted: The stream raised midway; ``summary`` holds what arrived.
-            An error before the first chunk is raised as is.
+            An error before the first chunk is raised as is, with an explanation note.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -535,7 +520,8 @@ async def astream_parts(
     except Exception as exc:
         renderer.finish()
         if renderer.summary.chunks == 0:
-            raise  # refused before any chunk (e.g. an API error): nothing to keep
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary

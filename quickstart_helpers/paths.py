@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from . import settings
 
 __all__ = ["output_dir", "repo_root"]
 
 
-def repo_root() -> Path:
-    """Return the repository root (the folder holding ``notebooks/``), else the cwd."""
+def repo_root() -> Path | None:
+    """Return the source checkout this package runs from, or None when it is installed.
+
+    A checkout is recognised by the ``notebooks/`` and ``assets/`` folders next to the
+    package folder. An installed package (a wheel in ``site-packages``) has none, and
+    this returns None rather than guessing a folder.
+    """
     here = Path(__file__).resolve().parent.parent
-    return here if (here / "notebooks").is_dir() else Path.cwd()
+    if (here / "notebooks").is_dir() and (here / "assets").is_dir():
+        return here
+    return None
 
 
 def output_dir(name: str) -> Path:
@@ -22,10 +30,14 @@ def output_dir(name: str) -> Path:
 
     Returns:
         ``$QUICKSTART_OUTPUT_ROOT/name`` when that variable is set (``quickstart run``
-        sets it to ``build/run``), else ``<repository>/build/run/name``.
+        sets it); else ``<checkout>/build/run/name`` when the package runs from a source
+        checkout; else ``./build/run/name`` under the current folder (an installed
+        package).
     """
-    root = os.environ.get("QUICKSTART_OUTPUT_ROOT")
-    base = Path(root) if root else repo_root() / "build" / "run"
+    base = settings.output_root()
+    if base is None:
+        root = repo_root()
+        base = (root if root is not None else Path.cwd()) / "build" / "run"
     folder = base / name
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -21,7 +21,9 @@ The streams served by :mod:`quickstart_helpers.web` use three kinds of event:
   is a named event so that a chunk whose text is literally ``[DONE]`` cannot end the
   stream early;
 - ``error``: the last event of a stream that failed, with a readable message as the
-  data.
+  data;
+- comment lines (``: keep-alive``) on a stream idle for a while, which ``EventSource``
+  ignores; they keep proxies and the browser from timing the connection out.
 
 :func:`iter_events` parses SSE lines back into :class:`ServerSentEvent` objects the
 way ``EventSource`` does, for Python clients (httpx) and tests.
@@ -43,6 +45,7 @@ __all__ = [
     "iter_events",
     "iter_lines",
     "normalize_newlines",
+    "replace_surrogates",
 ]
 
 #: The data of the final ``done`` event.
@@ -71,6 +74,7 @@ def format_event(
     event: str | None = None,
     id: str | None = None,  # noqa: A002 - the SSE field's name
     retry_ms: int | None = None,
+    newline: str = "\n",
 ) -> bytes:
     """Frame one SSE event.
 
@@ -86,15 +90,21 @@ def format_event(
             Defaults to None (no id line).
         retry_ms: Reconnection delay the browser should use, in milliseconds.
             Defaults to None (no retry line).
+        newline: The line ending written, ``"\\n"`` (default) or ``"\\r\\n"``; both are
+            valid SSE. The Gemini API emulator uses this framer too.
 
     Returns:
-        The event as UTF-8 bytes, ending with the blank line that dispatches it.
+        The event as UTF-8 bytes, ending with the blank line that dispatches it. A
+        lone surrogate (text that has no UTF-8 form) is sent as U+FFFD, so framing
+        never fails on it.
 
     Raises:
         TypeError: ``data`` is not a string.
-        ValueError: ``event`` or ``id`` contains a line break (or ``id`` a NUL), or
-            ``retry_ms`` is negative.
+        ValueError: ``event`` or ``id`` contains a line break (or ``id`` a NUL),
+            ``retry_ms`` is negative, or ``newline`` is neither LF nor CRLF.
     """
+    if newline not in ("\n", "\r\n"):
+        raise ValueError("newline must be '\\n' or '\\r\\n'")
     if not isinstance(data, str):
         raise TypeError(f"SSE data must be a str, not {type(data).__name__}")
     text = ""
@@ -110,7 +120,22 @@ def format_event(
         text += f"retry: {retry_ms}\n"
     for line in normalize_newlines(data).split("\n"):
         text += f"data: {line}\n"
-    return (text + "\n").encode("utf-8")
+    text += "\n"
+    if newline != "\n":
+        text = text.replace("\n", newline)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (e.g. from json.loads("\\ud800"))
+        return replace_surrogates(text).encode("utf-8")
+
+
+def replace_surrogates(text: str) -> str:
+    """Return ``text`` with each lone surrogate replaced by U+FFFD.
+
+    A surrogate pair written as two code points (``"\\ud83d\\ude80"``) becomes the
+    character it encodes. Text without surrogates comes back unchanged.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def done_event() -> bytes:

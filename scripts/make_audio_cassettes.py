@@ -15,7 +15,6 @@ second of audio, about 1.3 per word of text) are modelled on the live API, not m
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import subprocess
@@ -27,8 +26,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-from quickstart_helpers.cassettes import estimate_tokens  # noqa: E402
+import _authoring as authoring  # noqa: E402
+
 from quickstart_helpers.wav import write_wav  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "live"
@@ -79,7 +80,8 @@ def synthesize(text: str) -> bytes:
         raw = Path(tmp) / "espeak.wav"
         resampled = Path(tmp) / "24k.wav"
         subprocess.run(["espeak-ng", *VOICE, "-w", str(raw), text], check=True)
-        sox = ["sox", str(raw), "-r", str(RATE), "-b", "16", "-c", "1", str(resampled)]
+        # -R: repeatable dither, so running the script again writes the same WAV bytes.
+        sox = ["sox", "-R", str(raw), "-r", str(RATE), "-b", "16", "-c", "1", str(resampled)]
         subprocess.run([*sox, "gain", "-n", "-3"], check=True)
         with wave.open(str(resampled), "rb") as wav:
             assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (RATE, 2, 1)
@@ -150,10 +152,10 @@ class Context:
     """Running token count of one session (the prompt grows with every turn)."""
 
     def __init__(self) -> None:
-        self.tokens = estimate_tokens(NARRATOR)
+        self.tokens = authoring.estimate_tokens(NARRATOR)
 
     def usage(self, sent: str, audio_frames: int) -> dict[str, Any]:
-        prompt = self.tokens + estimate_tokens(sent)
+        prompt = self.tokens + authoring.estimate_tokens(sent)
         response = math.ceil(audio_frames / RATE * AUDIO_TOKENS_PER_SECOND)
         self.tokens = prompt + response
         return {
@@ -251,23 +253,6 @@ def dropped_connection() -> dict[str, Any]:
     )
 
 
-def dump(cassette: dict[str, Any]) -> str:
-    """Format a cassette as JSON with one message per line (short, readable diffs)."""
-    head = {k: v for k, v in cassette.items() if k != "turns"}
-    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "turns": [\n'
-    turns = []
-    for turn in cassette["turns"]:
-        lines = ",\n".join(
-            "    " + json.dumps(m, ensure_ascii=False, separators=(", ", ": "))
-            for m in turn["messages"]
-        )
-        turns.append(
-            f'  {{"input": {json.dumps(turn["input"], ensure_ascii=False)},\n'
-            f'   "messages": [\n{lines}\n   ]}}'
-        )
-    return text + ",\n".join(turns) + "\n ]\n}\n"
-
-
 def main() -> int:
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
@@ -276,9 +261,10 @@ def main() -> int:
     AUDIO.mkdir(parents=True, exist_ok=True)
     for old in AUDIO.glob("*.wav"):
         old.unlink()
-    for cassette in (narration(), interruption(), dropped_connection()):
-        path = OUT / f"{cassette['name']}.json"
-        path.write_text(dump(cassette), "utf-8")
+    cassettes = [narration(), interruption(), dropped_connection()]
+    # One server message per line: short, readable diffs.
+    paths = authoring.write_cassettes(OUT, cassettes, indent=1, one_line={"messages"})
+    for path, cassette in zip(paths, cassettes, strict=True):
         print(f"wrote {path.relative_to(ROOT)} ({len(cassette['turns'])} turns)")
     total = sum(p.stat().st_size for p in AUDIO.glob("*.wav"))
     print(f"audio: {total / 1e6:.2f} MB in {AUDIO.relative_to(ROOT)}/")

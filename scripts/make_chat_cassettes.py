@@ -23,12 +23,14 @@ chunk); token counts are estimated at about 1.3 tokens per word.
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _authoring as authoring  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "gemini-2.5-flash"
@@ -57,9 +59,9 @@ def history(turns: list[Turn], form: Literal["split", "merged"]) -> list[dict]:
     """Return earlier turns as wire ``contents``, one model Content per chunk if split."""
     contents: list[dict] = []
     for turn in turns:
-        contents.append({"role": "user", "parts": [{"text": turn.prompt}]})
+        contents.append(authoring.text_content("user", turn.prompt))
         answers = turn.chunks if form == "split" else [turn.answer]
-        contents.extend({"role": "model", "parts": [{"text": a}]} for a in answers)
+        contents.extend(authoring.text_content("model", a) for a in answers)
     return contents
 
 
@@ -83,49 +85,26 @@ def cassette(
         break_after: Drop the connection after this many chunks (a broken stream).
         finish: Put ``finishReason: STOP`` on the last chunk.
     """
-    response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
     sent = " ".join([system, *(f"{t.prompt} {t.answer}" for t in earlier), turn.prompt])
-    prompt_tokens = estimate_tokens(sent) + 4 * len(earlier)
-    answer_tokens = estimate_tokens(turn.answer)
     chunks = turn.chunks if break_after is None else turn.chunks[:break_after]
-    out: list[dict] = []
-    for i, text in enumerate(chunks):
-        last = i == len(turn.chunks) - 1
-        candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
-        usage: dict = {
-            "promptTokenCount": prompt_tokens,
-            "totalTokenCount": prompt_tokens + thoughts,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-        }
-        if thoughts:
-            usage["thoughtsTokenCount"] = thoughts
-        if last:
-            if finish:
-                candidate["finishReason"] = "STOP"
-            usage["candidatesTokenCount"] = answer_tokens
-            usage["totalTokenCount"] = prompt_tokens + answer_tokens + thoughts
-        out.append(
-            {
-                "delay_ms": first_delay_ms if i == 0 else delay_ms + 31 * (i % 3),
-                "response": {
-                    "candidates": [candidate],
-                    "usageMetadata": usage,
-                    "modelVersion": MODEL,
-                    "responseId": response_id,
-                },
-            }
-        )
+    out = authoring.stream_chunks(
+        chunks,
+        authoring.paced_delays(
+            len(chunks), first_ms=first_delay_ms, every_ms=delay_ms, jitter_ms=31
+        ),
+        name=name,
+        model=MODEL,
+        prompt_tokens=authoring.estimate_tokens(sent) + 4 * len(earlier),
+        answer_tokens=authoring.estimate_tokens(turn.answer),
+        thoughts=thoughts,
+        complete=break_after is None,
+        finish_reason="STOP" if finish else None,
+    )
     if break_after is not None:
         out.append({"delay_ms": delay_ms, "break": True})
-    contents = history(earlier, form) + [{"role": "user", "parts": [{"text": turn.prompt}]}]
-    return {
-        "name": name,
-        "kind": "generate",
-        "description": description,
-        "model": MODEL,
-        "request": {"contents": contents, "systemInstruction": {"parts": [{"text": system}]}},
-        "chunks": out,
-    }
+    contents = history(earlier, form) + [authoring.text_content("user", turn.prompt)]
+    request = {"contents": contents, "systemInstruction": {"parts": [{"text": system}]}}
+    return authoring.generate_cassette(name, description, MODEL, request, out)
 
 
 # -- the notebook's conversation with Marlo ---------------------------------------------
@@ -268,7 +247,7 @@ TESTS = [
 
 def write(folder: Path, cassettes: list[dict]) -> None:
     """Write each cassette as pretty-printed JSON named after it."""
-    for path in write_cassettes(folder, cassettes):
+    for path in authoring.write_cassettes(folder, cassettes):
         print(f"wrote {path.relative_to(ROOT)}")
 
 

@@ -18,17 +18,18 @@ again rewrites the same file.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
-import json
 import math
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from quickstart_helpers.cassettes import estimate_tokens
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _authoring as authoring  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "images"
 NAME = "storyboard_stream"
@@ -513,57 +514,35 @@ def build_cassette() -> dict:
         (2500, [images[3]]),
         (300, [text[5]]),
     ]
-    prompt_tokens = estimate_tokens(STORYBOARD)
-    text_tokens = sum(estimate_tokens(t["text"]) for t in text)
+    text_tokens = sum(authoring.estimate_tokens(t["text"]) for t in text)
     image_tokens = IMAGE_TOKENS * len(images)
-    response_id = hashlib.sha1(NAME.encode()).hexdigest()[:22]
-    chunks = []
-    for i, (delay_ms, parts) in enumerate(layout):
-        last = i == len(layout) - 1
-        candidate: dict = {"content": {"role": "model", "parts": parts}, "index": 0}
-        usage: dict = {
-            "promptTokenCount": prompt_tokens,
-            "totalTokenCount": prompt_tokens,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-        }
-        if last:
-            candidate["finishReason"] = "STOP"
-            usage["candidatesTokenCount"] = text_tokens + image_tokens
-            usage["totalTokenCount"] = prompt_tokens + text_tokens + image_tokens
-            usage["candidatesTokensDetails"] = [
-                {"modality": "TEXT", "tokenCount": text_tokens},
-                {"modality": "IMAGE", "tokenCount": image_tokens},
-            ]
-        response = {
-            "candidates": [candidate],
-            "usageMetadata": usage,
-            "modelVersion": MODEL,
-            "responseId": response_id,
-        }
-        chunks.append({"delay_ms": delay_ms, "response": response})
-    return {
-        "name": NAME,
-        "kind": "generate",
-        "description": (
-            "03_text_and_image_streaming: a four-panel storyboard streamed as captions "
-            "and images (PNG and JPEG) interleaved. Authored by "
-            "scripts/make_storyboard_cassette.py, which draws the panels with Pillow."
-        ),
-        "model": MODEL,
-        "request": {
-            "contents": [{"role": "user", "parts": [{"text": STORYBOARD}]}],
+    chunks = authoring.stream_chunks(
+        [parts for _, parts in layout],
+        [delay_ms for delay_ms, _ in layout],
+        name=NAME,
+        model=MODEL,
+        prompt_tokens=authoring.estimate_tokens(STORYBOARD),
+        answer_tokens=text_tokens + image_tokens,
+        answer_details={"TEXT": text_tokens, "IMAGE": image_tokens},
+    )
+    return authoring.generate_cassette(
+        NAME,
+        "03_text_and_image_streaming: a four-panel storyboard streamed as captions "
+        "and images (PNG and JPEG) interleaved. Authored by "
+        "scripts/make_storyboard_cassette.py, which draws the panels with Pillow.",
+        MODEL,
+        {
+            "contents": [authoring.text_content("user", STORYBOARD)],
             "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]},
         },
-        "chunks": chunks,
-    }
+        chunks,
+    )
 
 
 def main() -> None:
     """Write ``assets/cassettes/images/storyboard_stream.json`` and report panel sizes."""
     cassette = build_cassette()
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{NAME}.json"
-    path.write_text(json.dumps(cassette, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    (path,) = authoring.write_cassettes(OUT, [cassette], indent=1)
     for chunk in cassette["chunks"]:
         for part in chunk["response"]["candidates"][0]["content"]["parts"]:
             if "inlineData" in part:

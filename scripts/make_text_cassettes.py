@@ -7,10 +7,12 @@ chunk (time to first chunk) and usage numbers estimated at about 1.3 tokens per 
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from pathlib import Path
 
-from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _authoring as authoring  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "text"
 MODEL = "gemini-2.5-flash"
@@ -27,45 +29,23 @@ def cassette(
     thoughts: int = 0,
 ) -> dict:
     """Build one generate cassette answering ``prompt`` with ``chunks`` of text."""
-    response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
-    prompt_tokens = estimate_tokens(prompt)
-    answer_tokens = estimate_tokens("".join(chunks))
-    out = []
-    for i, text in enumerate(chunks):
-        last = i == len(chunks) - 1
-        candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
-        if last:
-            candidate["finishReason"] = "STOP"
-        usage = {
-            "promptTokenCount": prompt_tokens,
-            "totalTokenCount": prompt_tokens + thoughts,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-        }
-        if thoughts:
-            usage["thoughtsTokenCount"] = thoughts
-        if last:
-            usage["candidatesTokenCount"] = answer_tokens
-            usage["totalTokenCount"] = prompt_tokens + answer_tokens + thoughts
-        response = {
-            "candidates": [candidate],
-            "usageMetadata": usage,
-            "modelVersion": MODEL,
-            "responseId": response_id,
-        }
-        out.append(
-            {
-                "delay_ms": first_delay_ms if i == 0 else delay_ms + 37 * (i % 3),
-                "response": response,
-            }
-        )
-    return {
-        "name": name,
-        "kind": "generate",
-        "description": description,
-        "model": MODEL,
-        "request": {"contents": [{"role": "user", "parts": [{"text": prompt}]}]},
-        "chunks": out,
-    }
+    return authoring.generate_cassette(
+        name,
+        description,
+        MODEL,
+        {"contents": [authoring.text_content("user", prompt)]},
+        authoring.stream_chunks(
+            chunks,
+            authoring.paced_delays(
+                len(chunks), first_ms=first_delay_ms, every_ms=delay_ms, jitter_ms=37
+            ),
+            name=name,
+            model=MODEL,
+            prompt_tokens=authoring.estimate_tokens(prompt),
+            answer_tokens=authoring.estimate_tokens("".join(chunks)),
+            thoughts=thoughts,
+        ),
+    )
 
 
 CASSETTES = [
@@ -133,7 +113,7 @@ CASSETTES = [
 
 def main() -> None:
     """Write every cassette as pretty-printed JSON under assets/cassettes/text/."""
-    for path in write_cassettes(OUT, CASSETTES):
+    for path in authoring.write_cassettes(OUT, CASSETTES):
         print(f"wrote {path.relative_to(OUT.parent.parent.parent)}")
 
 

@@ -7,10 +7,12 @@ bubble growing chunk by chunk. Usage numbers are estimated at about 1.3 tokens p
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from pathlib import Path
 
-from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _authoring as authoring  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "web"
 MODEL = "gemini-2.5-flash"
@@ -60,11 +62,11 @@ SLOW_CHUNKS = [
 
 
 def user(text: str) -> dict:
-    return {"role": "user", "parts": [{"text": text}]}
+    return authoring.text_content("user", text)
 
 
 def model(text: str) -> dict:
-    return {"role": "model", "parts": [{"text": text}]}
+    return authoring.text_content("model", text)
 
 
 def cassette(
@@ -77,36 +79,27 @@ def cassette(
     finish: bool = True,
     break_after: bool = False,
 ) -> dict:
-    """Build one generate cassette answering ``contents`` with ``chunks`` of text."""
-    response_id = hashlib.sha1(name.encode()).hexdigest()[:22]
-    prompt_tokens = sum(estimate_tokens(p["text"]) for c in contents for p in c["parts"])
-    answer_tokens = estimate_tokens("".join(chunks))
-    out = []
-    for i, (text, delay) in enumerate(zip(chunks, delays_ms, strict=True)):
-        last = i == len(chunks) - 1 and finish
-        candidate: dict = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
-        usage: dict = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
-        if last:
-            candidate["finishReason"] = "STOP"
-            usage["candidatesTokenCount"] = answer_tokens
-            usage["totalTokenCount"] = prompt_tokens + answer_tokens
-        response = {
-            "candidates": [candidate],
-            "usageMetadata": usage,
-            "modelVersion": MODEL,
-            "responseId": response_id,
-        }
-        out.append({"delay_ms": delay, "response": response})
+    """Build one generate cassette answering ``contents`` with ``chunks`` of text.
+
+    Args:
+        finish: The last chunk ends the answer (finish reason and final usage).
+        break_after: Drop the connection after the last chunk.
+    """
+    out = authoring.stream_chunks(
+        chunks,
+        delays_ms,
+        name=name,
+        model=MODEL,
+        prompt_tokens=sum(
+            authoring.estimate_tokens(p["text"]) for c in contents for p in c["parts"]
+        ),
+        answer_tokens=authoring.estimate_tokens("".join(chunks)),
+        prompt_details=False,
+        complete=finish,
+    )
     if break_after:
         out.append({"delay_ms": 300, "break": True})
-    return {
-        "name": name,
-        "kind": "generate",
-        "description": description,
-        "model": MODEL,
-        "request": {"contents": contents},
-        "chunks": out,
-    }
+    return authoring.generate_cassette(name, description, MODEL, {"contents": contents}, out)
 
 
 CASSETTES = [
@@ -155,7 +148,7 @@ CASSETTES = [
 
 def main() -> None:
     """Write every cassette as pretty-printed JSON under assets/cassettes/web/."""
-    for path in write_cassettes(OUT, CASSETTES):
+    for path in authoring.write_cassettes(OUT, CASSETTES):
         print(f"wrote {path.relative_to(OUT.parent.parent.parent)}")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from quickstart_helpers import emulator as emulator_module
 from quickstart_helpers.client import client_mode, make_client, resolve_mode
+from quickstart_helpers.emulator import _server as emulator_module
 from quickstart_helpers.env import MissingApiKeyError
 
 
@@ -73,7 +73,7 @@ def test_quickstart_mode_variable_overrides_auto(no_key, monkeypatch):
     monkeypatch.setenv("QUICKSTART_MODE", "offline")
     assert resolve_mode() == "offline"
     monkeypatch.setenv("QUICKSTART_MODE", "sideways")
-    with pytest.raises(ValueError, match="mode must be"):
+    with pytest.raises(ValueError, match="QUICKSTART_MODE=.sideways. is not allowed"):
         resolve_mode()
 
 

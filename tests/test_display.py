@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import nbformat
 import pytest
-from google.genai import types
+from google.genai import errors, types
 from nbclient import NotebookClient
 
 from quickstart_helpers import display as display_module
@@ -18,6 +19,7 @@ from quickstart_helpers.display import (
     chunk_text,
     stream_markdown,
 )
+from quickstart_helpers.errors import explain_api_error
 
 
 def _response(*parts):
@@ -93,6 +95,43 @@ def test_a_broken_stream_raises_with_the_partial_text(capsys):
     assert "Half an answer" in capsys.readouterr().out
 
 
+def _refused():
+    raise errors.ClientError(
+        400, {"error": {"code": 400, "message": "Bad request", "status": "INVALID_ARGUMENT"}}
+    )
+    yield  # pragma: no cover - makes this a generator
+
+
+def test_an_error_before_the_first_chunk_is_the_apis_own_error_explained(capsys):
+    with pytest.raises(errors.ClientError) as info:
+        stream_markdown(_refused())
+    assert not isinstance(info.value, StreamInterrupted)
+    if sys.version_info >= (3, 11):
+        assert info.value.__notes__ == [explain_api_error(info.value)]
+    assert capsys.readouterr().out == ""
+
+
+def test_an_empty_chunk_then_an_error_is_a_broken_stream(capsys):
+    def chunks():
+        yield types.GenerateContentResponse()  # a chunk without text still arrived
+        raise ConnectionError("peer closed connection")
+
+    with pytest.raises(StreamInterrupted, match="after 0 characters") as info:
+        stream_markdown(chunks())
+    assert info.value.text == ""
+
+
+def test_async_error_before_the_first_chunk_is_raised_as_is():
+    async def refused():
+        raise errors.ServerError(
+            503, {"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE"}}
+        )
+        yield  # pragma: no cover
+
+    with pytest.raises(errors.ServerError, match="Overloaded"):
+        asyncio.run(astream_markdown(refused()))
+
+
 def test_async_twin():
     async def chunks():
         for piece in ("a", "b", "c"):
@@ -140,8 +179,17 @@ def test_throttle_rate_must_be_positive():
 
 
 class _FakeHandle:
+    """A display handle; ``updates`` lists the Markdown of the display and its updates."""
+
     def __init__(self) -> None:
         self.updates: list[str] = []
+        self.displays = 0
+
+    def display(self, obj, raw: bool = False, display_id: bool = False) -> _FakeHandle:
+        assert display_id
+        self.displays += 1
+        self.update(obj, raw)
+        return self
 
     def update(self, obj, raw: bool = False) -> None:
         assert raw and obj["text/plain"] == "<IPython.core.display.Markdown object>"
@@ -152,7 +200,7 @@ def _notebook_renderer(monkeypatch) -> _FakeHandle:
     """Make stream_markdown believe it runs in Jupyter; return the display it updates."""
     handle = _FakeHandle()
     monkeypatch.setattr(display_module, "in_notebook", lambda: True)
-    monkeypatch.setattr("IPython.display.display", lambda obj, raw, display_id: handle)
+    monkeypatch.setattr("IPython.display.display", handle.display)
     return handle
 
 
@@ -167,7 +215,8 @@ def test_display_updates_are_throttled_and_the_last_one_holds_the_whole_text(mon
 
     text = stream_markdown(chunks(), clock=lambda: now[0])
     assert text == "".join(f"{i} " for i in range(1000))
-    # 20 throttled updates in 1 s, then the final one.
+    # One display and 19 throttled updates in 1 s, then the final one.
+    assert handle.displays == 1
     assert len(handle.updates) == MAX_UPDATES_PER_SECOND + 1
     assert handle.updates[-1] == text
     # Each update shows a prefix of the text, growing.
@@ -185,7 +234,16 @@ def test_a_broken_stream_in_jupyter_gets_a_final_update_with_the_partial_text(mo
 
     with pytest.raises(StreamInterrupted):
         stream_markdown(chunks(), clock=lambda: 0.0)
+    assert handle.displays == 1
     assert handle.updates == ["kept ", "kept too"]
+
+
+def test_in_jupyter_the_display_is_made_with_the_first_text_and_not_sent_twice(monkeypatch):
+    handle = _notebook_renderer(monkeypatch)
+    assert stream_markdown(["", "whole answer"], clock=lambda: 0.0) == "whole answer"
+    # No display for the empty chunk; no final update repeating what is shown.
+    assert handle.displays == 1
+    assert handle.updates == ["whole answer"]
 
 
 def test_in_jupyter_a_10000_chunk_stream_ends_with_the_whole_text():
@@ -203,3 +261,23 @@ def test_in_jupyter_a_10000_chunk_stream_ends_with_the_whole_text():
     assert [o.output_type for o in outputs] == ["display_data"]
     assert outputs[0].data["text/markdown"] == expected
     assert nb.cells[1].outputs[0].data["text/plain"] == str(len(expected))
+
+
+def test_in_jupyter_a_refused_request_leaves_no_empty_output():
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "from quickstart_helpers.display import stream_markdown\n"
+            "def refused():\n"
+            "    raise ValueError('refused')\n"
+            "    yield\n"
+            "try:\n"
+            "    stream_markdown(refused())\n"
+            "except ValueError as err:\n"
+            "    print(type(err).__name__)"
+        )
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream"]
+    assert outputs[0].text == "ValueError\n"

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from google import genai
 from google.genai import errors
 
-from quickstart_helpers.cassettes import CassetteStore
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
-from quickstart_helpers.emulator import INVALID_KEY_ERROR, Emulator, merge_chunks
+from quickstart_helpers.emulator import INVALID_KEY_ERROR, CassetteStore, Emulator, merge_chunks
+from quickstart_helpers.emulator._tls import make_local_certificate
 
 MODEL = "gemini-2.5-flash"
 
@@ -40,12 +43,16 @@ def cassette_dir(tmp_path_factory):
     chunks = [_chunk(t, last=i == len(CHUNKS) - 1) for i, t in enumerate(CHUNKS)]
     cassettes = {
         "multi": {
+            "format": 1,
+            "kind": "generate",
             "name": "multi",
             "model": MODEL,
             "request": {"contents": [{"role": "user", "parts": [{"text": "Tell me"}]}]},
             "chunks": chunks,
         },
         "broken": {
+            "format": 1,
+            "kind": "generate",
             "name": "broken",
             "model": MODEL,
             "request": {"contents": [{"role": "user", "parts": [{"text": "Break"}]}]},
@@ -236,7 +243,7 @@ def test_repository_cassettes_load(cassette_dir):
 
 
 def test_matching_treats_a_chunked_answer_like_the_joined_one():
-    from quickstart_helpers.cassettes import normalize_contents
+    from quickstart_helpers.emulator import normalize_contents
 
     chunked = [
         {"role": "user", "parts": [{"text": "Hi"}]},
@@ -255,6 +262,8 @@ def test_matching_treats_a_chunked_answer_like_the_joined_one():
 
 def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
     base = {
+        "format": 1,
+        "kind": "generate",
         "model": MODEL,
         "request": {"contents": [{"role": "user", "parts": [{"text": "Same"}]}]},
         "chunks": [_chunk("x", last=True)],
@@ -265,20 +274,38 @@ def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
         CassetteStore([tmp_path])
 
 
-def test_authored_cassettes_are_written_and_load_back(tmp_path):
-    from quickstart_helpers.cassettes import estimate_tokens, write_cassettes
+def test_stopping_deletes_the_certificate_folder_it_made(cassette_dir, tmp_path):
+    emu = _emulator(cassette_dir).start()
+    folder = emu.certificate.cert_file.parent
+    assert emu.certificate.key_file.exists()
+    emu.stop()
+    assert not folder.exists()
+    assert emu.certificate is None
+    # A restart makes a new certificate that works, and stopping deletes that one too.
+    emu.start()
+    client = genai.Client(api_key="test", http_options=emu.http_options())
+    assert client.models.generate_content(model=MODEL, contents="Tell me").text
+    second = emu.certificate.cert_file.parent
+    assert second != folder
+    emu.stop()
+    assert not second.exists()
 
-    assert estimate_tokens("one two three four five six seven eight nine ten") == 13
-    assert estimate_tokens("") == 1
-    cassette = {
-        "name": "authored",
-        "model": MODEL,
-        "request": {"contents": [{"role": "user", "parts": [{"text": "Hi ✓"}]}]},
-        "chunks": [_chunk("Hello", last=True)],
-    }
-    (path,) = write_cassettes(tmp_path / "out", [cassette])
-    assert path == tmp_path / "out" / "authored.json"
-    assert CassetteStore([tmp_path / "out"]).cassettes[0].request == cassette["request"]
-    with pytest.raises(ValueError):
-        write_cassettes(tmp_path / "bad", [{"name": "no model"}])
-    assert not (tmp_path / "bad").exists()
+    # A certificate the caller made in a folder of their own is left alone.
+    mine = make_local_certificate(tmp_path / "mine")
+    emu = _emulator(cassette_dir, certificate=mine).start()
+    emu.stop()
+    assert mine.cert_file.exists() and emu.certificate is mine
+
+
+def test_an_emulator_never_stopped_leaves_no_certificate_folder_at_exit(tmp_path):
+    script = (
+        "from quickstart_helpers.emulator import Emulator\n"
+        "emu = Emulator().start()\n"
+        "print(emu.certificate.cert_file.parent, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("gemini-emulator-")
+    assert not folder.exists()

@@ -22,9 +22,8 @@ import websockets
 from google import genai
 from google.genai import errors, types
 
-from quickstart_helpers.cassettes import Cassette, CassetteStore, default_cassette_dir
-from quickstart_helpers.emulator import Emulator
-from quickstart_helpers.live_emulator import MAX_REASON_BYTES, load_audio
+from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette, shipped_cassette_dir
+from quickstart_helpers.emulator._live import MAX_REASON_BYTES, load_audio
 from quickstart_helpers.wav import parse_pcm_mime_type, wave_file
 
 KEY = "test-key-must-never-be-recorded"
@@ -95,11 +94,11 @@ async def receive_turn(session, path: Path) -> Turn:
     return turn
 
 
-def recorded_frames(cassette: Cassette, index: int) -> int:
+def recorded_frames(cassette: LiveCassette, index: int) -> int:
     return sum(m.audio.frames for m in cassette.turns[index].messages if m.audio)
 
 
-def recorded_pcm(cassette: Cassette, index: int) -> bytes:
+def recorded_pcm(cassette: LiveCassette, index: int) -> bytes:
     """The PCM a cassette turn sends, read straight from its WAV files."""
     folder = cassette.path.parent  # type: ignore[union-attr]
     out = bytearray()
@@ -459,6 +458,7 @@ def test_realtime_pacing_waits_the_recorded_delays(tmp_path: Path) -> None:
         for i in range(3)
     ] + [{"delay_ms": 0, "message": {"serverContent": {"turnComplete": True}}}]
     cassette = {
+        "format": 1,
         "name": "paced",
         "kind": "live",
         "model": MODEL,
@@ -515,5 +515,5 @@ def test_live_cassettes_hold_real_speech_within_their_files() -> None:
     for path in files:
         info = soundfile.info(path)
         assert (info.samplerate, info.channels, info.subtype) == (24_000, 1, "PCM_16")
-    total = sum(p.stat().st_size for p in (default_cassette_dir() / "live").rglob("*"))
+    total = sum(p.stat().st_size for p in (shipped_cassette_dir() / "live").rglob("*"))
     assert total < 4_000_000

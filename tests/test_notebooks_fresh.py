@@ -36,6 +36,11 @@ def _cell(source: str, count: int | None, *outputs: dict) -> nbformat.NotebookNo
     return cell
 
 
+def _tagged(cell: nbformat.NotebookNode, *tags: str) -> nbformat.NotebookNode:
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
 def _stream(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
@@ -96,6 +101,9 @@ def test_the_canonical_check_catches_what_nbval_lets_through(checked):
         ),
         _cell("", None),
         _cell("6 * 7", 6, _display({"text/plain": "42"}, "execute_result")),
+        # nbval's nbval-ignore-output tag: outputs not compared, the count still is.
+        _tagged(_cell("print('fresh')", 7, _stream("stored\n")), "nbval-ignore-output"),
+        _tagged(_cell("print('fresh')", 3, _stream("stored\n")), "nbval-ignore-output"),
     )
     assert outcomes["Cell 0"] == "passed"
     assert "outputs differ" in outcomes["Cell 1"]
@@ -105,3 +113,6 @@ def test_the_canonical_check_catches_what_nbval_lets_through(checked):
     assert outcomes["Cell 4"] == "passed"
     assert outcomes["Cell 5"] == "passed"
     assert outcomes["Cell 6"] == "passed"
+    assert outcomes["Cell 7"] == "passed"
+    assert "execution count 3 stored, 8 in a fresh" in outcomes["Cell 8"]
+    assert "outputs differ" not in outcomes["Cell 8"]

@@ -23,11 +23,15 @@ Errors close the socket the way the live API does, and the SDK raises
 invalid argument (bad key, bad JSON, unsupported modality) and ``1008`` for what is
 not found or not allowed (unknown model, missing key, a turn no cassette recorded).
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
-explanation is logged (level INFO) by the ``quickstart_helpers.live_emulator`` logger.
+explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
 
-Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.cassettes`)::
+Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
+snake_case; unknown fields refused with 1007, as the live API does).
 
-    {"name": "live_narration", "kind": "live", "model": "gemini-3.1-flash-live-preview",
+Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.emulator._cassettes`)::
+
+    {"format": 1, "name": "live_narration", "kind": "live",
+     "model": "gemini-3.1-flash-live-preview",
      "setup": {"generationConfig": {"responseModalities": ["AUDIO"]}},
      "turns": [{"input": "Read this aloud ...",
                 "messages": [
@@ -48,22 +52,32 @@ import copy
 import difflib
 import json
 import logging
+import secrets
+import threading
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+from pydantic import ValidationError
 
-from .cassettes import Cassette, LiveMessage, LiveTurn, normalize_contents
+from ..errors import LiveSessionClosed as _Close
+from ._auth_tokens import TOKEN_PREFIX
+from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._protocol import ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:
-    from .emulator import Emulator, ReceivedRequest
+    from google.genai import types
+
+    from ._server import Emulator
 
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
     "CLOSE_NOT_FOUND",
+    "CONSTRAINED_ROUTE",
     "LIVE_ROUTE",
+    "ResumptionStore",
     "add_routes",
     "close_reason",
     "load_audio",
@@ -72,6 +86,8 @@ __all__ = [
 
 #: The Live API's route for Gemini API keys (any version segment).
 LIVE_ROUTE = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+#: The Live API's route for ephemeral tokens (``auth_tokens/...``), any version segment.
+CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
 
 #: Close code the live API uses for ``INVALID_ARGUMENT`` (RFC 6455: invalid payload data).
 CLOSE_INVALID_ARGUMENT = 1007
@@ -82,7 +98,7 @@ _CLOSE_INTERNAL = 1011
 #: Longest close reason RFC 6455 allows, in UTF-8 bytes.
 MAX_REASON_BYTES = 123
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("quickstart_helpers.emulator")
 
 
 def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
@@ -98,9 +114,58 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register the Live API WebSocket route on the emulator's aiohttp app."""
 
     async def bidi_generate_content(request: web.Request) -> web.StreamResponse:
+        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
+            return await emulator.recorder.live(emulator, request)
         return await _LiveSession(emulator, request).run()
 
+    async def constrained(request: web.Request) -> web.StreamResponse:
+        return await _LiveSession(emulator, request, constrained=True).run()
+
     app.router.add_get(LIVE_ROUTE, bidi_generate_content)
+    app.router.add_get(CONSTRAINED_ROUTE, constrained)
+
+
+@dataclass(frozen=True)
+class _Resumption:
+    cassette: str
+    next_index: int
+
+
+class ResumptionStore:
+    """Session resumption handles one emulator gave out: where each session stood.
+
+    A handle names a cassette and the index of the next turn; a new connection whose
+    setup carries it continues that cassette from there. Handles are opaque random
+    strings, valid only in the emulator that issued them.
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[str, _Resumption] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, cassette: str, next_index: int) -> str:
+        """Return a new handle for a session at ``next_index`` of ``cassette``."""
+        handle = secrets.token_urlsafe(24)
+        with self._lock:
+            self._handles[handle] = _Resumption(cassette, next_index)
+        return handle
+
+    def resume(self, handle: str) -> tuple[str, int] | None:
+        """Return ``(cassette name, next turn index)`` for a handle, or None if unknown."""
+        with self._lock:
+            state = self._handles.get(handle)
+        return None if state is None else (state.cassette, state.next_index)
+
+
+def send_message(ws: web.WebSocketResponse, payload: dict[str, Any]) -> Any:
+    """Send one server message as the live API does: compact JSON in a binary frame.
+
+    The live API sends its messages as binary frames: the JavaScript SDK decodes
+    ``Blob`` and ``ArrayBuffer`` message data (what a browser's WebSocket gives for
+    binary frames) and the Python SDK reads ``recv(decode=False)`` (bytes whatever the
+    frame type), so a binary frame is what both are written for.
+    """
+    return ws.send_bytes(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
 
 
 _audio_cache: dict[tuple[Path, float], tuple[int, bytes]] = {}
@@ -127,7 +192,7 @@ def load_audio(path: Path) -> tuple[int, bytes]:
 
 
 def render_message(
-    cassette: Cassette, message: LiveMessage, *, output_transcription: bool = True
+    cassette: LiveCassette, message: LiveMessage, *, output_transcription: bool = True
 ) -> dict[str, Any] | None:
     """Build the JSON a cassette message sends, or None when nothing is left to send.
 
@@ -164,16 +229,62 @@ def render_message(
     return payload or None
 
 
-def _get(d: Any, camel: str, snake: str, default: Any = None) -> Any:
-    if not isinstance(d, dict):
-        return default
-    if camel in d:
-        return d[camel]
-    return d.get(snake, default)
+def _locked(setup: dict[str, Any], locked: dict[str, Any]) -> dict[str, Any]:
+    """Return the client's setup with a token's locked fields put over it."""
+    merged = dict(setup)
+    for key, value in locked.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
-def _bare(model: str) -> str:
-    return model.removeprefix("models/")
+def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
+    """Parse one client message with the SDK's ``types.LiveClientMessage``.
+
+    camelCase and snake_case field names are both accepted, as the live API does.
+
+    Raises:
+        LiveSessionClosed: Code 1007 with the live API's "Unknown name" message when a
+            field is unknown or a value has the wrong type.
+    """
+    from google.genai import types
+
+    try:
+        return types.LiveClientMessage.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = f'Invalid JSON payload received. Unknown name "{where}": Cannot find field.'
+        else:
+            message = f"Invalid JSON payload received. Invalid value at '{where}'."
+        raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
+
+
+def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
+    config = setup.generation_config if setup is not None else None
+    wanted = (config.response_modalities if config is not None else None) or ["AUDIO"]
+    return [str(getattr(m, "value", m)).upper() for m in wanted]
+
+
+def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | None:
+    if setup is None or setup.system_instruction is None:
+        return None
+    value = setup.system_instruction
+    if isinstance(value, str):
+        value = {"parts": [{"text": value}]}
+    else:
+        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return normalize_contents([value])
+
+
+def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
+    from google.genai import types
+
+    setup = {k: v for k, v in cassette.setup.items() if k != "model"}
+    return types.LiveClientSetup.model_validate(setup)
 
 
 def _normal_text(text: str) -> str:
@@ -185,29 +296,26 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class _Close(Exception):
-    def __init__(self, code: int, reason: str, detail: str | None = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.detail = detail or reason
-
-
 @dataclass
 class _LiveSession:
     emulator: Emulator
     request: web.Request
+    constrained: bool = False
     ws: web.WebSocketResponse = field(init=False)
     received: ReceivedRequest | None = None
-    setup: dict[str, Any] = field(default_factory=dict)
-    cassettes: list[Cassette] = field(default_factory=list)
-    current: Cassette | None = None
+    setup: types.LiveClientSetup | None = None
+    cassettes: list[LiveCassette] = field(default_factory=list)
+    current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
+    #: The setup message, when record mode has read it already (see _record.py).
+    first_message: dict[str, Any] | None = None
 
-    async def run(self) -> web.StreamResponse:
-        self.ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
-        await self.ws.prepare(self.request)
+    async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
+        if ws is None:
+            ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+            await ws.prepare(self.request)
+        self.ws = ws
         try:
             await self._serve()
         except _Close as close:
@@ -249,26 +357,27 @@ class _LiveSession:
     async def _serve(self) -> None:
         # Read the setup before any error, so the SDK's send() has completed and its
         # recv() turns the close frame into an APIError.
-        first = await self._next_message()
+        first = self.first_message or await self._next_message()
         if first is None:
             return
-        self._check_key()
-        from .emulator import ReceivedRequest
-
+        token_setup = self._check_key()
+        if token_setup and isinstance(first.get("setup"), dict):
+            first = {"setup": _locked(first["setup"], token_setup)}
         setup = first.get("setup")
         model = setup.get("model") if isinstance(setup, dict) else None
         self.received = ReceivedRequest(
-            "BidiGenerateContent",
-            _bare(str(model or "")),
+            "BidiGenerateContentConstrained" if self.constrained else "BidiGenerateContent",
+            bare_model(str(model or "")),
             self.request.match_info["version"],
             [first],
         )
         self.emulator.requests.append(self.received)
         self._check_setup(first)
-        await self.ws.send_str(json.dumps({"setupComplete": {}}))
+        self._resume()
+        await send_message(self.ws, {"setupComplete": {}})
         # Read and answer at the same time, so a client that closes mid-reply is heard
         # at once; turns (and errors about them) are answered in the order they came.
-        queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close] = asyncio.Queue()
         reader = asyncio.ensure_future(self._read_turns(queue))
         worker = asyncio.ensure_future(self._answer_turns(queue))
         try:
@@ -283,7 +392,9 @@ class _LiveSession:
                 task.cancel()
             await asyncio.gather(reader, worker, return_exceptions=True)
 
-    async def _read_turns(self, queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close]) -> bool:
+    async def _read_turns(
+        self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
+    ) -> bool:
         """Queue each client turn's cassette turn; return True when the client closed."""
         while True:
             try:
@@ -297,35 +408,78 @@ class _LiveSession:
                 queue.put_nowait(close)
                 return False
 
-    async def _answer_turns(self, queue: asyncio.Queue[tuple[Cassette, LiveTurn] | _Close]) -> None:
+    async def _answer_turns(
+        self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
+    ) -> None:
         while True:
             item = await queue.get()
             if isinstance(item, _Close):
                 raise item
             await self._replay(item)
 
-    def _check_key(self) -> None:
-        error = self.emulator.key_error(self.request)
-        if error is None:
+    def _resume(self) -> None:
+        """Continue the session a ``sessionResumption.handle`` names, if any."""
+        config = self.setup.session_resumption if self.setup is not None else None
+        handle = config.handle if config is not None else None
+        if not handle:
             return
+        state = self.emulator.live_handles.resume(handle)
+        cassette = next(
+            (c for c in self.cassettes if state is not None and c.name == state[0]), None
+        )
+        if state is None or cassette is None:
+            raise _Close(
+                CLOSE_NOT_FOUND,
+                "The session resumption handle is not valid here (unknown, or for another "
+                "model or setup).",
+            )
+        self.current, self.next_index = cassette, state[1]
+        if self.received is not None:
+            self.received.cassette = cassette.name
+
+    def _check_key(self) -> dict[str, Any] | None:
+        """Check the key (or, on the constrained route, spend a token use).
+
+        Returns:
+            The token's locked setup fields on the constrained route, else None.
+        """
+        if self.constrained:
+            auth = self.request.headers.get("Authorization", "")
+            name = auth[len("Token ") :] if auth.startswith("Token ") else ""
+            name = name or self.request.query.get("access_token", "")
+            if not name.startswith(TOKEN_PREFIX):
+                raise _Close(
+                    CLOSE_NOT_FOUND,
+                    "The constrained endpoint needs an ephemeral token (Authorization: Token "
+                    "auth_tokens/...) from auth_tokens.create.",
+                )
+            try:
+                return self.emulator.tokens.start_session(name).setup
+            except PermissionError as exc:
+                raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
+        error = key_error(self.request)
+        if error is None:
+            return None
         body = json.loads(error.body)  # type: ignore[arg-type]
         message = body["error"]["message"]
         code = CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND
         raise _Close(code, message)
 
     def _check_setup(self, first: dict[str, Any]) -> None:
-        setup = first.get("setup")
-        if not isinstance(setup, dict):
+        message = parse_client_message(first)
+        if message.setup is None or set(first) != {"setup"}:
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
                 "The first message must be a setup message ({'setup': {'model': ...}}).",
             )
-        self.setup = setup
-        model = _bare(str(setup.get("model") or ""))
+        self.setup = message.setup
+        model = bare_model(str(message.setup.model or ""))
         version = self.request.match_info["version"]
         cassettes = self.emulator.store.live(model)
         if not model or not cassettes:
-            recorded = sorted({c.model for c in self.emulator.store.cassettes if c.kind == "live"})
+            recorded = sorted(
+                {c.model for c in self.emulator.store.cassettes if isinstance(c, LiveCassette)}
+            )
             raise _Close(
                 CLOSE_NOT_FOUND,
                 f"models/{model} is not found for API version {version}, or is not "
@@ -334,12 +488,10 @@ class _LiveSession:
                 f"for bidiGenerateContent. Offline, the Live API models with cassettes are: "
                 f"{', '.join(recorded) or 'none'}.",
             )
-        config = _get(setup, "generationConfig", "generation_config", {}) or {}
-        wanted = _get(config, "responseModalities", "response_modalities") or ["AUDIO"]
-        wanted = [str(m).upper() for m in wanted]
-        matching = [c for c in cassettes if self._modalities(c) == wanted]
+        wanted = _modalities(message.setup)
+        matching = [c for c in cassettes if _modalities(_recorded_setup(c)) == wanted]
         if not matching:
-            recorded = self._modalities(cassettes[0])
+            recorded = _modalities(_recorded_setup(cassettes[0]))
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
                 f"The requested combination of response modalities ({', '.join(wanted)}) is "
@@ -347,19 +499,16 @@ class _LiveSession:
             )
         self.cassettes = matching
 
-    @staticmethod
-    def _modalities(cassette: Cassette) -> list[str]:
-        config = _get(cassette.setup, "generationConfig", "generation_config", {}) or {}
-        wanted = _get(config, "responseModalities", "response_modalities") or ["AUDIO"]
-        return [str(m).upper() for m in wanted]
-
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of a completed client turn, or None when none is complete."""
-        content = _get(data, "clientContent", "client_content")
-        if content is not None:
-            turns = _get(content, "turns", "turns") or []
-            self.pending.extend(t for t in turns if isinstance(t, dict))
-            if not _get(content, "turnComplete", "turn_complete", False):
+        message = parse_client_message(data)
+        if message.client_content is not None:
+            content = message.client_content
+            self.pending.extend(
+                t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for t in content.turns or []
+            )
+            if not content.turn_complete:
                 return None
             turns, self.pending = self.pending, []
             texts = [
@@ -370,26 +519,24 @@ class _LiveSession:
                 if "text" in p
             ]
             return " ".join(texts)
-        realtime = _get(data, "realtimeInput", "realtime_input")
-        if realtime is not None:
-            if not isinstance(realtime, dict):
-                raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
-            if "text" in realtime:
-                return str(realtime["text"])
-            if any(
-                k in realtime for k in ("audio", "video", "media", "mediaChunks", "media_chunks")
-            ):
+        if message.realtime_input is not None:
+            realtime = message.realtime_input
+            if realtime.text is not None:
+                return realtime.text
+            if realtime.audio or realtime.video or realtime.media_chunks:
                 raise _Close(
                     CLOSE_NOT_FOUND,
                     "The offline emulator replays text turns only, not audio or video "
                     "input. Send text, or set GEMINI_API_KEY.",
                 )
             return None  # activityStart/End, audioStreamEnd: nothing to answer
-        if _get(data, "toolResponse", "tool_response") is not None:
+        if message.tool_response is not None:
             raise _Close(
                 CLOSE_NOT_FOUND,
                 "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools.",
             )
+        if message.setup is not None:
+            raise _Close(CLOSE_INVALID_ARGUMENT, "The setup message may be sent only once.")
         unknown = ", ".join(sorted(data)) or "(empty message)"
         raise _Close(
             CLOSE_INVALID_ARGUMENT,
@@ -397,14 +544,13 @@ class _LiveSession:
             "Cannot find field.",
         )
 
-    def _system_instruction_matches(self, cassette: Cassette) -> bool:
-        recorded = _get(cassette.setup, "systemInstruction", "system_instruction")
+    def _system_instruction_matches(self, cassette: LiveCassette) -> bool:
+        recorded = _instruction(_recorded_setup(cassette))
         if recorded is None:
             return True
-        sent = _get(self.setup, "systemInstruction", "system_instruction") or {}
-        return normalize_contents([sent]) == normalize_contents([recorded])
+        return (_instruction(self.setup) or normalize_contents([{}])) == recorded
 
-    def _find_turn(self, text: str) -> tuple[Cassette, LiveTurn]:
+    def _find_turn(self, text: str) -> tuple[LiveCassette, LiveTurn]:
         wanted = _normal_text(text)
         ordered = ([self.current] if self.current else []) + [
             c for c in self.cassettes if c is not self.current
@@ -440,17 +586,15 @@ class _LiveSession:
         raise _Close(
             CLOSE_NOT_FOUND,
             f"No cassette for {excerpt!r}{tail}",
-            f"No Live API cassette for model {self.setup.get('model')!r} recorded the "
+            f"No Live API cassette for model {getattr(self.setup, 'model', None)!r} recorded the "
             f"turn {_short(wanted, 200)!r}. The offline emulator only replays recordings "
             f"and never makes an answer up.{hint} Send a recorded turn, record a cassette "
             "under assets/cassettes/live/, or set GEMINI_API_KEY to use the live API.",
         )
 
-    async def _replay(self, found: tuple[Cassette, LiveTurn]) -> None:
+    async def _replay(self, found: tuple[LiveCassette, LiveTurn]) -> None:
         cassette, turn = found
-        transcription = "outputAudioTranscription" in self.setup or (
-            "output_audio_transcription" in self.setup
-        )
+        transcription = self.setup is not None and self.setup.output_audio_transcription is not None
         for message in turn.messages:
             if self.emulator.pacing == "realtime" and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
@@ -461,4 +605,8 @@ class _LiveSession:
                 raise ConnectionResetError("cassette break")
             payload = render_message(cassette, message, output_transcription=transcription)
             if payload is not None:
-                await self.ws.send_str(json.dumps(payload, separators=(",", ":")))
+                await send_message(self.ws, payload)
+        if self.setup is not None and self.setup.session_resumption is not None:
+            handle = self.emulator.live_handles.issue(cassette.name, self.next_index)
+            update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
+            await send_message(self.ws, update)

@@ -1,0 +1,79 @@
+"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol.
+
+An HTTPS server on 127.0.0.1 (aiohttp, a certificate made at start) that serves
+``generateContent``, ``streamGenerateContent`` (SSE or a JSON array), ``countTokens``,
+``models.list``/``models.get``, ephemeral ``auth_tokens`` and the Live API's WebSocket
+(plain and constrained, with session resumption) from recorded cassettes, so the real
+SDKs (Python and JavaScript) stream for real with no key and no network. Requests are
+validated against the SDK's own types and every error is the API's JSON; the README's
+"What the emulator serves" lists every route.
+
+Public surface:
+
+- :class:`Emulator`, :func:`get_emulator`, :func:`stop_emulator`: run it;
+- :class:`CassetteStore` and the cassette models (:data:`Cassette`,
+  :class:`GenerateCassette`, :class:`LiveCassette`, ...), :func:`load_cassette`,
+  :func:`request_key`: read and match recordings;
+- :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
+  of the live API (or any upstream);
+- :data:`INVALID_KEY_ERROR`: the live API's answer to a bad key, which the emulator
+  sends for the key ``invalid``.
+
+Everything in ``_``-prefixed modules is internal.
+"""
+
+from ._cassettes import (
+    FORMAT,
+    Cassette,
+    CassetteStore,
+    Chunk,
+    GenerateCassette,
+    LiveAudio,
+    LiveCassette,
+    LiveMessage,
+    LiveTurn,
+    RecordedError,
+    cassette_dirs,
+    load_cassette,
+    normalize_contents,
+    parse_cassette,
+    request_key,
+    shipped_cassette_dir,
+)
+from ._http import merge_chunks
+from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
+from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
+from ._server import Emulator, get_emulator, stop_emulator
+from ._verify import Drift, verify_cassettes
+
+__all__ = [
+    "FORMAT",
+    "IMAGE_OUTPUT_MODELS",
+    "INVALID_KEY_ERROR",
+    "Cassette",
+    "CassetteStore",
+    "Drift",
+    "Chunk",
+    "Emulator",
+    "GenerateCassette",
+    "LiveAudio",
+    "LiveCassette",
+    "LiveMessage",
+    "LiveTurn",
+    "RECORD_COMMAND",
+    "ReceivedRequest",
+    "RecordedError",
+    "Recorder",
+    "cassette_dirs",
+    "get_emulator",
+    "load_cassette",
+    "merge_chunks",
+    "normalize_contents",
+    "parse_cassette",
+    "recording_emulator",
+    "request_key",
+    "shipped_cassette_dir",
+    "stop_emulator",
+    "upstream_ssl_context",
+    "verify_cassettes",
+]

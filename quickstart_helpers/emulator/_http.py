@@ -1,0 +1,251 @@
+"""The emulator's REST routes: ``generateContent`` and ``streamGenerateContent``.
+
+For any API version segment:
+
+- ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: one SSE event
+  (``data: <GenerateContentResponse JSON>`` and a blank line) per recorded chunk;
+- the same without ``alt=sse``: a streamed JSON array, as the live API sends it
+  (``[{...}`` then ``\\n,\\r\\n{...}`` per further chunk, then ``\\n]``; each object
+  indented), ``Content-Type: application/json``;
+- ``POST /{version}/models/{model}:generateContent``: the chunks merged into one
+  response;
+- ``POST /{version}/models/{model}:countTokens``: see :mod:`._models`.
+
+Bodies are validated against the SDK's types first (:mod:`._validation`): an unknown
+field or a bad value is the API's 400 ``INVALID_ARGUMENT``.
+
+Requests that no cassette matches get the API's error JSON with status 404
+``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
+API's ``API_KEY_INVALID`` error. Nothing is made up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..sse import format_event
+from . import _models
+from ._cassettes import GenerateCassette, prompt_text
+from ._protocol import (
+    IMAGE_OUTPUT_MODELS,
+    ReceivedRequest,
+    api_error,
+    bare_model,
+    key_error,
+    short,
+)
+from ._validation import validate_generate_request
+
+if TYPE_CHECKING:
+    from ._server import Emulator
+
+__all__ = [
+    "JSON_ARRAY_SEPARATOR",
+    "METHODS",
+    "add_routes",
+    "check_request",
+    "json_array_item",
+    "merge_chunks",
+    "sse_event",
+    "unmatched",
+]
+
+#: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    """Register the REST routes on the emulator's aiohttp app."""
+
+    async def generate(request: web.Request) -> web.StreamResponse:
+        return await _generate(emulator, request)
+
+    app.router.add_post("/{version}/models/{model_method}", generate)
+
+
+def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
+    """Merge a cassette's chunks into one non-streaming ``GenerateContentResponse``.
+
+    Adjacent text parts are joined; inline data parts are kept in order; the last
+    chunk's ``finishReason``, ``usageMetadata``, ``modelVersion`` and ``responseId`` win.
+    A cassette of one chunk (a recorded non-streaming answer) gives that chunk as it is.
+    """
+    if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
+        return copy.deepcopy(cassette.chunks[0].response)
+    parts: list[dict[str, Any]] = []
+    merged: dict[str, Any] = {}
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    for chunk in cassette.chunks:
+        response = chunk.response or {}
+        for key in ("usageMetadata", "modelVersion", "responseId"):
+            if key in response:
+                merged[key] = response[key]
+        for cand in response.get("candidates") or []:
+            for key, value in cand.items():
+                if key != "content":
+                    candidate[key] = value
+            for part in (cand.get("content") or {}).get("parts") or []:
+                if (
+                    "text" in part
+                    and parts
+                    and set(parts[-1]) == {"text"}
+                    and set(part) == {"text"}
+                ):
+                    parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+                else:
+                    parts.append(dict(part))
+    return {"candidates": [candidate], **merged}
+
+
+def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
+    """Return the API's error for a request the live API would refuse, else None.
+
+    Refused: ``responseModalities`` naming ``IMAGE`` for a model outside
+    :data:`~quickstart_helpers.emulator._protocol.IMAGE_OUTPUT_MODELS` (400
+    ``INVALID_ARGUMENT``, the live API's message).
+    """
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    modalities = config.get("responseModalities") or config.get("response_modalities") or []
+    wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
+    if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
+        return api_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Model does not support the requested response modalities: image",
+        )
+    return None
+
+
+def unmatched(emulator: Emulator, model: str, body: dict[str, Any]) -> web.Response:
+    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches."""
+    prompt = prompt_text(body.get("contents"))
+    closest = emulator.store.closest(model, body)
+    hint = "There are no cassettes at all."
+    if closest is not None:
+        hint = (
+            f"The closest cassette is {closest.name!r} "
+            f"({closest.path.name if closest.path else 'in memory'}), recorded for "
+            f"model {closest.model!r} with the prompt "
+            f"{short(prompt_text(closest.request.get('contents')))!r}."
+        )
+    message = (
+        f"No recorded response (cassette) matches this request to model {model!r} "
+        f"with the prompt {short(prompt)!r}. The offline emulator only replays "
+        f"recordings and never makes an answer up. {hint} Send that cassette's prompt, "
+        "record a cassette for yours with `quickstart record NOTEBOOK --cassettes DIR` "
+        "(pytest: --gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the "
+        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
+    )
+    if emulator.recorder is not None:
+        message += " " + emulator.recorder.refusal()
+    return api_error(404, "NOT_FOUND", message)
+
+
+def sse_event(payload: dict[str, Any], newline: str = "\n", split_json: bool = False) -> bytes:
+    """Frame one JSON payload as an SSE event (``data: <json>`` lines, blank line).
+
+    Args:
+        payload: The JSON object to send.
+        newline: ``"\\n"`` or ``"\\r\\n"``.
+        split_json: Spread the JSON over several ``data:`` lines (indented).
+    """
+    if split_json:
+        text = json.dumps(payload, indent=1, ensure_ascii=False)
+    else:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return format_event(text, newline=newline)
+
+
+async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+    model, _, method = request.match_info["model_method"].partition(":")
+    if method not in METHODS:
+        return api_error(
+            404,
+            "NOT_FOUND",
+            f"The emulator does not serve the method {method!r} (POST {request.path}); "
+            f"it serves {', '.join(METHODS)}.",
+        )
+    if emulator.recorder is not None and method != "countTokens":
+        # Record mode: forward what no cassette answers, and record it (see _record.py).
+        forwarded = await emulator.recorder.generate(emulator, request, model, method)
+        if forwarded is not None:
+            return forwarded
+    error = key_error(request)
+    if error is not None:
+        return error
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return api_error(
+            400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {type(exc).__name__}: {exc}"
+        )
+    if method == "countTokens":
+        return await _models.count_tokens(emulator, model, body)
+    normalized, error = validate_generate_request(body)
+    if error is not None:
+        return error
+    assert normalized is not None
+    body = normalized
+    received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+    emulator.requests.append(received)
+    error = check_request(model, body)
+    if error is not None:
+        return error
+    cassette = emulator.store.find(model, body)
+    if cassette is None:
+        return unmatched(emulator, model, body)
+    received.cassette = cassette.name
+    if cassette.error is not None:  # a recorded error answer
+        await emulator.sleep(cassette.error.delay_ms)
+        return web.json_response(cassette.error.body, status=cassette.error.status)
+    if method == "generateContent":
+        await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
+        return web.json_response(merge_chunks(cassette))
+    sse = request.query.get("alt") == "sse"
+    return await _stream(emulator, request, cassette, sse=sse)
+
+
+#: Between two objects of a streamed JSON array, as the live API frames it.
+JSON_ARRAY_SEPARATOR = b"\n,\r\n"
+
+
+async def _stream(
+    emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
+) -> web.StreamResponse:
+    content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    try:
+        first = True
+        for chunk in cassette.chunks:
+            await emulator.sleep(chunk.delay_ms)
+            if chunk.break_:
+                # Drop the connection mid-stream, as a network failure would.
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            payload = chunk.response or {}
+            if sse:
+                data = sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
+            else:
+                data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
+            first = False
+            await response.write(data)
+        if not sse:
+            await response.write(b"[]" if first else b"\n]")
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
+
+
+def json_array_item(payload: dict[str, Any]) -> bytes:
+    """Return one object of a streamed JSON array: indented JSON, as the live API sends."""
+    return json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")

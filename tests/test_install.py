@@ -1,0 +1,125 @@
+"""The built wheel works on its own: outside the checkout, offline, with its cassettes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _uv() -> str:
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if not uv:
+        pytest.fail(
+            "uv is needed to build the wheel: run the tests with `python3 -m uv run pytest`."
+        )
+    return uv
+
+
+def _run(args: list, **kwargs) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=600, **kwargs
+    )
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> dict[str, Path]:
+    """A fresh virtual environment, outside the checkout, with the built wheel installed."""
+    uv = _uv()
+    tmp = tmp_path_factory.mktemp("install")
+    _run([uv, "build", "--wheel", "--out-dir", tmp / "dist", ROOT])
+    (wheel,) = (tmp / "dist").glob("*.whl")
+    venv = tmp / "venv"
+    _run([uv, "venv", "--quiet", "--python", sys.executable, venv])
+    _run([uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel])
+    return {"wheel": wheel, "venv": venv, "tmp": tmp}
+
+
+def _clean_env(venv: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("QUICKSTART_", "GEMINI_", "GOOGLE_", "PYTHON", "VIRTUAL_ENV", "UV"))
+    }
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _shipped_names() -> list[str]:
+    return sorted(
+        json.loads(p.read_text("utf-8"))["name"]
+        for p in (ROOT / "assets" / "cassettes").rglob("*.json")
+    )
+
+
+def test_the_wheel_carries_every_cassette_and_its_audio(installed):
+    names = zipfile.ZipFile(installed["wheel"]).namelist()
+    shipped = [
+        p.relative_to(ROOT / "assets").as_posix()
+        for p in (ROOT / "assets" / "cassettes").rglob("*")
+        if p.is_file()
+    ]
+    assert shipped
+    for name in shipped:
+        assert f"quickstart_helpers/assets/{name}" in names
+
+
+def test_the_installed_emulator_finds_every_shipped_cassette(installed):
+    python = installed["venv"] / "bin" / "python"
+    code = (
+        "import json; from quickstart_helpers.emulator import CassetteStore, shipped_cassette_dir;"
+        "print(json.dumps([str(shipped_cassette_dir()),"
+        " sorted(c.name for c in CassetteStore().cassettes)]))"
+    )
+    out = _run([python, "-c", code], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
+    folder, names = json.loads(out.stdout)
+    assert folder.startswith(str(installed["venv"]))
+    assert names == _shipped_names()
+
+
+def test_runtime_dependencies_leave_out_test_tools(installed):
+    python = installed["venv"] / "bin" / "python"
+    code = (
+        "import importlib.util, json;"
+        "print(json.dumps([m for m in ('pytest', 'nbval', 'jupyterlab', 'playwright', 'ruff')"
+        " if importlib.util.find_spec(m)]))"
+    )
+    out = _run([python, "-c", code], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
+    assert json.loads(out.stdout) == []
+
+
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_each_notebook_runs_offline_alone_in_a_fresh_folder(installed, notebook):
+    """A folder holding only the notebook, and an environment holding only the wheel."""
+    work = installed["tmp"] / notebook.removesuffix(".ipynb")
+    work.mkdir()
+    shutil.copy(ROOT / "notebooks" / notebook, work)
+    quickstart = installed["venv"] / "bin" / "quickstart"
+    result = subprocess.run(
+        [quickstart, "run", notebook, "--mode", "offline", "--no-progress"],
+        cwd=work,
+        env={**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = work / "build" / "run" / notebook
+    assert executed.is_file()
+    cells = json.loads(executed.read_text("utf-8"))["cells"]
+    errors = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert errors == []
+    assert "No recorded response" not in executed.read_text("utf-8")
