@@ -318,12 +318,12 @@ def main() -> None:
 
     levels = QUICK_LEVELS if args.quick else LEVELS
     results = measure(levels, settle_s=1.0 if args.quick else SETTLE_S, trace=args.trace)
-    print("clients | relay          | streams/s | first p50 ms | p95 ms | peak MiB | after MiB")
+    print("clients | relay           | streams/s | first p50 ms | p95 ms | peak MiB | after MiB")
     for clients, by_kind in results.items():
         for kind, name in (("flask", "Flask threaded"), ("aiohttp", "relay (aiohttp)")):
             r = by_kind[kind]
             print(
-                f"{clients:7d} | {name:14s} | {r.streams_per_s:9.1f} | {r.first_p50_ms:12.0f} |"
+                f"{clients:7d} | {name:15s} | {r.streams_per_s:9.1f} | {r.first_p50_ms:12.0f} |"
                 f" {r.first_p95_ms:6.0f} | {r.peak_rss_mib:8.1f} | {r.after_rss_mib:9.1f}"
             )
     from benchmarks.__main__ import format_table
