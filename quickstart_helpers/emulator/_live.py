@@ -50,6 +50,7 @@ import asyncio
 import base64
 import copy
 import difflib
+import functools
 import json
 import logging
 import secrets
@@ -65,6 +66,7 @@ from pydantic import ValidationError
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
 from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._live_cache import rendered_turn
 from ._protocol import ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:
@@ -80,8 +82,10 @@ __all__ = [
     "ResumptionStore",
     "add_routes",
     "close_reason",
+    "encode_message",
     "load_audio",
     "render_message",
+    "render_wire",
 ]
 
 #: The Live API's route for Gemini API keys (any version segment).
@@ -165,7 +169,24 @@ def send_message(ws: web.WebSocketResponse, payload: dict[str, Any]) -> Any:
     binary frames) and the Python SDK reads ``recv(decode=False)`` (bytes whatever the
     frame type), so a binary frame is what both are written for.
     """
-    return ws.send_bytes(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
+    return ws.send_bytes(encode_message(payload))
+
+
+def encode_message(payload: dict[str, Any]) -> bytes:
+    """Return the wire bytes of one server message: compact JSON, UTF-8."""
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+def render_wire(
+    cassette: LiveCassette, message: LiveMessage, *, output_transcription: bool = True
+) -> bytes | None:
+    """Return the bytes :func:`send_message` sends for a cassette message, or None.
+
+    Raises:
+        ValueError: As :func:`render_message`.
+    """
+    payload = render_message(cassette, message, output_transcription=output_transcription)
+    return None if payload is None else encode_message(payload)
 
 
 _audio_cache: dict[tuple[Path, float], tuple[int, bytes]] = {}
@@ -310,10 +331,14 @@ class _LiveSession:
     pending: list[dict[str, Any]] = field(default_factory=list)
     #: The setup message, when record mode has read it already (see _record.py).
     first_message: dict[str, Any] | None = None
+    #: Whether each cassette's system instruction (by id) is the session's.
+    instruction_matches: dict[int, bool] = field(default_factory=dict)
 
     async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
         if ws is None:
-            ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+            ws = web.WebSocketResponse(
+                max_msg_size=64 * 1024 * 1024, compress=self.emulator.live_compression
+            )
             await ws.prepare(self.request)
         self.ws = ws
         try:
@@ -545,10 +570,15 @@ class _LiveSession:
         )
 
     def _system_instruction_matches(self, cassette: LiveCassette) -> bool:
-        recorded = _instruction(_recorded_setup(cassette))
-        if recorded is None:
-            return True
-        return (_instruction(self.setup) or normalize_contents([{}])) == recorded
+        # Once per cassette and session: the setup cannot change within a session.
+        known = self.instruction_matches.get(id(cassette))
+        if known is None:
+            recorded = _instruction(_recorded_setup(cassette))
+            known = recorded is None or (
+                (_instruction(self.setup) or normalize_contents([{}])) == recorded
+            )
+            self.instruction_matches[id(cassette)] = known
+        return known
 
     def _find_turn(self, text: str) -> tuple[LiveCassette, LiveTurn]:
         wanted = _normal_text(text)
@@ -595,7 +625,14 @@ class _LiveSession:
     async def _replay(self, found: tuple[LiveCassette, LiveTurn]) -> None:
         cassette, turn = found
         transcription = self.setup is not None and self.setup.output_audio_transcription is not None
-        for message in turn.messages:
+        # -- messages rendered once per cassette turn (see _live_cache) --
+        rendered = rendered_turn(
+            cassette,
+            turn,
+            output_transcription=transcription,
+            render=functools.partial(render_wire, cassette, output_transcription=transcription),
+        )
+        for index, message in enumerate(turn.messages):
             if self.emulator.pacing == "realtime" and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
             if message.break_:
@@ -603,9 +640,9 @@ class _LiveSession:
                 if self.request.transport is not None:
                     self.request.transport.abort()
                 raise ConnectionResetError("cassette break")
-            payload = render_message(cassette, message, output_transcription=transcription)
-            if payload is not None:
-                await send_message(self.ws, payload)
+            data = rendered[index]
+            if data is not None:
+                await self.ws.send_bytes(data)  # as send_message does
         if self.setup is not None and self.setup.session_resumption is not None:
             handle = self.emulator.live_handles.issue(cassette.name, self.next_index)
             update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}

@@ -365,7 +365,9 @@ class Recorder:
         """Serve a Live API WebSocket: forward the session upstream or replay it."""
         from ._live import _LiveSession
 
-        ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+        ws = web.WebSocketResponse(
+            max_msg_size=64 * 1024 * 1024, compress=emulator.live_compression
+        )
         await ws.prepare(request)
         first_msg = await ws.receive()
         if first_msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
