@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import websockets
 from aiohttp import WSMsgType, web
 
+from benchmarks.registry import Options, Result, benchmark
 from quickstart_helpers._background import BackgroundServer, start_background_server
 from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette, _live_cache
 from quickstart_helpers.emulator._live import LIVE_ROUTE, render_wire
@@ -49,7 +50,7 @@ TARGET = 1.1
 
 
 @dataclass(frozen=True)
-class Result:
+class Row:
     """One benchmark row: emulator against bare replay, medians in milliseconds."""
 
     name: str
@@ -145,13 +146,13 @@ def _compare(
     bare: Callable[[], Awaitable[float]],
     rounds: int,
     target: float | None = TARGET,
-) -> Result:
+) -> Row:
     """Interleave ``rounds`` runs of each side; return their medians as a row."""
     times: dict[str, list[float]] = {"emulator": [], "bare": []}
     for _ in range(rounds):
         for side, run in (("emulator", emulator), ("bare", bare)):
             times[side].append(asyncio.run(run()))
-    return Result(
+    return Row(
         name,
         statistics.median(times["emulator"]) * 1000,
         statistics.median(times["bare"]) * 1000,
@@ -159,7 +160,7 @@ def _compare(
     )
 
 
-def _rows(cassette: LiveCassette, compress: bool, rounds: int) -> list[Result]:
+def _rows(cassette: LiveCassette, compress: bool, rounds: int) -> list[Row]:
     """Measure one compression setting's rows."""
     label = "permessage-deflate" if compress else "no compression"
     emulator = Emulator(pacing="fast", live_compression=compress).start()
@@ -198,10 +199,28 @@ def _rows(cassette: LiveCassette, compress: bool, rounds: int) -> list[Result]:
         emulator.stop()
 
 
-def run(rounds: int = ROUNDS) -> list[Result]:
+def run(rounds: int = ROUNDS) -> list[Row]:
     """Measure every row (takes about a minute on 2 cores)."""
     cassette = _cassette()
     return [row for compress in (False, True) for row in _rows(cassette, compress, rounds)]
+
+
+@benchmark("live", "Live API replay vs a bare WebSocket replay of the same cassette (TLS)")
+def live(options: Options) -> list[Result]:
+    """The registry's view of :func:`run`: send-to-turnComplete times in ms."""
+    rounds = 5 if options.quick else max(options.repeats, ROUNDS)
+    return [
+        Result(
+            "live",
+            row.name,
+            row.emulator_ms,
+            row.bare_ms,
+            "ms",
+            target=row.target,
+            baseline_name="bare WebSocket replay",
+        )
+        for row in run(rounds)
+    ]
 
 
 def main() -> None:
