@@ -9,7 +9,8 @@ For any API version segment:
 
 Requests that no cassette matches get the API's error JSON with status 404
 ``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
-API's ``API_KEY_INVALID`` error. Nothing is made up.
+API's ``API_KEY_INVALID`` error. Nothing is made up. A cassette's fault directives
+(HTTP errors, error events, drops, split writes) are carried out by :mod:`._faults`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
+from . import _faults
 from ._cassettes import GenerateCassette, prompt_text
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
@@ -156,6 +158,9 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     if cassette is None:
         return unmatched(emulator, model, body)
     received.cassette = cassette.name
+    failed = _faults.http_error(emulator, cassette)
+    if failed is not None:
+        return failed
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
         return web.json_response(merge_chunks(cassette))
@@ -170,16 +175,22 @@ async def _stream(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
     )
     await response.prepare(request)
+    faults = _faults.StreamFaults(cassette, request)
     try:
-        for chunk in cassette.chunks:
+        for index, chunk in enumerate(cassette.chunks):
             await emulator.sleep(chunk.delay_ms)
+            if await faults.interrupt(response, index, emulator.sse_newline):
+                return response
             if chunk.break_:
                 # Drop the connection mid-stream, as a network failure would.
                 if request.transport is not None:
                     request.transport.abort()
                 return response
             event = sse_event(chunk.response or {}, emulator.sse_newline, emulator.sse_split_json)
-            await response.write(event)
+            if await faults.write(response, index, event):
+                return response
+        if await faults.interrupt(response, len(cassette.chunks), emulator.sse_newline):
+            return response
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -25,6 +25,10 @@ not found or not allowed (unknown model, missing key, a turn no cassette recorde
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
 explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
 
+Fault directives (``close``, ``drop``, ``goAway``) and session resumption
+(``sessionResumptionUpdate`` handles; a setup carrying one continues the cassette from
+the next turn) are carried out by :mod:`._faults`.
+
 Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
 snake_case; unknown fields refused with 1007, as the live API does).
 
@@ -62,6 +66,7 @@ from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
 from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._faults import LiveFaults
 from ._protocol import ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:
@@ -240,6 +245,7 @@ class _LiveSession:
     current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
+    faults: LiveFaults | None = None
 
     async def run(self) -> web.StreamResponse:
         self.ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
@@ -337,7 +343,7 @@ class _LiveSession:
         self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
     ) -> None:
         while True:
-            item = await queue.get()
+            item = await self.faults.next_turn(queue) if self.faults else await queue.get()
             if isinstance(item, _Close):
                 raise item
             await self._replay(item)
@@ -384,6 +390,11 @@ class _LiveSession:
                 f"not supported by the model. Use {recorded}.",
             )
         self.cassettes = matching
+        # Fault directives and session resumption (see _faults).
+        resumption = message.setup.session_resumption
+        self.faults = LiveFaults(self.emulator, resumption=resumption is not None)
+        if resumption is not None and resumption.handle:
+            self.current, self.next_index = self.faults.resume(resumption.handle, matching)
 
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of a completed client turn, or None when none is complete."""
@@ -481,7 +492,12 @@ class _LiveSession:
     async def _replay(self, found: tuple[LiveCassette, LiveTurn]) -> None:
         cassette, turn = found
         transcription = self.setup is not None and self.setup.output_audio_transcription is not None
-        for message in turn.messages:
+        index = next(i for i, t in enumerate(cassette.turns) if t is turn)
+        for position, message in enumerate(turn.messages):
+            if self.faults is not None:
+                await self.faults.before_message(
+                    self.ws, self.request, cassette, index, position, message
+                )
             if self.emulator.pacing == "realtime" and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
             if message.break_:
@@ -492,3 +508,7 @@ class _LiveSession:
             payload = render_message(cassette, message, output_transcription=transcription)
             if payload is not None:
                 await self.ws.send_str(json.dumps(payload, separators=(",", ":")))
+        if self.faults is not None:
+            await self.faults.before_message(
+                self.ws, self.request, cassette, index, len(turn.messages), None
+            )

@@ -42,6 +42,8 @@ class Emulator:
 
     Attributes:
         requests: Every request received, in order (for tests and teaching).
+        fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
+            by cassette name (the count behind "fails N times, then succeeds").
     """
 
     store: CassetteStore = field(default_factory=CassetteStore)
@@ -51,6 +53,7 @@ class Emulator:
     sse_newline: str = "\n"
     sse_split_json: bool = False
     requests: list[ReceivedRequest] = field(default_factory=list)
+    fault_attempts: dict[str, int] = field(default_factory=dict)
     certificate: LocalCertificate | None = None
     _server: BackgroundServer | None = field(default=None, repr=False)
 
