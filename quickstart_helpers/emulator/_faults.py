@@ -69,7 +69,7 @@ __all__ = [
 
 #: Pause after each piece of a split chunk, in seconds, so the pieces arrive in
 #: separate reads (in fast pacing too).
-SPLIT_PAUSE_S = 0.03
+SPLIT_PAUSE_S = 0.05
 
 #: Close code once a ``goAway``'s time is up (RFC 6455: the endpoint is going away).
 CLOSE_GOING_AWAY = 1001
