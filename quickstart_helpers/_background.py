@@ -58,6 +58,7 @@ def start_background_server(
     name: str,
     ssl_context: ssl.SSLContext | None = None,
     startup_timeout: float = 30,
+    runner_class: type[web.AppRunner] = web.AppRunner,
     **runner_kwargs: Any,
 ) -> BackgroundServer:
     """Build an app with ``make_app`` in a new thread's loop and serve it there.
@@ -69,7 +70,12 @@ def start_background_server(
         name: The thread's name (shown in tracebacks and debuggers).
         ssl_context: Serve HTTPS with this context; None serves plain HTTP.
         startup_timeout: Seconds to wait for the port to open. Defaults to 30.
-        **runner_kwargs: Passed on to ``aiohttp.web.AppRunner``.
+        runner_class: ``aiohttp.web.AppRunner`` or a subclass of it.
+        **runner_kwargs: Passed on to ``runner_class``. Unless given otherwise,
+            ``handler_cancellation=True`` (a handler stops when its client leaves) and
+            ``shutdown_timeout=0.5`` (seconds handlers get to finish when the server
+            stops before they are cancelled), so stopping never waits on a stream a
+            client abandoned.
 
     Returns:
         The running server, once its port is open.
@@ -78,6 +84,8 @@ def start_background_server(
         RuntimeError: The app could not be built or the port could not be opened; the
             message says why.
     """
+    runner_kwargs.setdefault("handler_cancellation", True)
+    runner_kwargs.setdefault("shutdown_timeout", 0.5)
     loop = asyncio.new_event_loop()
     started: dict[str, Any] = {}
     ready = threading.Event()
@@ -86,7 +94,7 @@ def start_background_server(
         asyncio.set_event_loop(loop)
         try:
             app = make_app()
-            runner = web.AppRunner(app, **runner_kwargs)
+            runner = runner_class(app, **runner_kwargs)
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
             loop.run_until_complete(site.start())

@@ -3,6 +3,10 @@
 In Jupyter the text appears in a single ``display`` output that is updated as each
 chunk arrives (``update_display_data`` messages); on a terminal it is printed as it
 arrives. Both return the full text.
+
+Errors: an error before the first chunk (the API refused the request, e.g. a bad key)
+is the API's own error, re-raised as is with a note that explains it; only an error
+after at least one chunk is a broken stream, raised as :class:`StreamInterrupted`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from .errors import StreamInterrupted
 
 __all__ = [
     "StreamInterrupted",
+    "add_explanation",
     "astream_markdown",
     "chunk_text",
     "in_notebook",
@@ -25,6 +30,27 @@ __all__ = [
 
 #: Updates per second while the typewriter reveals text.
 _FRAMES_PER_SECOND = 30
+
+
+def add_explanation(err: BaseException) -> BaseException:
+    """Attach a one-paragraph explanation (what went wrong, what to do) to an error.
+
+    The explanation is :func:`quickstart_helpers.errors.explain_api_error`, added as an
+    exception note (shown under the traceback; Python 3.11 and later) unless the error
+    already carries it.
+
+    Args:
+        err: The exception, usually a ``google.genai.errors.APIError``.
+
+    Returns:
+        ``err`` itself.
+    """
+    from .errors import explain_api_error
+
+    note = explain_api_error(err)
+    if hasattr(err, "add_note") and note not in (getattr(err, "__notes__", None) or []):
+        err.add_note(note)
+    return err
 
 
 def chunk_text(chunk: Any) -> str:
@@ -60,18 +86,22 @@ class _Renderer:
     def __init__(self) -> None:
         self.text = ""
         self.shown = 0
+        self.chunks = 0
         self.handle = None
-        if in_notebook():
-            from IPython.display import Markdown, display
-
-            self._markdown = Markdown
-            self.handle = display(Markdown(""), display_id=True)
+        self.notebook = in_notebook()
 
     def show(self, upto: int) -> None:
         if upto <= self.shown:
             return
-        if self.handle is not None:
-            self.handle.update(self._markdown(self.text[:upto]))
+        if self.notebook:
+            from IPython.display import Markdown, display
+
+            # The display is made with the first text, so a refused request leaves no
+            # empty output behind.
+            if self.handle is None:
+                self.handle = display(Markdown(self.text[:upto]), display_id=True)
+            else:
+                self.handle.update(Markdown(self.text[:upto]))
         else:
             sys.stdout.write(self.text[self.shown : upto])
             sys.stdout.flush()
@@ -79,7 +109,7 @@ class _Renderer:
 
     def finish(self) -> None:
         self.show(len(self.text))
-        if self.handle is None and self.text and not self.text.endswith("\n"):
+        if not self.notebook and self.text and not self.text.endswith("\n"):
             sys.stdout.write("\n")
             sys.stdout.flush()
 
@@ -122,14 +152,18 @@ def stream_markdown(
         The full text of the stream.
 
     Raises:
-        StreamInterrupted: The stream raised midway; the partial text stays on screen
-            and is in the exception's ``text``. The original error is its ``__cause__``.
+        StreamInterrupted: The stream raised after at least one chunk; the partial text
+            stays on screen and is in the exception's ``text``. The original error is
+            its ``__cause__``.
+        google.genai.errors.APIError: The request was refused before the first chunk
+            (for example a bad key): the SDK's own error, with an explanation note.
         ValueError: ``typewriter`` is not positive.
     """
     _check_typewriter(typewriter)
     renderer = _Renderer()
     try:
         for chunk in chunks:
+            renderer.chunks += 1
             renderer.text += chunk_text(chunk)
             for upto, pause in _steps(renderer, typewriter):
                 renderer.show(upto)
@@ -137,6 +171,9 @@ def stream_markdown(
                     sleep(pause)
     except Exception as exc:
         renderer.finish()
+        if renderer.chunks == 0:
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise StreamInterrupted(renderer.text, exc) from exc
     renderer.finish()
     return renderer.text
@@ -154,13 +191,17 @@ async def astream_markdown(chunks: AsyncIterable[Any], *, typewriter: float | No
         The full text of the stream.
 
     Raises:
-        StreamInterrupted: The stream raised midway; ``text`` holds the partial text.
+        StreamInterrupted: The stream raised after at least one chunk; ``text`` holds
+            the partial text.
+        google.genai.errors.APIError: The request was refused before the first chunk:
+            the SDK's own error, with an explanation note.
         ValueError: ``typewriter`` is not positive.
     """
     _check_typewriter(typewriter)
     renderer = _Renderer()
     try:
         async for chunk in chunks:
+            renderer.chunks += 1
             renderer.text += chunk_text(chunk)
             for upto, pause in _steps(renderer, typewriter):
                 renderer.show(upto)
@@ -168,6 +209,9 @@ async def astream_markdown(chunks: AsyncIterable[Any], *, typewriter: float | No
                     await asyncio.sleep(pause)
     except Exception as exc:
         renderer.finish()
+        if renderer.chunks == 0:
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise StreamInterrupted(renderer.text, exc) from exc
     renderer.finish()
     return renderer.text

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .display import in_notebook
+from .display import add_explanation, in_notebook
 from .errors import PartsStreamInterrupted
 
 __all__ = [
@@ -453,7 +453,7 @@ def stream_parts(
             saved, text shown) and is in the exception's ``summary``; the original
             error is its ``__cause__``. An error before the first chunk (such as the
             SDK's ``google.genai.errors.APIError`` for a refused request) is raised
-            as is.
+            as is, with a note that explains it.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -467,7 +467,8 @@ def stream_parts(
     except Exception as exc:
         renderer.finish()
         if renderer.summary.chunks == 0:
-            raise  # refused before any chunk (e.g. an API error): nothing to keep
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary
@@ -495,7 +496,7 @@ async def astream_parts(
 
     Raises:
         PartsStreamInterrupted: The stream raised midway; ``summary`` holds what arrived.
-            An error before the first chunk is raised as is.
+            An error before the first chunk is raised as is, with an explanation note.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -511,7 +512,8 @@ async def astream_parts(
     except Exception as exc:
         renderer.finish()
         if renderer.summary.chunks == 0:
-            raise  # refused before any chunk (e.g. an API error): nothing to keep
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary

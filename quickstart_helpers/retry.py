@@ -221,10 +221,12 @@ class ResumableLiveSession:
     """A Live API conversation that reconnects with its resumption handle after ``goAway``.
 
     It asks for session resumption, keeps the newest handle from
-    ``session_resumption_update`` (when ``resumable``), and notes ``go_away``. Before
-    each turn, if the server said it will close (or the connection closed after a
-    completed turn), it opens a new connection whose config carries the handle: the
-    server continues the same conversation.
+    ``session_resumption_update`` (when ``resumable``), and notes ``go_away``. The
+    server sends each turn's update right *after* its ``turn_complete`` (where
+    ``session.receive()`` has already stopped), so before the next turn this class
+    reads on until that update arrives. Then, if the server said it will close, it
+    opens a new connection whose config carries the handle: the server continues the
+    same conversation.
 
     Use it as an async context manager::
 
@@ -237,6 +239,9 @@ class ResumableLiveSession:
         model: The Live API model.
         config: A ``LiveConnectConfig`` (or dict); its ``session_resumption`` is set.
         max_reconnects: Reconnections allowed in all; >= 0.
+        update_timeout_s: How long to wait, after a turn, for its
+            ``session_resumption_update`` before going on with the handle already
+            known, in seconds; > 0.
 
     Attributes:
         handle: The newest resumable handle, or None before the first.
@@ -244,14 +249,22 @@ class ResumableLiveSession:
         go_away: The pending ``goAway``'s ``time_left``, or None.
 
     Raises:
-        ValueError: ``max_reconnects`` is negative.
+        ValueError: ``max_reconnects`` is negative or ``update_timeout_s`` is not positive.
     """
 
     def __init__(
-        self, client: genai.Client, *, model: str, config: Any = None, max_reconnects: int = 3
+        self,
+        client: genai.Client,
+        *,
+        model: str,
+        config: Any = None,
+        max_reconnects: int = 3,
+        update_timeout_s: float = 5.0,
     ) -> None:
         if max_reconnects < 0:
             raise ValueError(f"max_reconnects must be >= 0, not {max_reconnects}")
+        if not update_timeout_s > 0:
+            raise ValueError(f"update_timeout_s must be > 0, not {update_timeout_s}")
         from google.genai import types
 
         self.client = client
@@ -262,9 +275,11 @@ class ResumableLiveSession:
             config = types.LiveConnectConfig.model_validate(config)
         self.config: types.LiveConnectConfig = config
         self.max_reconnects = max_reconnects
+        self.update_timeout_s = update_timeout_s
         self.handle: str | None = None
         self.reconnects: list[str] = []
         self.go_away: str | None = None
+        self._update_due = False  # a turn completed; its update is not read yet
         self._context: Any = None
         self._session: Any = None
 
@@ -276,6 +291,7 @@ class ResumableLiveSession:
         )
         self._context = self.client.aio.live.connect(model=self.model, config=config)
         self._session = await self._context.__aenter__()
+        self._update_due = False
 
     async def _close(self) -> None:
         context, self._context, self._session = self._context, None, None
@@ -292,6 +308,42 @@ class ResumableLiveSession:
     async def __aexit__(self, *exc: object) -> None:
         await self._close()
 
+    def _note(self, message: types.LiveServerMessage) -> None:
+        update = message.session_resumption_update
+        if update is not None:
+            self._update_due = False
+            if update.resumable and update.new_handle:
+                self.handle = update.new_handle
+        if message.go_away is not None:
+            self.go_away = message.go_away.time_left or "?"
+
+    async def read_update(self) -> str | None:
+        """Read on after a completed turn until its ``session_resumption_update`` arrives.
+
+        Notes a ``go_away`` on the way. Waits at most ``update_timeout_s`` seconds; does
+        nothing when the update was read already.
+
+        Returns:
+            The newest resumable handle (None before the first).
+
+        Raises:
+            google.genai.errors.APIError: The connection closed before the update came.
+        """
+        if self._session is None or not self._update_due:
+            return self.handle
+
+        async def until_update() -> None:
+            async for message in self._session.receive():
+                self._note(message)
+                if message.session_resumption_update is not None:
+                    return
+
+        try:
+            await asyncio.wait_for(until_update(), timeout=self.update_timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
+            self._update_due = False  # go on with the handle we have
+        return self.handle
+
     async def _reconnect(self, why: str) -> None:
         if len(self.reconnects) >= self.max_reconnects:
             raise RuntimeError(
@@ -307,8 +359,9 @@ class ResumableLiveSession:
     async def send_turn(self, text: str) -> AsyncIterator[types.LiveServerMessage]:
         """Send one user turn and yield the server's messages up to ``turn_complete``.
 
-        Reconnects first when a ``goAway`` is pending. Notes every resumption handle
-        and ``goAway`` on the way.
+        First reads the previous turn's ``session_resumption_update``
+        (:meth:`read_update`) and reconnects when a ``goAway`` is pending. Notes every
+        resumption handle and ``goAway`` on the way.
 
         Raises:
             google.genai.errors.APIError: The connection closed during the turn.
@@ -319,15 +372,15 @@ class ResumableLiveSession:
 
         if self._session is None:
             raise RuntimeError("Use ResumableLiveSession in an 'async with' block.")
+        await self.read_update()
         if self.go_away is not None:
             await self._reconnect(f"goAway (time left {self.go_away})")
         await self._session.send_client_content(
             turns=types.Content(role="user", parts=[types.Part(text=text)])
         )
         async for message in self._session.receive():
-            update = message.session_resumption_update
-            if update is not None and update.resumable and update.new_handle:
-                self.handle = update.new_handle
-            if message.go_away is not None:
-                self.go_away = message.go_away.time_left or "?"
+            self._note(message)
+            content = message.server_content
+            if content is not None and content.turn_complete:
+                self._update_due = True
             yield message

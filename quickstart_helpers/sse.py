@@ -21,7 +21,9 @@ The streams served by :mod:`quickstart_helpers.web` use three kinds of event:
   is a named event so that a chunk whose text is literally ``[DONE]`` cannot end the
   stream early;
 - ``error``: the last event of a stream that failed, with a readable message as the
-  data.
+  data;
+- comment lines (``: keep-alive``) on a stream idle for a while, which ``EventSource``
+  ignores; they keep proxies and the browser from timing the connection out.
 
 :func:`iter_events` parses SSE lines back into :class:`ServerSentEvent` objects the
 way ``EventSource`` does, for Python clients (httpx) and tests.
@@ -45,6 +47,7 @@ __all__ = [
     "iter_lines",
     "iter_text",
     "normalize_newlines",
+    "replace_surrogates",
 ]
 
 #: The data of the final ``done`` event.
@@ -93,7 +96,9 @@ def format_event(
             valid SSE. The Gemini API emulator uses this framer too.
 
     Returns:
-        The event as UTF-8 bytes, ending with the blank line that dispatches it.
+        The event as UTF-8 bytes, ending with the blank line that dispatches it. A
+        lone surrogate (text that has no UTF-8 form) is sent as U+FFFD, so framing
+        never fails on it.
 
     Raises:
         TypeError: ``data`` is not a string.
@@ -120,7 +125,19 @@ def format_event(
     text += "\n"
     if newline != "\n":
         text = text.replace("\n", newline)
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (e.g. from json.loads("\\ud800"))
+        return replace_surrogates(text).encode("utf-8")
+
+
+def replace_surrogates(text: str) -> str:
+    """Return ``text`` with each lone surrogate replaced by U+FFFD.
+
+    A surrogate pair written as two code points (``"\\ud83d\\ude80"``) becomes the
+    character it encodes. Text without surrogates comes back unchanged.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def done_event() -> bytes:

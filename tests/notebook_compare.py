@@ -1,8 +1,8 @@
 """Compare a stored notebook with a fresh execution the way nbval does, but stricter.
 
 Execution counts, every output type and every MIME type (images included) are
-compared; cells marked ``NBVAL_IGNORE_OUTPUT`` or ``NBVAL_SKIP`` are passed over and
-the sanitize patterns nbval uses are applied to both sides.
+compared; cells tagged ``nbval-ignore-output`` or ``nbval-skip`` (nbval's cell tags) are
+passed over and the sanitize patterns nbval uses are applied to both sides.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 SANITIZE_FILE = Path(__file__).with_name("nbval_sanitize.cfg")
-_SKIP_MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
+_SKIP_TAGS = ("nbval-ignore-output", "nbval-skip")
 
 
 def _patterns() -> list[tuple[re.Pattern[str], str]]:
@@ -68,7 +68,7 @@ def differences(stored: Any, fresh: Any) -> list[str]:
                 f"cell {index}: execution count {old.execution_count} stored, "
                 f"{new.execution_count} fresh (re-run the whole notebook)"
             )
-        if any(marker in old.source for marker in _SKIP_MARKERS):
+        if any(tag in old.get("metadata", {}).get("tags", []) for tag in _SKIP_TAGS):
             continue
         if normalized_outputs(old) != normalized_outputs(new):
             problems.append(f"cell {index}: outputs differ\n  source: {old.source[:80]!r}")

@@ -23,7 +23,9 @@ def test_stored_notebook_matches_a_fresh_offline_execution(path, tmp_path):
     stored = nbformat.read(path, as_version=4)
     fresh, result = execute_notebook(
         path,
-        tmp_path / path.name,
+        # The executed copy and the outputs sit side by side, as in `quickstart refresh`:
+        # the outputs are not below the notebook's folder, so players link no file.
+        tmp_path / "executed" / path.name,
         mode="offline",
         pacing="fast",
         output_root=tmp_path / "outputs",

@@ -1,8 +1,12 @@
 """The embedded Gemini API emulator: replays cassettes over the API's real wire protocol.
 
 An HTTPS server on 127.0.0.1 (aiohttp, a certificate made at start) that serves
-``generateContent``, ``streamGenerateContent`` (SSE) and the Live API's WebSocket from
-recorded cassettes, so the real SDK streams for real with no key and no network.
+``generateContent``, ``streamGenerateContent`` (SSE or a JSON array), ``countTokens``,
+``models.list``/``models.get``, ephemeral ``auth_tokens`` and the Live API's WebSocket
+(plain and constrained, with session resumption) from recorded cassettes, so the real
+SDKs (Python and JavaScript) stream for real with no key and no network. Requests are
+validated against the SDK's own types and every error is the API's JSON; the README's
+"What the emulator serves" lists every route.
 
 Public surface:
 
@@ -11,6 +15,8 @@ Public surface:
   :class:`GenerateCassette`, :class:`LiveCassette`, the fault directives
   :data:`Fault` ...), :func:`load_cassette`,
   :func:`request_key`: read and match recordings;
+- :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
+  of the live API (or any upstream);
 - :data:`INVALID_KEY_ERROR`: the live API's answer to a bad key, which the emulator
   sends for the key ``invalid``.
 
@@ -33,6 +39,7 @@ from ._cassettes import (
     LiveCassette,
     LiveMessage,
     LiveTurn,
+    RecordedError,
     SplitFault,
     cassette_dirs,
     load_cassette,
@@ -43,7 +50,9 @@ from ._cassettes import (
 )
 from ._http import merge_chunks
 from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
+from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
+from ._verify import Drift, verify_cassettes
 
 __all__ = [
     "FORMAT",
@@ -51,6 +60,7 @@ __all__ = [
     "INVALID_KEY_ERROR",
     "Cassette",
     "CassetteStore",
+    "Drift",
     "Chunk",
     "CloseFault",
     "DropFault",
@@ -64,7 +74,10 @@ __all__ = [
     "LiveCassette",
     "LiveMessage",
     "LiveTurn",
+    "RECORD_COMMAND",
     "ReceivedRequest",
+    "RecordedError",
+    "Recorder",
     "SplitFault",
     "cassette_dirs",
     "get_emulator",
@@ -72,7 +85,10 @@ __all__ = [
     "merge_chunks",
     "normalize_contents",
     "parse_cassette",
+    "recording_emulator",
     "request_key",
     "shipped_cassette_dir",
     "stop_emulator",
+    "upstream_ssl_context",
+    "verify_cassettes",
 ]

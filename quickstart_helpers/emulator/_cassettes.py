@@ -29,6 +29,15 @@ event (camelCase JSON); at load it is validated with the SDK's own model
 ``delay_ms`` is the wait before the chunk in realtime pacing, in milliseconds. A chunk
 with ``"break": true`` drops the connection there, to teach broken streams.
 
+A ``generate`` cassette may record an error answer instead of chunks (record mode
+captures the upstream's errors this way, so error paths replay)::
+
+    "error": {"status": 429, "delay_ms": 180,
+              "body": {"error": {"code": 429, "message": "...", "status": "RESOURCE_EXHAUSTED"}}}
+
+``status`` is the HTTP status (400-599); ``body`` the API's error JSON, sent as is.
+A cassette has either ``chunks`` or ``error``, never both.
+
 A ``live`` cassette (Live API) has ``setup`` and ``turns``; each turn answers one
 client turn (its text ``input``) with server messages, validated as
 ``types.LiveServerMessage``. See :mod:`quickstart_helpers.emulator._live`.
@@ -97,6 +106,7 @@ __all__ = [
     "LiveCassette",
     "LiveMessage",
     "LiveTurn",
+    "RecordedError",
     "SplitFault",
     "cassette_dirs",
     "load_cassette",
@@ -132,6 +142,44 @@ class Chunk(_Strict):
     def _one_of(self) -> Chunk:
         if (self.response is None) == (not self.break_):
             raise ValueError('a chunk has either a "response" or "break": true, not both')
+        return self
+
+
+class _ErrorDetail(BaseModel):
+    # The API's ``error`` object: code, message and status are required; other fields
+    # (``details``) are kept as they are.
+    model_config = ConfigDict(extra="allow")
+
+    code: int
+    message: str
+    status: str = ""
+
+
+class _ErrorBody(_Strict):
+    error: _ErrorDetail
+
+
+class RecordedError(_Strict):
+    """An error answer recorded in place of chunks: the HTTP status and the error JSON.
+
+    Attributes:
+        status: HTTP status code, 400 to 599.
+        delay_ms: Wait before the answer in realtime pacing, in milliseconds.
+        body: The API's error JSON, ``{"error": {"code", "message", "status", ...}}``,
+            sent as is.
+    """
+
+    status: int = Field(ge=400, le=599)
+    delay_ms: int = Field(default=0, ge=0)
+    body: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _api_error(self) -> RecordedError:
+        try:
+            _ErrorBody.model_validate(self.body)
+        except ValidationError as exc:
+            where = "; ".join(f"body.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"not the API's error JSON ({where})") from None
         return self
 
 
@@ -353,7 +401,16 @@ class GenerateCassette(_CassetteBase):
 
     kind: Literal["generate"]
     request: dict[str, Any]
-    chunks: list[Chunk] = Field(min_length=1)
+    chunks: list[Chunk] = Field(default_factory=list)
+    error: RecordedError | None = None
+
+    @model_validator(mode="after")
+    def _chunks_or_error(self) -> GenerateCassette:
+        if self.error is None and not self.chunks:
+            raise ValueError('a generate cassette needs at least one chunk (or an "error")')
+        if self.error is not None and self.chunks:
+            raise ValueError('a generate cassette has "chunks" or an "error", not both')
+        return self
 
     @model_validator(mode="after")
     def _faults_fit(self) -> GenerateCassette:
@@ -652,6 +709,22 @@ class CassetteStore:
                 )
             self._by_key[key] = cassette
         self.cassettes.append(cassette)
+
+    def put(self, cassette: GenerateCassette | LiveCassette) -> None:
+        """Add a cassette, replacing one with the same name or (``generate``) request.
+
+        Record mode uses it for what it has just written.
+        """
+        drop = {cassette.name}
+        if isinstance(cassette, GenerateCassette):
+            old = self._by_key.pop(cassette.request_key(), None)
+            if old is not None:
+                drop.add(old.name)
+        for other in [c for c in self.cassettes if c.name in drop]:
+            self.cassettes.remove(other)
+            if isinstance(other, GenerateCassette):
+                self._by_key.pop(other.request_key(), None)
+        self.add(cassette)
 
     def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette recorded for this request, or None."""

@@ -8,8 +8,8 @@ module carries them out. :mod:`._http` and :mod:`._live` call it at a few points
 - ``http_error``: :func:`http_error` answers the request with the API's error JSON
   before any chunk; with ``times``, only that many requests in a row fail, then one
   succeeds, and the count starts over (per cassette, per emulator);
-- ``error_event``: an ``{"error": {...}}`` SSE event after chunk N, then the stream
-  ends (what the live API sends when it fails mid-answer);
+- ``error_event``: an ``{"error": {...}}`` event (SSE, or a JSON array item) after
+  chunk N, then the stream ends (what the live API sends when it fails mid-answer);
 - ``drop``: the connection is dropped after chunk N, or in the middle of chunk N+1
   after ``at_byte`` bytes of its SSE event;
 - ``split``: a chunk's SSE event is written in several TCP writes, each flushed and
@@ -24,19 +24,15 @@ module carries them out. :mod:`._http` and :mod:`._live` call it at a few points
   then the connection takes no new turn and is closed with code 1001 once the time
   is up (at once in fast pacing).
 
-Session resumption (Live): when the client's setup holds ``sessionResumption``, the
-emulator sends ``{"sessionResumptionUpdate": {"newHandle": ..., "resumable": true}}``
-just before each ``turnComplete``. A new connection whose setup carries that handle
-continues the same cassette from the next turn. Handles are opaque to clients (they
-name the cassette and the next turn).
+Session resumption is not a fault: :mod:`._live` sends its handles (after each
+``turnComplete``) and resumes from them. A client that reconnects after ``goAway``
+reads on until that update arrives, then reconnects with the handle.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -62,8 +58,6 @@ __all__ = [
     "SPLIT_PAUSE_S",
     "LiveFaults",
     "StreamFaults",
-    "decode_handle",
-    "encode_handle",
     "http_error",
 ]
 
@@ -108,7 +102,7 @@ def http_error(emulator: Emulator, cassette: GenerateCassette) -> web.Response |
 
 
 class StreamFaults:
-    """The in-stream faults of one ``generate`` cassette, for one SSE response."""
+    """The in-stream faults of one ``generate`` cassette, for one streamed response."""
 
     def __init__(self, cassette: GenerateCassette, request: web.Request) -> None:
         self.request = request
@@ -116,16 +110,23 @@ class StreamFaults:
         self.drop = next((f for f in cassette.faults if isinstance(f, DropFault)), None)
         self.splits = {f.chunk: f.at for f in cassette.faults if isinstance(f, SplitFault)}
 
-    async def interrupt(self, response: web.StreamResponse, index: int, newline: str) -> bool:
+    async def interrupt(
+        self, response: web.StreamResponse, index: int, frame: Callable[..., bytes]
+    ) -> bool:
         """Before chunk ``index`` (or after the last): end the stream if a fault says so.
+
+        Args:
+            response: The streamed response.
+            index: The index of the next chunk (``len(chunks)`` after the last).
+            frame: Frames a payload as the stream does (an SSE event, or a JSON array
+                item; ``last=True`` also closes the array).
 
         Returns:
             True when the stream was ended (error event written, or connection dropped).
         """
-        from ._http import sse_event
-
         if self.error is not None and self.error.after == index:
-            await response.write(sse_event(self.error.error.model_dump(exclude_none=True), newline))
+            payload = self.error.error.model_dump(exclude_none=True)
+            await response.write(frame(payload, last=True))
             await response.write_eof()
             return True
         if self.drop is not None and self.drop.after == index and self.drop.at_byte is None:
@@ -135,7 +136,7 @@ class StreamFaults:
         return False
 
     async def write(self, response: web.StreamResponse, index: int, event: bytes) -> bool:
-        """Write chunk ``index``'s SSE event, split or cut short if a fault says so.
+        """Write chunk ``index``'s framed bytes, split or cut short if a fault says so.
 
         Returns:
             True when the connection was dropped in the middle of the event.
@@ -162,50 +163,16 @@ class StreamFaults:
 # -- Live API ------------------------------------------------------------------------
 
 
-def encode_handle(cassette: LiveCassette, next_turn: int) -> str:
-    """Return the session resumption handle for ``cassette`` before turn ``next_turn``."""
-    raw = json.dumps({"c": cassette.name, "t": next_turn}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_handle(handle: str) -> tuple[str, int]:
-    """Return ``(cassette name, next turn)`` of a handle made by :func:`encode_handle`.
-
-    Raises:
-        LiveSessionClosed: 1007, the handle was not made by this emulator.
-    """
-    try:
-        data = json.loads(base64.urlsafe_b64decode(handle + "=" * (-len(handle) % 4)))
-        return str(data["c"]), int(data["t"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise LiveSessionClosed(1007, "Invalid session resumption handle.") from None
-
-
 class LiveFaults:
-    """Faults and session resumption for one Live API connection.
+    """The fault directives of one Live API connection.
 
     Args:
         emulator: The emulator (for its pacing).
-        resumption: Whether the client's setup asked for session resumption.
     """
 
-    def __init__(self, emulator: Emulator, *, resumption: bool) -> None:
+    def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self.resumption = resumption
         self.going_away_at: float | None = None  # loop time the connection ends
-        self.handles: list[str] = []  # handles sent, in order
-
-    def resume(self, handle: str, cassettes: list[LiveCassette]) -> tuple[LiveCassette, int]:
-        """Return the cassette and next turn a setup's resumption ``handle`` names.
-
-        Raises:
-            LiveSessionClosed: 1007 when the handle names no cassette offered to this setup.
-        """
-        name, turn = decode_handle(handle)
-        for cassette in cassettes:
-            if cassette.name == name and 0 <= turn <= len(cassette.turns):
-                return cassette, turn
-        raise LiveSessionClosed(1007, "Invalid session resumption handle.")
 
     async def before_message(
         self,
@@ -224,13 +191,15 @@ class LiveFaults:
             LiveSessionClosed: A ``close`` fault (its code and reason).
             ConnectionResetError: A ``drop`` fault (the connection was aborted).
         """
+        from ._live import send_message
+
         for fault in cassette.faults:
             if (getattr(fault, "turn", None) or 0) != turn:
                 continue
             if getattr(fault, "after", None) != index:
                 continue
             if isinstance(fault, GoAwayFault):
-                await ws.send_str(json.dumps({"goAway": {"timeLeft": fault.time_left}}))
+                await send_message(ws, {"goAway": {"timeLeft": fault.time_left}})
                 seconds = float(fault.time_left[:-1])
                 if self.emulator.pacing == "fast":
                     seconds = 0.0
@@ -240,12 +209,6 @@ class LiveFaults:
             elif isinstance(fault, DropFault):
                 _abort(request)
                 raise ConnectionResetError("drop fault")
-        content = (message.message.get("serverContent") if message else None) or {}
-        if self.resumption and content.get("turnComplete"):
-            handle = encode_handle(cassette, turn + 1)
-            self.handles.append(handle)
-            update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
-            await ws.send_str(json.dumps(update))
 
     async def next_turn(self, queue: asyncio.Queue[Any]) -> Any:
         """Wait for the next queued turn; after a ``goAway``, only until the time is up.

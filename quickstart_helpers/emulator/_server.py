@@ -11,17 +11,22 @@ import asyncio
 import atexit
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .. import settings
 from .._background import BackgroundServer, start_background_server
 from ..settings import Pacing
-from . import _http, _live
+from . import _auth_tokens, _http, _live, _middleware, _models
+from ._auth_tokens import TokenStore
 from ._cassettes import CassetteStore
+from ._live import ResumptionStore
 from ._protocol import ReceivedRequest
 from ._tls import LocalCertificate, make_local_certificate
+
+if TYPE_CHECKING:
+    from ._record import Recorder
 
 __all__ = ["Emulator", "get_emulator", "stop_emulator"]
 
@@ -39,11 +44,15 @@ class Emulator:
         port: TCP port; 0 picks a free one. Defaults to 0.
         sse_newline: Line ending of SSE events, ``"\\n"`` or ``"\\r\\n"``.
         sse_split_json: Spread each event's JSON over several ``data:`` lines.
+        recorder: Record mode (:class:`~quickstart_helpers.emulator._record.Recorder`):
+            what no cassette answers is forwarded upstream and recorded. None replays only.
 
     Attributes:
         requests: Every request received, in order (for tests and teaching).
         fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
             by cassette name (the count behind "fails N times, then succeeds").
+        tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
+        live_handles: Live API session resumption handles given out (valid only here).
     """
 
     store: CassetteStore = field(default_factory=CassetteStore)
@@ -54,8 +63,12 @@ class Emulator:
     sse_split_json: bool = False
     requests: list[ReceivedRequest] = field(default_factory=list)
     fault_attempts: dict[str, int] = field(default_factory=dict)
+    tokens: TokenStore = field(default_factory=TokenStore, repr=False)
+    live_handles: ResumptionStore = field(default_factory=ResumptionStore, repr=False)
     certificate: LocalCertificate | None = None
+    recorder: Recorder | None = None
     _server: BackgroundServer | None = field(default=None, repr=False)
+    _own_certificate: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacing not in ("realtime", "fast"):
@@ -77,7 +90,10 @@ class Emulator:
     def build_app(self) -> web.Application:
         """Return the aiohttp application with the emulator's routes."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        _middleware.install(app)
         _http.add_routes(app, self)
+        _models.add_routes(app, self)
+        _auth_tokens.add_routes(app, self)
         _live.add_routes(app, self)
         return app
 
@@ -91,6 +107,7 @@ class Emulator:
             return self
         if self.certificate is None:
             self.certificate = make_local_certificate()
+            self._own_certificate = True
         self._server = start_background_server(
             self.build_app,
             host=self.host,
@@ -103,10 +120,18 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
+        """Stop serving, wait for the thread to end, and delete the certificate it made.
+
+        A certificate passed in by the caller is kept; one the emulator made is deleted
+        with its temporary folder (a new one is made if the emulator starts again).
+        """
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+        if self._own_certificate and self.certificate is not None:
+            self.certificate.cleanup()
+            self.certificate = None
+            self._own_certificate = False
 
     def __enter__(self) -> Emulator:
         return self.start()
