@@ -224,11 +224,11 @@ async def test_async_error_event(client, emu) -> None:
     assert seen == texts("faults_error_midstream")[:3]
 
 
-def _raw_stream(emu: Emulator, prompt: str) -> list[bytes]:
+def _raw_stream(emu: Emulator, prompt: str, query: str = "?alt=sse") -> list[bytes]:
     """The bytes of a stream as read from the socket, one item per read."""
     ctx = emu.certificate.client_context()
     body = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
-    url = f"{emu.base_url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+    url = f"{emu.base_url}/v1beta/models/{MODEL}:streamGenerateContent{query}"
     reads: list[bytes] = []
     with httpx.Client(verify=ctx) as http:
         with http.stream("POST", url, json=body, headers={"x-goog-api-key": "k"}) as response:
@@ -237,6 +237,16 @@ def _raw_stream(emu: Emulator, prompt: str) -> list[bytes]:
             except httpx.HTTPError:
                 pass
     return reads
+
+
+def test_an_error_event_ends_a_json_array_stream_too(emu) -> None:
+    # Without alt=sse the stream is one JSON array; the error is its last item.
+    items = json.loads(b"".join(_raw_stream(emu, made.ERROR_MIDSTREAM, query="")))
+    fault = next(f for f in BY_NAME["faults_error_midstream"].faults if f.fault == "error_event")
+    assert len(items) == fault.after + 1
+    assert items[-1] == fault.error.model_dump(exclude_none=True)
+    got = [i["candidates"][0]["content"]["parts"][0].get("text", "") for i in items[:-1]]
+    assert got == texts("faults_error_midstream")[: fault.after]
 
 
 def test_a_mid_chunk_drop_sends_part_of_an_event_then_breaks(client, emu) -> None:

@@ -105,6 +105,8 @@ def test_bad_arguments_are_refused() -> None:
         list(resume_stream(FakeClient([]), model="m", contents="q", max_resumes=-1))
     with pytest.raises(ValueError, match="max_reconnects"):
         ResumableLiveSession(object(), model="m", max_reconnects=-1)
+    with pytest.raises(ValueError, match="update_timeout_s"):
+        ResumableLiveSession(object(), model="m", update_timeout_s=0)
 
 
 def test_a_live_session_cannot_resume_without_a_handle() -> None:
