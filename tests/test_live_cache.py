@@ -27,7 +27,9 @@ from quickstart_helpers.emulator import (
 from quickstart_helpers.emulator._live import encode_message, render_message, render_wire
 from quickstart_helpers.emulator._live_cache import LiveRenderCache
 
-LIVE = [c for c in CassetteStore().cassettes if isinstance(c, LiveCassette)]
+#: Shipped Live cassettes; those with fault directives (goAway, close) end sessions on purpose,
+#: so their replays are compared turn by turn in tests/test_faults.py instead.
+LIVE = [c for c in CassetteStore().cassettes if isinstance(c, LiveCassette) and not c.faults]
 
 
 @pytest.fixture(scope="module")

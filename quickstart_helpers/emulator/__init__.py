@@ -12,7 +12,8 @@ Public surface:
 
 - :class:`Emulator`, :func:`get_emulator`, :func:`stop_emulator`: run it;
 - :class:`CassetteStore` and the cassette models (:data:`Cassette`,
-  :class:`GenerateCassette`, :class:`LiveCassette`, ...), :func:`load_cassette`,
+  :class:`GenerateCassette`, :class:`LiveCassette`, the fault directives
+  :data:`Fault` ...), :func:`load_cassette`,
   :func:`request_key`: read and match recordings;
 - :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
   of the live API (or any upstream);
@@ -27,12 +28,19 @@ from ._cassettes import (
     Cassette,
     CassetteStore,
     Chunk,
+    CloseFault,
+    DropFault,
+    ErrorEventFault,
+    Fault,
     GenerateCassette,
+    GoAwayFault,
+    HttpErrorFault,
     LiveAudio,
     LiveCassette,
     LiveMessage,
     LiveTurn,
     RecordedError,
+    SplitFault,
     cassette_dirs,
     load_cassette,
     normalize_contents,
@@ -54,8 +62,14 @@ __all__ = [
     "CassetteStore",
     "Drift",
     "Chunk",
+    "CloseFault",
+    "DropFault",
     "Emulator",
+    "ErrorEventFault",
+    "Fault",
     "GenerateCassette",
+    "GoAwayFault",
+    "HttpErrorFault",
     "LiveAudio",
     "LiveCassette",
     "LiveMessage",
@@ -64,6 +78,7 @@ __all__ = [
     "ReceivedRequest",
     "RecordedError",
     "Recorder",
+    "SplitFault",
     "cassette_dirs",
     "get_emulator",
     "load_cassette",

@@ -42,6 +42,18 @@ A ``live`` cassette (Live API) has ``setup`` and ``turns``; each turn answers on
 client turn (its text ``input``) with server messages, validated as
 ``types.LiveServerMessage``. See :mod:`quickstart_helpers.emulator._live`.
 
+Both kinds take an optional ``faults`` list: directives that reproduce what breaks
+streams in production (an HTTP error before the first chunk, possibly only the first
+N times; an error event, a dropped connection or a close frame after chunk or message
+N; chunks written in several TCP writes; ``goAway``). One vocabulary serves both
+protocols; see :data:`Fault` and :mod:`quickstart_helpers.emulator._faults`::
+
+    "faults": [
+      {"fault": "http_error", "status": 503, "times": 2,
+       "error": {"error": {"code": 503, "message": "...", "status": "UNAVAILABLE"}}},
+      {"fault": "split", "chunk": 1, "at": [7, 8]}
+    ]
+
 Matching: a request and a ``generate`` cassette match when their
 :func:`request_key` is equal. The key holds the model (a ``models/`` prefix is
 ignored), the ``contents`` (roles lower-cased, default ``user``; consecutive contents
@@ -83,12 +95,19 @@ __all__ = [
     "Cassette",
     "CassetteStore",
     "Chunk",
+    "CloseFault",
+    "DropFault",
+    "ErrorEventFault",
+    "Fault",
     "GenerateCassette",
+    "GoAwayFault",
+    "HttpErrorFault",
     "LiveAudio",
     "LiveCassette",
     "LiveMessage",
     "LiveTurn",
     "RecordedError",
+    "SplitFault",
     "cassette_dirs",
     "load_cassette",
     "normalize_contents",
@@ -199,11 +218,176 @@ class LiveTurn(_Strict):
     messages: list[LiveMessage] = Field(min_length=1)
 
 
+# -- fault directives ------------------------------------------------------------------
+
+
+class ApiErrorDetail(_Strict):
+    """The inside of the API's error JSON: ``code``, ``message``, ``status``."""
+
+    code: int = Field(ge=400, le=599)
+    message: str = Field(min_length=1)
+    status: str = Field(pattern=r"^[A-Z_]+$")
+    details: list[dict[str, Any]] | None = None
+
+
+class ApiErrorBody(_Strict):
+    """The API's error JSON, ``{"error": {"code", "message", "status"}}``."""
+
+    error: ApiErrorDetail
+
+
+class HttpErrorFault(_Strict):
+    """Answer with an HTTP error before the first chunk (``generate`` only).
+
+    Attributes:
+        status: The HTTP status, e.g. 429 or 503; must equal ``error.error.code``.
+        error: The body, the API's error JSON.
+        times: Fail this many requests, then answer one with the chunks, and start over
+            (counted per cassette and emulator, so "fails twice, then succeeds" shows a
+            retry; a re-run sees the same). None: fail every time.
+    """
+
+    fault: Literal["http_error"]
+    status: int = Field(ge=400, le=599)
+    error: ApiErrorBody
+    times: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _same_code(self) -> HttpErrorFault:
+        if self.error.error.code != self.status:
+            raise ValueError(
+                f"error.error.code ({self.error.error.code}) must equal status ({self.status})"
+            )
+        return self
+
+
+class ErrorEventFault(_Strict):
+    """Send an ``{"error": {...}}`` SSE event after ``after`` chunks, then end the stream."""
+
+    fault: Literal["error_event"]
+    after: int = Field(ge=0)
+    error: ApiErrorBody
+
+
+class DropFault(_Strict):
+    """Drop the connection after ``after`` chunks (``generate``) or messages of ``turn`` (``live``).
+
+    Attributes:
+        after: Chunks (or messages of the turn) sent whole before the drop.
+        at_byte: ``generate`` only: also send this many bytes of the next chunk's SSE
+            event first, so the connection breaks in the middle of a chunk.
+        turn: ``live`` only: the index of the turn it happens in.
+    """
+
+    fault: Literal["drop"]
+    after: int = Field(ge=0)
+    at_byte: int | None = Field(default=None, ge=1)
+    turn: int | None = Field(default=None, ge=0)
+
+
+class SplitFault(_Strict):
+    """Write chunk ``chunk``'s SSE event in several TCP writes, cut at byte offsets ``at``.
+
+    Each piece is flushed and followed by a short pause, so the client reads them
+    separately: an offset inside a multi-byte UTF-8 character splits the character
+    across two reads.
+    """
+
+    fault: Literal["split"]
+    chunk: int = Field(ge=0)
+    at: list[int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> SplitFault:
+        if self.at[0] < 1 or any(b <= a for a, b in zip(self.at, self.at[1:], strict=False)):
+            raise ValueError("at must be byte offsets >= 1 in increasing order")
+        return self
+
+
+class CloseFault(_Strict):
+    """``live`` only: close the WebSocket with ``code`` and ``reason`` after ``after`` messages
+    of turn ``turn``."""
+
+    fault: Literal["close"]
+    turn: int = Field(default=0, ge=0)
+    after: int = Field(ge=0)
+    code: int = Field(ge=1000, le=4999)
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _short_reason(self) -> CloseFault:
+        if len(self.reason.encode("utf-8")) > 123:
+            raise ValueError("a close reason holds at most 123 UTF-8 bytes")
+        return self
+
+
+class GoAwayFault(_Strict):
+    """``live`` only: send ``{"goAway": {"timeLeft": ...}}`` after ``after`` messages of turn
+    ``turn``.
+
+    The turn goes on to its end; the emulator then takes no more turns on that
+    connection and closes it (code 1000) once ``time_left`` has passed in realtime
+    pacing, at once in fast pacing. Reconnect with the session resumption handle.
+    """
+
+    fault: Literal["go_away"]
+    turn: int = Field(default=0, ge=0)
+    after: int = Field(ge=0)
+    time_left: str = Field(default="10s", pattern=r"^[0-9]+(\.[0-9]+)?s$")
+
+
+#: Any fault directive; ``fault`` picks the model.
+Fault = Annotated[
+    HttpErrorFault | ErrorEventFault | DropFault | SplitFault | CloseFault | GoAwayFault,
+    Field(discriminator="fault"),
+]
+
+_GENERATE_FAULTS = ("http_error", "error_event", "drop", "split")
+_LIVE_FAULTS = ("drop", "close", "go_away")
+#: Faults that end a stream; a cassette has at most one (per turn, for ``live``).
+_ENDING = ("error_event", "drop", "close")
+
+
+def _check_faults(cassette: _CassetteBase, allowed: tuple[str, ...], count: int) -> None:
+    """Check that each fault suits the cassette's kind, lies within it and is not repeated."""
+    seen: dict[tuple[str, int], int] = {}
+    for i, fault in enumerate(cassette.faults):
+        where = f"faults[{i}]"
+        kind = getattr(cassette, "kind", "")
+        if fault.fault not in allowed:
+            raise ValueError(
+                f"{where}: a {kind!r} cassette cannot hold a {fault.fault!r} fault "
+                f"(allowed: {', '.join(allowed)})"
+            )
+        turn = getattr(fault, "turn", None)
+        at_byte = getattr(fault, "at_byte", None)
+        if kind == "generate" and turn is not None:
+            raise ValueError(f"{where}: 'turn' is for live cassettes")
+        if kind == "live" and at_byte is not None:
+            raise ValueError(f"{where}: 'at_byte' is for generate cassettes")
+        if isinstance(fault, SplitFault):
+            key, position, limit = ("split", fault.chunk), fault.chunk, count - 1
+        else:
+            group = "ending" if fault.fault in _ENDING else fault.fault
+            key, position = (group, turn or 0), getattr(fault, "after", 0)
+            if isinstance(cassette, LiveCassette):
+                if (turn or 0) >= len(cassette.turns):
+                    raise ValueError(f"{where}: turn {turn} does not exist")
+                count = len(cassette.turns[turn or 0].messages)
+            limit = count - 1 if at_byte is not None else count
+        if key in seen:
+            raise ValueError(f"{where}: repeats faults[{seen[key]}] at the same place")
+        seen[key] = i
+        if position > limit:
+            raise ValueError(f"{where}: position {position} lies past the end (at most {limit})")
+
+
 class _CassetteBase(_Strict):
     format: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     model: str = Field(min_length=1)
+    faults: list[Fault] = Field(default_factory=list)
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -228,6 +412,14 @@ class GenerateCassette(_CassetteBase):
             raise ValueError('a generate cassette has "chunks" or an "error", not both')
         return self
 
+    @model_validator(mode="after")
+    def _faults_fit(self) -> GenerateCassette:
+        _check_faults(self, _GENERATE_FAULTS, len(self.chunks))
+        for fault in self.faults:
+            if isinstance(fault, SplitFault) and self.chunks[fault.chunk].response is None:
+                raise ValueError(f"split: chunks[{fault.chunk}] is a break, not a chunk")
+        return self
+
     def request_key(self) -> str:
         """Return the :func:`request_key` of the recorded request."""
         return request_key(self.model, self.request)
@@ -243,6 +435,11 @@ class LiveCassette(_CassetteBase):
     kind: Literal["live"]
     setup: dict[str, Any] = Field(default_factory=dict)
     turns: list[LiveTurn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> LiveCassette:
+        _check_faults(self, _LIVE_FAULTS, 0)
+        return self
 
 
 #: Any cassette; ``kind`` picks the model.

@@ -16,7 +16,8 @@ field or a bad value is the API's 400 ``INVALID_ARGUMENT``.
 
 Requests that no cassette matches get the API's error JSON with status 404
 ``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
-API's ``API_KEY_INVALID`` error. Nothing is made up.
+API's ``API_KEY_INVALID`` error. Nothing is made up. A cassette's fault directives
+(HTTP errors, error events, drops, split writes) are carried out by :mod:`._faults`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
-from . import _models
+from . import _faults, _models
 from ._cassettes import GenerateCassette, prompt_text
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
@@ -200,6 +201,9 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     if cassette is None:
         return unmatched(emulator, model, body)
     received.cassette = cassette.name
+    failed = _faults.http_error(emulator, cassette)
+    if failed is not None:
+        return failed
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)
         return web.json_response(cassette.error.body, status=cassette.error.status)
@@ -222,22 +226,32 @@ async def _stream(
         status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    faults = _faults.StreamFaults(cassette, request)
+    first = True
+
+    def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
+        """Frame one object: an SSE event, or the next item of the JSON array."""
+        nonlocal first
+        if sse:
+            return sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
+        data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
+        first = False
+        return data + b"\n]" if last else data
+
     try:
-        first = True
-        for chunk in cassette.chunks:
+        for index, chunk in enumerate(cassette.chunks):
             await emulator.sleep(chunk.delay_ms)
+            if await faults.interrupt(response, index, frame):
+                return response
             if chunk.break_:
                 # Drop the connection mid-stream, as a network failure would.
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            payload = chunk.response or {}
-            if sse:
-                data = sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
-            else:
-                data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
-            first = False
-            await response.write(data)
+            if await faults.write(response, index, frame(chunk.response or {})):
+                return response
+        if await faults.interrupt(response, len(cassette.chunks), frame):
+            return response
         if not sse:
             await response.write(b"[]" if first else b"\n]")
         await response.write_eof()

@@ -25,6 +25,13 @@ not found or not allowed (unknown model, missing key, a turn no cassette recorde
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
 explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
 
+Session resumption: when the setup holds ``sessionResumption``, each turn ends with
+``turnComplete`` and then ``{"sessionResumptionUpdate": {"newHandle": ...,
+"resumable": true}}`` (the live API's order); a new connection whose setup carries the
+handle continues the cassette from the next turn (:class:`ResumptionStore`; an unknown
+handle is refused with 1008). Fault directives (``close``, ``drop``, ``goAway``) are
+carried out by :mod:`._faults`.
+
 Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
 snake_case; unknown fields refused with 1007, as the live API does).
 
@@ -66,6 +73,7 @@ from pydantic import ValidationError
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
 from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._faults import LiveFaults
 from ._live_cache import rendered_turn
 from ._protocol import ReceivedRequest, bare_model, key_error
 
@@ -329,6 +337,7 @@ class _LiveSession:
     current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
+    faults: LiveFaults | None = None
     #: The setup message, when record mode has read it already (see _record.py).
     first_message: dict[str, Any] | None = None
     #: Whether each cassette's system instruction (by id) is the session's.
@@ -437,7 +446,7 @@ class _LiveSession:
         self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
     ) -> None:
         while True:
-            item = await queue.get()
+            item = await self.faults.next_turn(queue) if self.faults else await queue.get()
             if isinstance(item, _Close):
                 raise item
             await self._replay(item)
@@ -523,6 +532,7 @@ class _LiveSession:
                 f"not supported by the model. Use {recorded}.",
             )
         self.cassettes = matching
+        self.faults = LiveFaults(self.emulator)  # fault directives (see _faults)
 
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of a completed client turn, or None when none is complete."""
@@ -632,7 +642,12 @@ class _LiveSession:
             output_transcription=transcription,
             render=functools.partial(render_wire, cassette, output_transcription=transcription),
         )
+        turn_index = next(i for i, t in enumerate(cassette.turns) if t is turn)
         for index, message in enumerate(turn.messages):
+            if self.faults is not None:
+                await self.faults.before_message(
+                    self.ws, self.request, cassette, turn_index, index, message
+                )
             if self.emulator.pacing == "realtime" and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
             if message.break_:
@@ -643,6 +658,10 @@ class _LiveSession:
             data = rendered[index]
             if data is not None:
                 await self.ws.send_bytes(data)  # as send_message does
+        if self.faults is not None:
+            await self.faults.before_message(
+                self.ws, self.request, cassette, turn_index, len(turn.messages), None
+            )
         if self.setup is not None and self.setup.session_resumption is not None:
             handle = self.emulator.live_handles.issue(cassette.name, self.next_index)
             update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}

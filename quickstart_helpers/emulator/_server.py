@@ -55,6 +55,8 @@ class Emulator:
 
     Attributes:
         requests: Every request received, in order (for tests and teaching).
+        fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
+            by cassette name (the count behind "fails N times, then succeeds").
         tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
         live_handles: Live API session resumption handles given out (valid only here).
     """
@@ -66,6 +68,7 @@ class Emulator:
     sse_newline: str = "\n"
     sse_split_json: bool = False
     requests: list[ReceivedRequest] = field(default_factory=list)
+    fault_attempts: dict[str, int] = field(default_factory=dict)
     tokens: TokenStore = field(default_factory=TokenStore, repr=False)
     live_handles: ResumptionStore = field(default_factory=ResumptionStore, repr=False)
     certificate: LocalCertificate | None = None
