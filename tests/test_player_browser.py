@@ -12,7 +12,7 @@ Two notebooks are opened:
 
 - the stored one, ``notebooks/04_audio_streaming.ipynb`` of this repository (its players
   embed the preview and link no file: ``quickstart refresh`` wrote the audio elsewhere);
-  the test checks the file is left as it was;
+  the test checks the file is left as it was and nothing is added beside it;
 - a copy executed in a Jupyter kernel from its own folder, as a learner runs it: its
   WAV files go to ``output/04_audio_streaming/`` next to it and each player links its file.
 
@@ -177,6 +177,9 @@ def start_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
             "--ServerApp.port=0",
             "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={root}",
+            # The checkpoint JupyterLab makes when it opens a notebook goes here, not
+            # into .ipynb_checkpoints/ beside the notebook.
+            f"--FileCheckpoints.root_dir={home / 'checkpoints'}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
         ]
@@ -223,15 +226,13 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture()
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context()
-    refused: list[str] = []
 
     def loopback_only(route: Route) -> None:
         url = route.request.url
         if url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")):
             route.continue_()
         else:
-            refused.append(url)
-            route.abort()
+            route.abort()  # e.g. the Open-in-Colab badge
 
     context.route("**/*", loopback_only)
     page = context.new_page()
@@ -327,6 +328,7 @@ def _root(kind: str, notebook: Path) -> Path:
 def test_stored_players_play(start_lab, page: Page, root: str) -> None:
     notebook = ROOT / "notebooks" / NOTEBOOK
     before = notebook.read_bytes()
+    listing = sorted(p.name for p in notebook.parent.iterdir())
     lab = start_lab(_root(root, notebook))
     found = players(page, lab, notebook)
     check_players(found)
@@ -335,6 +337,7 @@ def test_stored_players_play(start_lab, page: Page, root: str) -> None:
         assert player["href"] is None
         assert f"full file: {player['label']} in the output folder" in player["text"]
     assert notebook.read_bytes() == before, "opening the notebook changed it"
+    assert sorted(p.name for p in notebook.parent.iterdir()) == listing, "files left behind"
 
 
 @pytest.mark.parametrize("root", ROOTS)
