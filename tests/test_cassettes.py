@@ -71,7 +71,10 @@ def test_a_wrong_kind_fails(tmp_path):
     path = _write(tmp_path, "kind", {**GOOD, "kind": "generation"})
     with pytest.raises(CassetteError, match=r"kind\.json is not a valid cassette") as info:
         load_cassette(path)
-    assert "does not match any of the expected tags: 'generate', 'live'" in str(info.value)
+    assert (
+        "does not match any of the expected tags: 'generate', 'live', 'count_tokens', 'models'"
+        in str(info.value)
+    )
 
 
 def test_a_live_cassette_with_chunks_and_no_turns_fails(tmp_path):

@@ -603,6 +603,8 @@ class _LiveSession:
                 if self.request.transport is not None:
                     self.request.transport.abort()
                 raise ConnectionResetError("cassette break")
+            if message.close is not None:  # record2: a recorded close (e.g. 1011) ends it
+                raise _Close(message.close.code, message.close.reason)
             payload = render_message(cassette, message, output_transcription=transcription)
             if payload is not None:
                 await send_message(self.ws, payload)
