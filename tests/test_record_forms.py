@@ -411,3 +411,51 @@ def test_record_mode_and_the_web_chat_share_one_scrubber(monkeypatch):
     # A short value that is not a secret is left alone, in both callers.
     assert _secrets.request_secrets({"x-goog-api-key": "short"}, {}) == set()
     assert _scrub.scrub("a short key", ["short"]) == "a short key"
+
+
+# -- the drift check knows the new forms ---------------------------------------------------------
+
+
+def test_verify_cassettes_checks_counts_model_look_ups_and_stream_errors(
+    upstream, record, tmp_path
+):
+    from quickstart_helpers.emulator import verify_cassettes
+
+    proxy = record("new_episodes")
+    sdk = client(proxy)
+    sdk.models.get(model=MODEL)  # first: a cassette for the model puts it in the catalog
+    sdk.models.count_tokens(model=MODEL, contents=STORY)
+    with pytest.raises(errors.APIError):
+        list(sdk.models.generate_content_stream(model=MODEL, contents=FAILING))
+    proxy.stop()
+    stored = proxy.recorder.folder
+    assert len(list(stored.glob("*.json"))) == 3
+
+    def verify(against: Emulator) -> list[list[str]]:
+        drifts = verify_cassettes(
+            [stored],
+            api_key=FAKE_KEY,
+            upstream=against.base_url,
+            upstream_ca=against.certificate.cert_file,
+        )
+        assert [d.problem for d in drifts] == [None] * 3
+        return sorted(d.differences for d in drifts)
+
+    assert verify(upstream) == [[], [], []]
+
+    # Another upstream: the count carries a new field, the stream fails with another status.
+    changed = tmp_path / "changed-upstream"
+    write_upstream(changed)
+    write_more(changed)
+    story = json.loads((changed / "up_story.json").read_text())
+    story["chunks"][-1]["response"]["usageMetadata"]["cachedContentTokenCount"] = 2
+    (changed / "up_story.json").write_text(json.dumps(story))
+    failing = json.loads((changed / "up_failing.json").read_text())
+    failing["chunks"][-1]["error"].update(code=503, status="UNAVAILABLE")
+    (changed / "up_failing.json").write_text(json.dumps(failing))
+    with Emulator(store=CassetteStore([changed]), pacing="fast") as other:
+        assert verify(other) == [
+            [],
+            ["error: + stream 503 UNAVAILABLE, - stream 500 INTERNAL"],
+            ["fields: + cachedContentTokenCount"],
+        ]
