@@ -23,7 +23,9 @@ Errors close the socket the way the live API does, and the SDK raises
 invalid argument (bad key, bad JSON, unsupported modality) and ``1008`` for what is
 not found or not allowed (unknown model, missing key, a turn no cassette recorded).
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
-explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
+explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger. A
+cassette message ``{"close": {"code", "reason"}}`` (record mode writes one when the live
+API closes a session mid-turn, e.g. 1011) closes the session with that code and reason.
 
 Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
 snake_case; unknown fields refused with 1007, as the live API does).

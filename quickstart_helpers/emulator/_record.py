@@ -385,6 +385,11 @@ class Recorder:
             else:
                 await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
+            if chunks and "error" in chunks[-1]:
+                # An error event ends the stream: the client had the whole answer (the
+                # SDK raises at the error event and hangs up before the response ends).
+                self._commit(emulator, {**base, "chunks": chunks}, secrets)
+                return response
             # The client went away midway: nothing partial is recorded.
             self.failures.append(f"{base['name']}: the client disconnected; nothing recorded")
             return response
