@@ -38,9 +38,32 @@ captures the upstream's errors this way, so error paths replay)::
 ``status`` is the HTTP status (400-599); ``body`` the API's error JSON, sent as is.
 A cassette has either ``chunks`` or ``error``, never both.
 
+A chunk may also be an error event inside a stream (the API sends one when a stream
+fails after it started; the SDK raises ``APIError``): ``{"delay_ms": 40, "error":
+{"code": 500, "message": "...", "status": "INTERNAL"}}``, sent as ``{"error": {...}}``.
+
 A ``live`` cassette (Live API) has ``setup`` and ``turns``; each turn answers one
 client turn (its text ``input``) with server messages, validated as
-``types.LiveServerMessage``. See :mod:`quickstart_helpers.emulator._live`.
+``types.LiveServerMessage``. The last message of the last turn may be a close,
+``{"delay_ms": 5, "close": {"code": 1011, "reason": "..."}}``: the session ends there
+with that close code and reason. See :mod:`quickstart_helpers.emulator._live`.
+
+A ``count_tokens`` cassette answers one ``countTokens`` request: ``model``,
+``request`` (the countTokens body: ``{"contents": [...]}`` or
+``{"generateContentRequest": {...}}``) and ``response`` (``{"totalTokens": N,
+"cachedContentTokenCount", "promptTokensDetails"}``, strictly validated) or ``error``
+(as above). Its key is
+:func:`count_key`; without one, ``countTokens`` answers from a ``generate`` cassette's
+``promptTokenCount``.
+
+A ``models`` cassette adds Model JSON (as ``GET /{version}/models/{model}`` answers
+it) to the emulator's model catalog: ``{"format": 1, "name": "...", "kind": "models",
+"models": [{"name": "models/gemini-2.5-flash", "displayName": "...", ...}]}``.
+
+Precedence: a :class:`CassetteStore` reads its folders in order. A cassette in a later
+folder overrides one from an earlier folder that answers the same request (the same
+:func:`request_key` or :func:`count_key`) or has the same name; two such cassettes
+in the same folder tree are refused.
 
 Both kinds take an optional ``faults`` list: directives that reproduce what breaks
 streams in production (an HTTP error before the first chunk, possibly only the first
@@ -99,16 +122,22 @@ __all__ = [
     "DropFault",
     "ErrorEventFault",
     "Fault",
+    "CountTokensCassette",
     "GenerateCassette",
     "GoAwayFault",
     "HttpErrorFault",
     "LiveAudio",
     "LiveCassette",
+    "LiveClose",
     "LiveMessage",
     "LiveTurn",
+    "ModelsCassette",
     "RecordedError",
     "SplitFault",
     "cassette_dirs",
+    "cassette_key",
+    "count_key",
+    "count_request",
     "load_cassette",
     "normalize_contents",
     "parse_cassette",
@@ -125,26 +154,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class Chunk(_Strict):
-    """One streamed chunk: a ``GenerateContentResponse`` and the delay before it.
-
-    Attributes:
-        delay_ms: Wait before the chunk in realtime pacing, in milliseconds.
-        response: The chunk's JSON as the API sends it; None for a ``break``.
-        break_: Drop the connection here instead of sending a chunk (JSON ``"break"``).
-    """
-
-    delay_ms: int = Field(default=0, ge=0)
-    response: dict[str, Any] | None = None
-    break_: bool = Field(default=False, alias="break")
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Chunk:
-        if (self.response is None) == (not self.break_):
-            raise ValueError('a chunk has either a "response" or "break": true, not both')
-        return self
-
-
 class _ErrorDetail(BaseModel):
     # The API's ``error`` object: code, message and status are required; other fields
     # (``details``) are kept as they are.
@@ -153,6 +162,46 @@ class _ErrorDetail(BaseModel):
     code: int
     message: str
     status: str = ""
+
+
+class Chunk(_Strict):
+    """One streamed chunk: a ``GenerateContentResponse`` and the delay before it.
+
+    Attributes:
+        delay_ms: Wait before the chunk in realtime pacing, in milliseconds.
+        response: The chunk's JSON as the API sends it; None for a ``break`` or an
+            ``error``.
+        error: An error event inside the stream: the API's error object
+            (``{"code", "message", "status", ...}``), sent as ``{"error": {...}}``.
+        break_: Drop the connection here instead of sending a chunk (JSON ``"break"``).
+    """
+
+    delay_ms: int = Field(default=0, ge=0)
+    response: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    break_: bool = Field(default=False, alias="break")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Chunk:
+        given = [self.response is not None, self.error is not None, self.break_]
+        if sum(given) != 1:
+            raise ValueError(
+                'a chunk has either a "response" or "break": true (or an "error"), '
+                "exactly one of them"
+            )
+        if self.error is not None:
+            try:
+                _ErrorDetail.model_validate(self.error)
+            except ValidationError as exc:
+                where = "; ".join(f"error.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"not the API's error object ({where})") from None
+        return self
+
+    def payload(self) -> dict[str, Any] | None:
+        """Return the JSON the chunk sends: its response, ``{"error": ...}``, or None."""
+        if self.error is not None:
+            return {"error": self.error}
+        return self.response
 
 
 class _ErrorBody(_Strict):
@@ -197,18 +246,44 @@ class LiveAudio(_Strict):
     frames: int = Field(gt=0)
 
 
+class LiveClose(_Strict):
+    """The server closing a Live API session: a WebSocket close code and its reason.
+
+    Attributes:
+        code: The close code, e.g. 1007 (invalid argument) or 1011 (internal error).
+        reason: The close reason, at most 123 UTF-8 bytes (RFC 6455).
+    """
+
+    code: int = Field(ge=1000, le=4999)
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _short_reason(self) -> LiveClose:
+        if len(self.reason.encode("utf-8")) > 123:
+            raise ValueError("a close reason holds at most 123 UTF-8 bytes")
+        return self
+
+
 class LiveMessage(_Strict):
     """One Live API server message (``serverContent``, ``goAway`` ...) and its delay.
 
     ``audio`` adds an ``inlineData`` part (``audio/pcm;rate=<Hz>``, base64 PCM read
     from a WAV file next to the cassette) to ``serverContent.modelTurn.parts``.
-    ``"break": true`` drops the connection there instead of sending a message.
+    ``"break": true`` drops the connection there instead of sending a message;
+    ``close`` closes the session with a close code and reason (nothing else is sent).
     """
 
     delay_ms: int = Field(default=0, ge=0)
     message: dict[str, Any] = Field(default_factory=dict)
     audio: LiveAudio | None = None
     break_: bool = Field(default=False, alias="break")
+    close: LiveClose | None = None
+
+    @model_validator(mode="after")
+    def _close_alone(self) -> LiveMessage:
+        if self.close is not None and (self.message or self.audio or self.break_):
+            raise ValueError('a "close" message has no "message", "audio" or "break"')
+        return self
 
 
 class LiveTurn(_Strict):
@@ -348,7 +423,9 @@ _LIVE_FAULTS = ("drop", "close", "go_away")
 _ENDING = ("error_event", "drop", "close")
 
 
-def _check_faults(cassette: _CassetteBase, allowed: tuple[str, ...], count: int) -> None:
+def _check_faults(
+    cassette: GenerateCassette | LiveCassette, allowed: tuple[str, ...], count: int
+) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated."""
     seen: dict[tuple[str, int], int] = {}
     for i, fault in enumerate(cassette.faults):
@@ -382,12 +459,10 @@ def _check_faults(cassette: _CassetteBase, allowed: tuple[str, ...], count: int)
             raise ValueError(f"{where}: position {position} lies past the end (at most {limit})")
 
 
-class _CassetteBase(_Strict):
+class _Named(_Strict):
     format: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    model: str = Field(min_length=1)
-    faults: list[Fault] = Field(default_factory=list)
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -396,10 +471,15 @@ class _CassetteBase(_Strict):
         return self._path
 
 
+class _CassetteBase(_Named):
+    model: str = Field(min_length=1)
+
+
 class GenerateCassette(_CassetteBase):
     """A recorded ``generateContent`` / ``streamGenerateContent`` exchange."""
 
     kind: Literal["generate"]
+    faults: list[Fault] = Field(default_factory=list)
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
@@ -433,6 +513,7 @@ class LiveCassette(_CassetteBase):
     """A recorded Live API session: its setup and the server's answer to each turn."""
 
     kind: Literal["live"]
+    faults: list[Fault] = Field(default_factory=list)
     setup: dict[str, Any] = Field(default_factory=dict)
     turns: list[LiveTurn] = Field(min_length=1)
 
@@ -441,11 +522,73 @@ class LiveCassette(_CassetteBase):
         _check_faults(self, _LIVE_FAULTS, 0)
         return self
 
+    @model_validator(mode="after")
+    def _close_last(self) -> LiveCassette:
+        for t, turn in enumerate(self.turns):
+            for m, message in enumerate(turn.messages):
+                last = t == len(self.turns) - 1 and m == len(turn.messages) - 1
+                if message.close is not None and not last:
+                    raise ValueError(
+                        f'turns[{t}].messages[{m}]: a "close" ends the session, so it can '
+                        "only be the last message of the last turn"
+                    )
+        return self
 
+
+class CountTokensCassette(_CassetteBase):
+    """A recorded ``countTokens`` exchange: the request and the API's answer (or error)."""
+
+    kind: Literal["count_tokens"]
+    request: dict[str, Any]
+    response: dict[str, Any] | None = None
+    error: RecordedError | None = None
+
+    @model_validator(mode="after")
+    def _response_or_error(self) -> CountTokensCassette:
+        if (self.response is None) == (self.error is None):
+            raise ValueError('a count_tokens cassette has a "response" or an "error", one of them')
+        return self
+
+
+class _CountTokensJson(_Strict):
+    # The API's countTokens answer (the SDK's CountTokensResponse lacks
+    # promptTokensDetails, which the API sends): unknown fields are refused.
+    totalTokens: int = Field(ge=0)
+    cachedContentTokenCount: int | None = Field(default=None, ge=0)
+    promptTokensDetails: list[dict[str, Any]] | None = None
+    cacheTokensDetails: list[dict[str, Any]] | None = None
+
+
+class _ModelJson(BaseModel):
+    # The API's Model JSON: ``name`` is required; other fields are kept as they are.
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^models/[^/]+$")
+
+
+class ModelsCassette(_Named):
+    """Model JSON recorded from ``GET /{version}/models[/{model}]``, added to the catalog."""
+
+    kind: Literal["models"]
+    models: list[dict[str, Any]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _model_json(self) -> ModelsCassette:
+        for i, model in enumerate(self.models):
+            try:
+                _ModelJson.model_validate(model)
+            except ValidationError as exc:
+                where = "; ".join(f"models[{i}].{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"not the API's Model JSON ({where})") from None
+        return self
+
+
+#: Any cassette model.
+AnyCassette = GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette
 #: Any cassette; ``kind`` picks the model.
-Cassette = Annotated[GenerateCassette | LiveCassette, Field(discriminator="kind")]
+Cassette = Annotated[AnyCassette, Field(discriminator="kind")]
 
-_ADAPTER: TypeAdapter[GenerateCassette | LiveCassette] = TypeAdapter(Cassette)
+_ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
 
 
 def _loc(loc: Iterable[Any]) -> str:
@@ -455,7 +598,7 @@ def _loc(loc: Iterable[Any]) -> str:
     return text or "(top level)"
 
 
-def _sdk_errors(cassette: GenerateCassette | LiveCassette) -> list[str]:
+def _sdk_errors(cassette: AnyCassette) -> list[str]:
     """Check recorded responses with the SDK's models; return ``path: problem`` lines."""
     from google.genai import types
 
@@ -472,7 +615,13 @@ def _sdk_errors(cassette: GenerateCassette | LiveCassette) -> list[str]:
         for i, chunk in enumerate(cassette.chunks):
             if chunk.response is not None:
                 check(types.GenerateContentResponse, chunk.response, f"chunks[{i}].response")
-    else:
+    elif isinstance(cassette, CountTokensCassette):
+        if cassette.response is not None:
+            check(_CountTokensJson, cassette.response, "response")
+            for i, detail in enumerate(cassette.response.get("promptTokensDetails") or []):
+                if isinstance(detail, dict):
+                    check(types.ModalityTokenCount, detail, f"response.promptTokensDetails[{i}]")
+    elif isinstance(cassette, LiveCassette):
         for t, turn in enumerate(cassette.turns):
             for m, message in enumerate(turn.messages):
                 if message.message:
@@ -484,7 +633,7 @@ def _sdk_errors(cassette: GenerateCassette | LiveCassette) -> list[str]:
     return problems
 
 
-def parse_cassette(data: Any, source: str = "<memory>") -> GenerateCassette | LiveCassette:
+def parse_cassette(data: Any, source: str = "<memory>") -> AnyCassette:
     """Validate one cassette's JSON (already parsed) and return the model.
 
     Args:
@@ -509,7 +658,7 @@ def parse_cassette(data: Any, source: str = "<memory>") -> GenerateCassette | Li
     return cassette
 
 
-def load_cassette(path: str | os.PathLike[str]) -> GenerateCassette | LiveCassette:
+def load_cassette(path: str | os.PathLike[str]) -> AnyCassette:
     """Read and validate one cassette file.
 
     Raises:
@@ -644,6 +793,48 @@ def prompt_text(contents: Any) -> str:
     return ""
 
 
+#: The request fields that decide a token count.
+_COUNTED = ("contents", "systemInstruction", "system_instruction", "tools", "toolConfig")
+
+
+def count_request(body: Any) -> dict[str, Any]:
+    """Return the generate request a ``countTokens`` body counts.
+
+    Args:
+        body: ``{"contents": [...]}`` or ``{"generateContentRequest": {...}}``
+            (snake_case too).
+    """
+    body = body if isinstance(body, dict) else {}
+    inner = body.get("generateContentRequest") or body.get("generate_content_request")
+    return inner if isinstance(inner, dict) else {"contents": body.get("contents")}
+
+
+def count_key(model: str, request: dict[str, Any]) -> str:
+    """Return the key of a token count: :func:`request_key` of the counted fields only.
+
+    Args:
+        model: Model name, with or without ``models/``.
+        request: A generate request (see :func:`count_request`): its ``contents``,
+            system instruction, tools and tool config decide the count.
+    """
+    subset = {k: v for k, v in request.items() if k in _COUNTED}
+    return request_key(model, subset)
+
+
+def cassette_key(cassette: AnyCassette) -> str | None:
+    """Return the request key a cassette answers (kind first), or None for none.
+
+    ``generate``: ``"generate "`` + :func:`request_key`; ``count_tokens``:
+    ``"count_tokens "`` + :func:`count_key`. ``live`` and ``models`` cassettes answer
+    no single request (None).
+    """
+    if isinstance(cassette, GenerateCassette):
+        return "generate " + cassette.request_key()
+    if isinstance(cassette, CountTokensCassette):
+        return "count_tokens " + count_key(cassette.model, count_request(cassette.request))
+    return None
+
+
 # -- folders and the store -------------------------------------------------------------
 
 
@@ -671,64 +862,112 @@ class CassetteStore:
     Args:
         folders: Folders searched recursively for ``*.json`` cassettes, in order.
             Defaults to :func:`cassette_dirs` (shipped, then ``$QUICKSTART_CASSETTES``).
-            A folder that does not exist holds no cassettes.
+            A folder that does not exist holds no cassettes; a file reached through two
+            listed folders is read once.
+
+    Precedence: a cassette from a later folder overrides one from an earlier folder
+    that answers the same request (:func:`cassette_key`) or has the same name, so a
+    folder of your own (``$QUICKSTART_CASSETTES``, a test's folder) can re-record a
+    shipped request. :attr:`overridden` lists what was set aside.
 
     Raises:
-        CassetteError: A file is not a valid cassette, two cassettes share a name, or two
-            ``generate`` cassettes answer the same request.
+        CassetteError: A file is not a valid cassette, or two cassettes in the same
+            folder tree share a name or answer the same request.
     """
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
         self.folders = [Path(f) for f in (cassette_dirs() if folders is None else folders)]
-        self.cassettes: list[GenerateCassette | LiveCassette] = []
-        self._by_key: dict[str, GenerateCassette] = {}
-        for folder in self.folders:
+        self.cassettes: list[AnyCassette] = []
+        #: ``(set aside, overriding)`` pairs, in load order.
+        self.overridden: list[tuple[AnyCassette, AnyCassette]] = []
+        self._by_key: dict[str, AnyCassette] = {}
+        self._folder: dict[str, int | None] = {}
+        seen: set[Path] = set()
+        for index, folder in enumerate(self.folders):
             for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
-                self.add(load_cassette(path))
+                real = path.resolve()
+                if real not in seen:
+                    seen.add(real)
+                    self.add(load_cassette(path), folder=index)
 
-    def add(self, cassette: GenerateCassette | LiveCassette) -> None:
+    def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
         """Add one cassette (loaded or built in memory).
 
+        Args:
+            cassette: The cassette.
+            folder: Index of the folder it comes from in :attr:`folders`; it overrides
+                cassettes of earlier folders. None (built in memory) overrides nothing.
+
         Raises:
-            CassetteError: Its name is taken, or a ``generate`` cassette already
-                answers the same request.
+            CassetteError: Its name is taken, or a cassette already answers the same
+                request, and the other cassette is not from an earlier folder.
         """
-        for other in self.cassettes:
-            if other.name == cassette.name:
+        key = cassette_key(cassette)
+        for other in list(self.cassettes):
+            same_name = other.name == cassette.name
+            if not same_name and (key is None or cassette_key(other) != key):
+                continue
+            earlier = self._folder.get(other.name)
+            if folder is not None and earlier is not None and earlier < folder:
+                self._remove(other)
+                self.overridden.append((other, cassette))
+                continue
+            if same_name:
                 raise CassetteError(
                     f"Cassette name {cassette.name!r} is used by {other.path} and "
-                    f"{cassette.path}; names must be unique."
+                    f"{cassette.path}; names must be unique within a folder (a later "
+                    "folder overrides an earlier one)."
                 )
-        if isinstance(cassette, GenerateCassette):
-            key = cassette.request_key()
-            if key in self._by_key:
-                first = self._by_key[key]
-                raise CassetteError(
-                    f"Cassettes {first.name!r} ({first.path}) and {cassette.name!r} "
-                    f"({cassette.path}) answer the same request; remove one of them."
-                )
+            raise CassetteError(
+                f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
+                f"({cassette.path}) answer the same request; remove one of them (within a "
+                "folder a request has one cassette; a later folder overrides an earlier one)."
+            )
+        if key is not None:
             self._by_key[key] = cassette
+        self._folder[cassette.name] = folder
         self.cassettes.append(cassette)
 
-    def put(self, cassette: GenerateCassette | LiveCassette) -> None:
-        """Add a cassette, replacing one with the same name or (``generate``) request.
+    def _remove(self, cassette: AnyCassette) -> None:
+        self.cassettes.remove(cassette)
+        self._folder.pop(cassette.name, None)
+        key = cassette_key(cassette)
+        if key is not None and self._by_key.get(key) is cassette:
+            del self._by_key[key]
+
+    def put(self, cassette: AnyCassette) -> None:
+        """Add a cassette, replacing one with the same name or request.
 
         Record mode uses it for what it has just written.
         """
-        drop = {cassette.name}
-        if isinstance(cassette, GenerateCassette):
-            old = self._by_key.pop(cassette.request_key(), None)
-            if old is not None:
-                drop.add(old.name)
-        for other in [c for c in self.cassettes if c.name in drop]:
-            self.cassettes.remove(other)
-            if isinstance(other, GenerateCassette):
-                self._by_key.pop(other.request_key(), None)
+        key = cassette_key(cassette)
+        for other in list(self.cassettes):
+            if other.name == cassette.name or (key is not None and cassette_key(other) == key):
+                self._remove(other)
         self.add(cassette)
+
+    def find_key(self, key: str) -> AnyCassette | None:
+        """Return the cassette stored under a :func:`cassette_key`, or None."""
+        return self._by_key.get(key)
+
+    def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
+        """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
+        found = self._by_key.get("count_tokens " + count_key(model, count_request(body)))
+        return found if isinstance(found, CountTokensCassette) else None
+
+    def models(self) -> list[dict[str, Any]]:
+        """Return the Model JSON of every ``models`` cassette (a later one wins), by name."""
+        found: dict[str, dict[str, Any]] = {}
+        for cassette in self.cassettes:
+            if isinstance(cassette, ModelsCassette):
+                for model in cassette.models:
+                    found[bare_model(model["name"])] = model
+        return [found[name] for name in sorted(found)]
 
     def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette recorded for this request, or None."""
-        return self._by_key.get(request_key(model, body))
+        found = self._by_key.get("generate " + request_key(model, body))
+        return found if isinstance(found, GenerateCassette) else None
 
     def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette whose prompt is most like this one's.

@@ -171,7 +171,7 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
             f"The emulator does not serve the method {method!r} (POST {request.path}); "
             f"it serves {', '.join(METHODS)}.",
         )
-    if emulator.recorder is not None and method != "countTokens":
+    if emulator.recorder is not None:
         # Record mode: forward what no cassette answers, and record it (see _record.py).
         forwarded = await emulator.recorder.generate(emulator, request, model, method)
         if forwarded is not None:
@@ -209,6 +209,12 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         return web.json_response(cassette.error.body, status=cassette.error.status)
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
+        # record2: a stream that ended in an error event answers with that error.
+        failed = next((c.error for c in cassette.chunks if c.error is not None), None)
+        if failed is not None:
+            code = failed.get("code")
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+            return web.json_response({"error": failed}, status=status)
         return web.json_response(merge_chunks(cassette))
     sse = request.query.get("alt") == "sse"
     return await _stream(emulator, request, cassette, sse=sse)
@@ -248,7 +254,8 @@ async def _stream(
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            if await faults.write(response, index, frame(chunk.response or {})):
+            payload = chunk.payload() or {}  # a response, or an {"error": ...} event
+            if await faults.write(response, index, frame(payload)):
                 return response
         if await faults.interrupt(response, len(cassette.chunks), frame):
             return response

@@ -23,7 +23,9 @@ Errors close the socket the way the live API does, and the SDK raises
 invalid argument (bad key, bad JSON, unsupported modality) and ``1008`` for what is
 not found or not allowed (unknown model, missing key, a turn no cassette recorded).
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
-explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
+explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger. A
+cassette message ``{"close": {"code", "reason"}}`` (record mode writes one when the live
+API closes a session mid-turn, e.g. 1011) closes the session with that code and reason.
 
 Session resumption: when the setup holds ``sessionResumption``, each turn ends with
 ``turnComplete`` and then ``{"sessionResumptionUpdate": {"newHandle": ...,
@@ -655,6 +657,8 @@ class _LiveSession:
                 if self.request.transport is not None:
                     self.request.transport.abort()
                 raise ConnectionResetError("cassette break")
+            if message.close is not None:  # a recorded close (e.g. 1011) ends the session
+                raise _Close(message.close.code, message.close.reason)
             data = rendered[index]
             if data is not None:
                 await self.ws.send_bytes(data)  # as send_message does

@@ -16,6 +16,7 @@ __all__ = [
     "INVALID_KEY",
     "INVALID_KEY_ERROR",
     "MISSING_KEY_MESSAGE",
+    "RECORD_COMMAND",
     "ReceivedRequest",
     "api_error",
     "bare_model",
@@ -23,6 +24,12 @@ __all__ = [
     "key_error",
     "short",
 ]
+
+#: How users record, named in the errors of replay-only modes.
+RECORD_COMMAND = (
+    "quickstart record NOTEBOOK --cassettes DIR (or pytest --gemini-record-mode=once, "
+    "or QUICKSTART_MODE=record with QUICKSTART_RECORD_MODE=once)"
+)
 
 #: The body the live API returns (HTTP 400) for an API key that is not valid.
 INVALID_KEY_ERROR: dict[str, Any] = {
