@@ -232,13 +232,15 @@ class Recorder:
         raw = await request.read()
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return None
         if not isinstance(body, dict):
             return None
         if not self.forwards(emulator.store.find(model, body) is not None):
             return None
-        received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+        received = ReceivedRequest(
+            method, bare_model(model), request.match_info["version"], body, size=len(raw)
+        )
         emulator.requests.append(received)
         secrets = request_secrets(request.headers, request.query)
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
@@ -372,7 +374,7 @@ class Recorder:
             return ws
         try:
             first = json.loads(first_msg.data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             first = None
         if not isinstance(first, dict):
             await ws.close(code=1007, message=b"Invalid JSON payload received.")
@@ -497,7 +499,7 @@ class _LiveProxy:
                 break
             try:
                 data = json.loads(msg.data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 data = None
             text = self._turn_text(data) if isinstance(data, dict) else None
             if text is not None:
