@@ -95,7 +95,11 @@ async def read_body_in_time(request: web.Request, handler: Handler) -> web.Strea
                 "DEADLINE_EXCEEDED",
                 f"The request body did not arrive within {timeout:g} s; send it again.",
             )
-            response.force_close()  # the rest of the body may still trickle in
+            # The rest of the body may still trickle in: answer, then hang up at once.
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()
             return response
     return await handler(request)
 
