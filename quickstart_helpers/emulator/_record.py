@@ -369,7 +369,13 @@ class Recorder:
 
         ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
         await ws.prepare(request)
-        first_msg = await ws.receive()
+        timeout = emulator.live_setup_timeout
+        try:
+            first_msg = await asyncio.wait_for(ws.receive(), timeout)
+        except asyncio.TimeoutError:
+            reason = f"Deadline expired: no setup message within {timeout:g} s."
+            await ws.close(code=1011, message=reason.encode())
+            return ws
         if first_msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return ws
         try:
