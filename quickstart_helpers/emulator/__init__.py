@@ -54,7 +54,7 @@ from ._cassettes import (
     shipped_cassette_dir,
 )
 from ._http import merge_chunks
-from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
+from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest, RequestLog
 from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
 from ._verify import Drift, verify_cassettes
@@ -84,6 +84,7 @@ __all__ = [
     "ModelsCassette",
     "RECORD_COMMAND",
     "ReceivedRequest",
+    "RequestLog",
     "RecordedError",
     "Recorder",
     "SplitFault",

@@ -94,7 +94,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -141,6 +141,8 @@ __all__ = [
     "load_cassette",
     "normalize_contents",
     "parse_cassette",
+    "HINT_CHARS",
+    "closest_text",
     "prompt_text",
     "request_key",
     "shipped_cassette_dir",
@@ -835,6 +837,27 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     return None
 
 
+#: Characters of each prompt compared when looking for the closest recording (the
+#: hint in a "no cassette" error): the search takes the same short time however long
+#: the unmatched prompt is.
+HINT_CHARS = 2000
+
+
+def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
+    """Return the index of the text most like ``wanted`` (first wins ties), or None.
+
+    Only the first :data:`HINT_CHARS` characters of each are compared (difflib), so the
+    time is bounded by the number of texts, not by their length.
+    """
+    head = wanted[:HINT_CHARS]
+    best, best_ratio = None, -1.0
+    for index, text in enumerate(texts):
+        ratio = difflib.SequenceMatcher(None, head, text[:HINT_CHARS]).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = index, ratio
+    return best
+
+
 # -- folders and the store -------------------------------------------------------------
 
 
@@ -972,19 +995,17 @@ class CassetteStore:
     def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette whose prompt is most like this one's.
 
-        Cassettes for the same model rank first; ties go to text similarity.
+        Cassettes for the same model rank first; among them, the closest prompt by
+        :func:`closest_text` (the first :data:`HINT_CHARS` characters are compared, so
+        a long prompt costs no more than a short one). Safe to call from another
+        thread while the store is in use.
         """
         wanted = prompt_text(body.get("contents"))
-        candidates = [c for c in self.cassettes if isinstance(c, GenerateCassette)]
-        if not candidates:
-            return None
-
-        def score(c: GenerateCassette) -> tuple[bool, float]:
-            text = prompt_text(c.request.get("contents"))
-            similar = difflib.SequenceMatcher(None, wanted, text).ratio()
-            return (bare_model(c.model) == bare_model(model), similar)
-
-        return max(candidates, key=score)
+        candidates = [c for c in list(self.cassettes) if isinstance(c, GenerateCassette)]
+        same_model = [c for c in candidates if bare_model(c.model) == bare_model(model)]
+        candidates = same_model or candidates
+        index = closest_text(wanted, [prompt_text(c.request.get("contents")) for c in candidates])
+        return None if index is None else candidates[index]
 
     def live(self, model: str) -> list[LiveCassette]:
         """Return the ``live`` cassettes recorded for ``model``."""

@@ -38,6 +38,7 @@ from ._protocol import (
     api_error,
     bare_model,
     key_error,
+    parse_json,
     short,
 )
 from ._validation import validate_generate_request
@@ -122,10 +123,24 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     return None
 
 
-def unmatched(emulator: Emulator, model: str, body: dict[str, Any]) -> web.Response:
-    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches."""
+_SEARCH: Any = object()
+
+
+def unmatched(
+    emulator: Emulator,
+    model: str,
+    body: dict[str, Any],
+    closest: GenerateCassette | None = _SEARCH,
+) -> web.Response:
+    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches.
+
+    Args:
+        closest: The closest cassette, when the caller searched already (the route
+            searches in a worker thread so the event loop never waits on it).
+    """
     prompt = prompt_text(body.get("contents"))
-    closest = emulator.store.closest(model, body)
+    if closest is _SEARCH:
+        closest = emulator.store.closest(model, body)
     hint = "There are no cassettes at all."
     if closest is not None:
         hint = (
@@ -179,12 +194,11 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     error = key_error(request)
     if error is not None:
         return error
+    raw = await request.read()
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return api_error(
-            400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {type(exc).__name__}: {exc}"
-        )
+        body = parse_json(raw)
+    except ValueError as exc:
+        return api_error(400, "INVALID_ARGUMENT", str(exc))
     if method == "countTokens":
         return await _models.count_tokens(emulator, model, body)
     normalized, error = validate_generate_request(body)
@@ -192,14 +206,19 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         return error
     assert normalized is not None
     body = normalized
-    received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+    received = ReceivedRequest(
+        method, bare_model(model), request.match_info["version"], body, size=len(raw)
+    )
     emulator.requests.append(received)
     error = check_request(model, body)
     if error is not None:
         return error
     cassette = emulator.store.find(model, body)
     if cassette is None:
-        return unmatched(emulator, model, body)
+        # The closest-cassette hint is computed off the event loop (issue 16).
+        loop = asyncio.get_running_loop()
+        closest = await loop.run_in_executor(None, emulator.store.closest, model, body)
+        return unmatched(emulator, model, body, closest)
     received.cassette = cassette.name
     failed = _faults.http_error(emulator, cassette)
     if failed is not None:

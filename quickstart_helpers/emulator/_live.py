@@ -58,7 +58,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import difflib
 import functools
 import json
 import logging
@@ -74,7 +73,7 @@ from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
-from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._cassettes import LiveCassette, LiveMessage, LiveTurn, closest_text, normalize_contents
 from ._faults import LiveFaults
 from ._live_cache import rendered_turn
 from ._protocol import ReceivedRequest, bare_model, key_error
@@ -344,11 +343,14 @@ class _LiveSession:
     first_message: dict[str, Any] | None = None
     #: Whether each cassette's system instruction (by id) is the session's.
     instruction_matches: dict[int, bool] = field(default_factory=dict)
+    #: Bytes of the last message read (for the request log's accounting).
+    last_size: int = 0
 
     async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
         if ws is None:
             ws = web.WebSocketResponse(
-                max_msg_size=64 * 1024 * 1024, compress=self.emulator.live_compression
+                max_msg_size=self.emulator.max_body_bytes,
+                compress=self.emulator.live_compression,
             )
             await ws.prepare(self.request)
         self.ws = ws
@@ -378,22 +380,36 @@ class _LiveSession:
         if msg.type == WSMsgType.ERROR:
             raise ConnectionResetError(str(msg.data))
         raw = msg.data
+        self.last_size = len(raw)
         try:
             if isinstance(raw, bytes):
                 raw = raw.decode("utf-8")
             data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.") from None
         if not isinstance(data, dict):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
         if self.received is not None:
-            self.received.body.append(data)
+            self.emulator.requests.add_message(self.received, data, self.last_size)
         return data
+
+    async def _setup_message(self) -> dict[str, Any] | None:
+        """Read the first message, closing the socket if none comes in time (issue 16)."""
+        timeout = self.emulator.live_setup_timeout
+        try:
+            return await asyncio.wait_for(self._next_message(), timeout)
+        except asyncio.TimeoutError:
+            raise _Close(
+                _CLOSE_INTERNAL,
+                f"Deadline expired: no setup message within {timeout:g} s.",
+                f"The client sent no setup message within {timeout:g} s "
+                "(Emulator.live_setup_timeout); the emulator closed the socket.",
+            ) from None
 
     async def _serve(self) -> None:
         # Read the setup before any error, so the SDK's send() has completed and its
         # recv() turns the close frame into an APIError.
-        first = self.first_message or await self._next_message()
+        first = self.first_message or await self._setup_message()
         if first is None:
             return
         token_setup = self._check_key()
@@ -406,6 +422,7 @@ class _LiveSession:
             bare_model(str(model or "")),
             self.request.match_info["version"],
             [first],
+            size=self.last_size,
         )
         self.emulator.requests.append(self.received)
         self._check_setup(first)
@@ -618,8 +635,8 @@ class _LiveSession:
                 "recorded one (assets/cassettes/live) or set GEMINI_API_KEY.",
             )
         inputs = [t.input for c in self.cassettes for t in c.turns]
-        closest = difflib.get_close_matches(wanted, inputs, n=1, cutoff=0)
-        hint = f" The closest recorded turn is {closest[0]!r}." if closest else ""
+        closest = closest_text(wanted, inputs)  # bounded prefix (issue 16)
+        hint = f" The closest recorded turn is {inputs[closest]!r}." if closest is not None else ""
         tail = "; send a recorded turn (assets/cassettes/live) or set GEMINI_API_KEY."
         room = MAX_REASON_BYTES - len(f"No cassette for ''{tail}".encode())
         excerpt = _short(wanted, max(8, room))

@@ -243,7 +243,7 @@ class Recorder:
         raw = await request.read()
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return None
         if not isinstance(body, dict):
             return None
@@ -255,7 +255,9 @@ class Recorder:
             answered = emulator.store.find(model, body) is not None
         if not self.forwards(answered):
             return None
-        received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+        received = ReceivedRequest(
+            method, bare_model(model), request.match_info["version"], body, size=len(raw)
+        )
         emulator.requests.append(received)
         secrets = request_secrets(request.headers, request.query)
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
@@ -491,12 +493,18 @@ class Recorder:
             max_msg_size=64 * 1024 * 1024, compress=emulator.live_compression
         )
         await ws.prepare(request)
-        first_msg = await ws.receive()
+        timeout = emulator.live_setup_timeout
+        try:
+            first_msg = await asyncio.wait_for(ws.receive(), timeout)
+        except asyncio.TimeoutError:
+            reason = f"Deadline expired: no setup message within {timeout:g} s."
+            await ws.close(code=1011, message=reason.encode())
+            return ws
         if first_msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return ws
         try:
             first = json.loads(first_msg.data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             first = None
         if not isinstance(first, dict):
             await ws.close(code=1007, message=b"Invalid JSON payload received.")
@@ -621,7 +629,7 @@ class _LiveProxy:
                 break
             try:
                 data = json.loads(msg.data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 data = None
             text = self._turn_text(data) if isinstance(data, dict) else None
             if text is not None:
