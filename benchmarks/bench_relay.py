@@ -1,6 +1,7 @@
 """Benchmark: the web chat relay against a Flask-threaded relay, as ratios in one run.
 
-Run: ``uv run python benchmarks/bench_relay.py`` (Flask is in the dev group).
+Run: ``python3 -m uv run python -m benchmarks relay`` (Flask is in the dev group), or
+``python3 -m uv run python -m benchmarks.bench_relay`` for the absolute figures too.
 
 Both relays serve ``GET /chat/stream?message=...`` as SSE, one event per model chunk,
 and talk to the same emulator (realtime pacing, the ``web_sse_chat`` cassette: 10
@@ -11,13 +12,14 @@ chunks over about 3 s) through the real SDK over HTTPS:
   client's ``generate_content_stream``.
 
 Each relay runs in its own process (the emulator in this one), so each RSS is the
-relay's alone. For 1, 50 and 200 concurrent clients it prints streams per second,
-the median and 95th percentile time to the first event, the peak RSS during the burst
-and the RSS a few seconds after it, then each relay figure as a ratio of the
-baseline's (lower is better except streams/s).
+relay's alone. For 1, 50 and 200 concurrent clients (1 and 10 with ``--quick``) it
+measures streams per second, the median and 95th percentile time to the first event,
+the peak RSS during the burst and the RSS a few seconds after it, each relay figure a
+ratio of the baseline's (lower is better except streams/s). One burst per level: a
+burst is already many streams, so ``--repeats`` does not apply.
 
-``--trace`` also prints where the relay's memory goes at 200 clients (tracemalloc's
-top allocation sites at the peak, in the relay process).
+``python -m benchmarks.bench_relay --trace`` also prints where the relay's memory goes
+at 200 clients (tracemalloc's top allocation sites at the peak, in the relay process).
 """
 
 from __future__ import annotations
@@ -32,17 +34,22 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import psutil
 
+from benchmarks.registry import Options, Result, benchmark
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.web import SAMPLE_QUESTION
 
 LEVELS = (1, 50, 200)
+QUICK_LEVELS = (1, 10)
 #: Seconds after a burst before "RSS after" is read: the relay releases its idle model
 #: connections after POOL_IDLE_S (5 s) without streams.
 SETTLE_S = 8.0
+#: The repository root: relays run as ``python -m benchmarks.bench_relay --serve KIND`` there.
+ROOT = Path(__file__).resolve().parent.parent
 
 # -- the relays, each run as `python bench_relay.py --serve KIND` ---------------------------
 
@@ -110,7 +117,9 @@ def _serve_until_stdin_closes(trace: bool) -> None:
 
 
 @dataclass
-class Result:
+class Figures:
+    """One relay's figures for one burst of concurrent clients."""
+
     streams_per_s: float
     first_p50_ms: float
     first_p95_ms: float
@@ -146,9 +155,10 @@ async def _burst(url: str, clients: int) -> tuple[float, list[float]]:
 
 class Relay:
     def __init__(self, kind: str, env: dict[str, str], trace: bool = False) -> None:
-        args = [sys.executable, __file__, "--serve", kind] + (["--trace"] if trace else [])
+        args = [sys.executable, "-m", "benchmarks.bench_relay", "--serve", kind]
+        args += ["--trace"] if trace else []
         self.process = subprocess.Popen(
-            args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            args, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert self.process.stdout is not None and self.process.stdin is not None
         self.url = self.process.stdout.readline().strip()
@@ -172,7 +182,7 @@ class Relay:
         self.process.terminate()
         self.process.wait(30)
 
-    def measure(self, clients: int) -> Result:
+    def measure(self, clients: int, settle_s: float = SETTLE_S) -> Figures:
         asyncio.run(_burst(self.url, 1))  # warm up: imports, TLS session, pools
         self.command("gc", "ok")
         idle = self.rss_mib()
@@ -191,10 +201,10 @@ class Relay:
         finally:
             done.set()
             sampler.join()
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
         self.command("gc", "ok")
         ordered = sorted(firsts)
-        return Result(
+        return Figures(
             streams_per_s=clients / wall,
             first_p50_ms=statistics.median(ordered) * 1000,
             first_p95_ms=ordered[max(0, round(0.95 * len(ordered)) - 1)] * 1000,
@@ -204,57 +214,122 @@ class Relay:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--serve", choices=["aiohttp", "flask"], help=argparse.SUPPRESS)
-    parser.add_argument("--trace", action="store_true", help="show the relay's memory sites")
-    args = parser.parse_args()
-    if args.serve == "aiohttp":
-        return serve_aiohttp(args.trace)
-    if args.serve == "flask":
-        return serve_flask(args.trace)
+def measure(
+    levels: tuple[int, ...] = LEVELS, settle_s: float = SETTLE_S, trace: bool = False
+) -> dict[int, dict[str, Figures]]:
+    """Run a burst per level against each relay; return figures by level, then relay kind.
 
+    The kinds are ``"aiohttp"`` (the relay) and ``"flask"`` (the baseline).
+    """
+    results: dict[int, dict[str, Figures]] = {}
     with Emulator(pacing="realtime") as emulator:
         env = dict(os.environ)
         for line in emulator.shell_exports().splitlines():
             name, _, value = line.removeprefix("export ").partition("=")
             env[name] = value
         env.pop("GOOGLE_API_KEY", None)
-        print("clients | relay          | streams/s | first p50 ms | p95 ms | peak MiB | after MiB")
-        ratios = []
-        for clients in LEVELS:
-            results = {}
+        for clients in levels:
+            results[clients] = {}
             for kind in ("flask", "aiohttp"):
-                relay = Relay(kind, env, trace=args.trace and kind == "aiohttp")
+                relay = Relay(kind, env, trace=trace and kind == "aiohttp")
                 try:
-                    results[kind] = relay.measure(clients)
-                    if args.trace and kind == "aiohttp" and clients == LEVELS[-1]:
+                    results[clients][kind] = relay.measure(clients, settle_s)
+                    if trace and kind == "aiohttp" and clients == levels[-1]:
                         print("relay memory by allocation site after the burst:")
                         print("\n".join(relay.command("trace", "end")))
                 finally:
                     relay.close()
-            for kind, name in (("flask", "Flask threaded"), ("aiohttp", "relay (aiohttp)")):
-                r = results[kind]
-                print(
-                    f"{clients:7d} | {name:14s} | {r.streams_per_s:9.1f} | {r.first_p50_ms:12.0f} |"
-                    f" {r.first_p95_ms:6.0f} | {r.peak_rss_mib:8.1f} | {r.after_rss_mib:9.1f}"
-                )
-            relay_r, base = results["aiohttp"], results["flask"]
-            ratios.append(
-                (
-                    clients,
-                    relay_r.streams_per_s / base.streams_per_s,
-                    relay_r.first_p50_ms / base.first_p50_ms,
-                    relay_r.first_p95_ms / base.first_p95_ms,
-                    relay_r.peak_rss_mib / base.peak_rss_mib,
-                    relay_r.after_rss_mib / base.after_rss_mib,
-                )
+    return results
+
+
+@benchmark("relay", "Web chat relay vs a Flask-threaded relay (SSE, concurrent clients)")
+def bench_relay(options: Options) -> list[Result]:
+    levels = QUICK_LEVELS if options.quick else LEVELS
+    return _rows(measure(levels, settle_s=1.0 if options.quick else SETTLE_S))
+
+
+def _rows(results: dict[int, dict[str, Figures]]) -> list[Result]:
+    """Each figure of each level as a ratio against the Flask baseline."""
+    rows = []
+    baseline = "Flask threaded"
+    for clients, by_kind in results.items():
+        ours, flask = by_kind["aiohttp"], by_kind["flask"]
+        n = f"{clients} client{'s' if clients != 1 else ''}"
+        rows += [
+            Result(
+                "relay",
+                f"{n}, streams/s",
+                ours.streams_per_s,
+                flask.streams_per_s,
+                "1/s",
+                higher_is_better=True,
+                baseline_name=baseline,
+            ),
+            Result(
+                "relay",
+                f"{n}, first event p50",
+                ours.first_p50_ms,
+                flask.first_p50_ms,
+                "ms",
+                baseline_name=baseline,
+            ),
+            Result(
+                "relay",
+                f"{n}, first event p95",
+                ours.first_p95_ms,
+                flask.first_p95_ms,
+                "ms",
+                baseline_name=baseline,
+            ),
+            # Memory was the relay's problem (it peaked 38% above Flask and stayed there).
+            Result(
+                "relay",
+                f"{n}, peak RSS",
+                ours.peak_rss_mib,
+                flask.peak_rss_mib,
+                "MiB",
+                1.1,
+                baseline_name=baseline,
+            ),
+            Result(
+                "relay",
+                f"{n}, RSS after",
+                ours.after_rss_mib,
+                flask.after_rss_mib,
+                "MiB",
+                1.1,
+                baseline_name=baseline,
+            ),
+        ]
+    return rows
+
+
+def main() -> None:
+    """Serve one relay (``--serve``), or run the benchmark and print absolute figures too."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", choices=["aiohttp", "flask"], help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help="show the relay's memory sites")
+    parser.add_argument("--quick", action="store_true", help="1 and 10 clients, a smoke run")
+    args = parser.parse_args()
+    if args.serve == "aiohttp":
+        return serve_aiohttp(args.trace)
+    if args.serve == "flask":
+        return serve_flask(args.trace)
+
+    levels = QUICK_LEVELS if args.quick else LEVELS
+    results = measure(levels, settle_s=1.0 if args.quick else SETTLE_S, trace=args.trace)
+    print("clients | relay           | streams/s | first p50 ms | p95 ms | peak MiB | after MiB")
+    for clients, by_kind in results.items():
+        for kind, name in (("flask", "Flask threaded"), ("aiohttp", "relay (aiohttp)")):
+            r = by_kind[kind]
+            print(
+                f"{clients:7d} | {name:15s} | {r.streams_per_s:9.1f} | {r.first_p50_ms:12.0f} |"
+                f" {r.first_p95_ms:6.0f} | {r.peak_rss_mib:8.1f} | {r.after_rss_mib:9.1f}"
             )
-        print()
-        print("relay / Flask baseline (streams/s: higher is better; the rest: lower is better)")
-        print("clients | streams/s | first p50 | first p95 | peak RSS | RSS after")
-        for clients, *values in ratios:
-            print(f"{clients:7d} | " + " | ".join(f"{v:8.2f}x" for v in values))
+    from benchmarks.__main__ import format_table
+
+    print()
+    print(format_table(_rows(results)))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,10 @@ from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
 from ._scrub import scrub
-from .display import chunk_text  # re-exported: the text of one chunk
+from .display import (
+    UpdateThrottle,
+    chunk_text,  # re-exported: the text of one chunk
+)
 from .errors import ConversationNotFoundError, IllegalTransitionError
 from .settings import DEFAULT_TEXT_MODEL
 
@@ -265,7 +268,12 @@ class Message(BaseModel):
         Args:
             width: Characters of text shown. Defaults to 40.
         """
-        text = " ".join(self.text.split())
+        # Collapse the whitespace of a bounded prefix first: a summary per chunk stays
+        # cheap however long the text grows.
+        head = self.text[: 4 * width + 64]
+        text = " ".join(head.split())
+        if len(text) <= width and len(head) < len(self.text):
+            text = " ".join(self.text.split())
         if len(text) > width:
             text = text[: width - 1] + "…"
         line = f"{self.id} {self.role} {self.status}"
@@ -787,7 +795,9 @@ class StateLog:
 
     Each line is :meth:`Message.summary`, e.g.
     ``msg-2 model streaming (3 chunks, 97 chars) 'Tide pools are…'``. With ``live=True`` in
-    Jupyter, the latest line is also shown in one output that updates in place.
+    Jupyter, the latest line is also shown in one output that updates in place: every
+    change to ``created``, ``completed`` or ``failed`` at once, ``streaming`` changes at
+    most :data:`~quickstart_helpers.display.MAX_UPDATES_PER_SECOND` times a second.
 
     Args:
         live: Show the latest line while the stream runs (Jupyter only). Defaults to
@@ -803,11 +813,12 @@ class StateLog:
         self.width = width
         self.live = live
         self._handle: Any = None
+        self._throttle = UpdateThrottle()
 
     def __call__(self, message: Message) -> None:
         line = message.summary(self.width)
         self.lines.append(line)
-        if self.live:
+        if self.live and (message.status != "streaming" or self._throttle.ready()):
             self._show(line)
 
     def _show(self, line: str) -> None:

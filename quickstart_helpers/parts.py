@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .display import add_explanation, in_notebook
+from .display import UpdateThrottle, add_explanation, in_notebook
 from .errors import PartsStreamInterrupted
 
 __all__ = [
@@ -362,12 +362,17 @@ class _PartsRenderer:
         self.notebook = in_notebook()
         self.summary = PartsSummary()
         self.at_line_start = True
+        self._text_parts: list[str] = []
+        # In Jupyter, stdout is sent at most this often when text arrives (the kernel
+        # also sends what is buffered every 0.2 s and before any display), not per part.
+        self._flushes = UpdateThrottle()
 
     def _write(self, text: str) -> None:
         if not self.show or not text:
             return
         sys.stdout.write(text)
-        sys.stdout.flush()
+        if not self.notebook or self._flushes.ready():
+            sys.stdout.flush()
         self.at_line_start = text.endswith("\n")
 
     def _new_line(self) -> None:
@@ -390,7 +395,7 @@ class _PartsRenderer:
                 summary.thought_parts += 1
                 return
             text = streamed.text or ""
-            summary.text += text
+            self._text_parts.append(text)
             summary.text_characters += len(text)
             self._write(text)
             return
@@ -419,7 +424,10 @@ class _PartsRenderer:
             display(preview_image(data, mime, max_size=self.preview_size))
 
     def finish(self) -> None:
+        self.summary.text = "".join(self._text_parts)
         self._new_line()
+        if self.show:
+            sys.stdout.flush()
 
 
 def stream_parts(

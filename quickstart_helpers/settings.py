@@ -14,8 +14,9 @@ Every setting has one default, and an empty value counts as unset, so
   ``CI`` is set, else ``realtime``.
 - ``QUICKSTART_CASSETTES``: extra cassette folders (``os.pathsep``-separated), searched
   after the shipped ones. Default: none.
-- ``QUICKSTART_OUTPUT_ROOT``: where notebooks write their files. Default: a source
-  checkout's ``build/run``, else ``./build/run``.
+- ``QUICKSTART_OUTPUT_ROOT``: where notebooks write their files. Default: in a Jupyter
+  kernel, ``output/`` next to the notebook; else a source checkout's ``build/run``, else
+  ``./build/run`` (see :func:`quickstart_helpers.paths.output_dir`).
 - ``QUICKSTART_NOTEBOOK_DIR``: folder of the executed notebook copy (``quickstart run``
   sets it). Default: the current folder.
 - ``QUICKSTART_ERROR_LOG``: the file where handled API errors are recorded (``quickstart

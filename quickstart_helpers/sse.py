@@ -31,6 +31,7 @@ way ``EventSource`` does, for Python clients (httpx) and tests.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ __all__ = [
     "format_event",
     "iter_events",
     "iter_lines",
+    "iter_text",
     "normalize_newlines",
     "replace_surrogates",
 ]
@@ -163,6 +165,32 @@ class ServerSentEvent:
     event: str = "message"
     id: str = ""
     retry_ms: int | None = None
+
+
+def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decode a UTF-8 byte stream read in pieces of any size.
+
+    A network read can end in the middle of a multi-byte character (``é`` is two
+    bytes, ``☕`` three): decoding each read on its own then fails or yields
+    U+FFFD. An incremental decoder keeps the first bytes until the rest arrive.
+
+    Args:
+        chunks: The bytes as read (e.g. ``response.iter_bytes()``).
+
+    Yields:
+        Decoded text; feed it to :func:`iter_lines`.
+
+    Raises:
+        UnicodeDecodeError: The bytes are not UTF-8, or the stream ends mid-character.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
 
 
 def iter_lines(chunks: Iterable[str]) -> Iterator[str]:

@@ -565,8 +565,11 @@ def wav_player(
 
     Only a short, low-rate preview is embedded (about 16 KB for 2 s), so a notebook
     stays small and its stored outputs hold no file paths; the full file is linked
-    when it lies under the notebook's folder (see :class:`WavPlayer`). To embed a whole
-    file on purpose, use ``IPython.display.Audio(filename=path)``.
+    when it lies under the notebook's folder (see :class:`WavPlayer`). In a Jupyter
+    kernel, :func:`quickstart_helpers.paths.output_dir` puts a notebook's files in
+    ``output/`` next to it, so their links resolve whether Jupyter serves the notebook's
+    folder or one above it. To embed a whole file on purpose, use
+    ``IPython.display.Audio(filename=path)``.
 
     Args:
         path: A WAV file.

@@ -65,11 +65,15 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 from google.genai import errors as genai_errors
 
 from . import settings
-from ._background import BackgroundServer, start_background_server
+from ._background import (
+    BackgroundServer,
+    ErrorAnsweringRunner,
+    raise_open_file_limit,
+    start_background_server,
+)
 from ._scrub import scrub
 from .chat import Conversation, Message, astream_reply, chunk_text
 from .errors import BadChatInput, explain_api_error, record_handled_error
@@ -423,35 +427,9 @@ async def _front_door(request: web.Request, handler: Any) -> web.StreamResponse:
         )
 
 
-class _JsonErrorHandler(RequestHandler):
-    """aiohttp's connection handler, answering requests it cannot parse with JSON."""
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        super().handle_error(request, status, exc, message)  # logs; raises if already sent
-        detail = " ".join((message or "").split())[:200]
-        response = _http_error(status, request, scrub(detail))
-        response.force_close()
-        return response
-
-
-class _JsonErrorServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
-
-
-class _ChatRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections answer unparsable requests with JSON."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = _JsonErrorServer
-        return server
+def _unparsable(status: int, request: web.BaseRequest | None, detail: str) -> web.Response:
+    """The answer to a request aiohttp could not parse (see ``ErrorAnsweringRunner``)."""
+    return _http_error(status, request, scrub(detail))
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -910,33 +888,6 @@ async def _stop_streams(app: web.Application) -> None:
         await asyncio.wait(handlers, timeout=1.0)
 
 
-def raise_open_file_limit(target: int = 65536) -> int:
-    """Raise this process's soft limit of open files towards ``target``.
-
-    Each stream holds descriptors (a browser connection; offline, also a connection to
-    the emulator and the emulator's end of it), and the common default soft limit of
-    1,024 is reached at a few hundred streams. The soft limit is raised up to the hard
-    limit, which needs no privilege. Does nothing where the OS has no such limit.
-
-    Args:
-        target: The soft limit wanted. Defaults to 65,536.
-
-    Returns:
-        The soft limit now in force (-1 for unlimited or unknown).
-    """
-    try:
-        import resource
-    except ImportError:  # Windows
-        return -1
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = target if hard == resource.RLIM_INFINITY else min(target, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            soft = want
-    return -1 if soft == resource.RLIM_INFINITY else soft
-
-
 @dataclass
 class ChatServer:
     """The web chat, served over HTTP on 127.0.0.1 from a background thread.
@@ -1026,7 +977,8 @@ class ChatServer:
             host=self.host,
             port=self.port,
             name="The chat server",
-            runner_class=_ChatRunner,
+            runner_class=ErrorAnsweringRunner,
+            error_answer=_unparsable,
             access_log=None,
             handler_cancellation=True,
             max_line_size=MAX_REQUEST_LINE_BYTES,

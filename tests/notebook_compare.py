@@ -73,3 +73,75 @@ def differences(stored: Any, fresh: Any) -> list[str]:
         if normalized_outputs(old) != normalized_outputs(new):
             problems.append(f"cell {index}: outputs differ\n  source: {old.source[:80]!r}")
     return problems
+
+
+def expected_execution_count(nb: Any, cell: Any) -> int | None:
+    """Return the count a fresh top-to-bottom execution gives ``cell`` (None if empty).
+
+    nbclient skips empty code cells; every other code cell is numbered from 1.
+    """
+    count = 0
+    for other in nb.cells:
+        if other.cell_type != "code" or not other.source.strip():
+            if other is cell:
+                return None
+            continue
+        count += 1
+        if other is cell:
+            return count
+    raise ValueError("the cell is not in the notebook")
+
+
+def canonical_problems(
+    nb: Any, cell: Any, stored: Any, fresh_outputs: list[Any], options: dict[str, Any]
+) -> list[str]:
+    """Compare one stored cell with a fresh execution's outputs, strictly.
+
+    Args:
+        nb: The stored notebook holding ``cell``.
+        cell: The stored code cell (its position gives the expected execution count).
+        stored: An unmodified copy of ``cell`` (nbval edits the outputs it compares).
+        fresh_outputs: The outputs of a fresh execution of the cell (display updates
+            applied), e.g. those nbval collected.
+        options: nbval's options for the cell: ``check`` False (the ``nbval-ignore-output``
+            tag) skips the output comparison, not the execution count.
+
+    Returns:
+        One line per difference; empty when the stored cell is canonical.
+    """
+    problems = []
+    expected = expected_execution_count(nb, cell)
+    if stored.execution_count != expected:
+        problems.append(
+            f"execution count {stored.execution_count} stored, {expected} in a fresh "
+            "top-to-bottom execution (re-run the whole notebook)"
+        )
+    tags = stored.get("metadata", {}).get("tags", [])
+    if options.get("check", True) and not any(tag in tags for tag in _SKIP_TAGS):
+        old = normalized_outputs(stored)
+        new = normalized_outputs({"outputs": fresh_outputs})
+        if old != new:
+            problems.append(
+                "outputs differ (every output type and MIME type compared, images included):\n"
+                f"  stored: {_brief(old)}\n  fresh:  {_brief(new)}"
+            )
+    return problems
+
+
+def _brief(outputs: list[dict[str, Any]]) -> str:
+    """Describe outputs in one line: types, MIME types and a hash of each payload."""
+    import hashlib
+
+    items = []
+    for out in outputs:
+        if out["type"] == "stream":
+            items.append(f"{out['name']}({len(out['text'])} chars)")
+        elif out["type"] == "error":
+            items.append(f"error({out['ename']})")
+        else:
+            data = ", ".join(
+                f"{mime}:{hashlib.sha256(str(value).encode()).hexdigest()[:8]}"
+                for mime, value in sorted(out["data"].items())
+            )
+            items.append(f"{out['type']}[{data}]")
+    return "[" + "; ".join(items) + "]"

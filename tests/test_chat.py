@@ -297,3 +297,25 @@ def test_transcript_marks_unfinished_messages() -> None:
     text = build_conversation().transcript()
     assert "model [failed]: A rip curr" in text
     assert "model: A tide is the sea rising." in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "short",
+        "  leading   and\n\ttrailing  ",
+        "word " * 100,
+        " " * 500 + "late start after a lot of whitespace",
+        "x" * 39,
+        "x" * 40,
+        "x" * 41,
+        "a" * 200 + " " * 300 + "b",
+        "\n" * 223 + "z",
+    ],
+)
+def test_summary_text_is_the_collapsed_text_cut_at_width(text):
+    m = Message(role="model", text=text)
+    collapsed = " ".join(text.split())
+    expected = collapsed if len(collapsed) <= 40 else collapsed[:39] + "…"
+    assert m.summary(40).endswith(f" {expected!r}")

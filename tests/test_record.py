@@ -21,6 +21,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
+from quickstart_helpers._scrub import REDACTED
 from quickstart_helpers.emulator import (
     CassetteStore,
     Emulator,
@@ -293,7 +294,7 @@ def test_an_upstream_error_is_recorded_without_the_key_and_replays(upstream, rec
         list(sdk.models.generate_content_stream(model=MODEL, contents=ECHO))
     assert offline.value.code == 400
     assert offline.value.status == "INVALID_ARGUMENT"
-    assert offline.value.message == "API key REDACTED is not allowed for this project."
+    assert offline.value.message == f"API key {REDACTED} is not allowed for this project."
 
 
 def test_the_key_never_reaches_a_file(upstream, record, tmp_path):

@@ -12,7 +12,8 @@ Public surface:
 
 - :class:`Emulator`, :func:`get_emulator`, :func:`stop_emulator`: run it;
 - :class:`CassetteStore` and the cassette models (:data:`Cassette`,
-  :class:`GenerateCassette`, :class:`LiveCassette`, ...), :func:`load_cassette`,
+  :class:`GenerateCassette`, :class:`LiveCassette`, the fault directives
+  :data:`Fault` ...), :func:`load_cassette`,
   :func:`request_key`: read and match recordings;
 - :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
   of the live API (or any upstream);
@@ -27,13 +28,25 @@ from ._cassettes import (
     Cassette,
     CassetteStore,
     Chunk,
+    CloseFault,
+    CountTokensCassette,
+    DropFault,
+    ErrorEventFault,
+    Fault,
     GenerateCassette,
+    GoAwayFault,
+    HttpErrorFault,
     LiveAudio,
     LiveCassette,
+    LiveClose,
     LiveMessage,
     LiveTurn,
+    ModelsCassette,
     RecordedError,
+    SplitFault,
     cassette_dirs,
+    cassette_key,
+    count_key,
     load_cassette,
     normalize_contents,
     parse_cassette,
@@ -41,7 +54,7 @@ from ._cassettes import (
     shipped_cassette_dir,
 )
 from ._http import merge_chunks
-from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
+from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest, RequestLog
 from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
 from ._verify import Drift, verify_cassettes
@@ -54,17 +67,30 @@ __all__ = [
     "CassetteStore",
     "Drift",
     "Chunk",
+    "CloseFault",
+    "DropFault",
+    "CountTokensCassette",
     "Emulator",
+    "ErrorEventFault",
+    "Fault",
     "GenerateCassette",
+    "GoAwayFault",
+    "HttpErrorFault",
     "LiveAudio",
     "LiveCassette",
+    "LiveClose",
     "LiveMessage",
     "LiveTurn",
+    "ModelsCassette",
     "RECORD_COMMAND",
     "ReceivedRequest",
+    "RequestLog",
     "RecordedError",
     "Recorder",
+    "SplitFault",
     "cassette_dirs",
+    "cassette_key",
+    "count_key",
     "get_emulator",
     "load_cassette",
     "merge_chunks",

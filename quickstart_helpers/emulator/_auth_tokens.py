@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._protocol import api_error, key_error
+from ._protocol import api_error, key_error, parse_json
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -134,9 +134,9 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
         if error is not None:
             return error
         try:
-            body = await request.json()
-        except ValueError:
-            return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+            body = parse_json(await request.read())
+        except ValueError as exc:
+            return api_error(400, "INVALID_ARGUMENT", str(exc))
         if not isinstance(body, dict):
             return api_error(
                 400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected an object."

@@ -16,7 +16,8 @@ field or a bad value is the API's 400 ``INVALID_ARGUMENT``.
 
 Requests that no cassette matches get the API's error JSON with status 404
 ``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
-API's ``API_KEY_INVALID`` error. Nothing is made up.
+API's ``API_KEY_INVALID`` error. Nothing is made up. A cassette's fault directives
+(HTTP errors, error events, drops, split writes) are carried out by :mod:`._faults`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
-from . import _models
+from . import _faults, _models
 from ._cassettes import GenerateCassette, prompt_text
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
@@ -37,6 +38,7 @@ from ._protocol import (
     api_error,
     bare_model,
     key_error,
+    parse_json,
     short,
 )
 from ._validation import validate_generate_request
@@ -121,10 +123,24 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     return None
 
 
-def unmatched(emulator: Emulator, model: str, body: dict[str, Any]) -> web.Response:
-    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches."""
+_SEARCH: Any = object()
+
+
+def unmatched(
+    emulator: Emulator,
+    model: str,
+    body: dict[str, Any],
+    closest: GenerateCassette | None = _SEARCH,
+) -> web.Response:
+    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches.
+
+    Args:
+        closest: The closest cassette, when the caller searched already (the route
+            searches in a worker thread so the event loop never waits on it).
+    """
     prompt = prompt_text(body.get("contents"))
-    closest = emulator.store.closest(model, body)
+    if closest is _SEARCH:
+        closest = emulator.store.closest(model, body)
     hint = "There are no cassettes at all."
     if closest is not None:
         hint = (
@@ -170,7 +186,7 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
             f"The emulator does not serve the method {method!r} (POST {request.path}); "
             f"it serves {', '.join(METHODS)}.",
         )
-    if emulator.recorder is not None and method != "countTokens":
+    if emulator.recorder is not None:
         # Record mode: forward what no cassette answers, and record it (see _record.py).
         forwarded = await emulator.recorder.generate(emulator, request, model, method)
         if forwarded is not None:
@@ -178,12 +194,11 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     error = key_error(request)
     if error is not None:
         return error
+    raw = await request.read()
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return api_error(
-            400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {type(exc).__name__}: {exc}"
-        )
+        body = parse_json(raw)
+    except ValueError as exc:
+        return api_error(400, "INVALID_ARGUMENT", str(exc))
     if method == "countTokens":
         return await _models.count_tokens(emulator, model, body)
     normalized, error = validate_generate_request(body)
@@ -191,20 +206,34 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         return error
     assert normalized is not None
     body = normalized
-    received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+    received = ReceivedRequest(
+        method, bare_model(model), request.match_info["version"], body, size=len(raw)
+    )
     emulator.requests.append(received)
     error = check_request(model, body)
     if error is not None:
         return error
     cassette = emulator.store.find(model, body)
     if cassette is None:
-        return unmatched(emulator, model, body)
+        # The closest-cassette hint is computed off the event loop (issue 16).
+        loop = asyncio.get_running_loop()
+        closest = await loop.run_in_executor(None, emulator.store.closest, model, body)
+        return unmatched(emulator, model, body, closest)
     received.cassette = cassette.name
+    failed = _faults.http_error(emulator, cassette)
+    if failed is not None:
+        return failed
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)
         return web.json_response(cassette.error.body, status=cassette.error.status)
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
+        # record2: a stream that ended in an error event answers with that error.
+        failed = next((c.error for c in cassette.chunks if c.error is not None), None)
+        if failed is not None:
+            code = failed.get("code")
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+            return web.json_response({"error": failed}, status=status)
         return web.json_response(merge_chunks(cassette))
     sse = request.query.get("alt") == "sse"
     return await _stream(emulator, request, cassette, sse=sse)
@@ -222,22 +251,33 @@ async def _stream(
         status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    faults = _faults.StreamFaults(cassette, request)
+    first = True
+
+    def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
+        """Frame one object: an SSE event, or the next item of the JSON array."""
+        nonlocal first
+        if sse:
+            return sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
+        data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
+        first = False
+        return data + b"\n]" if last else data
+
     try:
-        first = True
-        for chunk in cassette.chunks:
+        for index, chunk in enumerate(cassette.chunks):
             await emulator.sleep(chunk.delay_ms)
+            if await faults.interrupt(response, index, frame):
+                return response
             if chunk.break_:
                 # Drop the connection mid-stream, as a network failure would.
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            payload = chunk.response or {}
-            if sse:
-                data = sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
-            else:
-                data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
-            first = False
-            await response.write(data)
+            payload = chunk.payload() or {}  # a response, or an {"error": ...} event
+            if await faults.write(response, index, frame(payload)):
+                return response
+        if await faults.interrupt(response, len(cassette.chunks), frame):
+            return response
         if not sse:
             await response.write(b"[]" if first else b"\n]")
         await response.write_eof()

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -29,8 +30,11 @@ from ._protocol import api_error
 
 __all__ = [
     "ALLOWED_HOSTS",
+    "BODY_TIMEOUT",
     "CORS_METHODS",
     "install",
+    "read_body_in_time",
+    "unparsable",
     "is_local_origin",
     "json_errors",
     "local_only",
@@ -48,10 +52,56 @@ CORS_METHODS = "DELETE,GET,OPTIONS,PATCH,POST,PUT"
 _SLASHES = re.compile(r"/{2,}")
 
 
-def install(app: web.Application) -> None:
-    """Add the emulator's middlewares to ``app`` (before it starts)."""
-    app.middlewares.extend([json_errors, local_only, merge_slashes])
+#: App key: seconds a request has to send its whole body (see :func:`read_body_in_time`).
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+
+
+def install(app: web.Application, body_timeout: float = 60.0) -> None:
+    """Add the emulator's middlewares to ``app`` (before it starts).
+
+    Args:
+        app: The emulator's application.
+        body_timeout: Seconds a request has to send its body. Defaults to 60.
+    """
+    app[BODY_TIMEOUT] = body_timeout
+    # The body is read after merge_slashes (aiohttp cannot clone a request once read).
+    app.middlewares.extend([json_errors, local_only, merge_slashes, read_body_in_time])
     app.on_response_prepare.append(_cors_on_prepare)
+
+
+def unparsable(status: int, request: web.BaseRequest | None, detail: str) -> web.Response:
+    """The API's error JSON for a request aiohttp could not parse (a broken head).
+
+    Used as the ``error_answer`` of :class:`quickstart_helpers._background.ErrorAnsweringRunner`.
+    """
+    code = "INVALID_ARGUMENT" if status < 500 else "INTERNAL"
+    return api_error(status, code, f"The emulator could not read this request: {detail}".strip())
+
+
+@web.middleware
+async def read_body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a request's body before its handler, within the app's body timeout.
+
+    A client that sends its body too slowly gets 408 in the API's JSON and the
+    connection is closed; a body over the app's ``client_max_size`` gets 413.
+    """
+    if request.body_exists:
+        timeout = request.app[BODY_TIMEOUT]
+        try:
+            await asyncio.wait_for(request.read(), timeout)  # cached for the handler
+        except asyncio.TimeoutError:
+            response = api_error(
+                408,
+                "DEADLINE_EXCEEDED",
+                f"The request body did not arrive within {timeout:g} s; send it again.",
+            )
+            # The rest of the body may still trickle in: answer, then hang up at once.
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()
+            return response
+    return await handler(request)
 
 
 def _hostname(value: str) -> str | None:
@@ -79,6 +129,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return _as_api_error(request, exc)
+    except RecursionError:  # deeply nested JSON that a parser or validator walked into
+        return api_error(
+            400, "INVALID_ARGUMENT", "Invalid JSON payload received. The JSON is nested too deeply."
+        )
     except Exception as exc:  # noqa: BLE001 - answered as the API's 500 JSON, then logged
         logger.exception("The emulator failed on %s %s", request.method, request.path)
         return api_error(
@@ -109,6 +163,13 @@ def _as_api_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     if exc.content_type == "application/json":
         return web.Response(
             status=exc.status, body=exc.body, content_type="application/json", headers=None
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return api_error(
+            413,
+            "INVALID_ARGUMENT",
+            f"The request body is larger than the emulator's limit of "
+            f"{request.client_max_size:,} bytes ({where}).",
         )
     status = {413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}.get(exc.status)
     if status is None:
@@ -174,4 +235,4 @@ async def merge_slashes(request: web.Request, handler: Handler) -> web.StreamRes
     # aiohttp has no public way to route a rewritten request: set what its own
     # dispatcher sets (``Application._handle``) and call the route's handler.
     clone._match_info = match_info  # noqa: SLF001
-    return await match_info.handler(clone)
+    return await read_body_in_time(clone, match_info.handler)

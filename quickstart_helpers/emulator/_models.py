@@ -6,10 +6,16 @@
   into ``data/models.json``; a cassette model missing there is listed with its name
   and the methods its cassettes serve, nothing more.
 - ``GET /{version}/models/{model}``: one of those, or 404 ``NOT_FOUND``.
-- ``POST /{version}/models/{model}:countTokens``: ``{"totalTokens": N}`` where N is
-  the ``promptTokenCount`` recorded by the ``generate`` cassette whose request has
-  these contents (and system instruction, tools), or 404 ``NOT_FOUND`` saying how to
-  record one. No count is ever estimated.
+- ``POST /{version}/models/{model}:countTokens``: the ``count_tokens`` cassette
+  recorded for these contents (and system instruction, tools), else ``{"totalTokens":
+  N}`` where N is the ``promptTokenCount`` recorded by the ``generate`` cassette whose
+  request has them, or 404 ``NOT_FOUND`` naming the record command. No count is ever
+  estimated.
+
+Model JSON recorded in ``models`` cassettes joins the catalog (and wins over
+``data/models.json``). In record mode, what the catalog or the cassettes do not answer
+is forwarded upstream and recorded (:meth:`~._record.Recorder.models`,
+:meth:`~._record.Recorder.generate`).
 """
 
 from __future__ import annotations
@@ -23,14 +29,29 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._cassettes import GenerateCassette, LiveCassette, prompt_text, request_key
-from ._protocol import api_error, bare_model, key_error, short
+from ._cassettes import (
+    CountTokensCassette,
+    GenerateCassette,
+    LiveCassette,
+    ModelsCassette,
+    count_key,
+    count_request,
+    prompt_text,
+)
+from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
 from ._validation import validate_count_tokens_request
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "add_routes", "catalog", "count_tokens"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "add_routes",
+    "catalog",
+    "count_answer",
+    "count_tokens",
+]
 
 #: Models per page when the request names no ``pageSize`` (the API's default).
 DEFAULT_PAGE_SIZE = 50
@@ -45,17 +66,20 @@ def _table() -> dict[str, dict[str, Any]]:
 
 
 def catalog(emulator: Emulator) -> list[dict[str, Any]]:
-    """Return the Model JSON of every model the emulator's cassettes use, by name."""
+    """Return the Model JSON of every model the emulator's cassettes use or record, by name."""
     methods: dict[str, set[str]] = {}
+    recorded = {bare_model(m["name"]): m for m in emulator.store.models()}
     for cassette in emulator.store.cassettes:
+        if isinstance(cassette, ModelsCassette):
+            continue
         name = bare_model(cassette.model)
         kind = "bidiGenerateContent" if isinstance(cassette, LiveCassette) else "generateContent"
         methods.setdefault(name, set()).add(kind)
-        if isinstance(cassette, GenerateCassette):
+        if isinstance(cassette, (GenerateCassette, CountTokensCassette)):
             methods[name].add("countTokens")
     models = []
-    for name in sorted(methods):
-        known = _table().get(name)
+    for name in sorted(set(methods) | set(recorded)):
+        known = recorded.get(name) or _table().get(name)
         models.append(
             dict(known)
             if known
@@ -68,9 +92,19 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register ``GET /{version}/models`` and ``GET /{version}/models/{model}``."""
 
     async def list_models(request: web.Request) -> web.StreamResponse:
+        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
+            forwarded = await emulator.recorder.models(emulator, request, bool(catalog(emulator)))
+            if forwarded is not None:
+                return forwarded
         return _list(emulator, request)
 
     async def get_model(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["model"]
+        if emulator.recorder is not None and ":" not in name:
+            known = any(bare_model(m["name"]) == bare_model(name) for m in catalog(emulator))
+            forwarded = await emulator.recorder.models(emulator, request, known)
+            if forwarded is not None:
+                return forwarded
         return _get(emulator, request)
 
     app.router.add_get("/{version}/models", list_models)
@@ -131,33 +165,30 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
         404,
         "NOT_FOUND",
         f"models/{bare_model(name)} is not found for API version {version}. Offline, the "
-        f"emulator knows the models its cassettes use: {known}. Record a cassette for this "
-        "model, or set GEMINI_API_KEY to use the live API.",
+        f"emulator knows the models its cassettes use: {known}. Record this look-up with "
+        f"{RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API."
+        + (f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""),
     )
 
 
-def _count_key(model: str, body: dict[str, Any]) -> str:
-    subset = {
-        k: v
-        for k, v in body.items()
-        if k in ("contents", "systemInstruction", "system_instruction", "tools", "toolConfig")
-    }
-    return request_key(model, subset)
+def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
+    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None.
 
-
-async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Response:
-    """Answer ``:countTokens`` from the ``promptTokenCount`` of a matching recording."""
-    normalized, error = validate_count_tokens_request(body)
-    if error is not None:
-        return error
-    assert normalized is not None
-    inner = normalized.get("generateContentRequest") or normalized.get("generate_content_request")
-    request = inner if isinstance(inner, dict) else {"contents": normalized.get("contents")}
-    wanted = _count_key(model, request)
+    A ``count_tokens`` cassette for the request answers first (its response or its
+    recorded error), then the ``promptTokenCount`` of a ``generate`` cassette whose
+    request has the same contents, system instruction and tools.
+    """
+    recorded = emulator.store.find_count(model, body)
+    if recorded is not None:
+        if recorded.error is not None:
+            return recorded.error.status, recorded.error.body
+        assert recorded.response is not None
+        return 200, recorded.response
+    wanted = count_key(model, count_request(body))
     for cassette in emulator.store.cassettes:
         if not isinstance(cassette, GenerateCassette):
             continue
-        if _count_key(cassette.model, cassette.request) != wanted:
+        if count_key(cassette.model, cassette.request) != wanted:
             continue
         usage = next(
             (
@@ -174,14 +205,29 @@ async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Respons
             answer["promptTokensDetails"] = usage["promptTokensDetails"]
         if "cachedContentTokenCount" in usage:
             answer["cachedContentTokenCount"] = usage["cachedContentTokenCount"]
-        return web.json_response(answer)
-    prompt = prompt_text(request.get("contents"))
-    return api_error(
-        404,
-        "NOT_FOUND",
+        return 200, answer
+    return None
+
+
+async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Response:
+    """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404."""
+    normalized, error = validate_count_tokens_request(body)
+    if error is not None:
+        return error
+    assert normalized is not None
+    found = count_answer(emulator, model, normalized)
+    if found is not None:
+        if found[0] >= 400:
+            recorded = emulator.store.find_count(model, normalized)
+            await emulator.sleep(recorded.error.delay_ms if recorded and recorded.error else 0)
+        return web.json_response(found[1], status=found[0])
+    prompt = prompt_text(count_request(normalized).get("contents"))
+    message = (
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
-        f"{short(prompt)!r} holds a promptTokenCount, so the offline emulator cannot count "
-        "its tokens (it never estimates). Record a generate cassette for this request in a "
-        "folder listed in QUICKSTART_CASSETTES (see the README, 'Cassettes'), or set "
-        "GEMINI_API_KEY to use the live API.",
+        f"{short(prompt)!r} holds a token count, so the offline emulator cannot count "
+        f"its tokens (it never estimates). Record one with {RECORD_COMMAND} (see the "
+        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to use the live API."
     )
+    if emulator.recorder is not None:
+        message += " " + emulator.recorder.refusal()
+    return api_error(404, "NOT_FOUND", message)

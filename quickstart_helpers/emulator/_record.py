@@ -4,15 +4,22 @@ What no cassette answers is forwarded to an upstream (the live API by default; a
 server with the same routes, e.g. a second emulator in tests) with the key the client
 sent. The answer streams back to the client as it arrives and is captured:
 
-- ``streamGenerateContent``: every SSE event's JSON, with the delay before it (from
-  the request for the first, then from the previous event), a dropped upstream
-  connection as ``{"break": true}``;
+- ``streamGenerateContent``: every SSE event's JSON (``alt=sse``) or every object of
+  the streamed JSON array (without it), with the delay before it (from the request for
+  the first, then from the previous one); an ``{"error": ...}`` event inside the
+  stream as an error chunk; a dropped upstream connection as ``{"break": true}``. One
+  cassette replays both forms;
 - ``generateContent``: the one response, with the time it took;
+- ``countTokens``: a ``count_tokens`` cassette (request and answer);
+- ``GET /{version}/models`` and ``GET /{version}/models/{model}``: a ``models``
+  cassette with the Model JSON, which joins the emulator's catalog;
 - an error answer (status 400-599): its status and error JSON (``"error"``);
 - Live API sessions: the setup, each client turn's text and every server message with
   its delay (from the client turn for the first, then from the previous message);
   audio goes to a WAV file beside the cassette (``audio/<cassette>.wav``), referenced
-  as ``{"audio": {"file", "start", "frames"}}``.
+  as ``{"audio": {"file", "start", "frames"}}``; an upstream that closes the session
+  mid-turn with a code other than 1000 (1007, 1011 ...) as a final
+  ``{"close": {"code", "reason"}}`` message, replayed as that close.
 
 A cassette is written atomically (a temporary file, then a rename) when its request or
 session ends; a client that disconnects midway records nothing. Keys, tokens and
@@ -48,8 +55,17 @@ from aiohttp import WSMsgType, web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
-from ._cassettes import FORMAT, CassetteStore, GenerateCassette, LiveCassette, parse_cassette
-from ._protocol import ReceivedRequest, api_error, bare_model
+from ._cassettes import (
+    FORMAT,
+    AnyCassette,
+    CassetteStore,
+    LiveCassette,
+    cassette_key,
+    count_request,
+    parse_cassette,
+)
+from ._live import close_reason
+from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
 from ._secrets import assert_clean, request_secrets, scrub_value
 
 if TYPE_CHECKING:
@@ -59,12 +75,6 @@ if TYPE_CHECKING:
 __all__ = ["RECORD_COMMAND", "Recorder", "recording_emulator", "upstream_ssl_context"]
 
 logger = logging.getLogger("quickstart_helpers.emulator")
-
-#: How users record, named in the errors of replay-only modes.
-RECORD_COMMAND = (
-    "quickstart record NOTEBOOK --cassettes DIR (or pytest --gemini-record-mode=once, "
-    "or QUICKSTART_MODE=record with QUICKSTART_RECORD_MODE=once)"
-)
 
 #: Request headers forwarded upstream (lower case); everything else stays here.
 _FORWARDED = (
@@ -189,7 +199,7 @@ class Recorder:
         data: dict[str, Any],
         secrets: set[str],
         audio: dict[str, bytes] | None = None,
-    ) -> GenerateCassette | LiveCassette | None:
+    ) -> AnyCassette | None:
         """Scrub, validate, check and write one cassette; return it, or None if refused."""
         data = scrub_value(data, secrets)
         path = self.folder / f"{data['name']}.json"
@@ -209,8 +219,9 @@ class Recorder:
                     _write_atomic(Path(name), payload)
             _write_atomic(path, files[str(path)])  # the cassette last: it commits
             cassette._path = path
-            if isinstance(cassette, GenerateCassette):
-                old = emulator.store.find(cassette.model, cassette.request)
+            key = cassette_key(cassette)
+            if key is not None:
+                old = emulator.store.find_key(key)
                 if old is not None and old.path is not None and old.path != path:
                     if old.path.resolve().is_relative_to(self.folder.resolve()):
                         old.path.unlink(missing_ok=True)  # re-recorded under a new name
@@ -232,22 +243,36 @@ class Recorder:
         raw = await request.read()
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return None
         if not isinstance(body, dict):
             return None
-        if not self.forwards(emulator.store.find(model, body) is not None):
+        if method == "countTokens":
+            from ._models import count_answer
+
+            answered = count_answer(emulator, model, body) is not None
+        else:
+            answered = emulator.store.find(model, body) is not None
+        if not self.forwards(answered):
             return None
-        received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+        received = ReceivedRequest(
+            method, bare_model(model), request.match_info["version"], body, size=len(raw)
+        )
         emulator.requests.append(received)
         secrets = request_secrets(request.headers, request.query)
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
         url = self.upstream + str(request.rel_url)
         started = time.monotonic()
+        counting = method == "countTokens"
         base: dict[str, Any] = {
             "format": FORMAT,
-            "name": _cassette_name("", model, _prompt(body), json.dumps([model, body])),
-            "kind": "generate",
+            "name": _cassette_name(
+                "count" if counting else "",
+                model,
+                _prompt(count_request(body) if counting else body),
+                json.dumps([model, method if counting else "", body]),
+            ),
+            "kind": "count_tokens" if counting else "generate",
             "description": f"Recorded from {self.upstream} ({method}).",
             "model": bare_model(model),
             "request": body,
@@ -258,7 +283,7 @@ class Recorder:
                 aiohttp.ClientSession(timeout=timeout, auto_decompress=True) as session,
                 session.post(url, data=raw, headers=headers, ssl=self._ssl()) as upstream,
             ):
-                if upstream.status >= 400 or method == "generateContent":
+                if upstream.status >= 400 or method != "streamGenerateContent":
                     payload = await upstream.read()
                     delay = _ms(started)
                     answer = web.Response(
@@ -271,7 +296,10 @@ class Recorder:
                         cassette = self._commit(emulator, recorded, secrets)
                         received.cassette = cassette.name if cassette else None
                     return answer
-                return await self._stream(emulator, request, upstream, base, secrets, started)
+                sse = request.query.get("alt") == "sse"
+                return await self._stream(
+                    emulator, request, upstream, base, secrets, started, sse=sse
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
             self.failures.append(f"{url.split('?')[0]}: {reason}")
@@ -299,6 +327,8 @@ class Recorder:
         if status != 200 or not isinstance(data, dict):
             self.failures.append(f"{base['name']}: the upstream answered {status}")
             return None
+        if base["kind"] == "count_tokens":
+            return {**base, "response": data}
         return {**base, "chunks": [{"delay_ms": delay, "response": data}]}
 
     async def _stream(
@@ -309,6 +339,8 @@ class Recorder:
         base: dict[str, Any],
         secrets: set[str],
         started: float,
+        *,
+        sse: bool = True,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             status=upstream.status,
@@ -322,11 +354,17 @@ class Recorder:
         last = started
         pending = b""
         data_lines: list[str] = []
+        array = _JsonArrayReader()
         broken = False
         try:
             try:
                 async for piece in upstream.content.iter_any():
                     await response.write(piece)
+                    if not sse:
+                        for item in array.feed(piece):
+                            chunks.append(self._chunk(item, _ms(last)))
+                            last = time.monotonic()
+                        continue
                     pending += piece
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
@@ -349,6 +387,11 @@ class Recorder:
             else:
                 await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
+            if chunks and "error" in chunks[-1]:
+                # An error event ends the stream: the client had the whole answer (the
+                # SDK raises at the error event and hangs up before the response ends).
+                self._commit(emulator, {**base, "chunks": chunks}, secrets)
+                return response
             # The client went away midway: nothing partial is recorded.
             self.failures.append(f"{base['name']}: the client disconnected; nothing recorded")
             return response
@@ -356,23 +399,112 @@ class Recorder:
             self._commit(emulator, {**base, "chunks": chunks}, secrets)
         return response
 
+    @classmethod
+    def _event(cls, data_lines: list[str], delay: int) -> dict[str, Any]:
+        return cls._chunk(json.loads("\n".join(data_lines)), delay)
+
     @staticmethod
-    def _event(data_lines: list[str], delay: int) -> dict[str, Any]:
-        return {"delay_ms": delay, "response": json.loads("\n".join(data_lines))}
+    def _chunk(data: Any, delay: int) -> dict[str, Any]:
+        """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
+        if isinstance(data, dict) and set(data) == {"error"} and isinstance(data["error"], dict):
+            return {"delay_ms": delay, "error": data["error"]}
+        return {"delay_ms": delay, "response": data}
+
+    # -- model look-ups ----------------------------------------------------------------------
+    async def models(
+        self, emulator: Emulator, request: web.Request, known: bool
+    ) -> web.Response | None:
+        """Forward ``GET /{version}/models[/{model}]`` if the mode says so; record the answer.
+
+        Args:
+            emulator: The recording emulator.
+            request: The client's request.
+            known: Whether the emulator's catalog answers it already.
+
+        Returns:
+            The upstream's answer, or None when the emulator's catalog answers (or
+            refuses) it. A 200 answer is recorded as a ``models`` cassette; an error
+            is passed on and not recorded.
+        """
+        if not self.forwards(known):
+            return None
+        name = request.match_info.get("model")
+        received = ReceivedRequest(
+            "models.get" if name else "models.list",
+            bare_model(name or ""),
+            request.match_info["version"],
+            dict(request.query),
+        )
+        emulator.requests.append(received)
+        secrets = request_secrets(request.headers, request.query)
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
+        url = self.upstream + str(request.rel_url)
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url, headers=headers, ssl=self._ssl()) as upstream,
+            ):
+                payload = await upstream.read()
+                status = upstream.status
+                content_type = upstream.content_type or "application/json"
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+            self.failures.append(f"{url.split('?')[0]}: {reason}")
+            return api_error(
+                502,
+                "UNAVAILABLE",
+                f"Record mode could not reach the upstream {self.upstream} ({reason}). "
+                "Nothing was recorded.",
+            )
+        answer = web.Response(body=payload, status=status, content_type=content_type)
+        try:
+            data = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = None
+        found = None
+        if isinstance(data, dict):
+            found = [data] if name else data.get("models")
+        if status != 200 or not found:
+            where = url.split("?")[0]
+            self.failures.append(f"{where}: the upstream answered {status}; not recorded")
+            return answer
+        what = bare_model(name) if name else "list"
+        cassette = self._commit(
+            emulator,
+            {
+                "format": FORMAT,
+                "name": _cassette_name("models", what, "", json.dumps([what, dict(request.query)])),
+                "kind": "models",
+                "description": f"Recorded from {self.upstream} (GET {request.path}).",
+                "models": found,
+            },
+            secrets,
+        )
+        received.cassette = cassette.name if cassette else None
+        return answer
 
     # -- Live API --------------------------------------------------------------------------
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
         """Serve a Live API WebSocket: forward the session upstream or replay it."""
         from ._live import _LiveSession
 
-        ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
+        ws = web.WebSocketResponse(
+            max_msg_size=64 * 1024 * 1024, compress=emulator.live_compression
+        )
         await ws.prepare(request)
-        first_msg = await ws.receive()
+        timeout = emulator.live_setup_timeout
+        try:
+            first_msg = await asyncio.wait_for(ws.receive(), timeout)
+        except asyncio.TimeoutError:
+            reason = f"Deadline expired: no setup message within {timeout:g} s."
+            await ws.close(code=1011, message=reason.encode())
+            return ws
         if first_msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return ws
         try:
             first = json.loads(first_msg.data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             first = None
         if not isinstance(first, dict):
             await ws.close(code=1007, message=b"Invalid JSON payload received.")
@@ -497,7 +629,7 @@ class _LiveProxy:
                 break
             try:
                 data = json.loads(msg.data)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 data = None
             text = self._turn_text(data) if isinstance(data, dict) else None
             if text is not None:
@@ -531,7 +663,11 @@ class _LiveProxy:
 
     async def _downstream(self, upstream: aiohttp.ClientWebSocketResponse) -> None:
         """Upstream to client: forward every message as it comes and record it."""
-        async for msg in upstream:
+        while True:
+            msg = await upstream.receive()
+            if msg.type == WSMsgType.CLOSE:
+                await self._closed(upstream, msg.data, str(msg.extra or ""))
+                return
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             try:
@@ -549,6 +685,19 @@ class _LiveProxy:
         if code is not None and code != 1000 and not self.ws.closed:
             reason = str(upstream.exception() or "")[:120] or "upstream closed"
             await self.ws.close(code=code, message=reason.encode("utf-8")[:123])
+
+    async def _closed(
+        self, upstream: aiohttp.ClientWebSocketResponse, code: int, reason: str
+    ) -> None:
+        """The upstream closed the session: record a close mid-turn, pass it on."""
+        if code != 1000 and self.turns and not self.complete:
+            close = {"code": code, "reason": close_reason(reason).decode("utf-8")}
+            self.turns[-1]["messages"].append({"delay_ms": _ms(self.last), "close": close})
+            self.complete = True  # the session ends here, as recorded
+        if not self.ws.closed:
+            await self.ws.close(code=code, message=close_reason(reason))
+        if not upstream.closed:
+            await upstream.close()
 
     def _record(self, data: dict[str, Any]) -> None:
         entry: dict[str, Any] = {"delay_ms": _ms(self.last)}
@@ -609,6 +758,38 @@ class _LiveProxy:
         }
         cassette = self.recorder._commit(self.emulator, data, secrets, audio)
         received.cassette = cassette.name if cassette else None
+
+
+class _JsonArrayReader:
+    """Split a streamed JSON array (``[{...}``, ``\\n,\\r\\n{...}``, ``\\n]``) into objects."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._decoder = json.JSONDecoder()
+        self._bytes = b""
+
+    def feed(self, piece: bytes) -> list[Any]:
+        """Add bytes; return every object completed by them, in order."""
+        self._bytes += piece
+        try:
+            self._text += self._bytes.decode("utf-8")
+            self._bytes = b""
+        except UnicodeDecodeError as exc:  # a character split between pieces
+            self._text += self._bytes[: exc.start].decode("utf-8")
+            self._bytes = self._bytes[exc.start :]
+        items = []
+        while True:
+            rest = self._text.lstrip(" \t\r\n[,]")
+            if not rest:
+                self._text = ""
+                return items
+            try:
+                item, end = self._decoder.raw_decode(rest)
+            except json.JSONDecodeError:
+                self._text = rest  # incomplete: wait for more
+                return items
+            items.append(item)
+            self._text = rest[end:]
 
 
 def _prompt(body: dict[str, Any]) -> str:

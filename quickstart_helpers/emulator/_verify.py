@@ -19,7 +19,15 @@ from typing import Any
 
 import aiohttp
 
-from ._cassettes import CassetteStore, GenerateCassette, LiveCassette, load_cassette
+from ._cassettes import (
+    AnyCassette,
+    CassetteStore,
+    CountTokensCassette,
+    GenerateCassette,
+    LiveCassette,
+    ModelsCassette,
+    load_cassette,
+)
 from ._record import recording_emulator
 
 __all__ = ["Drift", "structure", "verify_cassettes"]
@@ -40,7 +48,7 @@ def _paths(value: Any, prefix: str, out: set[str]) -> None:
             _paths(item, prefix + "[]", out)
 
 
-def structure(cassette: GenerateCassette | LiveCassette) -> dict[str, set[str]]:
+def structure(cassette: AnyCassette) -> dict[str, set[str]]:
     """Return a cassette's answer structure: named sets of field paths and kinds.
 
     Keys: ``fields`` (field paths), ``parts`` (part kinds such as ``text`` or
@@ -60,15 +68,30 @@ def structure(cassette: GenerateCassette | LiveCassette) -> dict[str, set[str]]:
             if chunk.break_:
                 messages.add("break")
                 continue
+            if chunk.error is not None:  # an error event inside the stream
+                error.add(
+                    f"stream {chunk.error.get('code')} {chunk.error.get('status', '')}".strip()
+                )
+                continue
             _paths(chunk.response or {}, "", fields)
             for candidate in (chunk.response or {}).get("candidates") or []:
                 if candidate.get("finishReason"):
                     finish.add(str(candidate["finishReason"]))
                 for part in (candidate.get("content") or {}).get("parts") or []:
                     parts.update(part)
+    elif isinstance(cassette, CountTokensCassette):
+        if cassette.error is not None:
+            detail = cassette.error.body.get("error", {})
+            error.add(f"{cassette.error.status} {detail.get('status', '')}".strip())
+        _paths(cassette.response or {}, "", fields)
+    elif isinstance(cassette, ModelsCassette):
+        for model in cassette.models:
+            _paths(model, "", fields)
     else:
         for turn in cassette.turns:
             for message in turn.messages:
+                if message.close is not None:
+                    messages.add(f"close {message.close.code}")
                 _paths(message.message, "", fields)
                 for key, value in message.message.items():
                     messages.add(key)
@@ -121,6 +144,26 @@ async def _send_generate(base: str, ssl_ctx: Any, key: str, cassette: GenerateCa
     async with (
         aiohttp.ClientSession() as session,
         session.post(url, json=cassette.request, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as r,
+    ):
+        await r.read()
+
+
+async def _send_count(base: str, ssl_ctx: Any, key: str, cassette: CountTokensCassette) -> None:
+    url = f"{base}/v1beta/models/{cassette.model}:countTokens"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=cassette.request, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as r,
+    ):
+        await r.read()
+
+
+async def _send_models(base: str, ssl_ctx: Any, key: str, cassette: ModelsCassette) -> None:
+    # One model: look it up again; several: list them again (one page, as recorded).
+    path = cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
+    url = f"{base}/v1beta/{path}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as r,
     ):
         await r.read()
 
@@ -188,6 +231,10 @@ def verify_cassettes(
             try:
                 if isinstance(cassette, GenerateCassette):
                     coro = _send_generate(proxy.base_url, ctx, api_key, cassette)
+                elif isinstance(cassette, CountTokensCassette):
+                    coro = _send_count(proxy.base_url, ctx, api_key, cassette)
+                elif isinstance(cassette, ModelsCassette):
+                    coro = _send_models(proxy.base_url, ctx, api_key, cassette)
                 else:
                     coro = _send_live(proxy.base_url, ctx, api_key, cassette)
                 asyncio.run(coro)
