@@ -33,7 +33,9 @@ from quickstart_helpers.emulator import (
 
 #: A distinctive fake key: it must reach no written file.
 FAKE_KEY = "AIzaFAKE-record-test-Zq7xW3"
-MODEL = "gemini-3.8-flash"
+#: A model whose catalog entry (emulator/data/models.json) is the API's full Model JSON, so
+#: the record tests of model look-ups have real fields to compare.
+MODEL = "gemini-2.5-flash"
 LIVE_MODEL = "gemini-3.1-flash-live-preview"
 DELAYS = [250, 30, 200]
 STORY = "Tell me a story about a lighthouse"
