@@ -66,7 +66,7 @@ def offline_env(monkeypatch):
 USER_TESTS = f"""
 import pytest
 
-MODEL = "gemini-3.8-flash"
+MODEL = "gemini-2.5-flash"
 
 
 def test_story(gemini_client):
@@ -97,7 +97,7 @@ def test_the_plugin_records_once_then_passes_offline(pytester, upstream, live_en
 
     pytester.makepyfile(
         test_new="def test_new(gemini_client):\n"
-        '    gemini_client.models.generate_content(model="gemini-3.8-flash", contents="New")\n'
+        '    gemini_client.models.generate_content(model="gemini-2.5-flash", contents="New")\n'
     )
     unrecorded = pytester.runpytest_subprocess("test_new.py", "-p", "no:randomly")
     unrecorded.assert_outcomes(failed=1)
@@ -112,7 +112,7 @@ def _user_notebook(path: Path) -> Path:
         ),
         nbformat.v4.new_code_cell(
             f"for chunk in client.models.generate_content_stream(\n"
-            f'    model="gemini-3.8-flash", contents={STORY!r}\n):\n'
+            f'    model="gemini-2.5-flash", contents={STORY!r}\n):\n'
             '    print(chunk.text, end="")'
         ),
     ]
@@ -178,7 +178,7 @@ def test_verify_cassettes_reports_structural_drift(
     )
     try:
         sdk = client(proxy)
-        list(sdk.models.generate_content_stream(model="gemini-3.8-flash", contents=STORY))
+        list(sdk.models.generate_content_stream(model="gemini-2.5-flash", contents=STORY))
         asyncio.run(_live_turn(proxy))
         wait_written(proxy, 2)
     finally:
