@@ -23,12 +23,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import _authoring as authoring  # noqa: E402
 import make_audio_cassettes as audio  # noqa: E402
 
+from quickstart_helpers import settings  # noqa: E402
 from quickstart_helpers.retry import CONTINUE_PROMPT  # noqa: E402
 from quickstart_helpers.sse import format_event  # noqa: E402
 from quickstart_helpers.wav import write_wav  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "faults"
-MODEL = "gemini-2.5-flash"
+MODEL = settings.DEFAULT_TEXT_MODEL
 
 # -- prompts (notebook 07 sends the same) ------------------------------------------------
 OVERLOADED = "Name three things that make a streamed answer feel fast, in one sentence each."
