@@ -55,9 +55,9 @@ MODES: tuple[str, ...] = ("auto", "live", "offline")
 PACINGS: tuple[str, ...] = ("realtime", "fast")
 
 #: Model of the text and chat notebooks (and of ``quickstart serve``).
-DEFAULT_TEXT_MODEL = "gemini-2.5-flash"
+DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
 #: Model of the interleaved text-and-image notebook.
-DEFAULT_IMAGE_MODEL = "gemini-2.5-flash-image"
+DEFAULT_IMAGE_MODEL = "gemini-3.1-flash-lite-image"
 #: Model of the Live API (audio) notebook.
 DEFAULT_LIVE_MODEL = "gemini-3.1-flash-live-preview"
 

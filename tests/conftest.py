@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from quickstart_helpers.emulator import CassetteStore, Emulator
+from quickstart_helpers.emulator import CassetteStore, Emulator, load_cassette
 
 #: Test-only chat cassettes (a lighthouse keeper), written by scripts/make_chat_cassettes.py.
 CHAT_CASSETTES = Path(__file__).parent / "cassettes" / "chat"
+#: The model those cassettes were recorded with (tests ask it, not the package default).
+CHAT_MODEL = load_cassette(CHAT_CASSETTES / "test_chat_keeper_turn1.json").model
 
 
 @pytest.fixture(scope="session")

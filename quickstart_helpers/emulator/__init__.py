@@ -1,8 +1,9 @@
 """The embedded Gemini API emulator: replays cassettes over the API's real wire protocol.
 
 An HTTPS server on 127.0.0.1 (aiohttp, a certificate made at start) that serves
-``generateContent``, ``streamGenerateContent`` (SSE) and the Live API's WebSocket from
-recorded cassettes, so the real SDK streams for real with no key and no network.
+``generateContent``, ``streamGenerateContent`` (SSE), the Interactions API
+(``/interactions``, SSE) and the Live API's WebSocket from recorded cassettes, so
+the real SDK streams for real with no key and no network.
 
 Public surface:
 
@@ -22,11 +23,14 @@ from ._cassettes import (
     CassetteStore,
     Chunk,
     GenerateCassette,
+    InteractionEvent,
+    InteractionsCassette,
     LiveAudio,
     LiveCassette,
     LiveMessage,
     LiveTurn,
     cassette_dirs,
+    interactions_request_key,
     load_cassette,
     normalize_contents,
     parse_cassette,
@@ -46,6 +50,8 @@ __all__ = [
     "Chunk",
     "Emulator",
     "GenerateCassette",
+    "InteractionEvent",
+    "InteractionsCassette",
     "LiveAudio",
     "LiveCassette",
     "LiveMessage",
@@ -53,6 +59,7 @@ __all__ = [
     "ReceivedRequest",
     "cassette_dirs",
     "get_emulator",
+    "interactions_request_key",
     "load_cassette",
     "merge_chunks",
     "normalize_contents",

@@ -1,8 +1,8 @@
 """The emulator's lifecycle: an aiohttp app with TLS, served from a background thread.
 
-The routes live in :mod:`._http` (REST and SSE) and :mod:`._live` (the Live API's
-WebSocket); this module starts and stops them and builds the client options that
-reach them.
+The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions` (the
+Interactions API) and :mod:`._live` (the Live API's WebSocket); this module starts and
+stops them and builds the client options that reach them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aiohttp import web
 from .. import settings
 from .._background import BackgroundServer, start_background_server
 from ..settings import Pacing
-from . import _http, _live
+from . import _http, _interactions, _live
 from ._cassettes import CassetteStore
 from ._protocol import ReceivedRequest
 from ._tls import LocalCertificate, make_local_certificate
@@ -76,6 +76,7 @@ class Emulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         _http.add_routes(app, self)
         _live.add_routes(app, self)
+        _interactions.add_routes(app, self)
         return app
 
     def start(self) -> Emulator:
