@@ -166,9 +166,9 @@ def _unmatched(
     hint = "There are no interactions cassettes at all."
     if recorded:
 
-        def score(c: InteractionsCassette) -> tuple[bool, bool, float]:
+        def score(c: InteractionsCassette) -> tuple[bool, float, bool]:
             similar = difflib.SequenceMatcher(None, wanted, _input_text(c.request)).ratio()
-            return (bare_model(c.model) == bare_model(model), c.previous == previous, similar)
+            return (bare_model(c.model) == bare_model(model), similar, c.previous == previous)
 
         best = max(recorded, key=score)
         after = f", continuing {best.previous!r}" if best.previous else ""
