@@ -262,7 +262,7 @@ def test_default_client_rebuild_keeps_offline_mode(capsys) -> None:
             "You are Marlo, a cheerful guide at a small seaside aquarium who loves tide pools. "
             "Answer in two to four short sentences, in plain words a twelve-year-old would "
             "follow, and never make facts up."
-        )
+        ),
     )
 
     def send(client: genai.Client) -> list:
