@@ -8,7 +8,14 @@ The app runs on aiohttp and serves:
   chunk whose data is the chunk's text (each line on its own ``data:`` line), then
   ``event: done`` with ``data: [DONE]``, or ``event: error`` with a readable message
   when the model call fails (a partial answer stays with the client). Framing:
-  :mod:`quickstart_helpers.sse`.
+  :mod:`quickstart_helpers.sse`. With ``api="interactions"`` the relay asks the
+  Interactions API (``client.aio.interactions.create(..., stream=True)``) and the stream
+  resumes: every event carries an ``id:`` (``<interaction id>/<event_id>``; the first is
+  a ``started`` event with a ``retry:`` of :data:`RECONNECT_MS`), and an ``EventSource``
+  that reconnects sends it back as ``Last-Event-ID``, which the relay maps onto
+  ``client.aio.interactions.get(id, stream=True, last_event_id=...)``: the answer
+  continues after the last event the browser received, without asking again. An id the
+  relay did not hand out gets 400 ``unknown_last_event_id``.
 - ``POST /chat`` with JSON ``{"message": ..., "conversationId": ...}`` (the id is
   optional; without it a new conversation starts): starts the model's answer in the
   background and answers ``202 {"conversationId": ..., "status": "streaming"}``.
@@ -60,9 +67,11 @@ from .errors import explain_api_error
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
 
 __all__ = [
+    "APIS",
     "DEFAULT_MAX_MESSAGE_CHARS",
     "DEFAULT_MODEL",
     "MAX_REQUEST_LINE_BYTES",
+    "RECONNECT_MS",
     "SAMPLE_QUESTION",
     "STATIC_DIR",
     "ChatServer",
@@ -87,6 +96,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: room for ``DEFAULT_MAX_MESSAGE_CHARS`` characters percent-encoded, so an over-long
 #: message gets this app's JSON reason rather than aiohttp's bare "line too long".
 MAX_REQUEST_LINE_BYTES = 64 * 1024
+
+#: The model APIs the relay can ask: ``generateContent`` streams or the Interactions API.
+APIS: tuple[str, ...] = ("generate", "interactions")
+
+#: Reconnection delay sent to the browser (SSE ``retry:``) by resumable streams, in ms.
+RECONNECT_MS = 500
+
+#: Interactions a relay remembers for resuming (the oldest are forgotten first).
+MAX_RESUMABLE = 1000
 
 SSE_HEADERS = {
     "Content-Type": CONTENT_TYPE,
@@ -161,8 +179,11 @@ class _State:
     model: str
     max_message_chars: int
     max_conversations: int
+    api: str = "generate"
     stats: StreamStats = field(default_factory=StreamStats)
     conversations: dict[str, _Entry] = field(default_factory=dict)
+    #: Interactions this relay created (``/chat/stream`` with ``api="interactions"``).
+    interactions: dict[str, None] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -209,6 +230,7 @@ def create_app(
     model: str = DEFAULT_MODEL,
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
     max_conversations: int = 1000,
+    api: str = "generate",
 ) -> web.Application:
     """Return the chat's aiohttp application.
 
@@ -224,19 +246,25 @@ def create_app(
             :data:`DEFAULT_MAX_MESSAGE_CHARS`.
         max_conversations: Conversations kept in memory; the oldest idle one is
             dropped to make room. Defaults to 1000.
+        api: What ``/chat/stream`` asks: ``"generate"`` (``generate_content_stream``,
+            the default) or ``"interactions"`` (the Interactions API; the stream
+            resumes after a reconnect, see the module docstring).
 
     Returns:
         The application; its :class:`StreamStats` is ``app_stats(app)``.
 
     Raises:
-        ValueError: ``max_message_chars`` or ``max_conversations`` is below 1.
+        ValueError: ``max_message_chars`` or ``max_conversations`` is below 1, or
+            ``api`` is not one of :data:`APIS`.
     """
     if max_message_chars < 1:
         raise ValueError(f"max_message_chars must be >= 1, not {max_message_chars}")
     if max_conversations < 1:
         raise ValueError(f"max_conversations must be >= 1, not {max_conversations}")
+    if api not in APIS:
+        raise ValueError(f"api must be one of {', '.join(APIS)}, not {api!r}")
     app = web.Application()
-    app[_STATE] = _State(client, model, max_message_chars, max_conversations)
+    app[_STATE] = _State(client, model, max_message_chars, max_conversations, api=api)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR)
     app.router.add_get("/chat/stream", _chat_stream)
@@ -286,6 +314,8 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
         message = _check_message(request.query.get("message"), state.max_message_chars)
     except _BadInput as bad:
         return bad.response()
+    if state.api == "interactions":
+        return await _interactions_stream(request, state, message)
     response = await _open_sse(request)
     state.stats.started += 1
     outcome = "failed"
@@ -308,6 +338,83 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         # A write found the connection closed (a server run without handler
         # cancellation notices a departed client only here).
+        outcome = "cancelled"
+    except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
+        with contextlib.suppress(ConnectionResetError):
+            await response.write(error_event(_failure_text(exc, chunks)))
+    finally:
+        setattr(state.stats, outcome, getattr(state.stats, outcome) + 1)
+    return response
+
+
+def _resume_point(request: web.Request, state: _State) -> tuple[str, str] | None:
+    """Return ``(interaction id, event id)`` from ``Last-Event-ID``, or None without one.
+
+    Raises:
+        _BadInput: The id is not one this relay handed out.
+    """
+    last = request.headers.get("Last-Event-ID", "")
+    if not last:
+        return None
+    interaction_id, _, event_id = last.partition("/")
+    if not event_id or interaction_id not in state.interactions:
+        raise _BadInput(
+            400,
+            "unknown_last_event_id",
+            "The stream to resume is unknown (the server may have restarted); ask again.",
+        )
+    return interaction_id, event_id
+
+
+async def _interactions_stream(
+    request: web.Request, state: _State, message: str
+) -> web.StreamResponse:
+    """Relay an Interactions API stream; resume it when the browser sends Last-Event-ID."""
+    try:
+        resume = _resume_point(request, state)
+    except _BadInput as bad:
+        return bad.response()
+    response = await _open_sse(request)
+    state.stats.started += 1
+    outcome = "failed"
+    chunks = 0
+    interactions = state.client.aio.interactions
+    try:
+        if resume is None:
+            stream = await interactions.create(model=state.model, input=message, stream=True)
+            interaction_id = ""
+        else:
+            interaction_id, event_id = resume
+            stream = await interactions.get(interaction_id, stream=True, last_event_id=event_id)
+        try:
+            async for event in stream:
+                if event.event_type == "interaction.created":
+                    interaction_id = event.interaction.id
+                    state.interactions[interaction_id] = None
+                    while len(state.interactions) > MAX_RESUMABLE:
+                        del state.interactions[next(iter(state.interactions))]
+                    frame = format_event(
+                        interaction_id,
+                        event="started",
+                        id=f"{interaction_id}/{event.event_id}",
+                        retry_ms=RECONNECT_MS,
+                    )
+                    await response.write(frame)
+                elif event.event_type == "step.delta" and event.delta.type == "text":
+                    frame = format_event(event.delta.text, id=f"{interaction_id}/{event.event_id}")
+                    await response.write(frame)
+                    chunks += 1
+                elif event.event_type == "error":
+                    detail = event.error.message if event.error else None
+                    raise RuntimeError(detail or "The Interactions API reported an error.")
+        finally:
+            await stream.close()
+        await response.write(done_event())
+        outcome = "completed"
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+        raise
+    except ConnectionResetError:
         outcome = "cancelled"
     except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
         with contextlib.suppress(ConnectionResetError):
@@ -476,6 +583,8 @@ class ChatServer:
         port: TCP port; 0 picks a free one. Defaults to 0.
         max_message_chars: Longest accepted message, in characters. Defaults to
             :data:`DEFAULT_MAX_MESSAGE_CHARS`.
+        api: What ``/chat/stream`` asks, ``"generate"`` (default) or ``"interactions"``
+            (resumable streams); see :func:`create_app`.
     """
 
     client: Any
@@ -483,6 +592,7 @@ class ChatServer:
     host: str = "127.0.0.1"
     port: int = 0
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+    api: str = "generate"
     _server: BackgroundServer | None = field(default=None, repr=False)
 
     @property
@@ -519,7 +629,10 @@ class ChatServer:
             return self
         self._server = start_background_server(
             lambda: create_app(
-                self.client, model=self.model, max_message_chars=self.max_message_chars
+                self.client,
+                model=self.model,
+                max_message_chars=self.max_message_chars,
+                api=self.api,
             ),
             host=self.host,
             port=self.port,

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _authoring as authoring  # noqa: E402
 
 from quickstart_helpers import settings  # noqa: E402
+from quickstart_helpers.web import SAMPLE_QUESTION  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "interactions"
 TEXT_MODEL = settings.DEFAULT_TEXT_MODEL
@@ -430,6 +431,34 @@ CHAT_ANSWERS = (
     "Your name is Ana, and you are travelling to Lisbon in April.",
 )
 
+WEB_ANSWER = (
+    "A web page shows a streamed answer by keeping one HTTP response open and reading it "
+    "as it arrives. With Server-Sent Events the server writes each piece of the answer as "
+    "a small event, and the browser's EventSource hands every event to the page, which "
+    "appends its text to the chat bubble. Each event can carry an id, so a page that loses "
+    "the connection reconnects and sends the last id it received; the server then "
+    "continues from the next piece instead of starting over."
+)
+
+
+def web_chat() -> dict[str, Any]:
+    """The web chat's sample question, for ``quickstart serve --api interactions``."""
+    rec = Recorder("interactions_web_chat", TEXT_MODEL)
+    rec.start()
+    deltas = text_deltas(WEB_ANSWER)
+    rec.step(0, {"type": "model_output"}, deltas, delays(len(deltas), 480, 110))
+    use = usage(SAMPLE_QUESTION, WEB_ANSWER)
+    rec.finish(use)
+    steps = [{"type": "model_output", "content": [{"type": "text", "text": WEB_ANSWER}]}]
+    return cassette(
+        rec,
+        "05/web chat: the sample question over the Interactions API (resumable relay).",
+        {"input": SAMPLE_QUESTION},
+        steps,
+        use,
+    )
+
+
 CASSETTES = [
     text_answer(
         "interactions_first_stream",
@@ -465,6 +494,7 @@ CASSETTES = [
     weather_answer(),
     storyboard(),
     dropped(),
+    web_chat(),
 ]
 
 
