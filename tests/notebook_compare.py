@@ -1,7 +1,8 @@
 """Compare a stored notebook with a fresh execution the way nbval does, but stricter.
 
 Execution counts, every output type and every MIME type (images included) are
-compared; cells marked ``NBVAL_IGNORE_OUTPUT`` or ``NBVAL_SKIP`` are passed over and
+compared; cells marked ``NBVAL_IGNORE_OUTPUT`` or ``NBVAL_SKIP`` (a comment, or the
+cell tag ``nbval-ignore-output`` or ``nbval-skip``) are passed over and
 the sanitize patterns nbval uses are applied to both sides.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 SANITIZE_FILE = Path(__file__).with_name("nbval_sanitize.cfg")
 _SKIP_MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
+_SKIP_TAGS = frozenset({"nbval-ignore-output", "nbval-skip"})
 
 
 def _patterns() -> list[tuple[re.Pattern[str], str]]:
@@ -69,6 +71,8 @@ def differences(stored: Any, fresh: Any) -> list[str]:
                 f"{new.execution_count} fresh (re-run the whole notebook)"
             )
         if any(marker in old.source for marker in _SKIP_MARKERS):
+            continue
+        if _SKIP_TAGS & set(old.get("metadata", {}).get("tags", [])):
             continue
         if normalized_outputs(old) != normalized_outputs(new):
             problems.append(f"cell {index}: outputs differ\n  source: {old.source[:80]!r}")
