@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -266,8 +265,9 @@ def test_cancel_stops_an_interaction_in_progress() -> None:
         assert client.interactions.get(cassette.interaction_id).status == "cancelled"
 
 
-def test_a_resumed_stream_waits_for_events_not_yet_generated() -> None:
-    """Realtime pacing keeps the API's timeline: the rest of the answer comes when due."""
+def test_a_resumed_stream_follows_the_interaction_still_being_generated() -> None:
+    """Realtime pacing keeps the API's timeline: after the drop the interaction is still in
+    progress, and the resumed stream delivers the rest as it is generated, to completion."""
     cassette = CASSETTES["interactions_dropped"]
     with Emulator(store=STORE, pacing="realtime") as emu:
         client = genai.Client(api_key="test", http_options=emu.http_options())
@@ -275,16 +275,14 @@ def test_a_resumed_stream_waits_for_events_not_yet_generated() -> None:
         with pytest.raises(_interactions.APIConnectionError):
             for event in client.interactions.create(**body(cassette, stream=True)):
                 seen.append(event)
-        started = time.monotonic()
+        assert client.interactions.get(cassette.interaction_id).status == "in_progress"
         rest = list(
             client.interactions.get(
                 cassette.interaction_id, stream=True, last_event_id=seen[-1].event_id
             )
         )
-        waited = time.monotonic() - started
+        assert client.interactions.get(cassette.interaction_id).status == "completed"
     assert dumped(seen + rest) == recorded(cassette)
-    remaining = [e.delay_ms for e in cassette.events][len(seen) + 1 :]
-    assert waited >= 0.5 * sum(remaining) / 1000
 
 
 def test_unmatched_request_gets_the_api_error_with_a_hint(
