@@ -3,7 +3,12 @@ real server, the real SDK and the emulator (fast pacing)."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,3 +84,30 @@ def test_an_unknown_last_event_id_is_refused(server: ChatServer) -> None:
 def test_api_must_be_known() -> None:
     with pytest.raises(ValueError, match="api must be one of generate, interactions"):
         create_app(object(), api="nope")
+
+
+def test_quickstart_serve_api_interactions_answers_the_sample_offline(tmp_path: Path) -> None:
+    env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": "fast"}
+    command = [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--api", "interactions"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", lines[2])
+        assert match, lines
+        with httpx.stream(
+            "GET", match.group(1) + "chat/stream", params={"message": SAMPLE_QUESTION}, timeout=30
+        ) as response:
+            events = list(iter_events(iter_lines([response.read().decode("utf-8")])))
+        assert "".join(e.data for e in events if e.event == "message") == ANSWER
+        assert events[0].event == "started" and events[-1].event == "done"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
