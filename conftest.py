@@ -6,36 +6,126 @@ notebooks) keep its last: ``update_display_data`` replaces the output with the s
 messages to the outputs nbval collects for the running cell, the way nbclient does,
 and changes nothing else: every other message reaches nbval untouched and all outputs
 are compared as before.
+
+pytest-xdist runs the suite in parallel (``-n auto`` in pyproject's addopts). The
+scheduler below keeps each notebook's cells together, in order, on one worker (nbval
+runs them in one kernel) and hands out every other test on its own. Each worker gets
+its own output folder.
+
+Each notebook is executed once, by nbval. After nbval's own comparison passes, the same
+execution is checked more strictly against the stored notebook (the freshness check:
+a stored notebook is its canonical offline execution): execution counts run 1, 2, 3 ...
+over the code cells, and every output type and MIME type is compared, images included
+(nbval skips PNG and JPEG payloads), see ``tests/notebook_compare.py``.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 
+import nbval.kernel as nbval_kernel
 import nbval.plugin as nbval_plugin
-from nbformat import from_dict
+import pytest
+from nbformat import NotebookNode, from_dict
+
+from tests.notebook_compare import canonical_problems
 
 # Tests never go live and never wait for recorded delays.
 for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
     os.environ.pop(_name, None)
 os.environ["QUICKSTART_MODE"] = "offline"
 os.environ["QUICKSTART_PACING"] = "fast"
-os.environ.setdefault("QUICKSTART_OUTPUT_ROOT", tempfile.mkdtemp(prefix="quickstart-test-run-"))
+# What notebooks write goes to a temporary folder, one per pytest-xdist worker.
+_output_root = os.environ.get("QUICKSTART_OUTPUT_ROOT") or tempfile.mkdtemp(
+    prefix="quickstart-test-run-"
+)
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+os.environ["QUICKSTART_OUTPUT_ROOT"] = (
+    os.path.join(_output_root, _worker) if _worker else _output_root
+)
+
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
+    """Schedule a notebook's cells as one unit (on one worker, in order), other tests alone.
+
+    (``--dist loadgroup`` with ``xdist_group`` marks would do it, but pytest-xdist 3.8
+    renames node ids in a way pytest 9.2 ignores.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(".ipynb") else nodeid
+
+    return NotebookScheduling(config, log)
+
 
 _original_runtest = nbval_plugin.IPyNbCell.runtest
 _original_get_message = nbval_plugin.IPyNbFile.get_kernel_message
+_original_execute = nbval_kernel.RunningKernel.execute_cell_input
+
+
+def _execute_cell_input(self, cell_input, allow_stdin=None):  # type: ignore[no-untyped-def]
+    self.last_msg_id = _original_execute(self, cell_input, allow_stdin=allow_stdin)
+    return self.last_msg_id
 
 
 def _runtest(self):  # type: ignore[no-untyped-def]
-    self.parent._display_cell = self
-    self.parent._displays = {}
-    self.parent._pending_display = None
-    self.parent._clear_pending = False
+    file = self.parent
+    file._display_cell = self
+    file._displays = {}
+    file._pending_display = None
+    file._clear_pending = False
+    # The cell's outputs as nbclient would store them (nbval merges and edits its own copy).
+    file._fresh_outputs = []
+    file._fresh_displays = {}
+    stored = copy.deepcopy(self.cell)  # nbval's stream merging edits the stored outputs
     try:
-        return _original_runtest(self)
+        _original_runtest(self)
     finally:
-        self.parent._display_cell = None
+        file._display_cell = None
+    problems = canonical_problems(file.nb, self.cell, stored, file._fresh_outputs, self.options)
+    if problems:
+        self.raise_cell_error(
+            "The stored cell is not the canonical offline execution. Run "
+            f"`python3 -m uv run quickstart refresh notebooks/{file.fspath.basename}` "
+            "and commit it",
+            "\n".join(problems),
+        )
+
+
+def _record_fresh_output(file, msg) -> None:  # type: ignore[no-untyped-def]
+    """Keep the cell's outputs the way nbclient stores them, for the canonical check."""
+    kind, content = msg["msg_type"], msg["content"]
+    display_id = (content.get("transient") or {}).get("display_id")
+    if kind == "update_display_data":
+        for target in file._fresh_displays.get(display_id, []):
+            target["data"] = from_dict(content["data"])
+        return
+    if msg["parent_header"].get("msg_id") != getattr(file.kernel, "last_msg_id", None):
+        return
+    if kind == "clear_output":
+        if not content.get("wait"):
+            del file._fresh_outputs[:]
+        return
+    if kind == "stream":
+        out = NotebookNode(output_type=kind, name=content["name"], text=content["text"])
+    elif kind in ("display_data", "execute_result"):
+        out = NotebookNode(output_type=kind, data=from_dict(content["data"]))
+        if display_id:
+            file._fresh_displays.setdefault(display_id, []).append(out)
+    elif kind == "error":
+        out = NotebookNode(output_type=kind, ename=content["ename"], evalue=content["evalue"])
+    else:
+        return
+    file._fresh_outputs.append(out)
 
 
 def _get_kernel_message(self, timeout=None, stream="iopub"):  # type: ignore[no-untyped-def]
@@ -50,6 +140,10 @@ def _get_kernel_message(self, timeout=None, stream="iopub"):  # type: ignore[no-
             self._displays[pending[0]] = outputs[-1]
         msg = _original_get_message(self, timeout=timeout, stream=stream)
         kind, content = msg["msg_type"], msg["content"]
+        if self._clear_pending and kind in ("display_data", "execute_result", "stream", "error"):
+            if msg["parent_header"].get("msg_id") == getattr(self.kernel, "last_msg_id", None):
+                del self._fresh_outputs[:]
+        _record_fresh_output(self, msg)
         if kind == "update_display_data":
             target = self._displays.get((content.get("transient") or {}).get("display_id"))
             if target is not None:
@@ -76,3 +170,4 @@ def _get_kernel_message(self, timeout=None, stream="iopub"):  # type: ignore[no-
 
 nbval_plugin.IPyNbCell.runtest = _runtest
 nbval_plugin.IPyNbFile.get_kernel_message = _get_kernel_message
+nbval_kernel.RunningKernel.execute_cell_input = _execute_cell_input

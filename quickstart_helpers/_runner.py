@@ -1,7 +1,16 @@
-"""Execute notebooks headless with nbclient: the ``quickstart run`` main job."""
+"""Execute notebooks headless with nbclient: the ``quickstart run`` main job.
+
+A notebook fails when a cell raises, and also when a cell *handles* a failed model call
+(shows an API error instead of raising it, as the web chat does for every failed
+stream): the helpers note each handled error in a log file the runner names in
+``$QUICKSTART_ERROR_LOG`` (see :func:`quickstart_helpers.errors.record_handled_error`),
+and the runner checks it after every cell. A cell that shows an error on purpose (a
+bad-key demo) carries the cell tag ``expect-api-error``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -14,9 +23,90 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
+from .errors import HandledErrorInCell, describe_handled_error
 from .paths import repo_root
+from .settings import ERROR_LOG_ENV
 
-__all__ = ["NotebookResult", "execute_notebook", "find_notebooks", "format_summary"]
+__all__ = [
+    "EXPECTED_ERROR_TAG",
+    "HandledErrorInCell",
+    "NotebookResult",
+    "execute_notebook",
+    "find_notebooks",
+    "format_summary",
+    "notebook_cassette_dir",
+    "recording_kernel_env",
+]
+
+#: Cell tag of a cell that shows an API error on purpose; the runner accepts it there.
+EXPECTED_ERROR_TAG = "expect-api-error"
+
+
+class _ErrorLog:
+    """Reads the records a kernel appends to its ``$QUICKSTART_ERROR_LOG`` file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        path.write_bytes(b"")
+
+    def new_records(self) -> list[dict[str, Any]]:
+        """Return the records completed since the last call."""
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        records = []
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            records.append(record if isinstance(record, dict) else {"type": "error"})
+        return records
+
+
+def _check_handled_errors(cell: Any, records: list[dict[str, Any]]) -> None:
+    if not records or EXPECTED_ERROR_TAG in (cell.get("metadata", {}).get("tags") or []):
+        return
+    what = describe_handled_error(records[0])
+    more = f" (and {len(records) - 1} more)" if len(records) > 1 else ""
+    raise HandledErrorInCell(
+        f"{what}{more} was shown instead of raised; a cell that shows an API error on "
+        f"purpose carries the tag {EXPECTED_ERROR_TAG!r}."
+    )
+
+
+def notebook_cassette_dir(notebook: Path) -> Path:
+    """Return a notebook's own cassette folder: ``<its folder>/cassettes/<its stem>/``.
+
+    ``quickstart record`` writes there unless told otherwise; ``quickstart run``,
+    ``quickstart refresh`` and nbval runs (through the pytest plugin) replay from it.
+    """
+    return notebook.parent / "cassettes" / notebook.stem
+
+
+def recording_kernel_env(base_url: str, cert_file: Path, api_key: str, bundle: Path) -> dict:
+    """Return the environment that sends a kernel's every Gemini client to a recording proxy.
+
+    ``GOOGLE_GEMINI_BASE_URL`` points any ``genai.Client()`` (and ``make_client()`` in
+    live mode) at the proxy; ``SSL_CERT_FILE`` is a bundle of the usual certificate
+    authorities plus the proxy's certificate, written to ``bundle``.
+    """
+    try:
+        import certifi
+
+        usual = Path(certifi.where()).read_text("utf-8")
+    except (ImportError, OSError):
+        usual = ""
+    bundle.write_text(usual + "\n" + Path(cert_file).read_text("utf-8"), "utf-8")
+    return {
+        "GOOGLE_GEMINI_BASE_URL": base_url,
+        "SSL_CERT_FILE": str(bundle),
+        "GEMINI_API_KEY": api_key,
+        "QUICKSTART_MODE": "live",
+    }
 
 
 @dataclass
@@ -77,12 +167,19 @@ def execute_notebook(
     output_root: Path,
     timeout: int = 600,
     progress: bool = True,
+    env: dict[str, str] | None = None,
 ) -> tuple[Any, NotebookResult]:
     """Execute one notebook in a fresh kernel and write the executed copy.
 
     The kernel runs in the notebook's folder with ``QUICKSTART_MODE``,
     ``QUICKSTART_PACING`` and ``QUICKSTART_OUTPUT_ROOT`` set, so the notebook uses the
-    chosen mode and writes its files under ``output_root/<notebook stem>/``.
+    chosen mode and writes its files under ``output_root/<notebook stem>/``. The
+    notebook's own cassette folder (:func:`notebook_cassette_dir`), when it exists, is
+    added to ``QUICKSTART_CASSETTES``.
+
+    Execution stops at the first cell that raises, or that shows a handled API error
+    (recorded in ``output_root/<notebook stem>.errors.jsonl``) without the
+    ``expect-api-error`` tag; the result names that cell.
 
     Args:
         path: The notebook to execute.
@@ -93,6 +190,7 @@ def execute_notebook(
             to ``output_root/<notebook stem>.kernel.log``.
         timeout: Seconds one cell may run. Defaults to 600.
         progress: Show a tqdm progress bar over the code cells.
+        env: More environment variables for the kernel (they win).
 
     Returns:
         The executed notebook node and the result.
@@ -107,7 +205,7 @@ def execute_notebook(
         file=sys.stderr,
         leave=True,
     )
-    current: dict[str, int] = {"index": -1, "done": 0}
+    current: dict[str, int] = {"index": -1, "done": 0, "last_code": -1}
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
         current["index"] = cell_index
@@ -116,8 +214,11 @@ def execute_notebook(
 
     def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
         current["done"] += 1
+        current["last_code"] = cell_index
         bar.update(1)
+        _check_handled_errors(cell, error_log.new_records())
 
+    extra = env or {}
     env = dict(os.environ)
     env.update(
         QUICKSTART_MODE=mode,
@@ -127,6 +228,11 @@ def execute_notebook(
         QUICKSTART_NOTEBOOK_DIR=str(executed.parent.resolve()),
         PYTHONUNBUFFERED="1",
     )
+    own = notebook_cassette_dir(path)
+    if own.is_dir():
+        listed = [p for p in (env.get("QUICKSTART_CASSETTES") or "").split(os.pathsep) if p]
+        env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(own.resolve())])
+    env.update(extra)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     client = NotebookClient(
@@ -144,10 +250,20 @@ def execute_notebook(
     executed.parent.mkdir(parents=True, exist_ok=True)
     output_root.mkdir(parents=True, exist_ok=True)
     kernel_log = output_root / f"{path.stem}.kernel.log"
+    error_log = _ErrorLog(output_root / f"{path.stem}.errors.jsonl")
+    env[ERROR_LOG_ENV] = str(error_log.path.resolve())
     try:
         # The kernel's own stderr (start-up warnings, crash reports) goes to a log file.
         with kernel_log.open("wb") as log:
             client.execute(env=env, stderr=log)
+        # An error a background thread handled after the last cell ended.
+        if current["last_code"] >= 0:
+            current["index"] = current["last_code"]
+            _check_handled_errors(nb.cells[current["index"]], error_log.new_records())
+    except HandledErrorInCell as exc:
+        failed_cell = current["index"] + 1
+        error = str(exc)
+        current["done"] -= 1  # counted once below, as the failing cell
     except CellExecutionError as exc:
         failed_cell = current["index"] + 1
         error = f"{exc.ename}: {exc.evalue}".strip()

@@ -38,13 +38,18 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timezone
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Literal
 
 from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
-from .display import chunk_text  # re-exported: the text of one chunk
+from ._scrub import scrub
+from .display import (
+    UpdateThrottle,
+    chunk_text,  # re-exported: the text of one chunk
+)
 from .errors import ConversationNotFoundError, IllegalTransitionError
 from .settings import DEFAULT_TEXT_MODEL
 
@@ -84,7 +89,10 @@ FINAL_STATES: frozenset[str] = frozenset({"completed", "failed"})
 #: Version of the JSON file format written by :meth:`Conversation.save`.
 FILE_FORMAT = 1
 
-_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # used with fullmatch
+
+#: A temporary file of a save older than this (seconds) is an orphan left by a crash.
+ORPHAN_TMP_AGE_S = 60.0
 
 
 def _now() -> datetime:
@@ -243,7 +251,9 @@ class Message(BaseModel):
             IllegalTransitionError: The message is already ``completed`` or ``failed``.
         """
         self._move("failed")
-        self.error = describe_error(error) if isinstance(error, BaseException) else str(error)
+        self.error = (
+            describe_error(error) if isinstance(error, BaseException) else scrub(str(error))
+        )
         return self
 
     def to_content(self) -> types.Content:
@@ -258,7 +268,12 @@ class Message(BaseModel):
         Args:
             width: Characters of text shown. Defaults to 40.
         """
-        text = " ".join(self.text.split())
+        # Collapse the whitespace of a bounded prefix first: a summary per chunk stays
+        # cheap however long the text grows.
+        head = self.text[: 4 * width + 64]
+        text = " ".join(head.split())
+        if len(text) <= width and len(head) < len(self.text):
+            text = " ".join(self.text.split())
         if len(text) > width:
             text = text[: width - 1] + "…"
         line = f"{self.id} {self.role} {self.status}"
@@ -275,12 +290,14 @@ def describe_error(error: BaseException) -> str:
     """Return a one-line description of an exception, at most 300 characters.
 
     An API error reads ``"ClientError 400 INVALID_ARGUMENT: <the API's message>"``;
-    anything else ``"<Type>: <message>"``.
+    anything else ``"<Type>: <message>"``. API keys in the text are replaced by
+    ``[redacted]`` (see :func:`quickstart_helpers._scrub.scrub`).
     """
     if isinstance(error, errors.APIError):
         text = f"{type(error).__name__} {error.code} {error.status}: {error.message}"
     else:
         text = f"{type(error).__name__}: {str(error) or '(no message)'}"
+    text = scrub(text)
     return text if len(text) <= 300 else text[:299] + "…"
 
 
@@ -441,7 +458,7 @@ class Conversation(BaseModel):
             ValueError: ``key`` is not 1-128 letters, digits, ``_``, ``-`` or ``.``
                 starting with a letter or digit (so it cannot leave ``store_dir``).
         """
-        if not isinstance(key, str) or not _KEY_PATTERN.match(key):
+        if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
             raise ValueError(
                 f"Storage key {key!r} is not valid: use 1-128 letters, digits, '_', '-' "
                 "or '.', starting with a letter or digit (e.g. 'support-chat-1')."
@@ -451,8 +468,10 @@ class Conversation(BaseModel):
     def save(self, store_dir: str | os.PathLike[str], key: str) -> Path:
         """Write the conversation to ``<store_dir>/<key>.json`` (UTF-8 JSON).
 
-        The folder is created if needed. The file is written to a temporary name and
-        renamed, so a crash never leaves half a file.
+        The folder is created if needed. The file is written to a temporary name,
+        flushed to disk (``fsync``) and renamed, so a crash never leaves half a file.
+        Temporary files of this key left by an earlier crash (older than
+        :data:`ORPHAN_TMP_AGE_S` seconds) are removed.
 
         Args:
             store_dir: Folder holding saved conversations.
@@ -466,9 +485,19 @@ class Conversation(BaseModel):
         """
         path = self.path_for(store_dir, key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(path)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        data = (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+        try:
+            with open(tmp, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
         return path
 
     @classmethod
@@ -502,6 +531,10 @@ class Conversation(BaseModel):
             conversation = cls.model_validate(data)
         except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path} is not a saved conversation: {exc}") from exc
+        except RecursionError:
+            raise ValueError(
+                f"{path} is not a saved conversation: its JSON is nested too deeply."
+            ) from None
         if conversation.format > FILE_FORMAT:
             raise ValueError(
                 f"{path} uses conversation file format {conversation.format}; this version "
@@ -518,7 +551,32 @@ class Conversation(BaseModel):
         folder = Path(store_dir)
         if not folder.is_dir():
             return []
-        return sorted(p.stem for p in folder.glob("*.json") if _KEY_PATTERN.match(p.stem))
+        return sorted(p.stem for p in folder.glob("*.json") if _KEY_PATTERN.fullmatch(p.stem))
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete temporary files of ``path``'s saves left by a crash (older than a minute)."""
+    limit = datetime.now().timestamp() - ORPHAN_TMP_AGE_S
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < limit:
+                tmp.unlink()
+        except OSError:  # another process removed or renamed it meanwhile
+            pass
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # -- driving an SDK chat session ----------------------------------------------------------
@@ -597,10 +655,11 @@ def stream_reply(
 
     Adds the user message (``completed``) and a model message (``created``), moves the
     model message to ``streaming`` on the first chunk, appends each chunk's text, and
-    ends it ``completed`` with the finish reason and token usage. If the request fails
-    or the stream breaks, the model message ends ``failed`` with the error and the
-    partial text, and the exception is raised again. If the stream ends without a
-    finish reason the message ends ``failed`` without raising.
+    ends it ``completed`` with the finish reason and token usage. If the request fails,
+    the stream breaks or ``on_change`` raises, the model message ends ``failed`` with
+    the error and the partial text, and the exception is raised again: no path leaves
+    it ``created`` or ``streaming``. If the stream ends without a finish reason the
+    message ends ``failed`` without raising.
 
     Args:
         chat: A ``google.genai.chats.Chat`` (from ``client.chats.create`` or
@@ -623,19 +682,24 @@ def stream_reply(
             way.
     """
     tracker = _Tracker(conversation, text)
-    for message in tracker.begin():
-        _notify(on_change, message)
     try:
+        for message in tracker.begin():
+            _notify(on_change, message)
         for chunk in chat.send_message_stream(text, config=config):
             for message in tracker.on_chunk(chunk):
                 _notify(on_change, message)
             yield chunk
+        _notify(on_change, tracker.on_end())
     except BaseException as exc:
+        # Whatever failed (the request, the stream, a callback), the model message
+        # ends ``failed`` before the error goes on: it never stays created/streaming.
         failed = tracker.on_error(exc)
         if failed is not None:
-            _notify(on_change, failed)
+            try:
+                _notify(on_change, failed)
+            except Exception:  # noqa: BLE001 - the original error is the one to raise
+                pass
         raise
-    _notify(on_change, tracker.on_end())
 
 
 async def astream_reply(
@@ -667,19 +731,24 @@ async def astream_reply(
             ``failed`` first).
     """
     tracker = _Tracker(conversation, text)
-    for message in tracker.begin():
-        await _anotify(on_change, message)
     try:
+        for message in tracker.begin():
+            await _anotify(on_change, message)
         async for chunk in await chat.send_message_stream(text, config=config):
             for message in tracker.on_chunk(chunk):
                 await _anotify(on_change, message)
             yield chunk
+        await _anotify(on_change, tracker.on_end())
     except BaseException as exc:
+        # Whatever failed (the request, the stream, a callback), the model message
+        # ends ``failed`` before the error goes on: it never stays created/streaming.
         failed = tracker.on_error(exc)
         if failed is not None:
-            await _anotify(on_change, failed)
+            try:
+                await _anotify(on_change, failed)
+            except Exception:  # noqa: BLE001 - the original error is the one to raise
+                pass
         raise
-    await _anotify(on_change, tracker.on_end())
 
 
 def _notify(callback: ChangeCallback | None, message: Message) -> None:
@@ -726,7 +795,9 @@ class StateLog:
 
     Each line is :meth:`Message.summary`, e.g.
     ``msg-2 model streaming (3 chunks, 97 chars) 'Tide pools are…'``. With ``live=True`` in
-    Jupyter, the latest line is also shown in one output that updates in place.
+    Jupyter, the latest line is also shown in one output that updates in place: every
+    change to ``created``, ``completed`` or ``failed`` at once, ``streaming`` changes at
+    most :data:`~quickstart_helpers.display.MAX_UPDATES_PER_SECOND` times a second.
 
     Args:
         live: Show the latest line while the stream runs (Jupyter only). Defaults to
@@ -742,11 +813,12 @@ class StateLog:
         self.width = width
         self.live = live
         self._handle: Any = None
+        self._throttle = UpdateThrottle()
 
     def __call__(self, message: Message) -> None:
         line = message.summary(self.width)
         self.lines.append(line)
-        if self.live:
+        if self.live and (message.status != "streaming" or self._throttle.ready()):
             self._show(line)
 
     def _show(self, line: str) -> None:

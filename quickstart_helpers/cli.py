@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import settings
 
@@ -25,7 +26,7 @@ def _pacing_option(parser: argparse.ArgumentParser) -> None:
 def _mode_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mode",
-        choices=list(settings.MODES),
+        choices=[m for m in settings.MODES if m != "record"],
         default="auto",
         help="live, offline, or auto (live when a key is found; $QUICKSTART_MODE overrides)",
     )
@@ -67,15 +68,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         results.append(result)
         if not result.ok:
-            print(
-                f"FAILED: {path} cell {result.failed_cell}: {result.error}\n"
-                f"  The executed copy with the traceback is {result.executed}",
-                file=sys.stderr,
-                flush=True,
-            )
+            _report_failure(path, result)
     print()
     print(format_summary(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def _report_failure(path: Path, result: Any) -> None:
+    """Print where a notebook failed and where its executed copy is (to stderr)."""
+    print(
+        f"FAILED: {path} cell {result.failed_cell}: {result.error}\n"
+        f"  The executed copy with the traceback is {result.executed}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
@@ -97,6 +103,121 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from ._runner import (
+        execute_notebook,
+        find_notebooks,
+        format_summary,
+        notebook_cassette_dir,
+        recording_kernel_env,
+    )
+    from .env import load_api_key
+    from .errors import CassetteError, MissingApiKeyError
+
+    try:
+        key = load_api_key(required=True)
+        notebooks = find_notebooks(args.notebooks)
+        upstream = args.upstream or settings.upstream()
+    except MissingApiKeyError as exc:
+        print(f"quickstart record: recording needs your API key. {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"quickstart record: {exc}", file=sys.stderr)
+        return 2
+    from .emulator import recording_emulator
+
+    output_root = Path(args.output)
+    results, problems = [], []
+    with tempfile.TemporaryDirectory(prefix="quickstart-record-") as tmp:
+        for path in notebooks:
+            folder = Path(args.cassettes) if args.cassettes else notebook_cassette_dir(path)
+            try:
+                proxy = recording_emulator(
+                    folder, mode=args.record_mode, upstream=upstream, pacing="fast", shared=False
+                )
+            except (CassetteError, ValueError) as exc:
+                print(f"quickstart record: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"Recording {path} ({args.record_mode}) through {upstream} into {folder}/",
+                flush=True,
+            )
+            try:
+                assert proxy.certificate is not None
+                env = recording_kernel_env(
+                    proxy.base_url, proxy.certificate.cert_file, key, Path(tmp) / "ca.pem"
+                )
+                _, result = execute_notebook(
+                    path,
+                    output_root / path.name,
+                    mode="live",
+                    pacing="fast",
+                    output_root=output_root,
+                    timeout=args.timeout,
+                    progress=not args.no_progress,
+                    env=env,
+                )
+            finally:
+                proxy.stop()
+            assert proxy.recorder is not None
+            results.append(result)
+            problems += proxy.recorder.failures
+            print(f"  wrote {len(proxy.recorder.written)} cassette(s)")
+            for failure in proxy.recorder.failures:
+                print(f"  not recorded: {failure}", file=sys.stderr)
+            if not result.ok:
+                _report_failure(path, result)
+    print()
+    print(format_summary(results))
+    print(
+        "\nReplay offline (no key): quickstart run NOTEBOOK, or pytest --nbval NOTEBOOK, "
+        "with QUICKSTART_CASSETTES set to the cassette folder when it is not the notebook's "
+        "own cassettes/<notebook>/ folder."
+    )
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .env import load_api_key
+    from .errors import CassetteError, MissingApiKeyError
+
+    try:
+        key = load_api_key(required=True)
+        folders = [Path(f) for f in args.folders] or settings.extra_cassette_dirs()
+        if not folders:
+            raise ValueError("Name the cassette folders to check (or set QUICKSTART_CASSETTES).")
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing:
+            raise ValueError(f"No such folder: {', '.join(missing)}")
+        from .emulator import verify_cassettes
+
+        drifts = verify_cassettes(folders, api_key=key, upstream=args.upstream)
+    except MissingApiKeyError as exc:
+        print(f"quickstart verify-cassettes: this needs your API key. {exc}", file=sys.stderr)
+        return 2
+    except (CassetteError, ValueError) as exc:
+        print(f"quickstart verify-cassettes: {exc}", file=sys.stderr)
+        return 2
+    drifted = [d for d in drifts if d.drifted]
+    for drift in drifts:
+        if not drift.drifted:
+            print(f"ok     {drift.cassette}")
+            continue
+        print(f"drift  {drift.cassette}")
+        for line in drift.differences or [f"could not re-record: {drift.problem}"]:
+            print(f"         {line}")
+    if drifted:
+        print(
+            f"\n{len(drifted)} of {len(drifts)} cassette(s) drifted; re-record them with "
+            "--record-mode all."
+        )
+        return 1
+    print(f"\n{len(drifts)} cassette(s) checked: no drift in structure.")
+    return 0
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     import threading
 
@@ -104,7 +225,8 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     try:
         pacing = args.pacing or settings.pacing()
-        emulator = Emulator(pacing=pacing, port=args.port).start()
+        newline = {"lf": "\n", "crlf": "\r\n"}[args.sse_newline]
+        emulator = Emulator(pacing=pacing, port=args.port, sse_newline=newline).start()
     except (ValueError, RuntimeError) as exc:
         print(f"quickstart emulator: {exc}", file=sys.stderr)
         return 2
@@ -131,8 +253,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         mode = resolve_mode(args.mode)
         client = make_client(mode, pacing=args.pacing or settings.pacing())
+        default_model = (
+            settings.INTERACTIONS_MODEL if args.api == "interactions" else settings.text_model()
+        )
         server = ChatServer(
-            client, model=args.model or settings.text_model(), port=args.port, api=args.api
+            client, model=args.model or default_model, port=args.port, api=args.api
         ).start()
     except (MissingApiKeyError, ValueError, RuntimeError) as exc:
         print(f"quickstart serve: {exc}", file=sys.stderr)
@@ -184,6 +309,56 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("notebooks", nargs="*", help="notebooks or folders (default: notebooks/)")
     refresh.set_defaults(func=_cmd_refresh)
 
+    record = sub.add_parser(
+        "record",
+        help="execute notebooks live through a recording proxy and write cassettes",
+        description="Execute notebooks against the live API (your key is required) through "
+        "a local recording proxy that writes one cassette per request or Live session, so "
+        "`quickstart run` and `pytest --nbval` replay them offline without a key.",
+    )
+    record.add_argument("notebooks", nargs="+", help="notebooks or folders of notebooks")
+    record.add_argument(
+        "--cassettes",
+        default=None,
+        help="cassette folder (default: cassettes/<notebook name>/ beside each notebook)",
+    )
+    record.add_argument(
+        "--record-mode",
+        choices=list(settings.RECORD_MODES),
+        default="once",
+        help="once (default: only into a folder without cassettes), new_episodes (record "
+        "what is not recorded yet), all (record everything again), none (replay only)",
+    )
+    record.add_argument(
+        "--upstream",
+        default=None,
+        help=f"server to record (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
+    )
+    record.add_argument(
+        "--output", default="build/record", help="executed copies (default: build/record)"
+    )
+    record.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
+    record.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    record.set_defaults(func=_cmd_record)
+
+    verify = sub.add_parser(
+        "verify-cassettes",
+        help="re-record each cassette's request and report structural drift",
+        description="Send each cassette's request again (your key is required), record the "
+        "answer in a temporary folder and report where its structure differs from the stored "
+        "one: field names, part kinds, finish reasons, errors and Live message types (not "
+        "the text). Exit 1 when a cassette drifted.",
+    )
+    verify.add_argument(
+        "folders", nargs="*", help="cassette folders (default: $QUICKSTART_CASSETTES)"
+    )
+    verify.add_argument(
+        "--upstream",
+        default=None,
+        help=f"server to ask (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
+    )
+    verify.set_defaults(func=_cmd_verify)
+
     emulator = sub.add_parser(
         "emulator",
         help="run the Gemini API emulator standalone",
@@ -191,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         "any unmodified genai.Client() program at it.",
     )
     emulator.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    emulator.add_argument(
+        "--sse-newline",
+        choices=("lf", "crlf"),
+        default="lf",
+        help="line ending of the SSE events (default: lf; crlf tests a client's parser)",
+    )
     _pacing_option(emulator)
     emulator.set_defaults(func=_cmd_emulator)
 
@@ -206,7 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--model",
         default=None,
-        help=f"model to ask (default: $QUICKSTART_TEXT_MODEL, else {settings.DEFAULT_TEXT_MODEL})",
+        help=f"model to ask (default: $QUICKSTART_TEXT_MODEL, else {settings.DEFAULT_TEXT_MODEL}; "
+        f"with --api interactions, {settings.INTERACTIONS_MODEL})",
     )
     serve.add_argument(
         "--api",

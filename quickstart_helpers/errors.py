@@ -4,11 +4,21 @@ The exceptions are importable from here and, for convenience, from the module th
 raises them (``quickstart_helpers.display.StreamInterrupted`` and so on).
 ``google.genai`` is imported only when an API error is explained, so importing this
 module is cheap.
+
+An error that is explained is handled: shown instead of raised. So that a headless run
+cannot mistake such a notebook for a good one, :func:`explain_api_error` (and the web
+chat, for every failed model stream) also calls :func:`record_handled_error`, which notes
+the error in the file ``quickstart run`` names in ``$QUICKSTART_ERROR_LOG``; the runner
+then fails the notebook at that cell unless the cell is tagged ``expect-api-error``.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import TYPE_CHECKING, Any
+
+from . import settings
 
 if TYPE_CHECKING:
     from google.genai import errors as genai_errors
@@ -17,16 +27,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CassetteError",
+    "BadChatInput",
     "ConversationNotFoundError",
+    "HandledErrorInCell",
     "IllegalTransitionError",
     "InvalidApiKeyError",
     "LiveSessionClosed",
     "MissingApiKeyError",
     "PartsStreamInterrupted",
+    "RequestInvalid",
+    "RecordingError",
     "StreamInterrupted",
+    "describe_handled_error",
     "explain_api_error",
     "is_invalid_api_key",
+    "record_handled_error",
 ]
+
+_log_lock = threading.Lock()
 
 
 class MissingApiKeyError(RuntimeError):
@@ -95,6 +113,13 @@ class CassetteError(ValueError):
     """A cassette file is not valid: the message names the file and the bad field."""
 
 
+class RecordingError(RuntimeError):
+    """Record mode could not write a cassette (a secret would reach it, or it is invalid).
+
+    Nothing is written when it is raised.
+    """
+
+
 class LiveSessionClosed(Exception):
     """Ends a Live API emulator session with a WebSocket close code and reason.
 
@@ -109,6 +134,41 @@ class LiveSessionClosed(Exception):
         self.code = code
         self.reason = reason
         self.detail = detail or reason
+
+
+class HandledErrorInCell(Exception):
+    """A notebook cell without the ``expect-api-error`` tag showed a failed model call.
+
+    Raised by ``quickstart run`` (the notebook runner) so that a handled, shown error
+    fails the run instead of passing silently.
+    """
+
+
+class BadChatInput(Exception):
+    """The web chat refuses a request; answered as JSON ``{"error": code, "reason": ...}``.
+
+    Attributes:
+        status: HTTP status, e.g. 400.
+        code: Machine-readable error code, e.g. ``"missing_message"``.
+        reason: What went wrong and what to do, for people.
+        extra: More JSON fields for the answer.
+    """
+
+    def __init__(self, status: int, code: str, reason: str, **extra: Any) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.reason, self.extra = status, code, reason, extra
+
+
+class RequestInvalid(Exception):
+    """A request body the live API would refuse (400 ``INVALID_ARGUMENT``); emulator use.
+
+    Attributes:
+        violations: ``(field path, description)`` pairs, the path in snake_case.
+    """
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        self.violations = violations
+        super().__init__("\n".join(d for _, d in violations))
 
 
 def _reasons(err: genai_errors.APIError) -> set[str]:
@@ -129,8 +189,51 @@ def is_invalid_api_key(err: BaseException) -> bool:
     )
 
 
+def record_handled_error(err: BaseException) -> None:
+    """Note that a failed model call was handled (shown, not raised), for ``quickstart run``.
+
+    Appends one JSON line to the file named by ``$QUICKSTART_ERROR_LOG``; does nothing
+    when it is unset (interactive use, tests) or cannot be written. The record holds the
+    exception type and, for an ``APIError``, its code, status and reasons: never its
+    message, which could quote a key.
+
+    Args:
+        err: The exception that was handled.
+    """
+    path = settings.error_log()
+    if path is None:
+        return
+    from google.genai import errors
+
+    record: dict[str, Any] = {"type": type(err).__name__}
+    if isinstance(err, errors.APIError):
+        record.update(code=err.code, status=err.status, reasons=sorted(_reasons(err)))
+    try:
+        with _log_lock, open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+    except OSError:
+        pass
+
+
+def describe_handled_error(record: dict[str, Any]) -> str:
+    """Return one line for a record of :func:`record_handled_error`.
+
+    Example: ``ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID)``.
+    """
+    words = [str(record.get("type", "error"))]
+    words += [str(record[k]) for k in ("code", "status") if record.get(k) is not None]
+    reasons = record.get("reasons") or []
+    if reasons:
+        words.append(f"({', '.join(map(str, reasons))})")
+    return " ".join(words)
+
+
 def explain_api_error(err: BaseException) -> str:
     """Return a one-paragraph explanation of an API error, with what to do next.
+
+    The error counts as handled: :func:`record_handled_error` notes it, so
+    ``quickstart run`` reports the cell that showed it as failed unless the cell is
+    tagged ``expect-api-error``.
 
     Args:
         err: Usually a ``google.genai.errors.APIError`` (``ClientError`` for 4xx,
@@ -138,6 +241,7 @@ def explain_api_error(err: BaseException) -> str:
     """
     from google.genai import errors
 
+    record_handled_error(err)
     if is_invalid_api_key(err):
         return (
             "The Gemini API rejected the API key (400 INVALID_ARGUMENT, API_KEY_INVALID). "

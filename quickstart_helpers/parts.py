@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .display import in_notebook
+from .display import UpdateThrottle, add_explanation, in_notebook
 from .errors import PartsStreamInterrupted
 
 __all__ = [
@@ -362,12 +362,17 @@ class _PartsRenderer:
         self.notebook = in_notebook()
         self.summary = PartsSummary()
         self.at_line_start = True
+        self._text_parts: list[str] = []
+        # In Jupyter, stdout is sent at most this often when text arrives (the kernel
+        # also sends what is buffered every 0.2 s and before any display), not per part.
+        self._flushes = UpdateThrottle()
 
     def _write(self, text: str) -> None:
         if not self.show or not text:
             return
         sys.stdout.write(text)
-        sys.stdout.flush()
+        if not self.notebook or self._flushes.ready():
+            sys.stdout.flush()
         self.at_line_start = text.endswith("\n")
 
     def _new_line(self) -> None:
@@ -390,7 +395,7 @@ class _PartsRenderer:
                 summary.thought_parts += 1
                 return
             text = streamed.text or ""
-            summary.text += text
+            self._text_parts.append(text)
             summary.text_characters += len(text)
             self._write(text)
             return
@@ -419,7 +424,10 @@ class _PartsRenderer:
             display(preview_image(data, mime, max_size=self.preview_size))
 
     def finish(self) -> None:
+        self.summary.text = "".join(self._text_parts)
         self._new_line()
+        if self.show:
+            sys.stdout.flush()
 
 
 def stream_parts(
@@ -453,7 +461,7 @@ def stream_parts(
             saved, text shown) and is in the exception's ``summary``; the original
             error is its ``__cause__``. An error before the first chunk (such as the
             SDK's ``google.genai.errors.APIError`` for a refused request) is raised
-            as is.
+            as is, with a note that explains it.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -467,7 +475,8 @@ def stream_parts(
     except Exception as exc:
         renderer.finish()
         if renderer.summary.chunks == 0:
-            raise  # refused before any chunk (e.g. an API error): nothing to keep
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary
@@ -495,7 +504,7 @@ async def astream_parts(
 
     Raises:
         PartsStreamInterrupted: The stream raised midway; ``summary`` holds what arrived.
-            An error before the first chunk is raised as is.
+            An error before the first chunk is raised as is, with an explanation note.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
     renderer = _PartsRenderer(folder, stem, show, preview_size)
@@ -511,7 +520,8 @@ async def astream_parts(
     except Exception as exc:
         renderer.finish()
         if renderer.summary.chunks == 0:
-            raise  # refused before any chunk (e.g. an API error): nothing to keep
+            add_explanation(exc)
+            raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
     renderer.finish()
     return renderer.summary

@@ -21,7 +21,9 @@ The streams served by :mod:`quickstart_helpers.web` use three kinds of event:
   is a named event so that a chunk whose text is literally ``[DONE]`` cannot end the
   stream early;
 - ``error``: the last event of a stream that failed, with a readable message as the
-  data.
+  data;
+- comment lines (``: keep-alive``) on a stream idle for a while, which ``EventSource``
+  ignores; they keep proxies and the browser from timing the connection out.
 
 :func:`iter_events` parses SSE lines back into :class:`ServerSentEvent` objects the
 way ``EventSource`` does, for Python clients (httpx) and tests.
@@ -29,6 +31,7 @@ way ``EventSource`` does, for Python clients (httpx) and tests.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -42,7 +45,9 @@ __all__ = [
     "format_event",
     "iter_events",
     "iter_lines",
+    "iter_text",
     "normalize_newlines",
+    "replace_surrogates",
 ]
 
 #: The data of the final ``done`` event.
@@ -91,7 +96,9 @@ def format_event(
             valid SSE. The Gemini API emulator uses this framer too.
 
     Returns:
-        The event as UTF-8 bytes, ending with the blank line that dispatches it.
+        The event as UTF-8 bytes, ending with the blank line that dispatches it. A
+        lone surrogate (text that has no UTF-8 form) is sent as U+FFFD, so framing
+        never fails on it.
 
     Raises:
         TypeError: ``data`` is not a string.
@@ -118,7 +125,19 @@ def format_event(
     text += "\n"
     if newline != "\n":
         text = text.replace("\n", newline)
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (e.g. from json.loads("\\ud800"))
+        return replace_surrogates(text).encode("utf-8")
+
+
+def replace_surrogates(text: str) -> str:
+    """Return ``text`` with each lone surrogate replaced by U+FFFD.
+
+    A surrogate pair written as two code points (``"\\ud83d\\ude80"``) becomes the
+    character it encodes. Text without surrogates comes back unchanged.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def done_event() -> bytes:
@@ -146,6 +165,32 @@ class ServerSentEvent:
     event: str = "message"
     id: str = ""
     retry_ms: int | None = None
+
+
+def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decode a UTF-8 byte stream read in pieces of any size.
+
+    A network read can end in the middle of a multi-byte character (``é`` is two
+    bytes, ``☕`` three): decoding each read on its own then fails or yields
+    U+FFFD. An incremental decoder keeps the first bytes until the rest arrive.
+
+    Args:
+        chunks: The bytes as read (e.g. ``response.iter_bytes()``).
+
+    Yields:
+        Decoded text; feed it to :func:`iter_lines`.
+
+    Raises:
+        UnicodeDecodeError: The bytes are not UTF-8, or the stream ends mid-character.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
 
 
 def iter_lines(chunks: Iterable[str]) -> Iterator[str]:

@@ -3,17 +3,22 @@
 The Live API sends speech as chunks of raw PCM (``audio/pcm;rate=24000``: 16-bit
 little-endian, mono, 24 000 Hz). :func:`wave_file` writes each chunk to disk as it
 arrives, so memory stays flat however long the audio, and the file on disk is a
-valid WAV after every chunk: the header is patched as the data grows and finalized
-when the block ends, even when it ends with an exception (a broken connection keeps
-what arrived). :func:`write_wav` writes a whole buffer at once,
+valid WAV at every moment: the header is written when the file is opened, patched as
+the data grows, and header and data are flushed to the operating system before
+:meth:`WavWriter.write` returns, so even a killed process (``SIGKILL``) leaves a valid
+WAV holding every chunk that was acknowledged. The header is finalized when the block
+ends, also when it ends with an exception (a broken connection keeps what arrived).
+:func:`write_wav` writes a whole buffer at once,
 :func:`parse_pcm_mime_type` reads the format from a MIME type, :func:`wav_info`
 reads a file's format and duration, and :func:`wav_player` shows a file in a
-notebook without embedding its bytes.
+notebook with a short embedded preview and a link, never the whole file's bytes.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import os
 import re
 import wave
@@ -27,12 +32,17 @@ from . import settings
 
 __all__ = [
     "LIVE_API_OUTPUT_RATE",
+    "MAX_CHANNELS",
+    "MAX_RATE",
     "SUPPORTED_SAMPLE_WIDTHS",
     "PcmFormat",
     "WavInfo",
     "WavPlayer",
     "WavWriter",
+    "PREVIEW_RATE",
+    "PREVIEW_SECONDS",
     "parse_pcm_mime_type",
+    "preview_wav",
     "pcm_duration",
     "wav_info",
     "wav_player",
@@ -45,6 +55,13 @@ LIVE_API_OUTPUT_RATE = 24_000
 
 #: Bytes per sample that the standard library's ``wave`` module can write.
 SUPPORTED_SAMPLE_WIDTHS = (1, 2, 3, 4)
+
+#: Largest channel count a WAV header can hold (a 16-bit field).
+MAX_CHANNELS = 0xFFFF
+
+#: Largest sample rate, in Hz, a WAV header can hold (a 32-bit field, which also holds the
+#: byte rate: ``rate * channels * sample_width`` must fit too).
+MAX_RATE = 0xFFFF_FFFF
 
 _BytesLike = bytes | bytearray | memoryview
 
@@ -106,17 +123,31 @@ class WavInfo:
 
 
 def _check_format(rate: Any, channels: Any, sample_width: Any) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 0 < rate <= MAX_RATE:
         raise ValueError(
-            f"rate must be a positive whole number of frames per second (Hz), "
-            f"e.g. 24000, not {rate!r}."
+            f"rate must be a positive whole number of frames per second (Hz) up to "
+            f"{MAX_RATE} (what a WAV header holds), e.g. 24000, not {rate!r}."
         )
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a whole number >= 1 (1 is mono), not {channels!r}.")
+    if (
+        isinstance(channels, bool)
+        or not isinstance(channels, int)
+        or not 0 < channels <= MAX_CHANNELS
+    ):
+        raise ValueError(
+            f"channels must be a whole number from 1 to {MAX_CHANNELS} (1 is mono), "
+            f"not {channels!r}."
+        )
     if sample_width not in SUPPORTED_SAMPLE_WIDTHS or isinstance(sample_width, bool):
         raise ValueError(
             f"sample_width must be one of {SUPPORTED_SAMPLE_WIDTHS} bytes per sample "
             f"(2 is 16-bit PCM, what the Live API sends), not {sample_width!r}."
+        )
+    frame = channels * sample_width
+    if frame > MAX_CHANNELS or rate * frame > MAX_RATE:
+        raise ValueError(
+            f"{rate} Hz x {channels} channel(s) x {sample_width} byte(s) is {rate * frame} "
+            f"bytes per second (frames of {frame} bytes); a WAV header holds at most "
+            f"{MAX_RATE} bytes per second and frames of at most {MAX_CHANNELS} bytes."
         )
 
 
@@ -213,8 +244,10 @@ def pcm_duration(
 class WavWriter:
     """Appends PCM chunks to an open WAV file. Made by :func:`wave_file`.
 
-    Each :meth:`write` goes straight to disk and patches the header, so the file
-    is a valid WAV holding every chunk written so far.
+    Each :meth:`write` appends the chunk, patches the header and flushes both to the
+    operating system before it returns, so the file is a valid WAV holding every chunk
+    written so far, even if the process is killed right after. (The data is handed to
+    the OS, not forced to the physical disk: a power cut may still lose the last chunks.)
 
     Attributes:
         path: The file being written.
@@ -237,7 +270,8 @@ class WavWriter:
                 mono at 24 000 Hz), e.g. ``message.data``.
 
         Returns:
-            The number of bytes written.
+            The number of bytes written. When this returns, the chunk and the patched
+            header are flushed to the operating system.
 
         Raises:
             TypeError: ``pcm`` is not bytes-like (e.g. base64 text).
@@ -249,6 +283,7 @@ class WavWriter:
             raise ValueError(f"{self.path} is closed; open a new wave_file() to write more.")
         if len(view):
             self._wav.writeframes(view)
+            self._file.flush()
             self._bytes += len(view)
             self._chunks += 1
         return len(view)
@@ -303,8 +338,12 @@ def _open(path: str | os.PathLike[str], fmt: PcmFormat) -> tuple[Path, BinaryIO,
         wav.setnchannels(fmt.channels)
         wav.setsampwidth(fmt.sample_width)
         wav.setframerate(fmt.rate)
+        # The header now, so the file is a valid (empty) WAV from the start.
+        wav.writeframes(b"")
+        fh.flush()
     except BaseException:
         fh.close()
+        target.unlink(missing_ok=True)
         raise
     return target, fh, wav
 
@@ -333,11 +372,15 @@ def wave_file(
         sample_width: Bytes per sample. Defaults to 2 (16-bit).
 
     Yields:
-        A :class:`WavWriter`. The header is finalized when the block exits, also
-        when it raises, so the file keeps every chunk written before the error.
+        A :class:`WavWriter`. The file is a valid WAV from the moment it is opened;
+        every :meth:`WavWriter.write` flushes its chunk and the patched header to the
+        operating system before returning, so a crash or kill at any point leaves a
+        valid WAV of every chunk written. The header is finalized when the block
+        exits, also when it raises, so the file keeps every chunk written before the error.
 
     Raises:
-        ValueError: A bad rate, channel count, sample width or file suffix.
+        ValueError: A bad rate, channel count, sample width or file suffix (checked
+            before the file is created).
         OSError: The file cannot be created.
     """
     fmt = PcmFormat(rate, channels, sample_width)
@@ -404,77 +447,148 @@ def _describe(info: WavInfo) -> str:
     return f"{info.duration:.2f} s, {info.rate} Hz, {info.sample_width * 8}-bit {layout}"
 
 
+#: Seconds of audio embedded as a preview by :func:`wav_player`.
+PREVIEW_SECONDS = 2.0
+
+#: Sample rate of the embedded preview, in Hz (8-bit mono: 8 KB per second).
+PREVIEW_RATE = 8_000
+
+
+def preview_wav(path: str | os.PathLike[str], seconds: float = PREVIEW_SECONDS) -> bytes:
+    """Return a small WAV of the start of a file: 8 kHz, 8-bit, mono.
+
+    The first ``seconds`` are mixed down to mono and resampled to :data:`PREVIEW_RATE`
+    (each output sample is the mean of the input samples it covers), then stored as
+    8-bit unsigned PCM, which every browser plays: about 8 KB per second.
+
+    Args:
+        path: A PCM WAV file (8-, 16-, 24- or 32-bit, any rate and channel count).
+        seconds: How much of the start to keep. Must be positive.
+
+    Returns:
+        The preview as the bytes of a WAV file.
+
+    Raises:
+        ValueError: ``seconds`` is not positive.
+        FileNotFoundError: There is no such file.
+        wave.Error: The file is not a PCM WAV file.
+    """
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, not {seconds}.")
+    with wave.open(str(path), "rb") as wav:
+        rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+        raw = wav.readframes(round(seconds * rate))
+    frame = channels * width
+    count = len(raw) // frame
+
+    def sample(i: int) -> int:
+        """Mean of the channels of frame i, as a signed 16-bit value."""
+        total = 0
+        for c in range(channels):
+            at = i * frame + c * width
+            if width == 1:
+                value = (raw[at] - 128) << 8
+            else:
+                value = int.from_bytes(raw[at : at + width], "little", signed=True)
+                value >>= 8 * (width - 2)
+            total += value
+        return total // channels
+
+    out = bytearray()
+    step = rate / PREVIEW_RATE
+    for j in range(int(count / step)):
+        lo, hi = int(j * step), max(int(j * step) + 1, int((j + 1) * step))
+        hi = min(hi, count)
+        mean = sum(sample(i) for i in range(lo, hi)) // (hi - lo)
+        out.append(max(0, min(255, (mean >> 8) + 128)))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as preview:
+        preview.setnchannels(1)
+        preview.setsampwidth(1)
+        preview.setframerate(PREVIEW_RATE)
+        preview.writeframes(bytes(out))
+    return buffer.getvalue()
+
+
 class WavPlayer:
-    """A notebook display of a WAV file: a player linking the file, and its duration.
+    """A notebook display of a WAV file: its label, a short embedded preview, a link.
 
     Made by :func:`wav_player`. The plain-text form is ``name: 2.40 s, 24000 Hz,
-    16-bit mono``; the HTML form adds an ``<audio>`` player whose ``src`` is a relative
-    link (no audio bytes are embedded), or a note when the file cannot be linked.
+    16-bit mono``. The HTML form shows that label above an ``<audio>`` player holding
+    a short low-rate preview of the start (embedded, so it plays in JupyterLab, Jupyter
+    Notebook and Colab whatever folder the server serves), then a link to the full file
+    when the file lies in the notebook's folder or below it (a relative link that needs
+    no ``..`` works wherever Jupyter was started), else the file's name.
 
     Attributes:
         info: The file's format and duration.
-        src: The link, relative to the notebook's folder, or None.
+        src: The link to the full file, relative to the notebook's folder, or None.
+        preview: The embedded preview, as WAV bytes (see :func:`preview_wav`).
+        preview_seconds: The preview's length in seconds.
     """
 
-    def __init__(self, info: WavInfo, src: str | None) -> None:
+    def __init__(
+        self, info: WavInfo, src: str | None, preview: bytes, preview_seconds: float
+    ) -> None:
         self.info = info
         self.src = src
+        self.preview = preview
+        self.preview_seconds = preview_seconds
 
     def __repr__(self) -> str:
         return f"{self.info.path.name}: {_describe(self.info)}"
 
     def _repr_html_(self) -> str:
         name = html.escape(self.info.path.name)
-        summary = f"<code>{name}</code>: {html.escape(_describe(self.info))}"
+        label = f"<code>{name}</code>: {html.escape(_describe(self.info))}"
+        data = base64.b64encode(self.preview).decode("ascii")
         if self.src is None:
-            return (
-                f"<div>{summary}. No player: the file is outside the folder Jupyter "
-                "serves; open it from the run's output folder.</div>"
-            )
-        src = html.escape(self.src, quote=True)
+            full = f"full file: <code>{name}</code> in the output folder"
+        else:
+            src = html.escape(self.src, quote=True)
+            full = f'full file: <a href="{src}" target="_blank">{name}</a>'
+        shown = min(self.preview_seconds, self.info.duration)
         return (
-            f'<div><audio controls preload="metadata" src="{src}"></audio><br>'
-            f'{summary} (<a href="{src}" download>download</a>)</div>'
+            f"<div>{label}<br>"
+            f'<audio controls preload="auto" src="data:audio/wav;base64,{data}"></audio><br>'
+            f"<small>Preview: the first {shown:.1f} s at 8 kHz; {full}.</small></div>"
         )
 
 
 def wav_player(
     path: str | os.PathLike[str],
     *,
-    root: str | os.PathLike[str] | None = None,
     notebook_dir: str | os.PathLike[str] | None = None,
+    preview_seconds: float = PREVIEW_SECONDS,
 ) -> WavPlayer:
-    """Return a notebook display of a WAV file that links it instead of embedding it.
+    """Return a notebook display of a WAV file: label, short embedded preview, link.
 
-    Jupyter serves the files under the folder it was started in, so a relative link
-    from the notebook plays the file without storing its bytes in the notebook. A
-    file outside ``root`` cannot be served that way: the display then shows the name
-    and duration only. To embed the audio instead (for example in Colab), use
+    Only a short, low-rate preview is embedded (about 16 KB for 2 s), so a notebook
+    stays small and its stored outputs hold no file paths; the full file is linked
+    when it lies under the notebook's folder (see :class:`WavPlayer`). In a Jupyter
+    kernel, :func:`quickstart_helpers.paths.output_dir` puts a notebook's files in
+    ``output/`` next to it, so their links resolve whether Jupyter serves the notebook's
+    folder or one above it. To embed a whole file on purpose, use
     ``IPython.display.Audio(filename=path)``.
 
     Args:
         path: A WAV file.
-        root: The folder Jupyter serves. Defaults to the source checkout's root, else
-            the current working directory (an installed package).
         notebook_dir: The folder of the notebook that shows the player, where links
             start. Defaults to ``$QUICKSTART_NOTEBOOK_DIR`` (for a copy of the notebook
             saved elsewhere), else the current working directory (a notebook's kernel
             runs in its folder).
+        preview_seconds: Seconds of the start to embed. Defaults to 2.
 
     Raises:
         FileNotFoundError: There is no such file.
         wave.Error: The file is not a PCM WAV file.
+        ValueError: ``preview_seconds`` is not positive.
     """
     info = wav_info(path)
-    if root is None:
-        from .paths import repo_root
-
-        root = repo_root() or Path.cwd()
+    preview = preview_wav(path, preview_seconds)
+    if notebook_dir is None:
+        notebook_dir = settings.notebook_dir() or Path.cwd()
     target = Path(path).resolve()
-    src = None
-    if target.is_relative_to(Path(root).resolve()):
-        if notebook_dir is None:
-            notebook_dir = settings.notebook_dir() or Path.cwd()
-        start = Path(notebook_dir)
-        src = Path(os.path.relpath(target, start.resolve())).as_posix()
-    return WavPlayer(info, src)
+    start = Path(notebook_dir).resolve()
+    src = target.relative_to(start).as_posix() if target.is_relative_to(start) else None
+    return WavPlayer(info, src, preview, preview_seconds)

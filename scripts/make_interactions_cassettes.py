@@ -33,8 +33,8 @@ from quickstart_helpers import settings  # noqa: E402
 from quickstart_helpers.web import SAMPLE_QUESTION  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "interactions"
-TEXT_MODEL = settings.DEFAULT_TEXT_MODEL
-IMAGE_MODEL = settings.DEFAULT_IMAGE_MODEL
+TEXT_MODEL = settings.INTERACTIONS_MODEL
+IMAGE_MODEL = settings.INTERACTIONS_IMAGE_MODEL
 CREATED = "2026-06-18T09:30:00Z"
 #: Chunk lengths in characters, cycled: uneven, so chunks end mid-word.
 CUTS = (19, 27, 14, 33, 22, 17, 29)

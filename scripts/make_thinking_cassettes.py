@@ -2,8 +2,8 @@
 
 Run: ``uv run python scripts/make_thinking_cassettes.py``.
 
-One question, answered twice by the package's default text model
-(:data:`quickstart_helpers.settings.DEFAULT_TEXT_MODEL`): with ``thinkingLevel``
+One question, answered twice by the thinking examples' Gemini 3 model
+(:data:`quickstart_helpers.settings.THINKING_MODEL`): with ``thinkingLevel``
 ``MINIMAL`` the first chunk comes after a short wait; with ``HIGH`` and
 ``includeThoughts`` the stream starts with thought-summary parts (``"thought": true``)
 after a longer wait, and the answer's first chunk comes later still. The answers are
@@ -22,7 +22,7 @@ import _authoring as authoring  # noqa: E402
 from quickstart_helpers import settings  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "assets" / "cassettes" / "text"
-MODEL = settings.DEFAULT_TEXT_MODEL
+MODEL = settings.THINKING_MODEL
 
 #: The question notebook 01 sends (exactly this).
 PROMPT = "How many times does the letter r appear in the word strawberry? Answer in one sentence."

@@ -205,7 +205,7 @@ def test_other_errors_pass_through(chat_emu) -> None:
     assert keyboard.prompts == []
 
 
-def test_finds_the_key_error_inside_a_broken_display_stream(chat_emu, capsys) -> None:
+def test_a_key_refused_before_the_first_chunk_reaches_the_display_as_is(chat_emu, capsys) -> None:
     keyboard = Keyboard(SECRET)
 
     def show(client: genai.Client) -> str:
@@ -215,9 +215,13 @@ def test_finds_the_key_error_inside_a_broken_display_stream(chat_emu, capsys) ->
             )
         )
 
-    with pytest.raises(StreamInterrupted) as info:
+    # Refused before any chunk: the SDK's own error, not a broken stream.
+    with pytest.raises(errors.ClientError) as info:
         show(client_for(chat_emu, "invalid"))
-    assert find_invalid_key_error(info.value) is info.value.__cause__
+    assert find_invalid_key_error(info.value) is info.value
+    wrapped = StreamInterrupted("partial", info.value)
+    wrapped.__cause__ = info.value
+    assert find_invalid_key_error(wrapped) is info.value
     assert find_invalid_key_error(ValueError("nothing to see")) is None
 
     text = retry_on_invalid_key(

@@ -1,20 +1,25 @@
-"""End-to-end tests of the chat page in headless Chromium (Debian's ``chromium`` package)
-driven by Playwright, against a real server and the emulator in realtime pacing."""
+"""End-to-end tests of the chat page in headless Chromium driven by Playwright, against a
+real server and the emulator in realtime pacing.
+
+The browser is found by ``tests/_browser.py`` (``QUICKSTART_CHROMIUM``, the system's
+Chromium or Chrome, then Playwright's own Chromium, installed when missing); without one
+these tests are skipped with a line saying how to enable them, and fail under ``CI=true``."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 from google import genai
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.web import ChatServer
 
-CHROMIUM = os.environ.get("QUICKSTART_CHROMIUM", "/usr/bin/chromium")
+from ._browser import HOW_TO_ENABLE, chromium_or_skip, skip_or_fail
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -45,15 +50,22 @@ def cassette(name: str) -> tuple[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; the browser tests need it. Install "
-            "Debian's package: apt-get update && apt-get install -y chromium "
-            "(.ci/run does this), or set QUICKSTART_CHROMIUM to another Chromium binary.",
-            pytrace=False,
-        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = chromium_or_skip(lambda: playwright.chromium.executable_path)
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=chromium.executable, args=CHROMIUM_ARGS
+            )
+        except PlaywrightError as exc:
+            if chromium.source != "playwright":
+                raise
+            # Playwright's download does not bring the system libraries it needs.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            skip_or_fail(
+                f"Browser tests need Chromium: Playwright's ({chromium.executable}) does not "
+                f"start ({first}); install its libraries with `sudo python3 -m uv run "
+                f"playwright install-deps chromium`. To enable them, {HOW_TO_ENABLE}."
+            )
         yield browser
         browser.close()
 
@@ -176,3 +188,61 @@ def test_closing_the_page_cancels_the_model_stream(page: Page, server: ChatServe
         time.sleep(0.05)
     assert server.stats.cancelled == cancelled + 1
     assert server.stats.active == 0
+
+
+def test_another_sites_page_cannot_make_the_chat_call_the_model(
+    browser: Browser, server: ChatServer
+) -> None:
+    """A page of another origin fires what a browser lets any page send without asking:
+    an <img> GET, a no-cors text/plain POST and a form-like POST, plus a JSON POST (which
+    needs a CORS preflight). None reaches the model."""
+    from aiohttp import web
+
+    from quickstart_helpers._background import start_background_server
+
+    target = server.url
+    attack = f"""<!doctype html><html><body>
+      <img id="img" src="{target}chat/stream?message=spend+the+key">
+      <script>
+        window.results = Promise.allSettled([
+          fetch("{target}chat", {{method: "POST", mode: "no-cors",
+            headers: {{"Content-Type": "text/plain"}}, body: '{{"message": "spend"}}'}}),
+          fetch("{target}chat", {{method: "POST", mode: "no-cors",
+            headers: {{"Content-Type": "application/x-www-form-urlencoded"}},
+            body: "message=spend"}}),
+          fetch("{target}chat", {{method: "POST",
+            headers: {{"Content-Type": "application/json"}}, body: '{{"message": "spend"}}'}})
+            .then((r) => r.status),
+          new Promise((done) => {{
+            const img = document.getElementById("img");
+            if (img.complete) done("img"); else img.onerror = img.onload = () => done("img");
+          }}),
+        ]).then((all) => all.map((r) => r.status));
+      </script></body></html>"""
+
+    def make_app() -> web.Application:
+        app = web.Application()
+
+        async def page_handler(request: web.Request) -> web.Response:
+            return web.Response(text=attack, content_type="text/html")
+
+        app.router.add_get("/", page_handler)
+        return app
+
+    other = start_background_server(
+        make_app, host="127.0.0.1", port=0, name="another site", access_log=None
+    )
+    before = server.stats.started
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{other.port}/")
+        statuses = page.evaluate("window.results")
+    finally:
+        context.close()
+        other.stop()
+    # The opaque no-cors requests "succeed" from the page's view, but the server
+    # refused them; the JSON POST is stopped by its preflight (a TypeError).
+    assert statuses == ["fulfilled", "fulfilled", "rejected", "fulfilled"]
+    time.sleep(0.5)  # let any request that did get through start its turn
+    assert server.stats.started == before

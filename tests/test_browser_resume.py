@@ -1,22 +1,25 @@
-"""The chat page resumes a dropped answer: headless Chromium (Debian's ``chromium``) driven
-by Playwright, a real relay asking the Interactions API, the emulator in realtime pacing,
-and a TCP proxy between the browser and the relay that cuts the answer's connection."""
+"""The chat page resumes a dropped answer: headless Chromium driven by Playwright, a real
+relay asking the Interactions API, the emulator in realtime pacing, and a TCP proxy
+between the browser and the relay that cuts the answer's connection.
+
+The browser is found by ``tests/_browser.py`` (the ``browser`` fixture of
+``tests/test_browser.py``). The proxy is another address for the page, so the relay is
+told to accept it (``allowed_hosts``/``allowed_origins``), as behind a reverse proxy."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-from collections.abc import Iterator
 
-import pytest
 from google import genai
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from quickstart_helpers.emulator import CassetteStore, Emulator, InteractionsCassette
 from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
 
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
+from . import test_browser
+
+browser = test_browser.browser  # the module-scoped headless Chromium fixture
 
 STORE = CassetteStore()
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
@@ -28,11 +31,13 @@ class DroppingProxy:
     """A TCP proxy on 127.0.0.1 to ``upstream_port`` that aborts the first
     ``/chat/stream`` connection once ``cut_after`` SSE ids have passed (a network drop).
 
+    ``upstream_port`` may be set after the proxy started (before the first connection).
+
     Attributes:
         stream_requests: The request heads of every ``/chat/stream`` request, in order.
     """
 
-    def __init__(self, upstream_port: int, cut_after: int) -> None:
+    def __init__(self, cut_after: int, upstream_port: int = 0) -> None:
         self.upstream_port = upstream_port
         self.cut_after = cut_after
         self.stream_requests: list[str] = []
@@ -103,26 +108,19 @@ class DroppingProxy:
             w.transport.abort()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}; see tests/test_browser.py.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def test_a_dropped_answer_resumes_in_the_bubble_without_gaps_or_repeats(browser: Browser) -> None:
     with (
         Emulator(store=STORE, pacing="realtime") as emulator,
+        DroppingProxy(cut_after=5) as proxy,  # "started" and four text events
         ChatServer(
             genai.Client(api_key="test", http_options=emulator.http_options()),
             model=WEB.model,
             api="interactions",
+            allowed_hosts=(f"127.0.0.1:{proxy.port}",),
+            allowed_origins=(f"http://127.0.0.1:{proxy.port}",),
         ) as server,
-        DroppingProxy(server.port, cut_after=5) as proxy,  # "started" and four text events
     ):
+        proxy.upstream_port = server.port
         context = browser.new_context()
         page = context.new_page()
         page.add_init_script(

@@ -71,7 +71,10 @@ def test_a_wrong_kind_fails(tmp_path):
     path = _write(tmp_path, "kind", {**GOOD, "kind": "generation"})
     with pytest.raises(CassetteError, match=r"kind\.json is not a valid cassette") as info:
         load_cassette(path)
-    assert "does not match any of the expected tags: 'generate', 'live'" in str(info.value)
+    assert (
+        "does not match any of the expected tags: 'generate', 'live', 'count_tokens', 'models'"
+        in str(info.value)
+    )
 
 
 def test_a_live_cassette_with_chunks_and_no_turns_fails(tmp_path):
@@ -223,3 +226,70 @@ def test_duplicates_use_the_same_key_as_matching(tmp_path):
     _write(tmp_path, "second", second)
     with pytest.raises(CassetteError, match="answer the same request"):
         CassetteStore([tmp_path])
+
+
+# -- precedence: later folders override earlier ones ----------------------------------------
+
+
+def test_a_later_folder_overrides_an_earlier_one_for_the_same_request(tmp_path):
+    shipped, mine = tmp_path / "shipped", tmp_path / "mine"
+    _write(shipped / "text", "shipped_answer", {**GOOD, "name": "shipped_answer"})
+    other = {**GOOD, "name": "other", "request": {"contents": "Something else"}}
+    _write(shipped / "text", "other", other)
+    recorded = {**GOOD, "name": "my_answer", "chunks": [_text_chunk("My own answer.")]}
+    recorded["request"] = {"contents": [{"role": "USER", "parts": [{"text": "Hello"}]}]}
+    _write(mine / "deep", "my_answer", recorded)
+
+    store = CassetteStore([shipped, mine])
+    assert store.find(MODEL, GOOD["request"]).name == "my_answer"
+    assert [(a.name, b.name) for a, b in store.overridden] == [("shipped_answer", "my_answer")]
+    assert sorted(c.name for c in store.cassettes) == ["my_answer", "other"]
+    # The order decides: listed the other way round, the shipped one wins.
+    assert CassetteStore([mine, shipped]).find(MODEL, GOOD["request"]).name == "shipped_answer"
+
+
+def test_a_later_folder_overrides_a_cassette_of_the_same_name(tmp_path):
+    _write(tmp_path / "a", "good", GOOD)
+    edited = {**GOOD, "request": {"contents": "Edited prompt"}, "chunks": [_text_chunk("E")]}
+    _write(tmp_path / "b", "good", edited)
+    store = CassetteStore([tmp_path / "a", tmp_path / "b"])
+    assert [c.request for c in store.cassettes] == [edited["request"]]
+    assert store.find(MODEL, GOOD["request"]) is None  # the earlier one is set aside
+
+
+def test_two_cassettes_for_one_request_in_one_folder_tree_are_still_refused(tmp_path):
+    _write(tmp_path / "shipped", "good", GOOD)
+    _write(tmp_path / "mine" / "x", "one", {**GOOD, "name": "one"})
+    _write(tmp_path / "mine" / "y", "two", {**GOOD, "name": "two"})
+    with pytest.raises(CassetteError, match="'one' .* and 'two' .* answer the same request"):
+        CassetteStore([tmp_path / "shipped", tmp_path / "mine"])
+    _write(tmp_path / "names" / "x", "same", {**GOOD, "name": "same"})
+    other = {**GOOD, "name": "same", "request": {"contents": "Other"}}
+    _write(tmp_path / "names" / "y", "same", other)
+    with pytest.raises(CassetteError, match="names must be unique within a folder"):
+        CassetteStore([tmp_path / "names"])
+
+
+def test_a_folder_listed_twice_or_nested_is_read_once(tmp_path):
+    _write(tmp_path / "all" / "inner", "good", GOOD)
+    store = CassetteStore([tmp_path / "all", tmp_path / "all" / "inner", tmp_path / "all"])
+    assert [c.name for c in store.cassettes] == ["good"]
+
+
+def test_a_users_recording_overrides_a_shipped_cassette_offline(tmp_path, monkeypatch):
+    shipped = next(
+        c for c in CassetteStore().cassettes if c.name == "text_first_stream"
+    )  # a request the notebooks send
+    mine = json.loads(shipped.path.read_text("utf-8"))
+    mine["name"] = "my_text_first_stream"
+    mine["chunks"] = [_text_chunk("My recording wins.")]
+    _write(tmp_path / "mine", "my_text_first_stream", mine)
+    monkeypatch.setenv("QUICKSTART_CASSETTES", str(tmp_path / "mine"))
+
+    store = CassetteStore()  # shipped, then QUICKSTART_CASSETTES
+    assert store.find(shipped.model, shipped.request).name == "my_text_first_stream"
+    with Emulator(store=store, pacing="fast") as emulator:
+        sdk = genai.Client(api_key="offline", http_options=emulator.http_options())
+        prompt = shipped.request["contents"][0]["parts"][0]["text"]
+        answer = sdk.models.generate_content(model=shipped.model, contents=prompt)
+        assert answer.text == "My recording wins."

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 from google.genai import types
@@ -211,11 +213,52 @@ def test_load_unknown_key_names_the_saved_ones(tmp_path) -> None:
         Conversation.load(tmp_path, "beta")
 
 
-@pytest.mark.parametrize("key", ["", "../escape", "a/b", ".hidden", "x" * 129, "with space"])
+@pytest.mark.parametrize(
+    "key", ["", "../escape", "a/b", ".hidden", "x" * 129, "with space", "key\n", "key\r\n"]
+)
 def test_bad_storage_keys_are_refused(tmp_path, key: str) -> None:
     with pytest.raises(ValueError, match="Storage key"):
         Conversation().save(tmp_path, key)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_load_reports_deeply_nested_json(tmp_path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        Conversation.load(tmp_path, "deep")
+
+
+def test_save_removes_orphan_temp_files_of_a_crash(tmp_path) -> None:
+    orphan = tmp_path / ".chat.json.0123abcd.tmp"  # what a crash mid-save leaves
+    orphan.write_text("{half a fi", encoding="utf-8")
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    recent = tmp_path / ".chat.json.4567ef.tmp"  # maybe another process saving now
+    recent.write_text("{", encoding="utf-8")
+    other = tmp_path / ".other.json.89ab.tmp"  # another key's: not this save's business
+    other.write_text("{", encoding="utf-8")
+    os.utime(other, (time.time() - 3600, time.time() - 3600))
+    Conversation().save(tmp_path, "chat")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".chat.json.4567ef.tmp", ".other.json.89ab.tmp", "chat.json"]
+    )
+
+
+def test_save_is_fsynced_before_the_rename(tmp_path, monkeypatch) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1]
+    )
+    Conversation().save(tmp_path, "synced")
+    assert events[:2] == ["fsync", "replace"]
+    assert [p.name for p in tmp_path.iterdir()] == ["synced.json"]
+
+
+def test_a_failed_message_never_keeps_an_api_key() -> None:
+    key = "AIzaSyC-0123456789abcdefghijklmnopqrstu"
+    message = Message(role="model").fail(RuntimeError(f"upstream echoed {key}"))
+    assert key not in message.error and "[redacted]" in message.error
 
 
 def test_load_reports_a_corrupt_file(tmp_path) -> None:
@@ -254,3 +297,25 @@ def test_transcript_marks_unfinished_messages() -> None:
     text = build_conversation().transcript()
     assert "model [failed]: A rip curr" in text
     assert "model: A tide is the sea rising." in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "short",
+        "  leading   and\n\ttrailing  ",
+        "word " * 100,
+        " " * 500 + "late start after a lot of whitespace",
+        "x" * 39,
+        "x" * 40,
+        "x" * 41,
+        "a" * 200 + " " * 300 + "b",
+        "\n" * 223 + "z",
+    ],
+)
+def test_summary_text_is_the_collapsed_text_cut_at_width(text):
+    m = Message(role="model", text=text)
+    collapsed = " ".join(text.split())
+    expected = collapsed if len(collapsed) <= 40 else collapsed[:39] + "…"
+    assert m.summary(40).endswith(f" {expected!r}")

@@ -210,3 +210,51 @@ def test_async_broken_stream_keeps_the_partial_text(client, chat_emu) -> None:
         asyncio.run(main())
     reply = conversation.messages[-1]
     assert (reply.status, reply.text) == ("failed", "When fog hides the light, a horn sounds")
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failing_call", range(6))
+def test_a_failing_callback_at_any_step_leaves_no_message_in_progress(
+    client, chat_emu, failing_call: int
+) -> None:
+    conversation = Conversation(system_instruction=KEEPER)
+    calls = []
+
+    def on_change(message) -> None:
+        calls.append(message.status)
+        if len(calls) == failing_call + 1:
+            raise Boom(f"callback failed at call {failing_call}")
+
+    with pytest.raises(Boom):
+        run(conversation.open_chat(client), conversation, Q1, on_change=on_change)
+    assert conversation.in_progress is None
+    assert conversation.messages[-1].status in ("completed", "failed")
+    if failing_call < 5:  # before the final update, the message ends failed
+        assert conversation.messages[-1].status == "failed"
+        assert "callback failed" in conversation.messages[-1].error
+
+
+@pytest.mark.parametrize("failing_call", range(6))
+def test_async_failing_callback_at_any_step_leaves_no_message_in_progress(
+    client, chat_emu, failing_call: int
+) -> None:
+    conversation = Conversation(system_instruction=KEEPER)
+    calls = []
+
+    async def on_change(message) -> None:
+        calls.append(message.status)
+        if len(calls) == failing_call + 1:
+            raise Boom(f"callback failed at call {failing_call}")
+
+    async def main() -> None:
+        chat = conversation.open_async_chat(client)
+        async for _ in astream_reply(chat, conversation, Q1, on_change=on_change):
+            pass
+
+    with pytest.raises(Boom):
+        asyncio.run(main())
+    assert conversation.in_progress is None
+    assert conversation.messages[-1].status in ("completed", "failed")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from google import genai
@@ -13,6 +16,7 @@ from google.genai import errors
 
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
 from quickstart_helpers.emulator import INVALID_KEY_ERROR, CassetteStore, Emulator, merge_chunks
+from quickstart_helpers.emulator._tls import make_local_certificate
 
 MODEL = "gemini-2.5-flash"
 
@@ -268,3 +272,40 @@ def test_two_cassettes_for_the_same_request_are_refused(tmp_path):
     (tmp_path / "two.json").write_text(json.dumps({**base, "name": "two"}))
     with pytest.raises(ValueError, match="'one' .* and 'two' .* answer the same request"):
         CassetteStore([tmp_path])
+
+
+def test_stopping_deletes_the_certificate_folder_it_made(cassette_dir, tmp_path):
+    emu = _emulator(cassette_dir).start()
+    folder = emu.certificate.cert_file.parent
+    assert emu.certificate.key_file.exists()
+    emu.stop()
+    assert not folder.exists()
+    assert emu.certificate is None
+    # A restart makes a new certificate that works, and stopping deletes that one too.
+    emu.start()
+    client = genai.Client(api_key="test", http_options=emu.http_options())
+    assert client.models.generate_content(model=MODEL, contents="Tell me").text
+    second = emu.certificate.cert_file.parent
+    assert second != folder
+    emu.stop()
+    assert not second.exists()
+
+    # A certificate the caller made in a folder of their own is left alone.
+    mine = make_local_certificate(tmp_path / "mine")
+    emu = _emulator(cassette_dir, certificate=mine).start()
+    emu.stop()
+    assert mine.cert_file.exists() and emu.certificate is mine
+
+
+def test_an_emulator_never_stopped_leaves_no_certificate_folder_at_exit(tmp_path):
+    script = (
+        "from quickstart_helpers.emulator import Emulator\n"
+        "emu = Emulator().start()\n"
+        "print(emu.certificate.cert_file.parent, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("gemini-emulator-")
+    assert not folder.exists()

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from google.genai import errors
 
 from quickstart_helpers.emulator import INVALID_KEY_ERROR
-from quickstart_helpers.errors import explain_api_error, is_invalid_api_key
+from quickstart_helpers.errors import (
+    describe_handled_error,
+    explain_api_error,
+    is_invalid_api_key,
+    record_handled_error,
+)
+from quickstart_helpers.settings import ERROR_LOG_ENV
 
 
 def _client_error(code, status, message, details=None):
@@ -48,3 +56,34 @@ def test_other_exceptions_are_named():
     assert (
         explain_api_error(ConnectionError("reset")) == "The request failed: ConnectionError: reset"
     )
+
+
+def test_explained_errors_are_recorded_for_the_runner_without_their_message(tmp_path, monkeypatch):
+    log = tmp_path / "errors.jsonl"
+    leaky = _client_error(
+        403, "PERMISSION_DENIED", "Key AIzaSyFAKE-key-0123456789abcdefghijk denied"
+    )
+    explain_api_error(leaky)  # no log configured: nothing is written anywhere
+    assert not log.exists()
+
+    monkeypatch.setenv(ERROR_LOG_ENV, str(log))
+    explain_api_error(leaky)
+    explain_api_error(errors.ClientError(400, INVALID_KEY_ERROR))
+    record_handled_error(ConnectionResetError("peer reset"))
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records == [
+        {"type": "ClientError", "code": 403, "status": "PERMISSION_DENIED", "reasons": []},
+        {
+            "type": "ClientError",
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "reasons": ["API_KEY_INVALID"],
+        },
+        {"type": "ConnectionResetError"},
+    ]
+    assert "AIza" not in log.read_text()
+    assert [describe_handled_error(r) for r in records] == [
+        "ClientError 403 PERMISSION_DENIED",
+        "ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID)",
+        "ConnectionResetError",
+    ]

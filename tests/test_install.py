@@ -98,13 +98,18 @@ def test_runtime_dependencies_leave_out_test_tools(installed):
     assert json.loads(out.stdout) == []
 
 
-def test_notebook_01_runs_offline_from_another_folder(installed):
-    work = installed["tmp"] / "my-project"
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_each_notebook_runs_offline_alone_in_a_fresh_folder(installed, notebook):
+    """A folder holding only the notebook, and an environment holding only the wheel."""
+    work = installed["tmp"] / notebook.removesuffix(".ipynb")
     work.mkdir()
-    shutil.copy(ROOT / "notebooks" / "01_text_streaming.ipynb", work)
+    shutil.copy(ROOT / "notebooks" / notebook, work)
     quickstart = installed["venv"] / "bin" / "quickstart"
     result = subprocess.run(
-        [quickstart, "run", "01_text_streaming.ipynb", "--mode", "offline", "--no-progress"],
+        [quickstart, "run", notebook, "--mode", "offline", "--no-progress"],
         cwd=work,
         env={**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"},
         capture_output=True,
@@ -112,11 +117,9 @@ def test_notebook_01_runs_offline_from_another_folder(installed):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    executed = work / "build" / "run" / "01_text_streaming.ipynb"
+    executed = work / "build" / "run" / notebook
     assert executed.is_file()
-    outputs = json.loads(executed.read_text("utf-8"))
-    errors = [
-        o for c in outputs["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"
-    ]
+    cells = json.loads(executed.read_text("utf-8"))["cells"]
+    errors = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert errors == []
     assert "No recorded response" not in executed.read_text("utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import warnings
 
 import pytest
@@ -11,6 +12,7 @@ from google.genai import types
 from PIL import Image
 
 from quickstart_helpers import parts
+from quickstart_helpers.errors import explain_api_error
 from quickstart_helpers.parts import (
     PartsStreamInterrupted,
     UnknownMimeTypeWarning,
@@ -247,8 +249,10 @@ def test_stream_parts_error_before_the_first_chunk_is_raised_as_is(tmp_path) -> 
         raise PermissionError("request refused")
         yield  # pragma: no cover - makes this a generator
 
-    with pytest.raises(PermissionError, match="request refused"):
+    with pytest.raises(PermissionError, match="request refused") as info:
         stream_parts(refused(), folder=tmp_path)
+    if sys.version_info >= (3, 11):
+        assert info.value.__notes__ == [explain_api_error(info.value)]
 
     async def arefused():
         raise PermissionError("request refused")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import nbformat
 
 from quickstart_helpers._runner import format_summary
 from quickstart_helpers.cli import main
+from quickstart_helpers.emulator import Emulator
 
 from .notebook_compare import differences
 
@@ -143,3 +145,127 @@ def test_emulator_command_serves_an_unmodified_client(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+BAD_KEY_CLIENT = (
+    "from quickstart_helpers.client import make_client\n"
+    "bad_client = make_client(api_key='invalid', quiet=True)"
+)
+EXPLAINED = (
+    "from google.genai import errors\n"
+    "from quickstart_helpers.errors import explain_api_error\n"
+    "try:\n"
+    "    bad_client.models.generate_content(model='gemini-2.5-flash', contents='Hi')\n"
+    "except errors.APIError as err:\n"
+    "    print(explain_api_error(err))"
+)
+WEB_CHAT = (
+    "import httpx\n"
+    "from quickstart_helpers.sse import iter_lines\n"
+    "from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer\n"
+    "with ChatServer(bad_client) as server:\n"
+    "    with httpx.stream('GET', server.url + 'chat/stream',\n"
+    "                      params={'message': SAMPLE_QUESTION}, timeout=60) as r:\n"
+    "        for line in iter_lines(r.iter_text()):\n"
+    "            print(repr(line))"
+)
+
+
+def _tag(path: Path, cell: int, tag: str) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[cell - 1].metadata["tags"] = [tag]
+    nbformat.write(nb, path)
+
+
+def test_run_fails_a_cell_that_shows_an_api_error_instead_of_raising(tmp_path, capsys):
+    path = _notebook(tmp_path / "swallow.ipynb", BAD_KEY_CLIENT, EXPLAINED, "print('never')")
+    out = tmp_path / "out"
+    code = main(["run", str(path), "--output", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (
+        "swallow.ipynb cell 3: ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID) was shown "
+        "instead of raised" in captured.err
+    )
+    assert "expect-api-error" in captured.err
+    assert re.search(r"swallow\.ipynb\s+2\s+\d+\.\d\s+offline\s+FAILED at cell 3", captured.out)
+    executed = nbformat.read(out / "swallow.ipynb", as_version=4)
+    assert "rejected the API key" in executed.cells[2].outputs[0]["text"]
+    assert executed.cells[3].outputs == []  # execution stopped at the failing cell
+    # The record names the error, never the key or the message.
+    assert '"reasons": ["API_KEY_INVALID"]' in (out / "swallow.errors.jsonl").read_text()
+    assert "invalid" not in (out / "swallow.errors.jsonl").read_text().replace("INVALID", "")
+
+
+def test_run_fails_a_notebook_whose_web_chat_relays_an_api_error(tmp_path, capsys):
+    # The web chat turns the error into an SSE event, in a server thread of the kernel.
+    path = _notebook(tmp_path / "relay.ipynb", BAD_KEY_CLIENT, WEB_CHAT)
+    code = main(["run", str(path), "--output", str(tmp_path / "out"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "relay.ipynb cell 3: ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID)" in captured.err
+    printed = nbformat.read(tmp_path / "out" / "relay.ipynb", as_version=4).cells[2].outputs
+    assert "'event: error'" in printed[0]["text"]
+
+
+def test_a_cell_tagged_expect_api_error_may_show_one(tmp_path, capsys):
+    path = _notebook(tmp_path / "demo.ipynb", BAD_KEY_CLIENT, EXPLAINED, WEB_CHAT, "print('end')")
+    _tag(path, 3, "expect-api-error")
+    _tag(path, 4, "expect-api-error")
+    code = main(["run", str(path), "--output", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert re.search(r"demo\.ipynb\s+4\s+\d+\.\d\s+offline\s+ok", capsys.readouterr().out)
+
+
+def test_a_live_run_with_a_rejected_key_fails_notebook_05(tmp_path, capsys, monkeypatch):
+    """The regression: live mode, a key the API rejects, and notebook 05 reported ok.
+
+    "Live" here is the emulator standing in for the API (an unmodified genai.Client()
+    reaches it through GOOGLE_GEMINI_BASE_URL and SSL_CERT_FILE), so it answers the key
+    `invalid` with the live API's error.
+    """
+    with Emulator(pacing="fast") as emulator:
+        monkeypatch.setenv("GEMINI_API_KEY", "invalid")
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", emulator.base_url)
+        monkeypatch.setenv("SSL_CERT_FILE", str(emulator.certificate.cert_file))
+        notebook = Path(__file__).resolve().parent.parent / "notebooks" / "05_sse_web_chat.ipynb"
+        out = tmp_path / "out"
+        code = main(["run", str(notebook), "--mode", "live", "--output", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    # Cell 13 is the first request to the relay, whose handler explains (handles) the error.
+    assert "FAILED at cell 13" in captured.out and "live" in captured.out
+    assert "cell 13: ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID)" in captured.err
+    assert "invalid" not in captured.out + captured.err.replace("INVALID", "")
+
+
+def _catches_api_errors(source: str) -> bool:
+    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT  # notebooks await at top level
+    try:
+        tree = compile(source, "<cell>", "exec", flags=flags)
+    except SyntaxError:  # IPython magics: judge by the words
+        return "except" in source and "Error" in source
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            names = {
+                n.attr if isinstance(n, ast.Attribute) else getattr(n, "id", "")
+                for n in ast.walk(node.type)
+            }
+            if names & {"APIError", "ClientError", "ServerError", "Exception", "BaseException"}:
+                return True
+    return False
+
+
+def test_no_notebook_swallows_an_api_error_outside_a_tagged_cell():
+    notebooks = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+    untagged = []
+    for path in notebooks:
+        for number, cell in enumerate(nbformat.read(path, as_version=4).cells, 1):
+            if cell.cell_type != "code" or not _catches_api_errors(cell.source):
+                continue
+            if "expect-api-error" not in cell.metadata.get("tags", []):
+                untagged.append(f"{path.name} cell {number}")
+    assert not untagged, f"cells that catch API errors without the tag: {untagged}"
+    assert _catches_api_errors("try:\n    f()\nexcept errors.APIError as e:\n    print(e)\n")
+    assert not _catches_api_errors("try:\n    f()\nexcept ValueError:\n    pass\n")
+    assert _catches_api_errors("try:\n    await f()\nexcept (OSError, ClientError):\n    pass\n")

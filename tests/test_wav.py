@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import array
+import io
 import math
+import signal
+import subprocess
 import sys
+import textwrap
 import tracemalloc
 import wave
 from pathlib import Path
@@ -18,6 +22,7 @@ from quickstart_helpers.wav import (
     WavPlayer,
     parse_pcm_mime_type,
     pcm_duration,
+    preview_wav,
     wav_info,
     wav_player,
     wave_file,
@@ -157,7 +162,14 @@ def test_write_wav_bad_pcm_leaves_no_file(tmp_path: Path, pcm, error, match) -> 
         ({"rate": True}, "rate must be a positive whole number"),
         ({"sample_width": 5}, r"sample_width must be one of \(1, 2, 3, 4\)"),
         ({"sample_width": 0}, "sample_width must be one of"),
-        ({"channels": 0}, "channels must be a whole number >= 1"),
+        ({"rate": 2**32}, "rate must be a positive whole number .* up to 4294967295"),
+        ({"rate": 2**40}, "rate must be a positive whole number"),
+        ({"channels": 0}, "channels must be a whole number from 1 to 65535"),
+        ({"channels": 70_000}, "channels must be a whole number from 1 to 65535"),
+        ({"channels": -1}, "channels must be a whole number from 1 to 65535"),
+        # Each fits alone, but the byte rate or the frame size overflows its header field.
+        ({"rate": 2**31, "channels": 2}, "bytes per second"),
+        ({"rate": 8_000, "channels": 65_535}, "frames of at most 65535 bytes"),
     ],
 )
 def test_bad_format_is_refused_before_the_file_is_created(tmp_path: Path, kwargs, match) -> None:
@@ -167,6 +179,56 @@ def test_bad_format_is_refused_before_the_file_is_created(tmp_path: Path, kwargs
     with pytest.raises(ValueError, match=match):
         write_wav(path, b"\x00\x00" * 4, **kwargs)
     assert not path.exists()
+
+
+def test_largest_header_values_are_written(tmp_path: Path) -> None:
+    path = tmp_path / "edge.wav"
+    with wave_file(path, rate=2**32 - 1, sample_width=1) as wav:
+        wav.write(b"\x80\x80")
+    info = wav_info(path)
+    assert (info.rate, info.channels, info.frames) == (2**32 - 1, 1, 2)
+    with wave_file(path, rate=8_000, channels=65_535, sample_width=1) as wav:
+        wav.write(b"\x80" * 65_535)
+    assert wav_info(path).channels == 65_535
+
+
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import sys
+    from quickstart_helpers.wav import wave_file
+
+    path, chunks = sys.argv[1], int(sys.argv[2])
+    with wave_file(path) as wav:
+        for i in range(chunks):
+            wav.write(bytes([i + 1, 0]) * 100)  # 100 frames, under any write buffer
+        print("ready", flush=True)
+        sys.stdin.read()  # wait here until the test kills us
+    """
+)
+
+
+@pytest.mark.parametrize("chunks", [0, 1, 3])
+def test_a_sigkilled_writer_leaves_a_valid_wav_of_every_acknowledged_chunk(
+    tmp_path: Path, chunks: int
+) -> None:
+    path = tmp_path / "killed.wav"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(path), str(chunks)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    expected = b"".join(bytes([i + 1, 0]) * 100 for i in range(chunks))
+    assert read_with_wave(path) == (24_000, 2, 1, expected)
+    assert soundfile.info(path).frames == 100 * chunks
 
 
 def test_path_must_end_in_wav_and_closed_writer_refuses(tmp_path: Path) -> None:
@@ -237,33 +299,59 @@ def test_pcm_duration() -> None:
         pcm_duration(b"\x00" * 3)
 
 
-def test_wav_player_links_the_file_without_embedding_it(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "build" / "run").mkdir(parents=True)
-    path = root / "build" / "run" / "reply.wav"
+def test_wav_player_embeds_a_short_preview_and_links_a_file_below_the_notebook(
+    tmp_path: Path,
+) -> None:
+    notebooks = tmp_path / "notebooks"
+    path = notebooks / "output" / "reply.wav"
+    path.parent.mkdir(parents=True)
     write_wav(path, sine_pcm(2.4))
 
-    player = wav_player(path, root=root, notebook_dir=root / "notebooks")
+    player = wav_player(path, notebook_dir=notebooks)
     assert isinstance(player, WavPlayer)
     assert repr(player) == "reply.wav: 2.40 s, 24000 Hz, 16-bit mono"
     html = player._repr_html_()
-    assert 'src="../build/run/reply.wav"' in html
-    assert "<audio controls" in html
-    assert "2.40 s" in html
-    assert "base64" not in html and len(html) < 500
+    # The label comes before the player, the link after it.
+    assert html.index("2.40 s") < html.index("<audio controls") < html.index('href="output/')
+    assert 'src="data:audio/wav;base64,' in html
+    assert len(html) < 25_000  # 2 s at 8 kHz 8-bit, in base64: about 21 KB
+    with wave.open(io.BytesIO(player.preview)) as preview:
+        assert (preview.getframerate(), preview.getsampwidth(), preview.getnchannels()) == (
+            8_000,
+            1,
+            1,
+        )
+        assert preview.getnframes() == 16_000
 
-    outside = wav_player(path, root=root / "notebooks", notebook_dir=root / "notebooks")
-    assert outside.src is None
-    assert "<audio" not in outside._repr_html_()
-    assert "output folder" in outside._repr_html_()
+
+def test_wav_player_names_a_file_it_cannot_link_without_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere" / "reply.wav"
+    path.parent.mkdir()
+    write_wav(path, sine_pcm(0.5))
+    player = wav_player(path, notebook_dir=tmp_path / "notebooks")
+    assert player.src is None
+    html = player._repr_html_()
+    assert str(tmp_path) not in html and "No player" not in html
+    assert "<audio controls" in html and "<code>reply.wav</code> in the output folder" in html
+    assert "first 0.5 s" in html
 
 
 def test_wav_player_links_from_the_folder_of_a_saved_copy(tmp_path: Path, monkeypatch) -> None:
-    path = tmp_path / "build" / "run" / "04_audio_streaming" / "reply.wav"
+    path = tmp_path / "run" / "04_audio_streaming" / "reply.wav"
     path.parent.mkdir(parents=True)
     write_wav(path, sine_pcm(0.1))
     monkeypatch.chdir(tmp_path)
-    assert wav_player(path, root=tmp_path).src == "build/run/04_audio_streaming/reply.wav"
-    monkeypatch.setenv("QUICKSTART_NOTEBOOK_DIR", str(tmp_path / "build" / "run"))
-    assert wav_player(path, root=tmp_path).src == "04_audio_streaming/reply.wav"
+    assert wav_player(path).src == "run/04_audio_streaming/reply.wav"
+    monkeypatch.setenv("QUICKSTART_NOTEBOOK_DIR", str(tmp_path / "run"))
+    assert wav_player(path).src == "04_audio_streaming/reply.wav"
+
+
+def test_preview_wav_keeps_the_shape_of_the_signal(tmp_path: Path) -> None:
+    path = tmp_path / "tone.wav"
+    write_wav(path, sine_pcm(1.0))
+    with wave.open(io.BytesIO(preview_wav(path, 0.5))) as preview:
+        samples = preview.readframes(preview.getnframes())
+    assert len(samples) == 4_000
+    assert max(samples) > 165 and min(samples) < 91  # amplitude 12 000 of 32 768 stays near 46
+    with pytest.raises(ValueError, match="positive"):
+        preview_wav(path, 0)

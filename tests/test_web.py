@@ -21,7 +21,7 @@ from google import genai
 
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_lines
-from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
+from quickstart_helpers.web import SAMPLE_QUESTION, STOPPING_MESSAGE, ChatServer
 
 STORE = CassetteStore()
 #: The model the web cassettes were recorded with (the server asks it, not the default).
@@ -261,7 +261,7 @@ def test_concurrent_clients_are_independent(slow_server: ChatServer) -> None:
 
 
 def post_chat(server: ChatServer, body: object) -> httpx.Response:
-    return httpx.post(server.url + "chat", content=json.dumps(body), timeout=30)
+    return httpx.post(server.url + "chat", json=body, timeout=30)
 
 
 def conversation_events(server: ChatServer, conversation_id: str) -> list[ServerSentEvent]:
@@ -339,7 +339,12 @@ def test_bad_post_gets_4xx_json_reason(
     server: ChatServer, body: object, status: int, code: str
 ) -> None:
     content = body if isinstance(body, str) else json.dumps(body)
-    response = httpx.post(server.url + "chat", content=content, timeout=30)
+    response = httpx.post(
+        server.url + "chat",
+        content=content,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == status
     assert response.json()["error"] == code
     assert response.json()["reason"]
@@ -372,9 +377,7 @@ def test_stopping_the_server_cancels_running_answers(slow_emulator: Emulator) ->
         srv.stop()
         rest = list(iter_events(lines))
     assert stats.cancelled == 1 and stats.active == 0
-    assert rest[-1] == ServerSentEvent(
-        data="The server stopped before the answer was complete.", event="error"
-    )
+    assert rest[-1] == ServerSentEvent(data=STOPPING_MESSAGE, event="error")
     assert wait_until(lambda: not streaming & upstream_connections(slow_emulator), timeout=5)
 
 

@@ -1,16 +1,24 @@
 """The embedded Gemini API emulator: replays cassettes over the API's real wire protocol.
 
 An HTTPS server on 127.0.0.1 (aiohttp, a certificate made at start) that serves
-``generateContent``, ``streamGenerateContent`` (SSE), the Interactions API
-(``/interactions``, SSE) and the Live API's WebSocket from recorded cassettes, so
-the real SDK streams for real with no key and no network.
+``generateContent``, ``streamGenerateContent`` (SSE or a JSON array), ``countTokens``,
+``models.list``/``models.get``, ephemeral ``auth_tokens``, the Interactions API
+(``/interactions``: create as SSE or JSON, get with resume, cancel, delete) and the
+Live API's WebSocket (plain and constrained, with session resumption) from recorded
+cassettes, so the real
+SDKs (Python and JavaScript) stream for real with no key and no network. Requests are
+validated against the SDK's own types and every error is the API's JSON; the README's
+"What the emulator serves" lists every route.
 
 Public surface:
 
 - :class:`Emulator`, :func:`get_emulator`, :func:`stop_emulator`: run it;
 - :class:`CassetteStore` and the cassette models (:data:`Cassette`,
-  :class:`GenerateCassette`, :class:`LiveCassette`, ...), :func:`load_cassette`,
+  :class:`GenerateCassette`, :class:`LiveCassette`, the fault directives
+  :data:`Fault` ...), :func:`load_cassette`,
   :func:`request_key`: read and match recordings;
+- :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
+  of the live API (or any upstream);
 - :data:`INVALID_KEY_ERROR`: the live API's answer to a bad key, which the emulator
   sends for the key ``invalid``.
 
@@ -22,14 +30,27 @@ from ._cassettes import (
     Cassette,
     CassetteStore,
     Chunk,
+    CloseFault,
+    CountTokensCassette,
+    DropFault,
+    ErrorEventFault,
+    Fault,
     GenerateCassette,
+    GoAwayFault,
+    HttpErrorFault,
     InteractionEvent,
     InteractionsCassette,
     LiveAudio,
     LiveCassette,
+    LiveClose,
     LiveMessage,
     LiveTurn,
+    ModelsCassette,
+    RecordedError,
+    SplitFault,
     cassette_dirs,
+    cassette_key,
+    count_key,
     interactions_request_key,
     load_cassette,
     normalize_contents,
@@ -38,8 +59,10 @@ from ._cassettes import (
     shipped_cassette_dir,
 )
 from ._http import merge_chunks
-from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest
+from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest, RequestLog
+from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
+from ._verify import Drift, verify_cassettes
 
 __all__ = [
     "FORMAT",
@@ -47,24 +70,44 @@ __all__ = [
     "INVALID_KEY_ERROR",
     "Cassette",
     "CassetteStore",
+    "Drift",
     "Chunk",
+    "CloseFault",
+    "DropFault",
+    "CountTokensCassette",
     "Emulator",
+    "ErrorEventFault",
+    "Fault",
     "GenerateCassette",
+    "GoAwayFault",
+    "HttpErrorFault",
     "InteractionEvent",
     "InteractionsCassette",
     "LiveAudio",
     "LiveCassette",
+    "LiveClose",
     "LiveMessage",
     "LiveTurn",
+    "ModelsCassette",
+    "RECORD_COMMAND",
     "ReceivedRequest",
+    "RequestLog",
+    "RecordedError",
+    "Recorder",
+    "SplitFault",
     "cassette_dirs",
+    "cassette_key",
+    "count_key",
     "get_emulator",
     "interactions_request_key",
     "load_cassette",
     "merge_chunks",
     "normalize_contents",
     "parse_cassette",
+    "recording_emulator",
     "request_key",
     "shipped_cassette_dir",
     "stop_emulator",
+    "upstream_ssl_context",
+    "verify_cassettes",
 ]

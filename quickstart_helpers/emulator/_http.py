@@ -4,23 +4,33 @@ For any API version segment:
 
 - ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: one SSE event
   (``data: <GenerateContentResponse JSON>`` and a blank line) per recorded chunk;
+- the same without ``alt=sse``: a streamed JSON array, as the live API sends it
+  (``[{...}`` then ``\\n,\\r\\n{...}`` per further chunk, then ``\\n]``; each object
+  indented), ``Content-Type: application/json``;
 - ``POST /{version}/models/{model}:generateContent``: the chunks merged into one
-  response.
+  response;
+- ``POST /{version}/models/{model}:countTokens``: see :mod:`._models`.
+
+Bodies are validated against the SDK's types first (:mod:`._validation`): an unknown
+field or a bad value is the API's 400 ``INVALID_ARGUMENT``.
 
 Requests that no cassette matches get the API's error JSON with status 404
 ``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
-API's ``API_KEY_INVALID`` error. Nothing is made up.
+API's ``API_KEY_INVALID`` error. Nothing is made up. A cassette's fault directives
+(HTTP errors, error events, drops, split writes) are carried out by :mod:`._faults`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..sse import format_event
+from . import _faults, _models
 from ._cassettes import GenerateCassette, prompt_text
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
@@ -28,13 +38,27 @@ from ._protocol import (
     api_error,
     bare_model,
     key_error,
+    parse_json,
     short,
 )
+from ._validation import validate_generate_request
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["add_routes", "check_request", "merge_chunks", "sse_event", "unmatched"]
+__all__ = [
+    "JSON_ARRAY_SEPARATOR",
+    "METHODS",
+    "add_routes",
+    "check_request",
+    "json_array_item",
+    "merge_chunks",
+    "sse_event",
+    "unmatched",
+]
+
+#: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -51,7 +75,10 @@ def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
 
     Adjacent text parts are joined; inline data parts are kept in order; the last
     chunk's ``finishReason``, ``usageMetadata``, ``modelVersion`` and ``responseId`` win.
+    A cassette of one chunk (a recorded non-streaming answer) gives that chunk as it is.
     """
+    if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
+        return copy.deepcopy(cassette.chunks[0].response)
     parts: list[dict[str, Any]] = []
     merged: dict[str, Any] = {}
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
@@ -84,7 +111,8 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     :data:`~quickstart_helpers.emulator._protocol.IMAGE_OUTPUT_MODELS` (400
     ``INVALID_ARGUMENT``, the live API's message).
     """
-    modalities = (body.get("generationConfig") or {}).get("responseModalities") or []
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
     if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
         return api_error(
@@ -95,10 +123,24 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     return None
 
 
-def unmatched(emulator: Emulator, model: str, body: dict[str, Any]) -> web.Response:
-    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches."""
+_SEARCH: Any = object()
+
+
+def unmatched(
+    emulator: Emulator,
+    model: str,
+    body: dict[str, Any],
+    closest: GenerateCassette | None = _SEARCH,
+) -> web.Response:
+    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches.
+
+    Args:
+        closest: The closest cassette, when the caller searched already (the route
+            searches in a worker thread so the event loop never waits on it).
+    """
     prompt = prompt_text(body.get("contents"))
-    closest = emulator.store.closest(model, body)
+    if closest is _SEARCH:
+        closest = emulator.store.closest(model, body)
     hint = "There are no cassettes at all."
     if closest is not None:
         hint = (
@@ -111,9 +153,12 @@ def unmatched(emulator: Emulator, model: str, body: dict[str, Any]) -> web.Respo
         f"No recorded response (cassette) matches this request to model {model!r} "
         f"with the prompt {short(prompt)!r}. The offline emulator only replays "
         f"recordings and never makes an answer up. {hint} Send that cassette's prompt, "
-        "record a cassette for yours in a folder listed in QUICKSTART_CASSETTES (see the "
-        "README, 'Cassettes'), or set GEMINI_API_KEY to run against the live API."
+        "record a cassette for yours with `quickstart record NOTEBOOK --cassettes DIR` "
+        "(pytest: --gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the "
+        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
     )
+    if emulator.recorder is not None:
+        message += " " + emulator.recorder.refusal()
     return api_error(404, "NOT_FOUND", message)
 
 
@@ -134,53 +179,113 @@ def sse_event(payload: dict[str, Any], newline: str = "\n", split_json: bool = F
 
 async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["model_method"].partition(":")
-    if method not in ("generateContent", "streamGenerateContent"):
-        return api_error(404, "NOT_FOUND", f"The emulator does not serve the method {method!r}.")
+    if method not in METHODS:
+        return api_error(
+            404,
+            "NOT_FOUND",
+            f"The emulator does not serve the method {method!r} (POST {request.path}); "
+            f"it serves {', '.join(METHODS)}.",
+        )
+    if emulator.recorder is not None:
+        # Record mode: forward what no cassette answers, and record it (see _record.py).
+        forwarded = await emulator.recorder.generate(emulator, request, model, method)
+        if forwarded is not None:
+            return forwarded
     error = key_error(request)
     if error is not None:
         return error
+    raw = await request.read()
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-    if not isinstance(body, dict):
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
-        )
-    received = ReceivedRequest(method, bare_model(model), request.match_info["version"], body)
+        body = parse_json(raw)
+    except ValueError as exc:
+        return api_error(400, "INVALID_ARGUMENT", str(exc))
+    if method == "countTokens":
+        return await _models.count_tokens(emulator, model, body)
+    normalized, error = validate_generate_request(body)
+    if error is not None:
+        return error
+    assert normalized is not None
+    body = normalized
+    received = ReceivedRequest(
+        method, bare_model(model), request.match_info["version"], body, size=len(raw)
+    )
     emulator.requests.append(received)
     error = check_request(model, body)
     if error is not None:
         return error
     cassette = emulator.store.find(model, body)
     if cassette is None:
-        return unmatched(emulator, model, body)
+        # The closest-cassette hint is computed off the event loop (issue 16).
+        loop = asyncio.get_running_loop()
+        closest = await loop.run_in_executor(None, emulator.store.closest, model, body)
+        return unmatched(emulator, model, body, closest)
     received.cassette = cassette.name
+    failed = _faults.http_error(emulator, cassette)
+    if failed is not None:
+        return failed
+    if cassette.error is not None:  # a recorded error answer
+        await emulator.sleep(cassette.error.delay_ms)
+        return web.json_response(cassette.error.body, status=cassette.error.status)
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
+        # record2: a stream that ended in an error event answers with that error.
+        failed = next((c.error for c in cassette.chunks if c.error is not None), None)
+        if failed is not None:
+            code = failed.get("code")
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+            return web.json_response({"error": failed}, status=status)
         return web.json_response(merge_chunks(cassette))
-    return await _stream(emulator, request, cassette)
+    sse = request.query.get("alt") == "sse"
+    return await _stream(emulator, request, cassette, sse=sse)
+
+
+#: Between two objects of a streamed JSON array, as the live API frames it.
+JSON_ARRAY_SEPARATOR = b"\n,\r\n"
 
 
 async def _stream(
-    emulator: Emulator, request: web.Request, cassette: GenerateCassette
+    emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
 ) -> web.StreamResponse:
+    content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
     response = web.StreamResponse(
-        status=200,
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
+    faults = _faults.StreamFaults(cassette, request)
+    first = True
+
+    def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
+        """Frame one object: an SSE event, or the next item of the JSON array."""
+        nonlocal first
+        if sse:
+            return sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
+        data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
+        first = False
+        return data + b"\n]" if last else data
+
     try:
-        for chunk in cassette.chunks:
+        for index, chunk in enumerate(cassette.chunks):
             await emulator.sleep(chunk.delay_ms)
+            if await faults.interrupt(response, index, frame):
+                return response
             if chunk.break_:
                 # Drop the connection mid-stream, as a network failure would.
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            event = sse_event(chunk.response or {}, emulator.sse_newline, emulator.sse_split_json)
-            await response.write(event)
+            payload = chunk.payload() or {}  # a response, or an {"error": ...} event
+            if await faults.write(response, index, frame(payload)):
+                return response
+        if await faults.interrupt(response, len(cassette.chunks), frame):
+            return response
+        if not sse:
+            await response.write(b"[]" if first else b"\n]")
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response
+
+
+def json_array_item(payload: dict[str, Any]) -> bytes:
+    """Return one object of a streamed JSON array: indented JSON, as the live API sends."""
+    return json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")

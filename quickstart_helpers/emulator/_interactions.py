@@ -26,13 +26,18 @@ moment it is created, each after its recorded ``delay_ms`` (realtime pacing), wh
 or not a client is connected. A ``"break": true`` in the cassette drops the create
 request's connection there; ``get`` with ``last_event_id`` then streams the rest, each
 event when its time has come. Nothing is made up: unmatched requests get the API's
-error JSON with a hint how to record a cassette.
+error JSON naming the closest cassette (found off the event loop, comparing a bounded
+prefix of each input with
+:func:`~quickstart_helpers.emulator._cassettes.closest_text`).
+
+The routes go through the emulator's middlewares like every other route
+(:mod:`._middleware`: JSON errors, local ``Host``/``Origin`` and CORS, merged
+slashes, the body timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,13 +45,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
-from ._cassettes import InteractionsCassette
-from ._protocol import ReceivedRequest, api_error, bare_model, key_error, short
+from ._cassettes import InteractionsCassette, closest_text
+from ._protocol import ReceivedRequest, api_error, bare_model, key_error, parse_json, short
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["StoredInteraction", "add_routes", "stored_interactions"]
+__all__ = ["StoredInteraction", "add_routes", "closest_interaction", "stored_interactions"]
 
 #: The data of the event that ends every Interactions API stream.
 DONE = "[DONE]"
@@ -158,19 +163,33 @@ def _input_text(body: dict[str, Any]) -> str:
     return json.dumps(given, ensure_ascii=False, sort_keys=True) if given else ""
 
 
+def closest_interaction(
+    cassettes: list[InteractionsCassette], model: str, body: dict[str, Any], previous: str | None
+) -> InteractionsCassette | None:
+    """Return the ``interactions`` cassette most like a create request, or None.
+
+    Cassettes for the same model rank first; among them the closest input by
+    :func:`~quickstart_helpers.emulator._cassettes.closest_text` (a bounded prefix is
+    compared, so a long input costs no more than a short one), and on a tie one that
+    continues the same previous cassette.
+    """
+    same_model = [c for c in cassettes if bare_model(c.model) == bare_model(model)]
+    candidates = list(same_model or cassettes)
+    candidates.sort(key=lambda c: c.previous != previous)  # stable: ties go to the same chain
+    index = closest_text(_input_text(body), [_input_text(c.request) for c in candidates])
+    return None if index is None else candidates[index]
+
+
 def _unmatched(
-    emulator: Emulator, model: str, body: dict[str, Any], previous: str | None
+    emulator: Emulator,
+    model: str,
+    body: dict[str, Any],
+    previous: str | None,
+    best: InteractionsCassette | None,
 ) -> web.Response:
     wanted = _input_text(body)
-    recorded = [c for c in emulator.store.cassettes if isinstance(c, InteractionsCassette)]
     hint = "There are no interactions cassettes at all."
-    if recorded:
-
-        def score(c: InteractionsCassette) -> tuple[bool, float, bool]:
-            similar = difflib.SequenceMatcher(None, wanted, _input_text(c.request)).ratio()
-            return (bare_model(c.model) == bare_model(model), similar, c.previous == previous)
-
-        best = max(recorded, key=score)
+    if best is not None:
         after = f", continuing {best.previous!r}" if best.previous else ""
         hint = (
             f"The closest cassette is {best.name!r} "
@@ -182,9 +201,9 @@ def _unmatched(
         f"No recorded interaction (cassette) matches this request to model {model!r}"
         f"{after} with the input {short(wanted)!r}. The offline emulator only replays "
         f"recordings and never makes an answer up. {hint} Send that cassette's input, "
-        "record an interactions cassette for yours in a folder listed in "
-        "QUICKSTART_CASSETTES (see the README, 'Interactions API'), or set GEMINI_API_KEY "
-        "to run against the live API."
+        "write an interactions cassette for yours in a folder listed in "
+        "QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not record "
+        "the Interactions API), or set GEMINI_API_KEY to run against the live API."
     )
     return api_error(404, "NOT_FOUND", message)
 
@@ -193,10 +212,11 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     error = key_error(request)
     if error is not None:
         return error
+    raw = await request.read()
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return api_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        body = parse_json(raw)
+    except ValueError as exc:
+        return api_error(400, "INVALID_ARGUMENT", str(exc))
     if not isinstance(body, dict):
         return api_error(
             400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
@@ -207,6 +227,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         bare_model(str(model or body.get("agent") or "")),
         request.match_info["version"],
         body,
+        size=len(raw),
     )
     emulator.requests.append(received)
     if not isinstance(model, str) or not model:
@@ -225,7 +246,12 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         previous = parent.cassette.name
     cassette = emulator.store.find_interaction(model, body, previous)
     if cassette is None:
-        return _unmatched(emulator, model, body, previous)
+        recorded = [c for c in emulator.store.cassettes if isinstance(c, InteractionsCassette)]
+        loop = asyncio.get_running_loop()  # the hint is searched off the event loop
+        best = await loop.run_in_executor(
+            None, closest_interaction, recorded, model, body, previous
+        )
+        return _unmatched(emulator, model, body, previous, best)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:

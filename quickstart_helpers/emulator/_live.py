@@ -23,7 +23,16 @@ Errors close the socket the way the live API does, and the SDK raises
 invalid argument (bad key, bad JSON, unsupported modality) and ``1008`` for what is
 not found or not allowed (unknown model, missing key, a turn no cassette recorded).
 A close reason holds at most 123 bytes, so it says briefly what to do; the full
-explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger.
+explanation is logged (level INFO) by the ``quickstart_helpers.emulator`` logger. A
+cassette message ``{"close": {"code", "reason"}}`` (record mode writes one when the live
+API closes a session mid-turn, e.g. 1011) closes the session with that code and reason.
+
+Session resumption: when the setup holds ``sessionResumption``, each turn ends with
+``turnComplete`` and then ``{"sessionResumptionUpdate": {"newHandle": ...,
+"resumable": true}}`` (the live API's order); a new connection whose setup carries the
+handle continues the cassette from the next turn (:class:`ResumptionStore`; an unknown
+handle is refused with 1008). Fault directives (``close``, ``drop``, ``goAway``) are
+carried out by :mod:`._faults`.
 
 Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
 snake_case; unknown fields refused with 1007, as the live API does).
@@ -49,9 +58,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import difflib
+import functools
 import json
 import logging
+import secrets
+import threading
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +72,10 @@ from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
-from ._cassettes import LiveCassette, LiveMessage, LiveTurn, normalize_contents
+from ._auth_tokens import TOKEN_PREFIX
+from ._cassettes import LiveCassette, LiveMessage, LiveTurn, closest_text, normalize_contents
+from ._faults import LiveFaults
+from ._live_cache import rendered_turn
 from ._protocol import ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:
@@ -72,15 +86,21 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOSE_INVALID_ARGUMENT",
     "CLOSE_NOT_FOUND",
+    "CONSTRAINED_ROUTE",
     "LIVE_ROUTE",
+    "ResumptionStore",
     "add_routes",
     "close_reason",
+    "encode_message",
     "load_audio",
     "render_message",
+    "render_wire",
 ]
 
 #: The Live API's route for Gemini API keys (any version segment).
 LIVE_ROUTE = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+#: The Live API's route for ephemeral tokens (``auth_tokens/...``), any version segment.
+CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
 
 #: Close code the live API uses for ``INVALID_ARGUMENT`` (RFC 6455: invalid payload data).
 CLOSE_INVALID_ARGUMENT = 1007
@@ -107,9 +127,75 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register the Live API WebSocket route on the emulator's aiohttp app."""
 
     async def bidi_generate_content(request: web.Request) -> web.StreamResponse:
+        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
+            return await emulator.recorder.live(emulator, request)
         return await _LiveSession(emulator, request).run()
 
+    async def constrained(request: web.Request) -> web.StreamResponse:
+        return await _LiveSession(emulator, request, constrained=True).run()
+
     app.router.add_get(LIVE_ROUTE, bidi_generate_content)
+    app.router.add_get(CONSTRAINED_ROUTE, constrained)
+
+
+@dataclass(frozen=True)
+class _Resumption:
+    cassette: str
+    next_index: int
+
+
+class ResumptionStore:
+    """Session resumption handles one emulator gave out: where each session stood.
+
+    A handle names a cassette and the index of the next turn; a new connection whose
+    setup carries it continues that cassette from there. Handles are opaque random
+    strings, valid only in the emulator that issued them.
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[str, _Resumption] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, cassette: str, next_index: int) -> str:
+        """Return a new handle for a session at ``next_index`` of ``cassette``."""
+        handle = secrets.token_urlsafe(24)
+        with self._lock:
+            self._handles[handle] = _Resumption(cassette, next_index)
+        return handle
+
+    def resume(self, handle: str) -> tuple[str, int] | None:
+        """Return ``(cassette name, next turn index)`` for a handle, or None if unknown."""
+        with self._lock:
+            state = self._handles.get(handle)
+        return None if state is None else (state.cassette, state.next_index)
+
+
+def send_message(ws: web.WebSocketResponse, payload: dict[str, Any]) -> Any:
+    """Send one server message as the live API does: compact JSON in a binary frame.
+
+    The live API sends its messages as binary frames: the JavaScript SDK decodes
+    ``Blob`` and ``ArrayBuffer`` message data (what a browser's WebSocket gives for
+    binary frames) and the Python SDK reads ``recv(decode=False)`` (bytes whatever the
+    frame type), so a binary frame is what both are written for.
+    """
+    return ws.send_bytes(encode_message(payload))
+
+
+def encode_message(payload: dict[str, Any]) -> bytes:
+    """Return the wire bytes of one server message: compact JSON, UTF-8."""
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+def render_wire(
+    cassette: LiveCassette, message: LiveMessage, *, output_transcription: bool = True
+) -> bytes | None:
+    """Return the bytes :func:`send_message` sends for a cassette message, or None.
+
+    Raises:
+        ValueError: As :func:`render_message`.
+    """
+    payload = render_message(cassette, message, output_transcription=output_transcription)
+    return None if payload is None else encode_message(payload)
 
 
 _audio_cache: dict[tuple[Path, float], tuple[int, bytes]] = {}
@@ -173,6 +259,17 @@ def render_message(
     return payload or None
 
 
+def _locked(setup: dict[str, Any], locked: dict[str, Any]) -> dict[str, Any]:
+    """Return the client's setup with a token's locked fields put over it."""
+    merged = dict(setup)
+    for key, value in locked.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
     """Parse one client message with the SDK's ``types.LiveClientMessage``.
 
@@ -233,6 +330,7 @@ def _short(text: str, limit: int = 40) -> str:
 class _LiveSession:
     emulator: Emulator
     request: web.Request
+    constrained: bool = False
     ws: web.WebSocketResponse = field(init=False)
     received: ReceivedRequest | None = None
     setup: types.LiveClientSetup | None = None
@@ -240,10 +338,22 @@ class _LiveSession:
     current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
+    faults: LiveFaults | None = None
+    #: The setup message, when record mode has read it already (see _record.py).
+    first_message: dict[str, Any] | None = None
+    #: Whether each cassette's system instruction (by id) is the session's.
+    instruction_matches: dict[int, bool] = field(default_factory=dict)
+    #: Bytes of the last message read (for the request log's accounting).
+    last_size: int = 0
 
-    async def run(self) -> web.StreamResponse:
-        self.ws = web.WebSocketResponse(max_msg_size=64 * 1024 * 1024)
-        await self.ws.prepare(self.request)
+    async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
+        if ws is None:
+            ws = web.WebSocketResponse(
+                max_msg_size=self.emulator.max_body_bytes,
+                compress=self.emulator.live_compression,
+            )
+            await ws.prepare(self.request)
+        self.ws = ws
         try:
             await self._serve()
         except _Close as close:
@@ -270,36 +380,54 @@ class _LiveSession:
         if msg.type == WSMsgType.ERROR:
             raise ConnectionResetError(str(msg.data))
         raw = msg.data
+        self.last_size = len(raw)
         try:
             if isinstance(raw, bytes):
                 raw = raw.decode("utf-8")
             data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.") from None
         if not isinstance(data, dict):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
         if self.received is not None:
-            self.received.body.append(data)
+            self.emulator.requests.add_message(self.received, data, self.last_size)
         return data
+
+    async def _setup_message(self) -> dict[str, Any] | None:
+        """Read the first message, closing the socket if none comes in time (issue 16)."""
+        timeout = self.emulator.live_setup_timeout
+        try:
+            return await asyncio.wait_for(self._next_message(), timeout)
+        except asyncio.TimeoutError:
+            raise _Close(
+                _CLOSE_INTERNAL,
+                f"Deadline expired: no setup message within {timeout:g} s.",
+                f"The client sent no setup message within {timeout:g} s "
+                "(Emulator.live_setup_timeout); the emulator closed the socket.",
+            ) from None
 
     async def _serve(self) -> None:
         # Read the setup before any error, so the SDK's send() has completed and its
         # recv() turns the close frame into an APIError.
-        first = await self._next_message()
+        first = self.first_message or await self._setup_message()
         if first is None:
             return
-        self._check_key()
+        token_setup = self._check_key()
+        if token_setup and isinstance(first.get("setup"), dict):
+            first = {"setup": _locked(first["setup"], token_setup)}
         setup = first.get("setup")
         model = setup.get("model") if isinstance(setup, dict) else None
         self.received = ReceivedRequest(
-            "BidiGenerateContent",
+            "BidiGenerateContentConstrained" if self.constrained else "BidiGenerateContent",
             bare_model(str(model or "")),
             self.request.match_info["version"],
             [first],
+            size=self.last_size,
         )
         self.emulator.requests.append(self.received)
         self._check_setup(first)
-        await self.ws.send_str(json.dumps({"setupComplete": {}}))
+        self._resume()
+        await send_message(self.ws, {"setupComplete": {}})
         # Read and answer at the same time, so a client that closes mid-reply is heard
         # at once; turns (and errors about them) are answered in the order they came.
         queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close] = asyncio.Queue()
@@ -337,15 +465,54 @@ class _LiveSession:
         self, queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close]
     ) -> None:
         while True:
-            item = await queue.get()
+            item = await self.faults.next_turn(queue) if self.faults else await queue.get()
             if isinstance(item, _Close):
                 raise item
             await self._replay(item)
 
-    def _check_key(self) -> None:
+    def _resume(self) -> None:
+        """Continue the session a ``sessionResumption.handle`` names, if any."""
+        config = self.setup.session_resumption if self.setup is not None else None
+        handle = config.handle if config is not None else None
+        if not handle:
+            return
+        state = self.emulator.live_handles.resume(handle)
+        cassette = next(
+            (c for c in self.cassettes if state is not None and c.name == state[0]), None
+        )
+        if state is None or cassette is None:
+            raise _Close(
+                CLOSE_NOT_FOUND,
+                "The session resumption handle is not valid here (unknown, or for another "
+                "model or setup).",
+            )
+        self.current, self.next_index = cassette, state[1]
+        if self.received is not None:
+            self.received.cassette = cassette.name
+
+    def _check_key(self) -> dict[str, Any] | None:
+        """Check the key (or, on the constrained route, spend a token use).
+
+        Returns:
+            The token's locked setup fields on the constrained route, else None.
+        """
+        if self.constrained:
+            auth = self.request.headers.get("Authorization", "")
+            name = auth[len("Token ") :] if auth.startswith("Token ") else ""
+            name = name or self.request.query.get("access_token", "")
+            if not name.startswith(TOKEN_PREFIX):
+                raise _Close(
+                    CLOSE_NOT_FOUND,
+                    "The constrained endpoint needs an ephemeral token (Authorization: Token "
+                    "auth_tokens/...) from auth_tokens.create.",
+                )
+            try:
+                return self.emulator.tokens.start_session(name).setup
+            except PermissionError as exc:
+                raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
         error = key_error(self.request)
         if error is None:
-            return
+            return None
         body = json.loads(error.body)  # type: ignore[arg-type]
         message = body["error"]["message"]
         code = CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND
@@ -384,6 +551,7 @@ class _LiveSession:
                 f"not supported by the model. Use {recorded}.",
             )
         self.cassettes = matching
+        self.faults = LiveFaults(self.emulator)  # fault directives (see _faults)
 
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of a completed client turn, or None when none is complete."""
@@ -431,10 +599,15 @@ class _LiveSession:
         )
 
     def _system_instruction_matches(self, cassette: LiveCassette) -> bool:
-        recorded = _instruction(_recorded_setup(cassette))
-        if recorded is None:
-            return True
-        return (_instruction(self.setup) or normalize_contents([{}])) == recorded
+        # Once per cassette and session: the setup cannot change within a session.
+        known = self.instruction_matches.get(id(cassette))
+        if known is None:
+            recorded = _instruction(_recorded_setup(cassette))
+            known = recorded is None or (
+                (_instruction(self.setup) or normalize_contents([{}])) == recorded
+            )
+            self.instruction_matches[id(cassette)] = known
+        return known
 
     def _find_turn(self, text: str) -> tuple[LiveCassette, LiveTurn]:
         wanted = _normal_text(text)
@@ -462,8 +635,8 @@ class _LiveSession:
                 "recorded one (assets/cassettes/live) or set GEMINI_API_KEY.",
             )
         inputs = [t.input for c in self.cassettes for t in c.turns]
-        closest = difflib.get_close_matches(wanted, inputs, n=1, cutoff=0)
-        hint = f" The closest recorded turn is {closest[0]!r}." if closest else ""
+        closest = closest_text(wanted, inputs)  # bounded prefix (issue 16)
+        hint = f" The closest recorded turn is {inputs[closest]!r}." if closest is not None else ""
         tail = "; send a recorded turn (assets/cassettes/live) or set GEMINI_API_KEY."
         room = MAX_REASON_BYTES - len(f"No cassette for ''{tail}".encode())
         excerpt = _short(wanted, max(8, room))
@@ -481,7 +654,19 @@ class _LiveSession:
     async def _replay(self, found: tuple[LiveCassette, LiveTurn]) -> None:
         cassette, turn = found
         transcription = self.setup is not None and self.setup.output_audio_transcription is not None
-        for message in turn.messages:
+        # -- messages rendered once per cassette turn (see _live_cache) --
+        rendered = rendered_turn(
+            cassette,
+            turn,
+            output_transcription=transcription,
+            render=functools.partial(render_wire, cassette, output_transcription=transcription),
+        )
+        turn_index = next(i for i, t in enumerate(cassette.turns) if t is turn)
+        for index, message in enumerate(turn.messages):
+            if self.faults is not None:
+                await self.faults.before_message(
+                    self.ws, self.request, cassette, turn_index, index, message
+                )
             if self.emulator.pacing == "realtime" and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
             if message.break_:
@@ -489,6 +674,16 @@ class _LiveSession:
                 if self.request.transport is not None:
                     self.request.transport.abort()
                 raise ConnectionResetError("cassette break")
-            payload = render_message(cassette, message, output_transcription=transcription)
-            if payload is not None:
-                await self.ws.send_str(json.dumps(payload, separators=(",", ":")))
+            if message.close is not None:  # a recorded close (e.g. 1011) ends the session
+                raise _Close(message.close.code, message.close.reason)
+            data = rendered[index]
+            if data is not None:
+                await self.ws.send_bytes(data)  # as send_message does
+        if self.faults is not None:
+            await self.faults.before_message(
+                self.ws, self.request, cassette, turn_index, len(turn.messages), None
+            )
+        if self.setup is not None and self.setup.session_resumption is not None:
+            handle = self.emulator.live_handles.issue(cassette.name, self.next_index)
+            update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
+            await send_message(self.ws, update)

@@ -6,8 +6,12 @@ received requests. Nothing here knows about aiohttp routes or cassettes.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from aiohttp import web
 
@@ -16,13 +20,22 @@ __all__ = [
     "INVALID_KEY",
     "INVALID_KEY_ERROR",
     "MISSING_KEY_MESSAGE",
+    "RECORD_COMMAND",
     "ReceivedRequest",
+    "RequestLog",
     "api_error",
     "bare_model",
     "error_body",
     "key_error",
+    "parse_json",
     "short",
 ]
+
+#: How users record, named in the errors of replay-only modes.
+RECORD_COMMAND = (
+    "quickstart record NOTEBOOK --cassettes DIR (or pytest --gemini-record-mode=once, "
+    "or QUICKSTART_MODE=record with QUICKSTART_RECORD_MODE=once)"
+)
 
 #: The body the live API returns (HTTP 400) for an API key that is not valid.
 INVALID_KEY_ERROR: dict[str, Any] = {
@@ -98,6 +111,21 @@ def api_error(code: int, status: str, message: str) -> web.Response:
     return web.json_response(error_body(code, status, message), status=code)
 
 
+def parse_json(raw: bytes | str) -> Any:
+    """Parse a JSON body as the API's front end does, or raise with the API's message.
+
+    Raises:
+        ValueError: The body is not UTF-8 JSON, or it is nested too deeply for the
+            parser; the message is the one to put in a 400 ``INVALID_ARGUMENT``.
+    """
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Invalid JSON payload received. {type(exc).__name__}: {exc}") from None
+    except RecursionError:
+        raise ValueError("Invalid JSON payload received. The JSON is nested too deeply.") from None
+
+
 def key_error(request: web.Request) -> web.Response | None:
     """Return the live API's error for a missing or invalid key, else None.
 
@@ -121,7 +149,11 @@ class ReceivedRequest:
         model: Model name from the URL, without ``models/``.
         api_version: Version segment of the URL, e.g. ``v1beta``.
         body: The JSON body (for the Live API, the list of messages the client sent).
+            A body over the log's per-body limit is replaced by a string that says so
+            (see :class:`RequestLog`).
         cassette: Name of the cassette that answered, or None.
+        size: Bytes of the body as received (for the Live API, of its messages).
+        truncated: Whether (part of) the body was replaced by a marker in the log.
     """
 
     method: str
@@ -129,3 +161,120 @@ class ReceivedRequest:
     api_version: str
     body: Any
     cassette: str | None = None
+    size: int = 0
+    truncated: bool = False
+
+
+def _not_kept(size: int, limit: int) -> str:
+    return f"<not kept: {size:,} bytes, over the request log's limit of {limit:,} bytes per body>"
+
+
+class RequestLog(Sequence[ReceivedRequest]):
+    """The requests an emulator received, newest last, bounded in count and bytes.
+
+    A sequence (``len``, indexing, slicing, iteration, ``== []``) with ``append`` and
+    ``clear``; safe to read from another thread while the emulator appends. When more
+    than ``max_count`` requests or ``max_bytes`` bytes of bodies are logged, the oldest
+    are dropped. A body over ``max_body_bytes`` is not kept: it is replaced by a string
+    ``"<not kept: N bytes, over the request log's limit ...>"`` and ``truncated`` is set
+    (for a Live API session, the messages past the limit are replaced by one such
+    string). So the log never holds more than about ``max_bytes`` of bodies, whatever
+    the clients send.
+
+    Args:
+        max_count: Most requests kept. Defaults to 1,000.
+        max_bytes: Most body bytes kept over all requests. Defaults to 16 MiB.
+        max_body_bytes: Largest body kept, in bytes. Defaults to 1 MiB.
+
+    Raises:
+        ValueError: A limit is not positive.
+    """
+
+    def __init__(
+        self,
+        max_count: int = 1000,
+        max_bytes: int = 16 * 1024 * 1024,
+        max_body_bytes: int = 1024 * 1024,
+    ) -> None:
+        if min(max_count, max_bytes, max_body_bytes) <= 0:
+            raise ValueError("The request log's limits must be positive.")
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self.max_body_bytes = min(max_body_bytes, max_bytes)
+        self._items: deque[ReceivedRequest] = deque()
+        self._kept: dict[int, int] = {}  # id(request) -> body bytes it holds in the log
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the bodies now kept (a body replaced by its marker counts 0)."""
+        return self._bytes
+
+    def append(self, received: ReceivedRequest) -> None:
+        """Log a request; ``received.size`` (bytes) is measured from the body if 0."""
+        if received.size == 0 and received.body is not None:
+            received.size = len(json.dumps(received.body, default=str).encode("utf-8"))
+        if received.size > self.max_body_bytes:
+            received.body = _not_kept(received.size, self.max_body_bytes)
+            received.truncated = True
+        with self._lock:
+            kept = 0 if received.truncated else received.size
+            self._items.append(received)
+            self._kept[id(received)] = kept
+            self._bytes += kept
+            self._evict()
+
+    def add_message(self, received: ReceivedRequest, message: Any, size: int) -> None:
+        """Append a Live API message of ``size`` bytes to ``received.body`` (a list)."""
+        with self._lock:
+            received.size += size
+            if received.truncated:
+                return
+            if received.size > self.max_body_bytes:
+                received.truncated = True
+                received.body.append(_not_kept(size, self.max_body_bytes) + " (nor later ones)")
+                return
+            received.body.append(message)
+            if id(received) in self._kept:
+                self._kept[id(received)] += size
+                self._bytes += size
+                self._evict()
+
+    def _evict(self) -> None:
+        while self._items and (len(self._items) > self.max_count or self._bytes > self.max_bytes):
+            old = self._items.popleft()
+            self._bytes -= self._kept.pop(id(old), 0)
+
+    def clear(self) -> None:
+        """Forget every logged request."""
+        with self._lock:
+            self._items.clear()
+            self._kept.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> ReceivedRequest: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ReceivedRequest]: ...
+    def __getitem__(self, index: int | slice) -> ReceivedRequest | list[ReceivedRequest]:
+        with self._lock:
+            items = list(self._items)
+        return items[index]
+
+    def __iter__(self) -> Iterator[ReceivedRequest]:
+        with self._lock:
+            return iter(list(self._items))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (RequestLog, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RequestLog({list(self)!r})"

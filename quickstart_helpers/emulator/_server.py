@@ -11,19 +11,48 @@ import asyncio
 import atexit
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .. import settings
-from .._background import BackgroundServer, start_background_server
+from .._background import (
+    BackgroundServer,
+    ErrorAnsweringRunner,
+    raise_open_file_limit,
+    start_background_server,
+)
 from ..settings import Pacing
-from . import _http, _interactions, _live
+from . import _auth_tokens, _http, _interactions, _live, _middleware, _models
+from ._auth_tokens import TokenStore
 from ._cassettes import CassetteStore
-from ._protocol import ReceivedRequest
+from ._live import ResumptionStore
+from ._protocol import RequestLog
 from ._tls import LocalCertificate, make_local_certificate
 
-__all__ = ["Emulator", "get_emulator", "stop_emulator"]
+if TYPE_CHECKING:
+    from ._record import Recorder
+
+__all__ = [
+    "BODY_TIMEOUT_S",
+    "Emulator",
+    "HEADER_TIMEOUT_S",
+    "LIVE_SETUP_TIMEOUT_S",
+    "MAX_BODY_BYTES",
+    "get_emulator",
+    "stop_emulator",
+]
+
+#: Largest request body (or Live API message) accepted, in bytes; larger gets 413.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Seconds a connection has to send a complete request head (also the idle time after
+#: which a kept-alive connection is closed).
+HEADER_TIMEOUT_S = 30.0
+#: Seconds a request has to send its whole body; then 408 and the connection closes.
+BODY_TIMEOUT_S = 60.0
+#: Seconds a Live API WebSocket has to send its ``setup`` message; then it is closed
+#: with code 1011 ("Deadline expired ...").
+LIVE_SETUP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -39,9 +68,34 @@ class Emulator:
         port: TCP port; 0 picks a free one. Defaults to 0.
         sse_newline: Line ending of SSE events, ``"\\n"`` or ``"\\r\\n"``.
         sse_split_json: Spread each event's JSON over several ``data:`` lines.
+        recorder: Record mode (:class:`~quickstart_helpers.emulator._record.Recorder`):
+            what no cassette answers is forwarded upstream and recorded. None replays only.
+        requests: The log of received requests; pass a
+            :class:`~quickstart_helpers.emulator.RequestLog` to change its limits.
+        max_body_bytes: Largest request body accepted (413 beyond), in bytes. Defaults
+            to :data:`MAX_BODY_BYTES` (64 MiB).
+        header_timeout: Seconds a connection has to send a request head (and the idle
+            time of a kept-alive connection). Defaults to :data:`HEADER_TIMEOUT_S`.
+        body_timeout: Seconds a request has to send its body (408 beyond). Defaults
+            to :data:`BODY_TIMEOUT_S`.
+        live_setup_timeout: Seconds a Live API WebSocket has to send ``setup`` (closed
+            with 1011 beyond). Defaults to :data:`LIVE_SETUP_TIMEOUT_S`.
+        live_compression: Accept WebSocket per-message compression (``permessage-deflate``,
+            RFC 7692) on the Live API when the client offers it (the SDK's ``websockets``
+            client always does). Defaults to False: no public capture shows which
+            extension the live API negotiates, and deflating base64 PCM costs most of a
+            replay's CPU for about a third less data on a loopback socket (see the
+            README's performance notes).
 
     Attributes:
-        requests: Every request received, in order (for tests and teaching).
+        requests: The requests received, oldest first, without keys (for tests and
+            teaching): a :class:`~quickstart_helpers.emulator.RequestLog` bounded by
+            default to the last 1,000 requests and 16 MiB of bodies; a body over 1 MiB
+            is replaced by a ``"<not kept: ...>"`` string.
+        fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
+            by cassette name (the count behind "fails N times, then succeeds").
+        tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
+        live_handles: Live API session resumption handles given out (valid only here).
     """
 
     store: CassetteStore = field(default_factory=CassetteStore)
@@ -50,15 +104,28 @@ class Emulator:
     port: int = 0
     sse_newline: str = "\n"
     sse_split_json: bool = False
-    requests: list[ReceivedRequest] = field(default_factory=list)
+    requests: RequestLog = field(default_factory=RequestLog)
+    fault_attempts: dict[str, int] = field(default_factory=dict)
+    tokens: TokenStore = field(default_factory=TokenStore, repr=False)
+    live_handles: ResumptionStore = field(default_factory=ResumptionStore, repr=False)
     certificate: LocalCertificate | None = None
+    recorder: Recorder | None = None
+    live_compression: bool = False
+    max_body_bytes: int = MAX_BODY_BYTES
+    header_timeout: float = HEADER_TIMEOUT_S
+    body_timeout: float = BODY_TIMEOUT_S
+    live_setup_timeout: float = LIVE_SETUP_TIMEOUT_S
     _server: BackgroundServer | None = field(default=None, repr=False)
+    _own_certificate: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacing not in ("realtime", "fast"):
             raise ValueError(f"pacing must be 'realtime' or 'fast', not {self.pacing!r}")
         if self.sse_newline not in ("\n", "\r\n"):
             raise ValueError("sse_newline must be '\\n' or '\\r\\n'")
+        limits = (self.header_timeout, self.body_timeout, self.live_setup_timeout)
+        if min(limits) <= 0 or self.max_body_bytes <= 0:
+            raise ValueError("The emulator's timeouts and max_body_bytes must be > 0.")
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -73,14 +140,20 @@ class Emulator:
 
     def build_app(self) -> web.Application:
         """Return the aiohttp application with the emulator's routes."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=self.max_body_bytes)
+        _middleware.install(app, body_timeout=self.body_timeout)
         _http.add_routes(app, self)
+        _models.add_routes(app, self)
+        _auth_tokens.add_routes(app, self)
         _live.add_routes(app, self)
         _interactions.add_routes(app, self)
         return app
 
     def start(self) -> Emulator:
         """Start serving in a daemon thread; return self once the port is open.
+
+        Also raises the process's soft limit of open files where the OS allows it
+        (:func:`quickstart_helpers._background.raise_open_file_limit`).
 
         Raises:
             RuntimeError: The port could not be opened (e.g. it is in use).
@@ -89,6 +162,8 @@ class Emulator:
             return self
         if self.certificate is None:
             self.certificate = make_local_certificate()
+            self._own_certificate = True
+        raise_open_file_limit()
         self._server = start_background_server(
             self.build_app,
             host=self.host,
@@ -96,15 +171,28 @@ class Emulator:
             name="The Gemini API emulator",
             ssl_context=self.certificate.server_context(),
             access_log=None,
+            runner_class=ErrorAnsweringRunner,
+            error_answer=_middleware.unparsable,
+            # aiohttp closes a connection still waiting for a complete request head
+            # this long after it opened or after its last response.
+            keepalive_timeout=self.header_timeout,
         )
         self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread to end."""
+        """Stop serving, wait for the thread to end, and delete the certificate it made.
+
+        A certificate passed in by the caller is kept; one the emulator made is deleted
+        with its temporary folder (a new one is made if the emulator starts again).
+        """
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+        if self._own_certificate and self.certificate is not None:
+            self.certificate.cleanup()
+            self.certificate = None
+            self._own_certificate = False
 
     def __enter__(self) -> Emulator:
         return self.start()

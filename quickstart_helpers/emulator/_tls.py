@@ -2,7 +2,9 @@
 
 The Live API client always connects with ``wss://`` when it uses an API key, so the
 emulator must speak TLS. The certificate is made when the emulator starts, written to
-a private temporary folder, and never stored in the repository.
+a private temporary folder, and never stored in the repository. That folder is deleted
+by :meth:`LocalCertificate.cleanup` (the emulator calls it when it stops), or at the
+latest when the certificate is garbage-collected or the interpreter exits.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import shutil
 import ssl
 import tempfile
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -34,6 +38,16 @@ class LocalCertificate:
 
     cert_file: Path
     key_file: Path
+    _finalizer: weakref.finalize | None = field(default=None, init=False, repr=False, compare=False)
+
+    def cleanup(self) -> None:
+        """Delete the temporary folder holding the files, if this module made it.
+
+        A certificate written to a folder you chose is left alone. Safe to call twice;
+        it also runs when the certificate is garbage-collected or Python exits.
+        """
+        if self._finalizer is not None:
+            self._finalizer()
 
     def server_context(self) -> ssl.SSLContext:
         """Return an ``ssl.SSLContext`` for the server side."""
@@ -53,7 +67,8 @@ def make_local_certificate(
 
     Args:
         folder: Where to write ``emulator-cert.pem`` and ``emulator-key.pem``.
-            Defaults to a new private temporary folder.
+            Defaults to a new private temporary folder, deleted by
+            :meth:`LocalCertificate.cleanup`, on garbage collection or at exit.
         days: Validity in days from now. Defaults to 7.
 
     Returns:
@@ -61,6 +76,19 @@ def make_local_certificate(
     """
     out = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="gemini-emulator-"))
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        certificate = _write_certificate(out, days)
+    except BaseException:
+        if not folder:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if not folder:
+        finalizer = weakref.finalize(certificate, shutil.rmtree, out, ignore_errors=True)
+        object.__setattr__(certificate, "_finalizer", finalizer)
+    return certificate
+
+
+def _write_certificate(out: Path, days: int) -> LocalCertificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Gemini API emulator")])
     now = dt.datetime.now(dt.timezone.utc)

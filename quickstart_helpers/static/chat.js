@@ -41,7 +41,8 @@ async function refusalReason(url) {
   try {
     const response = await fetch(url, { signal: controller.signal });
     if (!response.ok) {
-      const body = await response.json();
+      // Every refusal is JSON {"error", "reason"}; anything else still gets a status line.
+      const body = await response.json().catch(() => ({}));
       return body.reason || `The server answered ${response.status}.`;
     }
     controller.abort(); // it would have streamed after all: stop it

@@ -1,0 +1,150 @@
+"""Ephemeral tokens for the Live API: ``POST /{version}/auth_tokens``.
+
+``client.auth_tokens.create(config=...)`` (SDK, ``v1alpha``) sends ``{"uses",
+"expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}`` with
+an API key; the answer is ``{"name": "auth_tokens/<random>"}``. A client made with
+``api_key=token.name`` then opens the Live API's constrained endpoint
+``...GenerativeService.BidiGenerateContentConstrained`` with the header
+``Authorization: Token auth_tokens/...`` (Python SDK) or the query parameter
+``access_token=auth_tokens/...`` (JavaScript SDK).
+
+As the live API does: a token starts at most ``uses`` sessions (default 1), none after
+``newSessionExpireTime`` (default one minute) or ``expireTime`` (default 30 minutes);
+the fields of ``bidiGenerateContentSetup`` are locked (they replace the client's
+setup's). Tokens live in the emulator instance that made them and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._protocol import api_error, key_error, parse_json
+
+if TYPE_CHECKING:
+    from ._server import Emulator
+
+__all__ = ["TOKEN_PREFIX", "EphemeralToken", "TokenStore", "add_routes"]
+
+#: Every token name starts with this.
+TOKEN_PREFIX = "auth_tokens/"
+_FIELDS = frozenset(
+    {"uses", "expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _parse_time(value: Any) -> dt.datetime:
+    text = str(value).replace("Z", "+00:00")
+    parsed = dt.datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class EphemeralToken:
+    """One token: its remaining uses, its deadlines and its locked setup fields."""
+
+    name: str
+    uses: int
+    expire_time: dt.datetime
+    new_session_expire_time: dt.datetime
+    setup: dict[str, Any] = field(default_factory=dict)
+
+
+class TokenStore:
+    """The tokens one emulator made (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, EphemeralToken] = {}
+        self._lock = threading.Lock()
+
+    def create(self, body: dict[str, Any]) -> EphemeralToken:
+        """Make a token from a create request's body.
+
+        Raises:
+            ValueError: A field is unknown or a value is not valid (the message says which).
+        """
+        unknown = sorted(set(body) - _FIELDS)
+        if unknown:
+            raise ValueError(
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
+            )
+        now = _now()
+        uses = body.get("uses", 1)
+        if not isinstance(uses, int) or isinstance(uses, bool) or uses < 1:
+            raise ValueError(f"Invalid value at 'uses' (TYPE_INT32), {uses!r}")
+        try:
+            expire = _parse_time(body["expireTime"]) if "expireTime" in body else None
+            new_session = (
+                _parse_time(body["newSessionExpireTime"])
+                if "newSessionExpireTime" in body
+                else None
+            )
+        except ValueError as exc:
+            raise ValueError(f"Invalid value for a timestamp: {exc}") from None
+        setup = body.get("bidiGenerateContentSetup") or {}
+        if not isinstance(setup, dict):
+            raise ValueError("Invalid value at 'bidi_generate_content_setup', expected an object")
+        token = EphemeralToken(
+            name=TOKEN_PREFIX + secrets.token_urlsafe(24),
+            uses=uses,
+            expire_time=expire or now + dt.timedelta(minutes=30),
+            new_session_expire_time=new_session or now + dt.timedelta(minutes=1),
+            setup=setup,
+        )
+        with self._lock:
+            self._tokens[token.name] = token
+        return token
+
+    def start_session(self, name: str) -> EphemeralToken:
+        """Spend one use of a token to open a session.
+
+        Raises:
+            PermissionError: The token is unknown here, used up or expired.
+        """
+        with self._lock:
+            token = self._tokens.get(name)
+            now = _now()
+            if token is None:
+                raise PermissionError(
+                    "The ephemeral token is not valid for this emulator (tokens live only in "
+                    "the emulator that made them)."
+                )
+            if token.uses < 1:
+                raise PermissionError("The ephemeral token has no uses left.")
+            if now > token.new_session_expire_time or now > token.expire_time:
+                raise PermissionError("The ephemeral token has expired for new sessions.")
+            token.uses -= 1
+            return token
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    """Register ``POST /{version}/auth_tokens``."""
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        error = key_error(request)
+        if error is not None:
+            return error
+        try:
+            body = parse_json(await request.read())
+        except ValueError as exc:
+            return api_error(400, "INVALID_ARGUMENT", str(exc))
+        if not isinstance(body, dict):
+            return api_error(
+                400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected an object."
+            )
+        try:
+            token = emulator.tokens.create(body)
+        except ValueError as exc:
+            return api_error(400, "INVALID_ARGUMENT", str(exc))
+        return web.json_response({"name": token.name})
+
+    app.router.add_post("/{version}/auth_tokens", create)

@@ -1,0 +1,233 @@
+"""The emulator's model endpoints: ``models.list``, ``models.get`` and ``countTokens``.
+
+- ``GET /{version}/models``: the models the loaded cassettes use, paged like the API
+  (``pageSize``, default 50, at most 1000; ``pageToken`` from the previous page's
+  ``nextPageToken``). Each is the API's Model JSON, copied from the live API's answers
+  into ``data/models.json``; a cassette model missing there is listed with its name
+  and the methods its cassettes serve, nothing more.
+- ``GET /{version}/models/{model}``: one of those, or 404 ``NOT_FOUND``.
+- ``POST /{version}/models/{model}:countTokens``: the ``count_tokens`` cassette
+  recorded for these contents (and system instruction, tools), else ``{"totalTokens":
+  N}`` where N is the ``promptTokenCount`` recorded by the ``generate`` cassette whose
+  request has them, or 404 ``NOT_FOUND`` naming the record command. No count is ever
+  estimated.
+
+Model JSON recorded in ``models`` cassettes joins the catalog (and wins over
+``data/models.json``). In record mode, what the catalog or the cassettes do not answer
+is forwarded upstream and recorded (:meth:`~._record.Recorder.models`,
+:meth:`~._record.Recorder.generate`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._cassettes import (
+    CountTokensCassette,
+    GenerateCassette,
+    LiveCassette,
+    ModelsCassette,
+    count_key,
+    count_request,
+    prompt_text,
+)
+from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
+from ._validation import validate_count_tokens_request
+
+if TYPE_CHECKING:
+    from ._server import Emulator
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "add_routes",
+    "catalog",
+    "count_answer",
+    "count_tokens",
+]
+
+#: Models per page when the request names no ``pageSize`` (the API's default).
+DEFAULT_PAGE_SIZE = 50
+#: Largest ``pageSize`` honoured (the API's maximum).
+MAX_PAGE_SIZE = 1000
+
+
+@functools.cache
+def _table() -> dict[str, dict[str, Any]]:
+    text = (resources.files(__package__) / "data" / "models.json").read_text("utf-8")
+    return {bare_model(m["name"]): m for m in json.loads(text)["models"]}
+
+
+def catalog(emulator: Emulator) -> list[dict[str, Any]]:
+    """Return the Model JSON of every model the emulator's cassettes use or record, by name."""
+    methods: dict[str, set[str]] = {}
+    recorded = {bare_model(m["name"]): m for m in emulator.store.models()}
+    for cassette in emulator.store.cassettes:
+        if isinstance(cassette, ModelsCassette):
+            continue
+        name = bare_model(cassette.model)
+        kind = "bidiGenerateContent" if isinstance(cassette, LiveCassette) else "generateContent"
+        methods.setdefault(name, set()).add(kind)
+        if isinstance(cassette, (GenerateCassette, CountTokensCassette)):
+            methods[name].add("countTokens")
+    models = []
+    for name in sorted(set(methods) | set(recorded)):
+        known = recorded.get(name) or _table().get(name)
+        models.append(
+            dict(known)
+            if known
+            else {"name": f"models/{name}", "supportedGenerationMethods": sorted(methods[name])}
+        )
+    return models
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    """Register ``GET /{version}/models`` and ``GET /{version}/models/{model}``."""
+
+    async def list_models(request: web.Request) -> web.StreamResponse:
+        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
+            forwarded = await emulator.recorder.models(emulator, request, bool(catalog(emulator)))
+            if forwarded is not None:
+                return forwarded
+        return _list(emulator, request)
+
+    async def get_model(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["model"]
+        if emulator.recorder is not None and ":" not in name:
+            known = any(bare_model(m["name"]) == bare_model(name) for m in catalog(emulator))
+            forwarded = await emulator.recorder.models(emulator, request, known)
+            if forwarded is not None:
+                return forwarded
+        return _get(emulator, request)
+
+    app.router.add_get("/{version}/models", list_models)
+    app.router.add_get("/{version}/models/{model}", get_model)
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode("ascii")
+
+
+def _offset(token: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    head, _, number = text.partition(":")
+    return int(number) if head == "offset" and number.isdigit() else None
+
+
+def _list(emulator: Emulator, request: web.Request) -> web.Response:
+    error = key_error(request)
+    if error is not None:
+        return error
+    size_text = request.query.get("pageSize", "")
+    try:
+        size = int(size_text) if size_text else DEFAULT_PAGE_SIZE
+    except ValueError:
+        size = -1
+    if size < 0:
+        return api_error(
+            400, "INVALID_ARGUMENT", f"Invalid value at 'page_size' (TYPE_INT32), {size_text!r}"
+        )
+    size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    token = request.query.get("pageToken", "")
+    start = _offset(token) if token else 0
+    models = catalog(emulator)
+    if start is None or start > len(models):
+        return api_error(400, "INVALID_ARGUMENT", "Invalid page token.")
+    body: dict[str, Any] = {"models": models[start : start + size]}
+    if start + size < len(models):
+        body["nextPageToken"] = _page_token(start + size)
+    return web.json_response(body)
+
+
+def _get(emulator: Emulator, request: web.Request) -> web.Response:
+    name = request.match_info["model"]
+    if ":" in name:  # GET on a method such as :generateContent
+        raise web.HTTPMethodNotAllowed("GET", ["POST"])
+    error = key_error(request)
+    if error is not None:
+        return error
+    for model in catalog(emulator):
+        if bare_model(model["name"]) == bare_model(name):
+            return web.json_response(model)
+    version = request.match_info["version"]
+    known = ", ".join(bare_model(m["name"]) for m in catalog(emulator)) or "none"
+    return api_error(
+        404,
+        "NOT_FOUND",
+        f"models/{bare_model(name)} is not found for API version {version}. Offline, the "
+        f"emulator knows the models its cassettes use: {known}. Record this look-up with "
+        f"{RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API."
+        + (f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""),
+    )
+
+
+def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
+    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None.
+
+    A ``count_tokens`` cassette for the request answers first (its response or its
+    recorded error), then the ``promptTokenCount`` of a ``generate`` cassette whose
+    request has the same contents, system instruction and tools.
+    """
+    recorded = emulator.store.find_count(model, body)
+    if recorded is not None:
+        if recorded.error is not None:
+            return recorded.error.status, recorded.error.body
+        assert recorded.response is not None
+        return 200, recorded.response
+    wanted = count_key(model, count_request(body))
+    for cassette in emulator.store.cassettes:
+        if not isinstance(cassette, GenerateCassette):
+            continue
+        if count_key(cassette.model, cassette.request) != wanted:
+            continue
+        usage = next(
+            (
+                c.response["usageMetadata"]
+                for c in reversed(cassette.chunks)
+                if c.response and "promptTokenCount" in c.response.get("usageMetadata", {})
+            ),
+            None,
+        )
+        if usage is None:
+            continue
+        answer: dict[str, Any] = {"totalTokens": usage["promptTokenCount"]}
+        if "promptTokensDetails" in usage:
+            answer["promptTokensDetails"] = usage["promptTokensDetails"]
+        if "cachedContentTokenCount" in usage:
+            answer["cachedContentTokenCount"] = usage["cachedContentTokenCount"]
+        return 200, answer
+    return None
+
+
+async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Response:
+    """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404."""
+    normalized, error = validate_count_tokens_request(body)
+    if error is not None:
+        return error
+    assert normalized is not None
+    found = count_answer(emulator, model, normalized)
+    if found is not None:
+        if found[0] >= 400:
+            recorded = emulator.store.find_count(model, normalized)
+            await emulator.sleep(recorded.error.delay_ms if recorded and recorded.error else 0)
+        return web.json_response(found[1], status=found[0])
+    prompt = prompt_text(count_request(normalized).get("contents"))
+    message = (
+        f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
+        f"{short(prompt)!r} holds a token count, so the offline emulator cannot count "
+        f"its tokens (it never estimates). Record one with {RECORD_COMMAND} (see the "
+        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to use the live API."
+    )
+    if emulator.recorder is not None:
+        message += " " + emulator.recorder.refusal()
+    return api_error(404, "NOT_FOUND", message)

@@ -1,0 +1,371 @@
+"""Write the cassettes of notebooks/07_errors_and_retries.ipynb: faults, on the real wire.
+
+Run: ``uv run python scripts/make_fault_cassettes.py``. The Live API cassette needs
+``espeak-ng`` and ``sox`` (see ``scripts/make_audio_cassettes.py``); the others need
+nothing. Every answer is our own text; faults are the cassettes' ``faults`` directives
+(see ``quickstart_helpers/emulator/_faults.py``), and the error JSON is the live API's.
+
+Written under ``assets/cassettes/faults/`` (audio under ``faults/audio/``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import _authoring as authoring  # noqa: E402
+import make_audio_cassettes as audio  # noqa: E402
+
+from quickstart_helpers.retry import CONTINUE_PROMPT  # noqa: E402
+from quickstart_helpers.sse import format_event  # noqa: E402
+from quickstart_helpers.wav import write_wav  # noqa: E402
+
+OUT = ROOT / "assets" / "cassettes" / "faults"
+MODEL = "gemini-2.5-flash"
+
+# -- prompts (notebook 07 sends the same) ------------------------------------------------
+OVERLOADED = "Name three things that make a streamed answer feel fast, in one sentence each."
+RATE_LIMITED = "Summarize the history of the telegraph in two sentences."
+ERROR_MIDSTREAM = "Explain in four short sentences how a lighthouse lens works."
+DROPPED = "Describe the water cycle in four short sentences."
+SAFETY = "How do fireworks get their colours, and how can I make my own at home?"
+MAX_TOKENS = "Write a detailed guide to sourdough bread, from starter to baking."
+RECITATION = "Print the first page of a well-known recent novel, word for word."
+BLOCKED = "Give me step-by-step instructions to pick the lock on my neighbour's front door."
+SPLIT_UTF8 = "Write one sentence about a café in Zürich, with an emoji."
+SEPARATORS = "Show two lines of a poem separated by a Unicode line separator."
+
+#: Live API: three passages read over two connections (a goAway after the first turn).
+GO_AWAY_PASSAGES = [
+    "A Live API session can outlive any single connection.",
+    "When the server sends go away, the client reconnects with its resumption handle.",
+    "The new connection picks up the conversation from the next turn.",
+]
+
+UNAVAILABLE = {
+    "error": {
+        "code": 503,
+        "message": "The model is overloaded. Please try again later.",
+        "status": "UNAVAILABLE",
+    }
+}
+QUOTA = {
+    "error": {
+        "code": 429,
+        "message": (
+            "You exceeded your current quota, please check your plan and billing details. "
+            "For more information on this error, head to: "
+            "https://ai.google.dev/gemini-api/docs/rate-limits."
+        ),
+        "status": "RESOURCE_EXHAUSTED",
+    }
+}
+INTERNAL = {
+    "error": {
+        "code": 500,
+        "message": "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+        "status": "INTERNAL",
+    }
+}
+
+
+def request(prompt: str, answer: str | None = None, **config: Any) -> dict[str, Any]:
+    """The request body: ``prompt``; with ``answer``, a continue request after it."""
+    contents = [authoring.text_content("user", prompt)]
+    if answer is not None:
+        contents += [
+            authoring.text_content("model", answer),
+            authoring.text_content("user", CONTINUE_PROMPT),
+        ]
+    body: dict[str, Any] = {"contents": contents}
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+def chunks(name: str, prompt: str, pieces: list[str], **kwargs: Any) -> list[dict[str, Any]]:
+    """Paced chunks answering ``prompt`` with ``pieces`` of text."""
+    return authoring.stream_chunks(
+        pieces,
+        authoring.paced_delays(len(pieces), first_ms=560, every_ms=130, jitter_ms=31),
+        name=name,
+        model=MODEL,
+        prompt_tokens=authoring.estimate_tokens(prompt),
+        answer_tokens=authoring.estimate_tokens("".join(pieces)),
+        **kwargs,
+    )
+
+
+def generate(
+    name: str,
+    description: str,
+    body: dict[str, Any],
+    chunk_list: list[dict[str, Any]],
+    faults: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    cassette = authoring.generate_cassette(name, description, MODEL, body, chunk_list)
+    if faults:
+        cassette["faults"] = faults
+    return cassette
+
+
+def final_chunk(name: str, prompt: str, answer: str, candidate: dict[str, Any]) -> dict[str, Any]:
+    """A last chunk with no text: just a finish reason (and ratings) and the usage."""
+    return {
+        "delay_ms": 120,
+        "response": {
+            "candidates": [{"index": 0, **candidate}],
+            "usageMetadata": authoring.usage_metadata(
+                authoring.estimate_tokens(prompt), authoring.estimate_tokens(answer)
+            ),
+            "modelVersion": MODEL,
+            "responseId": authoring.response_id(name),
+        },
+    }
+
+
+def split_offset(response: dict[str, Any], character: str, inside: int = 1) -> int:
+    """Byte offset ``inside`` bytes into the first ``character`` of the SSE event of
+    ``response``, as the emulator frames it (compact JSON, UTF-8, LF)."""
+    event = format_event(json.dumps(response, separators=(",", ":"), ensure_ascii=False))
+    return event.index(character.encode()) + inside
+
+
+def retries() -> list[dict[str, Any]]:
+    overloaded = [
+        "Text appears within a second, before the answer is complete.",
+        " Each chunk lands as soon as it is written, so the reader never waits for the end.",
+        " And the page stays responsive, because nothing blocks while the rest arrives.",
+    ]
+    telegraph = [
+        "The electric telegraph, developed in the 1830s and 1840s by Cooke, Wheatstone and Morse,",
+        " carried coded messages over wires in minutes instead of days.",
+        " Undersea cables joined the continents by the 1860s, and the telephone and "
+        "radio slowly replaced it in the twentieth century.",
+    ]
+    return [
+        generate(
+            "faults_overloaded",
+            "07_errors_and_retries: 503 UNAVAILABLE twice, then the answer (HttpRetryOptions).",
+            request(OVERLOADED),
+            chunks("faults_overloaded", OVERLOADED, overloaded),
+            [{"fault": "http_error", "status": 503, "times": 2, "error": UNAVAILABLE}],
+        ),
+        generate(
+            "faults_rate_limited",
+            "07_errors_and_retries: 429 RESOURCE_EXHAUSTED on every attempt (quota used up).",
+            request(RATE_LIMITED),
+            chunks("faults_rate_limited", RATE_LIMITED, telegraph),
+            [{"fault": "http_error", "status": 429, "error": QUOTA}],
+        ),
+    ]
+
+
+def resumed(
+    name: str, prompt: str, before: list[str], after: list[str], fault: dict[str, Any], what: str
+) -> list[dict[str, Any]]:
+    """A stream broken by ``fault`` after ``before``, and the continue request's answer."""
+    # The broken stream holds the whole answer; the fault cuts it after ``before``.
+    first = chunks(name, prompt, before + after)
+    return [
+        generate(name, f"07_errors_and_retries: {what}", request(prompt), first, [fault]),
+        generate(
+            f"{name}_continued",
+            f"07_errors_and_retries: the continue request after {name}.",
+            request(prompt, "".join(before)),
+            chunks(f"{name}_continued", CONTINUE_PROMPT, after),
+        ),
+    ]
+
+
+def broken_streams() -> list[dict[str, Any]]:
+    lens = [
+        "A lighthouse lens gathers the light of one small lamp",
+        " and bends it into a narrow beam.",
+        " Rings of glass prisms, each angled a little more than the last,",
+        " catch the rays that would escape up and down.",
+        " Together they send almost all of the light toward the horizon.",
+        " Turning the lens sweeps that beam around, so ships see a flash.",
+    ]
+    water = [
+        "The sun warms oceans and lakes, and water evaporates into the air.",
+        " As the vapour rises and cools, it condenses into clouds.",
+        " When the droplets grow heavy, they fall as rain or snow.",
+        " The water runs back to the sea in rivers and underground, and the cycle starts again.",
+    ]
+    return [
+        *resumed(
+            "faults_error_midstream",
+            ERROR_MIDSTREAM,
+            lens[:3],
+            lens[3:],
+            {"fault": "error_event", "after": 3, "error": UNAVAILABLE},
+            "an error event (503 UNAVAILABLE) after three chunks of text.",
+        ),
+        *resumed(
+            "faults_dropped_stream",
+            DROPPED,
+            water[:2],
+            water[2:],
+            {"fault": "drop", "after": 2, "at_byte": 40},
+            "the connection drops 40 bytes into the third chunk.",
+        ),
+    ]
+
+
+def finish_reasons() -> list[dict[str, Any]]:
+    fireworks = [
+        "Fireworks get their colours from metal salts:",
+        " strontium burns red, barium green and copper blue.",
+        " The heat excites the metal atoms, which give off light of their own colour.",
+    ]
+    sourdough = [
+        "## A guide to sourdough\n\n",
+        "### 1. The starter\n\nMix equal weights of flour and water in a jar,",
+        " cover it loosely and feed it every day. After about a week",
+    ]
+    novel = [
+        "I can't reproduce a copyrighted book word for word,",
+        " but here is how the opening",
+    ]
+    dangerous = {
+        "category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "probability": "MEDIUM",
+        "blocked": True,
+    }
+    return [
+        generate(
+            "faults_finish_safety",
+            "07_errors_and_retries: the answer stops with finishReason SAFETY.",
+            request(SAFETY),
+            chunks("faults_finish_safety", SAFETY, fireworks, complete=False)
+            + [
+                final_chunk(
+                    "faults_finish_safety",
+                    SAFETY,
+                    "".join(fireworks),
+                    {"finishReason": "SAFETY", "safetyRatings": [dangerous]},
+                )
+            ],
+        ),
+        generate(
+            "faults_finish_max_tokens",
+            "07_errors_and_retries: maxOutputTokens 48 cuts the answer (MAX_TOKENS).",
+            request(MAX_TOKENS, maxOutputTokens=48),
+            chunks("faults_finish_max_tokens", MAX_TOKENS, sourdough, finish_reason="MAX_TOKENS"),
+        ),
+        generate(
+            "faults_finish_recitation",
+            "07_errors_and_retries: the answer stops with finishReason RECITATION.",
+            request(RECITATION),
+            chunks("faults_finish_recitation", RECITATION, novel, complete=False)
+            + [
+                final_chunk(
+                    "faults_finish_recitation",
+                    RECITATION,
+                    "".join(novel),
+                    {"finishReason": "RECITATION"},
+                )
+            ],
+        ),
+        generate(
+            "faults_prompt_blocked",
+            "07_errors_and_retries: the prompt is blocked outright (promptFeedback.blockReason).",
+            request(BLOCKED),
+            [
+                {
+                    "delay_ms": 380,
+                    "response": {
+                        "promptFeedback": {
+                            "blockReason": "SAFETY",
+                            "safetyRatings": [{**dangerous, "probability": "HIGH"}],
+                        },
+                        "usageMetadata": authoring.usage_metadata(
+                            authoring.estimate_tokens(BLOCKED)
+                        ),
+                        "modelVersion": MODEL,
+                        "responseId": authoring.response_id("faults_prompt_blocked"),
+                    },
+                }
+            ],
+        ),
+    ]
+
+
+def byte_level() -> list[dict[str, Any]]:
+    cafe = [
+        "At the little café on the Limmat in Zürich,",
+        " the barista draws a heart in every cappuccino ☕",
+        " and nobody is in a hurry.",
+    ]
+    split = chunks("faults_split_utf8", SPLIT_UTF8, cafe)
+    e_acute = split_offset(split[0]["response"], "é")
+    u_umlaut = split_offset(split[0]["response"], "ü")
+    cup = split_offset(split[1]["response"], "☕")
+    poem = ["Streams run\u2028line by line,", "\u2029and end\u2028in time."]
+    return [
+        generate(
+            "faults_split_utf8",
+            "07_errors_and_retries: chunks written in several TCP writes that split "
+            "the UTF-8 bytes of é, ü and ☕ across reads.",
+            request(SPLIT_UTF8),
+            split,
+            [
+                {"fault": "split", "chunk": 0, "at": [e_acute, u_umlaut]},
+                {"fault": "split", "chunk": 1, "at": [cup, cup + 1]},
+            ],
+        ),
+        generate(
+            "faults_line_separators",
+            "07_errors_and_retries: U+2028 and U+2029 raw inside the JSON strings.",
+            request(SEPARATORS),
+            chunks("faults_line_separators", SEPARATORS, poem),
+        ),
+    ]
+
+
+def live_go_away() -> dict[str, Any]:
+    """Three narrated turns; ``goAway`` midway through the first."""
+    context = audio.Context()
+    turns = []
+    for i, text in enumerate(GO_AWAY_PASSAGES, 1):
+        file = f"audio/go_away_{i}.wav"
+        pcm = audio.synthesize(text)
+        write_wav(OUT / file, pcm, rate=audio.RATE)
+        frames = len(pcm) // 2
+        messages = audio.audio_messages(file, frames, text)
+        messages += audio.end_of_turn(context.usage(text, frames))
+        turns.append({"input": text, "messages": messages})
+    cassette = audio.live_cassette(
+        "live_go_away",
+        "07_errors_and_retries: goAway (10 s left) during the first reply; the client "
+        "reconnects with its session resumption handle for the next turns. " + audio.SOURCE,
+        turns,
+    )
+    cassette["faults"] = [{"fault": "go_away", "turn": 0, "after": 6, "time_left": "10s"}]
+    return cassette
+
+
+def main() -> int:
+    cassettes = [*retries(), *broken_streams(), *finish_reasons(), *byte_level()]
+    paths = authoring.write_cassettes(OUT, cassettes)
+    if all(shutil.which(tool) for tool in ("espeak-ng", "sox")):
+        (OUT / "audio").mkdir(parents=True, exist_ok=True)
+        paths += authoring.write_cassettes(OUT, [live_go_away()], indent=1, one_line={"messages"})
+    else:
+        print("espeak-ng or sox missing: live_go_away.json left as it is", file=sys.stderr)
+    for path in paths:
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
