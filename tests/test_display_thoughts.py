@@ -72,3 +72,44 @@ def test_in_jupyter_thoughts_get_their_own_display_above_the_answer() -> None:
     assert [o.output_type for o in outputs] == ["display_data", "display_data"]
     assert outputs[0].data["text/markdown"] == "> **Thoughts**\n>\n> Plan\n> step"
     assert outputs[1].data["text/markdown"] == "Answer"
+
+
+def test_in_jupyter_thought_updates_are_throttled_like_the_answer(monkeypatch) -> None:
+    from quickstart_helpers import display as display_module
+    from quickstart_helpers.display import MAX_UPDATES_PER_SECOND
+
+    shown: list[tuple[int, str]] = []  # (display number, Markdown), in order
+
+    class Handle:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def update(self, obj, raw: bool = False) -> None:
+            shown.append((self.number, obj["text/markdown"]))
+
+    def display(obj, raw: bool = False, display_id: bool = False) -> Handle:
+        handle = Handle(len({n for n, _ in shown}))
+        handle.update(obj, raw)
+        return handle
+
+    monkeypatch.setattr(display_module, "in_notebook", lambda: True)
+    monkeypatch.setattr("IPython.display.display", display)
+    now = [0.0]
+
+    def chunks():
+        for i in range(1000):  # a thought chunk every millisecond: 1 s of thinking
+            now[0] = i / 1000
+            yield _response(types.Part(text=f"{i} ", thought=True))
+        now[0] = 1.0
+        yield _response(types.Part(text="Done."))
+
+    assert stream_markdown(chunks(), thoughts=True, clock=lambda: now[0]) == "Done."
+    thoughts = [md for n, md in shown if n == 0]
+    answer = [md for n, md in shown if n == 1]
+    whole = "".join(f"{i} " for i in range(1000))
+    # The thoughts display: created first, 19 throttled updates in 1 s, then a final one
+    # with every thought, sent before the answer's display is made.
+    assert len(thoughts) == MAX_UPDATES_PER_SECOND + 1
+    assert thoughts[-1] == f"> **Thoughts**\n>\n> {whole}"
+    assert shown.index((0, thoughts[-1])) < shown.index((1, answer[0]))
+    assert answer == ["Done."]

@@ -18,6 +18,7 @@ from quickstart_helpers.emulator import (
     CassetteStore,
     Emulator,
     InteractionsCassette,
+    cassette_key,
     parse_cassette,
 )
 from quickstart_helpers.emulator._cassettes import shipped_cassette_dir
@@ -382,3 +383,88 @@ def test_two_cassettes_for_one_request_are_refused() -> None:
     twin["name"] = "twin"
     with pytest.raises(CassetteError, match="answer the same request"):
         store.add(parse_cassette(twin))
+
+
+def test_a_later_folder_overrides_an_interactions_cassette(tmp_path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    data = raw("interactions_event_tour")
+    data["name"] = "my_event_tour"
+    (own / "my_event_tour.json").write_text(json.dumps(data), "utf-8")
+    store = CassetteStore([FOLDER, own])
+    cassette = store.find_interaction(data["model"], data["request"], None)
+    assert cassette is not None and cassette.name == "my_event_tour"
+    assert [(old.name, new.name) for old, new in store.overridden] == [
+        ("interactions_event_tour", "my_event_tour")
+    ]
+    assert cassette_key(cassette) == "interactions " + cassette.request_key()
+
+
+# -- the middleware every emulator route goes through ----------------------------------
+
+
+def _http(emulator: Emulator) -> httpx.Client:
+    ctx = emulator.certificate.client_context()  # type: ignore[union-attr]
+    return httpx.Client(verify=ctx, headers={"x-goog-api-key": "test"}, timeout=30)
+
+
+def test_interactions_routes_answer_errors_as_the_apis_json(emulator: Emulator) -> None:
+    with _http(emulator) as http:
+        wrong_method = http.put(f"{emulator.base_url}/v1beta/interactions/some-id")
+        unknown = http.get(f"{emulator.base_url}/v1beta/interactions/some-id/steps")
+        not_json = http.post(
+            f"{emulator.base_url}/v1beta/interactions",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+    assert wrong_method.status_code == 405
+    assert "PUT" in wrong_method.json()["error"]["message"]
+    assert unknown.status_code == 404 and unknown.json()["error"]["status"] == "NOT_FOUND"
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "Invalid JSON payload received" in not_json.json()["error"]["message"]
+
+
+def test_interactions_routes_merge_slashes_and_answer_local_pages_with_cors(
+    emulator: Emulator,
+) -> None:
+    cassette = CASSETTES["interactions_event_tour"]
+    origin = "http://localhost:5173"
+    with _http(emulator) as http:
+        created = http.post(
+            f"{emulator.base_url}//v1beta//interactions",
+            json=body(cassette),
+            headers={"Origin": origin},
+        )
+        preflight = http.options(
+            f"{emulator.base_url}/v1beta/interactions",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-goog-api-key,content-type",
+            },
+        )
+        foreign = http.post(
+            f"{emulator.base_url}/v1beta/interactions",
+            json=body(cassette),
+            headers={"Origin": "https://evil.example"},
+        )
+    assert created.status_code == 200
+    assert created.json()["id"] == cassette.interaction_id
+    assert created.headers["Access-Control-Allow-Origin"] == origin
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == origin
+    assert foreign.status_code == 403
+    assert foreign.json()["error"]["status"] == "PERMISSION_DENIED"
+
+
+def test_the_closest_hint_compares_a_bounded_prefix_of_a_long_input(
+    client: genai.Client, emulator: Emulator
+) -> None:
+    cassette = CASSETTES["interactions_first_stream"]
+    long_input = cassette.request["input"] + " more" * 250_000  # about 1.2 MB
+    with pytest.raises(_interactions.NotFoundError) as info:
+        client.interactions.create(model=cassette.model, input=long_input)
+    assert f"closest cassette is {cassette.name!r}" in str(info.value)
+    last = emulator.requests[-1]
+    assert last.method == "interactions.create" and last.size > 1024 * 1024 and last.truncated

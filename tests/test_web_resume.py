@@ -111,3 +111,18 @@ def test_quickstart_serve_api_interactions_answers_the_sample_offline(tmp_path: 
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
+
+
+def test_resuming_passes_the_same_front_door(server: ChatServer, emulator: Emulator) -> None:
+    """A resume request from another page, or for another host, is refused before any model
+    call, like every request to the relay."""
+    _, _, events = read(server)
+    last = events[2].id
+    emulator.requests.clear()
+    foreign_page, raw_page, _ = read(
+        server, **{"Last-Event-ID": last, "Origin": "https://evil.example"}
+    )
+    rebound, raw_host, _ = read(server, **{"Last-Event-ID": last, "Host": "evil.example"})
+    assert foreign_page.status_code == 403 and '"forbidden_origin"' in raw_page
+    assert rebound.status_code == 403 and '"forbidden_host"' in raw_host
+    assert list(emulator.requests) == []
