@@ -253,8 +253,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         mode = resolve_mode(args.mode)
         client = make_client(mode, pacing=args.pacing or settings.pacing())
+        default_model = (
+            settings.INTERACTIONS_MODEL if args.api == "interactions" else settings.text_model()
+        )
         server = ChatServer(
-            client, model=args.model or settings.text_model(), port=args.port
+            client, model=args.model or default_model, port=args.port, api=args.api
         ).start()
     except (MissingApiKeyError, ValueError, RuntimeError) as exc:
         print(f"quickstart serve: {exc}", file=sys.stderr)
@@ -384,7 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--model",
         default=None,
-        help=f"model to ask (default: $QUICKSTART_TEXT_MODEL, else {settings.DEFAULT_TEXT_MODEL})",
+        help=f"model to ask (default: $QUICKSTART_TEXT_MODEL, else {settings.DEFAULT_TEXT_MODEL}; "
+        f"with --api interactions, {settings.INTERACTIONS_MODEL})",
+    )
+    serve.add_argument(
+        "--api",
+        choices=("generate", "interactions"),
+        default="generate",
+        help="what the relay asks: generate_content_stream (default) or the Interactions API "
+        "(streams resume after a dropped connection)",
     )
     serve.set_defaults(func=_cmd_serve)
     return parser

@@ -17,6 +17,11 @@ Under ``QUICKSTART_PACING=fast`` (``quickstart run --pacing fast``, ``quickstart
 refresh``, the tests) the typewriter effect does not pause: the text is shown as it
 arrives.
 
+Thought parts (``ThinkingConfig(include_thoughts=True)``) are never part of the answer:
+they are skipped, or with ``thoughts=True`` shown apart, in their own display above
+the answer (a quoted "Thoughts" block, throttled the same way; on a terminal, a line
+marked ``Thinking:`` before the answer).
+
 Errors: an error before the first chunk (the API refused the request, e.g. a bad key)
 is the API's own error, re-raised as is with a note that explains it; only an error
 after at least one chunk is a broken stream, raised as :class:`StreamInterrupted`.
@@ -43,6 +48,7 @@ __all__ = [
     "chunk_text",
     "in_notebook",
     "stream_markdown",
+    "thought_text",
     "typewriter_pauses",
 ]
 
@@ -129,6 +135,19 @@ def chunk_text(chunk: Any) -> str:
     return "".join(p.text for p in parts if p.text and not getattr(p, "thought", False))
 
 
+def thought_text(chunk: Any) -> str:
+    """Return the thought-summary text of one chunk: its text parts with ``thought`` set.
+
+    Args:
+        chunk: A ``GenerateContentResponse`` (a ``str`` has no thoughts: ``""``).
+    """
+    candidates = getattr(chunk, "candidates", None) or []
+    if isinstance(chunk, str) or not candidates or candidates[0].content is None:
+        return ""
+    parts = candidates[0].content.parts or []
+    return "".join(p.text for p in parts if p.text and getattr(p, "thought", False))
+
+
 def in_notebook() -> bool:
     """Return whether the code runs in a Jupyter kernel (rich displays are shown)."""
     try:
@@ -161,10 +180,17 @@ class _Renderer:
         self.handle = None
         self.notebook = in_notebook()
 
-    @staticmethod
-    def _bundle(text: str) -> dict[str, str]:
+    def _markdown(self, text: str) -> str:
+        """Return the Markdown shown for ``text``."""
+        return text
+
+    def _bundle(self, text: str) -> dict[str, str]:
         # What display(Markdown(text)) sends, without running IPython's formatters.
-        return {"text/markdown": text, "text/plain": _MARKDOWN_PLAIN}
+        return {"text/markdown": self._markdown(text), "text/plain": _MARKDOWN_PLAIN}
+
+    def _write(self, piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
 
     @property
     def text(self) -> str:
@@ -180,8 +206,7 @@ class _Renderer:
         self._pieces.append(piece)
         self._length += len(piece)
         if not self.notebook:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
+            self._write(piece)
             return
         if self._throttle.ready() or self.handle is None:
             self._update()
@@ -203,6 +228,36 @@ class _Renderer:
                 self._update()
         elif self._pieces and not self._pieces[-1].endswith("\n"):
             sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+class _Thoughts(_Renderer):
+    """Shows thought summaries apart from the answer: a quoted Markdown "Thoughts" block
+    in Jupyter (created with the first thought, so above the answer's display; throttled
+    like it), ``Thinking: ...`` and a blank line before the answer on a terminal."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(clock)
+        self.closed = False
+
+    def _markdown(self, text: str) -> str:
+        quoted = text.replace("\n", "\n> ")
+        return f"> **Thoughts**\n>\n> {quoted}"
+
+    def _write(self, piece: str) -> None:
+        if self._length == len(piece):  # the first piece
+            piece = "Thinking: " + piece
+        super()._write(piece)
+
+    def finish(self) -> None:
+        """Show all thoughts once (a final display update, or a blank line)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.notebook:
+            super().finish()
+        elif self._pieces:
+            sys.stdout.write("\n\n")
             sys.stdout.flush()
 
 
@@ -229,12 +284,33 @@ def _check_typewriter(typewriter: float | None) -> None:
         )
 
 
+def _split_thoughts(chunk: Any, thinking: _Thoughts | None) -> str:
+    """Show a chunk's thoughts (when asked for) and return its answer text.
+
+    The thoughts are finished when the answer's first text arrives, so on a terminal
+    the answer starts on its own line.
+    """
+    text = chunk_text(chunk)
+    if thinking is not None:
+        thinking.show(thought_text(chunk))
+        if text:
+            thinking.finish()
+    return text
+
+
+def _finish(renderer: _Renderer, thinking: _Thoughts | None) -> None:
+    if thinking is not None:
+        thinking.finish()
+    renderer.finish()
+
+
 def stream_markdown(
     chunks: Iterable[Any],
     *,
     typewriter: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    thoughts: bool = False,
 ) -> str:
     """Render a stream into one Markdown output that updates in place; return its text.
 
@@ -250,9 +326,12 @@ def stream_markdown(
         sleep: The pause function (for tests). Defaults to ``time.sleep``.
         clock: Monotonic time source for the update throttle (for tests). Defaults to
             ``time.monotonic``.
+        thoughts: Show thought parts (``include_thoughts=True``) in their own display
+            above the answer. False (the default) skips them. Either way they are not
+            part of the answer or of the returned text.
 
     Returns:
-        The full text of the stream.
+        The full text of the stream (the answer, without thoughts).
 
     Raises:
         StreamInterrupted: The stream raised after at least one chunk; the partial text
@@ -264,23 +343,25 @@ def stream_markdown(
     """
     _check_typewriter(typewriter)
     renderer = _Renderer(clock)
+    thinking = _Thoughts(clock) if thoughts else None
     try:
         for chunk in chunks:
             renderer.chunks += 1
-            for piece, pause in _frames(chunk_text(chunk), typewriter):
+            text = _split_thoughts(chunk, thinking)
+            for piece, pause in _frames(text, typewriter):
                 renderer.show(piece)
                 if pause:
                     sleep(pause)
     except Exception as exc:
-        renderer.finish()
+        _finish(renderer, thinking)
         if renderer.chunks == 0:
             add_explanation(exc)
             raise  # refused before the first chunk: the API's own error, not a broken stream
         raise StreamInterrupted(renderer.text, exc) from exc
     except BaseException:  # KeyboardInterrupt: leave the partial text on screen
-        renderer.finish()
+        _finish(renderer, thinking)
         raise
-    renderer.finish()
+    _finish(renderer, thinking)
     return renderer.text
 
 
@@ -289,6 +370,7 @@ async def astream_markdown(
     *,
     typewriter: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    thoughts: bool = False,
 ) -> str:
     """Async twin of :func:`stream_markdown` for ``client.aio`` streams.
 
@@ -298,9 +380,10 @@ async def astream_markdown(
         typewriter: Characters per second, or None to show each chunk whole.
             Ignored (no pauses) when ``$QUICKSTART_PACING`` is ``fast``.
         clock: Monotonic time source for the update throttle (for tests).
+        thoughts: Show thought parts apart, above the answer (see :func:`stream_markdown`).
 
     Returns:
-        The full text of the stream.
+        The full text of the stream (the answer, without thoughts).
 
     Raises:
         StreamInterrupted: The stream raised after at least one chunk; ``text`` holds
@@ -311,21 +394,23 @@ async def astream_markdown(
     """
     _check_typewriter(typewriter)
     renderer = _Renderer(clock)
+    thinking = _Thoughts(clock) if thoughts else None
     try:
         async for chunk in chunks:
             renderer.chunks += 1
-            for piece, pause in _frames(chunk_text(chunk), typewriter):
+            text = _split_thoughts(chunk, thinking)
+            for piece, pause in _frames(text, typewriter):
                 renderer.show(piece)
                 if pause:
                     await asyncio.sleep(pause)
     except Exception as exc:
-        renderer.finish()
+        _finish(renderer, thinking)
         if renderer.chunks == 0:
             add_explanation(exc)
             raise  # refused before the first chunk: the API's own error, not a broken stream
         raise StreamInterrupted(renderer.text, exc) from exc
     except BaseException:  # KeyboardInterrupt, cancellation: leave the partial text
-        renderer.finish()
+        _finish(renderer, thinking)
         raise
-    renderer.finish()
+    _finish(renderer, thinking)
     return renderer.text

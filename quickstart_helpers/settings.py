@@ -24,6 +24,9 @@ Every setting has one default, and an empty value counts as unset, so
 - ``QUICKSTART_TEXT_MODEL``, ``QUICKSTART_IMAGE_MODEL``, ``QUICKSTART_LIVE_MODEL``: the
   models of the text/chat, text-and-image and Live API examples. Defaults:
   :data:`DEFAULT_TEXT_MODEL`, :data:`DEFAULT_IMAGE_MODEL`, :data:`DEFAULT_LIVE_MODEL`.
+  The Interactions API and thinking examples name their Gemini 3 models with the
+  constants :data:`INTERACTIONS_MODEL`, :data:`INTERACTIONS_IMAGE_MODEL` and
+  :data:`THINKING_MODEL` (their cassettes are recorded with them).
 
 Functions here read the environment each time they are called (a test or a notebook
 may change it), and raise ``ValueError`` naming the variable for a value that is not
@@ -41,10 +44,13 @@ __all__ = [
     "DEFAULT_LIVE_MODEL",
     "DEFAULT_TEXT_MODEL",
     "ERROR_LOG_ENV",
+    "INTERACTIONS_IMAGE_MODEL",
+    "INTERACTIONS_MODEL",
     "MODES",
     "DEFAULT_UPSTREAM",
     "PACINGS",
     "RECORD_MODES",
+    "THINKING_MODEL",
     "Mode",
     "Pacing",
     "error_log",
@@ -88,6 +94,14 @@ DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
 DEFAULT_IMAGE_MODEL = "gemini-3.1-flash-lite-image"
 #: Model of the Live API (audio) notebook.
 DEFAULT_LIVE_MODEL = "gemini-3.1-flash-live-preview"
+#: Model of the Interactions API examples (notebook 06, ``quickstart serve --api
+#: interactions``) and their cassettes: the current text model.
+INTERACTIONS_MODEL = DEFAULT_TEXT_MODEL
+#: Image model of the Interactions API's text-and-image example (notebook 06).
+INTERACTIONS_IMAGE_MODEL = DEFAULT_IMAGE_MODEL
+#: Model of the thinking examples (notebook 01's last section): ``thinking_level``
+#: needs a Gemini 3 model.
+THINKING_MODEL = INTERACTIONS_MODEL
 
 
 def get(name: str) -> str | None:

@@ -8,7 +8,14 @@ The app runs on aiohttp and serves:
   chunk whose data is the chunk's text (each line on its own ``data:`` line), then
   ``event: done`` with ``data: [DONE]``, or ``event: error`` with a readable message
   when the model call fails (a partial answer stays with the client). Framing:
-  :mod:`quickstart_helpers.sse`.
+  :mod:`quickstart_helpers.sse`. With ``api="interactions"`` the relay asks the
+  Interactions API (``client.aio.interactions.create(..., stream=True)``) and the stream
+  resumes: every event carries an ``id:`` (``<interaction id>/<event_id>``; the first is
+  a ``started`` event with a ``retry:`` of :data:`RECONNECT_MS`), and an ``EventSource``
+  that reconnects sends it back as ``Last-Event-ID``, which the relay maps onto
+  ``client.aio.interactions.get(id, stream=True, last_event_id=...)``: the answer
+  continues after the last event the browser received, without asking again. An id the
+  relay did not hand out gets 400 ``unknown_last_event_id``.
 - ``POST /chat`` with JSON ``{"message": ..., "conversationId": ...}`` (the id is
   optional; without it a new conversation starts): starts the model's answer in the
   background and answers ``202 {"conversationId": ..., "status": "streaming"}``.
@@ -80,6 +87,7 @@ from .errors import BadChatInput, explain_api_error, record_handled_error
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
 
 __all__ = [
+    "APIS",
     "BODY_TIMEOUT_S",
     "DEFAULT_MAX_MESSAGE_CHARS",
     "DEFAULT_MODEL",
@@ -88,6 +96,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_REQUEST_LINE_BYTES",
     "POOL_IDLE_S",
+    "RECONNECT_MS",
     "SAMPLE_QUESTION",
     "STATIC_DIR",
     "STOPPING_MESSAGE",
@@ -140,6 +149,15 @@ STOPPING_MESSAGE = (
     "The server is stopping, so this answer ends here; the text so far is kept. "
     "Ask again once the server is back."
 )
+
+#: The model APIs the relay can ask: ``generateContent`` streams or the Interactions API.
+APIS: tuple[str, ...] = ("generate", "interactions")
+
+#: Reconnection delay sent to the browser (SSE ``retry:``) by resumable streams, in ms.
+RECONNECT_MS = 500
+
+#: Interactions a relay remembers for resuming (the oldest are forgotten first).
+MAX_RESUMABLE = 1000
 
 SSE_HEADERS = {
     "Content-Type": CONTENT_TYPE,
@@ -251,8 +269,11 @@ class _State:
     allowed_origins: frozenset[str] = frozenset()
     body_timeout: float = BODY_TIMEOUT_S
     keepalive_interval: float = KEEPALIVE_INTERVAL_S
+    api: str = "generate"
     stats: StreamStats = field(default_factory=StreamStats)
     conversations: dict[str, _Entry] = field(default_factory=dict)
+    #: Interactions this relay created (``/chat/stream`` with ``api="interactions"``).
+    interactions: dict[str, None] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     streams: set[_Stream] = field(default_factory=set)
     stopping: bool = False
@@ -445,6 +466,7 @@ def create_app(
     allowed_origins: Iterable[str] = (),
     body_timeout: float = BODY_TIMEOUT_S,
     keepalive_interval: float = KEEPALIVE_INTERVAL_S,
+    api: str = "generate",
 ) -> web.Application:
     """Return the chat's aiohttp application.
 
@@ -476,13 +498,16 @@ def create_app(
             :data:`BODY_TIMEOUT_S`.
         keepalive_interval: Seconds of silence after which an SSE stream gets a
             ``: keep-alive`` comment. Defaults to :data:`KEEPALIVE_INTERVAL_S`.
+        api: What ``/chat/stream`` asks: ``"generate"`` (``generate_content_stream``,
+            the default) or ``"interactions"`` (the Interactions API; the stream
+            resumes after a reconnect, see the module docstring).
 
     Returns:
         The application; its :class:`StreamStats` is ``app_stats(app)``.
 
     Raises:
-        ValueError: ``max_message_chars`` or ``max_conversations`` is below 1, or a
-            timeout is not positive.
+        ValueError: ``max_message_chars`` or ``max_conversations`` is below 1, a
+            timeout is not positive, or ``api`` is not one of :data:`APIS`.
     """
     if max_message_chars < 1:
         raise ValueError(f"max_message_chars must be >= 1, not {max_message_chars}")
@@ -490,6 +515,8 @@ def create_app(
         raise ValueError(f"max_conversations must be >= 1, not {max_conversations}")
     if body_timeout <= 0 or keepalive_interval <= 0:
         raise ValueError("body_timeout and keepalive_interval must be > 0 seconds")
+    if api not in APIS:
+        raise ValueError(f"api must be one of {', '.join(APIS)}, not {api!r}")
     app = web.Application(middlewares=[_front_door], client_max_size=MAX_BODY_BYTES)
     app[_STATE] = _State(
         client,
@@ -500,6 +527,7 @@ def create_app(
         allowed_origins=frozenset(o.lower().rstrip("/") for o in allowed_origins),
         body_timeout=body_timeout,
         keepalive_interval=keepalive_interval,
+        api=api,
         secrets=_client_secrets(client),
     )
     app.router.add_get("/", _index)
@@ -586,6 +614,8 @@ def _uncancel() -> None:
 async def _chat_stream(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     message = _check_message(request.query.get("message"), state.max_message_chars)
+    if state.api == "interactions":
+        return await _interactions_stream(request, state, message)
     stream = await _open_sse(request, upstream=True)
     state.stats.started += 1
     outcome = "failed"
@@ -612,6 +642,92 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
     except ConnectionError:
         # A write found the connection closed (a server run without handler
         # cancellation notices a departed client only here).
+        outcome = "cancelled"
+    except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
+        with contextlib.suppress(ConnectionError):
+            await stream.write(error_event(_failure_text(exc, chunks, state.secrets)))
+    finally:
+        state.streams.discard(stream)
+        _touch(state)
+        setattr(state.stats, outcome, getattr(state.stats, outcome) + 1)
+    return stream.response
+
+
+def _resume_point(request: web.Request, state: _State) -> tuple[str, str] | None:
+    """Return ``(interaction id, event id)`` from ``Last-Event-ID``, or None without one.
+
+    Raises:
+        BadChatInput: The id is not one this relay handed out.
+    """
+    last = request.headers.get("Last-Event-ID", "")
+    if not last:
+        return None
+    interaction_id, _, event_id = last.partition("/")
+    if not event_id or interaction_id not in state.interactions:
+        raise BadChatInput(
+            400,
+            "unknown_last_event_id",
+            "The stream to resume is unknown (the server may have restarted); ask again.",
+        )
+    return interaction_id, event_id
+
+
+def _remember_interaction(state: _State, interaction_id: str) -> None:
+    state.interactions[interaction_id] = None
+    while len(state.interactions) > MAX_RESUMABLE:
+        del state.interactions[next(iter(state.interactions))]
+
+
+async def _interactions_stream(
+    request: web.Request, state: _State, message: str
+) -> web.StreamResponse:
+    """Relay an Interactions API stream; resume it when the browser sends Last-Event-ID."""
+    resume = _resume_point(request, state)
+    stream = await _open_sse(request, upstream=True)
+    state.stats.started += 1
+    outcome = "failed"
+    chunks = 0
+    interactions = state.client.aio.interactions
+    try:
+        if resume is None:
+            upstream = await interactions.create(model=state.model, input=message, stream=True)
+            interaction_id = ""
+        else:
+            interaction_id, event_id = resume
+            upstream = await interactions.get(interaction_id, stream=True, last_event_id=event_id)
+        try:
+            async for event in upstream:
+                if event.event_type == "interaction.created":
+                    interaction_id = event.interaction.id
+                    _remember_interaction(state, interaction_id)
+                    frame = format_event(
+                        interaction_id,
+                        event="started",
+                        id=f"{interaction_id}/{event.event_id}",
+                        retry_ms=RECONNECT_MS,
+                    )
+                    await stream.write(frame)
+                elif event.event_type == "step.delta" and event.delta.type == "text":
+                    frame = format_event(event.delta.text, id=f"{interaction_id}/{event.event_id}")
+                    await stream.write(frame)
+                    chunks += 1
+                elif event.event_type == "error":
+                    detail = event.error.message if event.error else None
+                    raise RuntimeError(detail or "The Interactions API reported an error.")
+        finally:
+            await upstream.close()
+        await stream.write(done_event())
+        outcome = "completed"
+    except asyncio.CancelledError:
+        # The client went away or the server is stopping: the ``finally`` above closed
+        # the model stream. A browser that reconnects resumes from its last event id.
+        outcome = "cancelled"
+        if not state.stopping:
+            raise
+        _uncancel()
+        with contextlib.suppress(ConnectionError):
+            await stream.write(error_event(STOPPING_MESSAGE))
+    except ConnectionError:
         outcome = "cancelled"
     except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
         with contextlib.suppress(ConnectionError):
@@ -900,6 +1016,8 @@ class ChatServer:
         port: TCP port; 0 picks a free one. Defaults to 0.
         max_message_chars: Longest accepted message, in characters. Defaults to
             :data:`DEFAULT_MAX_MESSAGE_CHARS`.
+        api: What ``/chat/stream`` asks, ``"generate"`` (default) or ``"interactions"``
+            (resumable streams); see :func:`create_app`.
         allowed_hosts: More ``Host`` values to accept (``name:port``), for serving
             beyond loopback; see :func:`create_app`.
         allowed_origins: More page origins to accept; see :func:`create_app`.
@@ -916,6 +1034,7 @@ class ChatServer:
     host: str = "127.0.0.1"
     port: int = 0
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+    api: str = "generate"
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     header_timeout: float = HEADER_TIMEOUT_S
@@ -973,6 +1092,7 @@ class ChatServer:
                 allowed_origins=self.allowed_origins,
                 body_timeout=self.body_timeout,
                 keepalive_interval=self.keepalive_interval,
+                api=self.api,
             ),
             host=self.host,
             port=self.port,

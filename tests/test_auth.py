@@ -27,6 +27,8 @@ from quickstart_helpers.display import StreamInterrupted, stream_markdown
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.env import MissingApiKeyError
 
+from .conftest import CHAT_MODEL
+
 KEEPER = "You are a lighthouse keeper of few words. Answer in one sentence."
 Q1, A1 = "What does a lighthouse do?", "It warns ships away from the rocks at night."
 SECRET = "AIza-very-secret-test-key"
@@ -234,7 +236,7 @@ def test_a_key_refused_before_the_first_chunk_reaches_the_display_as_is(chat_emu
 
 
 def test_chat_retry_keeps_the_refused_turn_out_of_the_history(chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
 
     def send(client: genai.Client) -> list:
         return list(stream_reply(conversation.open_chat(client), conversation, Q1))
@@ -259,11 +261,12 @@ def test_chat_retry_keeps_the_refused_turn_out_of_the_history(chat_emu) -> None:
 def test_default_client_rebuild_keeps_offline_mode(capsys) -> None:
     """Without ``make``, the new client is made by make_client in the old client's mode."""
     conversation = Conversation(
+        model=CHAT_MODEL,
         system_instruction=(
             "You are Marlo, a cheerful guide at a small seaside aquarium who loves tide pools. "
             "Answer in two to four short sentences, in plain words a twelve-year-old would "
             "follow, and never make facts up."
-        )
+        ),
     )
 
     def send(client: genai.Client) -> list:

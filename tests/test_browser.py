@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 ]
 
 STORE = CassetteStore()
+#: The model the web cassettes were recorded with (the server asks it, not the default).
+WEB_MODEL = next(c.model for c in STORE.cassettes if c.name == "web_sse_chat")
 
 
 def cassette(name: str) -> tuple[str, list[str]]:
@@ -79,7 +81,7 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def server(emulator: Emulator) -> Iterator[ChatServer]:
     client = genai.Client(api_key="test", http_options=emulator.http_options())
-    with ChatServer(client) as srv:
+    with ChatServer(client, model=WEB_MODEL) as srv:
         yield srv
 
 

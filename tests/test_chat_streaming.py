@@ -15,6 +15,8 @@ from google.genai import errors
 from quickstart_helpers.chat import Conversation, StateLog, astream_reply, stream_reply
 from quickstart_helpers.emulator import Emulator
 
+from .conftest import CHAT_MODEL
+
 KEEPER = "You are a lighthouse keeper of few words. Answer in one sentence."
 Q1, A1 = "What does a lighthouse do?", "It warns ships away from the rocks at night."
 Q2, A2 = "How far away can ships see it?", "About twenty nautical miles on a clear night."
@@ -34,7 +36,7 @@ def run(chat, conversation: Conversation, text: str, **kwargs) -> list:
 
 
 def test_second_turn_sends_the_first_turn_as_history(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     chat = conversation.open_chat(client)
     first = run(chat, conversation, Q1)
     run(chat, conversation, Q2)
@@ -68,7 +70,7 @@ def test_second_turn_sends_the_first_turn_as_history(client, chat_emu) -> None:
 
 
 def test_every_state_change_reaches_the_callback(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     seen: list[tuple[str, str, str]] = []
     run(
         conversation.open_chat(client),
@@ -87,7 +89,7 @@ def test_every_state_change_reaches_the_callback(client, chat_emu) -> None:
 
 
 def test_each_chunk_is_yielded_after_the_state_is_updated(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     lengths = []
     for chunk in stream_reply(conversation.open_chat(client), conversation, Q1):
         reply = conversation.messages[-1]
@@ -98,7 +100,7 @@ def test_each_chunk_is_yielded_after_the_state_is_updated(client, chat_emu) -> N
 
 
 def test_broken_stream_leaves_a_failed_message_with_the_partial_text(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     chat = conversation.open_chat(client)
     log = StateLog()
     received = []
@@ -120,7 +122,7 @@ def test_broken_stream_leaves_a_failed_message_with_the_partial_text(client, cha
 
 
 def test_stream_without_finish_reason_ends_failed(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     chunks = run(conversation.open_chat(client), conversation, "Say something short.")
     reply = conversation.messages[-1]
     assert len(chunks) == 2
@@ -129,7 +131,7 @@ def test_stream_without_finish_reason_ends_failed(client, chat_emu) -> None:
 
 
 def test_reloaded_conversation_continues_with_its_history(client, chat_emu, tmp_path) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     run(conversation.open_chat(client), conversation, Q1)
     conversation.save(tmp_path, "keeper")
 
@@ -148,7 +150,7 @@ def test_reloaded_conversation_continues_with_its_history(client, chat_emu, tmp_
 
 def test_rejected_key_fails_the_message_before_any_chunk(chat_emu) -> None:
     bad = genai.Client(api_key="invalid", http_options=chat_emu.http_options())
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     seen = []
     with pytest.raises(errors.ClientError) as info:
         run(
@@ -163,7 +165,7 @@ def test_rejected_key_fails_the_message_before_any_chunk(chat_emu) -> None:
 
 
 def test_stopping_early_fails_the_message(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     stream = stream_reply(conversation.open_chat(client), conversation, Q1)
     next(stream)
     stream.close()
@@ -173,7 +175,7 @@ def test_stopping_early_fails_the_message(client, chat_emu) -> None:
 
 
 def test_async_chat_two_turns_with_an_async_callback(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     seen: list[str] = []
 
     async def on_change(message) -> None:
@@ -197,7 +199,7 @@ def test_async_chat_two_turns_with_an_async_callback(client, chat_emu) -> None:
 
 
 def test_async_broken_stream_keeps_the_partial_text(client, chat_emu) -> None:
-    conversation = Conversation(system_instruction=KEEPER)
+    conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
 
     async def main() -> None:
         chat = conversation.open_async_chat(client)

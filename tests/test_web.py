@@ -24,6 +24,8 @@ from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_line
 from quickstart_helpers.web import SAMPLE_QUESTION, STOPPING_MESSAGE, ChatServer
 
 STORE = CassetteStore()
+#: The model the web cassettes were recorded with (the server asks it, not the default).
+WEB_MODEL = next(c.model for c in STORE.cassettes if c.name == "web_sse_chat")
 
 
 def cassette_prompt(name: str) -> str:
@@ -64,7 +66,7 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def server(emulator: Emulator) -> Iterator[ChatServer]:
     client = genai.Client(api_key="test", http_options=emulator.http_options())
-    with ChatServer(client) as srv:
+    with ChatServer(client, model=WEB_MODEL) as srv:
         yield srv
 
 
@@ -82,7 +84,7 @@ def slow_emulator() -> Iterator[Emulator]:
 @pytest.fixture()
 def slow_server(slow_emulator: Emulator) -> Iterator[ChatServer]:
     client = genai.Client(api_key="test", http_options=slow_emulator.http_options())
-    with ChatServer(client) as srv:
+    with ChatServer(client, model=WEB_MODEL) as srv:
         yield srv
 
 
@@ -184,7 +186,7 @@ def test_unmatched_prompt_gets_a_readable_error_event(server: ChatServer) -> Non
 
 def test_invalid_key_gets_a_readable_error_event(emulator: Emulator) -> None:
     client = genai.Client(api_key="invalid", http_options=emulator.http_options())
-    with ChatServer(client) as srv:
+    with ChatServer(client, model=WEB_MODEL) as srv:
         _, _, events = read_stream(srv.url + "chat/stream", message=CHAT)
         assert srv.stats.failed == 1
     assert [e.event for e in events] == ["error"]
@@ -364,7 +366,7 @@ def test_busy_conversation_refuses_a_second_message(slow_server: ChatServer) -> 
 
 def test_stopping_the_server_cancels_running_answers(slow_emulator: Emulator) -> None:
     client = genai.Client(api_key="test", http_options=slow_emulator.http_options())
-    srv = ChatServer(client).start()
+    srv = ChatServer(client, model=WEB_MODEL).start()
     idle_connections = upstream_connections(slow_emulator)
     conversation_id = post_chat(srv, {"message": SLOW}).json()["conversationId"]
     with httpx.stream("GET", srv.url + f"conversations/{conversation_id}/stream") as r:
@@ -399,7 +401,8 @@ def test_page_and_its_script_are_served(server: ChatServer) -> None:
 def test_quickstart_serve_works_offline(tmp_path: Path) -> None:
     env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": "fast"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"]
+        + ["--model", WEB_MODEL],
         cwd=tmp_path,  # no .env here
         env=env,
         stdout=subprocess.PIPE,

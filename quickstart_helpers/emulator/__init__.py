@@ -2,8 +2,10 @@
 
 An HTTPS server on 127.0.0.1 (aiohttp, a certificate made at start) that serves
 ``generateContent``, ``streamGenerateContent`` (SSE or a JSON array), ``countTokens``,
-``models.list``/``models.get``, ephemeral ``auth_tokens`` and the Live API's WebSocket
-(plain and constrained, with session resumption) from recorded cassettes, so the real
+``models.list``/``models.get``, ephemeral ``auth_tokens``, the Interactions API
+(``/interactions``: create as SSE or JSON, get with resume, cancel, delete) and the
+Live API's WebSocket (plain and constrained, with session resumption) from recorded
+cassettes, so the real
 SDKs (Python and JavaScript) stream for real with no key and no network. Requests are
 validated against the SDK's own types and every error is the API's JSON; the README's
 "What the emulator serves" lists every route.
@@ -36,6 +38,8 @@ from ._cassettes import (
     GenerateCassette,
     GoAwayFault,
     HttpErrorFault,
+    InteractionEvent,
+    InteractionsCassette,
     LiveAudio,
     LiveCassette,
     LiveClose,
@@ -47,6 +51,7 @@ from ._cassettes import (
     cassette_dirs,
     cassette_key,
     count_key,
+    interactions_request_key,
     load_cassette,
     normalize_contents,
     parse_cassette,
@@ -76,6 +81,8 @@ __all__ = [
     "GenerateCassette",
     "GoAwayFault",
     "HttpErrorFault",
+    "InteractionEvent",
+    "InteractionsCassette",
     "LiveAudio",
     "LiveCassette",
     "LiveClose",
@@ -92,6 +99,7 @@ __all__ = [
     "cassette_key",
     "count_key",
     "get_emulator",
+    "interactions_request_key",
     "load_cassette",
     "merge_chunks",
     "normalize_contents",

@@ -62,14 +62,15 @@ it) to the emulator's model catalog: ``{"format": 1, "name": "...", "kind": "mod
 
 Precedence: a :class:`CassetteStore` reads its folders in order. A cassette in a later
 folder overrides one from an earlier folder that answers the same request (the same
-:func:`request_key` or :func:`count_key`) or has the same name; two such cassettes
+:func:`request_key`, :func:`count_key` or :func:`interactions_request_key`) or has the
+same name; two such cassettes
 in the same folder tree are refused.
 
-Both kinds take an optional ``faults`` list: directives that reproduce what breaks
-streams in production (an HTTP error before the first chunk, possibly only the first
-N times; an error event, a dropped connection or a close frame after chunk or message
-N; chunks written in several TCP writes; ``goAway``). One vocabulary serves both
-protocols; see :data:`Fault` and :mod:`quickstart_helpers.emulator._faults`::
+``generate`` and ``live`` cassettes take an optional ``faults`` list: directives that
+reproduce what breaks streams in production (an HTTP error before the first chunk,
+possibly only the first N times; an error event, a dropped connection or a close frame
+after chunk or message N; chunks written in several TCP writes; ``goAway``). One
+vocabulary serves both protocols; see :data:`Fault` and :mod:`quickstart_helpers.emulator._faults`::
 
     "faults": [
       {"fault": "http_error", "status": 503, "times": 2,
@@ -77,14 +78,26 @@ protocols; see :data:`Fault` and :mod:`quickstart_helpers.emulator._faults`::
       {"fault": "split", "chunk": 1, "at": [7, 8]}
     ]
 
+An ``interactions`` cassette answers one ``POST /{version}/interactions`` (the
+Interactions API): ``request`` is the create body (``input``, ``tools``,
+``system_instruction``, ...), ``previous`` the name of the cassette whose interaction
+the request continues (its ``previous_interaction_id``), ``events`` the SSE events'
+JSON exactly as the API streams them (each with its ``event_id``; ``"break": true``
+drops the connection there), and ``interaction`` the finished ``Interaction`` resource
+(the non-streamed answer and what ``get`` returns). Events and the resource are
+validated with the SDK's models, refusing unknown fields and variants. See
+:mod:`quickstart_helpers.emulator._interactions`.
+
 Matching: a request and a ``generate`` cassette match when their
 :func:`request_key` is equal. The key holds the model (a ``models/`` prefix is
 ignored), the ``contents`` (roles lower-cased, default ``user``; consecutive contents
 of one role merged; adjacent text parts joined; thought parts skipped; inline data by
 MIME type and SHA-256; function call and function response parts by name and
 arguments), the ``systemInstruction``, ``tools``, ``toolConfig`` and the
-``responseModalities`` (as a set; none means ``TEXT``). Other generation settings
-(temperature, thinking) do not select a recording. Field names may be camelCase or snake_case.
+``responseModalities`` (as a set; none means ``TEXT``), and the ``thinkingConfig`` when
+one is given (thinking changes the answer's parts and its time to first chunk). Other
+generation settings (temperature, ...) do not select a recording. Field names may be
+camelCase or snake_case.
 """
 
 from __future__ import annotations
@@ -126,6 +139,8 @@ __all__ = [
     "GenerateCassette",
     "GoAwayFault",
     "HttpErrorFault",
+    "InteractionEvent",
+    "InteractionsCassette",
     "LiveAudio",
     "LiveCassette",
     "LiveClose",
@@ -143,6 +158,7 @@ __all__ = [
     "parse_cassette",
     "HINT_CHARS",
     "closest_text",
+    "interactions_request_key",
     "prompt_text",
     "request_key",
     "shipped_cassette_dir",
@@ -585,8 +601,55 @@ class ModelsCassette(_Named):
         return self
 
 
+class InteractionEvent(_Strict):
+    """One Interactions API SSE event (its ``data:`` JSON) and the delay before it.
+
+    Attributes:
+        delay_ms: Wait before the event in realtime pacing, in milliseconds.
+        event: The event's JSON as the API sends it (``event_type``, ``event_id``, ...);
+            None for a ``break``.
+        break_: Drop the connection here (JSON ``"break"``); only the stream of the
+            ``create`` request breaks, a resumed stream goes on.
+    """
+
+    delay_ms: int = Field(default=0, ge=0)
+    event: dict[str, Any] | None = None
+    break_: bool = Field(default=False, alias="break")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> InteractionEvent:
+        if (self.event is None) == (not self.break_):
+            raise ValueError('an event has either an "event" or "break": true, not both')
+        return self
+
+
+class InteractionsCassette(_CassetteBase):
+    """A recorded Interactions API exchange: one ``interactions.create`` request."""
+
+    kind: Literal["interactions"]
+    previous: str | None = None
+    request: dict[str, Any] = Field(default_factory=dict)
+    events: list[InteractionEvent] = Field(min_length=1)
+    interaction: dict[str, Any]
+
+    @property
+    def interaction_id(self) -> str:
+        """The recorded interaction's id."""
+        return str(self.interaction.get("id", ""))
+
+    def sent_events(self) -> list[dict[str, Any]]:
+        """Return the recorded events, without the breaks."""
+        return [e.event for e in self.events if e.event is not None]
+
+    def request_key(self) -> str:
+        """Return the :func:`interactions_request_key` of the recorded request."""
+        return interactions_request_key(self.model, self.request, self.previous)
+
+
 #: Any cassette model.
-AnyCassette = GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette
+AnyCassette = (
+    GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette | InteractionsCassette
+)
 #: Any cassette; ``kind`` picks the model.
 Cassette = Annotated[AnyCassette, Field(discriminator="kind")]
 
@@ -598,6 +661,35 @@ def _loc(loc: Iterable[Any]) -> str:
     for item in loc:
         text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
     return text or "(top level)"
+
+
+def _interactions_errors(cassette: InteractionsCassette) -> list[str]:
+    """Check an ``interactions`` cassette with the SDK's models and for consistency."""
+    from ._interactions_schema import event_problems, interaction_problems
+
+    problems = interaction_problems(cassette.interaction, "interaction")
+    if not cassette.interaction_id:
+        problems.append("interaction.id: the recorded interaction needs its id")
+    seen: set[str] = set()
+    for i, item in enumerate(cassette.events):
+        if item.event is None:
+            continue
+        where = f"events[{i}].event"
+        problems += event_problems(item.event, where)
+        event_id = item.event.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            problems.append(f"{where}.event_id: every event needs an event_id (to resume)")
+        elif event_id in seen:
+            problems.append(f"{where}.event_id: {event_id!r} is used twice")
+        else:
+            seen.add(event_id)
+    events = cassette.sent_events()
+    first = events[0] if events else {}
+    if first.get("event_type") != "interaction.created":
+        problems.append("events[0].event: the first event must be interaction.created")
+    elif (first.get("interaction") or {}).get("id") != cassette.interaction_id:
+        problems.append("events[0].event.interaction.id: differs from interaction.id")
+    return problems
 
 
 def _sdk_errors(cassette: AnyCassette) -> list[str]:
@@ -613,6 +705,8 @@ def _sdk_errors(cassette: AnyCassette) -> list[str]:
             for err in exc.errors():
                 problems.append(f"{where}.{_loc(err['loc'])}: {err['msg']}")
 
+    if isinstance(cassette, InteractionsCassette):
+        return _interactions_errors(cassette)
     if isinstance(cassette, GenerateCassette):
         for i, chunk in enumerate(cassette.chunks):
             if chunk.response is not None:
@@ -774,13 +868,63 @@ def request_key(model: str, body: dict[str, Any]) -> str:
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
     modalities = config.get("responseModalities") or []
     instruction = body.get("systemInstruction")
+    thinking = (
+        config.get("thinkingConfig") if isinstance(config.get("thinkingConfig"), dict) else {}
+    )
     key = {
         "model": bare_model(model),
         "contents": normalize_contents(body.get("contents")),
         "systemInstruction": normalize_contents([instruction])[0]["parts"] if instruction else [],
         "tools": body.get("tools") or [],
         "toolConfig": body.get("toolConfig") or {},
+        **({"thinkingConfig": thinking} if thinking else {}),
         "responseModalities": sorted({str(m).upper() for m in modalities} or {"TEXT"})
+        if isinstance(modalities, list)
+        else modalities,
+    }
+    return json.dumps(key, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _digest_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: hashlib.sha256(str(v).encode()).hexdigest() if k == "data" else _digest_data(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_digest_data(v) for v in value]
+    return value
+
+
+def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
+    """Return the key that identifies an ``interactions.create`` request, as canonical JSON.
+
+    The key holds the model (without ``models/``), ``previous`` (the name of the
+    cassette that recorded the interaction named by ``previous_interaction_id``, or
+    None), the ``input`` (a string is one text content; base64 ``data`` by SHA-256),
+    ``system_instruction``, ``tools``, ``response_format`` and ``response_modalities``
+    (as a set; none means ``text``). Streaming, storage and other generation settings
+    do not select a recording.
+
+    Args:
+        model: Model name, with or without ``models/``.
+        body: The request's JSON body (snake_case, as the SDK sends it).
+        previous: Name of the cassette the request continues, or None.
+    """
+    body = body if isinstance(body, dict) else {}
+    given = body.get("input")
+    items = [given] if isinstance(given, str | dict) else given or []
+    items = [{"type": "text", "text": i} if isinstance(i, str) else i for i in items]
+    modalities = body.get("response_modalities") or []
+    key = {
+        "kind": "interactions",
+        "model": bare_model(model),
+        "previous": previous,
+        "input": _digest_data(items),
+        "system_instruction": body.get("system_instruction") or "",
+        "tools": body.get("tools") or [],
+        "response_format": body.get("response_format"),
+        "response_modalities": sorted({str(m).lower() for m in modalities} or {"text"})
         if isinstance(modalities, list)
         else modalities,
     }
@@ -827,13 +971,16 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     """Return the request key a cassette answers (kind first), or None for none.
 
     ``generate``: ``"generate "`` + :func:`request_key`; ``count_tokens``:
-    ``"count_tokens "`` + :func:`count_key`. ``live`` and ``models`` cassettes answer
-    no single request (None).
+    ``"count_tokens "`` + :func:`count_key`; ``interactions``: ``"interactions "`` +
+    :func:`interactions_request_key`. ``live`` and ``models`` cassettes answer no single
+    request (None).
     """
     if isinstance(cassette, GenerateCassette):
         return "generate " + cassette.request_key()
     if isinstance(cassette, CountTokensCassette):
         return "count_tokens " + count_key(cassette.model, count_request(cassette.request))
+    if isinstance(cassette, InteractionsCassette):
+        return "interactions " + cassette.request_key()
     return None
 
 
@@ -991,6 +1138,19 @@ class CassetteStore:
         """Return the ``generate`` cassette recorded for this request, or None."""
         found = self._by_key.get("generate " + request_key(model, body))
         return found if isinstance(found, GenerateCassette) else None
+
+    def find_interaction(
+        self, model: str, body: dict[str, Any], previous: str | None
+    ) -> InteractionsCassette | None:
+        """Return the ``interactions`` cassette recorded for this create request, or None.
+
+        Args:
+            model: The request's model.
+            body: The create request's JSON body.
+            previous: Name of the cassette of the interaction it continues, or None.
+        """
+        found = self._by_key.get("interactions " + interactions_request_key(model, body, previous))
+        return found if isinstance(found, InteractionsCassette) else None
 
     def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette whose prompt is most like this one's.

@@ -1,8 +1,8 @@
 """The emulator's lifecycle: an aiohttp app with TLS, served from a background thread.
 
-The routes live in :mod:`._http` (REST and SSE) and :mod:`._live` (the Live API's
-WebSocket); this module starts and stops them and builds the client options that
-reach them.
+The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions` (the
+Interactions API) and :mod:`._live` (the Live API's WebSocket); this module starts and
+stops them and builds the client options that reach them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .._background import (
     start_background_server,
 )
 from ..settings import Pacing
-from . import _auth_tokens, _http, _live, _middleware, _models
+from . import _auth_tokens, _http, _interactions, _live, _middleware, _models
 from ._auth_tokens import TokenStore
 from ._cassettes import CassetteStore
 from ._live import ResumptionStore
@@ -146,6 +146,7 @@ class Emulator:
         _models.add_routes(app, self)
         _auth_tokens.add_routes(app, self)
         _live.add_routes(app, self)
+        _interactions.add_routes(app, self)
         return app
 
     def start(self) -> Emulator:

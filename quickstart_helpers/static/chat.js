@@ -4,8 +4,11 @@
 //   unnamed "message" events: one per model chunk; the data is the chunk's text;
 //   "done": the answer is complete (data "[DONE]");
 //   "error": the model call failed; the data is a readable message.
+//   "started" (only when the relay asks the Interactions API): the stream is resumable.
 // An EventSource reconnects on its own when a stream ends, which would ask the
-// question again, so the page closes it on "done" and on every error.
+// question again, so the page closes it on "done" and on every error, except when
+// the stream is resumable: its events carry ids, and a reconnecting EventSource sends
+// the last one back (Last-Event-ID), so the server continues after it instead.
 "use strict";
 
 const log = document.getElementById("log");
@@ -49,6 +52,9 @@ async function refusalReason(url) {
   }
 }
 
+// Reconnections tried for one answer before the page gives up.
+const MAX_RECONNECTS = 5;
+
 function ask(question) {
   addBubble("user", question);
   const bubble = addBubble("model", "");
@@ -60,6 +66,8 @@ function ask(question) {
   const url = `/chat/stream?${new URLSearchParams({ message: question })}`;
   const source = new EventSource(url);
   let opened = false;
+  let resumable = false;
+  let reconnects = 0;
 
   const finish = (state, text) => {
     source.close();
@@ -73,8 +81,13 @@ function ask(question) {
 
   source.onopen = () => {
     opened = true;
+    statusLine.textContent = reconnects ? "Reconnected; streaming…" : "Streaming…";
   };
+  source.addEventListener("started", (event) => {
+    resumable = event.lastEventId !== "";
+  });
   source.onmessage = (event) => {
+    resumable = resumable || event.lastEventId !== "";
     bubble.textContent += event.data;
     bubble.dataset.chunks = String(Number(bubble.dataset.chunks) + 1);
     bubble.scrollIntoView({ block: "end" });
@@ -87,6 +100,16 @@ function ask(question) {
       // A named "error" event sent by the server: the model call failed.
       addNote(event.data);
       finish("failed", "The answer failed; the text received so far is kept.");
+    } else if (
+      resumable &&
+      source.readyState === EventSource.CONNECTING &&
+      reconnects < MAX_RECONNECTS
+    ) {
+      // The connection dropped mid-answer: the EventSource reconnects by itself and
+      // sends the last event id, so the answer continues where it stopped.
+      reconnects += 1;
+      bubble.dataset.reconnects = String(reconnects);
+      statusLine.textContent = "Connection lost; reconnecting…";
     } else if (!opened) {
       source.close();
       const reason = await refusalReason(url);

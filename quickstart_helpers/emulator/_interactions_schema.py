@@ -1,0 +1,80 @@
+"""Strict checks of Interactions API JSON with the SDK's own models.
+
+The SDK's Interactions models (``google.genai.interactions``) accept unknown fields
+(``extra="allow"``) and keep unknown variants (``UnknownInteractionSSEEvent``,
+``UnknownStep``, ...) so that a newer server never breaks an older client. A recording
+must be stricter: this module validates with those models, then walks the result and
+reports every field the models do not know and every variant they could not place.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+__all__ = ["event_problems", "interaction_problems"]
+
+
+@cache
+def _event_adapter() -> TypeAdapter[Any]:
+    from google.genai.interactions import InteractionSSEEvent
+
+    return TypeAdapter(InteractionSSEEvent)
+
+
+def _loc(loc: Any) -> str:
+    text = ""
+    for item in loc:
+        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
+    return text
+
+
+def _walk(value: Any, where: str, problems: list[str]) -> None:
+    if isinstance(value, BaseModel):
+        name = type(value).__name__
+        if name.startswith("Unknown"):
+            raw = getattr(value, "raw", None)
+            kind = raw.get("type") or raw.get("event_type") if isinstance(raw, dict) else None
+            problems.append(f"{where}: unknown variant {kind!r} (the SDK's {name})")
+            return
+        for key in value.__pydantic_extra__ or {}:
+            problems.append(f"{where}.{key}: unknown field (not in the SDK's {name})")
+        for field_name in type(value).model_fields:
+            # Read the stored value: getattr warns for fields the SDK deprecated.
+            _walk(value.__dict__.get(field_name), f"{where}.{field_name}", problems)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, f"{where}[{i}]", problems)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, BaseModel | list):
+                _walk(item, f"{where}.{key}", problems)
+
+
+def _check(validate: Any, data: Any, where: str) -> list[str]:
+    try:
+        parsed = validate(data)
+    except ValidationError as exc:
+        return [f"{where}.{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
+    problems: list[str] = []
+    _walk(parsed, where, problems)
+    return problems
+
+
+def event_problems(event: dict[str, Any], where: str) -> list[str]:
+    """Return ``path: problem`` lines for one SSE event's JSON (empty when valid).
+
+    Args:
+        event: The ``data:`` JSON of one event, e.g. ``{"event_type": "step.delta", ...}``.
+        where: Path of the event in its file, for the messages.
+    """
+    return _check(_event_adapter().validate_python, event, where)
+
+
+def interaction_problems(interaction: dict[str, Any], where: str) -> list[str]:
+    """Return ``path: problem`` lines for one ``Interaction`` resource's JSON."""
+    from google.genai.interactions import Interaction
+
+    return _check(Interaction.model_validate, interaction, where)
