@@ -432,12 +432,11 @@ CHAT_ANSWERS = (
 )
 
 WEB_ANSWER = (
-    "A web page shows a streamed answer by keeping one HTTP response open and reading it "
-    "as it arrives. With Server-Sent Events the server writes each piece of the answer as "
-    "a small event, and the browser's EventSource hands every event to the page, which "
-    "appends its text to the chat bubble. Each event can carry an id, so a page that loses "
-    "the connection reconnects and sends the last id it received; the server then "
-    "continues from the next piece instead of starting over."
+    "Before electricity, the keeper climbed the tower at sunset to light an oil lamp, often "
+    "burning whale oil and later kerosene, set inside a great glass lens. Through the night "
+    "the keeper stood watch in shifts: trimming the wick so it burned without smoke, "
+    "polishing soot from the glass, and winding the clockwork that turned the lens every few "
+    "hours. At dawn the lamp was put out, and the lens was curtained from the sun."
 )
 
 
