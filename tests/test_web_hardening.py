@@ -39,6 +39,7 @@ from quickstart_helpers.web import (
     ChatServer,
     create_app,
 )
+from tests import test_web
 from tests.test_web import (
     CHAT,
     FOLLOWUP,
@@ -49,27 +50,10 @@ from tests.test_web import (
     wait_until,
 )
 
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(pacing="fast").start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(scope="module")
-def server(emulator: Emulator) -> Iterator[ChatServer]:
-    client = genai.Client(api_key="test", http_options=emulator.http_options())
-    with ChatServer(client) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def slow_emulator() -> Iterator[Emulator]:
-    """Realtime pacing: web_sse_slow waits a minute for its second chunk."""
-    emu = Emulator(pacing="realtime").start()
-    yield emu
-    emu.stop()
+# The fast and realtime emulators and the relay of test_web.py (module-scoped fixtures).
+emulator = test_web.emulator
+server = test_web.server
+slow_emulator = test_web.slow_emulator
 
 
 def json_post(url: str, body: object, **headers: str) -> httpx.Response:
