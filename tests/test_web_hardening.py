@@ -40,6 +40,7 @@ from quickstart_helpers.web import (
     create_app,
 )
 from tests import test_web
+from tests._sockets import closed_within
 from tests.test_web import (
     CHAT,
     FOLLOWUP,
@@ -396,20 +397,6 @@ def test_a_key_echoing_upstream_never_leaks_the_key(
 
 
 # -- timeouts and keep-alive comments ------------------------------------------------------
-
-
-def closed_within(sock: socket.socket, seconds: float) -> bytes | None:
-    """Read until the server closes the socket; return what it sent, None if it did not."""
-    sock.settimeout(seconds)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except TimeoutError:
-        return None
-    except ConnectionResetError:
-        pass
-    return data
 
 
 def test_silent_and_slow_clients_are_timed_out(emulator: Emulator) -> None:
