@@ -32,6 +32,19 @@ def _mode_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cell_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _upstream_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--upstream",
+        default=None,
+        help=f"server to {verb} (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from ._runner import execute_notebook, find_notebooks, format_summary
     from .client import resolve_mode
@@ -296,8 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     _mode_option(run)
     _pacing_option(run)
     run.add_argument("--output", default="build/run", help="output folder (default: build/run)")
-    run.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _cell_options(run)
     run.set_defaults(func=_cmd_run)
 
     refresh = sub.add_parser(
@@ -329,16 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="once (default: only into a folder without cassettes), new_episodes (record "
         "what is not recorded yet), all (record everything again), none (replay only)",
     )
-    record.add_argument(
-        "--upstream",
-        default=None,
-        help=f"server to record (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
-    )
+    _upstream_option(record, "record")
     record.add_argument(
         "--output", default="build/record", help="executed copies (default: build/record)"
     )
-    record.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
-    record.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _cell_options(record)
     record.set_defaults(func=_cmd_record)
 
     verify = sub.add_parser(
@@ -352,11 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "folders", nargs="*", help="cassette folders (default: $QUICKSTART_CASSETTES)"
     )
-    verify.add_argument(
-        "--upstream",
-        default=None,
-        help=f"server to ask (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
-    )
+    _upstream_option(verify, "ask")
     verify.set_defaults(func=_cmd_verify)
 
     emulator = sub.add_parser(

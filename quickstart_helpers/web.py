@@ -615,24 +615,34 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     message = _check_message(request.query.get("message"), state.max_message_chars)
     if state.api == "interactions":
-        return await _interactions_stream(request, state, message)
+        resume = _resume_point(request, state)
+        return await _relay(request, state, _interactions_frames(state, message, resume))
+    return await _relay(request, state, _generate_frames(state, message))
+
+
+async def _relay(
+    request: web.Request, state: _State, frames: AsyncIterator[tuple[bytes, bool]]
+) -> web.StreamResponse:
+    """Send the SSE ``frames`` of one model stream to the browser, then a done event.
+
+    ``frames`` yields ``(frame, is_text_chunk)``; closing it closes the model stream.
+    A failure becomes an error event and each stream counts once in ``state.stats``.
+    """
     stream = await _open_sse(request, upstream=True)
     state.stats.started += 1
     outcome = "failed"
     chunks = 0
     try:
-        upstream = await state.client.aio.models.generate_content_stream(
-            model=state.model, contents=message
-        )
-        async with contextlib.aclosing(upstream):
-            async for chunk in upstream:
-                await stream.write(format_event(chunk_text(chunk)))
-                chunks += 1
+        async with contextlib.aclosing(frames):
+            async for frame, is_chunk in frames:
+                await stream.write(frame)
+                chunks += is_chunk
         await stream.write(done_event())
         outcome = "completed"
     except asyncio.CancelledError:
         # The client went away (aiohttp cancelled this handler) or the server is
-        # stopping: leaving the ``async with`` closed the model stream.
+        # stopping: leaving the ``async with`` closed the model stream. A browser
+        # that reconnects to an Interactions stream resumes from its last event id.
         outcome = "cancelled"
         if not state.stopping:
             raise
@@ -651,6 +661,16 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
         _touch(state)
         setattr(state.stats, outcome, getattr(state.stats, outcome) + 1)
     return stream.response
+
+
+async def _generate_frames(state: _State, message: str) -> AsyncIterator[tuple[bytes, bool]]:
+    """Yield the text chunks of a ``generate_content_stream`` reply as SSE frames."""
+    upstream = await state.client.aio.models.generate_content_stream(
+        model=state.model, contents=message
+    )
+    async with contextlib.aclosing(upstream):
+        async for chunk in upstream:
+            yield format_event(chunk_text(chunk)), True
 
 
 def _resume_point(request: web.Request, state: _State) -> tuple[str, str] | None:
@@ -678,65 +698,40 @@ def _remember_interaction(state: _State, interaction_id: str) -> None:
         del state.interactions[next(iter(state.interactions))]
 
 
-async def _interactions_stream(
-    request: web.Request, state: _State, message: str
-) -> web.StreamResponse:
-    """Relay an Interactions API stream; resume it when the browser sends Last-Event-ID."""
-    resume = _resume_point(request, state)
-    stream = await _open_sse(request, upstream=True)
-    state.stats.started += 1
-    outcome = "failed"
-    chunks = 0
+async def _interactions_frames(
+    state: _State, message: str, resume: tuple[str, str] | None
+) -> AsyncIterator[tuple[bytes, bool]]:
+    """Yield an Interactions API stream as SSE frames; resume it from ``resume`` if given.
+
+    Raises:
+        RuntimeError: The Interactions API reported an error event.
+    """
     interactions = state.client.aio.interactions
+    if resume is None:
+        upstream = await interactions.create(model=state.model, input=message, stream=True)
+        interaction_id = ""
+    else:
+        interaction_id, event_id = resume
+        upstream = await interactions.get(interaction_id, stream=True, last_event_id=event_id)
     try:
-        if resume is None:
-            upstream = await interactions.create(model=state.model, input=message, stream=True)
-            interaction_id = ""
-        else:
-            interaction_id, event_id = resume
-            upstream = await interactions.get(interaction_id, stream=True, last_event_id=event_id)
-        try:
-            async for event in upstream:
-                if event.event_type == "interaction.created":
-                    interaction_id = event.interaction.id
-                    _remember_interaction(state, interaction_id)
-                    frame = format_event(
-                        interaction_id,
-                        event="started",
-                        id=f"{interaction_id}/{event.event_id}",
-                        retry_ms=RECONNECT_MS,
-                    )
-                    await stream.write(frame)
-                elif event.event_type == "step.delta" and event.delta.type == "text":
-                    frame = format_event(event.delta.text, id=f"{interaction_id}/{event.event_id}")
-                    await stream.write(frame)
-                    chunks += 1
-                elif event.event_type == "error":
-                    detail = event.error.message if event.error else None
-                    raise RuntimeError(detail or "The Interactions API reported an error.")
-        finally:
-            await upstream.close()
-        await stream.write(done_event())
-        outcome = "completed"
-    except asyncio.CancelledError:
-        # The client went away or the server is stopping: the ``finally`` above closed
-        # the model stream. A browser that reconnects resumes from its last event id.
-        outcome = "cancelled"
-        if not state.stopping:
-            raise
-        _uncancel()
-        with contextlib.suppress(ConnectionError):
-            await stream.write(error_event(STOPPING_MESSAGE))
-    except ConnectionError:
-        outcome = "cancelled"
-    except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
-        with contextlib.suppress(ConnectionError):
-            await stream.write(error_event(_failure_text(exc, chunks, state.secrets)))
+        async for event in upstream:
+            if event.event_type == "interaction.created":
+                interaction_id = event.interaction.id
+                _remember_interaction(state, interaction_id)
+                frame = format_event(
+                    interaction_id,
+                    event="started",
+                    id=f"{interaction_id}/{event.event_id}",
+                    retry_ms=RECONNECT_MS,
+                )
+                yield frame, False
+            elif event.event_type == "step.delta" and event.delta.type == "text":
+                yield format_event(event.delta.text, id=f"{interaction_id}/{event.event_id}"), True
+            elif event.event_type == "error":
+                detail = event.error.message if event.error else None
+                raise RuntimeError(detail or "The Interactions API reported an error.")
     finally:
-        state.streams.discard(stream)
-        _touch(state)
-        setattr(state.stats, outcome, getattr(state.stats, outcome) + 1)
-    return stream.response
+        await upstream.close()
 
 
 async def _read_json(request: web.Request, timeout: float) -> Any:

@@ -42,6 +42,18 @@ __all__ = [
 ]
 
 #: System browsers, in the order they are tried (names are looked up on PATH).
+#: Chromium's command line for the browser tests (the ``browser`` fixture of conftest.py).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 SYSTEM_BROWSERS = (
     "/usr/bin/chromium",
     "chromium",

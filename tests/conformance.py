@@ -6,12 +6,41 @@ JavaScript SDK test, so every client checks the same recordings.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from quickstart_helpers.emulator import CassetteStore, GenerateCassette, LiveCassette
+import pytest
+from google import genai
+
+from quickstart_helpers.emulator import CassetteStore, Emulator, GenerateCassette, LiveCassette
 from quickstart_helpers.emulator._live import load_audio
 
 STORE = CassetteStore()
+#: The API key the conformance clients send (any key but the emulator's invalid one works).
+KEY = "conformance-key"
+
+_clients: list[genai.Client] = []
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    """An emulator of the shipped cassettes, fast pacing, one per test module."""
+    emu = Emulator(pacing="fast").start()
+    yield emu
+    emu.stop()
+
+
+def sdk_client(emu: Emulator, slash: bool = False, key: str = KEY, **options: Any) -> genai.Client:
+    """A Python SDK client of ``emu``; ``slash`` ends its base URL with ``/``.
+
+    ``options`` go to :meth:`Emulator.http_options` (e.g. ``api_version="v1alpha"``).
+    """
+    http_options = emu.http_options(**options)
+    if slash:
+        http_options.base_url = emu.base_url + "/"
+    client = genai.Client(api_key=key, http_options=http_options)
+    _clients.append(client)  # a collected client closes its connections
+    return client
 
 
 def cassette(name: str) -> Any:

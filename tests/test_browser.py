@@ -12,24 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 from google import genai
-from playwright.sync_api import Browser, Page, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Browser, Page
 
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.web import ChatServer
-
-from ._browser import HOW_TO_ENABLE, chromium_or_skip, skip_or_fail
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 STORE = CassetteStore()
 #: The model the web cassettes were recorded with (the server asks it, not the default).
@@ -46,28 +32,6 @@ def cassette(name: str) -> tuple[str, list[str]]:
         if c.response is not None
     ]
     return prompt, chunks
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = chromium_or_skip(lambda: playwright.chromium.executable_path)
-        try:
-            browser = playwright.chromium.launch(
-                executable_path=chromium.executable, args=CHROMIUM_ARGS
-            )
-        except PlaywrightError as exc:
-            if chromium.source != "playwright":
-                raise
-            # Playwright's download does not bring the system libraries it needs.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            skip_or_fail(
-                f"Browser tests need Chromium: Playwright's ({chromium.executable}) does not "
-                f"start ({first}); install its libraries with `sudo python3 -m uv run "
-                f"playwright install-deps chromium`. To enable them, {HOW_TO_ENABLE}."
-            )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

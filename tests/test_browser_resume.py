@@ -3,7 +3,7 @@ relay asking the Interactions API, the emulator in realtime pacing, and a TCP pr
 between the browser and the relay that cuts the answer's connection.
 
 The browser is found by ``tests/_browser.py`` (the ``browser`` fixture of
-``tests/test_browser.py``). The proxy is another address for the page, so the relay is
+``tests/conftest.py``). The proxy is another address for the page, so the relay is
 told to accept it (``allowed_hosts``/``allowed_origins``), as behind a reverse proxy."""
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from playwright.sync_api import Browser
 
 from quickstart_helpers.emulator import CassetteStore, Emulator, InteractionsCassette
 from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
-
-from . import test_browser
-
-browser = test_browser.browser  # the module-scoped headless Chromium fixture
 
 STORE = CassetteStore()
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")

@@ -12,37 +12,18 @@ import datetime as dt
 import json
 import ssl
 import warnings
-from collections.abc import Iterator
 
 import pytest
 import websockets
-from google import genai
 from google.genai import errors, types
 
 from quickstart_helpers.emulator import Emulator
 
-from .conformance import NARRATION, system_text, turn_pcm
+from . import conformance
+from .conformance import KEY, NARRATION, system_text, turn_pcm
+from .conformance import sdk_client as client
 
-KEY = "conformance-key"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(pacing="fast").start()
-    yield emu
-    emu.stop()
-
-
-_clients: list[genai.Client] = []
-
-
-def client(emu: Emulator, key: str = KEY, slash: bool = False, **options) -> genai.Client:
-    http_options = emu.http_options(**options)
-    if slash:
-        http_options.base_url = emu.base_url + "/"
-    made = genai.Client(api_key=key, http_options=http_options)
-    _clients.append(made)  # a collected client closes its connections
-    return made
+emulator = conformance.emulator  # the module-scoped emulator of the shipped cassettes
 
 
 def config(**kwargs) -> types.LiveConnectConfig:

@@ -18,42 +18,25 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from google import genai
 from google.genai import errors, types
 
 from quickstart_helpers.emulator import Emulator
 
+from . import conformance
 from .conformance import (
     CHAT1,
     CHAT2,
     IMAGE,
+    KEY,
     TEXT,
     chunk_texts,
     last_prompt,
     prompt_tokens,
     system_text,
 )
+from .conformance import sdk_client as sdk
 
-KEY = "conformance-key"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(pacing="fast").start()
-    yield emu
-    emu.stop()
-
-
-_clients: list[genai.Client] = []
-
-
-def sdk(emu: Emulator, slash: bool, **options: object) -> genai.Client:
-    http_options = emu.http_options(**options)
-    if slash:
-        http_options.base_url = emu.base_url + "/"
-    client = genai.Client(api_key=KEY, http_options=http_options)
-    _clients.append(client)  # a collected client closes its connections
-    return client
+emulator = conformance.emulator  # the module-scoped emulator of the shipped cassettes
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from quickstart_helpers.emulator import (
 )
 from quickstart_helpers.emulator._live import CLOSE_INVALID_ARGUMENT
 from quickstart_helpers.sse import iter_events, iter_lines
+from tests._sockets import closed_within
 
 MODEL = "gemini-3.8-flash"
 KEY = "test-key"
@@ -217,20 +218,6 @@ def test_the_request_log_keeps_the_newest_within_its_count_and_byte_limits() -> 
 # -- timeouts ------------------------------------------------------------------------------
 
 
-def _closed_within(sock: ssl.SSLSocket | socket.socket, seconds: float) -> bytes | None:
-    """Read until the server closes the socket; return what it sent, None if it did not."""
-    sock.settimeout(seconds)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except TimeoutError:
-        return None
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    return data
-
-
 def test_silent_slow_and_setup_less_clients_are_timed_out() -> None:
     emu = Emulator(
         _store(), pacing="fast", header_timeout=0.5, body_timeout=0.5, live_setup_timeout=0.5
@@ -259,9 +246,9 @@ def test_silent_slow_and_setup_less_clients_are_timed_out() -> None:
             '{"contents": '.encode()
         )
         with silent, trickling, slow_body:
-            assert _closed_within(silent, 10) == b""
-            assert _closed_within(trickling, 10) == b""
-            answer = _closed_within(slow_body, 10)
+            assert closed_within(silent, 10) == b""
+            assert closed_within(trickling, 10) == b""
+            answer = closed_within(slow_body, 10)
         assert answer is not None and answer.startswith(b"HTTP/1.1 408")
         head, _, payload = answer.partition(b"\r\n\r\n")
         assert b"application/json" in head
@@ -352,7 +339,7 @@ def test_a_request_aiohttp_cannot_parse_gets_json(fast: Emulator) -> None:
     raw = socket.create_connection(("127.0.0.1", fast.port), timeout=10)
     with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n")
-        answer = _closed_within(sock, 10)
+        answer = closed_within(sock, 10)
     assert answer is not None and answer.startswith(b"HTTP/1.")
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert b" 400 " in head.split(b"\r\n")[0] and b"application/json" in head

@@ -39,25 +39,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Browser, Page, Route, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
-
-from ._browser import HOW_TO_ENABLE, chromium_or_skip, skip_or_fail
+from playwright.sync_api import Browser, Page, Route
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "04_audio_streaming.ipynb"
 #: The files notebook 04 shows with ``wav_player``.
 PLAYED = [f"audio_response_{i}.wav" for i in range(1, 6)]
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 #: Seconds JupyterLab may take to answer after it starts.
 SERVER_START = 90
@@ -200,27 +187,6 @@ def start_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     yield start
     for process in started:
         _stop(process)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = chromium_or_skip(lambda: playwright.chromium.executable_path)
-        try:
-            browser = playwright.chromium.launch(
-                executable_path=chromium.executable, args=CHROMIUM_ARGS
-            )
-        except PlaywrightError as exc:
-            if chromium.source != "playwright":
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            skip_or_fail(
-                f"Browser tests need Chromium: Playwright's ({chromium.executable}) does not "
-                f"start ({first}); install its libraries with `sudo python3 -m uv run "
-                f"playwright install-deps chromium`. To enable them, {HOW_TO_ENABLE}."
-            )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture()

@@ -39,6 +39,8 @@ from quickstart_helpers.web import (
     ChatServer,
     create_app,
 )
+from tests import test_web
+from tests._sockets import closed_within
 from tests.test_web import (
     CHAT,
     FOLLOWUP,
@@ -49,27 +51,10 @@ from tests.test_web import (
     wait_until,
 )
 
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator(pacing="fast").start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(scope="module")
-def server(emulator: Emulator) -> Iterator[ChatServer]:
-    client = genai.Client(api_key="test", http_options=emulator.http_options())
-    with ChatServer(client) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def slow_emulator() -> Iterator[Emulator]:
-    """Realtime pacing: web_sse_slow waits a minute for its second chunk."""
-    emu = Emulator(pacing="realtime").start()
-    yield emu
-    emu.stop()
+# The fast and realtime emulators and the relay of test_web.py (module-scoped fixtures).
+emulator = test_web.emulator
+server = test_web.server
+slow_emulator = test_web.slow_emulator
 
 
 def json_post(url: str, body: object, **headers: str) -> httpx.Response:
@@ -412,20 +397,6 @@ def test_a_key_echoing_upstream_never_leaks_the_key(
 
 
 # -- timeouts and keep-alive comments ------------------------------------------------------
-
-
-def closed_within(sock: socket.socket, seconds: float) -> bytes | None:
-    """Read until the server closes the socket; return what it sent, None if it did not."""
-    sock.settimeout(seconds)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except TimeoutError:
-        return None
-    except ConnectionResetError:
-        pass
-    return data
 
 
 def test_silent_and_slow_clients_are_timed_out(emulator: Emulator) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._protocol import api_error, key_error, parse_json
+from ._protocol import api_error, read_keyed_json
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -130,13 +130,10 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register ``POST /{version}/auth_tokens``."""
 
     async def create(request: web.Request) -> web.StreamResponse:
-        error = key_error(request)
-        if error is not None:
-            return error
-        try:
-            body = parse_json(await request.read())
-        except ValueError as exc:
-            return api_error(400, "INVALID_ARGUMENT", str(exc))
+        read = await read_keyed_json(request)
+        if isinstance(read, web.Response):
+            return read
+        _, body = read
         if not isinstance(body, dict):
             return api_error(
                 400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected an object."

@@ -37,8 +37,7 @@ from ._protocol import (
     ReceivedRequest,
     api_error,
     bare_model,
-    key_error,
-    parse_json,
+    read_keyed_json,
     short,
 )
 from ._validation import validate_generate_request
@@ -191,14 +190,10 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         forwarded = await emulator.recorder.generate(emulator, request, model, method)
         if forwarded is not None:
             return forwarded
-    error = key_error(request)
-    if error is not None:
-        return error
-    raw = await request.read()
-    try:
-        body = parse_json(raw)
-    except ValueError as exc:
-        return api_error(400, "INVALID_ARGUMENT", str(exc))
+    read = await read_keyed_json(request)
+    if isinstance(read, web.Response):
+        return read
+    raw, body = read
     if method == "countTokens":
         return await _models.count_tokens(emulator, model, body)
     normalized, error = validate_generate_request(body)

@@ -46,7 +46,7 @@ from aiohttp import web
 
 from ..sse import format_event
 from ._cassettes import InteractionsCassette, closest_text
-from ._protocol import ReceivedRequest, api_error, bare_model, key_error, parse_json, short
+from ._protocol import ReceivedRequest, api_error, bare_model, key_error, read_keyed_json, short
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -209,14 +209,10 @@ def _unmatched(
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    error = key_error(request)
-    if error is not None:
-        return error
-    raw = await request.read()
-    try:
-        body = parse_json(raw)
-    except ValueError as exc:
-        return api_error(400, "INVALID_ARGUMENT", str(exc))
+    read = await read_keyed_json(request)
+    if isinstance(read, web.Response):
+        return read
+    raw, body = read
     if not isinstance(body, dict):
         return api_error(
             400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."

@@ -28,6 +28,7 @@ __all__ = [
     "error_body",
     "key_error",
     "parse_json",
+    "read_keyed_json",
     "short",
 ]
 
@@ -138,6 +139,24 @@ def key_error(request: web.Request) -> web.Response | None:
     if key == INVALID_KEY:
         return web.json_response(INVALID_KEY_ERROR, status=400)
     return None
+
+
+async def read_keyed_json(request: web.Request) -> tuple[bytes, Any] | web.Response:
+    """Check the request's API key, then read and parse its JSON body.
+
+    Returns:
+        ``(raw body bytes, parsed JSON)``, or the API's error response to send: the key
+        error of :func:`key_error`, or a 400 ``INVALID_ARGUMENT`` for a body that
+        :func:`parse_json` refuses.
+    """
+    error = key_error(request)
+    if error is not None:
+        return error
+    raw = await request.read()
+    try:
+        return raw, parse_json(raw)
+    except ValueError as exc:
+        return api_error(400, "INVALID_ARGUMENT", str(exc))
 
 
 @dataclass

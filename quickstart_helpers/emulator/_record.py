@@ -301,14 +301,18 @@ class Recorder:
                     emulator, request, upstream, base, secrets, started, sse=sse
                 )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-            self.failures.append(f"{url.split('?')[0]}: {reason}")
-            return api_error(
-                502,
-                "UNAVAILABLE",
-                f"Record mode could not reach the upstream {self.upstream} ({reason}). "
-                "Nothing was recorded.",
-            )
+            return self._unreachable(url, exc)
+
+    def _unreachable(self, url: str, exc: BaseException) -> web.Response:
+        """Note a failed upstream call in ``failures``; return the 502 the client gets."""
+        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        self.failures.append(f"{url.split('?')[0]}: {reason}")
+        return api_error(
+            502,
+            "UNAVAILABLE",
+            f"Record mode could not reach the upstream {self.upstream} ({reason}). "
+            "Nothing was recorded.",
+        )
 
     def _ssl(self) -> ssl.SSLContext | bool:
         return self.ssl_context if self.ssl_context is not None else True
@@ -449,14 +453,7 @@ class Recorder:
                 status = upstream.status
                 content_type = upstream.content_type or "application/json"
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-            self.failures.append(f"{url.split('?')[0]}: {reason}")
-            return api_error(
-                502,
-                "UNAVAILABLE",
-                f"Record mode could not reach the upstream {self.upstream} ({reason}). "
-                "Nothing was recorded.",
-            )
+            return self._unreachable(url, exc)
         answer = web.Response(body=payload, status=status, content_type=content_type)
         try:
             data = json.loads(payload)
