@@ -18,6 +18,8 @@ from quickstart_helpers.chat import (
     format_history,
 )
 
+from ._keys import fake_google_key
+
 STATES = ["created", "streaming", "completed", "failed"]
 
 # The state machine, written out by hand so the tests do not trust chat.TRANSITIONS.
@@ -256,7 +258,7 @@ def test_save_is_fsynced_before_the_rename(tmp_path, monkeypatch) -> None:
 
 
 def test_a_failed_message_never_keeps_an_api_key() -> None:
-    key = "AIzaSyC-0123456789abcdefghijklmnopqrstu"
+    key = fake_google_key("SyC-")
     message = Message(role="model").fail(RuntimeError(f"upstream echoed {key}"))
     assert key not in message.error and "[redacted]" in message.error
 

@@ -15,6 +15,8 @@ from quickstart_helpers.errors import (
 )
 from quickstart_helpers.settings import ERROR_LOG_ENV
 
+from ._keys import fake_google_key
+
 
 def _client_error(code, status, message, details=None):
     body = {"error": {"code": code, "status": status, "message": message}}
@@ -60,9 +62,7 @@ def test_other_exceptions_are_named():
 
 def test_explained_errors_are_recorded_for_the_runner_without_their_message(tmp_path, monkeypatch):
     log = tmp_path / "errors.jsonl"
-    leaky = _client_error(
-        403, "PERMISSION_DENIED", "Key AIzaSyFAKE-key-0123456789abcdefghijk denied"
-    )
+    leaky = _client_error(403, "PERMISSION_DENIED", f"Key {fake_google_key('SyFAKE-key-')} denied")
     explain_api_error(leaky)  # no log configured: nothing is written anywhere
     assert not log.exists()
 

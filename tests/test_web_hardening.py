@@ -51,6 +51,8 @@ from tests.test_web import (
     wait_until,
 )
 
+from ._keys import fake_google_key
+
 # The fast and realtime emulators and the relay of test_web.py (module-scoped fixtures).
 emulator = test_web.emulator
 server = test_web.server
@@ -233,7 +235,7 @@ def test_unparsable_requests_get_json(server: ChatServer) -> None:
 def test_a_handler_crash_is_a_json_500_without_the_key(
     emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    key = "AIzaSyD-crash-test-key-0123456789abcdefg"
+    key = fake_google_key("SyD-crash-test-key-")
 
     def make_app() -> web.Application:
         app = create_app(genai.Client(api_key=key, http_options=emulator.http_options()))
@@ -343,7 +345,7 @@ def test_a_failure_at_any_step_of_a_turn_ends_it_failed(
 
 
 def test_scrub_removes_keys() -> None:
-    key = "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"
+    key = fake_google_key("SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q")
     assert scrub(f"bad key {key}.") == f"bad key {REDACTED}."
     assert scrub("https://x.example/v1/models?key=abc123&alt=sse") == (
         f"https://x.example/v1/models?key={REDACTED}&alt=sse"
@@ -359,7 +361,7 @@ def echoing_upstream() -> Iterator[str]:
 
     async def echo(request: web.Request) -> web.Response:
         key = request.headers.get("x-goog-api-key", "")
-        message = f"API key {key} is not valid (also AIzaSyZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ)."
+        message = f"API key {key} is not valid (also {fake_google_key('Sy' + 'Z' * 33)})."
         return web.json_response(
             {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}},
             status=400,
@@ -380,7 +382,7 @@ def echoing_upstream() -> Iterator[str]:
 def test_a_key_echoing_upstream_never_leaks_the_key(
     echoing_upstream: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    key = "AIzaSyB-the-users-real-key-0123456789xy"
+    key = fake_google_key("SyB-the-users-real-key-")
     client = genai.Client(api_key=key, http_options={"base_url": echoing_upstream})
     caplog.set_level(logging.DEBUG)
     with ChatServer(client) as srv:
