@@ -130,14 +130,10 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register ``POST /{version}/auth_tokens``."""
 
     async def create(request: web.Request) -> web.StreamResponse:
-        read = await read_keyed_json(request)
+        read = await read_keyed_json(request, object_only=True)
         if isinstance(read, web.Response):
             return read
         _, body = read
-        if not isinstance(body, dict):
-            return api_error(
-                400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected an object."
-            )
         try:
             token = emulator.tokens.create(body)
         except ValueError as exc:

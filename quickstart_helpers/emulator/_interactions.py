@@ -209,14 +209,10 @@ def _unmatched(
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    read = await read_keyed_json(request)
+    read = await read_keyed_json(request, object_only=True)
     if isinstance(read, web.Response):
         return read
     raw, body = read
-    if not isinstance(body, dict):
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
-        )
     model = body.get("model")
     received = ReceivedRequest(
         "interactions.create",

@@ -141,22 +141,33 @@ def key_error(request: web.Request) -> web.Response | None:
     return None
 
 
-async def read_keyed_json(request: web.Request) -> tuple[bytes, Any] | web.Response:
+async def read_keyed_json(
+    request: web.Request, *, object_only: bool = False
+) -> tuple[bytes, Any] | web.Response:
     """Check the request's API key, then read and parse its JSON body.
+
+    Args:
+        request: The request.
+        object_only: Refuse a body that is valid JSON but not an object (``[]``, ``null``).
 
     Returns:
         ``(raw body bytes, parsed JSON)``, or the API's error response to send: the key
         error of :func:`key_error`, or a 400 ``INVALID_ARGUMENT`` for a body that
-        :func:`parse_json` refuses.
+        :func:`parse_json` refuses (or, with ``object_only``, that is not an object).
     """
     error = key_error(request)
     if error is not None:
         return error
     raw = await request.read()
     try:
-        return raw, parse_json(raw)
+        body = parse_json(raw)
     except ValueError as exc:
         return api_error(400, "INVALID_ARGUMENT", str(exc))
+    if object_only and not isinstance(body, dict):
+        return api_error(
+            400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
+        )
+    return raw, body
 
 
 @dataclass

@@ -58,6 +58,17 @@ def _snake(name: str) -> str:
     return _SNAKE.sub("_", name).lower()
 
 
+#: The pydantic settings of the request models built here: the SDK's (camelCase or
+#: snake_case names, unknown names refused, bytes as base64).
+_REQUEST_CONFIG = ConfigDict(
+    extra="forbid",
+    alias_generator=to_camel,
+    populate_by_name=True,
+    arbitrary_types_allowed=True,
+    val_json_bytes="base64",
+)
+
+
 @functools.cache
 def _generation_config_model() -> type[BaseModel]:
     """``types.GenerationConfig`` plus the generation fields only ``GenerateContentConfig`` has."""
@@ -111,13 +122,7 @@ def request_model() -> type[BaseModel]:
     assert {to_camel(name) for name in fields} == set(REQUEST_FIELDS)
     return create_model(
         "GenerateContentRequest",
-        __config__=ConfigDict(
-            extra="forbid",
-            alias_generator=to_camel,
-            populate_by_name=True,
-            arbitrary_types_allowed=True,
-            val_json_bytes="base64",
-        ),
+        __config__=_REQUEST_CONFIG,
         **fields,
     )
 
@@ -275,13 +280,7 @@ def count_tokens_model() -> type[BaseModel]:
 
     return create_model(
         "CountTokensRequest",
-        __config__=ConfigDict(
-            extra="forbid",
-            alias_generator=to_camel,
-            populate_by_name=True,
-            arbitrary_types_allowed=True,
-            val_json_bytes="base64",
-        ),
+        __config__=_REQUEST_CONFIG,
         contents=(list[types.Content] | None, None),
         generate_content_request=(request_model() | None, None),
     )
