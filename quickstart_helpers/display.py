@@ -171,14 +171,16 @@ class _Renderer:
     leaves no empty output behind.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, notebook: bool | None = None
+    ) -> None:
         self._pieces: list[str] = []
         self._length = 0  # characters in _pieces
         self._shown = 0  # characters in the display (Jupyter only)
         self._throttle = UpdateThrottle(clock=clock)
         self.chunks = 0
         self.handle = None
-        self.notebook = in_notebook()
+        self.notebook = in_notebook() if notebook is None else notebook
 
     def _markdown(self, text: str) -> str:
         """Return the Markdown shown for ``text``."""

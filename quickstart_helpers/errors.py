@@ -15,6 +15,7 @@ then fails the notebook at that cell unless the cell is tagged ``expect-api-erro
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "describe_handled_error",
     "explain_api_error",
     "is_invalid_api_key",
+    "is_unrecorded_request",
     "record_handled_error",
 ]
 
@@ -187,6 +189,43 @@ def is_invalid_api_key(err: BaseException) -> bool:
     return isinstance(err, errors.ClientError) and (
         "API_KEY_INVALID" in _reasons(err) or "API key not valid" in (err.message or "")
     )
+
+
+#: How the offline emulator's 404 ``NOT_FOUND`` message begins when no cassette holds a
+#: request (``generateContent`` and the Interactions API; see ``quickstart_helpers.emulator``).
+_UNRECORDED = re.compile(r"No recorded (response|interaction) \(cassette\)")
+
+
+def _status_and_message(err: BaseException) -> tuple[int | None, str]:
+    """The HTTP status and the API's error message of an SDK error, else ``(None, "")``.
+
+    Handles ``google.genai.errors.APIError`` (``code``, ``message``) and the Interactions
+    API's errors (``status_code``, and the message in the JSON ``body``).
+    """
+    code = getattr(err, "code", None)
+    message = getattr(err, "message", None)
+    if not isinstance(code, int):
+        code = getattr(err, "status_code", None)
+        body: Any = getattr(err, "body", None)
+        inner = body.get("error", body) if isinstance(body, dict) else None
+        message = inner.get("message") if isinstance(inner, dict) else None
+    if not isinstance(code, int):
+        return None, ""
+    return code, message if isinstance(message, str) else ""
+
+
+def is_unrecorded_request(err: BaseException) -> bool:
+    """Return whether ``err`` is the offline emulator saying no recording answers a request.
+
+    That answer is HTTP 404 ``NOT_FOUND`` whose message begins "No recorded response
+    (cassette)" (``generate_content``) or "No recorded interaction (cassette)" (the
+    Interactions API). The live API never sends it.
+
+    Args:
+        err: Any exception; an SDK error from a request to the emulator for this to be True.
+    """
+    code, message = _status_and_message(err)
+    return code == 404 and _UNRECORDED.match(message) is not None
 
 
 def record_handled_error(err: BaseException) -> None:

@@ -6,6 +6,12 @@ Reading ``chunk.text`` or ``parts[0]`` alone loses images; these helpers walk ev
 part in order, save each image as ``{stem}_{index}.{ext}``, show text as it arrives
 and images as small previews, and count what arrived.
 
+Text display: in Jupyter each run of text between two images is one Markdown output
+(captions such as ``**Panel 1:**`` render in bold), created with the run's first text
+and updated in place at most :data:`~quickstart_helpers.display.MAX_UPDATES_PER_SECOND`
+times a second plus once at its end, like :func:`~quickstart_helpers.display.stream_markdown`.
+Elsewhere (a terminal, a script) the text is printed as it arrives, Markdown and all.
+
 Unknown MIME types: inline data whose MIME type is not in :data:`IMAGE_EXTENSIONS`
 (PNG, JPEG, WebP) is still saved, as ``{stem}_{index}.bin``, with an
 :class:`UnknownMimeTypeWarning` naming the type, so nothing that arrived is lost.
@@ -16,15 +22,16 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .display import UpdateThrottle, add_explanation, in_notebook
+from .display import _Renderer, add_explanation, in_notebook
 from .errors import PartsStreamInterrupted
 
 __all__ = [
@@ -347,9 +354,21 @@ class PartsSummary(BaseModel):
 
 
 class _PartsRenderer:
-    """Counts, saves and shows parts one at a time."""
+    """Counts, saves and shows parts one at a time.
 
-    def __init__(self, folder: str | Path, stem: str, show: bool, preview_size: int) -> None:
+    A run of text parts (up to the next inline data part or the end) is shown by one
+    :class:`~quickstart_helpers.display._Renderer`: a Markdown display in Jupyter,
+    stdout elsewhere.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        stem: str,
+        show: bool,
+        preview_size: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         _check_stem(stem)
         if preview_size < 1:
             raise ValueError(
@@ -361,23 +380,22 @@ class _PartsRenderer:
         self.preview_size = preview_size
         self.notebook = in_notebook()
         self.summary = PartsSummary()
-        self.at_line_start = True
+        self._clock = clock
         self._text_parts: list[str] = []
-        # In Jupyter, stdout is sent at most this often when text arrives (the kernel
-        # also sends what is buffered every 0.2 s and before any display), not per part.
-        self._flushes = UpdateThrottle()
+        self._run: _Renderer | None = None  # shows the current run of text
 
-    def _write(self, text: str) -> None:
+    def _show_text(self, text: str) -> None:
         if not self.show or not text:
             return
-        sys.stdout.write(text)
-        if not self.notebook or self._flushes.ready():
-            sys.stdout.flush()
-        self.at_line_start = text.endswith("\n")
+        if self._run is None:
+            self._run = _Renderer(self._clock, notebook=self.notebook)
+        self._run.show(text)
 
-    def _new_line(self) -> None:
-        if not self.at_line_start:
-            self._write("\n")
+    def _end_text(self) -> None:
+        """Show the whole run of text (final display update, or a closing newline)."""
+        if self._run is not None:
+            self._run.finish()
+            self._run = None
 
     def chunk(self, chunk: Any, index: int) -> None:
         self.summary.chunks = index + 1
@@ -397,7 +415,7 @@ class _PartsRenderer:
             text = streamed.text or ""
             self._text_parts.append(text)
             summary.text_characters += len(text)
-            self._write(text)
+            self._show_text(text)
             return
         if kind == "other":
             summary.other_parts += 1
@@ -416,8 +434,8 @@ class _PartsRenderer:
             return
         size = image_size(data) if kind == "image" else None
         dims = f"{size[0]}×{size[1]} px, " if size else ""
-        self._new_line()
-        self._write(f"[{path.name}: {mime}, {dims}{len(data):,} bytes]\n")
+        self._end_text()
+        print(f"[{path.name}: {mime}, {dims}{len(data):,} bytes]", flush=True)
         if self.notebook and size is not None:
             from IPython.display import display
 
@@ -425,7 +443,7 @@ class _PartsRenderer:
 
     def finish(self) -> None:
         self.summary.text = "".join(self._text_parts)
-        self._new_line()
+        self._end_text()
         if self.show:
             sys.stdout.flush()
 
@@ -437,10 +455,13 @@ def stream_parts(
     stem: str = "image",
     show: bool = True,
     preview_size: int = PREVIEW_SIZE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PartsSummary:
     """Show, save and count every part of a text and image stream, as it arrives.
 
-    Text is printed as it arrives. Each inline data part is saved as
+    Text is shown as it arrives: in Jupyter as Markdown, one output per run of text
+    between images, updated in place (throttled); elsewhere printed as is. Each inline
+    data part is saved as
     ``folder/{stem}_{index}.{ext}`` (index from 1 in arrival order; see
     :func:`save_inline_data`), announced with a line giving its file name, MIME type,
     pixel size and byte count, and in Jupyter shown as a preview at most
@@ -450,8 +471,10 @@ def stream_parts(
         chunks: ``GenerateContentResponse`` chunks from ``generate_content_stream``.
         folder: Where to save inline data; created if missing.
         stem: File name prefix. Defaults to ``"image"``.
-        show: Print text and captions and display previews. Defaults to True.
+        show: Show text, image captions and previews. Defaults to True.
         preview_size: Longest side of previews in pixels. Defaults to 320.
+        clock: Monotonic time source for the display throttle (for tests). Defaults
+            to ``time.monotonic``.
 
     Returns:
         The :class:`PartsSummary` of what arrived.
@@ -464,7 +487,7 @@ def stream_parts(
             as is, with a note that explains it.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
-    renderer = _PartsRenderer(folder, stem, show, preview_size)
+    renderer = _PartsRenderer(folder, stem, show, preview_size, clock)
     position = 0
     try:
         for index, chunk in enumerate(chunks):
@@ -478,6 +501,9 @@ def stream_parts(
             add_explanation(exc)
             raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
+    except BaseException:  # KeyboardInterrupt, cancellation: leave what arrived on screen
+        renderer.finish()
+        raise
     renderer.finish()
     return renderer.summary
 
@@ -489,6 +515,7 @@ async def astream_parts(
     stem: str = "image",
     show: bool = True,
     preview_size: int = PREVIEW_SIZE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PartsSummary:
     """Async twin of :func:`stream_parts` for ``client.aio`` streams.
 
@@ -496,8 +523,9 @@ async def astream_parts(
         chunks: The result of ``await client.aio.models.generate_content_stream(...)``.
         folder: Where to save inline data; created if missing.
         stem: File name prefix. Defaults to ``"image"``.
-        show: Print text and captions and display previews. Defaults to True.
+        show: Show text, image captions and previews. Defaults to True.
         preview_size: Longest side of previews in pixels. Defaults to 320.
+        clock: Monotonic time source for the display throttle (for tests).
 
     Returns:
         The :class:`PartsSummary` of what arrived.
@@ -507,7 +535,7 @@ async def astream_parts(
             An error before the first chunk is raised as is, with an explanation note.
         ValueError: ``stem`` or ``preview_size`` is not valid.
     """
-    renderer = _PartsRenderer(folder, stem, show, preview_size)
+    renderer = _PartsRenderer(folder, stem, show, preview_size, clock)
     position = 0
     index = 0
     try:
@@ -523,5 +551,8 @@ async def astream_parts(
             add_explanation(exc)
             raise  # refused before the first chunk: the API's own error, not a broken stream
         raise PartsStreamInterrupted(renderer.summary, exc) from exc
+    except BaseException:  # KeyboardInterrupt, cancellation: leave what arrived on screen
+        renderer.finish()
+        raise
     renderer.finish()
     return renderer.summary

@@ -83,7 +83,12 @@ from ._background import (
 )
 from ._scrub import scrub
 from .chat import Conversation, Message, astream_reply, chunk_text
-from .errors import BadChatInput, explain_api_error, record_handled_error
+from .errors import (
+    BadChatInput,
+    explain_api_error,
+    is_unrecorded_request,
+    record_handled_error,
+)
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
 
 __all__ = [
@@ -101,6 +106,7 @@ __all__ = [
     "STATIC_DIR",
     "STOPPING_MESSAGE",
     "TLS_READ_BUFFER_BYTES",
+    "UNRECORDED_MESSAGE",
     "ChatServer",
     "BackgroundServer",
     "StreamStats",
@@ -117,6 +123,15 @@ DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
 
 #: A question recorded for the offline emulator (``assets/cassettes/web/web_sse_chat.json``).
 SAMPLE_QUESTION = "How did lighthouse keepers keep the light burning all night?"
+
+#: The ``error`` event's data for a question no recording answers (offline only: the
+#: emulator's 404 for a request no cassette holds). One short paragraph for the page; the
+#: emulator's full explanation, with the closest recorded prompt, goes to the log (INFO).
+UNRECORDED_MESSAGE = (
+    "No answer is recorded for this question: offline, the chat only replays recorded "
+    f'answers. Ask "{SAMPLE_QUESTION}", or set GEMINI_API_KEY (or record an answer with '
+    "`quickstart record`) to ask your own."
+)
 
 #: Longest accepted message, in characters (Unicode code points).
 DEFAULT_MAX_MESSAGE_CHARS = 4000
@@ -586,8 +601,13 @@ def _failure_text(error: BaseException, chunks: int, secrets: tuple[str, ...] = 
     """Return a readable message for a failed model stream, for an ``error`` event.
 
     API keys in the upstream text are removed (:func:`quickstart_helpers._scrub.scrub`).
+    A question no recording answers (offline) gets :data:`UNRECORDED_MESSAGE`.
     """
-    if isinstance(error, genai_errors.APIError):
+    if is_unrecorded_request(error):
+        logger.info("No recording answers this question: %s", scrub(str(error), secrets))
+        record_handled_error(error)
+        text = UNRECORDED_MESSAGE
+    elif isinstance(error, genai_errors.APIError):
         text = explain_api_error(error)  # also records it for `quickstart run`
     else:
         record_handled_error(error)

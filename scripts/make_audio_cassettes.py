@@ -50,27 +50,30 @@ NARRATOR = (
     "say something else instead, say just that."
 )
 
-#: The narration script of notebook 04, sent one part per turn.
+#: The narration script of notebook 04 (a short audio guide to the tides), sent one
+#: part per turn.
 NARRATION = [
-    "Welcome to the audio chapter of the Gemini streaming quickstarts.",
-    "The Live API keeps one WebSocket connection open for the whole conversation.",
-    "Each spoken reply arrives as small chunks of raw audio, twenty-four thousand "
-    "samples every second.",
-    "Your code writes every chunk to a WAV file the moment it lands, so memory use stays flat.",
-    "When the turn is complete, the header is final and the file is ready to play.",
+    "Welcome to this short audio guide to the tides.",
+    "Twice a day, the sea creeps up the beach, then slips back again.",
+    "The Moon's gravity pulls the ocean into a bulge on the side of the Earth facing it, "
+    "and a second bulge forms on the far side.",
+    "As the Earth turns beneath those bulges, most coasts see two high tides and two low "
+    "tides a day.",
+    "At new moon and full moon, the Sun and Moon pull together, and the tides run highest.",
 ]
 
 LONG_PASSAGE = (
-    "Streaming audio has a long history. Long before the web, radio stations sent "
-    "sound as a continuous signal, and listeners heard each word the moment it was spoken."
+    "People have predicted the tides for centuries. Harbour masters kept tables of high "
+    "water, and in eighteen seventy-two Lord Kelvin built a machine of gears and pulleys "
+    "that drew the tides of a whole year."
 )
 BARGE_IN = "Stop there, please, and just say: thanks for listening."
 BARGE_IN_REPLY = "Thanks for listening."
 INTERRUPT_AFTER_S = 2.4
 
 DROPPED = (
-    "If the connection drops halfway through a reply, the WAV file still holds every "
-    "chunk that arrived before the break."
+    "On a flat bay, the incoming tide can move faster than you can walk, so check the "
+    "tide table before you cross the sands."
 )
 DROP_AFTER_FRACTION = 0.45
 

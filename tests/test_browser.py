@@ -15,7 +15,7 @@ from google import genai
 from playwright.sync_api import Browser, Page
 
 from quickstart_helpers.emulator import CassetteStore, Emulator
-from quickstart_helpers.web import ChatServer
+from quickstart_helpers.web import SAMPLE_QUESTION, UNRECORDED_MESSAGE, ChatServer
 
 STORE = CassetteStore()
 #: The model the web cassettes were recorded with (the server asks it, not the default).
@@ -134,8 +134,37 @@ def test_over_long_message_shows_the_servers_reason(page: Page, server: ChatServ
     assert page.inner_text(".note") == (
         "The message has 4001 characters; the limit is 4000. Shorten it and send it again."
     )
-    assert page.locator(".bubble.model").get_attribute("data-state") == "failed"
+    assert page.locator(".bubble.model").count() == 0  # no empty answer bubble
+    assert page.inner_text("#status") == "The question was not sent."
     assert server.stats.started == started
+
+
+def test_an_unrecorded_question_shows_one_short_message(page: Page, server: ChatServer) -> None:
+    """Offline, a question no cassette answers: the relay's short reason in one note,
+    in place of an empty answer bubble, and the page is ready for the next question."""
+    failed = server.stats.failed
+    ask(page, "Why is the sea salty?")
+    page.wait_for_selector(".note", timeout=20_000)
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    assert page.locator(".note").count() == 1
+    assert page.inner_text(".note") == UNRECORDED_MESSAGE
+    assert page.locator(".bubble.model").count() == 0
+    assert page.inner_text(".bubble.user") == "Why is the sea salty?"
+    assert page.inner_text("#status") == "No answer."
+    # A short note: at most three lines at the page's width, not a wall of red.
+    lines = page.evaluate(
+        """() => {
+          const range = document.createRange();
+          range.selectNodeContents(document.querySelector(".note"));
+          return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+        }"""
+    )
+    assert lines <= 3
+    assert server.stats.failed == failed + 1
+    # The sample question it names is answered.
+    ask(page, SAMPLE_QUESTION)
+    page.wait_for_selector(".bubble.model[data-state=completed]", timeout=20_000)
+    assert page.locator(".note").count() == 1
 
 
 def test_closing_the_page_cancels_the_model_stream(page: Page, server: ChatServer) -> None:

@@ -11,6 +11,7 @@ from quickstart_helpers.errors import (
     describe_handled_error,
     explain_api_error,
     is_invalid_api_key,
+    is_unrecorded_request,
     record_handled_error,
 )
 from quickstart_helpers.settings import ERROR_LOG_ENV
@@ -47,6 +48,25 @@ def test_not_found_and_rate_limit_give_advice():
     assert "wait a moment" in explain_api_error(
         _client_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.")
     )
+
+
+def test_unrecorded_requests_are_the_emulators_no_cassette_404s():
+    assert is_unrecorded_request(
+        _client_error(404, "NOT_FOUND", "No recorded response (cassette) matches this request.")
+    )
+    # The Interactions API's errors carry the status and the JSON body their own way.
+    interactions_error = type("NotFoundError", (Exception,), {})()
+    interactions_error.status_code = 404
+    interactions_error.body = {
+        "error": {"code": 404, "message": "No recorded interaction (cassette) matches it."}
+    }
+    assert is_unrecorded_request(interactions_error)
+    # Other 404s (an unknown model), other codes and other exceptions are not.
+    assert not is_unrecorded_request(_client_error(404, "NOT_FOUND", "models/x is not found."))
+    assert not is_unrecorded_request(
+        _client_error(400, "INVALID_ARGUMENT", "No recorded response (cassette) matches.")
+    )
+    assert not is_unrecorded_request(ConnectionError("No recorded response (cassette)"))
 
 
 def test_server_errors_suggest_retrying():

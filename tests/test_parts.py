@@ -7,11 +7,14 @@ import io
 import sys
 import warnings
 
+import nbformat
 import pytest
 from google.genai import types
+from nbclient import NotebookClient
 from PIL import Image
 
 from quickstart_helpers import parts
+from quickstart_helpers.display import MAX_UPDATES_PER_SECOND
 from quickstart_helpers.errors import explain_api_error
 from quickstart_helpers.parts import (
     PartsStreamInterrupted,
@@ -200,16 +203,152 @@ def test_stream_parts_prints_text_and_one_line_per_image_in_order(tmp_path, caps
     )
 
 
-def test_stream_parts_displays_a_preview_per_image_in_a_notebook(tmp_path, monkeypatch) -> None:
+class _FakeJupyter:
+    """Stands in for ``IPython.display.display``: records what a notebook would show.
+
+    ``events`` lists ``("markdown", text, display_number)`` for each Markdown display
+    or update and ``("image", format, size)`` for each image preview, in order.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self.displays = 0
+
+    def display(self, obj, raw: bool = False, display_id: bool = False):
+        if raw:  # a Markdown bundle, updated in place through the returned handle
+            assert display_id and obj["text/plain"] == "<IPython.core.display.Markdown object>"
+            self.displays += 1
+            return _FakeHandle(self, self.displays, obj)
+        self.events.append(("image", obj.format, Image.open(io.BytesIO(obj.data)).size))
+        return None
+
+
+class _FakeHandle:
+    def __init__(self, jupyter: _FakeJupyter, number: int, bundle: dict) -> None:
+        self.jupyter, self.number = jupyter, number
+        self.update(bundle, raw=True)
+
+    def update(self, bundle: dict, raw: bool = False) -> None:
+        assert raw
+        self.jupyter.events.append(("markdown", bundle["text/markdown"], self.number))
+
+
+@pytest.fixture
+def jupyter(monkeypatch) -> _FakeJupyter:
+    """Make stream_parts believe it runs in Jupyter; record what it displays."""
     import IPython.display
 
-    shown = []
+    fake = _FakeJupyter()
     monkeypatch.setattr(parts, "in_notebook", lambda: True)
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(IPython.display, "display", fake.display)
+    return fake
+
+
+def test_stream_parts_displays_a_preview_per_image_in_a_notebook(tmp_path, jupyter) -> None:
     stream_parts(mixed_stream(), folder=tmp_path, preview_size=32)
-    assert [obj.format for obj in shown] == ["png", "jpeg"]
-    sizes = [Image.open(io.BytesIO(obj.data)).size for obj in shown]
-    assert sizes == [(32, 24), (32, 24)]
+    assert [e[1:] for e in jupyter.events if e[0] == "image"] == [
+        ("png", (32, 24)),
+        ("jpeg", (32, 24)),
+    ]
+
+
+def test_stream_parts_shows_each_run_of_text_as_one_markdown_output_in_a_notebook(
+    tmp_path, jupyter, capsys
+) -> None:
+    stream = [
+        chunk(text("Here is the **storyboard**.\n\n")),
+        chunk(text("**Panel 1:** a cat"), blob(PNG, "image/png")),
+        chunk(text("**Panel 2:** a "), text("storm")),
+        chunk(text(" at sea."), finish="STOP"),
+    ]
+    summary = stream_parts(stream, folder=tmp_path, stem="board", clock=lambda: 0.0)
+    # Markdown, not printed text: the asterisks reach Jupyter's Markdown renderer.
+    assert jupyter.events == [
+        ("markdown", "Here is the **storyboard**.\n\n", 1),
+        ("markdown", "Here is the **storyboard**.\n\n**Panel 1:** a cat", 1),
+        ("image", "png", (64, 48)),
+        ("markdown", "**Panel 2:** a ", 2),
+        ("markdown", "**Panel 2:** a storm at sea.", 2),
+    ]
+    # stdout holds only the line naming the saved image.
+    assert capsys.readouterr().out == f"[board_1.png: image/png, 64×48 px, {len(PNG):,} bytes]\n"
+    assert (
+        summary.text
+        == "Here is the **storyboard**.\n\n**Panel 1:** a cat**Panel 2:** a storm at sea."
+    )
+
+
+def test_stream_parts_markdown_updates_are_throttled_in_a_notebook(tmp_path, jupyter) -> None:
+    now = [0.0]
+
+    def source():
+        for i in range(1000):  # a text part every millisecond: 1 s of stream
+            now[0] = i / 1000
+            yield chunk(text(f"{i} "))
+
+    summary = stream_parts(source(), folder=tmp_path, clock=lambda: now[0])
+    shown = [e[1] for e in jupyter.events]
+    assert jupyter.displays == 1
+    assert len(shown) == MAX_UPDATES_PER_SECOND + 1  # throttled, then the whole text
+    assert shown[-1] == summary.text == "".join(f"{i} " for i in range(1000))
+
+
+def test_stream_parts_broken_stream_in_a_notebook_shows_the_partial_text(tmp_path, jupyter) -> None:
+    def broken():
+        yield chunk(text("kept "))
+        yield chunk(text("too"))
+        raise ConnectionError("connection reset")
+
+    with pytest.raises(PartsStreamInterrupted):
+        stream_parts(broken(), folder=tmp_path, clock=lambda: 0.0)
+    assert jupyter.events[-1] == ("markdown", "kept too", 1)
+
+
+def test_stream_parts_in_a_jupyter_kernel_stores_markdown_captions(tmp_path) -> None:
+    """A real kernel (nbclient): each caption is a text/markdown output, in stream order."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import io\n"
+            "from google.genai import types\n"
+            "from PIL import Image\n"
+            "from quickstart_helpers.parts import stream_parts\n"
+            "png = io.BytesIO()\n"
+            "Image.new('RGB', (40, 30), (200, 40, 40)).save(png, 'PNG')\n"
+            "def chunk(*parts):\n"
+            "    content = types.Content(role='model', parts=list(parts))\n"
+            "    candidate = types.Candidate(content=content)\n"
+            "    return types.GenerateContentResponse(candidates=[candidate])\n"
+            "blob = types.Blob(data=png.getvalue(), mime_type='image/png')\n"
+            "image = types.Part(inline_data=blob)\n"
+            "stream = [\n"
+            "    chunk(types.Part(text='**Panel 1:** ')),\n"
+            "    chunk(types.Part(text='a cat'), image),\n"
+            "    chunk(types.Part(text='**The end.**')),\n"
+            "]\n"
+            f"summary = stream_parts(stream, folder={str(tmp_path)!r}, stem='board')"
+        )
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    outputs = nb.cells[0].outputs
+    size = (tmp_path / "board_1.png").stat().st_size
+    shown = [(o.output_type, sorted(o.get("data", {})) or o.get("text")) for o in outputs]
+    assert shown == [
+        ("display_data", ["text/markdown", "text/plain"]),
+        ("stream", f"[board_1.png: image/png, 40×30 px, {size:,} bytes]\n"),
+        ("display_data", ["image/png", "text/plain"]),
+        ("display_data", ["text/markdown", "text/plain"]),
+    ]
+    assert outputs[0].data["text/markdown"] == "**Panel 1:** a cat"
+    assert outputs[3].data["text/markdown"] == "**The end.**"
+
+
+def test_stream_parts_prints_markdown_as_is_outside_jupyter(tmp_path, capsys) -> None:
+    stream = [chunk(text("**Panel 1:** a cat")), chunk(blob(PNG, "image/png"))]
+    stream_parts(stream, folder=tmp_path, stem="board")
+    assert capsys.readouterr().out == (
+        f"**Panel 1:** a cat\n[board_1.png: image/png, 64×48 px, {len(PNG):,} bytes]\n"
+    )
 
 
 def test_stream_parts_thoughts_are_counted_not_printed(tmp_path, capsys) -> None:

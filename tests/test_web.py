@@ -21,7 +21,12 @@ from google import genai
 
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_lines
-from quickstart_helpers.web import SAMPLE_QUESTION, STOPPING_MESSAGE, ChatServer
+from quickstart_helpers.web import (
+    SAMPLE_QUESTION,
+    STOPPING_MESSAGE,
+    UNRECORDED_MESSAGE,
+    ChatServer,
+)
 
 STORE = CassetteStore()
 #: The model the web cassettes were recorded with (the server asks it, not the default).
@@ -177,11 +182,32 @@ def test_message_at_the_limit_is_accepted(server: ChatServer) -> None:
     assert events[-1].event == "error"  # no cassette for it, but it reached the model
 
 
-def test_unmatched_prompt_gets_a_readable_error_event(server: ChatServer) -> None:
-    _, _, events = read_stream(server.url + "chat/stream", message="Something nobody recorded")
+def test_unrecorded_question_gets_one_short_error_event(
+    server: ChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Offline, a question no cassette answers: one short paragraph saying what to do."""
+    with caplog.at_level("INFO", logger="quickstart_helpers.web"):
+        _, raw, events = read_stream(server.url + "chat/stream", message="Why is the sea salty?")
     assert [e.event for e in events] == ["error"]
-    assert events[0].data.startswith("The Gemini API answered 404 NOT_FOUND: No recorded response")
-    assert "Something nobody recorded" in events[0].data
+    assert events[0].data == UNRECORDED_MESSAGE
+    assert raw == f"event: error\ndata: {UNRECORDED_MESSAGE}\n\n"  # one data line
+    assert len(UNRECORDED_MESSAGE) < 300 and "404" not in UNRECORDED_MESSAGE
+    assert f'Ask "{SAMPLE_QUESTION}"' in UNRECORDED_MESSAGE
+    assert "GEMINI_API_KEY" in UNRECORDED_MESSAGE and "quickstart record" in UNRECORDED_MESSAGE
+    # The emulator's full explanation (the closest recorded prompt) goes to the log.
+    logged = [r.getMessage() for r in caplog.records if "No recording answers" in r.message]
+    assert len(logged) == 1 and "Why is the sea salty?" in logged[0]
+
+
+def test_unrecorded_question_in_a_conversation_ends_with_the_short_message(
+    server: ChatServer,
+) -> None:
+    conversation_id = post_chat(server, {"message": "Why is the sea salty?"}).json()[
+        "conversationId"
+    ]
+    events = conversation_events(server, conversation_id)
+    assert [e.event for e in events[-2:]] == ["failed", "error"]
+    assert events[-1].data == UNRECORDED_MESSAGE
 
 
 def test_invalid_key_gets_a_readable_error_event(emulator: Emulator) -> None:

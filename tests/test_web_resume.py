@@ -16,7 +16,13 @@ from google import genai
 
 from quickstart_helpers.emulator import CassetteStore, Emulator, InteractionsCassette
 from quickstart_helpers.sse import ServerSentEvent, iter_events, iter_lines
-from quickstart_helpers.web import RECONNECT_MS, SAMPLE_QUESTION, ChatServer, create_app
+from quickstart_helpers.web import (
+    RECONNECT_MS,
+    SAMPLE_QUESTION,
+    UNRECORDED_MESSAGE,
+    ChatServer,
+    create_app,
+)
 
 STORE = CassetteStore()
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
@@ -73,6 +79,14 @@ def test_last_event_id_continues_after_that_event(
     # The question was not asked again: the relay resumed the stored interaction.
     assert [r.method for r in emulator.requests] == ["interactions.get"]
     assert emulator.requests[0].body["last_event_id"] == last.id.partition("/")[2]
+
+
+def test_an_unrecorded_question_gets_the_short_message(server: ChatServer) -> None:
+    """The Interactions API's 404 for an unrecorded input reads as the generate relay's."""
+    url = server.url + "chat/stream"
+    with httpx.stream("GET", url, params={"message": "Why is the sea salty?"}, timeout=30) as r:
+        events = list(iter_events(iter_lines([r.read().decode("utf-8")])))
+    assert [(e.event, e.data) for e in events] == [("error", UNRECORDED_MESSAGE)]
 
 
 def test_an_unknown_last_event_id_is_refused(server: ChatServer) -> None:

@@ -9,6 +9,8 @@
 // question again, so the page closes it on "done" and on every error, except when
 // the stream is resumable: its events carry ids, and a reconnecting EventSource sends
 // the last one back (Last-Event-ID), so the server continues after it instead.
+// A failure shows the server's one-paragraph reason as a note; when no text arrived,
+// the note takes the place of the empty answer bubble.
 "use strict";
 
 const log = document.getElementById("log");
@@ -78,6 +80,14 @@ function ask(question) {
     statusLine.textContent = text;
     input.focus();
   };
+  // A failure: the reason as a note under the question, or under the partial answer.
+  const fail = (reason, text) => {
+    if (bubble.dataset.chunks === "0" && bubble.textContent === "") {
+      bubble.remove(); // nothing arrived: no empty bubble above the reason
+    }
+    addNote(reason).scrollIntoView({ block: "end" });
+    finish("failed", text);
+  };
 
   source.onopen = () => {
     opened = true;
@@ -98,8 +108,11 @@ function ask(question) {
   source.addEventListener("error", async (event) => {
     if (typeof event.data === "string") {
       // A named "error" event sent by the server: the model call failed.
-      addNote(event.data);
-      finish("failed", "The answer failed; the text received so far is kept.");
+      const partial = bubble.dataset.chunks !== "0";
+      fail(
+        event.data,
+        partial ? "The answer failed; the text received so far is kept." : "No answer."
+      );
     } else if (
       resumable &&
       source.readyState === EventSource.CONNECTING &&
@@ -112,12 +125,12 @@ function ask(question) {
       statusLine.textContent = "Connection lost; reconnecting…";
     } else if (!opened) {
       source.close();
-      const reason = await refusalReason(url);
-      addNote(reason);
-      finish("failed", "The question was not sent.");
+      fail(await refusalReason(url), "The question was not sent.");
     } else {
-      addNote("The connection to the chat server was lost.");
-      finish("failed", "Connection lost; the text received so far is kept.");
+      fail(
+        "The connection to the chat server was lost.",
+        "Connection lost; the text received so far is kept."
+      );
     }
   });
 }
