@@ -1,4 +1,8 @@
-"""The built wheel works on its own: outside the checkout, offline, with its cassettes."""
+"""The built wheel works on its own: outside the checkout, offline, with its cassettes.
+
+The module's tests share one wheel and one environment, so they run on one xdist worker
+(``xdist_group``); the notebooks run at the same time, each alone in its own folder.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def _uv() -> str:
@@ -41,7 +47,10 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     (wheel,) = (tmp / "dist").glob("*.whl")
     venv = tmp / "venv"
     _run([uv, "venv", "--quiet", "--python", sys.executable, venv])
-    _run([uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel])
+    # Bytecode compiled once at install, as `uv sync` does for the project (pyproject's
+    # tool.uv), rather than in each of the processes below (PYTHONDONTWRITEBYTECODE may be set).
+    python = venv / "bin" / "python"
+    _run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, wheel])
     return {"wheel": wheel, "venv": venv, "tmp": tmp}
 
 
@@ -101,21 +110,46 @@ def test_runtime_dependencies_leave_out_test_tools(installed):
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_each_notebook_runs_offline_alone_in_a_fresh_folder(installed, notebook):
-    """A folder holding only the notebook, and an environment holding only the wheel."""
-    work = installed["tmp"] / notebook.removesuffix(".ipynb")
-    work.mkdir()
-    shutil.copy(ROOT / "notebooks" / notebook, work)
+@pytest.fixture(scope="module")
+def runs(installed) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """Each notebook run with ``quickstart run`` from a folder holding only that notebook,
+    all at once (separate processes, kernels and emulators); keyed by notebook name."""
     quickstart = installed["venv"] / "bin" / "quickstart"
-    result = subprocess.run(
-        [quickstart, "run", notebook, "--mode", "offline", "--no-progress"],
-        cwd=work,
-        env={**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = {**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"}
+    started = {}
+    for notebook in NOTEBOOKS:
+        work = installed["tmp"] / notebook.removesuffix(".ipynb")
+        work.mkdir()
+        shutil.copy(ROOT / "notebooks" / notebook, work)
+        started[notebook] = (
+            work,
+            subprocess.Popen(
+                [quickstart, "run", notebook, "--mode", "offline", "--no-progress"],
+                cwd=work,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    done = {}
+    try:
+        for notebook, (work, process) in started.items():
+            stdout, stderr = process.communicate(timeout=600)
+            done[notebook] = (
+                work,
+                subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
+            )
+    finally:
+        for _, process in started.values():
+            process.kill()  # only those still running, after a timeout
+    return done
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_each_notebook_runs_offline_alone_in_a_fresh_folder(runs, notebook):
+    """A folder holding only the notebook, and an environment holding only the wheel."""
+    work, result = runs[notebook]
     assert result.returncode == 0, result.stdout + result.stderr
     executed = work / "build" / "run" / notebook
     assert executed.is_file()

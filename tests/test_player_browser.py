@@ -2,19 +2,23 @@
 
 JupyterLab runs as a real server on loopback (a random port, a token, its config, data,
 runtime, settings and workspace folders in a temporary folder, so nothing reaches the
-user's Jupyter set-up), started once with ``notebooks/`` as its root and once with the
-folder above it, as learners start it. Chromium opens notebook 04 and checks every
+user's Jupyter set-up), started once with a checkout's ``notebooks/`` as its root and
+once with the folder above it, as learners start it. The two servers start at the same
+time, are shared by the module's tests (one xdist worker), and start no kernels: the
+players are outputs, nothing runs in the page. Chromium opens notebook 04 and checks every
 player: the label above the ``<audio>`` element, the element's audio loads (metadata
 read, a positive duration), and the full-file link, when there is one, answers 200 with
 WAV bytes from the Jupyter server (requested with the page's cookies).
 
 Two notebooks are opened:
 
-- the stored one, ``notebooks/04_audio_streaming.ipynb`` of this repository (its players
-  embed the preview and link no file: ``quickstart refresh`` wrote the audio elsewhere);
-  the test checks the file is left as it was and nothing is added beside it;
-- a copy executed in a Jupyter kernel from its own folder, as a learner runs it: its
-  WAV files go to ``output/04_audio_streaming/`` next to it and each player links its file.
+- the stored one, ``notebooks/04_audio_streaming.ipynb`` of this repository, copied byte
+  for byte into ``notebooks/stored/`` of the checkout (its players embed the preview and
+  link no file: ``quickstart refresh`` wrote the audio elsewhere); the test checks the
+  file is left as it was and nothing is added beside it;
+- a copy executed in a Jupyter kernel from the checkout's ``notebooks/``, as a learner
+  runs it: its WAV files go to ``output/04_audio_streaming/`` next to it and each player
+  links its file.
 
 The browser is found by ``tests/_browser.py``; without one these tests are skipped with
 a line saying how to enable them, and fail under ``CI=true``. Every request the page
@@ -23,10 +27,10 @@ makes beyond loopback is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -37,12 +41,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "04_audio_streaming.ipynb"
+#: The two folders JupyterLab is started from: a checkout's notebooks/, and the checkout.
+ROOTS = ["notebooks", "repository root"]
+#: A kernel spec name that matches none: JupyterLab lists no kernel and starts none.
+NO_KERNEL = "no-kernel-for-this-test"
+
+pytestmark = pytest.mark.xdist_group("jupyterlab")
+
 #: The files notebook 04 shows with ``wav_player``.
 PLAYED = [f"audio_response_{i}.wav" for i in range(1, 6)]
 
@@ -81,7 +93,8 @@ class Lab:
     def tree_url(self, notebook: Path) -> str:
         """The page that opens ``notebook`` (a path under :attr:`root`), logging in."""
         relative = notebook.resolve().relative_to(self.root.resolve()).as_posix()
-        return f"{self.url}lab/tree/{relative}?token={self.token}"
+        # `reset`: a fresh workspace, not the one the previous test left open.
+        return f"{self.url}lab/tree/{relative}?reset&token={self.token}"
 
 
 def _lab_env(home: Path) -> dict[str, str]:
@@ -113,7 +126,10 @@ def _wait_for_lab(process: subprocess.Popen[bytes], runtime: Path, token: str, l
             pytest.fail(f"JupyterLab exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         if url is None:
             for info in runtime.glob(f"jpserver-{process.pid}.json"):
-                url = json.loads(info.read_text("utf-8"))["url"]
+                try:
+                    url = json.loads(info.read_text("utf-8"))["url"]
+                except (json.JSONDecodeError, KeyError):
+                    pass  # the server is still writing it
         if url is not None:
             request = urllib.request.Request(
                 f"{url}api/status", headers={"Authorization": f"token {token}"}
@@ -124,73 +140,105 @@ def _wait_for_lab(process: subprocess.Popen[bytes], runtime: Path, token: str, l
                         return url
             except (urllib.error.URLError, OSError):
                 pass
-        time.sleep(0.25)
+        time.sleep(0.1)
     pytest.fail(f"JupyterLab did not answer in {SERVER_START} s:\n{log.read_text()[-3000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server (it shuts its kernels down), then anything left in its group."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
+    """Stop the server and anything it started (it starts no kernels, but be sure)."""
     try:
-        os.killpg(process.pid, signal.SIGKILL)  # kernels it may have left behind
-    except (ProcessLookupError, PermissionError):
-        pass
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=3)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
     process.wait(timeout=10)
 
 
-@pytest.fixture()
-def start_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """Start JupyterLab serving a folder; every server is stopped when the test ends."""
-    started: list[subprocess.Popen[bytes]] = []
+def _start_lab(root: Path, home: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start JupyterLab serving ``root``; return the process, its token and its log."""
+    token = os.urandom(16).hex()
+    log = home / "lab.log"
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--allow-root",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port=0",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        # The checkpoint JupyterLab makes when it opens a notebook goes here, not
+        # into .ipynb_checkpoints/ beside the notebook.
+        f"--FileCheckpoints.root_dir={home / 'checkpoints'}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        # No kernel spec, so opening a notebook starts no kernel (the page only shows
+        # stored outputs); JupyterLab says "No Kernel" in its status bar.
+        f"--KernelSpecManager.allowed_kernelspecs={NO_KERNEL}",
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command,
+            env=_lab_env(home),
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, token, log
 
-    def start(root: Path) -> Lab:
-        home = tmp_path_factory.mktemp("jupyter")
-        token = os.urandom(16).hex()
-        log = home / "lab.log"
-        command = [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            "--allow-root",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.ip=127.0.0.1",
-            "--ServerApp.port=0",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root}",
-            # The checkpoint JupyterLab makes when it opens a notebook goes here, not
-            # into .ipynb_checkpoints/ beside the notebook.
-            f"--FileCheckpoints.root_dir={home / 'checkpoints'}",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly",
-        ]
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                command,
-                env=_lab_env(home),
-                cwd=root,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder laid out as a checkout: ``notebooks/`` and the folder above it."""
+    folder = tmp_path_factory.mktemp("checkout") / "notebooks"
+    (folder / "stored").mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def labs(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lab]]:
+    """JupyterLab started from the checkout's ``notebooks/`` and from the folder above it,
+    both at once; keyed by :data:`ROOTS`."""
+    started = {}
+    try:
+        for kind in ROOTS:
+            root = checkout if kind == "notebooks" else checkout.parent
+            home = tmp_path_factory.mktemp("jupyter")
+            started[kind] = (root, home, *_start_lab(root, home))
+        yield {
+            kind: Lab(
+                url=_wait_for_lab(process, home / "runtime", token, log), token=token, root=root
             )
-        started.append(process)
-        url = _wait_for_lab(process, home / "runtime", token, log)
-        return Lab(url=url, token=token, root=root)
-
-    yield start
-    for process in started:
-        _stop(process)
+            for kind, (root, home, process, token, log) in started.items()
+        }
+    finally:
+        for _, _, process, _, _ in started.values():
+            _stop(process)
 
 
-@pytest.fixture()
-def page(browser: Browser) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def stored(checkout: Path) -> Path:
+    """The repository's notebook 04, byte for byte, in ``notebooks/stored/``."""
+    notebook = checkout / "stored" / NOTEBOOK
+    shutil.copy(ROOT / "notebooks" / NOTEBOOK, notebook)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """One browser context for the module (JupyterLab's scripts are cached between pages);
+    every request beyond loopback is refused."""
     context = browser.new_context()
 
     def loopback_only(route: Route) -> None:
@@ -201,19 +249,24 @@ def page(browser: Browser) -> Iterator[Page]:
             route.abort()  # e.g. the Open-in-Colab badge
 
     context.route("**/*", loopback_only)
-    page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT)
-    yield page
+    yield context
     context.close()
 
 
+@pytest.fixture()
+def page(context: BrowserContext) -> Iterator[Page]:
+    page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT)
+    yield page
+    page.close()
+
+
 @pytest.fixture(scope="module")
-def executed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Notebook 04 copied into ``<tmp>/checkout/notebooks/`` and executed in a Jupyter
-    kernel started in that folder, with no output folder chosen: as in JupyterLab."""
-    folder = tmp_path_factory.mktemp("checkout") / "notebooks"
-    folder.mkdir()
-    notebook = folder / NOTEBOOK
+def executed_copy(checkout: Path, labs: dict[str, Lab]) -> Path:
+    """Notebook 04 copied into the checkout's ``notebooks/`` and executed in a Jupyter
+    kernel started in that folder, with no output folder chosen: as in JupyterLab.
+    (It runs while the servers start: ``labs`` only waits for them.)"""
+    notebook = checkout / NOTEBOOK
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, notebook)
     nb = nbformat.read(notebook, as_version=4)
     env = {
@@ -222,7 +275,7 @@ def executed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if k not in ("QUICKSTART_OUTPUT_ROOT", "QUICKSTART_NOTEBOOK_DIR", "QUICKSTART_ERROR_LOG")
     }
     NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(checkout)}}
     ).execute(env=env)
     nbformat.write(nb, notebook)
     return notebook
@@ -283,35 +336,26 @@ def check_players(found: list[dict]) -> None:
         assert player["labelBottom"] <= player["audioTop"], f"{name}: label not above player"
 
 
-ROOTS = ["notebooks", "repository root"]
-
-
-def _root(kind: str, notebook: Path) -> Path:
-    return notebook.parent if kind == "notebooks" else notebook.parent.parent
-
-
 @pytest.mark.parametrize("root", ROOTS)
-def test_stored_players_play(start_lab, page: Page, root: str) -> None:
-    notebook = ROOT / "notebooks" / NOTEBOOK
-    before = notebook.read_bytes()
-    listing = sorted(p.name for p in notebook.parent.iterdir())
-    lab = start_lab(_root(root, notebook))
-    found = players(page, lab, notebook)
+def test_stored_players_play(labs: dict[str, Lab], page: Page, stored: Path, root: str) -> None:
+    before = stored.read_bytes()
+    listing = sorted(p.name for p in stored.parent.iterdir())
+    found = players(page, labs[root], stored)
     check_players(found)
     for player in found:
         # The stored run wrote its audio outside the notebook's folder: no link, the name.
         assert player["href"] is None
         assert f"full file: {player['label']} in the output folder" in player["text"]
-    assert notebook.read_bytes() == before, "opening the notebook changed it"
-    assert sorted(p.name for p in notebook.parent.iterdir()) == listing, "files left behind"
+    assert stored.read_bytes() == before, "opening the notebook changed it"
+    assert sorted(p.name for p in stored.parent.iterdir()) == listing, "files left behind"
 
 
 @pytest.mark.parametrize("root", ROOTS)
 def test_players_of_a_run_link_the_full_files(
-    start_lab, page: Page, executed_copy: Path, root: str
+    labs: dict[str, Lab], page: Page, executed_copy: Path, root: str
 ) -> None:
     output = executed_copy.parent / "output" / "04_audio_streaming"
-    lab = start_lab(_root(root, executed_copy))
+    lab = labs[root]
     found = players(page, lab, executed_copy)
     check_players(found)
     for player in found:
