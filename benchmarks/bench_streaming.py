@@ -1,21 +1,21 @@
 """The emulator's SSE path against a bare aiohttp server; the WAV writer against stdlib.
 
 1. ``sse``: time to first chunk and to the end of a 1,000-chunk stream, from the
-   emulator (fast pacing, cassette matching and all) and from a bare aiohttp server
-   that encodes and writes the same payloads (``data: <JSON>`` per event), both over
-   TLS on 127.0.0.1, read with httpx (the SDK's transport) on one kept-alive
-   connection. Runs alternate.
+   emulator (fast pacing, request validation, cassette matching and all) and from a
+   bare aiohttp server that writes the same event bytes (``data: <JSON>`` per event,
+   rendered once before the benchmark, as the emulator renders a cassette's events
+   once and reuses them; checked equal), one write per event, both served the same
+   way (a loop in a background thread) over TLS on 127.0.0.1 and read with httpx (the
+   SDK's transport) on one kept-alive connection. Runs alternate (ABBA).
 2. ``wav``: 60 s of 24 kHz mono audio written in 80 ms chunks with
    ``quickstart_helpers.wav.wave_file`` against stdlib ``wave`` ``writeframes`` per chunk.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import tempfile
-import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -27,6 +27,7 @@ import httpx
 from aiohttp import web
 
 from benchmarks.registry import Options, Result, benchmark, median_time
+from quickstart_helpers._background import start_background_server
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.emulator._tls import make_local_certificate
 from quickstart_helpers.wav import wave_file
@@ -68,8 +69,14 @@ def _cassette(chunks: int) -> dict[str, Any]:
 
 
 @contextmanager
-def _bare_sse_server(payloads: list[dict[str, Any]], ssl_context: Any) -> Iterator[int]:
-    """Stream the payloads as SSE at any POST path from a bare aiohttp app; yield its port."""
+def _bare_sse_server(events: list[bytes], ssl_context: Any) -> Iterator[int]:
+    """Serve the events (SSE bytes) at any POST path from a bare aiohttp app; yield its port.
+
+    It reads the JSON body, then writes each event as it is (one write per event, as the
+    emulator does), nothing else. It runs the way the emulator runs (a loop in a thread,
+    :func:`~quickstart_helpers._background.start_background_server`), so both servers
+    share the runner's settings.
+    """
 
     async def handler(request: web.Request) -> web.StreamResponse:
         await request.json()
@@ -77,29 +84,23 @@ def _bare_sse_server(payloads: list[dict[str, Any]], ssl_context: Any) -> Iterat
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        for payload in payloads:
-            data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            await response.write(f"data: {data}\n\n".encode())
+        for event in events:
+            await response.write(event)
         await response.write_eof()
         return response
 
-    loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+    def make_app() -> web.Application:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handler)
+        return app
+
+    server = start_background_server(
+        make_app, host="127.0.0.1", port=0, name="bare SSE server", ssl_context=ssl_context
+    )
     try:
-        yield port
+        yield server.port
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+        server.stop()
 
 
 def _timed_stream(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[float, float]:
@@ -130,21 +131,34 @@ def bench_sse(options: Options) -> list[Result]:
         (folder / "bench.json").write_text(json.dumps(cassette), "utf-8")
         emulator = Emulator(store=CassetteStore([folder]), pacing="fast").start()
         try:
-            payloads = [c["response"] for c in cassette["chunks"]]
+            # The same bytes the emulator sends: compact JSON, one ``data:`` line per event.
+            events = [
+                f"data: {json.dumps(c['response'], separators=(',', ':'), ensure_ascii=False)}"
+                "\n\n".encode()
+                for c in cassette["chunks"]
+            ]
             certificate = make_local_certificate(folder / "bare")
             with (
-                _bare_sse_server(payloads, certificate.server_context()) as port,
+                _bare_sse_server(events, certificate.server_context()) as port,
                 httpx.Client(verify=emulator.certificate.client_context(), timeout=60) as ours,
                 httpx.Client(verify=certificate.client_context(), timeout=60) as bare,
             ):
                 ours_url = emulator.base_url + path
                 bare_url = f"https://127.0.0.1:{port}{path}"
+                sent = [
+                    client.post(url, json=body, headers={"x-goog-api-key": "bench"}).content
+                    for client, url in ((ours, ours_url), (bare, bare_url))
+                ]
+                if sent[0] != sent[1]:
+                    raise RuntimeError("The emulator and the bare server sent different bytes.")
                 for _ in range(3):  # warm up connections and caches
                     _timed_stream(ours, ours_url, body), _timed_stream(bare, bare_url, body)
                 runs_ours, runs_bare = [], []
-                for _ in range(max(5, options.repeats * 4)):
-                    runs_ours.append(_timed_stream(ours, ours_url, body))
-                    runs_bare.append(_timed_stream(bare, bare_url, body))
+                for i in range(max(6, options.repeats * 4)):
+                    # Alternate which goes first (ABBA), so drift hits both alike.
+                    pair = [(runs_ours, ours, ours_url), (runs_bare, bare, bare_url)]
+                    for runs, client, url in pair if i % 2 == 0 else pair[::-1]:
+                        runs.append(_timed_stream(client, url, body))
         finally:
             emulator.stop()
     first_ours = statistics.median(r[0] for r in runs_ours) * 1000
