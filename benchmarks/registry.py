@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["BENCHMARKS", "Benchmark", "Options", "Result", "benchmark", "median_time"]
+__all__ = [
+    "BENCHMARKS",
+    "Benchmark",
+    "Options",
+    "Result",
+    "benchmark",
+    "interquartile_mean",
+    "median_time",
+]
 
 
 @dataclass(frozen=True)
@@ -112,3 +120,19 @@ def median_time(repeats: int, action: Callable[[], object]) -> float:
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def interquartile_mean(values: Iterable[float]) -> float:
+    """Return the mean of the middle half of ``values`` (the lowest and highest quarters cut).
+
+    Robust to outliers like the median, and steadier than the median when the values
+    fall in two clusters (a median then jumps from one to the other between runs).
+
+    Raises:
+        ValueError: ``values`` is empty.
+    """
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("interquartile_mean() needs at least one value")
+    cut = len(ordered) // 4
+    return statistics.fmean(ordered[cut : len(ordered) - cut])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.__main__ import format_table, load_all, main
-from benchmarks.registry import BENCHMARKS, Result, benchmark
+from benchmarks.registry import BENCHMARKS, Result, benchmark, interquartile_mean
 
 
 def test_every_benchmark_module_registers_its_benchmarks():
@@ -46,3 +46,10 @@ def test_unknown_names_are_refused(capsys):
     with pytest.raises(SystemExit):
         main(["no-such-benchmark"])
     assert "unknown benchmark 'no-such-benchmark'" in capsys.readouterr().err
+
+
+def test_interquartile_mean_drops_the_outer_quarters():
+    assert interquartile_mean([1, 2, 3, 4, 100, 5, 6, 7]) == 4.5
+    assert interquartile_mean([2.0]) == 2.0
+    with pytest.raises(ValueError, match="at least one"):
+        interquartile_mean([])

@@ -355,3 +355,51 @@ def test_preview_wav_keeps_the_shape_of_the_signal(tmp_path: Path) -> None:
     assert max(samples) > 165 and min(samples) < 91  # amplitude 12 000 of 32 768 stays near 46
     with pytest.raises(ValueError, match="positive"):
         preview_wav(path, 0)
+
+
+_FULL_DISK_WRITER = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from quickstart_helpers.wav import wave_file
+
+    # The OS refuses to grow the file past 1,044 bytes, as a full disk would.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (44 + 1000, resource.RLIM_INFINITY))
+    with wave_file(sys.argv[1]) as wav:
+        wav.write(bytes([1, 0]) * 200)
+        wav.write(bytes([2, 0]) * 200)
+        try:
+            wav.write(bytes([3, 0]) * 200)  # 200 bytes fit, the rest does not
+        except OSError as exc:
+            print("refused", exc.errno, wav.pcm_bytes, flush=True)
+        wav.write(bytes([4, 0]) * 50)  # fits again after the failed chunk
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_chunk_the_os_refuses_is_cut_off_and_the_file_stays_valid(tmp_path: Path) -> None:
+    path = tmp_path / "full.wav"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_WRITER, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.startswith("refused ") and done.stdout.split()[2] == "800"
+    expected = bytes([1, 0]) * 200 + bytes([2, 0]) * 200 + bytes([4, 0]) * 50
+    assert read_with_wave(path) == (24_000, 2, 1, expected)
+    assert path.stat().st_size == 44 + len(expected)
+    assert soundfile.info(path).frames == len(expected) // 2
+
+
+def test_a_chunk_past_the_4_gib_a_wav_holds_is_refused_before_writing(tmp_path: Path) -> None:
+    path = tmp_path / "huge.wav"
+    with wave_file(path) as wav:
+        wav.write(b"\x01\x00")
+        wav._bytes = 0xFFFF_FFFF - 36 - 2  # as if 4 GiB had been written (unit test)
+        with pytest.raises(ValueError, match="4 GiB"):
+            wav.write(b"\x02\x00" * 2)
+        wav._bytes = 2
+    assert read_with_wave(path) == (24_000, 2, 1, b"\x01\x00")

@@ -501,6 +501,8 @@ class GenerateCassette(_CassetteBase):
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
+    #: The emulator's framed bytes of each chunk, per framing (see ``_http.framed_chunks``).
+    _frames: dict[Any, list[Any]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _chunks_or_error(self) -> GenerateCassette:
@@ -782,7 +784,9 @@ def _camel_keys(value: Any) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            name = _CAMEL.sub(lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
+            name = key
+            if isinstance(key, str) and "_" in key:  # the SDKs send camelCase: no work
+                name = _CAMEL.sub(lambda m: m.group(1).upper(), key)
             out[name] = item if name in _OPAQUE else _camel_keys(item)
         return out
     if isinstance(value, list):
@@ -812,10 +816,15 @@ def normalize_contents(contents: Any) -> list[dict[str, Any]]:
         merged and adjacent text parts joined, so a streamed answer sent back as one
         content per chunk (as SDK chat sessions do) equals the same answer joined.
     """
+    return _normalize_camel_contents(_camel_keys(contents))
+
+
+def _normalize_camel_contents(contents: Any) -> list[dict[str, Any]]:
+    """:func:`normalize_contents` of contents whose keys are camelCase already."""
     if isinstance(contents, dict):
         contents = [contents]
     result: list[dict[str, Any]] = []
-    for content in _camel_keys(contents or []):
+    for content in contents or []:
         if not isinstance(content, dict):
             continue
         parts: list[dict[str, Any]] = []
@@ -873,8 +882,10 @@ def request_key(model: str, body: dict[str, Any]) -> str:
     )
     key = {
         "model": bare_model(model),
-        "contents": normalize_contents(body.get("contents")),
-        "systemInstruction": normalize_contents([instruction])[0]["parts"] if instruction else [],
+        "contents": _normalize_camel_contents(body.get("contents")),
+        "systemInstruction": (
+            _normalize_camel_contents([instruction])[0]["parts"] if instruction else []
+        ),
         "tools": body.get("tools") or [],
         "toolConfig": body.get("toolConfig") or {},
         **({"thinkingConfig": thinking} if thinking else {}),

@@ -18,13 +18,19 @@ Requests that no cassette matches get the API's error JSON with status 404
 ``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
 API's ``API_KEY_INVALID`` error. Nothing is made up. A cassette's fault directives
 (HTTP errors, error events, drops, split writes) are carried out by :mod:`._faults`.
+
+Each chunk's event is rendered (JSON encoded and framed) once per cassette and framing,
+then reused by every later replay (:func:`framed_chunks`); each event is still its own
+write, flushed as the live API sends it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -50,6 +56,7 @@ __all__ = [
     "METHODS",
     "add_routes",
     "check_request",
+    "framed_chunks",
     "json_array_item",
     "merge_chunks",
     "sse_event",
@@ -238,6 +245,43 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
 JSON_ARRAY_SEPARATOR = b"\n,\r\n"
 
 
+def framed_chunks(
+    cassette: GenerateCassette, framing: tuple[Any, ...], render: Callable[[dict[str, Any]], bytes]
+) -> Callable[[int], bytes]:
+    """Return ``frame(index)``: chunk ``index``'s framed bytes, rendered once and kept.
+
+    The bytes depend only on the chunk's JSON and the framing (SSE with its newline
+    and JSON layout, or a JSON array item), so every later replay of the cassette
+    sends the bytes rendered by the first one instead of encoding the JSON again. The
+    bytes are kept on the cassette (about the size of its chunks' JSON, freed with
+    it) and rendered again when a chunk's ``response`` or ``error`` object was
+    replaced. Chunks are treated as immutable once loaded, as the store treats them:
+    replace a chunk's dictionary rather than editing it in place.
+
+    Args:
+        cassette: The cassette being replayed.
+        framing: What else the bytes depend on, e.g. ``("sse", "\\n", False)``.
+        render: Frames one chunk's payload (``response`` or ``{"error": ...}``).
+    """
+    chunks = cassette.chunks
+    frames = cassette._frames.get(framing)
+    if frames is None or len(frames) != len(chunks):
+        frames = [None] * len(chunks)
+        cassette._frames[framing] = frames
+
+    def frame(index: int) -> bytes:
+        chunk = chunks[index]
+        source = chunk.response if chunk.response is not None else chunk.error
+        kept = frames[index]
+        if kept is not None and kept[0] is source:
+            return kept[1]
+        data = render(chunk.payload() or {})
+        frames[index] = (source, data)
+        return data
+
+    return frame
+
+
 async def _stream(
     emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
 ) -> web.StreamResponse:
@@ -246,32 +290,47 @@ async def _stream(
         status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
-    faults = _faults.StreamFaults(cassette, request)
+    faults = _faults.StreamFaults(cassette, request) if cassette.faults else None
     first = True
+    newline, split_json = emulator.sse_newline, emulator.sse_split_json
+    if sse:
+        rendered = framed_chunks(
+            cassette,
+            ("sse", newline, split_json),
+            functools.partial(sse_event, newline=newline, split_json=split_json),
+        )
+    else:
+        rendered = framed_chunks(cassette, ("json",), json_array_item)
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
-        """Frame one object: an SSE event, or the next item of the JSON array."""
+        """Frame one object (a fault's): an SSE event, or the next item of the JSON array."""
         nonlocal first
         if sse:
-            return sse_event(payload, emulator.sse_newline, emulator.sse_split_json)
+            return sse_event(payload, newline, split_json)
         data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
         first = False
         return data + b"\n]" if last else data
 
     try:
         for index, chunk in enumerate(cassette.chunks):
-            await emulator.sleep(chunk.delay_ms)
-            if await faults.interrupt(response, index, frame):
+            if chunk.delay_ms:
+                await emulator.sleep(chunk.delay_ms)
+            if faults is not None and await faults.interrupt(response, index, frame):
                 return response
             if chunk.break_:
                 # Drop the connection mid-stream, as a network failure would.
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            payload = chunk.payload() or {}  # a response, or an {"error": ...} event
-            if await faults.write(response, index, frame(payload)):
+            data = rendered(index)  # a response, or an {"error": ...} event
+            if not sse:
+                data = (b"[" if first else JSON_ARRAY_SEPARATOR) + data
+                first = False
+            if faults is None:
+                await response.write(data)  # one event per write, flushed as the API does
+            elif await faults.write(response, index, data):
                 return response
-        if await faults.interrupt(response, len(cassette.chunks), frame):
+        if faults is not None and await faults.interrupt(response, len(cassette.chunks), frame):
             return response
         if not sse:
             await response.write(b"[]" if first else b"\n]")

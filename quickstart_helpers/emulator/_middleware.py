@@ -85,7 +85,9 @@ async def read_body_in_time(request: web.Request, handler: Handler) -> web.Strea
     A client that sends its body too slowly gets 408 in the API's JSON and the
     connection is closed; a body over the app's ``client_max_size`` gets 413.
     """
-    if request.body_exists:
+    if request.body_exists and request.content.is_eof():
+        await request.read()  # all of it has arrived: nothing to wait for (cached)
+    elif request.body_exists:
         timeout = request.app[BODY_TIMEOUT]
         try:
             await asyncio.wait_for(request.read(), timeout)  # cached for the handler

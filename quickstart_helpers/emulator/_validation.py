@@ -31,7 +31,7 @@ import typing
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.alias_generators import to_camel
 
 from ..errors import RequestInvalid
@@ -145,7 +145,9 @@ def _unwrap(annotation: Any) -> Any:
         return annotation
 
 
+@functools.cache
 def _field_index(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
+    """A model's fields by name and by alias (or camelCase name): ``(name, annotation)``."""
     index: dict[str, tuple[str, Any]] = {}
     for name, info in model.model_fields.items():
         index[name] = (name, info.annotation)
@@ -153,23 +155,50 @@ def _field_index(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
     return index
 
 
+#: What the pre-pass does with a value of some annotation: ``("list", item annotation)``,
+#: ``("model", field index)``, ``("enum", (enum name, upper-cased values and names))``
+#: or ``("value", None)``.
+_Shape = tuple[str, Any]
+
+
+def _shape_of(annotation: Any) -> _Shape:
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        return ("list", item)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return ("model", _field_index(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        names = {str(m.value).upper() for m in annotation} | {m.name.upper() for m in annotation}
+        return ("enum", (annotation.__name__, frozenset(names)))
+    return ("value", None)
+
+
+_shape_cached = functools.lru_cache(maxsize=4096)(_shape_of)
+
+
+def _shape(annotation: Any) -> _Shape:
+    """:func:`_shape_of`, computed once per annotation (the SDK's types do not change)."""
+    try:
+        return _shape_cached(annotation)
+    except TypeError:  # an annotation that cannot be a dictionary key
+        return _shape_of(annotation)
+
+
 def _walk(annotation: Any, value: Any, path: str, problems: list[tuple[str, str]]) -> Any:
     """Return ``value`` with single objects wrapped for list fields; collect problems."""
-    annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        (item,) = typing.get_args(annotation) or (Any,)
+    kind, detail = _shape(annotation)
+    if kind == "list":
         items = value if isinstance(value, list) else [value] if isinstance(value, dict) else None
         if items is None:
             return value
-        return [_walk(item, v, f"{path}[{i}]", problems) for i, v in enumerate(items)]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [_walk(detail, v, f"{path}[{i}]", problems) for i, v in enumerate(items)]
+    if kind == "model":
         if not isinstance(value, dict):
             return value
-        index = _field_index(annotation)
         out = {}
         for key, item in value.items():
-            if key not in index:
+            if key not in detail:
                 where = f" at '{path}'" if path else ""
                 problems.append(
                     (
@@ -179,16 +208,14 @@ def _walk(annotation: Any, value: Any, path: str, problems: list[tuple[str, str]
                     )
                 )
                 continue
-            name, field_type = index[key]
+            name, field_type = detail[key]
             child = f"{path}.{name}" if path else name
             out[key] = _walk(field_type, item, child, problems)
         return out
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        values = {str(m.value).upper() for m in annotation} | {m.name.upper() for m in annotation}
-        if not isinstance(value, str) or value.upper() not in values:
-            problems.append(
-                (path, f"Invalid value at '{path}' ({annotation.__name__}), {json.dumps(value)}")
-            )
+    if kind == "enum":
+        enum_name, names = detail
+        if not isinstance(value, str) or value.upper() not in names:
+            problems.append((path, f"Invalid value at '{path}' ({enum_name}), {json.dumps(value)}"))
         return value
     return value
 
@@ -229,7 +256,8 @@ def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[s
     if problems:
         raise RequestInvalid(problems)
     try:
-        TypeAdapter(model).validate_json(json.dumps(normalized))
+        # JSON mode, as the API parses it (bytes are base64); the model's own validator.
+        model.model_validate_json(json.dumps(normalized))
     except ValidationError as exc:
         violations = []
         for error in exc.errors():
