@@ -1,14 +1,18 @@
-"""Every ```python block of the README runs as written: offline, fast pacing, own process."""
+"""Every ```python block of the README runs as written: offline, fast pacing, own process.
+
+Each block runs in a process of its own, forked from a server that imported the SDK
+once (``tests/_warm.py``), with its own environment and working folder.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from . import _warm
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -46,17 +50,10 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
     is_test_module = re.search(r"^def test_", code, re.MULTILINE) is not None
     script = tmp_path / ("test_snippet.py" if is_test_module else "snippet.py")
     script.write_text(code, encoding="utf-8")
-    command = [sys.executable, str(script)]
+    command = [str(script)]
     if is_test_module:
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
-    result = subprocess.run(
-        command,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+        command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
+    result = _warm.run(command, cwd=tmp_path, env=env, timeout=180)
     assert result.returncode == 0, (
         f"README.md line {line}: the block failed.\n--- stdout\n{result.stdout}"
         f"\n--- stderr\n{result.stderr}"
@@ -64,3 +61,14 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
     assert result.stdout.strip(), f"README.md line {line}: the block printed nothing"
     if is_test_module:
         assert " passed" in result.stdout and "failed" not in result.stdout, result.stdout
+
+
+def test_a_block_that_forgets_an_import_fails_in_its_own_process(tmp_path):
+    """The warm server imported the SDK, but a script sees only what it imports."""
+    script = tmp_path / "snippet.py"
+    script.write_text('print("before")\nclient = genai.Client()\n', encoding="utf-8")
+    result = _warm.run([str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    assert result.returncode == 1
+    assert result.stdout == "before\n"
+    assert "NameError: name 'genai' is not defined" in result.stderr
+    assert os.getcwd() != str(tmp_path)  # the test's process did not move
