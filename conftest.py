@@ -9,8 +9,9 @@ are compared as before.
 
 pytest-xdist runs the suite in parallel (``-n auto`` in pyproject's addopts). The
 scheduler below keeps each notebook's cells together, in order, on one worker (nbval
-runs them in one kernel) and hands out every other test on its own. Each worker gets
-its own output folder.
+runs them in one kernel), keeps together the test modules whose module-scoped fixtures
+are costly (:data:`WHOLE_MODULES`: a built wheel, JupyterLab servers, a browser), and
+hands out every other test on its own. Each worker gets its own output folder.
 
 Each notebook is executed once, by nbval. After nbval's own comparison passes, the same
 execution is checked more strictly against the stored notebook (the freshness check:
@@ -50,9 +51,24 @@ os.environ["QUICKSTART_OUTPUT_ROOT"] = (
 pytest_plugins = ["pytester"]
 
 
+#: Test modules run whole on one worker: their module-scoped fixtures (a wheel and its
+#: environment, two JupyterLab servers, the JavaScript SDK's install, a browser) would
+#: otherwise be built once per worker.
+WHOLE_MODULES = frozenset(
+    {
+        "tests/test_install.py",
+        "tests/test_player_browser.py",
+        "tests/test_js_sdk.py",
+        "tests/test_browser.py",
+        "tests/test_browser_resume.py",
+    }
+)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
-    """Schedule a notebook's cells as one unit (on one worker, in order), other tests alone.
+    """Schedule a notebook's cells as one unit (on one worker, in order), each module of
+    :data:`WHOLE_MODULES` as one unit, and other tests alone.
 
     (``--dist loadgroup`` with ``xdist_group`` marks would do it, but pytest-xdist 3.8
     renames node ids in a way pytest 9.2 ignores.)
@@ -62,7 +78,7 @@ def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
     class NotebookScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return path if path.endswith(".ipynb") else nodeid
+            return path if path.endswith(".ipynb") or path in WHOLE_MODULES else nodeid
 
     return NotebookScheduling(config, log)
 

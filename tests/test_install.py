@@ -1,7 +1,7 @@
 """The built wheel works on its own: outside the checkout, offline, with its cassettes.
 
 The module's tests share one wheel and one environment, so they run on one xdist worker
-(``xdist_group``); the notebooks run at the same time, each alone in its own folder.
+(conftest.py's ``WHOLE_MODULES``); the notebooks run at the same time, each alone in its own folder.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def _uv() -> str:

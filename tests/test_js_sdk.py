@@ -35,10 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "js"
 BUILD = ROOT / "build" / "js-sdk"
 
-# One xdist worker runs the module: its fixture installs into build/js-sdk/ when missing,
-# and two workers installing there at once break each other's node_modules.
-pytestmark = pytest.mark.xdist_group("js-sdk")
-
 
 def install_sdk() -> Path:
     """Install the pinned SDK into build/js-sdk/ if it is not there; return the folder."""

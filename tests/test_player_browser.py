@@ -53,7 +53,6 @@ ROOTS = ["notebooks", "repository root"]
 #: A kernel spec name that matches none: JupyterLab lists no kernel and starts none.
 NO_KERNEL = "no-kernel-for-this-test"
 
-pytestmark = pytest.mark.xdist_group("jupyterlab")
 
 #: The files notebook 04 shows with ``wav_player``.
 PLAYED = [f"audio_response_{i}.wav" for i in range(1, 6)]
