@@ -21,6 +21,9 @@ Every setting has one default, and an empty value counts as unset, so
   sets it). Default: the current folder.
 - ``QUICKSTART_ERROR_LOG``: the file where handled API errors are recorded (``quickstart
   run`` sets it per notebook). Default: none.
+- ``QUICKSTART_JOBS``: how many notebooks ``quickstart run`` and ``quickstart refresh``
+  execute at once, each in its own kernel. Default: the number of CPUs this process
+  may use.
 - ``QUICKSTART_TEXT_MODEL``, ``QUICKSTART_IMAGE_MODEL``, ``QUICKSTART_LIVE_MODEL``: the
   models of the text/chat, text-and-image and Live API examples. Defaults:
   :data:`DEFAULT_TEXT_MODEL`, :data:`DEFAULT_IMAGE_MODEL`, :data:`DEFAULT_LIVE_MODEL`.
@@ -58,6 +61,7 @@ __all__ = [
     "extra_cassette_dirs",
     "get",
     "image_model",
+    "jobs",
     "live_model",
     "mode",
     "notebook_dir",
@@ -201,6 +205,23 @@ def error_log() -> Path | None:
     """
     value = get(ERROR_LOG_ENV)
     return Path(value) if value else None
+
+
+def jobs() -> int:
+    """Return ``$QUICKSTART_JOBS``, else the number of CPUs this process may use.
+
+    Raises:
+        ValueError: The variable is not a whole number of at least 1.
+    """
+    value = get("QUICKSTART_JOBS")
+    if value is None:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"QUICKSTART_JOBS={value!r} is not allowed; use a whole number >= 1.")
+    return int(value)
 
 
 def text_model() -> str:
