@@ -315,8 +315,15 @@ def run_notebooks(
             bar.close()
 
 
-def _run(main: Callable[..., Any], *args: Any, stopping: threading.Event | None = None) -> Any:
-    """Run the coroutine function ``main(*args)`` in a thread of its own; return its result.
+def _run(
+    main: Callable[..., Any],
+    *args: Any,
+    stopping: threading.Event | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run the coroutine function ``main(*args, **kwargs)`` in a thread of its own.
+
+    Returns what it returns.
 
     In its own thread the event loop works the same inside a running loop (a Jupyter
     kernel), and nbclient leaves the process's signal handlers alone (each of its
@@ -330,7 +337,7 @@ def _run(main: Callable[..., Any], *args: Any, stopping: threading.Event | None 
     async def wrapper() -> Any:
         box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
         started.set()
-        return await main(*args)
+        return await main(*args, **kwargs)
 
     def target() -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from quickstart_helpers._runner import format_summary
+from quickstart_helpers._runner import execute_notebook, format_summary
 from quickstart_helpers.cli import main
 from quickstart_helpers.emulator import Emulator
 
@@ -194,6 +195,23 @@ def test_run_refuses_a_job_count_below_one(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("QUICKSTART_JOBS", "many")
     assert main(["run", str(path), "--no-progress"]) == 2
     assert "QUICKSTART_JOBS='many' is not allowed" in capsys.readouterr().err
+
+
+def test_execute_notebook_runs_one_notebook_from_a_running_event_loop(tmp_path):
+    # As `quickstart record` calls it, and as a notebook cell (inside a loop) could.
+    path = _notebook(tmp_path / "one.ipynb", "print('in the kernel')", "1 / 0")
+    out = tmp_path / "out"
+
+    async def inside_a_loop():
+        return execute_notebook(
+            path, out / "one.ipynb", mode="offline", pacing="fast", output_root=out, progress=False
+        )
+
+    nb, result = asyncio.run(inside_a_loop())
+    assert nb.cells[1].outputs[0]["text"] == "in the kernel\n"
+    assert (result.cells, result.failed_cell) == (2, 3)
+    assert result.error == "ZeroDivisionError: division by zero"
+    assert nbformat.read(out / "one.ipynb", as_version=4).cells[2].outputs
 
 
 def test_run_refuses_a_missing_notebook(tmp_path, capsys):
