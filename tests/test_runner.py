@@ -214,6 +214,20 @@ def test_execute_notebook_runs_one_notebook_from_a_running_event_loop(tmp_path):
     assert nbformat.read(out / "one.ipynb", as_version=4).cells[2].outputs
 
 
+def test_the_command_loads_the_runner_without_the_iri_grammar(tmp_path):
+    # jsonschema's optional rfc3987_syntax builds a grammar for ~1 s when imported.
+    code = (
+        "import sys\n"
+        "from quickstart_helpers.cli import main\n"
+        f"code = main(['refresh', {str(tmp_path / 'missing.ipynb')!r}])\n"
+        "print(code, sys.modules.get('rfc3987_syntax'), 'nbformat' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "2 None True", done.stdout + done.stderr
+
+
 def test_run_refuses_a_missing_notebook(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.ipynb"), "--no-progress"]) == 2
     assert "is not a notebook" in capsys.readouterr().err
