@@ -60,7 +60,7 @@ def _jobs_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="notebooks to run at once, each in its own kernel (default: $QUICKSTART_JOBS, "
-        "else the number of CPUs)",
+        f"else {settings.JOBS_PER_CPU} per CPU)",
     )
 
 
