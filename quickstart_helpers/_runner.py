@@ -253,8 +253,8 @@ def run_notebooks(
         One result per notebook, in the order of ``notebooks``.
 
     Raises:
-        ValueError: ``jobs`` is below 1, or two notebooks share a name (their executed
-            copies and output folders would collide).
+        ValueError: ``jobs`` is below 1, a file is not a notebook, or two notebooks
+            share a name (their executed copies and output folders would collide).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -267,7 +267,7 @@ def run_notebooks(
             )
         seen[path.stem] = path
     # Read them all first: a notebook that is not valid JSON fails before any kernel starts.
-    nbs = [nbformat.read(path, as_version=4) for path in notebooks]
+    nbs = [_read(path) for path in notebooks]
     bars = [
         _progress_bar(path, nb, progress=progress, position=i)
         for i, (path, nb) in enumerate(zip(notebooks, nbs, strict=True))
@@ -389,6 +389,13 @@ class _NotebookBar(tqdm):
         if self._ended_at is not None:
             figures["elapsed"] = self._ended_at - self.start_t
         return figures
+
+
+def _read(path: Path) -> Any:
+    try:
+        return nbformat.read(path, as_version=4)
+    except (ValueError, UnicodeDecodeError) as exc:  # nbformat's NotJSONError is a ValueError
+        raise ValueError(f"{path} is not a notebook: {exc}") from None
 
 
 def _progress_bar(

@@ -116,7 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             on_result=_report_failure,
         )
-    except ValueError as exc:  # two notebooks with the same name
+    except ValueError as exc:  # not a notebook, or two notebooks with one name
         print(f"quickstart run: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -188,6 +188,16 @@ def test_run_refuses_two_notebooks_with_one_name(tmp_path, capsys):
     assert not out.exists()  # refused before any kernel started
 
 
+def test_run_refuses_a_notebook_that_is_not_json_before_any_kernel_starts(tmp_path, capsys):
+    good = _notebook(tmp_path / "good.ipynb", "print('ran')")
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json", "utf-8")
+    out = tmp_path / "out"
+    assert main(["run", str(good), str(bad), "--output", str(out), "--no-progress"]) == 2
+    assert f"quickstart run: {bad} is not a notebook: " in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_run_refuses_a_job_count_below_one(tmp_path, capsys, monkeypatch):
     path = _notebook(tmp_path / "n.ipynb", "1")
     with pytest.raises(SystemExit) as info:
