@@ -1,5 +1,8 @@
 """Execute notebooks headless with nbclient: the ``quickstart run`` main job.
 
+:func:`run_notebooks` runs several at once, each in its own kernel, on one event loop
+in a thread of its own (:func:`execute_notebook` runs one).
+
 A notebook fails when a cell raises, and also when a cell *handles* a failed model call
 (shows an API error instead of raising it, as the web chat does for every failed
 stream): the helpers note each handled error in a log file the runner names in
