@@ -1,5 +1,8 @@
 """Execute notebooks headless with nbclient: the ``quickstart run`` main job.
 
+:func:`run_notebooks` runs several at once, each in its own kernel, on one event loop
+in a thread of its own (:func:`execute_notebook` runs one).
+
 A notebook fails when a cell raises, and also when a cell *handles* a failed model call
 (shows an API error instead of raising it, as the web chat does for every failed
 stream): the helpers note each handled error in a log file the runner names in
@@ -10,10 +13,13 @@ bad-key demo) carries the cell tag ``expect-api-error``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,7 @@ __all__ = [
     "format_summary",
     "notebook_cassette_dir",
     "recording_kernel_env",
+    "run_notebooks",
 ]
 
 #: Cell tag of a cell that shows an API error on purpose; the runner accepts it there.
@@ -196,16 +203,234 @@ def execute_notebook(
         The executed notebook node and the result.
     """
     nb = nbformat.read(path, as_version=4)
-    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    bar = tqdm(
-        total=len(code_cells),
+    bar = _progress_bar(path, nb, progress=progress)
+    try:
+        return _run(
+            _execute,
+            path,
+            nb,
+            executed,
+            mode=mode,
+            pacing=pacing,
+            output_root=output_root,
+            timeout=timeout,
+            bar=bar,
+            env=env,
+        )
+    finally:
+        bar.close()
+
+
+def run_notebooks(
+    notebooks: list[Path],
+    *,
+    output_root: Path,
+    mode: str,
+    pacing: str,
+    jobs: int = 1,
+    timeout: int = 600,
+    progress: bool = True,
+    executed_in: Path | None = None,
+    on_result: Callable[[NotebookResult], None] | None = None,
+) -> list[NotebookResult]:
+    """Execute notebooks, up to ``jobs`` at once, each in its own kernel.
+
+    Each notebook runs as :func:`execute_notebook` runs it (its own kernel, and so its
+    own emulator offline; its files under ``output_root/<stem>/``). With progress on,
+    every notebook has its own bar, on its own line in the order given.
+
+    Args:
+        notebooks: The notebooks, in the order of the results.
+        output_root: Root folder for what notebooks produce.
+        mode: ``"live"`` or ``"offline"``.
+        pacing: ``"realtime"`` or ``"fast"`` (offline only).
+        jobs: How many notebooks run at once (at least 1). Defaults to 1.
+        timeout: Seconds one cell may run. Defaults to 600.
+        progress: Show the progress bars.
+        executed_in: Folder of the executed copies (``<folder>/<notebook name>``);
+            None writes each notebook back in place. Defaults to None.
+        on_result: Called with each result as soon as its notebook ends (in the order
+            they end), while no bar is drawn, so it may print.
+
+    Returns:
+        One result per notebook, in the order of ``notebooks``.
+
+    Raises:
+        ValueError: ``jobs`` is below 1, a file is not a notebook, or two notebooks
+            share a name (their executed copies and output folders would collide).
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    seen: dict[str, Path] = {}
+    for path in notebooks:
+        if path.stem in seen:
+            raise ValueError(
+                f"Two notebooks are named {path.stem!r} ({seen[path.stem]} and {path}); their "
+                "executed copies and output folders would collide. Run them separately."
+            )
+        seen[path.stem] = path
+    # Read them all first: a notebook that is not valid JSON fails before any kernel starts.
+    nbs = [_read(path) for path in notebooks]
+    bars = [
+        _progress_bar(path, nb, progress=progress, position=i)
+        for i, (path, nb) in enumerate(zip(notebooks, nbs, strict=True))
+    ]
+    for bar in bars[jobs:]:
+        bar.set_postfix_str("waiting")
+
+    stopping = threading.Event()
+
+    async def run_all() -> list[NotebookResult]:
+        slots = asyncio.Semaphore(jobs)
+
+        async def one(path: Path, nb: Any, bar: Any) -> NotebookResult:
+            async with slots:
+                _, result = await _execute(
+                    path,
+                    nb,
+                    (executed_in / path.name) if executed_in is not None else path,
+                    mode=mode,
+                    pacing=pacing,
+                    output_root=output_root,
+                    timeout=timeout,
+                    bar=bar,
+                )
+            # Once Ctrl-C stops the run, nbclient reports the kernels it shuts down as dead.
+            if stopping.is_set():
+                bar.end("interrupted")
+            elif on_result is not None:
+                with tqdm.external_write_mode(file=sys.stderr):
+                    on_result(result)
+            return result
+
+        # Every notebook ends (its kernel shut down) before an unexpected error is raised.
+        outcomes = await asyncio.gather(*map(one, notebooks, nbs, bars), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return outcomes
+
+    try:
+        return _run(run_all, stopping=stopping)
+    finally:
+        # In order: each closed bar moves the cursor below it, onto the next one.
+        for bar in bars:
+            bar.close()
+
+
+def _run(
+    main: Callable[..., Any],
+    *args: Any,
+    stopping: threading.Event | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run the coroutine function ``main(*args, **kwargs)`` in a thread of its own.
+
+    Returns what it returns.
+
+    In its own thread the event loop works the same inside a running loop (a Jupyter
+    kernel), and nbclient leaves the process's signal handlers alone (each of its
+    clients would take SIGINT over and shut only its own kernel down). Ctrl-C here sets
+    ``stopping`` and cancels ``main`` instead: every kernel is shut down, then
+    ``KeyboardInterrupt`` is raised.
+    """
+    started, done = threading.Event(), threading.Event()
+    box: dict[str, Any] = {}
+
+    async def wrapper() -> Any:
+        box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        return await main(*args, **kwargs)
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(wrapper())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            box["error"] = exc
+        finally:
+            started.set()
+            done.set()
+
+    threading.Thread(target=target, name="quickstart-notebooks").start()
+    try:
+        # Not Thread.join(): before Python 3.13, a join that Ctrl-C interrupts leaves the
+        # thread marked as ended, and the next join returns at once.
+        done.wait()
+    except KeyboardInterrupt:
+        if stopping is not None:
+            stopping.set()
+        started.wait()
+        if "task" in box:
+            box["loop"].call_soon_threadsafe(box["task"].cancel)
+        done.wait()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+class _NotebookBar(tqdm):
+    """A notebook's progress bar whose clock stops when the notebook ends.
+
+    With several notebooks at once, the bars stay drawn until the last one ends; a
+    stopped clock keeps each bar's elapsed time that of its own notebook.
+    """
+
+    _ended_at: float | None = None
+
+    def end(self, status: str) -> None:
+        """Stop the clock and show ``status`` (``ok``, ``FAILED at cell 3``)."""
+        if self.disable:  # hidden (or closed): no clock
+            return
+        self._ended_at = self._time()
+        self.set_postfix_str(status)
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        """tqdm's figures, the elapsed time frozen once :meth:`end` was called."""
+        figures = super().format_dict
+        if self._ended_at is not None:
+            figures["elapsed"] = self._ended_at - self.start_t
+        return figures
+
+
+def _read(path: Path) -> Any:
+    try:
+        return nbformat.read(path, as_version=4)
+    except (ValueError, UnicodeDecodeError) as exc:  # nbformat's NotJSONError is a ValueError
+        raise ValueError(f"{path} is not a notebook: {exc}") from None
+
+
+def _progress_bar(
+    path: Path, nb: Any, *, progress: bool, position: int | None = None
+) -> _NotebookBar:
+    return _NotebookBar(
+        total=sum(1 for c in nb.cells if c.cell_type == "code"),
         desc=path.stem,
         unit="cell",
         disable=not progress,
         file=sys.stderr,
         leave=True,
+        position=position,
     )
+
+
+async def _execute(
+    path: Path,
+    nb: Any,
+    executed: Path,
+    *,
+    mode: str,
+    pacing: str,
+    output_root: Path,
+    timeout: int,
+    bar: Any,
+    env: dict[str, str] | None = None,
+) -> tuple[Any, NotebookResult]:
+    """Execute ``nb`` (read from ``path``) as :func:`execute_notebook` describes."""
     current: dict[str, int] = {"index": -1, "done": 0, "last_code": -1}
+    bar.reset()  # its clock starts now, not when it was drawn (waiting for a free job)
+    bar.set_postfix_str("starting the kernel")
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
         current["index"] = cell_index
@@ -255,7 +480,7 @@ def execute_notebook(
     try:
         # The kernel's own stderr (start-up warnings, crash reports) goes to a log file.
         with kernel_log.open("wb") as log:
-            client.execute(env=env, stderr=log)
+            await client.async_execute(env=env, stderr=log)
         # An error a background thread handled after the last cell ended.
         if current["last_code"] >= 0:
             current["index"] = current["last_code"]
@@ -263,18 +488,18 @@ def execute_notebook(
     except HandledErrorInCell as exc:
         failed_cell = current["index"] + 1
         error = str(exc)
-        current["done"] -= 1  # counted once below, as the failing cell
     except CellExecutionError as exc:
         failed_cell = current["index"] + 1
         error = f"{exc.ename}: {exc.evalue}".strip()
     except Exception as exc:  # noqa: BLE001 - kernel died, timeout ...
         failed_cell = current["index"] + 1 if current["index"] >= 0 else None
         error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    finally:
-        bar.close()
     seconds = time.perf_counter() - started
     nbformat.write(nb, executed)
-    cells = current["done"] + (1 if error and failed_cell else 0)
+    # A cell that timed out or lost its kernel did not count itself as executed.
+    uncounted = failed_cell is not None and current["last_code"] != failed_cell - 1
+    cells = current["done"] + (1 if uncounted else 0)
+    bar.end(f"FAILED at cell {failed_cell}" if error else "ok")
     return nb, NotebookResult(path, executed, cells, seconds, mode, failed_cell, error)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -398,6 +400,57 @@ def test_a_later_folder_overrides_an_interactions_cassette(tmp_path) -> None:
         ("interactions_event_tour", "my_event_tour")
     ]
     assert cassette_key(cassette) == "interactions " + cassette.request_key()
+
+
+def test_a_store_checks_interactions_cassettes_with_the_sdk_when_first_asked(tmp_path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    data = raw("interactions_event_tour")
+    data["events"][3]["event"]["colour"] = "red"  # a field the SDK's models do not know
+    (own / "interactions_event_tour.json").write_text(json.dumps(data), "utf-8")
+    text = shipped_cassette_dir() / "text"
+    store = CassetteStore([text, own])  # loads: the SDK's check comes at first use
+    assert "interactions_event_tour" in [c.name for c in store.cassettes]
+    for ask in (
+        store.check_interactions,
+        lambda: store.find_interaction(data["model"], data["request"], None),
+        store.check_interactions,  # still refused: it was not checked
+    ):
+        with pytest.raises(CassetteError) as info:
+            ask()
+        message = str(info.value)
+        assert "interactions_event_tour.json is not a valid cassette (the SDK's models" in message
+        assert "events[3].event.colour: unknown field" in message
+    with Emulator(store=store, pacing="fast") as emulator, _http(emulator) as http:
+        answer = http.post(f"{emulator.base_url}/v1beta/interactions", json=body_of(data))
+        text_answer = http.post(
+            f"{emulator.base_url}/v1beta/models/{store.cassettes[0].model}:generateContent",
+            json=store.cassettes[0].request,  # type: ignore[union-attr]
+        )
+    assert answer.status_code == 500
+    assert "events[3].event.colour: unknown field" in answer.json()["error"]["message"]
+    assert text_answer.status_code == 200
+
+
+def body_of(data: dict[str, Any]) -> dict[str, Any]:
+    return {"model": data["model"], **data["request"]}
+
+
+def test_an_emulator_that_serves_no_interaction_leaves_the_sdks_interactions_unimported() -> None:
+    # In a fresh interpreter: this module imported them already.
+    code = (
+        "import sys\n"
+        "from google import genai\n"
+        "from quickstart_helpers.emulator import Emulator\n"
+        "with Emulator(pacing='fast') as emulator:\n"
+        "    client = genai.Client(api_key='test', http_options=emulator.http_options())\n"
+        "    print(len(list(client.models.list())))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('google.genai.interactions')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout + done.stderr
 
 
 # -- the middleware every emulator route goes through ----------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,8 +15,9 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
-from quickstart_helpers._runner import format_summary
+from quickstart_helpers._runner import execute_notebook, format_summary
 from quickstart_helpers.cli import main
 from quickstart_helpers.emulator import Emulator
 
@@ -65,6 +68,176 @@ def test_run_names_the_failing_cell_and_exits_non_zero(tmp_path, capsys):
     assert "broken.ipynb cell 3: ValueError: bad sample rate" in captured.err
     assert "FAILED at cell 3" in captured.out
     assert (tmp_path / "out" / "broken.ipynb").exists()
+
+
+def _meet(me: str, other: str) -> str:
+    """A cell that leaves a mark and waits (at most 60 s) for the other notebook's mark.
+
+    Both notebooks end only when they run at the same time.
+    """
+    return (
+        "import time\n"
+        "from pathlib import Path\n"
+        f"Path({me!r}).touch()\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while not Path({other!r}).exists():\n"
+        "    assert time.monotonic() < deadline, 'the other notebook did not run meanwhile'\n"
+        "    time.sleep(0.05)\n"
+        "print('met')"
+    )
+
+
+def test_run_executes_notebooks_at_once_and_summarises_in_order(tmp_path, capsys):
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    a, b = str(tmp_path / "a.mark"), str(tmp_path / "b.mark")
+    write = "from quickstart_helpers.paths import output_dir\n"
+    write += "(output_dir('{}') / 'x').write_text('{}')"
+    _notebook(notebooks / "one.ipynb", _meet(a, b), write.format("one", "1"))
+    _notebook(notebooks / "two.ipynb", _meet(b, a), write.format("two", "2"))
+    out = tmp_path / "out"
+    code = main(["run", str(notebooks), "--output", str(out), "--jobs", "2", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "2 at a time" in printed
+    for name, mark in (("one", "1"), ("two", "2")):
+        executed = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        assert executed.cells[1].outputs[0]["text"] == "met\n"
+        assert (out / name / "x").read_text() == mark
+        assert (out / f"{name}.kernel.log").is_file()
+    rows = [line.split()[0] for line in printed.splitlines() if ".ipynb" in line]
+    assert rows == ["one.ipynb", "two.ipynb"]
+
+
+def test_a_failure_while_another_notebook_runs_is_reported_and_the_other_ends(tmp_path, capsys):
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    a, b = str(tmp_path / "a.mark"), str(tmp_path / "b.mark")
+    # "late" is listed first but ends last: it waits until "soon" is failing.
+    failing = str(tmp_path / "failing.mark")
+    _notebook(notebooks / "late.ipynb", _meet(a, b), _meet(a, failing).replace("met", "finished"))
+    _notebook(notebooks / "soon.ipynb", _meet(b, a), f"open({failing!r}, 'w').close()\n1 / 0")
+    out = tmp_path / "out"
+    code = main(["run", str(notebooks), "--output", str(out), "-j", "2", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "soon.ipynb cell 3: ZeroDivisionError: division by zero" in captured.err
+    assert f"The executed copy with the traceback is {out / 'soon.ipynb'}" in captured.err
+    assert "late.ipynb" not in captured.err
+    assert nbformat.read(out / "late.ipynb", as_version=4).cells[2].outputs[0]["text"] == (
+        "finished\n"
+    )
+    rows = [line for line in captured.out.splitlines() if ".ipynb" in line]
+    assert re.match(r"late\.ipynb\s+2\s+\d+\.\d\s+offline\s+ok$", rows[0])
+    assert re.match(r"soon\.ipynb\s+2\s+\d+\.\d\s+offline\s+FAILED at cell 3$", rows[1])
+
+
+def test_progress_shows_one_bar_per_notebook(tmp_path, capsys):
+    first = _notebook(tmp_path / "first.ipynb", "1", "2")
+    second = _notebook(tmp_path / "second.ipynb", "3")
+    code = main(["run", str(first), str(second), "--output", str(tmp_path / "out"), "-j", "2"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert re.search(r"first: 100%.*2/2.*ok", err)
+    assert re.search(r"second: 100%.*1/1.*ok", err)
+
+
+def test_ctrl_c_shuts_every_kernel_down_and_exits_130(tmp_path):
+    pids = [tmp_path / "x.pid", tmp_path / "y.pid"]
+    for pid in pids:
+        _notebook(
+            tmp_path / f"{pid.stem}.ipynb",
+            f"import os, time\nopen({str(pid)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)",
+        )
+    _notebook(tmp_path / "z.ipynb", "print('never started')")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "quickstart_helpers.cli", "run", "-j", "2", "--no-progress"]
+        + [str(tmp_path / f"{n}.ipynb") for n in "xyz"]
+        + ["--output", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As in a terminal, whatever the test runner does with SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not all(p.exists() and p.read_text() for p in pids):
+            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err
+    assert "interrupted; the kernels were shut down" in err
+    assert "FAILED" not in err and "never started" not in out
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid.read_text()), 0)
+
+
+def test_run_refuses_two_notebooks_with_one_name(tmp_path, capsys):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        _notebook(tmp_path / folder / "same.ipynb", "1")
+    out = tmp_path / "out"
+    code = main(["run", str(tmp_path / "x"), str(tmp_path / "y"), "--output", str(out)])
+    assert code == 2
+    assert "Two notebooks are named 'same'" in capsys.readouterr().err
+    assert not out.exists()  # refused before any kernel started
+
+
+def test_run_refuses_a_notebook_that_is_not_json_before_any_kernel_starts(tmp_path, capsys):
+    good = _notebook(tmp_path / "good.ipynb", "print('ran')")
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json", "utf-8")
+    out = tmp_path / "out"
+    assert main(["run", str(good), str(bad), "--output", str(out), "--no-progress"]) == 2
+    assert f"quickstart run: {bad} is not a notebook: " in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_run_refuses_a_job_count_below_one(tmp_path, capsys, monkeypatch):
+    path = _notebook(tmp_path / "n.ipynb", "1")
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(path), "--jobs", "0"])
+    assert info.value.code == 2
+    assert "'0' is not a whole number >= 1" in capsys.readouterr().err
+    monkeypatch.setenv("QUICKSTART_JOBS", "many")
+    assert main(["run", str(path), "--no-progress"]) == 2
+    assert "QUICKSTART_JOBS='many' is not allowed" in capsys.readouterr().err
+
+
+def test_execute_notebook_runs_one_notebook_from_a_running_event_loop(tmp_path):
+    # As `quickstart record` calls it, and as a notebook cell (inside a loop) could.
+    path = _notebook(tmp_path / "one.ipynb", "print('in the kernel')", "1 / 0")
+    out = tmp_path / "out"
+
+    async def inside_a_loop():
+        return execute_notebook(
+            path, out / "one.ipynb", mode="offline", pacing="fast", output_root=out, progress=False
+        )
+
+    nb, result = asyncio.run(inside_a_loop())
+    assert nb.cells[1].outputs[0]["text"] == "in the kernel\n"
+    assert (result.cells, result.failed_cell) == (2, 3)
+    assert result.error == "ZeroDivisionError: division by zero"
+    assert nbformat.read(out / "one.ipynb", as_version=4).cells[2].outputs
+
+
+def test_the_command_loads_the_runner_without_the_iri_grammar(tmp_path):
+    # jsonschema's optional rfc3987_syntax builds a grammar for ~1 s when imported.
+    code = (
+        "import sys\n"
+        "from quickstart_helpers.cli import main\n"
+        f"code = main(['refresh', {str(tmp_path / 'missing.ipynb')!r}])\n"
+        "print(code, sys.modules.get('rfc3987_syntax'), 'nbformat' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "2 None True", done.stdout + done.stderr
 
 
 def test_run_refuses_a_missing_notebook(tmp_path, capsys):

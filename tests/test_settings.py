@@ -87,3 +87,16 @@ def test_no_module_but_settings_reads_quickstart_variables():
     ]
     assert readers == []  # settings.py reads every variable through settings.get(name)
     assert "os.environ.get(name)" in Path(settings.__file__).read_text("utf-8")
+
+
+def test_jobs_default_to_four_per_cpu_and_refuse_what_is_not_a_count(monkeypatch):
+    monkeypatch.setattr(settings.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert settings.jobs() == 8
+    monkeypatch.setenv("QUICKSTART_JOBS", "")
+    assert settings.jobs() == 8
+    monkeypatch.setenv("QUICKSTART_JOBS", " 3 ")
+    assert settings.jobs() == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("QUICKSTART_JOBS", bad)
+        with pytest.raises(ValueError, match=f"QUICKSTART_JOBS={bad!r} is not allowed"):
+            settings.jobs()

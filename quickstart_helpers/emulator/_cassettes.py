@@ -85,7 +85,9 @@ the request continues (its ``previous_interaction_id``), ``events`` the SSE even
 JSON exactly as the API streams them (each with its ``event_id``; ``"break": true``
 drops the connection there), and ``interaction`` the finished ``Interaction`` resource
 (the non-streamed answer and what ``get`` returns). Events and the resource are
-validated with the SDK's models, refusing unknown fields and variants. See
+validated with the SDK's models, refusing unknown fields and variants; a
+:class:`CassetteStore` does it when it first looks an interaction up, since importing
+those models takes about half a second that most emulators never need. See
 :mod:`quickstart_helpers.emulator._interactions`.
 
 Matching: a request and a ``generate`` cassette match when their
@@ -107,6 +109,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -694,8 +697,12 @@ def _interactions_errors(cassette: InteractionsCassette) -> list[str]:
     return problems
 
 
-def _sdk_errors(cassette: AnyCassette) -> list[str]:
-    """Check recorded responses with the SDK's models; return ``path: problem`` lines."""
+def _sdk_errors(cassette: AnyCassette, *, interactions: bool = True) -> list[str]:
+    """Check recorded responses with the SDK's models; return ``path: problem`` lines.
+
+    ``interactions=False`` leaves an ``interactions`` cassette unchecked (see
+    :meth:`CassetteStore.check_interactions`).
+    """
     from google.genai import types
 
     problems: list[str] = []
@@ -708,7 +715,7 @@ def _sdk_errors(cassette: AnyCassette) -> list[str]:
                 problems.append(f"{where}.{_loc(err['loc'])}: {err['msg']}")
 
     if isinstance(cassette, InteractionsCassette):
-        return _interactions_errors(cassette)
+        return _interactions_errors(cassette) if interactions else []
     if isinstance(cassette, GenerateCassette):
         for i, chunk in enumerate(cassette.chunks):
             if chunk.response is not None:
@@ -742,18 +749,25 @@ def parse_cassette(data: Any, source: str = "<memory>") -> AnyCassette:
         CassetteError: Not a valid cassette; the message names ``source`` and the path
             of every bad field (e.g. ``chunks[2].response.candidates[0].content.partz``).
     """
+    return _parse(data, source, interactions=True)
+
+
+def _parse(data: Any, source: str, *, interactions: bool) -> AnyCassette:
     try:
         cassette = _ADAPTER.validate_python(data)
     except ValidationError as exc:
         lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise CassetteError(f"{source} is not a valid cassette:\n  " + "\n  ".join(lines)) from None
-    problems = _sdk_errors(cassette)
+    _raise_sdk_problems(source, _sdk_errors(cassette, interactions=interactions))
+    return cassette
+
+
+def _raise_sdk_problems(source: str, problems: list[str]) -> None:
     if problems:
         raise CassetteError(
             f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
             + "\n  ".join(problems)
         )
-    return cassette
 
 
 def load_cassette(path: str | os.PathLike[str]) -> AnyCassette:
@@ -763,12 +777,16 @@ def load_cassette(path: str | os.PathLike[str]) -> AnyCassette:
         CassetteError: The file is not JSON or not a valid cassette (file and field named).
         OSError: It cannot be read.
     """
+    return _load(path, interactions=True)
+
+
+def _load(path: str | os.PathLike[str], *, interactions: bool) -> AnyCassette:
     path = Path(path)
     try:
         data = json.loads(path.read_text("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CassetteError(f"{path} is not valid JSON: {exc}") from None
-    cassette = parse_cassette(data, str(path))
+    cassette = _parse(data, str(path), interactions=interactions)
     cassette._path = path
     return cassette
 
@@ -1053,7 +1071,8 @@ class CassetteStore:
 
     Raises:
         CassetteError: A file is not a valid cassette, or two cassettes in the same
-            folder tree share a name or answer the same request.
+            folder tree share a name or answer the same request. The SDK's models check
+            ``interactions`` cassettes later, in :meth:`check_interactions`.
     """
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
@@ -1063,13 +1082,38 @@ class CassetteStore:
         self.overridden: list[tuple[AnyCassette, AnyCassette]] = []
         self._by_key: dict[str, AnyCassette] = {}
         self._folder: dict[str, int | None] = {}
+        #: Loaded ``interactions`` cassettes not yet checked with the SDK's models.
+        self._unchecked: list[InteractionsCassette] = []
+        self._checking = threading.Lock()
         seen: set[Path] = set()
         for index, folder in enumerate(self.folders):
             for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
                 real = path.resolve()
                 if real not in seen:
                     seen.add(real)
-                    self.add(load_cassette(path), folder=index)
+                    cassette = _load(path, interactions=False)
+                    if isinstance(cassette, InteractionsCassette):
+                        self._unchecked.append(cassette)
+                    self.add(cassette, folder=index)
+
+    def check_interactions(self) -> None:
+        """Check the loaded ``interactions`` cassettes with the SDK's models, once.
+
+        The store reads them without that check, which imports the SDK's Interactions
+        models (about half a second), and makes it here: on the first
+        :meth:`find_interaction`, or earlier when called (the emulator calls it off its
+        event loop before it answers its first Interactions API request). Safe to call
+        from several threads.
+
+        Raises:
+            CassetteError: A cassette the SDK's models refuse (it stays unchecked, so
+                every later call raises again).
+        """
+        with self._checking:
+            while self._unchecked:
+                cassette = self._unchecked[0]
+                _raise_sdk_problems(str(cassette.path), _interactions_errors(cassette))
+                self._unchecked.pop(0)
 
     def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
         """Add one cassette (loaded or built in memory).
@@ -1129,6 +1173,8 @@ class CassetteStore:
 
     def find_key(self, key: str) -> AnyCassette | None:
         """Return the cassette stored under a :func:`cassette_key`, or None."""
+        if key.startswith("interactions "):
+            self.check_interactions()
         return self._by_key.get(key)
 
     def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
@@ -1159,7 +1205,12 @@ class CassetteStore:
             model: The request's model.
             body: The create request's JSON body.
             previous: Name of the cassette of the interaction it continues, or None.
+
+        Raises:
+            CassetteError: An ``interactions`` cassette the SDK's models refuse (see
+                :meth:`check_interactions`).
         """
+        self.check_interactions()
         found = self._by_key.get("interactions " + interactions_request_key(model, body, previous))
         return found if isinstance(found, InteractionsCassette) else None
 

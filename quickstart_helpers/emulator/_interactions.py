@@ -236,10 +236,13 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         if parent is None:
             return _not_found(str(previous_id))
         previous = parent.cassette.name
+    loop = asyncio.get_running_loop()
+    # The first time, this imports the SDK's Interactions models: off the event loop.
+    await loop.run_in_executor(None, emulator.store.check_interactions)
     cassette = emulator.store.find_interaction(model, body, previous)
     if cassette is None:
         recorded = [c for c in emulator.store.cassettes if isinstance(c, InteractionsCassette)]
-        loop = asyncio.get_running_loop()  # the hint is searched off the event loop
+        # The hint is searched off the event loop.
         best = await loop.run_in_executor(
             None, closest_interaction, recorded, model, body, previous
         )
