@@ -50,6 +50,21 @@ os.environ["QUICKSTART_OUTPUT_ROOT"] = (
 
 pytest_plugins = ["pytester"]
 
+#: pytest-xdist workers per CPU for ``-n auto``. Most tests wait (on kernels, servers,
+#: browsers and subprocesses) more than they compute: with one worker per CPU the suite
+#: used under half of the machine's CPU time.
+WORKERS_PER_CPU = 2
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):  # type: ignore[no-untyped-def]
+    """``-n auto``: :data:`WORKERS_PER_CPU` workers per CPU this process may use."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus * WORKERS_PER_CPU)
+
 
 #: Test modules run whole on one worker: their module-scoped fixtures (a wheel and its
 #: environment, two JupyterLab servers, the JavaScript SDK's install, a browser) would

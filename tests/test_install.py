@@ -94,6 +94,10 @@ def test_the_installed_emulator_finds_every_shipped_cassette(installed):
     assert names == _shipped_names()
 
 
+def test_the_run_of_every_notebook_succeeds(run):
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_runtime_dependencies_leave_out_test_tools(installed):
     python = installed["venv"] / "bin" / "python"
     code = (
@@ -109,47 +113,36 @@ NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def runs(installed) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Each notebook run with ``quickstart run`` from a folder holding only that notebook,
-    all at once (separate processes, kernels and emulators); keyed by notebook name."""
+def run(installed) -> subprocess.CompletedProcess[str]:
+    """One ``quickstart run`` of every notebook, each copied alone into a folder of its
+    own (its kernel starts there); the notebooks run at once, each with its own kernel
+    and emulator. The executed copies go to ``build/run/``."""
     quickstart = installed["venv"] / "bin" / "quickstart"
-    env = {**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"}
-    started = {}
+    paths = []
     for notebook in NOTEBOOKS:
         work = installed["tmp"] / notebook.removesuffix(".ipynb")
         work.mkdir()
         shutil.copy(ROOT / "notebooks" / notebook, work)
-        started[notebook] = (
-            work,
-            subprocess.Popen(
-                [quickstart, "run", notebook, "--mode", "offline", "--no-progress"],
-                cwd=work,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ),
-        )
-    done = {}
-    try:
-        for notebook, (work, process) in started.items():
-            stdout, stderr = process.communicate(timeout=600)
-            done[notebook] = (
-                work,
-                subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
-            )
-    finally:
-        for _, process in started.values():
-            process.kill()  # only those still running, after a timeout
-    return done
+        paths.append(work / notebook)
+    return subprocess.run(
+        [quickstart, "run", *paths, "--mode", "offline", "--no-progress"],
+        cwd=installed["tmp"],
+        env={**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_each_notebook_runs_offline_alone_in_a_fresh_folder(runs, notebook):
+def test_each_notebook_runs_offline_alone_in_a_fresh_folder(installed, run, notebook):
     """A folder holding only the notebook, and an environment holding only the wheel."""
-    work, result = runs[notebook]
-    assert result.returncode == 0, result.stdout + result.stderr
-    executed = work / "build" / "run" / notebook
+    rows = [line.split() for line in run.stdout.splitlines() if line.startswith(notebook)]
+    assert [(row[-2], row[-1]) for row in rows] == [("offline", "ok")], run.stdout + run.stderr
+    assert sorted(
+        p.name for p in (installed["tmp"] / notebook.removesuffix(".ipynb")).iterdir()
+    ) == [notebook], "the notebook's folder should hold only the notebook"
+    executed = installed["tmp"] / "build" / "run" / notebook
     assert executed.is_file()
     cells = json.loads(executed.read_text("utf-8"))["cells"]
     errors = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
