@@ -175,7 +175,20 @@ def test_pytest_reports_a_missing_browser_in_one_line(tmp_path: Path, ci: str, s
     test = tmp_path / "test_needs_browser.py"
     test.write_text(_NEEDS_BROWSER)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(test), "-c", "pyproject.toml", "-p", "tests._browser"],
+        # The project's options, but one xdist worker (-n auto would start several for
+        # two tests); the skip reasons still travel from a worker to the summary.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test),
+            "-c",
+            "pyproject.toml",
+            "-p",
+            "tests._browser",
+            "-n",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
