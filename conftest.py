@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import tempfile
 
 import nbval.kernel as nbval_kernel
@@ -32,6 +33,13 @@ import pytest
 from nbformat import NotebookNode, from_dict
 
 from tests.notebook_compare import canonical_problems
+
+# Bytecode caches on, whatever PYTHONDONTWRITEBYTECODE says: each xdist worker would
+# otherwise rewrite every test module's asserts again (about 3 s of CPU per worker), and
+# each of the suite's kernels and subprocesses would compile quickstart_helpers again.
+# The caches go to __pycache__/ folders, which git ignores.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # Tests never go live and never wait for recorded delays.
 for _name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
