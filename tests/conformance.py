@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from google import genai
 
-from quickstart_helpers.emulator import CassetteStore, Emulator, GenerateCassette, LiveCassette
+from quickstart_helpers.emulator import Emulator, GenerateCassette, LiveCassette
 from quickstart_helpers.emulator._live import load_audio
 
-STORE = CassetteStore()
+from ._store import STORE
+
 #: The API key the conformance clients send (any key but the emulator's invalid one works).
 KEY = "conformance-key"
 

@@ -14,10 +14,11 @@ import pytest
 from google import genai
 from playwright.sync_api import Browser, Page
 
-from quickstart_helpers.emulator import CassetteStore, Emulator
+from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.web import SAMPLE_QUESTION, UNRECORDED_MESSAGE, ChatServer
 
-STORE = CassetteStore()
+from ._store import STORE
+
 #: The model the web cassettes were recorded with (the server asks it, not the default).
 WEB_MODEL = next(c.model for c in STORE.cassettes if c.name == "web_sse_chat")
 

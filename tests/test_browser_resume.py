@@ -14,10 +14,11 @@ import threading
 from google import genai
 from playwright.sync_api import Browser
 
-from quickstart_helpers.emulator import CassetteStore, Emulator, InteractionsCassette
+from quickstart_helpers.emulator import Emulator, InteractionsCassette
 from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
 
-STORE = CassetteStore()
+from ._store import STORE
+
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
 assert isinstance(WEB, InteractionsCassette)
 ANSWER = WEB.interaction["steps"][0]["content"][0]["text"]

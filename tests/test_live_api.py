@@ -26,8 +26,9 @@ from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette, s
 from quickstart_helpers.emulator._live import MAX_REASON_BYTES, load_audio
 from quickstart_helpers.wav import parse_pcm_mime_type, wave_file
 
+from ._store import STORE
+
 KEY = "test-key-must-never-be-recorded"
-STORE = CassetteStore()
 NARRATION = next(c for c in STORE.cassettes if c.name == "live_narration")
 INTERRUPTION = next(c for c in STORE.cassettes if c.name == "live_interruption")
 DROPPED = next(c for c in STORE.cassettes if c.name == "live_dropped_connection")

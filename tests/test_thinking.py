@@ -8,9 +8,10 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from quickstart_helpers.emulator import CassetteStore, Emulator, GenerateCassette
+from quickstart_helpers.emulator import Emulator, GenerateCassette
 
-STORE = CassetteStore()
+from ._store import STORE
+
 HIGH = next(c for c in STORE.cassettes if c.name == "text_thinking_high")
 PROMPT = HIGH.request["contents"][0]["parts"][0]["text"]
 assert isinstance(HIGH, GenerateCassette)

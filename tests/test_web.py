@@ -19,7 +19,7 @@ import psutil
 import pytest
 from google import genai
 
-from quickstart_helpers.emulator import CassetteStore, Emulator
+from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_lines
 from quickstart_helpers.web import (
     SAMPLE_QUESTION,
@@ -28,7 +28,8 @@ from quickstart_helpers.web import (
     ChatServer,
 )
 
-STORE = CassetteStore()
+from ._store import STORE
+
 #: The model the web cassettes were recorded with (the server asks it, not the default).
 WEB_MODEL = next(c.model for c in STORE.cassettes if c.name == "web_sse_chat")
 

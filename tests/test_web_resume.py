@@ -14,7 +14,7 @@ import httpx
 import pytest
 from google import genai
 
-from quickstart_helpers.emulator import CassetteStore, Emulator, InteractionsCassette
+from quickstart_helpers.emulator import Emulator, InteractionsCassette
 from quickstart_helpers.sse import ServerSentEvent, iter_events, iter_lines
 from quickstart_helpers.web import (
     RECONNECT_MS,
@@ -24,7 +24,8 @@ from quickstart_helpers.web import (
     create_app,
 )
 
-STORE = CassetteStore()
+from ._store import STORE
+
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
 assert isinstance(WEB, InteractionsCassette)
 ANSWER = WEB.interaction["steps"][0]["content"][0]["text"]
