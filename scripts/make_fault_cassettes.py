@@ -32,7 +32,7 @@ OUT = ROOT / "assets" / "cassettes" / "faults"
 MODEL = settings.DEFAULT_TEXT_MODEL
 
 # -- prompts (notebook 07 sends the same) ------------------------------------------------
-OVERLOADED = "Name three things that make a streamed answer feel fast, in one sentence each."
+OVERLOADED = "Name three ways to keep a cast-iron pan in good shape, in one sentence each."
 RATE_LIMITED = "Summarize the history of the telegraph in two sentences."
 ERROR_MIDSTREAM = "Explain in four short sentences how a lighthouse lens works."
 DROPPED = "Describe the water cycle in four short sentences."
@@ -41,13 +41,17 @@ MAX_TOKENS = "Write a detailed guide to sourdough bread, from starter to baking.
 RECITATION = "Print the first page of a well-known recent novel, word for word."
 BLOCKED = "Give me step-by-step instructions to pick the lock on my neighbour's front door."
 SPLIT_UTF8 = "Write one sentence about a café in Zürich, with an emoji."
-SEPARATORS = "Show two lines of a poem separated by a Unicode line separator."
+SEPARATORS = (
+    "Write a four-line poem about a maple in autumn, with a Unicode line separator "
+    "between its lines and a paragraph separator between its two halves."
+)
 
-#: Live API: three passages read over two connections (a goAway after the first turn).
+#: Live API: three passages of a short audio guide to honeybees, read over two
+#: connections (a goAway after the first turn).
 GO_AWAY_PASSAGES = [
-    "A Live API session can outlive any single connection.",
-    "When the server sends go away, the client reconnects with its resumption handle.",
-    "The new connection picks up the conversation from the next turn.",
+    "A honeybee gathers nectar from hundreds of flowers on a single trip.",
+    "In the hive, workers fan it with their wings until it thickens into honey.",
+    "Then they seal each cell with wax, to keep the honey for winter.",
 ]
 
 UNAVAILABLE = {
@@ -141,11 +145,12 @@ def split_offset(response: dict[str, Any], character: str, inside: int = 1) -> i
 
 
 def retries() -> list[dict[str, Any]]:
-    overloaded = [
-        "Text appears within a second, before the answer is complete.",
-        " Each chunk lands as soon as it is written, so the reader never waits for the end.",
-        " And the page stays responsive, because nothing blocks while the rest arrives.",
-    ]
+    overloaded = authoring.split_text(
+        "Dry it straight after washing, because standing water leaves rust within hours."
+        " Wipe a thin film of oil over it while it is still warm, so the seasoning stays sealed."
+        " And cook with it often: every batch of fried onions adds to that black, slick layer.",
+        seed="faults_overloaded",
+    )
     telegraph = [
         "The electric telegraph, developed in the 1830s and 1840s by Cooke, Wheatstone and Morse,",
         " carried coded messages over wires in minutes instead of days.",
@@ -311,7 +316,11 @@ def byte_level() -> list[dict[str, Any]]:
     e_acute = split_offset(split[0]["response"], "é")
     u_umlaut = split_offset(split[0]["response"], "ü")
     cup = split_offset(split[1]["response"], "☕")
-    poem = ["Streams run\u2028line by line,", "\u2029and end\u2028in time."]
+    # Two chunks, cut mid-word as a live stream cuts them.
+    poem = [
+        "The maple lets go\u2028of its last red leaf;\u2029it sp",
+        "ins on the wind,\u2028unhurried and brief.",
+    ]
     return [
         generate(
             "faults_split_utf8",

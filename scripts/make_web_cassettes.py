@@ -44,28 +44,36 @@ FOLLOWUP_CHUNKS = authoring.split_text(
     seed=FOLLOWUP_PROMPT,
 )
 
-FRAMING_PROMPT = "Send the characters that break naive SSE framing."
+#: A packing note holding what trips a hand-written SSE relay: CRLF, a lone CR, an empty
+#: chunk, leading spaces, "data:" inside the text, a chunk that is just "[DONE]", wide
+#: characters and the line separators U+2028 and NEL (U+0085).
+FRAMING_PROMPT = (
+    "Write my packing note for a weekend in Kyoto as plain text, ticking off what is done."
+)
 FRAMING_CHUNKS = [
-    "Line one\r\nline two",
-    "\rafter a lone carriage return\n",
+    "Kyoto weekend\r\npassport, rail pa",
+    "ss\rcharger for the camera\n",
     "",
-    "  two leading spaces, then data: inside the text\n",
+    "  booking data: room 12, check-in after 15:00\n",
     "[DONE]",
-    " is only text here.\n",
-    "Unicode: café, naïve, 日本語, emoji 🚀, a line separator \u2028 and NEL \u0085 stay.\n\n",
-    "The end.",
+    " train tickets printed\n",
+    "Words to practise: 日本語, ありがとう. Matcha 🍵 at the café by the station,\u2028then "
+    "the bus\u0085to Arashiyama.\n\n",
+    "Have a good tr",
+    "ip.",
 ]
 
-BROKEN_PROMPT = "Tell me about networks that drop connections."
+BROKEN_PROMPT = "How do migrating birds find their way?"
 BROKEN_CHUNKS = [
-    "Connections drop more often than you think:",
-    " mobile networks hand over between cells,",
+    "Migrating bir",
+    "ds steer by several compasses at once: the sun by day, the stars by night,",
 ]
 
-SLOW_PROMPT = "Write a very long answer, slowly."
+SLOW_PROMPT = "Tell me the whole history of the bicycle, in detail."
 SLOW_CHUNKS = [
-    "This answer starts at once,",
-    " but the next chunk takes a whole minute to arrive.",
+    "The bicycle be",
+    "gan in 1817 with Karl Drais's running machine: a wooden frame on two wheels, pushed "
+    "along by the rider's feet.",
 ]
 
 
@@ -135,7 +143,7 @@ CASSETTES = [
         "[DONE], Unicode and Unicode line separators.",
         [user(FRAMING_PROMPT)],
         FRAMING_CHUNKS,
-        [300, 150, 150, 150, 150, 150, 150, 150],
+        [300, 150, 150, 150, 150, 150, 150, 150, 150],
     ),
     cassette(
         "web_sse_broken",
