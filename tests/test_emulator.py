@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,8 @@ from google.genai import errors
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
 from quickstart_helpers.emulator import INVALID_KEY_ERROR, CassetteStore, Emulator, merge_chunks
 from quickstart_helpers.emulator._tls import make_local_certificate
+
+from ._sockets import raw_generate_stream
 
 MODEL = "gemini-3.8-flash"
 
@@ -147,16 +147,7 @@ def test_crlf_and_multi_line_framing_give_the_same_chunks(cassette_dir, newline,
 
 
 def _raw_stream(emu, prompt):
-    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": prompt}]}]}).encode()
-    request = urllib.request.Request(
-        f"{emu.base_url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
-        data=body,
-        headers={"x-goog-api-key": "k", "Content-Type": "application/json"},
-    )
-    ctx = ssl.create_default_context(cafile=str(emu.certificate.cert_file))
-    with urllib.request.urlopen(request, context=ctx) as response:
-        assert response.headers["Content-Type"].startswith("text/event-stream")
-        return response.read()
+    return raw_generate_stream(emu, MODEL, prompt)
 
 
 def test_unmatched_request_is_a_404_naming_the_closest_cassette(emulator):

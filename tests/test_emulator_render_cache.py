@@ -8,8 +8,6 @@ after a replay is sent as it is now.
 from __future__ import annotations
 
 import json
-import ssl
-import urllib.request
 
 import pytest
 from google import genai
@@ -17,6 +15,8 @@ from google import genai
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.emulator._cassettes import parse_cassette
 from quickstart_helpers.emulator._http import framed_chunks, sse_event
+
+from ._sockets import raw_generate_stream
 
 MODEL = "gemini-3.8-flash"
 TEXTS = ["First line\nsecond line", " café ✓", "", " the end."]
@@ -54,16 +54,7 @@ def store():
 
 
 def _raw(emu: Emulator, *, sse: bool = True, prompt: str = "Render once") -> bytes:
-    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": prompt}]}]}).encode()
-    query = "?alt=sse" if sse else ""
-    request = urllib.request.Request(
-        f"{emu.base_url}/v1beta/models/{MODEL}:streamGenerateContent{query}",
-        data=body,
-        headers={"x-goog-api-key": "k", "Content-Type": "application/json"},
-    )
-    ctx = ssl.create_default_context(cafile=str(emu.certificate.cert_file))
-    with urllib.request.urlopen(request, context=ctx) as response:
-        return response.read()
+    return raw_generate_stream(emu, MODEL, prompt, sse=sse)
 
 
 def _sdk_texts(emu: Emulator, prompt: str = "Render once") -> list[str]:
