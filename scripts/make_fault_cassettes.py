@@ -2,8 +2,14 @@
 
 Run: ``uv run python scripts/make_fault_cassettes.py``. The Live API cassette needs
 ``espeak-ng`` and ``sox`` (see ``scripts/make_audio_cassettes.py``); the others need
-nothing. Every answer is our own text; faults are the cassettes' ``faults`` directives
-(see ``quickstart_helpers/emulator/_faults.py``), and the error JSON is the live API's.
+nothing. Every answer is our own text, cut the way a live stream cuts it
+(:func:`_authoring.split_text`: a short first chunk, then irregular pieces that often end
+mid-word), the first chunk after a thinking wait and later ones a few tenths of a second
+apart (:func:`_authoring.stream_delays`). Faults are the cassettes' ``faults`` directives
+(see ``quickstart_helpers/emulator/_faults.py``), placed from those chunks: a broken
+stream breaks at the first chunk boundary past the middle of its answer that falls
+inside a word, and its ``_continued`` cassette answers with exactly the rest. The error
+JSON is the live API's.
 
 Written under ``assets/cassettes/faults/`` (audio under ``faults/audio/``).
 """
@@ -97,16 +103,35 @@ def request(prompt: str, answer: str | None = None, **config: Any) -> dict[str, 
 
 
 def chunks(name: str, prompt: str, pieces: list[str], **kwargs: Any) -> list[dict[str, Any]]:
-    """Paced chunks answering ``prompt`` with ``pieces`` of text."""
+    """Chunks answering ``prompt`` with ``pieces`` of text, paced as a live stream: a
+    thinking wait before the first (with thinking tokens to match), short gaps after it."""
+    delays = authoring.stream_delays(len(pieces), seed=name)
     return authoring.stream_chunks(
         pieces,
-        authoring.paced_delays(len(pieces), first_ms=560, every_ms=130, jitter_ms=31),
+        delays,
         name=name,
         model=MODEL,
         prompt_tokens=authoring.estimate_tokens(prompt),
         answer_tokens=authoring.estimate_tokens("".join(pieces)),
+        thoughts=authoring.thinking_tokens(delays[0]),
         **kwargs,
     )
+
+
+def break_point(pieces: list[str]) -> int:
+    """The number of chunks a broken stream delivers: up to the first chunk boundary past
+    the middle of the answer that falls inside a word, so the partial answer ends mid-word
+    as a live stream's does.
+
+    Raises:
+        ValueError: No boundary past the middle falls inside a word.
+    """
+    text, end = "".join(pieces), 0
+    for count, piece in enumerate(pieces[:-1], 1):
+        end += len(piece)
+        if end >= len(text) // 2 and text[end - 1].isalpha() and text[end].isalpha():
+            return count
+    raise ValueError(f"No chunk boundary inside a word past the middle of {text[:40]!r}...")
 
 
 def generate(
@@ -122,14 +147,24 @@ def generate(
     return cassette
 
 
-def final_chunk(name: str, prompt: str, answer: str, candidate: dict[str, Any]) -> dict[str, Any]:
-    """A last chunk with no text: just a finish reason (and ratings) and the usage."""
+def final_chunk(
+    name: str, prompt: str, answer: list[dict[str, Any]], candidate: dict[str, Any]
+) -> dict[str, Any]:
+    """A last chunk after the ``answer`` chunks, with no text: just a finish reason (and
+    ratings) and the usage."""
+    text = "".join(
+        part.get("text", "")
+        for chunk in answer
+        for part in chunk["response"]["candidates"][0]["content"]["parts"]
+    )
     return {
         "delay_ms": 120,
         "response": {
             "candidates": [{"index": 0, **candidate}],
             "usageMetadata": authoring.usage_metadata(
-                authoring.estimate_tokens(prompt), authoring.estimate_tokens(answer)
+                authoring.estimate_tokens(prompt),
+                authoring.estimate_tokens(text),
+                thoughts=answer[0]["response"]["usageMetadata"].get("thoughtsTokenCount", 0),
             ),
             "modelVersion": MODEL,
             "responseId": authoring.response_id(name),
@@ -151,12 +186,13 @@ def retries() -> list[dict[str, Any]]:
         " And cook with it often: every batch of fried onions adds to that black, slick layer.",
         seed="faults_overloaded",
     )
-    telegraph = [
-        "The electric telegraph, developed in the 1830s and 1840s by Cooke, Wheatstone and Morse,",
-        " carried coded messages over wires in minutes instead of days.",
-        " Undersea cables joined the continents by the 1860s, and the telephone and "
-        "radio slowly replaced it in the twentieth century.",
-    ]
+    telegraph = authoring.split_text(
+        "The electric telegraph, developed in the 1830s and 1840s by Cooke, Wheatstone and"
+        " Morse, carried coded messages over wires in minutes instead of days."
+        " Undersea cables joined the continents by the 1860s, and the telephone and"
+        " radio slowly replaced it in the twentieth century.",
+        seed="faults_rate_limited",
+    )
     return [
         generate(
             "faults_overloaded",
@@ -176,72 +212,89 @@ def retries() -> list[dict[str, Any]]:
 
 
 def resumed(
-    name: str, prompt: str, before: list[str], after: list[str], fault: dict[str, Any], what: str
+    name: str, prompt: str, answer: str, fault: dict[str, Any], what: str
 ) -> list[dict[str, Any]]:
-    """A stream broken by ``fault`` after ``before``, and the continue request's answer."""
-    # The broken stream holds the whole answer; the fault cuts it after ``before``.
-    first = chunks(name, prompt, before + after)
+    """A stream broken by ``fault`` partway through ``answer``, and the continue request's
+    answer: exactly the rest, so that the partial answer and it join seamlessly.
+
+    ``fault`` gets its ``after`` from :func:`break_point`; ``what`` describes the fault,
+    with ``{after}`` for that number of chunks.
+    """
+    pieces = authoring.split_text(answer, seed=name)
+    after = break_point(pieces)
+    partial = "".join(pieces[:after])
+    rest = answer[len(partial) :]
+    # The broken stream holds the whole answer; the fault cuts it after ``after`` chunks.
     return [
-        generate(name, f"07_errors_and_retries: {what}", request(prompt), first, [fault]),
+        generate(
+            name,
+            f"07_errors_and_retries: {what.format(after=after)}",
+            request(prompt),
+            chunks(name, prompt, pieces),
+            [{**fault, "after": after}],
+        ),
         generate(
             f"{name}_continued",
             f"07_errors_and_retries: the continue request after {name}.",
-            request(prompt, "".join(before)),
-            chunks(f"{name}_continued", CONTINUE_PROMPT, after),
+            request(prompt, partial),
+            chunks(
+                f"{name}_continued",
+                CONTINUE_PROMPT,
+                authoring.split_text(rest, seed=f"{name}_continued"),
+            ),
         ),
     ]
 
 
 def broken_streams() -> list[dict[str, Any]]:
-    lens = [
-        "A lighthouse lens gathers the light of one small lamp",
-        " and bends it into a narrow beam.",
-        " Rings of glass prisms, each angled a little more than the last,",
-        " catch the rays that would escape up and down.",
-        " Together they send almost all of the light toward the horizon.",
-        " Turning the lens sweeps that beam around, so ships see a flash.",
-    ]
-    water = [
-        "The sun warms oceans and lakes, and water evaporates into the air.",
-        " As the vapour rises and cools, it condenses into clouds.",
-        " When the droplets grow heavy, they fall as rain or snow.",
-        " The water runs back to the sea in rivers and underground, and the cycle starts again.",
-    ]
+    lens = (
+        "A lighthouse lens gathers the light of one small lamp and bends it into a narrow beam."
+        " Rings of glass prisms, each angled a little more than the last, catch the rays that"
+        " would escape up and down. Together they send almost all of the light toward the"
+        " horizon. Turning the lens sweeps that beam around, so ships see a flash."
+    )
+    water = (
+        "The sun warms oceans and lakes, and water evaporates into the air."
+        " As the vapour rises and cools, it condenses into clouds."
+        " When the droplets grow heavy, they fall as rain or snow."
+        " The water runs back to the sea in rivers and underground, and the cycle starts again."
+    )
     return [
         *resumed(
             "faults_error_midstream",
             ERROR_MIDSTREAM,
-            lens[:3],
-            lens[3:],
-            {"fault": "error_event", "after": 3, "error": UNAVAILABLE},
-            "an error event (503 UNAVAILABLE) after three chunks of text.",
+            lens,
+            {"fault": "error_event", "error": UNAVAILABLE},
+            "an error event (503 UNAVAILABLE) after {after} chunks of text.",
         ),
         *resumed(
             "faults_dropped_stream",
             DROPPED,
-            water[:2],
-            water[2:],
-            {"fault": "drop", "after": 2, "at_byte": 40},
-            "the connection drops 40 bytes into the third chunk.",
+            water,
+            {"fault": "drop", "at_byte": 40},
+            "the connection drops after {after} chunks, 40 bytes into the next one.",
         ),
     ]
 
 
 def finish_reasons() -> list[dict[str, Any]]:
-    fireworks = [
-        "Fireworks get their colours from metal salts:",
-        " strontium burns red, barium green and copper blue.",
-        " The heat excites the metal atoms, which give off light of their own colour.",
-    ]
-    sourdough = [
-        "## A guide to sourdough\n\n",
-        "### 1. The starter\n\nMix equal weights of flour and water in a jar,",
-        " cover it loosely and feed it every day. After about a week",
-    ]
-    novel = [
-        "I can't reproduce a copyrighted book word for word,",
-        " but here is how the opening",
-    ]
+    fireworks = authoring.split_text(
+        "Fireworks get their colours from metal salts: strontium burns red, barium green and"
+        " copper blue. The heat excites the metal atoms, which give off light of their own"
+        " colour.",
+        seed="faults_finish_safety",
+    )
+    # Cut off at 48 tokens (maxOutputTokens), mid-sentence.
+    sourdough = authoring.split_text(
+        "## A guide to sourdough\n\n### 1. The starter\n\nMix equal weights of flour and water"
+        " in a jar, cover it loosely and feed it every day. After about a week",
+        seed="faults_finish_max_tokens",
+    )
+    # Stopped just before it would quote.
+    novel = authoring.split_text(
+        "I can't reproduce a copyrighted book word for word, but here is how the opening",
+        seed="faults_finish_recitation",
+    )
     dangerous = {
         "category": "HARM_CATEGORY_DANGEROUS_CONTENT",
         "probability": "MEDIUM",
@@ -252,12 +305,12 @@ def finish_reasons() -> list[dict[str, Any]]:
             "faults_finish_safety",
             "07_errors_and_retries: the answer stops with finishReason SAFETY.",
             request(SAFETY),
-            chunks("faults_finish_safety", SAFETY, fireworks, complete=False)
+            (safety := chunks("faults_finish_safety", SAFETY, fireworks, complete=False))
             + [
                 final_chunk(
                     "faults_finish_safety",
                     SAFETY,
-                    "".join(fireworks),
+                    safety,
                     {"finishReason": "SAFETY", "safetyRatings": [dangerous]},
                 )
             ],
@@ -272,12 +325,12 @@ def finish_reasons() -> list[dict[str, Any]]:
             "faults_finish_recitation",
             "07_errors_and_retries: the answer stops with finishReason RECITATION.",
             request(RECITATION),
-            chunks("faults_finish_recitation", RECITATION, novel, complete=False)
+            (recited := chunks("faults_finish_recitation", RECITATION, novel, complete=False))
             + [
                 final_chunk(
                     "faults_finish_recitation",
                     RECITATION,
-                    "".join(novel),
+                    recited,
                     {"finishReason": "RECITATION"},
                 )
             ],
@@ -307,20 +360,23 @@ def finish_reasons() -> list[dict[str, Any]]:
 
 
 def byte_level() -> list[dict[str, Any]]:
-    cafe = [
-        "At the little café on the Limmat in Zürich,",
-        " the barista draws a heart in every cappuccino ☕",
-        " and nobody is in a hurry.",
-    ]
+    cafe = authoring.split_text(
+        "At the little café on the Limmat in Zürich, the barista draws a heart in every"
+        " cappuccino ☕ and nobody is in a hurry.",
+        seed="faults_split_utf8",
+    )
     split = chunks("faults_split_utf8", SPLIT_UTF8, cafe)
-    e_acute = split_offset(split[0]["response"], "é")
-    u_umlaut = split_offset(split[0]["response"], "ü")
-    cup = split_offset(split[1]["response"], "☕")
-    # Two chunks, cut mid-word as a live stream cuts them.
-    poem = [
-        "The maple lets go\u2028of its last red leaf;\u2029it sp",
-        "ins on the wind,\u2028unhurried and brief.",
-    ]
+    # Cut é and ü after their first byte, ☕ after its first and second: in whichever
+    # chunk each one falls.
+    cuts: dict[int, list[int]] = {}
+    for character, inside in (("é", 1), ("ü", 1), ("☕", 1), ("☕", 2)):
+        index = next(i for i, piece in enumerate(cafe) if character in piece)
+        cuts.setdefault(index, []).append(split_offset(split[index]["response"], character, inside))
+    poem = authoring.split_text(
+        "The maple lets go\u2028of its last red leaf;\u2029it spins on the wind,\u2028unhurried"
+        " and brief.",
+        seed="faults_line_separators",
+    )
     return [
         generate(
             "faults_split_utf8",
@@ -329,8 +385,8 @@ def byte_level() -> list[dict[str, Any]]:
             request(SPLIT_UTF8),
             split,
             [
-                {"fault": "split", "chunk": 0, "at": [e_acute, u_umlaut]},
-                {"fault": "split", "chunk": 1, "at": [cup, cup + 1]},
+                {"fault": "split", "chunk": index, "at": sorted(at)}
+                for index, at in sorted(cuts.items())
             ],
         ),
         generate(

@@ -4,9 +4,11 @@ Run: ``uv run python scripts/make_web_cassettes.py``. The chat answers (the web 
 sample question and its follow-up) are cut the way a live stream cuts them
 (:func:`_authoring.split_text`: mid-word, irregular lengths), the first chunk after a
 thinking wait, later ones a few hundred milliseconds apart, so that in realtime pacing a
-browser shows the chat bubble growing chunk by chunk. The other cassettes serve the
-framing, error and disconnect tests and are cut by hand. Usage numbers are estimated at
-about 1.3 tokens per word; the model is ``settings.DEFAULT_TEXT_MODEL``.
+browser shows the chat bubble growing chunk by chunk; so is the answer of the broken
+stream (its first two chunks, the second ending mid-word). The framing and disconnect
+tests' cassettes are cut by hand, for the characters and timings they test. Usage
+numbers are estimated at about 1.3 tokens per word; the model is
+``settings.DEFAULT_TEXT_MODEL``.
 """
 
 from __future__ import annotations
@@ -64,10 +66,15 @@ FRAMING_CHUNKS = [
 ]
 
 BROKEN_PROMPT = "How do migrating birds find their way?"
-BROKEN_CHUNKS = [
-    "Migrating bir",
-    "ds steer by several compasses at once: the sun by day, the stars by night,",
-]
+#: The first two chunks of an answer cut as a live stream cuts it: the connection drops
+#: after them, in the middle of a word.
+BROKEN_CHUNKS = authoring.split_text(
+    "Migrating birds steer by several compasses at once: the sun by day, the stars by night, "
+    "and the pull of the Earth's magnetic field, which they seem to sense in their eyes. "
+    "Young birds inherit a direction and a distance, and learn landmarks on their first "
+    "journey.",
+    seed="web_sse_broken",
+)[:2]
 
 SLOW_PROMPT = "Tell me the whole history of the bicycle, in detail."
 SLOW_CHUNKS = [
@@ -150,7 +157,7 @@ CASSETTES = [
         "Web chat error handling: the connection drops after two chunks.",
         [user(BROKEN_PROMPT)],
         BROKEN_CHUNKS,
-        [300, 200],
+        authoring.stream_delays(len(BROKEN_CHUNKS), seed="web_sse_broken", first_ms=(800, 1600)),
         finish=False,
         break_after=True,
     ),

@@ -85,6 +85,16 @@ def retrying(options: types.HttpRetryOptions = FAST_RETRY) -> types.GenerateCont
     return types.GenerateContentConfig(http_options=types.HttpOptions(retry_options=options))
 
 
+def fault_of(cassette_name: str, kind: str):
+    """The cassette's fault directive of that kind (e.g. ``"drop"``)."""
+    return next(f for f in BY_NAME[cassette_name].faults if f.fault == kind)
+
+
+def delivered(cassette_name: str, kind: str) -> list[str]:
+    """The chunk texts a broken stream delivers before its fault (of that kind) breaks it."""
+    return texts(cassette_name)[: fault_of(cassette_name, kind).after]
+
+
 def texts(cassette_name: str) -> list[str]:
     cassette = BY_NAME[cassette_name]
     return [
@@ -208,7 +218,7 @@ def test_an_error_event_raises_after_the_partial_answer_and_is_not_retried(clien
         ):
             seen.append(chunk.text)
     assert caught.value.code == 503 and caught.value.status == "UNAVAILABLE"
-    assert seen == texts("faults_error_midstream")[:3]
+    assert seen == delivered("faults_error_midstream", "error_event")
     assert len(emu.requests) == 1  # retry options cover the first response only
 
 
@@ -221,7 +231,7 @@ async def test_async_error_event(client, emu) -> None:
     with pytest.raises(errors.ServerError, match="overloaded"):
         async for chunk in stream:
             seen.append(chunk.text)
-    assert seen == texts("faults_error_midstream")[:3]
+    assert seen == delivered("faults_error_midstream", "error_event")
 
 
 def _raw_stream(emu: Emulator, prompt: str, query: str = "?alt=sse") -> list[bytes]:
@@ -242,7 +252,7 @@ def _raw_stream(emu: Emulator, prompt: str, query: str = "?alt=sse") -> list[byt
 def test_an_error_event_ends_a_json_array_stream_too(emu) -> None:
     # Without alt=sse the stream is one JSON array; the error is its last item.
     items = json.loads(b"".join(_raw_stream(emu, made.ERROR_MIDSTREAM, query="")))
-    fault = next(f for f in BY_NAME["faults_error_midstream"].faults if f.fault == "error_event")
+    fault = fault_of("faults_error_midstream", "error_event")
     assert len(items) == fault.after + 1
     assert items[-1] == fault.error.model_dump(exclude_none=True)
     got = [i["candidates"][0]["content"]["parts"][0].get("text", "") for i in items[:-1]]
@@ -255,10 +265,12 @@ def test_a_mid_chunk_drop_sends_part_of_an_event_then_breaks(client, emu) -> Non
         for chunk in client.models.generate_content_stream(model=MODEL, contents=made.DROPPED):
             seen.append(chunk.text)
     assert "incomplete chunked read" in str(caught.value) or "closed" in str(caught.value)
-    assert seen == texts("faults_dropped_stream")[:2]
+    assert seen == delivered("faults_dropped_stream", "drop")
     raw = b"".join(_raw_stream(emu, made.DROPPED))
     events = raw.split(b"\n\n")
-    assert len(events) == 3 and len(events[2]) == 40  # 2 whole events, 40 bytes of the third
+    drop = fault_of("faults_dropped_stream", "drop")
+    # ``after`` whole events, then ``at_byte`` bytes of the next
+    assert len(events) == drop.after + 1 and len(events[-1]) == drop.at_byte
 
 
 @synced
@@ -270,7 +282,22 @@ async def test_async_mid_chunk_drop(client) -> None:
     with pytest.raises(aiohttp.ClientError):
         async for chunk in stream:
             seen.append(chunk.text)
-    assert seen == texts("faults_dropped_stream")[:2]
+    assert seen == delivered("faults_dropped_stream", "drop")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("faults_error_midstream", "error_event"), ("faults_dropped_stream", "drop")]
+)
+def test_a_stream_breaks_mid_word_and_its_continue_request_carries_on_from_there(
+    name, kind
+) -> None:
+    partial = "".join(delivered(name, kind))
+    whole = "".join(texts(name))
+    assert 0 < len(partial) < len(whole)
+    assert partial[-1].isalpha() and whole[len(partial)].isalpha()  # a live stream's cut
+    continued = BY_NAME[f"{name}_continued"]
+    assert continued.request["contents"][1] == {"role": "model", "parts": [{"text": partial}]}
+    assert partial + "".join(texts(f"{name}_continued")) == whole
 
 
 @pytest.mark.parametrize("prompt", [made.ERROR_MIDSTREAM, made.DROPPED])
@@ -381,9 +408,9 @@ def test_line_separators_inside_json_survive_the_sdk_and_our_parser(client, emu)
     raw = b"".join(reads).decode("utf-8")
     assert "\u2028" in raw  # sent raw, not escaped
     events = list(iter_events(iter_lines(iter_text(reads))))
-    assert len(events) == 2
+    assert len(events) == len(texts("faults_line_separators"))
     # str.splitlines() (and parsers built on it) tears those events apart.
-    assert len([line for line in raw.splitlines() if line]) > 2
+    assert len([line for line in raw.splitlines() if line]) > len(events)
 
 
 def test_bare_cr_line_ends_parse_in_our_parser_only() -> None:
