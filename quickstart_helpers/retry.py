@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .display import chunk_text
+
 if TYPE_CHECKING:
     from google import genai
     from google.genai import types
@@ -119,16 +121,20 @@ class ResumedStream:
         return "".join(self.pieces)
 
 
-def _chunk_text(chunk: Any) -> str:
-    candidates = getattr(chunk, "candidates", None) or []
-    content = candidates[0].content if candidates else None
-    parts = (content.parts if content is not None else None) or []
-    return "".join(p.text for p in parts if p.text and not p.thought)
-
-
 def _check(max_resumes: int) -> None:
     if max_resumes < 0:
         raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
+
+
+def _wait_before_resuming(
+    seen: ResumedStream, exc: Exception, max_resumes: int, backoff_s: float
+) -> float:
+    """Record ``exc`` as resumed from and return the wait before the next request, in
+    seconds; re-raise it when it is not resumable or ``max_resumes`` are used up."""
+    if not is_resumable(exc) or len(seen.errors) >= max_resumes:
+        raise exc
+    seen.errors.append(exc)
+    return backoff_s * 2 ** (len(seen.errors) - 1)
 
 
 def resume_stream(
@@ -176,14 +182,11 @@ def resume_stream(
             for chunk in client.models.generate_content_stream(
                 model=model, contents=request, config=config
             ):
-                seen.pieces.append(_chunk_text(chunk))
+                seen.pieces.append(chunk_text(chunk))
                 yield chunk
             return
         except Exception as exc:
-            if not is_resumable(exc) or len(seen.errors) >= max_resumes:
-                raise
-            seen.errors.append(exc)
-            sleep(backoff_s * 2 ** (len(seen.errors) - 1))
+            sleep(_wait_before_resuming(seen, exc, max_resumes, backoff_s))
 
 
 async def aresume_stream(
@@ -207,14 +210,11 @@ async def aresume_stream(
                 model=model, contents=request, config=config
             )
             async for chunk in stream:
-                seen.pieces.append(_chunk_text(chunk))
+                seen.pieces.append(chunk_text(chunk))
                 yield chunk
             return
         except Exception as exc:
-            if not is_resumable(exc) or len(seen.errors) >= max_resumes:
-                raise
-            seen.errors.append(exc)
-            await asyncio.sleep(backoff_s * 2 ** (len(seen.errors) - 1))
+            await asyncio.sleep(_wait_before_resuming(seen, exc, max_resumes, backoff_s))
 
 
 class ResumableLiveSession:
