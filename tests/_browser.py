@@ -219,3 +219,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in reasons.items():
         terminalreporter.write_line(f"SKIPPED {count} test(s): {reason}", yellow=True)
+
+
+#: A page init script: records in ``window.bubbleStates`` each text the last model bubble
+#: of the web chat takes, with the time (``performance.now()``), as the DOM changes.
+RECORD_BUBBLE_STATES = """
+window.bubbleStates = [];
+new MutationObserver(() => {
+  const bubbles = document.querySelectorAll(".bubble.model");
+  if (!bubbles.length) return;
+  const text = bubbles[bubbles.length - 1].textContent;
+  const states = window.bubbleStates;
+  if (!states.length || states[states.length - 1].text !== text) {
+    states.push({ text, at: performance.now() });
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.web import SAMPLE_QUESTION, UNRECORDED_MESSAGE, ChatServer
 
+from ._browser import RECORD_BUBBLE_STATES
 from ._store import STORE
 
 #: The model the web cassettes were recorded with (the server asks it, not the default).
@@ -54,21 +55,7 @@ def server(emulator: Emulator) -> Iterator[ChatServer]:
 def page(browser: Browser, server: ChatServer) -> Iterator[Page]:
     context = browser.new_context()
     page = context.new_page()
-    # Record every text the model bubbles take, with the time, as the DOM changes.
-    page.add_init_script(
-        """
-        window.bubbleStates = [];
-        new MutationObserver(() => {
-          const bubbles = document.querySelectorAll(".bubble.model");
-          if (!bubbles.length) return;
-          const text = bubbles[bubbles.length - 1].textContent;
-          const states = window.bubbleStates;
-          if (!states.length || states[states.length - 1].text !== text) {
-            states.push({ text, at: performance.now() });
-          }
-        }).observe(document, { subtree: true, childList: true, characterData: true });
-        """
-    )
+    page.add_init_script(RECORD_BUBBLE_STATES)
     page.goto(server.url)
     yield page
     context.close()

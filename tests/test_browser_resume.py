@@ -17,6 +17,7 @@ from playwright.sync_api import Browser
 from quickstart_helpers.emulator import Emulator, InteractionsCassette
 from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
 
+from ._browser import RECORD_BUBBLE_STATES
 from ._store import STORE
 
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
@@ -120,18 +121,7 @@ def test_a_dropped_answer_resumes_in_the_bubble_without_gaps_or_repeats(browser:
         proxy.upstream_port = server.port
         context = browser.new_context()
         page = context.new_page()
-        page.add_init_script(
-            """
-            window.bubbleStates = [];
-            new MutationObserver(() => {
-              const bubbles = document.querySelectorAll(".bubble.model");
-              if (!bubbles.length) return;
-              const text = bubbles[bubbles.length - 1].textContent;
-              const states = window.bubbleStates;
-              if (!states.length || states[states.length - 1] !== text) states.push(text);
-            }).observe(document, { subtree: true, childList: true, characterData: true });
-            """
-        )
+        page.add_init_script(RECORD_BUBBLE_STATES)
         page.goto(f"http://127.0.0.1:{proxy.port}/")
         page.fill("#message", SAMPLE_QUESTION)
         page.click("#send")
@@ -139,7 +129,7 @@ def test_a_dropped_answer_resumes_in_the_bubble_without_gaps_or_repeats(browser:
         bubble = page.locator(".bubble.model")
         assert bubble.evaluate("b => b.textContent") == ANSWER
         assert bubble.get_attribute("data-reconnects") == "1"
-        states = [s for s in page.evaluate("window.bubbleStates") if s]
+        states = [s["text"] for s in page.evaluate("window.bubbleStates") if s["text"]]
         context.close()
 
     assert proxy.cuts == 1
