@@ -248,15 +248,22 @@ def test_delete_forgets_and_cancel_refuses_a_finished_interaction(client: genai.
         client.interactions.get(created.id)
 
 
+def _stream_until_dropped(client: genai.Client, cassette: InteractionsCassette) -> list[Any]:
+    """Create the cassette's interaction streaming; return the events received before the
+    connection dropped, checking the interaction is still in progress."""
+    seen: list[Any] = []
+    with pytest.raises(_interactions.APIConnectionError):
+        for event in client.interactions.create(**body(cassette, stream=True)):
+            seen.append(event)
+    assert client.interactions.get(cassette.interaction_id).status == "in_progress"
+    return seen
+
+
 def test_cancel_stops_an_interaction_in_progress() -> None:
     cassette = CASSETTES["interactions_dropped"]
     with Emulator(store=STORE, pacing="realtime") as emu:
         client = genai.Client(api_key="test", http_options=emu.http_options())
-        seen: list[Any] = []
-        with pytest.raises(_interactions.APIConnectionError):
-            for event in client.interactions.create(**body(cassette, stream=True)):
-                seen.append(event)
-        assert client.interactions.get(cassette.interaction_id).status == "in_progress"
+        seen = _stream_until_dropped(client, cassette)
         cancelled = client.interactions.cancel(cassette.interaction_id)
         assert cancelled.status == "cancelled" and not cancelled.steps
         rest = list(
@@ -274,11 +281,7 @@ def test_a_resumed_stream_follows_the_interaction_still_being_generated() -> Non
     cassette = CASSETTES["interactions_dropped"]
     with Emulator(store=STORE, pacing="realtime") as emu:
         client = genai.Client(api_key="test", http_options=emu.http_options())
-        seen: list[Any] = []
-        with pytest.raises(_interactions.APIConnectionError):
-            for event in client.interactions.create(**body(cassette, stream=True)):
-                seen.append(event)
-        assert client.interactions.get(cassette.interaction_id).status == "in_progress"
+        seen = _stream_until_dropped(client, cassette)
         rest = list(
             client.interactions.get(
                 cassette.interaction_id, stream=True, last_event_id=seen[-1].event_id
