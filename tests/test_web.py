@@ -28,6 +28,7 @@ from quickstart_helpers.web import (
     ChatServer,
 )
 
+from ._serve import start_serve
 from ._store import STORE
 
 #: The model the web cassettes were recorded with (the server asks it, not the default).
@@ -426,18 +427,8 @@ def test_page_and_its_script_are_served(server: ChatServer) -> None:
 
 
 def test_quickstart_serve_works_offline(tmp_path: Path) -> None:
-    env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": "fast"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"]
-        + ["--model", WEB_MODEL],
-        cwd=tmp_path,  # no .env here
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, lines = start_serve(tmp_path, "--model", WEB_MODEL)  # no .env in tmp_path
     try:
-        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
         assert lines[0].startswith("Mode: offline.")
         assert SAMPLE_QUESTION in lines[1]
         match = re.fullmatch(

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -52,6 +49,7 @@ from tests.test_web import (
 )
 
 from ._keys import fake_google_key
+from ._serve import start_serve
 
 # The fast and realtime emulators and the relay of test_web.py (module-scoped fixtures).
 emulator = test_web.emulator
@@ -523,17 +521,8 @@ def test_emulator_stops_at_once_with_an_abandoned_stream() -> None:
 
 
 def test_sigterm_stops_quickstart_serve_with_a_final_event(tmp_path: Path) -> None:
-    env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": "realtime"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, lines = start_serve(tmp_path, pacing="realtime")
     try:
-        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
         url = lines[2].split(" is at ")[1].split(" ")[0]
         with httpx.stream("GET", url + "chat/stream", params={"message": SLOW}) as r:
             events = iter_events(iter_lines(r.iter_text()))

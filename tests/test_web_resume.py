@@ -3,10 +3,7 @@ real server, the real SDK and the emulator (fast pacing)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from quickstart_helpers.web import (
     create_app,
 )
 
+from ._serve import start_serve
 from ._store import STORE
 
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
@@ -102,18 +100,8 @@ def test_api_must_be_known() -> None:
 
 
 def test_quickstart_serve_api_interactions_answers_the_sample_offline(tmp_path: Path) -> None:
-    env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": "fast"}
-    command = [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0"]
-    process = subprocess.Popen(
-        [*command, "--api", "interactions"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, lines = start_serve(tmp_path, "--api", "interactions")
     try:
-        lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
         match = re.search(r"(http://127\.0\.0\.1:\d+/)", lines[2])
         assert match, lines
         with httpx.stream(
