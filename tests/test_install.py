@@ -13,6 +13,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,15 +82,21 @@ def test_the_wheel_carries_every_cassette_and_its_audio(installed):
         assert f"quickstart_helpers/assets/{name}" in names
 
 
-def test_the_installed_emulator_finds_every_shipped_cassette(installed):
+def _installed_json(installed, code: str) -> Any:
+    """Run ``code`` with the fresh environment's Python, outside the checkout; return the
+    JSON it prints."""
     python = installed["venv"] / "bin" / "python"
+    out = _run([python, "-c", code], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
+    return json.loads(out.stdout)
+
+
+def test_the_installed_emulator_finds_every_shipped_cassette(installed):
     code = (
         "import json; from quickstart_helpers.emulator import CassetteStore, shipped_cassette_dir;"
         "print(json.dumps([str(shipped_cassette_dir()),"
         " sorted(c.name for c in CassetteStore().cassettes)]))"
     )
-    out = _run([python, "-c", code], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
-    folder, names = json.loads(out.stdout)
+    folder, names = _installed_json(installed, code)
     assert folder.startswith(str(installed["venv"]))
     assert names == _shipped_names()
 
@@ -99,14 +106,12 @@ def test_the_run_of_every_notebook_succeeds(run):
 
 
 def test_runtime_dependencies_leave_out_test_tools(installed):
-    python = installed["venv"] / "bin" / "python"
     code = (
         "import importlib.util, json;"
         "print(json.dumps([m for m in ('pytest', 'nbval', 'jupyterlab', 'playwright', 'ruff')"
         " if importlib.util.find_spec(m)]))"
     )
-    out = _run([python, "-c", code], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
-    assert json.loads(out.stdout) == []
+    assert _installed_json(installed, code) == []
 
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
