@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import nbformat
 import pytest
 from google.genai import errors, types
-from nbclient import NotebookClient
 
 from quickstart_helpers import display as display_module
 from quickstart_helpers.display import (
@@ -20,6 +18,8 @@ from quickstart_helpers.display import (
     stream_markdown,
 )
 from quickstart_helpers.errors import explain_api_error
+
+from ._kernel import execute_cells
 
 
 def _response(*parts):
@@ -141,15 +141,11 @@ def test_async_twin():
 
 
 def test_in_jupyter_one_display_is_updated_to_the_full_text():
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "from quickstart_helpers.display import stream_markdown\n"
-            "text = stream_markdown(['**Hello**', ' stream', 'ing'], typewriter=200)"
-        )
+    cells = execute_cells(
+        "from quickstart_helpers.display import stream_markdown\n"
+        "text = stream_markdown(['**Hello**', ' stream', 'ing'], typewriter=200)",
     )
-    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
-    outputs = nb.cells[0].outputs
+    outputs = cells[0].outputs
     assert len(outputs) == 1
     assert outputs[0].output_type == "display_data"
     assert outputs[0].data["text/markdown"] == "**Hello** streaming"
@@ -247,37 +243,30 @@ def test_in_jupyter_the_display_is_made_with_the_first_text_and_not_sent_twice(m
 
 
 def test_in_jupyter_a_10000_chunk_stream_ends_with_the_whole_text():
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "from quickstart_helpers.display import stream_markdown\n"
-            "text = stream_markdown(f'chunk {i}\\n' for i in range(10_000))"
-        )
+    cells = execute_cells(
+        "from quickstart_helpers.display import stream_markdown\n"
+        "text = stream_markdown(f'chunk {i}\\n' for i in range(10_000))",
+        "len(text)",
+        timeout=120,
     )
-    nb.cells.append(nbformat.v4.new_code_cell("len(text)"))
-    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
-    outputs = nb.cells[0].outputs
+    outputs = cells[0].outputs
     expected = "".join(f"chunk {i}\n" for i in range(10_000))
     assert [o.output_type for o in outputs] == ["display_data"]
     assert outputs[0].data["text/markdown"] == expected
-    assert nb.cells[1].outputs[0].data["text/plain"] == str(len(expected))
+    assert cells[1].outputs[0].data["text/plain"] == str(len(expected))
 
 
 def test_in_jupyter_a_refused_request_leaves_no_empty_output():
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "from quickstart_helpers.display import stream_markdown\n"
-            "def refused():\n"
-            "    raise ValueError('refused')\n"
-            "    yield\n"
-            "try:\n"
-            "    stream_markdown(refused())\n"
-            "except ValueError as err:\n"
-            "    print(type(err).__name__)"
-        )
+    cells = execute_cells(
+        "from quickstart_helpers.display import stream_markdown\n"
+        "def refused():\n"
+        "    raise ValueError('refused')\n"
+        "    yield\n"
+        "try:\n"
+        "    stream_markdown(refused())\n"
+        "except ValueError as err:\n"
+        "    print(type(err).__name__)",
     )
-    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
-    outputs = nb.cells[0].outputs
+    outputs = cells[0].outputs
     assert [o.output_type for o in outputs] == ["stream"]
     assert outputs[0].text == "ValueError\n"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import nbformat
 from google.genai import types
-from nbclient import NotebookClient
 
 from quickstart_helpers.display import astream_markdown, stream_markdown, thought_text
+
+from ._kernel import execute_cells
 
 
 def _response(*parts: types.Part) -> types.GenerateContentResponse:
@@ -54,21 +54,17 @@ def test_async_twin_shows_thoughts_apart(capsys) -> None:
 
 
 def test_in_jupyter_thoughts_get_their_own_display_above_the_answer() -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "from google.genai import types\n"
-            "from quickstart_helpers.display import stream_markdown\n"
-            "def r(text, thought=None):\n"
-            "    part = types.Part(text=text, thought=thought)\n"
-            "    content = types.Content(role='model', parts=[part])\n"
-            "    candidate = types.Candidate(content=content)\n"
-            "    return types.GenerateContentResponse(candidates=[candidate])\n"
-            "text = stream_markdown([r('Plan\\nstep', True), r('Ans'), r('wer')], thoughts=True)"
-        )
+    cells = execute_cells(
+        "from google.genai import types\n"
+        "from quickstart_helpers.display import stream_markdown\n"
+        "def r(text, thought=None):\n"
+        "    part = types.Part(text=text, thought=thought)\n"
+        "    content = types.Content(role='model', parts=[part])\n"
+        "    candidate = types.Candidate(content=content)\n"
+        "    return types.GenerateContentResponse(candidates=[candidate])\n"
+        "text = stream_markdown([r('Plan\\nstep', True), r('Ans'), r('wer')], thoughts=True)",
     )
-    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
-    outputs = nb.cells[0].outputs
+    outputs = cells[0].outputs
     assert [o.output_type for o in outputs] == ["display_data", "display_data"]
     assert outputs[0].data["text/markdown"] == "> **Thoughts**\n>\n> Plan\n> step"
     assert outputs[1].data["text/markdown"] == "Answer"

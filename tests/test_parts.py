@@ -7,10 +7,8 @@ import io
 import sys
 import warnings
 
-import nbformat
 import pytest
 from google.genai import types
-from nbclient import NotebookClient
 from PIL import Image
 
 from quickstart_helpers import parts
@@ -29,6 +27,8 @@ from quickstart_helpers.parts import (
     save_inline_data,
     stream_parts,
 )
+
+from ._kernel import execute_cells
 
 
 def encoded(fmt: str, size: tuple[int, int] = (64, 48), colour=(200, 40, 40)) -> bytes:
@@ -306,31 +306,27 @@ def test_stream_parts_broken_stream_in_a_notebook_shows_the_partial_text(tmp_pat
 
 def test_stream_parts_in_a_jupyter_kernel_stores_markdown_captions(tmp_path) -> None:
     """A real kernel (nbclient): each caption is a text/markdown output, in stream order."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "import io\n"
-            "from google.genai import types\n"
-            "from PIL import Image\n"
-            "from quickstart_helpers.parts import stream_parts\n"
-            "png = io.BytesIO()\n"
-            "Image.new('RGB', (40, 30), (200, 40, 40)).save(png, 'PNG')\n"
-            "def chunk(*parts):\n"
-            "    content = types.Content(role='model', parts=list(parts))\n"
-            "    candidate = types.Candidate(content=content)\n"
-            "    return types.GenerateContentResponse(candidates=[candidate])\n"
-            "blob = types.Blob(data=png.getvalue(), mime_type='image/png')\n"
-            "image = types.Part(inline_data=blob)\n"
-            "stream = [\n"
-            "    chunk(types.Part(text='**Panel 1:** ')),\n"
-            "    chunk(types.Part(text='a cat'), image),\n"
-            "    chunk(types.Part(text='**The end.**')),\n"
-            "]\n"
-            f"summary = stream_parts(stream, folder={str(tmp_path)!r}, stem='board')"
-        )
+    cells = execute_cells(
+        "import io\n"
+        "from google.genai import types\n"
+        "from PIL import Image\n"
+        "from quickstart_helpers.parts import stream_parts\n"
+        "png = io.BytesIO()\n"
+        "Image.new('RGB', (40, 30), (200, 40, 40)).save(png, 'PNG')\n"
+        "def chunk(*parts):\n"
+        "    content = types.Content(role='model', parts=list(parts))\n"
+        "    candidate = types.Candidate(content=content)\n"
+        "    return types.GenerateContentResponse(candidates=[candidate])\n"
+        "blob = types.Blob(data=png.getvalue(), mime_type='image/png')\n"
+        "image = types.Part(inline_data=blob)\n"
+        "stream = [\n"
+        "    chunk(types.Part(text='**Panel 1:** ')),\n"
+        "    chunk(types.Part(text='a cat'), image),\n"
+        "    chunk(types.Part(text='**The end.**')),\n"
+        "]\n"
+        f"summary = stream_parts(stream, folder={str(tmp_path)!r}, stem='board')",
     )
-    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
-    outputs = nb.cells[0].outputs
+    outputs = cells[0].outputs
     size = (tmp_path / "board_1.png").stat().st_size
     shown = [(o.output_type, sorted(o.get("data", {})) or o.get("text")) for o in outputs]
     assert shown == [
