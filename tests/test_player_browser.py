@@ -208,13 +208,15 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def labs(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lab]]:
     """JupyterLab started from the checkout's ``notebooks/`` and from the folder above it,
-    both at once; keyed by :data:`ROOTS`."""
+    both at once; keyed by :data:`ROOTS`. While they start, notebook 04 is executed into
+    the checkout (:func:`_execute_copy`)."""
     started = {}
     try:
         for kind in ROOTS:
             root = checkout if kind == "notebooks" else checkout.parent
             home = tmp_path_factory.mktemp("jupyter")
             started[kind] = (root, home, *_start_lab(root, home))
+        _execute_copy(checkout)
         yield {
             kind: Lab(
                 url=_wait_for_lab(process, home / "runtime", token, log), token=token, root=root
@@ -262,9 +264,13 @@ def page(context: BrowserContext) -> Iterator[Page]:
 
 @pytest.fixture(scope="module")
 def executed_copy(checkout: Path, labs: dict[str, Lab]) -> Path:
-    """Notebook 04 copied into the checkout's ``notebooks/`` and executed in a Jupyter
-    kernel started in that folder, with no output folder chosen: as in JupyterLab.
-    (It runs while the servers start: ``labs`` only waits for them.)"""
+    """Notebook 04 executed into the checkout's ``notebooks/`` (by ``labs``)."""
+    return checkout / NOTEBOOK
+
+
+def _execute_copy(checkout: Path) -> None:
+    """Copy notebook 04 into the checkout's ``notebooks/`` and execute it in a Jupyter
+    kernel started in that folder, with no output folder chosen: as in JupyterLab."""
     notebook = checkout / NOTEBOOK
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, notebook)
     nb = nbformat.read(notebook, as_version=4)
@@ -277,7 +283,6 @@ def executed_copy(checkout: Path, labs: dict[str, Lab]) -> Path:
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(checkout)}}
     ).execute(env=env)
     nbformat.write(nb, notebook)
-    return notebook
 
 
 def players(page: Page, lab: Lab, notebook: Path) -> list[dict]:
