@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
 import tempfile
 
@@ -32,6 +33,7 @@ import nbval.plugin as nbval_plugin
 import pytest
 from nbformat import NotebookNode, from_dict
 
+from tests import _zygote
 from tests.notebook_compare import canonical_problems
 
 # Bytecode caches on, whatever PYTHONDONTWRITEBYTECODE says: each xdist worker would
@@ -54,6 +56,24 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER")
 os.environ["QUICKSTART_OUTPUT_ROOT"] = (
     os.path.join(_output_root, _worker) if _worker else _output_root
 )
+
+
+# Kernels are forked from one warm process (tests/_zygote.py) rather than started cold: a
+# kernel's imports of ipykernel and the SDK cost about 1.3 s of CPU each. Started once by
+# the first pytest process; xdist workers, kernels and nested pytest runs inherit it.
+if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
+    _zygote_process, os.environ[_zygote.SOCKET_ENV] = _zygote.start()
+    _kernelspecs = tempfile.mkdtemp(prefix="quickstart-test-kernels-")
+    _zygote.install_kernelspec(_kernelspecs)
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (_kernelspecs, os.environ.get("JUPYTER_PATH")) if p
+    )
+
+    def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
+        """Stop the kernel zygote (its kernels end with their launchers)."""
+        _zygote_process.terminate()
+        _zygote_process.wait()
+        shutil.rmtree(_kernelspecs, ignore_errors=True)
 
 
 pytest_plugins = ["pytester"]

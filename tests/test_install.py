@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from . import _zygote
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -46,10 +48,9 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     (wheel,) = (tmp / "dist").glob("*.whl")
     venv = tmp / "venv"
     _run([uv, "venv", "--quiet", "--python", sys.executable, venv])
-    # Bytecode compiled once at install, as `uv sync` does for the project (pyproject's
-    # tool.uv), rather than in each of the processes below (PYTHONDONTWRITEBYTECODE may be set).
-    python = venv / "bin" / "python"
-    _run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, wheel])
+    # No --compile-bytecode: compiling the whole environment costs six times what the
+    # kernels below import (they write that bytecode once, in the zygote).
+    _run([uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel])
     return {"wheel": wheel, "venv": venv, "tmp": tmp}
 
 
@@ -58,6 +59,8 @@ def _clean_env(venv: Path) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("QUICKSTART_", "GEMINI_", "GOOGLE_", "PYTHON", "VIRTUAL_ENV", "UV"))
+        # The suite's kernel zygote runs the checkout's Python; the wheel's gets its own.
+        and k not in ("JUPYTER_PATH", _zygote.SOCKET_ENV)
     }
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
@@ -129,14 +132,29 @@ def run(installed) -> subprocess.CompletedProcess[str]:
         work.mkdir()
         shutil.copy(ROOT / "notebooks" / notebook, work)
         paths.append(work / notebook)
-    return subprocess.run(
-        [quickstart, "run", *paths, "--mode", "offline", "--no-progress"],
-        cwd=installed["tmp"],
-        env={**_clean_env(installed["venv"]), "QUICKSTART_PACING": "fast"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = _clean_env(installed["venv"])
+    # The kernels are forked from a zygote of the fresh environment's own Python, which
+    # imported the installed wheel and its dependencies once (tests/_zygote.py).
+    zygote, socket_path = _zygote.start(str(installed["venv"] / "bin" / "python"), env=env)
+    kernelspecs = installed["tmp"] / "kernelspecs"
+    _zygote.install_kernelspec(str(kernelspecs))
+    try:
+        return subprocess.run(
+            [quickstart, "run", *paths, "--mode", "offline", "--no-progress"],
+            cwd=installed["tmp"],
+            env={
+                **env,
+                "QUICKSTART_PACING": "fast",
+                "JUPYTER_PATH": str(kernelspecs),
+                _zygote.SOCKET_ENV: socket_path,
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        zygote.terminate()
+        zygote.wait()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)

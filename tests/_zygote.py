@@ -1,0 +1,345 @@
+"""Warm kernels for the test suite: each kernel is forked from one process that has already
+imported ipykernel, the SDK and the helpers, instead of importing them again.
+
+A notebook's kernel spends about 1.3 s of CPU before its first cell's own work: 0.4 s to
+start ipykernel, 0.9 s to import ``google.genai`` (its pydantic models are built at import).
+The suite starts over forty kernels (nbval, the runner tests, the display tests, the
+record workflow), so that start-up was a third of the suite's CPU time.
+
+Two parts, standard library only (the launcher also runs under other environments' Pythons):
+
+- :func:`serve` is the zygote: started once per pytest run by conftest.py, it imports what
+  a kernel imports, then for each request forks a child that becomes the kernel
+  (``ipykernel_launcher``'s own entry point) with the requester's argv, environment,
+  folder and standard streams.
+- :func:`launch` is the kernelspec's command (``python tests/_zygote.py -f {connection_file}``,
+  installed for the run by :func:`install_kernelspec` ahead of the default ``python3``).
+  It asks the zygote for a kernel and stands in for it towards jupyter_client: signals
+  it receives go to the kernel, and it exits as the kernel exits. When it is killed, the
+  zygote kills the kernel. With no zygote, or under another Python, it simply becomes
+  ``python -m ipykernel_launcher``.
+
+The kernel is the real ipykernel in a real process over the real ZeroMQ sockets; only the
+imports were done once, ahead of time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+#: Environment variable holding the zygote's socket path (inherited by workers and kernels).
+SOCKET_ENV = "PYTEST_KERNEL_ZYGOTE"
+
+#: What a notebook kernel imports before and during its first cells.
+PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.comm",
+    "IPython.core.interactiveshell",
+    "IPython.display",
+    "google.genai",
+    "google.genai.types",
+    "google.genai.chats",
+    "google.genai.live",
+    "quickstart_helpers",
+    "quickstart_helpers.client",
+    "quickstart_helpers.display",
+    "quickstart_helpers.parts",
+    "quickstart_helpers.chat",
+    "quickstart_helpers.wav",
+    "quickstart_helpers.retry",
+    "quickstart_helpers.emulator",
+    "quickstart_helpers.emulator._server",
+    "quickstart_helpers.emulator._http",
+    "quickstart_helpers.emulator._live",
+    "quickstart_helpers.emulator._tls",
+    "quickstart_helpers.web",
+    "dotenv",
+    "PIL.Image",
+)
+
+
+def install_kernelspec(folder: str) -> None:
+    """Write a ``python3`` kernelspec under ``folder/kernels/`` whose command is :func:`launch`.
+
+    Put ``folder`` first on ``JUPYTER_PATH``. Its command starts with ``python3``, which
+    jupyter_client replaces with the Python that starts the kernel, as for the default spec.
+    """
+    spec_dir = os.path.join(folder, "kernels", "python3")
+    os.makedirs(spec_dir, exist_ok=True)
+    spec = {
+        "argv": ["python3", os.path.abspath(__file__), "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "metadata": {"debugger": True},
+    }
+    with open(os.path.join(spec_dir, "kernel.json"), "w", encoding="utf-8") as out:
+        json.dump(spec, out)
+
+
+def start(
+    python: str = sys.executable, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a zygote under ``python`` (with environment ``env``, default this process's);
+    return ``(process, socket_path)`` once it listens. Stop it with ``process.terminate()``.
+
+    Kernels forked from it run with the requesting launcher's environment and folder, but
+    ``sys.path`` beyond the folder and ``PYTHONPATH`` is the zygote's: start it with the
+    environment the kernels' Python would otherwise start with.
+    """
+
+    folder = tempfile.mkdtemp(prefix="kernel-zygote-")
+    path = os.path.join(folder, "zygote.sock")
+    ready_r, ready_w = os.pipe()
+    process = subprocess.Popen(
+        [python, os.path.abspath(__file__), "--serve", path, str(ready_w)],
+        pass_fds=(ready_w,),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    os.close(ready_w)
+    with os.fdopen(ready_r, "rb") as ready:
+        ready.read()  # closed by the zygote once it listens (or dies)
+    return process, path
+
+
+# ---------------------------------------------------------------------------------------
+# The zygote
+
+
+def serve(path: str, ready_fd: int | None = None) -> None:
+    """Listen on ``path`` and fork a kernel per request, once :data:`PRELOAD` is imported
+    (at the first request: a pytest run that starts no kernel pays nothing).
+
+    Ends when the process that started it ends, or on SIGTERM.
+    """
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(64)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if ready_fd is not None:
+        os.close(ready_fd)
+
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    kernels: dict[int, socket.socket] = {}
+    parent = os.getppid()
+    try:
+        while os.getppid() == parent:
+            for key, _ in selector.select(timeout=1.0):
+                if key.fileobj is listener:
+                    conn, _ = listener.accept()
+                    _preload()
+                    pid = _fork_kernel(conn, listener, [wake_r, wake_w], kernels)
+                    if pid:
+                        kernels[pid] = conn
+                        selector.register(conn, selectors.EVENT_READ, pid)
+                elif key.fileobj == wake_r:
+                    try:
+                        os.read(wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                else:
+                    # The launcher never writes after its request: this is its end.
+                    _kill(key.data)
+            _reap(kernels, selector)
+    finally:
+        for pid in kernels:
+            _kill(pid)
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def _preload() -> None:
+    import gc
+    import importlib
+    import threading
+
+    if _preloaded:
+        return
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    assert threading.active_count() == 1, "a preloaded module started a thread"
+    # Objects made so far are left out of garbage collection: a child's first collection
+    # would otherwise touch, and so copy, every page it shares with the zygote.
+    gc.collect()
+    gc.freeze()
+    _preloaded.append(True)
+
+
+_preloaded: list[bool] = []
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(kernels: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
+    while kernels:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = kernels.pop(pid, None)
+        if conn is None:
+            continue
+        selector.unregister(conn)
+        try:
+            conn.send(f"exit {os.waitstatus_to_exitcode(status)}".encode())
+        except OSError:
+            pass
+        conn.close()
+
+
+def _fork_kernel(conn, listener, fds, kernels) -> int:  # type: ignore[no-untyped-def]
+    try:
+        data, passed, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        request = json.loads(data)
+    except (OSError, ValueError):
+        conn.close()
+        return 0
+    if request.get("prefix") != sys.prefix or len(passed) != 3:
+        conn.send(b"refused")
+        conn.close()
+        for fd in passed:
+            os.close(fd)
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _become_kernel(request, passed, [listener, conn, *kernels.values()], fds)
+    for fd in passed:
+        os.close(fd)
+    conn.send(f"pid {pid}".encode())
+    return pid
+
+
+def _become_kernel(request, passed, sockets, fds) -> None:  # type: ignore[no-untyped-def]
+    """In the forked child: take the launcher's place and run ipykernel. Never returns."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sock in sockets:
+            sock.close()
+        for fd in fds:
+            os.close(fd)
+        os.setsid()
+        for target, fd in enumerate(passed):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        # As `python -m ipykernel_launcher` would have it: the folder first, then PYTHONPATH.
+        extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:1] = [request["cwd"], *[p for p in extra if p not in sys.path]]
+        sys.argv = request["argv"]
+        # Read from the environment when ipykernel was imported, i.e. in the zygote.
+        parent = request["env"].get("JPY_PARENT_PID")
+        if parent:
+            sys.argv.append(f"--IPKernelApp.parent_handle={int(parent)}")
+        tempfile.tempdir = None  # chosen from the environment on first use
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            import atexit
+            import threading
+
+            threading._shutdown()  # type: ignore[attr-defined]
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+# ---------------------------------------------------------------------------------------
+# The launcher
+
+
+def launch(argv: list[str]) -> None:
+    """The kernelspec's command: a kernel from the zygote, else ``python -m ipykernel_launcher``."""
+    path = os.environ.get(SOCKET_ENV)
+    conn = None
+    if path:
+        try:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            conn.connect(path)
+            request = {
+                "prefix": sys.prefix,
+                "argv": [os.path.join(os.path.dirname(__file__), "ipykernel_launcher"), *argv],
+                "env": dict(os.environ),
+                "cwd": os.getcwd(),
+            }
+            socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+            reply = conn.recv(64).decode()
+        except OSError:
+            reply = "refused"
+        if not reply.startswith("pid "):
+            conn.close()
+            conn = None
+    if conn is None:
+        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+    pid = int(reply.split()[1])
+
+    def forward(signum, _frame):  # type: ignore[no-untyped-def]
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            reply = conn.recv(64).decode()
+            break
+        except InterruptedError:
+            continue
+    code = int(reply.split()[1]) if reply.startswith("exit ") else 1
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    else:
+        launch(sys.argv[1:])

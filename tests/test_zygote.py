@@ -1,0 +1,108 @@
+"""The suite's warm kernels (tests/_zygote.py) behave as kernels started cold: they run in
+the requester's folder and environment, Ctrl-C interrupts a cell, and a killed kernel
+leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from jupyter_client.manager import KernelManager
+
+from . import _zygote
+
+
+def _run(client, code: str, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def]
+    """Execute ``code``; return its reply and what it printed."""
+    outputs = _Outputs()
+    reply = client.execute_interactive(code, timeout=timeout, output_hook=outputs)
+    return {"status": reply["content"]["status"], "stdout": outputs.text, "error": outputs.error}
+
+
+class _Outputs:
+    def __init__(self) -> None:
+        self.text = ""
+        self.error = None
+
+    def __call__(self, msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            self.text += msg["content"]["text"]
+        elif msg["msg_type"] == "error":
+            self.error = msg["content"]["ename"]
+
+
+@pytest.fixture
+def kernel(tmp_path: Path) -> Iterator[tuple[KernelManager, object]]:
+    """A kernel from the suite's kernelspec, started in ``tmp_path`` with one extra variable."""
+    assert os.environ.get(_zygote.SOCKET_ENV), "conftest.py starts the zygote"
+    manager = KernelManager(kernel_name="python3")
+    env = {**os.environ, "ZYGOTE_TEST_VALUE": "from the requester"}
+    manager.start_kernel(cwd=str(tmp_path), env=env)
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        if manager.is_alive():
+            manager.shutdown_kernel(now=True)
+
+
+def test_a_kernel_is_forked_with_the_requesters_folder_and_environment(kernel, tmp_path) -> None:
+    manager, client = kernel
+    out = _run(
+        client,
+        "import os, sys, google.genai\n"
+        "print(os.getcwd()); print(os.environ['ZYGOTE_TEST_VALUE']); print(sys.path[0])\n"
+        "print(os.getppid())",
+    )
+    assert out["status"] == "ok", out
+    cwd, value, first_path, parent = out["stdout"].splitlines()
+    assert Path(cwd) == tmp_path and Path(first_path) == tmp_path
+    assert value == "from the requester"
+    # Its parent is the zygote, not the launcher jupyter_client started.
+    assert int(parent) != manager.provisioner.process.pid
+    assert "_zygote.py" in " ".join(psutil.Process(int(parent)).cmdline())
+
+
+def test_interrupt_reaches_the_forked_kernel(kernel) -> None:
+    manager, client = kernel
+    msg_id = client.execute("import time; time.sleep(60)")
+    time.sleep(0.5)
+    manager.interrupt_kernel()
+    reply = client.get_shell_msg(timeout=20)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert _run(client, "print(6 * 7)")["stdout"] == "42\n", "the kernel lives on"
+
+
+def test_a_killed_launcher_takes_its_kernel_with_it(kernel) -> None:
+    manager, client = kernel
+    pid = int(_run(client, "import os; print(os.getpid())")["stdout"])
+    forked = psutil.Process(pid)
+    manager.shutdown_kernel(now=True)  # SIGKILL to the launcher's process group
+    forked.wait(timeout=10)
+    assert not psutil.pid_exists(pid) or forked.status() == psutil.STATUS_ZOMBIE
+
+
+def test_without_a_zygote_the_launcher_becomes_an_ordinary_kernel(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(_zygote.SOCKET_ENV)
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(tmp_path))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        out = _run(client, "import os; print(os.getpid(), os.getppid())")
+        pid, parent = map(int, out["stdout"].split())
+        assert pid == manager.provisioner.process.pid  # the launcher exec'd ipykernel
+        assert parent == os.getpid()
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
