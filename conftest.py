@@ -119,11 +119,43 @@ def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
     from xdist.scheduler import LoadScopeScheduling
 
     class NotebookScheduling(LoadScopeScheduling):
+        _ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return path if path.endswith(".ipynb") or path in WHOLE_MODULES else nodeid
 
+        def _assign_work_unit(self, node):  # type: ignore[no-untyped-def]
+            if not self._ordered:
+                # Longest first, so that no long unit starts near the end of the run.
+                units = sorted(self.workqueue.items(), key=lambda unit: _start_rank(*unit))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self._ordered = True
+            super()._assign_work_unit(node)
+
     return NotebookScheduling(config, log)
+
+
+#: Units that take longest (seconds of waiting on servers, browsers, subprocesses), in the
+#: order the scheduler starts them; a hint only: a wrong one costs time, not correctness.
+LONGEST_FIRST = (
+    "tests/test_player_browser.py",
+    "tests/test_install.py",
+    "tests/test_browser.py",
+    "tests/test_browser_resume.py",
+    "tests/test_web_hardening.py::test_500_concurrent_streams",
+    "tests/test_record_workflow.py::test_a_recorded_notebook_passes_nbval_offline",
+    "tests/test_js_sdk.py",
+)
+
+
+def _start_rank(scope: str, tests: dict) -> tuple[int, int]:
+    """Sort key of a work unit: :data:`LONGEST_FIRST` in order, then more tests first."""
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if scope.startswith(prefix):
+            return (rank, 0)
+    return (len(LONGEST_FIRST), -len(tests))
 
 
 _original_runtest = nbval_plugin.IPyNbCell.runtest

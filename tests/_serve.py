@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from . import _zygote
 
 
 def start_serve(
@@ -16,7 +17,7 @@ def start_serve(
     caller stops the process."""
     env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": pacing}
     process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0", *args],
+        _zygote.command(["-m", "quickstart_helpers.cli", "serve", "--port", "0", *args]),
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

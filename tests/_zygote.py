@@ -1,26 +1,28 @@
-"""Warm kernels for the test suite: each kernel is forked from one process that has already
-imported ipykernel, the SDK and the helpers, instead of importing them again.
+"""Warm Python processes for the test suite: kernels and scripts forked from one process
+that has already imported ipykernel, the SDK and the helpers, instead of importing them again.
 
 A notebook's kernel spends about 1.3 s of CPU before its first cell's own work: 0.4 s to
 start ipykernel, 0.9 s to import ``google.genai`` (its pydantic models are built at import).
-The suite starts over forty kernels (nbval, the runner tests, the display tests, the
-record workflow), so that start-up was a third of the suite's CPU time.
+The suite starts about forty kernels (nbval, the runner tests, the display tests, the
+record workflow) and a dozen helper processes (``quickstart serve``, README snippets),
+so that start-up was a third of the suite's CPU time.
 
 Two parts, standard library only (the launcher also runs under other environments' Pythons):
 
 - :func:`serve` is the zygote: started once per pytest run by conftest.py, it imports what
-  a kernel imports, then for each request forks a child that becomes the kernel
-  (``ipykernel_launcher``'s own entry point) with the requester's argv, environment,
-  folder and standard streams.
-- :func:`launch` is the kernelspec's command (``python tests/_zygote.py -f {connection_file}``,
-  installed for the run by :func:`install_kernelspec` ahead of the default ``python3``).
-  It asks the zygote for a kernel and stands in for it towards jupyter_client: signals
-  it receives go to the kernel, and it exits as the kernel exits. When it is killed, the
-  zygote kills the kernel. With no zygote, or under another Python, it simply becomes
-  ``python -m ipykernel_launcher``.
+  a kernel imports, then for each request forks a child with the requester's argv,
+  environment, folder and standard streams, which becomes the kernel (``ipykernel``'s own
+  entry point) or runs the script or module as ``python`` would (:mod:`runpy`).
+- :func:`launch` is the requester: the kernelspec's command (``python tests/_zygote.py -f
+  {connection_file}``, installed for the run by :func:`install_kernelspec` ahead of the
+  default ``python3``), or :func:`command` for a script. It asks the zygote for the process
+  and stands in for it: signals it receives go to the child, and it exits as the child
+  exits. When it is killed, the zygote kills the child. With no zygote, or under another
+  Python, it simply becomes ``python -m ipykernel_launcher ...`` or ``python ...``.
 
-The kernel is the real ipykernel in a real process over the real ZeroMQ sockets; only the
-imports were done once, ahead of time.
+The kernel is the real ipykernel in a real process over the real ZeroMQ sockets, a script
+a real process with its own ``__main__``; only the imports were done once, ahead of time.
+Tests of what a cold process imports start Python directly, not through here.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ import tempfile
 
 #: Environment variable holding the zygote's socket path (inherited by workers and kernels).
 SOCKET_ENV = "PYTEST_KERNEL_ZYGOTE"
+
+#: The launcher's first argument that asks for a script rather than a kernel.
+RUN = "--run"
 
 #: What a notebook kernel imports before and during its first cells.
 PRELOAD = (
@@ -65,7 +70,17 @@ PRELOAD = (
     "quickstart_helpers.web",
     "dotenv",
     "PIL.Image",
+    "nbformat",
+    "quickstart_helpers.settings",
+    "quickstart_helpers.errors",
+    "aiohttp.web",
 )
+
+
+def command(argv: list[str]) -> list[str]:
+    """The command that runs ``python *argv`` in a process forked from the zygote named by
+    :data:`SOCKET_ENV` (or, without one, in a plain ``python``)."""
+    return [sys.executable, os.path.abspath(__file__), RUN, *argv]
 
 
 def install_kernelspec(folder: str) -> None:
@@ -118,8 +133,8 @@ def start(
 
 
 def serve(path: str, ready_fd: int | None = None) -> None:
-    """Listen on ``path`` and fork a kernel per request, once :data:`PRELOAD` is imported
-    (at the first request: a pytest run that starts no kernel pays nothing).
+    """Listen on ``path`` and fork a child per request, once :data:`PRELOAD` is imported
+    (at the first request: a pytest run that asks for none pays nothing).
 
     Ends when the process that started it ends, or on SIGTERM.
     """
@@ -138,7 +153,7 @@ def serve(path: str, ready_fd: int | None = None) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
-    kernels: dict[int, socket.socket] = {}
+    children: dict[int, socket.socket] = {}
     parent = os.getppid()
     try:
         while os.getppid() == parent:
@@ -146,9 +161,9 @@ def serve(path: str, ready_fd: int | None = None) -> None:
                 if key.fileobj is listener:
                     conn, _ = listener.accept()
                     _preload()
-                    pid = _fork_kernel(conn, listener, [wake_r, wake_w], kernels)
+                    pid = _fork_child(conn, listener, [wake_r, wake_w], children)
                     if pid:
-                        kernels[pid] = conn
+                        children[pid] = conn
                         selector.register(conn, selectors.EVENT_READ, pid)
                 elif key.fileobj == wake_r:
                     try:
@@ -158,9 +173,9 @@ def serve(path: str, ready_fd: int | None = None) -> None:
                 else:
                     # The launcher never writes after its request: this is its end.
                     _kill(key.data)
-            _reap(kernels, selector)
+            _reap(children, selector)
     finally:
-        for pid in kernels:
+        for pid in children:
             _kill(pid)
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
@@ -195,15 +210,15 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _reap(kernels: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
-    while kernels:
+def _reap(children: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
+    while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        conn = kernels.pop(pid, None)
+        conn = children.pop(pid, None)
         if conn is None:
             continue
         selector.unregister(conn)
@@ -214,7 +229,7 @@ def _reap(kernels: dict[int, socket.socket], selector: selectors.BaseSelector) -
         conn.close()
 
 
-def _fork_kernel(conn, listener, fds, kernels) -> int:  # type: ignore[no-untyped-def]
+def _fork_child(conn, listener, fds, children) -> int:  # type: ignore[no-untyped-def]
     try:
         data, passed, _, _ = socket.recv_fds(conn, 1 << 20, 3)
         request = json.loads(data)
@@ -231,20 +246,21 @@ def _fork_kernel(conn, listener, fds, kernels) -> int:  # type: ignore[no-untype
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _become_kernel(request, passed, [listener, conn, *kernels.values()], fds)
+        _become_child(request, passed, [listener, conn, *children.values()], fds)
     for fd in passed:
         os.close(fd)
     conn.send(f"pid {pid}".encode())
     return pid
 
 
-def _become_kernel(request, passed, sockets, fds) -> None:  # type: ignore[no-untyped-def]
-    """In the forked child: take the launcher's place and run ipykernel. Never returns."""
+def _become_child(request, passed, sockets, fds) -> None:  # type: ignore[no-untyped-def]
+    """In the forked child: take the launcher's place and run ipykernel or the script.
+    Never returns."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
         for sock in sockets:
             sock.close()
         for fd in fds:
@@ -254,23 +270,25 @@ def _become_kernel(request, passed, sockets, fds) -> None:  # type: ignore[no-un
             os.dup2(fd, target)
             os.close(fd)
         os.chdir(request["cwd"])
+        env = request["env"]
         os.environ.clear()
-        os.environ.update(request["env"])
-        # As `python -m ipykernel_launcher` would have it: the folder first, then PYTHONPATH.
-        extra = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
-        sys.path[:1] = [request["cwd"], *[p for p in extra if p not in sys.path]]
-        sys.argv = request["argv"]
-        # Read from the environment when ipykernel was imported, i.e. in the zygote.
-        parent = request["env"].get("JPY_PARENT_PID")
-        if parent:
-            sys.argv.append(f"--IPKernelApp.parent_handle={int(parent)}")
+        os.environ.update(env)
         tempfile.tempdir = None  # chosen from the environment on first use
-        from ipykernel import kernelapp
-
-        kernelapp.launch_new_instance()
+        argv = request["argv"]
+        # As `python` would have it: the script's folder (or, for -m, the current one)
+        # first, then PYTHONPATH.
+        first = request["cwd"] if argv[0] == "-m" else os.path.dirname(os.path.abspath(argv[0]))
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:1] = [first, *[p for p in extra if p not in sys.path]]
+        if request["kernel"]:
+            _run_kernel(argv, env)
+        else:
+            _run_script(argv, env)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
     except BaseException:
         import traceback
 
@@ -288,12 +306,43 @@ def _become_kernel(request, passed, sockets, fds) -> None:  # type: ignore[no-un
             os._exit(code)
 
 
+def _run_kernel(argv: list[str], env: dict[str, str]) -> None:
+    sys.argv = [os.path.join(os.path.dirname(__file__), "ipykernel_launcher"), *argv[2:]]
+    # Read from the environment when ipykernel was imported, i.e. in the zygote.
+    if env.get("JPY_PARENT_PID"):
+        sys.argv.append(f"--IPKernelApp.parent_handle={int(env['JPY_PARENT_PID'])}")
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+def _run_script(argv: list[str], env: dict[str, str]) -> None:
+    import runpy
+
+    # Standard streams as a new interpreter makes them on pipes or files.
+    line = bool(env.get("PYTHONUNBUFFERED"))
+    encoding = env.get("PYTHONIOENCODING") or "utf-8"
+    sys.stdin = open(0, encoding=encoding, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", 1 if line else -1, encoding=encoding, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", 1, encoding=encoding, errors="backslashreplace", closefd=False)  # noqa: SIM115
+    if argv[0] == "-m":
+        sys.argv = [argv[1], *argv[2:]]
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(argv)
+        runpy.run_path(argv[0], run_name="__main__")
+
+
 # ---------------------------------------------------------------------------------------
 # The launcher
 
 
 def launch(argv: list[str]) -> None:
-    """The kernelspec's command: a kernel from the zygote, else ``python -m ipykernel_launcher``."""
+    """Run ``python *argv`` from the zygote: a kernel for ``-f CONNECTION_FILE ...`` (the
+    kernelspec's arguments), else ``argv`` after :data:`RUN` as a script or ``-m`` module.
+    Without a zygote, become that process."""
+    kernel = argv[:1] != [RUN]
+    argv = ["-m", "ipykernel_launcher", *argv] if kernel else argv[1:]
     path = os.environ.get(SOCKET_ENV)
     conn = None
     if path:
@@ -302,7 +351,8 @@ def launch(argv: list[str]) -> None:
             conn.connect(path)
             request = {
                 "prefix": sys.prefix,
-                "argv": [os.path.join(os.path.dirname(__file__), "ipykernel_launcher"), *argv],
+                "kernel": kernel,
+                "argv": argv,
                 "env": dict(os.environ),
                 "cwd": os.getcwd(),
             }
@@ -314,7 +364,7 @@ def launch(argv: list[str]) -> None:
             conn.close()
             conn = None
     if conn is None:
-        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+        os.execv(sys.executable, [sys.executable, *argv])
     pid = int(reply.split()[1])
 
     def forward(signum, _frame):  # type: ignore[no-untyped-def]

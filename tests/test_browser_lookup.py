@@ -3,8 +3,6 @@ and skip versus fail when there is none."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -169,41 +167,30 @@ def test_b(browser): pass
 
 
 @pytest.mark.parametrize(("ci", "status"), [("", 0), ("true", 1)])
-def test_pytest_reports_a_missing_browser_in_one_line(tmp_path: Path, ci: str, status: int):
+def test_pytest_reports_a_missing_browser_in_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, status: int
+):
     """Through pytest with the project's options: one SKIPPED line, or a failure under CI."""
     root = Path(__file__).parent.parent
-    test = tmp_path / "test_needs_browser.py"
-    test.write_text(_NEEDS_BROWSER)
-    done = subprocess.run(
-        # The project's options, but one xdist worker (-n auto would start several for
-        # two tests); the skip reasons still travel from a worker to the summary.
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(test),
-            "-c",
-            "pyproject.toml",
-            "-p",
-            "tests._browser",
-            "-n",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "CI": ci},
-        cwd=root,
+    pytester.makepyfile(test_needs_browser=_NEEDS_BROWSER)
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setenv("PYTHONPATH", str(root))  # the xdist worker imports tests._browser
+    # The project's options, but one xdist worker (-n auto would start several for two
+    # tests); the skip reasons still travel from the worker to the summary.
+    result = pytester.runpytest_inprocess(
+        "-c", root / "pyproject.toml", "--rootdir", pytester.path, "-p", "tests._browser", "-n", "1"
     )
-    assert done.returncode == status, done.stdout + done.stderr
-    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+
+    output = "\n".join(result.outlines + result.errlines)
+    assert result.ret == status, output
+    skipped = [line for line in result.outlines if line.startswith("SKIPPED")]
     if status == 0:
         assert skipped == [
             "SKIPPED 2 test(s): Browser tests need Chromium: none found and no network. To enable "
             "them, install Chromium (apt-get install chromium), or run `python3 -m uv run "
             "playwright install chromium` with network access, or set QUICKSTART_CHROMIUM to a "
             "Chromium or Chrome binary."
-        ], done.stdout
+        ], output
     else:
         assert not skipped
-        assert "Browser tests need Chromium" in done.stdout
+        assert "Browser tests need Chromium" in output

@@ -13,7 +13,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -22,7 +21,7 @@ from google.genai import errors, types
 
 from quickstart_helpers.emulator import Emulator
 
-from . import conformance
+from . import _zygote, conformance
 from .conformance import (
     CHAT1,
     CHAT2,
@@ -451,7 +450,7 @@ def test_foreign_origin_and_host_are_refused_as_json(http):
 def test_cli_emulator_sse_newline_crlf(tmp_path):
     env = {**os.environ, "QUICKSTART_PACING": "fast"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "emulator", "--sse-newline", "crlf"],
+        _zygote.command(["-m", "quickstart_helpers.cli", "emulator", "--sse-newline", "crlf"]),
         stdout=subprocess.PIPE,
         text=True,
         env=env,

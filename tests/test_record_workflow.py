@@ -82,7 +82,7 @@ def test_plain(gemini_client):
 
 def test_the_plugin_records_once_then_passes_offline(pytester, upstream, live_env, monkeypatch):
     pytester.makepyfile(test_user=USER_TESTS)
-    recorded = pytester.runpytest_subprocess(
+    recorded = pytester.runpytest_inprocess(
         "--gemini-record-mode=once", f"--gemini-upstream={upstream.base_url}", "-p", "no:randomly"
     )
     recorded.assert_outcomes(passed=2)
@@ -92,14 +92,14 @@ def test_the_plugin_records_once_then_passes_offline(pytester, upstream, live_en
     assert scan_for_key(pytester.path / "cassettes") == []
 
     offline_env(monkeypatch)
-    replayed = pytester.runpytest_subprocess("-p", "no:randomly")
+    replayed = pytester.runpytest_inprocess("-p", "no:randomly")
     replayed.assert_outcomes(passed=2)
 
     pytester.makepyfile(
         test_new="def test_new(gemini_client):\n"
         '    gemini_client.models.generate_content(model="gemini-2.5-flash", contents="New")\n'
     )
-    unrecorded = pytester.runpytest_subprocess("test_new.py", "-p", "no:randomly")
+    unrecorded = pytester.runpytest_inprocess("test_new.py", "-p", "no:randomly")
     unrecorded.assert_outcomes(failed=1)
     unrecorded.stdout.fnmatch_lines(["*--gemini-record-mode=once*"])
 
@@ -159,7 +159,7 @@ def test_a_recorded_notebook_passes_nbval_offline(
     assert main(["refresh", str(notebook)]) == 0  # stored outputs: the offline replay
     stored = nbformat.read(notebook, as_version=4)
     assert stored.cells[1].outputs[0]["text"] == "Once upon a time."
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--nbval", "--nbval-current-env", "mine.ipynb", "-p", "no:randomly"
     )
     result.assert_outcomes(passed=2)

@@ -8,7 +8,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from quickstart_helpers.web import (
     ChatServer,
 )
 
+from . import _zygote
 from ._serve import start_serve
 from ._store import STORE
 
@@ -454,7 +454,7 @@ def test_quickstart_serve_reports_a_taken_port() -> None:
         port = taken.getsockname()[1]
         env = {**os.environ, "QUICKSTART_MODE": "offline"}
         result = subprocess.run(
-            [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", str(port)],
+            _zygote.command(["-m", "quickstart_helpers.cli", "serve", "--port", str(port)]),
             env=env,
             capture_output=True,
             text=True,
