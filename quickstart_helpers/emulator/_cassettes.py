@@ -540,6 +540,8 @@ class LiveCassette(_CassetteBase):
     faults: list[Fault] = Field(default_factory=list)
     setup: dict[str, Any] = Field(default_factory=dict)
     turns: list[LiveTurn] = Field(min_length=1)
+    #: ``(setup, the SDK's LiveClientSetup of it)``, made by the emulator's first session.
+    _setup_model: tuple[Any, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _faults_fit(self) -> LiveCassette:
