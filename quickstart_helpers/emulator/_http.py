@@ -198,7 +198,7 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         if forwarded is not None:
             return forwarded
     read = await read_keyed_json(request)
-    if isinstance(read, web.Response):
+    if not isinstance(read, tuple):  # the API's error (a response: a slow ABC check)
         return read
     raw, body = read
     if method == "countTokens":
@@ -335,7 +335,9 @@ def framed_chunks(
         render: Frames one chunk's payload (``response`` or ``{"error": ...}``).
     """
     chunks = cassette.chunks
-    kept = cassette._frames.get(framing)
+    # The private attribute's own dictionary: ``cassette._frames`` costs a failed lookup.
+    by_framing = cassette.__pydantic_private__["_frames"]  # type: ignore[index]
+    kept = by_framing.get(framing)
     if kept is not None and kept[0] is chunks and kept[1] == len(chunks):
         return kept[2]  # the same chunk list: the same frame function (and its frames)
     frames: list[tuple[Any, bytes] | None] = [None] * len(chunks)
@@ -350,7 +352,7 @@ def framed_chunks(
         frames[index] = (source, data)
         return data
 
-    cassette._frames[framing] = (chunks, len(chunks), frame)
+    by_framing[framing] = (chunks, len(chunks), frame)
     return frame
 
 

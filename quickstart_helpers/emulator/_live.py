@@ -368,12 +368,13 @@ def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
     """The cassette's setup as the SDK's type, parsed once per setup dictionary (read-only)."""
     from google.genai import types
 
-    kept = cassette._setup_model
+    private = cassette.__pydantic_private__  # ``cassette._setup_model``, without a failed lookup
+    kept = private["_setup_model"]  # type: ignore[index]
     if kept is not None and kept[0] is cassette.setup:
         return kept[1]
     setup = {k: v for k, v in cassette.setup.items() if k != "model"}
     parsed = types.LiveClientSetup.model_validate(setup)
-    cassette._setup_model = (cassette.setup, parsed)
+    private["_setup_model"] = (cassette.setup, parsed)  # type: ignore[index]
     return parsed
 
 
