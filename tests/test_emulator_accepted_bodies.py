@@ -126,3 +126,10 @@ def test_the_memory_keeps_the_newest_bodies_within_its_bounds() -> None:
     big = _body() + b" " * 200
     bodies.add(MODEL, big, parsed, parsed)
     assert bodies.get((MODEL, big)) is None and len(bodies) == 2
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        AcceptedBodies(max_entries=0)
+    with pytest.raises(ValueError, match="positive"):
+        AcceptedBodies(max_body_bytes=0)

@@ -320,3 +320,5 @@ def test_parsed_messages_are_bounded() -> None:
         assert parsed.add(raw, object()) is not None  # type: ignore[arg-type]
     assert len(parsed) == 2 and parsed.get("a") is None and parsed.get("c") is not None
     assert parsed.add("x" * 11, object()) is None and len(parsed) == 2  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="positive"):
+        ParsedMessages(max_entries=0)

@@ -265,9 +265,14 @@ class AcceptedBodies:
     Args:
         max_entries: Most bodies remembered. Defaults to 256.
         max_body_bytes: Largest body remembered, in bytes. Defaults to 32 KiB.
+
+    Raises:
+        ValueError: A limit is not positive.
     """
 
     def __init__(self, max_entries: int = 256, max_body_bytes: int = 32 * 1024) -> None:
+        if max_entries <= 0 or max_body_bytes <= 0:
+            raise ValueError("max_entries and max_body_bytes must be positive")
         self.max_entries = max_entries
         self.max_body_bytes = max_body_bytes
         self._keys: dict[tuple[str, bytes], str] = {}

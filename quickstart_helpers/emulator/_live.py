@@ -311,9 +311,14 @@ class ParsedMessages:
     Args:
         max_entries: Most messages kept, the oldest forgotten first. Defaults to 256.
         max_chars: Longest message kept, in characters. Defaults to 16 Ki.
+
+    Raises:
+        ValueError: A limit is not positive.
     """
 
     def __init__(self, max_entries: int = 256, max_chars: int = 16 * 1024) -> None:
+        if max_entries <= 0 or max_chars <= 0:
+            raise ValueError("max_entries and max_chars must be positive")
         self.max_entries = max_entries
         self.max_chars = max_chars
         self._parsed: dict[str, list[Any]] = {}
