@@ -249,3 +249,76 @@ def test_live_compression_option_accepts_permessage_deflate() -> None:
     with Emulator(pacing="fast", live_compression=True) as emu:
         extensions = asyncio.run(negotiated_extensions(emu))
     assert extensions is not None and extensions.startswith("permessage-deflate")
+
+
+# -- client messages parsed once --------------------------------------------------------------
+async def exchange(emulator: Emulator, messages: list[dict]) -> tuple[list[list[bytes]], int]:
+    """Send the setup of ``live_narration``, then each message; after each message with
+    ``turnComplete``, read that turn's frames. Return the turns' frames and the close code
+    (1000 when the client closed)."""
+    cassette = next(c for c in LIVE if c.name == "live_narration")
+    setup = {k: v for k, v in cassette.setup.items() if k != "model"}
+    ctx = emulator.certificate.client_context()  # type: ignore[union-attr]
+    turns: list[list[bytes]] = []
+    async with websockets.connect(uri(emulator), ssl=ctx, max_size=None) as ws:
+        await ws.send(json.dumps({"setup": {"model": f"models/{cassette.model}", **setup}}))
+        assert json.loads(await ws.recv(decode=False)) == {"setupComplete": {}}
+        try:
+            for message in messages:
+                await ws.send(json.dumps(message))
+                if not message.get("clientContent", {}).get("turnComplete"):
+                    continue
+                turns.append([])
+                while True:
+                    turns[-1].append(frame := await ws.recv(decode=False))
+                    if json.loads(frame).get("serverContent", {}).get("turnComplete"):
+                        break
+        except websockets.ConnectionClosed as closed:
+            return turns, closed.rcvd.code if closed.rcvd else 1006
+    return turns, 1000
+
+
+def _content(text: str | None, complete: bool) -> dict:
+    turns = [] if text is None else [{"role": "user", "parts": [{"text": text}]}]
+    return {"clientContent": {"turns": turns, "turnComplete": complete}}
+
+
+def test_messages_sent_again_are_answered_as_the_first_time(emulator: Emulator) -> None:
+    from quickstart_helpers.emulator._live import PARSED_MESSAGES
+
+    PARSED_MESSAGES.clear()
+    cassette = next(c for c in LIVE if c.name == "live_narration")
+    first_text, second_text = cassette.turns[0].input, cassette.turns[1].input
+    whole = _content(first_text, True)
+    # The same turn whole, split over two messages, and whole again (from the parse kept).
+    messages = [whole, _content(first_text, False), _content(None, True), whole]
+    messages += [_content(None, True), _content(second_text, True)]  # an empty turn: refused
+    once = asyncio.run(exchange(emulator, messages))
+    again = asyncio.run(exchange(emulator, messages))
+    assert once == again
+    turns, code = once
+    expected = uncached(cassette, 0, False)
+    assert turns[:3] == [expected] * 3 and code == 1008  # no cassette records an empty turn
+    assert len(PARSED_MESSAGES) == 4  # the setup and three distinct client messages
+
+
+def test_a_refused_message_is_refused_every_time_and_not_kept(emulator: Emulator) -> None:
+    from quickstart_helpers.emulator._live import PARSED_MESSAGES
+
+    PARSED_MESSAGES.clear()
+    bad = {"clientContent": {"turns": [], "turnComplete": True, "turnCompleet": True}}
+    for _ in range(2):
+        assert asyncio.run(exchange(emulator, [bad])) == ([[]], 1007)  # closed, no frame
+    assert len(PARSED_MESSAGES) == 1  # only the setup
+
+
+def test_parsed_messages_are_bounded() -> None:
+    from quickstart_helpers.emulator._live import ParsedMessages
+
+    parsed = ParsedMessages(max_entries=2, max_chars=10)
+    for raw in ("a", "b", "c"):
+        assert parsed.add(raw, object()) is not None  # type: ignore[arg-type]
+    assert len(parsed) == 2 and parsed.get("a") is None and parsed.get("c") is not None
+    assert parsed.add("x" * 11, object()) is None and len(parsed) == 2  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="positive"):
+        ParsedMessages(max_entries=0)

@@ -504,8 +504,9 @@ class GenerateCassette(_CassetteBase):
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
-    #: The emulator's framed bytes of each chunk, per framing (see ``_http.framed_chunks``).
-    _frames: dict[Any, list[Any]] = PrivateAttr(default_factory=dict)
+    #: The emulator's frame function of each framing (see ``_http.framed_chunks``), with
+    #: the chunk list and length it was made for.
+    _frames: dict[Any, tuple[Any, ...]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _chunks_or_error(self) -> GenerateCassette:
@@ -539,6 +540,8 @@ class LiveCassette(_CassetteBase):
     faults: list[Fault] = Field(default_factory=list)
     setup: dict[str, Any] = Field(default_factory=dict)
     turns: list[LiveTurn] = Field(min_length=1)
+    #: ``(setup, the SDK's LiveClientSetup of it)``, made by the emulator's first session.
+    _setup_model: tuple[Any, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _faults_fit(self) -> LiveCassette:
@@ -1191,9 +1194,17 @@ class CassetteStore:
                     found[bare_model(model["name"])] = model
         return [found[name] for name in sorted(found)]
 
-    def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the ``generate`` cassette recorded for this request, or None."""
-        found = self._by_key.get("generate " + request_key(model, body))
+    def find(
+        self, model: str, body: dict[str, Any], *, key: str | None = None
+    ) -> GenerateCassette | None:
+        """Return the ``generate`` cassette recorded for this request, or None.
+
+        Args:
+            model: The request's model.
+            body: The request's JSON body.
+            key: ``request_key(model, body)`` when the caller has it already.
+        """
+        found = self._by_key.get("generate " + (key or request_key(model, body)))
         return found if isinstance(found, GenerateCassette) else None
 
     def find_interaction(

@@ -30,6 +30,7 @@ import asyncio
 import copy
 import functools
 import json
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from aiohttp import web
 
 from ..sse import format_event
 from . import _faults, _models
-from ._cassettes import GenerateCassette, prompt_text
+from ._cassettes import GenerateCassette, prompt_text, request_key
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
     ReceivedRequest,
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from ._server import Emulator
 
 __all__ = [
+    "ACCEPTED_BODIES",
+    "AcceptedBodies",
     "JSON_ARRAY_SEPARATOR",
     "METHODS",
     "add_routes",
@@ -70,10 +73,7 @@ METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register the REST routes on the emulator's aiohttp app."""
 
-    async def generate(request: web.Request) -> web.StreamResponse:
-        return await _generate(emulator, request)
-
-    app.router.add_post("/{version}/models/{model_method}", generate)
+    app.router.add_post("/{version}/models/{model_method}", functools.partial(_generate, emulator))
 
 
 def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
@@ -198,31 +198,37 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         if forwarded is not None:
             return forwarded
     read = await read_keyed_json(request)
-    if isinstance(read, web.Response):
+    if not isinstance(read, tuple):  # the API's error (a response: a slow ABC check)
         return read
     raw, body = read
     if method == "countTokens":
         return await _models.count_tokens(emulator, model, body)
-    normalized, error = validate_generate_request(body)
-    if error is not None:
-        return error
-    assert normalized is not None
-    body = normalized
+    # A body accepted before (same bytes, same model) is valid: no checks (AcceptedBodies).
+    key = ACCEPTED_BODIES.get((model, raw))
+    parsed = body
+    if key is None:
+        normalized, error = validate_generate_request(body)
+        if error is not None:
+            return error
+        assert normalized is not None
+        body = normalized
     received = ReceivedRequest(
         method, bare_model(model), request.match_info["version"], body, size=len(raw)
     )
     emulator.requests.append(received)
-    error = check_request(model, body)
-    if error is not None:
-        return error
-    cassette = emulator.store.find(model, body)
+    if key is None:
+        error = check_request(model, body)
+        if error is not None:
+            return error
+        key = ACCEPTED_BODIES.add(model, raw, parsed, body)
+    cassette = emulator.store.find(model, body, key=key)
     if cassette is None:
         # The closest-cassette hint is computed off the event loop (issue 16).
         loop = asyncio.get_running_loop()
         closest = await loop.run_in_executor(None, emulator.store.closest, model, body)
         return unmatched(emulator, model, body, closest)
     received.cassette = cassette.name
-    failed = _faults.http_error(emulator, cassette)
+    failed = _faults.http_error(emulator, cassette) if cassette.faults else None
     if failed is not None:
         return failed
     if cassette.error is not None:  # a recorded error answer
@@ -239,6 +245,73 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         return web.json_response(merge_chunks(cassette))
     sse = request.query.get("alt") == "sse"
     return await _stream(emulator, request, cassette, sse=sse)
+
+
+class AcceptedBodies:
+    """Request keys of ``generateContent`` bodies already accepted, by exact body bytes.
+
+    Validation (:func:`~._validation.validate_generate_request`), :func:`check_request`
+    and the cassette key (:func:`~._cassettes.request_key`) are pure functions of the
+    model and the body's bytes, and together they were most of the emulator's own CPU
+    per request (a notebook re-runs the same requests). So a body that passed them
+    unchanged (no single object put into a list) is remembered with its key: the same
+    bytes to the same model again are known to pass and skip all three. Refused bodies
+    are never remembered (they are checked again, and answered the same way).
+
+    Bounded: at most ``max_entries`` bodies of at most ``max_body_bytes`` each (8 MiB
+    in all by default), the oldest forgotten first; a larger body is always checked.
+    Safe to share between emulators in several threads.
+
+    Args:
+        max_entries: Most bodies remembered. Defaults to 256.
+        max_body_bytes: Largest body remembered, in bytes. Defaults to 32 KiB.
+
+    Raises:
+        ValueError: A limit is not positive.
+    """
+
+    def __init__(self, max_entries: int = 256, max_body_bytes: int = 32 * 1024) -> None:
+        if max_entries <= 0 or max_body_bytes <= 0:
+            raise ValueError("max_entries and max_body_bytes must be positive")
+        self.max_entries = max_entries
+        self.max_body_bytes = max_body_bytes
+        self._keys: dict[tuple[str, bytes], str] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, model_and_body: tuple[str, bytes]) -> str | None:
+        """Return the request key of a body accepted before (model, exact bytes), or None."""
+        return self._keys.get(model_and_body)
+
+    def add(self, model: str, raw: bytes, body: dict[str, Any], normalized: dict[str, Any]) -> str:
+        """Return ``request_key(model, normalized)``; remember it if ``body`` was unchanged.
+
+        Call it only for a body that passed validation and :func:`check_request`.
+
+        Args:
+            model: The model named in the URL.
+            raw: The body's bytes, as received.
+            body: The body parsed from ``raw``.
+            normalized: What validation returned for ``body``.
+        """
+        key = request_key(model, normalized)
+        if len(raw) <= self.max_body_bytes and normalized == body:
+            with self._lock:
+                while len(self._keys) >= self.max_entries:
+                    del self._keys[next(iter(self._keys))]
+                self._keys[(model, raw)] = key
+        return key
+
+    def clear(self) -> None:
+        """Forget every body."""
+        with self._lock:
+            self._keys.clear()
+
+
+#: The bodies every emulator of this process accepted (see :class:`AcceptedBodies`).
+ACCEPTED_BODIES = AcceptedBodies()
 
 
 #: Between two objects of a streamed JSON array, as the live API frames it.
@@ -258,16 +331,21 @@ def framed_chunks(
     replaced. Chunks are treated as immutable once loaded, as the store treats them:
     replace a chunk's dictionary rather than editing it in place.
 
+    The function itself is kept per framing as well, and made again (with this call's
+    ``render``) when the cassette's chunk list was replaced or changed length.
+
     Args:
         cassette: The cassette being replayed.
         framing: What else the bytes depend on, e.g. ``("sse", "\\n", False)``.
         render: Frames one chunk's payload (``response`` or ``{"error": ...}``).
     """
     chunks = cassette.chunks
-    frames = cassette._frames.get(framing)
-    if frames is None or len(frames) != len(chunks):
-        frames = [None] * len(chunks)
-        cassette._frames[framing] = frames
+    # The private attribute's own dictionary: ``cassette._frames`` costs a failed lookup.
+    by_framing = cassette.__pydantic_private__["_frames"]  # type: ignore[index]
+    kept = by_framing.get(framing)
+    if kept is not None and kept[0] is chunks and kept[1] == len(chunks):
+        return kept[2]  # the same chunk list: the same frame function (and its frames)
+    frames: list[tuple[Any, bytes] | None] = [None] * len(chunks)
 
     def frame(index: int) -> bytes:
         chunk = chunks[index]
@@ -279,7 +357,14 @@ def framed_chunks(
         frames[index] = (source, data)
         return data
 
+    by_framing[framing] = (chunks, len(chunks), frame)
     return frame
+
+
+@functools.lru_cache(maxsize=8)
+def _sse_render(newline: str, split_json: bool) -> Callable[[dict[str, Any]], bytes]:
+    """:func:`sse_event` with these settings (one function per setting, for the cache)."""
+    return functools.partial(sse_event, newline=newline, split_json=split_json)
 
 
 async def _stream(
@@ -295,9 +380,7 @@ async def _stream(
     newline, split_json = emulator.sse_newline, emulator.sse_split_json
     if sse:
         rendered = framed_chunks(
-            cassette,
-            ("sse", newline, split_json),
-            functools.partial(sse_event, newline=newline, split_json=split_json),
+            cassette, ("sse", newline, split_json), _sse_render(newline, split_json)
         )
     else:
         rendered = framed_chunks(cassette, ("json",), json_array_item)

@@ -88,6 +88,8 @@ __all__ = [
     "CLOSE_NOT_FOUND",
     "CONSTRAINED_ROUTE",
     "LIVE_ROUTE",
+    "PARSED_MESSAGES",
+    "ParsedMessages",
     "ResumptionStore",
     "add_routes",
     "close_reason",
@@ -112,6 +114,9 @@ _CLOSE_INTERNAL = 1011
 MAX_REASON_BYTES = 123
 
 logger = logging.getLogger("quickstart_helpers.emulator")
+
+#: ``asyncio.timeout`` (Python 3.11+): a deadline in the current task.
+_timeout = getattr(asyncio, "timeout", None)
 
 
 def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
@@ -293,6 +298,60 @@ def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
         raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
 
 
+class ParsedMessages:
+    """Client messages already parsed, by their exact JSON text (bounded, thread-safe).
+
+    :func:`parse_client_message` (the SDK's ``LiveClientMessage``) is a pure function
+    of the message's text and most of a session's own CPU besides sending, and every
+    replay of a notebook sends the same setup and turns. A message the SDK's type
+    accepted is kept with its parse (the SDK's objects, only read) and, for a complete
+    client turn sent alone, its text; the same text again skips both. A refused message
+    is never kept (it is parsed, and refused, again).
+
+    Args:
+        max_entries: Most messages kept, the oldest forgotten first. Defaults to 256.
+        max_chars: Longest message kept, in characters. Defaults to 16 Ki.
+
+    Raises:
+        ValueError: A limit is not positive.
+    """
+
+    def __init__(self, max_entries: int = 256, max_chars: int = 16 * 1024) -> None:
+        if max_entries <= 0 or max_chars <= 0:
+            raise ValueError("max_entries and max_chars must be positive")
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._parsed: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._parsed)
+
+    def get(self, raw: str) -> list[Any] | None:
+        """Return ``[message, turn text or None]`` of a message kept, or None."""
+        return self._parsed.get(raw)
+
+    def add(self, raw: str, message: types.LiveClientMessage) -> list[Any] | None:
+        """Keep an accepted message's parse; return its entry (None if not kept)."""
+        if len(raw) > self.max_chars:
+            return None
+        entry = [message, None]
+        with self._lock:
+            while len(self._parsed) >= self.max_entries:
+                del self._parsed[next(iter(self._parsed))]
+            self._parsed[raw] = entry
+        return entry
+
+    def clear(self) -> None:
+        """Forget every message."""
+        with self._lock:
+            self._parsed.clear()
+
+
+#: The client messages every emulator of this process parsed (see :class:`ParsedMessages`).
+PARSED_MESSAGES = ParsedMessages()
+
+
 def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
     config = setup.generation_config if setup is not None else None
     wanted = (config.response_modalities if config is not None else None) or ["AUDIO"]
@@ -311,10 +370,17 @@ def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | 
 
 
 def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
+    """The cassette's setup as the SDK's type, parsed once per setup dictionary (read-only)."""
     from google.genai import types
 
+    private = cassette.__pydantic_private__  # ``cassette._setup_model``, without a failed lookup
+    kept = private["_setup_model"]  # type: ignore[index]
+    if kept is not None and kept[0] is cassette.setup:
+        return kept[1]
     setup = {k: v for k, v in cassette.setup.items() if k != "model"}
-    return types.LiveClientSetup.model_validate(setup)
+    parsed = types.LiveClientSetup.model_validate(setup)
+    private["_setup_model"] = (cassette.setup, parsed)  # type: ignore[index]
+    return parsed
 
 
 def _normal_text(text: str) -> str:
@@ -345,6 +411,8 @@ class _LiveSession:
     instruction_matches: dict[int, bool] = field(default_factory=dict)
     #: Bytes of the last message read (for the request log's accounting).
     last_size: int = 0
+    #: The last message read: its JSON text and what it parsed to.
+    last_read: tuple[str, dict[str, Any]] | None = None
 
     async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
         if ws is None:
@@ -389,15 +457,31 @@ class _LiveSession:
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.") from None
         if not isinstance(data, dict):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
+        self.last_read = (raw, data)
         if self.received is not None:
             self.emulator.requests.add_message(self.received, data, self.last_size)
         return data
+
+    def _parse(self, data: dict[str, Any]) -> tuple[types.LiveClientMessage, list[Any] | None]:
+        """:func:`parse_client_message`, from :data:`PARSED_MESSAGES` when ``data`` was read
+        as is; return the message and its entry there (None if not kept)."""
+        last = self.last_read
+        if last is None or last[1] is not data:  # not read from the socket as it is
+            return parse_client_message(data), None
+        entry = PARSED_MESSAGES.get(last[0])
+        if entry is None:
+            message = parse_client_message(data)
+            return message, PARSED_MESSAGES.add(last[0], message)
+        return entry[0], entry
 
     async def _setup_message(self) -> dict[str, Any] | None:
         """Read the first message, closing the socket if none comes in time (issue 16)."""
         timeout = self.emulator.live_setup_timeout
         try:
-            return await asyncio.wait_for(self._next_message(), timeout)
+            if _timeout is not None:  # in this task, not a new one
+                async with _timeout(timeout):
+                    return await self._next_message()
+            return await asyncio.wait_for(self._next_message(), timeout)  # pragma: no cover
         except asyncio.TimeoutError:
             raise _Close(
                 _CLOSE_INTERNAL,
@@ -519,7 +603,7 @@ class _LiveSession:
         raise _Close(code, message)
 
     def _check_setup(self, first: dict[str, Any]) -> None:
-        message = parse_client_message(first)
+        message, _ = self._parse(first)
         if message.setup is None or set(first) != {"setup"}:
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
@@ -555,9 +639,12 @@ class _LiveSession:
 
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of a completed client turn, or None when none is complete."""
-        message = parse_client_message(data)
+        message, entry = self._parse(data)
         if message.client_content is not None:
             content = message.client_content
+            alone = not self.pending and content.turn_complete  # its text is its own
+            if alone and entry is not None and entry[1] is not None:
+                return entry[1]  # the same message as before: the same text
             self.pending.extend(
                 t.model_dump(mode="json", by_alias=True, exclude_none=True)
                 for t in content.turns or []
@@ -572,7 +659,10 @@ class _LiveSession:
                 for p in c["parts"]
                 if "text" in p
             ]
-            return " ".join(texts)
+            text = " ".join(texts)
+            if alone and entry is not None:
+                entry[1] = text
+            return text
         if message.realtime_input is not None:
             realtime = message.realtime_input
             if realtime.text is not None:
@@ -661,13 +751,20 @@ class _LiveSession:
             output_transcription=transcription,
             render=functools.partial(render_wire, cassette, output_transcription=transcription),
         )
-        turn_index = next(i for i, t in enumerate(cassette.turns) if t is turn)
-        for index, message in enumerate(turn.messages):
-            if self.faults is not None:
-                await self.faults.before_message(
+        # Fault directives, if the cassette has any (before_message does nothing without).
+        faults = self.faults if cassette.faults else None
+        turn_index = next(i for i, t in enumerate(cassette.turns) if t is turn) if faults else 0
+        realtime = self.emulator.pacing == "realtime"
+        send_bytes = self.ws.send_bytes
+        sent = rendered.sent() if faults is None and not realtime else None
+        for data in sent or ():  # every message rendered before: just send the bytes
+            await send_bytes(data)
+        for index, message in enumerate(() if sent is not None else turn.messages):
+            if faults is not None:
+                await faults.before_message(
                     self.ws, self.request, cassette, turn_index, index, message
                 )
-            if self.emulator.pacing == "realtime" and message.delay_ms > 0:
+            if realtime and message.delay_ms > 0:
                 await asyncio.sleep(message.delay_ms / 1000)
             if message.break_:
                 # Drop the connection mid-turn, as a network failure would.
@@ -678,9 +775,9 @@ class _LiveSession:
                 raise _Close(message.close.code, message.close.reason)
             data = rendered[index]
             if data is not None:
-                await self.ws.send_bytes(data)  # as send_message does
-        if self.faults is not None:
-            await self.faults.before_message(
+                await send_bytes(data)  # as send_message does
+        if faults is not None:
+            await faults.before_message(
                 self.ws, self.request, cassette, turn_index, len(turn.messages), None
             )
         if self.setup is not None and self.setup.session_resumption is not None:

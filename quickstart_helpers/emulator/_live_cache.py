@@ -92,6 +92,21 @@ class RenderedTurn:
         self._render = render
         self._items: list[object] = [_MISSING] * len(self._messages)
         self.size = 0  # bytes stored
+        #: Whether every message just sends its bytes (no break, no close).
+        self._plain = not any(m.break_ or m.close is not None for m in self._messages)
+        self._sent: list[bytes] | None = None
+
+    def sent(self) -> list[bytes] | None:
+        """The bytes the turn sends, in order, once every message is rendered and stored.
+
+        None while a message is not rendered yet (render them in order through
+        ``rendered[i]``, so a message that cannot be rendered fails after the ones before
+        it were sent) or when a message breaks or closes the connection.
+        """
+        sent = self._sent
+        if sent is None and self._plain and _MISSING not in self._items:
+            sent = self._sent = [item for item in self._items if item is not None]  # type: ignore[misc]
+        return sent
 
     def __len__(self) -> int:
         return len(self._items)
@@ -188,6 +203,7 @@ class LiveRenderCache:
         self._bytes -= entry.size
         entry._cache = None  # a session still replaying it renders the rest unstored
         entry._items = [_MISSING] * len(entry._items)
+        entry._sent = None
         entry.size = 0
 
     def _store(self, entry: RenderedTurn, index: int, item: bytes | None) -> None:

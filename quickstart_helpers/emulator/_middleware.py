@@ -1,5 +1,9 @@
 """aiohttp middlewares every emulator route goes through, outermost first.
 
+The emulator installs them as one middleware, :func:`guard` (the same checks and
+answers in the same order, with one ``await`` per request instead of four); each is
+also a middleware of its own.
+
 1. :func:`json_errors`: every error is the API's error JSON
    (``{"error": {"code", "message", "status"}}``), never ``text/plain``: unknown routes
    get 404 ``NOT_FOUND`` and known routes called with another HTTP method 405, both
@@ -13,11 +17,15 @@
 3. :func:`merge_slashes`: repeated slashes in the path are one slash, as the live API
    treats them; the Python SDK with a base URL ending in ``/`` and the JavaScript SDK
    (always, for the Live API) send ``//v1beta/...`` and ``//ws/...``.
+4. :func:`read_body_in_time`: the body is read before the handler, within the app's
+   :data:`BODY_TIMEOUT` (408 beyond; read after merge_slashes, as aiohttp cannot clone
+   a request once read).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -32,6 +40,7 @@ __all__ = [
     "ALLOWED_HOSTS",
     "BODY_TIMEOUT",
     "CORS_METHODS",
+    "guard",
     "install",
     "read_body_in_time",
     "unparsable",
@@ -64,8 +73,7 @@ def install(app: web.Application, body_timeout: float = 60.0) -> None:
         body_timeout: Seconds a request has to send its body. Defaults to 60.
     """
     app[BODY_TIMEOUT] = body_timeout
-    # The body is read after merge_slashes (aiohttp cannot clone a request once read).
-    app.middlewares.extend([json_errors, local_only, merge_slashes, read_body_in_time])
+    app.middlewares.append(guard)
     app.on_response_prepare.append(_cors_on_prepare)
 
 
@@ -79,6 +87,37 @@ def unparsable(status: int, request: web.BaseRequest | None, detail: str) -> web
 
 
 @web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The four middlewares below in one, in the same order and with the same answers.
+
+    ``json_errors(local_only(merge_slashes(read_body_in_time(handler))))``, without a
+    coroutine and an ``await`` per layer on every request.
+    """
+    try:
+        refused = _local_answer(request)
+        if refused is not None:
+            return refused
+        if "//" in request.rel_url.raw_path:
+            return await _merged(request)
+        if request.body_exists:
+            if request.content.is_eof():
+                await request.read()  # all of it has arrived: nothing to wait for (cached)
+            else:
+                late = await _read_in_time(request)
+                if late is not None:
+                    return late
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _as_api_error(request, exc)
+    except RecursionError:  # deeply nested JSON that a parser or validator walked into
+        return _too_deep()
+    except Exception as exc:  # noqa: BLE001 - answered as the API's 500 JSON, then logged
+        return _internal(request, exc)
+
+
+@web.middleware
 async def read_body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Read a request's body before its handler, within the app's body timeout.
 
@@ -88,24 +127,46 @@ async def read_body_in_time(request: web.Request, handler: Handler) -> web.Strea
     if request.body_exists and request.content.is_eof():
         await request.read()  # all of it has arrived: nothing to wait for (cached)
     elif request.body_exists:
-        timeout = request.app[BODY_TIMEOUT]
-        try:
-            await asyncio.wait_for(request.read(), timeout)  # cached for the handler
-        except asyncio.TimeoutError:
-            response = api_error(
-                408,
-                "DEADLINE_EXCEEDED",
-                f"The request body did not arrive within {timeout:g} s; send it again.",
-            )
-            # The rest of the body may still trickle in: answer, then hang up at once.
-            await response.prepare(request)
-            await response.write_eof()
-            if request.transport is not None:
-                request.transport.close()
-            return response
+        late = await _read_in_time(request)
+        if late is not None:
+            return late
     return await handler(request)
 
 
+#: ``asyncio.timeout`` (Python 3.11+) limits the read in this task; ``wait_for`` runs
+#: it in a new one.
+_timeout = getattr(asyncio, "timeout", None)
+
+
+async def _read_in_time(request: web.Request) -> web.StreamResponse | None:
+    """Read the body (cached for the handler) within the app's body timeout.
+
+    Returns:
+        None, or the 408 answer already sent (the connection is closed).
+    """
+    timeout = request.app[BODY_TIMEOUT]
+    try:
+        if _timeout is not None:
+            async with _timeout(timeout):
+                await request.read()
+        else:  # pragma: no cover - Python 3.10
+            await asyncio.wait_for(request.read(), timeout)
+    except asyncio.TimeoutError:
+        response = api_error(
+            408,
+            "DEADLINE_EXCEEDED",
+            f"The request body did not arrive within {timeout:g} s; send it again.",
+        )
+        # The rest of the body may still trickle in: answer, then hang up at once.
+        await response.prepare(request)
+        await response.write_eof()
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    return None
+
+
+@functools.lru_cache(maxsize=256)
 def _hostname(value: str) -> str | None:
     try:
         return urlsplit(f"//{value}").hostname
@@ -132,15 +193,23 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return _as_api_error(request, exc)
     except RecursionError:  # deeply nested JSON that a parser or validator walked into
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. The JSON is nested too deeply."
-        )
+        return _too_deep()
     except Exception as exc:  # noqa: BLE001 - answered as the API's 500 JSON, then logged
-        logger.exception("The emulator failed on %s %s", request.method, request.path)
-        return api_error(
-            500, "INTERNAL", f"Internal error in the emulator: {type(exc).__name__}: {exc}"
-        )
+        return _internal(request, exc)
     return response
+
+
+def _too_deep() -> web.Response:
+    return api_error(
+        400, "INVALID_ARGUMENT", "Invalid JSON payload received. The JSON is nested too deeply."
+    )
+
+
+def _internal(request: web.Request, exc: Exception) -> web.Response:
+    logger.exception("The emulator failed on %s %s", request.method, request.path)
+    return api_error(
+        500, "INTERNAL", f"Internal error in the emulator: {type(exc).__name__}: {exc}"
+    )
 
 
 def _as_api_error(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -182,6 +251,12 @@ def _as_api_error(request: web.Request, exc: web.HTTPException) -> web.Response:
 @web.middleware
 async def local_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse foreign ``Host``/``Origin`` headers; answer CORS as the live API does."""
+    answer = _local_answer(request)
+    return answer if answer is not None else await handler(request)
+
+
+def _local_answer(request: web.Request) -> web.StreamResponse | None:
+    """:func:`local_only`'s answer (a refusal, a CORS preflight's), or None to go on."""
     host = _hostname(request.host)
     if host not in ALLOWED_HOSTS:
         return api_error(
@@ -192,7 +267,7 @@ async def local_only(request: web.Request, handler: Handler) -> web.StreamRespon
         )
     origin = request.headers.get("Origin")
     if origin is None:
-        return await handler(request)
+        return None
     if not is_local_origin(origin):
         return api_error(
             403,
@@ -208,7 +283,7 @@ async def local_only(request: web.Request, handler: Handler) -> web.StreamRespon
         response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
         response.headers["Access-Control-Max-Age"] = "3600"
         return response
-    return await handler(request)
+    return None
 
 
 async def _cors_on_prepare(request: web.Request, response: web.StreamResponse) -> None:
@@ -222,11 +297,15 @@ async def _cors_on_prepare(request: web.Request, response: web.StreamResponse) -
 @web.middleware
 async def merge_slashes(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Serve a path with repeated slashes as the same path with single slashes."""
-    raw = request.rel_url.raw_path
-    if "//" not in raw:
+    if "//" not in request.rel_url.raw_path:
         return await handler(request)
+    return await _merged(request)
+
+
+async def _merged(request: web.Request) -> web.StreamResponse:
+    """Route a request whose path has repeated slashes as :func:`merge_slashes` does."""
     merged = URL.build(
-        path=_SLASHES.sub("/", raw),
+        path=_SLASHES.sub("/", request.rel_url.raw_path),
         query_string=request.rel_url.raw_query_string,
         encoded=True,
     )

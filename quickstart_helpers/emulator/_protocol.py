@@ -253,7 +253,8 @@ class RequestLog(Sequence[ReceivedRequest]):
             self._items.append(received)
             self._kept[id(received)] = kept
             self._bytes += kept
-            self._evict()
+            if len(self._items) > self.max_count or self._bytes > self.max_bytes:
+                self._evict()
 
     def add_message(self, received: ReceivedRequest, message: Any, size: int) -> None:
         """Append a Live API message of ``size`` bytes to ``received.body`` (a list)."""
