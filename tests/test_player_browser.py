@@ -85,9 +85,19 @@ SERVER_EXTENSIONS = {
     "notebook_shim": False,
 }
 
-#: No build check: by default each page load asks the server whether JupyterLab needs a
-#: rebuild, which runs ``yarn config`` (node) on the server.
-PAGE_CONFIG = {"buildCheck": False, "buildAvailable": False}
+#: JupyterLab's page options. No build check: by default each page load asks the server
+#: whether JupyterLab needs a rebuild, which runs ``yarn config`` (node) on the server.
+#: Without the two plugins that list nbconvert's export formats (the File > Save and
+#: Export menu, the raw cell format form): the listing imports nbconvert in the server,
+#: most of the server's time for the page. Nothing else of JupyterLab is turned off.
+PAGE_CONFIG = {
+    "buildCheck": False,
+    "buildAvailable": False,
+    "disabledExtensions": {
+        "@jupyterlab/notebook-extension:export": True,
+        "@jupyterlab/notebook-extension:update-raw-mimetype": True,
+    },
+}
 
 
 @dataclass(frozen=True)
