@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "04_audio_streaming.ipynb"
@@ -273,20 +274,21 @@ def stored(checkout: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    """One browser context for the module (JupyterLab's scripts are cached between pages);
-    every request beyond loopback is refused."""
-    context = browser.new_context()
+    """One browser context for the module; every request beyond loopback is refused.
 
-    def loopback_only(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")):
-            route.continue_()
-        else:
-            route.abort()  # e.g. the Open-in-Colab badge
-
-    context.route("**/*", loopback_only)
-    yield context
-    context.close()
+    Its proxy is a loopback port bound and never listened on (held for the module), and
+    only 127.0.0.1 bypasses it (Chromium never proxies loopback): a request elsewhere,
+    e.g. the Open-in-Colab badge, fails to connect to the proxy. (No request routing:
+    routing every request through Playwright costs more than the page's own work.)
+    """
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        context = browser.new_context(
+            proxy={"server": f"http://127.0.0.1:{port}", "bypass": "127.0.0.1"}
+        )
+        yield context
+        context.close()
 
 
 @pytest.fixture(scope="module")
