@@ -124,6 +124,10 @@ class Lab:
 
 def _lab_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # Only the environment's own commands: no Node.js, as for a learner who installed
+    # JupyterLab with pip. (With node on PATH, JupyterLab runs `yarn config` at start-up to
+    # read an npm registry setting it only uses to build extensions.)
+    env["PATH"] = str(Path(sys.executable).parent)
     folders = {
         "JUPYTER_CONFIG_DIR": "config",
         "JUPYTER_DATA_DIR": "data",
