@@ -282,8 +282,8 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
     Its proxy is a loopback port bound and never listened on (held for the module), and
     only 127.0.0.1 bypasses it (Chromium never proxies loopback): a request elsewhere,
-    e.g. the Open-in-Colab badge, fails to connect to the proxy. (No request routing:
-    routing every request through Playwright costs more than the page's own work.)
+    e.g. the Open-in-Colab badge, fails to connect to the proxy. (Routing every request
+    through Playwright to check its URL instead costs about a second of CPU.)
     """
     with socket.socket() as refusing:
         refusing.bind(("127.0.0.1", 0))
