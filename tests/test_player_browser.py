@@ -5,8 +5,11 @@ runtime, settings and workspace folders in a temporary folder, so nothing reache
 user's Jupyter set-up), started once with a checkout's ``notebooks/`` as its root and
 once with the folder above it, as learners start it. The two servers start at the same
 time, are shared by the module's tests (one xdist worker), and start no kernels: the
-players are outputs, nothing runs in the page. Chromium opens notebook 04 and checks every
-player: the label above the ``<audio>`` element, the element's audio loads (metadata
+players are outputs, nothing runs in the page. Chromium loads JupyterLab once per server
+(loading the app is most of these tests' cost) at the first notebook's URL, opens the
+second in the same page as the file browser does (JupyterLab's ``docmanager:open``
+command, the app exposed as ``window.jupyterapp``), and checks every player of the
+notebook shown: the label above the ``<audio>`` element, the element's audio loads (metadata
 read, a positive duration), and the full-file link, when there is one, answers 200 with
 WAV bytes from the Jupyter server (requested with the page's cookies).
 
@@ -31,6 +34,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -44,7 +48,7 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "04_audio_streaming.ipynb"
@@ -74,6 +78,28 @@ LAB_SETTINGS = {
     },
 }
 
+#: Server extensions installed beside JupyterLab that the players do not use, turned off:
+#: each costs start-up time (jupyter_lsp looks for language servers, running npm).
+SERVER_EXTENSIONS = {
+    "jupyter_lsp": False,
+    "jupyter_server_terminals": False,
+    "notebook_shim": False,
+}
+
+#: JupyterLab's page options. No build check: by default each page load asks the server
+#: whether JupyterLab needs a rebuild, which runs ``yarn config`` (node) on the server.
+#: Without the two plugins that list nbconvert's export formats (the File > Save and
+#: Export menu, the raw cell format form): the listing imports nbconvert in the server,
+#: most of the server's time for the page. Nothing else of JupyterLab is turned off.
+PAGE_CONFIG = {
+    "buildCheck": False,
+    "buildAvailable": False,
+    "disabledExtensions": {
+        "@jupyterlab/notebook-extension:export": True,
+        "@jupyterlab/notebook-extension:update-raw-mimetype": True,
+    },
+}
+
 
 @dataclass(frozen=True)
 class Lab:
@@ -98,6 +124,10 @@ class Lab:
 
 def _lab_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
+    # Only the environment's own commands: no Node.js, as for a learner who installed
+    # JupyterLab with pip. (With node on PATH, JupyterLab runs `yarn config` at start-up to
+    # read an npm registry setting it only uses to build extensions.)
+    env["PATH"] = str(Path(sys.executable).parent)
     folders = {
         "JUPYTER_CONFIG_DIR": "config",
         "JUPYTER_DATA_DIR": "data",
@@ -109,6 +139,14 @@ def _lab_env(home: Path) -> dict[str, str]:
     for name, folder in folders.items():
         (home / folder).mkdir(parents=True, exist_ok=True)
         env[name] = str(home / folder)
+    # Server and page configuration in the test's own config folder (read first).
+    (home / "config" / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}), "utf-8"
+    )
+    (home / "config" / "labconfig").mkdir(exist_ok=True)
+    (home / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps(PAGE_CONFIG), "utf-8"
+    )
     for plugin, values in LAB_SETTINGS.items():
         path = home / "settings" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +218,8 @@ def _start_lab(root: Path, home: Path) -> tuple[subprocess.Popen[bytes], str, Pa
         f"--FileCheckpoints.root_dir={home / 'checkpoints'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
+        # `window.jupyterapp`, to open the second notebook in the loaded app.
+        "--LabApp.expose_app_in_browser=True",
         # No kernel spec, so opening a notebook starts no kernel (the page only shows
         # stored outputs); JupyterLab says "No Kernel" in its status bar.
         f"--KernelSpecManager.allowed_kernelspecs={NO_KERNEL}",
@@ -238,28 +278,32 @@ def stored(checkout: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    """One browser context for the module (JupyterLab's scripts are cached between pages);
-    every request beyond loopback is refused."""
-    context = browser.new_context()
+    """One browser context for the module; every request beyond loopback is refused.
 
-    def loopback_only(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")):
-            route.continue_()
-        else:
-            route.abort()  # e.g. the Open-in-Colab badge
+    Its proxy is a loopback port bound and never listened on (held for the module), and
+    only 127.0.0.1 bypasses it (Chromium never proxies loopback): a request elsewhere,
+    e.g. the Open-in-Colab badge, fails to connect to the proxy. (Routing every request
+    through Playwright to check its URL instead costs about a second of CPU.)
+    """
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        context = browser.new_context(
+            proxy={"server": f"http://127.0.0.1:{port}", "bypass": "127.0.0.1"}
+        )
+        yield context
+        context.close()
 
-    context.route("**/*", loopback_only)
-    yield context
-    context.close()
 
-
-@pytest.fixture()
-def page(context: BrowserContext) -> Iterator[Page]:
-    page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT)
-    yield page
-    page.close()
+@pytest.fixture(scope="module")
+def pages(context: BrowserContext) -> Iterator[dict[str, Page]]:
+    """The JupyterLab page of each server, keyed by its URL: opened by the first test
+    that needs it (:func:`players`), whichever runs first, and shared by the module's
+    tests."""
+    opened: dict[str, Page] = {}
+    yield opened
+    for page in opened.values():
+        page.close()
 
 
 @pytest.fixture(scope="module")
@@ -285,17 +329,45 @@ def _execute_copy(checkout: Path) -> None:
     nbformat.write(nb, notebook)
 
 
-def players(page: Page, lab: Lab, notebook: Path) -> list[dict]:
-    """Open ``notebook`` and return, for each ``<audio>`` in its outputs once its
-    metadata loaded (or failed, or the time ran out): its state, label and link."""
-    page.goto(lab.tree_url(notebook))
-    page.wait_for_function(
-        "n => document.querySelectorAll('.jp-OutputArea-output audio').length >= n",
-        arg=len(PLAYED),
+def players(
+    context: BrowserContext, pages: dict[str, Page], lab: Lab, notebook: Path
+) -> list[dict]:
+    """Open ``notebook`` in ``lab`` and return, for each ``<audio>`` in its outputs once
+    its metadata loaded (or failed, or the time ran out): its state, label and link.
+
+    The first notebook opened on a server loads JupyterLab at the notebook's URL (the
+    page is kept in ``pages``); later ones are opened in that page with JupyterLab's
+    ``docmanager:open`` command, as the file browser does. Only the notebook opened, in
+    the tab shown, is looked at.
+    """
+    path = notebook.resolve().relative_to(lab.root.resolve()).as_posix()
+    page = pages.get(lab.url)
+    if page is None:
+        page = pages[lab.url] = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT)
+        page.goto(lab.tree_url(notebook))
+    else:
+        page.evaluate(
+            # (Returns nothing: Playwright would serialize the widget the command returns.)
+            "path => { window.jupyterapp.commands.execute('docmanager:open', { path }); }",
+            path,
+        )
+    # The notebook's element once JupyterLab shows it (not in a hidden tab) with its
+    # players: queries go through it, so they see only that notebook's outputs.
+    notebook_element = page.wait_for_function(
+        """([path, n]) => {
+          const app = window.jupyterapp;  // --LabApp.expose_app_in_browser
+          const widget = app && [...app.shell.widgets('main')].find(
+            w => w.context && w.context.path === path);
+          return widget && widget.isVisible &&
+            widget.node.querySelectorAll('.jp-OutputArea-output audio').length >= n &&
+            widget.node;
+        }""",
+        arg=[path, len(PLAYED)],
     )
     return page.evaluate(
-        """async timeout => {
-          const audios = [...document.querySelectorAll('.jp-OutputArea-output audio')];
+        """async ([notebook, timeout]) => {
+          const audios = [...notebook.querySelectorAll('.jp-OutputArea-output audio')];
           const loaded = a => a.readyState >= 1 || a.error ? Promise.resolve() :
             new Promise(resolve => {
               a.addEventListener('loadedmetadata', resolve, { once: true });
@@ -324,7 +396,7 @@ def players(page: Page, lab: Lab, notebook: Path) -> list[dict]:
             };
           });
         }""",
-        LOAD_TIMEOUT,
+        [notebook_element, LOAD_TIMEOUT],
     )
 
 
@@ -341,10 +413,16 @@ def check_players(found: list[dict]) -> None:
 
 
 @pytest.mark.parametrize("root", ROOTS)
-def test_stored_players_play(labs: dict[str, Lab], page: Page, stored: Path, root: str) -> None:
+def test_stored_players_play(
+    labs: dict[str, Lab],
+    context: BrowserContext,
+    pages: dict[str, Page],
+    stored: Path,
+    root: str,
+) -> None:
     before = stored.read_bytes()
     listing = sorted(p.name for p in stored.parent.iterdir())
-    found = players(page, labs[root], stored)
+    found = players(context, pages, labs[root], stored)
     check_players(found)
     for player in found:
         # The stored run wrote its audio outside the notebook's folder: no link, the name.
@@ -356,17 +434,21 @@ def test_stored_players_play(labs: dict[str, Lab], page: Page, stored: Path, roo
 
 @pytest.mark.parametrize("root", ROOTS)
 def test_players_of_a_run_link_the_full_files(
-    labs: dict[str, Lab], page: Page, executed_copy: Path, root: str
+    labs: dict[str, Lab],
+    context: BrowserContext,
+    pages: dict[str, Page],
+    executed_copy: Path,
+    root: str,
 ) -> None:
     output = executed_copy.parent / "output" / "04_audio_streaming"
     lab = labs[root]
-    found = players(page, lab, executed_copy)
+    found = players(context, pages, lab, executed_copy)
     check_players(found)
     for player in found:
         name = player["label"]
         assert player["linkText"] == name
         assert player["href"] is not None and player["href"].startswith(lab.url), player
-        response = page.request.get(player["href"])
+        response = context.request.get(player["href"])
         assert response.status == 200, f"{name}: {response.status} from {player['href']}"
         assert "wav" in response.headers["content-type"], response.headers
         assert response.body() == (output / name).read_bytes()
