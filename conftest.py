@@ -81,7 +81,7 @@ pytest_plugins = ["pytester"]
 #: pytest-xdist workers per CPU for ``-n auto``. Most tests wait (on kernels, servers,
 #: browsers and subprocesses) more than they compute: with one worker per CPU the suite
 #: used under half of the machine's CPU time.
-WORKERS_PER_CPU = 2
+WORKERS_PER_CPU = 3
 
 
 @pytest.hookimpl(optionalhook=True)

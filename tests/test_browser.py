@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from google import genai
-from playwright.sync_api import Browser, Page
 
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.web import SAMPLE_QUESTION, UNRECORDED_MESSAGE, ChatServer
 
 from ._browser import RECORD_BUBBLE_STATES
 from ._store import STORE
+
+if TYPE_CHECKING:  # Playwright is imported by the fixtures that start a browser
+    from playwright.sync_api import Browser, Page
 
 #: The model the web cassettes were recorded with (the server asks it, not the default).
 WEB_MODEL = next(c.model for c in STORE.cassettes if c.name == "web_sse_chat")

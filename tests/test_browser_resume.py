@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import TYPE_CHECKING
 
 from google import genai
-from playwright.sync_api import Browser
 
 from quickstart_helpers.emulator import Emulator, InteractionsCassette
 from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
 
 from ._browser import RECORD_BUBBLE_STATES
 from ._store import STORE
+
+if TYPE_CHECKING:  # Playwright is imported by the fixtures that start a browser
+    from playwright.sync_api import Browser
 
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
 assert isinstance(WEB, InteractionsCassette)

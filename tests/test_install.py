@@ -48,9 +48,23 @@ def installed(tmp_path_factory) -> dict[str, Path]:
     (wheel,) = (tmp / "dist").glob("*.whl")
     venv = tmp / "venv"
     _run([uv, "venv", "--quiet", "--python", sys.executable, venv])
-    # No --compile-bytecode: compiling the whole environment costs six times what the
-    # kernels below import (they write that bytecode once, in the zygote).
-    _run([uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel])
+    # No bytecode compiled at install (--no-config: not the project's tool.uv setting):
+    # compiling the whole environment costs six times what the kernels below import
+    # (they write that bytecode once, in the zygote).
+    _run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--no-config",
+            "--python",
+            venv / "bin" / "python",
+            wheel,
+        ],
+        cwd=tmp,
+        env={k: v for k, v in os.environ.items() if k != "UV_COMPILE_BYTECODE"},
+    )
     return {"wheel": wheel, "venv": venv, "tmp": tmp}
 
 

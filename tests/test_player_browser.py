@@ -43,12 +43,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
-from playwright.sync_api import Browser, BrowserContext, Page
+
+if TYPE_CHECKING:  # Playwright is imported by the fixtures that start a browser
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "04_audio_streaming.ipynb"
