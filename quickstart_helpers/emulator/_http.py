@@ -30,7 +30,6 @@ import asyncio
 import copy
 import functools
 import json
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from . import _faults, _models
 from ._cassettes import GenerateCassette, prompt_text, request_key
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
+    BoundedMemo,
     ReceivedRequest,
     api_error,
     bare_model,
@@ -247,7 +247,7 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
     return await _stream(emulator, request, cassette, sse=sse)
 
 
-class AcceptedBodies:
+class AcceptedBodies(BoundedMemo):
     """Request keys of ``generateContent`` bodies already accepted, by exact body bytes.
 
     Validation (:func:`~._validation.validate_generate_request`), :func:`check_request`
@@ -271,19 +271,12 @@ class AcceptedBodies:
     """
 
     def __init__(self, max_entries: int = 256, max_body_bytes: int = 32 * 1024) -> None:
-        if max_entries <= 0 or max_body_bytes <= 0:
-            raise ValueError("max_entries and max_body_bytes must be positive")
-        self.max_entries = max_entries
+        super().__init__(max_entries, max_body_bytes)
         self.max_body_bytes = max_body_bytes
-        self._keys: dict[tuple[str, bytes], str] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._keys)
 
     def get(self, model_and_body: tuple[str, bytes]) -> str | None:
         """Return the request key of a body accepted before (model, exact bytes), or None."""
-        return self._keys.get(model_and_body)
+        return super().get(model_and_body)
 
     def add(self, model: str, raw: bytes, body: dict[str, Any], normalized: dict[str, Any]) -> str:
         """Return ``request_key(model, normalized)``; remember it if ``body`` was unchanged.
@@ -298,16 +291,8 @@ class AcceptedBodies:
         """
         key = request_key(model, normalized)
         if len(raw) <= self.max_body_bytes and normalized == body:
-            with self._lock:
-                while len(self._keys) >= self.max_entries:
-                    del self._keys[next(iter(self._keys))]
-                self._keys[(model, raw)] = key
+            self._put((model, raw), key)
         return key
-
-    def clear(self) -> None:
-        """Forget every body."""
-        with self._lock:
-            self._keys.clear()
 
 
 #: The bodies every emulator of this process accepted (see :class:`AcceptedBodies`).

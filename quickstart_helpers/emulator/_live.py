@@ -76,7 +76,7 @@ from ._auth_tokens import TOKEN_PREFIX
 from ._cassettes import LiveCassette, LiveMessage, LiveTurn, closest_text, normalize_contents
 from ._faults import LiveFaults
 from ._live_cache import rendered_turn
-from ._protocol import ReceivedRequest, bare_model, key_error
+from ._protocol import BoundedMemo, ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:
     from google.genai import types
@@ -298,7 +298,7 @@ def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
         raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
 
 
-class ParsedMessages:
+class ParsedMessages(BoundedMemo):
     """Client messages already parsed, by their exact JSON text (bounded, thread-safe).
 
     :func:`parse_client_message` (the SDK's ``LiveClientMessage``) is a pure function
@@ -317,35 +317,20 @@ class ParsedMessages:
     """
 
     def __init__(self, max_entries: int = 256, max_chars: int = 16 * 1024) -> None:
-        if max_entries <= 0 or max_chars <= 0:
-            raise ValueError("max_entries and max_chars must be positive")
-        self.max_entries = max_entries
+        super().__init__(max_entries, max_chars)
         self.max_chars = max_chars
-        self._parsed: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._parsed)
 
     def get(self, raw: str) -> list[Any] | None:
         """Return ``[message, turn text or None]`` of a message kept, or None."""
-        return self._parsed.get(raw)
+        return super().get(raw)
 
     def add(self, raw: str, message: types.LiveClientMessage) -> list[Any] | None:
         """Keep an accepted message's parse; return its entry (None if not kept)."""
         if len(raw) > self.max_chars:
             return None
         entry = [message, None]
-        with self._lock:
-            while len(self._parsed) >= self.max_entries:
-                del self._parsed[next(iter(self._parsed))]
-            self._parsed[raw] = entry
+        self._put(raw, entry)
         return entry
-
-    def clear(self) -> None:
-        """Forget every message."""
-        with self._lock:
-            self._parsed.clear()
 
 
 #: The client messages every emulator of this process parsed (see :class:`ParsedMessages`).

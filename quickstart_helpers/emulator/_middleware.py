@@ -107,14 +107,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                 if late is not None:
                     return late
         return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _as_api_error(request, exc)
-    except RecursionError:  # deeply nested JSON that a parser or validator walked into
-        return _too_deep()
-    except Exception as exc:  # noqa: BLE001 - answered as the API's 500 JSON, then logged
-        return _internal(request, exc)
+    except Exception as exc:  # noqa: BLE001 - answered as the API's error JSON
+        return _error_answer(request, exc)
 
 
 @web.middleware
@@ -187,16 +181,20 @@ def is_local_origin(origin: str) -> bool:
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every HTTP error and exception into the API's error JSON."""
     try:
-        response = await handler(request)
-    except web.HTTPException as exc:
+        return await handler(request)
+    except Exception as exc:  # noqa: BLE001 - answered as the API's error JSON
+        return _error_answer(request, exc)
+
+
+def _error_answer(request: web.Request, exc: Exception) -> web.Response:
+    """The API's error JSON for what a handler raised; an HTTP redirect is raised again."""
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return _as_api_error(request, exc)
-    except RecursionError:  # deeply nested JSON that a parser or validator walked into
+    if isinstance(exc, RecursionError):  # deeply nested JSON a parser or validator walked into
         return _too_deep()
-    except Exception as exc:  # noqa: BLE001 - answered as the API's 500 JSON, then logged
-        return _internal(request, exc)
-    return response
+    return _internal(request, exc)  # a 500, logged
 
 
 def _too_deep() -> web.Response:

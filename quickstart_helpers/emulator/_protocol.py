@@ -17,6 +17,7 @@ from aiohttp import web
 
 __all__ = [
     "IMAGE_OUTPUT_MODELS",
+    "BoundedMemo",
     "INVALID_KEY",
     "INVALID_KEY_ERROR",
     "MISSING_KEY_MESSAGE",
@@ -309,3 +310,45 @@ class RequestLog(Sequence[ReceivedRequest]):
 
     def __repr__(self) -> str:
         return f"RequestLog({list(self)!r})"
+
+
+class BoundedMemo:
+    """A thread-safe memo of at most ``max_entries`` items, the oldest forgotten first.
+
+    The base of the emulator's memos of work already done for exact request bytes
+    (:class:`~._http.AcceptedBodies`, :class:`~._live.ParsedMessages`); they decide what
+    may be kept.
+
+    Args:
+        max_entries: Most items kept.
+        max_size: Largest item a subclass keeps (its unit is the subclass's).
+
+    Raises:
+        ValueError: A limit is not positive.
+    """
+
+    def __init__(self, max_entries: int, max_size: int) -> None:
+        if max_entries <= 0 or max_size <= 0:
+            raise ValueError("max_entries and the size limit must be positive")
+        self.max_entries = max_entries
+        self._max_size = max_size
+        self._items: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Any) -> Any:
+        """Return the item kept under ``key``, or None."""
+        return self._items.get(key)
+
+    def _put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            while len(self._items) >= self.max_entries:
+                del self._items[next(iter(self._items))]
+            self._items[key] = value
+
+    def clear(self) -> None:
+        """Forget every item."""
+        with self._lock:
+            self._items.clear()
