@@ -13,7 +13,7 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
-from . import _zygote
+from . import _warm, _zygote
 
 
 def _run(client, code: str, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def]
@@ -107,3 +107,14 @@ def test_without_a_zygote_the_launcher_becomes_an_ordinary_kernel(tmp_path, monk
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_a_command_runs_as_python_would(tmp_path) -> None:
+    """``-u -c CODE`` (as execnet starts an xdist worker) and ``-m module``, with exactly the
+    given environment and folder, the exit code passed back."""
+    code = "import os, sys\nprint(__name__, sys.argv[1:], os.getcwd(), os.getenv('X'))\nexit(3)"
+    done = _warm.run(["-u", "-c", code, "a", "b"], cwd=tmp_path, env={"X": "y", "PATH": "/bin"})
+    assert (done.returncode, done.stdout) == (3, f"__main__ ['a', 'b'] {tmp_path} y\n"), done
+    (tmp_path / "in.json").write_text('{"a": 1}')
+    done = _warm.run(["-m", "json.tool", "--compact", "in.json"], cwd=tmp_path, env={})
+    assert (done.returncode, done.stdout) == (0, '{"a":1}\n'), done
