@@ -31,6 +31,8 @@ class _Interactions:
     it costs 0.4 s of CPU, in every xdist worker that collects this module."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # pytest's collection looks for its own markers
+            raise AttributeError(name)
         from google.genai import _interactions
 
         return getattr(_interactions, name)
