@@ -72,8 +72,12 @@ def test_a_kernel_is_forked_with_the_requesters_folder_and_environment(kernel, t
 
 def test_interrupt_reaches_the_forked_kernel(kernel) -> None:
     manager, client = kernel
-    msg_id = client.execute("import time; time.sleep(60)")
-    time.sleep(0.5)
+    msg_id = client.execute("import time; print('started', flush=True); time.sleep(60)")
+    deadline = time.monotonic() + 30
+    while True:  # interrupt the cell once it runs, not the kernel on its way to it
+        msg = client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
     manager.interrupt_kernel()
     reply = client.get_shell_msg(timeout=20)
     while reply["parent_header"].get("msg_id") != msg_id:  # e.g. wait_for_ready's kernel_info
