@@ -36,6 +36,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 #: Environment variable holding the zygote's socket path (inherited by workers and kernels).
 SOCKET_ENV = "PYTEST_KERNEL_ZYGOTE"
@@ -74,12 +77,43 @@ PRELOAD = (
     "quickstart_helpers.settings",
     "quickstart_helpers.errors",
     "aiohttp.web",
-    # What a pytest-xdist worker imports besides its plugins and test modules.
-    "pytest",
-    "execnet",
-    "jupyter_client",
-    "httpx",
 )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a script ended: its exit code and what it wrote to stdout and stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 180) -> Finished:
+    """Run ``argv`` as ``python *argv`` would (``[script, ...]`` or ``["-m", module, ...]``),
+    with exactly ``env``, in ``cwd``, in a process forked from the zygote (the README
+    snippets: each its own ``__main__``; a script that forgets an import still fails).
+
+    Raises:
+        TimeoutError: The script ran longer than ``timeout`` seconds (it is killed).
+    """
+    launcher_env = dict(env)
+    if os.environ.get(SOCKET_ENV):
+        launcher_env[SOCKET_ENV] = os.environ[SOCKET_ENV]
+    try:
+        done = subprocess.run(
+            command(list(argv)),
+            cwd=cwd,
+            env=launcher_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TimeoutError(f"{argv} ran longer than {timeout} s") from exc
+    return Finished(done.returncode, done.stdout, done.stderr)
 
 
 def command(argv: list[str]) -> list[str]:
@@ -279,18 +313,10 @@ def _become_child(request, passed, sockets, fds) -> None:  # type: ignore[no-unt
         os.environ.clear()
         os.environ.update(env)
         tempfile.tempdir = None  # chosen from the environment on first use
-        argv = list(request["argv"])
-        flags = []
-        while argv and argv[0] in ("-u", "-B"):  # the interpreter options execnet passes
-            flags.append(argv.pop(0))
-        if "-B" in flags:
-            sys.dont_write_bytecode = True
-        if "-u" in flags:
-            env = {**env, "PYTHONUNBUFFERED": "1"}
-        # As `python` would have it: the script's folder (or, for -m and -c, the current
-        # one) first, then PYTHONPATH.
-        here = argv[0] in ("-m", "-c")
-        first = request["cwd"] if here else os.path.dirname(os.path.abspath(argv[0]))
+        argv = request["argv"]
+        # As `python` would have it: the script's folder (or, for -m, the current one)
+        # first, then PYTHONPATH.
+        first = request["cwd"] if argv[0] == "-m" else os.path.dirname(os.path.abspath(argv[0]))
         extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:1] = [first, *[p for p in extra if p not in sys.path]]
         if request["kernel"]:
@@ -338,14 +364,7 @@ def _run_script(argv: list[str], env: dict[str, str]) -> None:
     sys.stdin = open(0, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", 1 if line else -1, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", 1, encoding=encoding, errors="backslashreplace", closefd=False)  # noqa: SIM115
-    if argv[0] == "-c":
-        import types
-
-        sys.argv = ["-c", *argv[2:]]
-        main = types.ModuleType("__main__")
-        sys.modules["__main__"] = main
-        exec(compile(argv[1], "<string>", "exec"), main.__dict__)  # noqa: S102 - as python -c
-    elif argv[0] == "-m":
+    if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
     else:

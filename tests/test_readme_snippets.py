@@ -1,7 +1,7 @@
 """Every ```python block of the README runs as written: offline, fast pacing, own process.
 
 Each block runs in a process of its own, forked from a server that imported the SDK
-once (``tests/_warm.py``), with its own environment and working folder.
+once (``tests/_zygote.py``), with its own environment and working folder.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from . import _warm
+from . import _zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -53,7 +53,7 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
     command = [str(script)]
     if is_test_module:
         command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
-    result = _warm.run(command, cwd=tmp_path, env=env, timeout=180)
+    result = _zygote.run(command, cwd=tmp_path, env=env, timeout=180)
     assert result.returncode == 0, (
         f"README.md line {line}: the block failed.\n--- stdout\n{result.stdout}"
         f"\n--- stderr\n{result.stderr}"
@@ -67,7 +67,7 @@ def test_a_block_that_forgets_an_import_fails_in_its_own_process(tmp_path):
     """The warm server imported the SDK, but a script sees only what it imports."""
     script = tmp_path / "snippet.py"
     script.write_text('print("before")\nclient = genai.Client()\n', encoding="utf-8")
-    result = _warm.run([str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    result = _zygote.run([str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
     assert result.returncode == 1
     assert result.stdout == "before\n"
     assert "NameError: name 'genai' is not defined" in result.stderr

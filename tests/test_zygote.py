@@ -13,7 +13,7 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
-from . import _warm, _zygote
+from . import _zygote
 
 
 def _run(client, code: str, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def]
@@ -114,11 +114,14 @@ def test_without_a_zygote_the_launcher_becomes_an_ordinary_kernel(tmp_path, monk
 
 
 def test_a_command_runs_as_python_would(tmp_path) -> None:
-    """``-u -c CODE`` (as execnet starts an xdist worker) and ``-m module``, with exactly the
-    given environment and folder, the exit code passed back."""
-    code = "import os, sys\nprint(__name__, sys.argv[1:], os.getcwd(), os.getenv('X'))\nexit(3)"
-    done = _warm.run(["-u", "-c", code, "a", "b"], cwd=tmp_path, env={"X": "y", "PATH": "/bin"})
+    """A script and ``-m module``, with exactly the given environment and folder, the exit
+    code passed back."""
+    script = tmp_path / "x.py"
+    script.write_text(
+        "import os, sys\nprint(__name__, sys.argv[1:], os.getcwd(), os.getenv('X'))\nexit(3)"
+    )
+    done = _zygote.run([str(script), "a", "b"], cwd=tmp_path, env={"X": "y", "PATH": "/bin"})
     assert (done.returncode, done.stdout) == (3, f"__main__ ['a', 'b'] {tmp_path} y\n"), done
     (tmp_path / "in.json").write_text('{"a": 1}')
-    done = _warm.run(["-m", "json.tool", "--compact", "in.json"], cwd=tmp_path, env={})
+    done = _zygote.run(["-m", "json.tool", "--compact", "in.json"], cwd=tmp_path, env={})
     assert (done.returncode, done.stdout) == (0, '{"a":1}\n'), done
