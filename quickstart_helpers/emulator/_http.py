@@ -272,11 +272,6 @@ class AcceptedBodies(BoundedMemo):
 
     def __init__(self, max_entries: int = 256, max_body_bytes: int = 32 * 1024) -> None:
         super().__init__(max_entries, max_body_bytes)
-        self.max_body_bytes = max_body_bytes
-
-    def get(self, model_and_body: tuple[str, bytes]) -> str | None:
-        """Return the request key of a body accepted before (model, exact bytes), or None."""
-        return super().get(model_and_body)
 
     def add(self, model: str, raw: bytes, body: dict[str, Any], normalized: dict[str, Any]) -> str:
         """Return ``request_key(model, normalized)``; remember it if ``body`` was unchanged.
@@ -290,8 +285,8 @@ class AcceptedBodies(BoundedMemo):
             normalized: What validation returned for ``body``.
         """
         key = request_key(model, normalized)
-        if len(raw) <= self.max_body_bytes and normalized == body:
-            self._put((model, raw), key)
+        if normalized == body:
+            self._put((model, raw), key, len(raw))
         return key
 
 

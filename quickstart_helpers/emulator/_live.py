@@ -318,19 +318,11 @@ class ParsedMessages(BoundedMemo):
 
     def __init__(self, max_entries: int = 256, max_chars: int = 16 * 1024) -> None:
         super().__init__(max_entries, max_chars)
-        self.max_chars = max_chars
-
-    def get(self, raw: str) -> list[Any] | None:
-        """Return ``[message, turn text or None]`` of a message kept, or None."""
-        return super().get(raw)
 
     def add(self, raw: str, message: types.LiveClientMessage) -> list[Any] | None:
         """Keep an accepted message's parse; return its entry (None if not kept)."""
-        if len(raw) > self.max_chars:
-            return None
         entry = [message, None]
-        self._put(raw, entry)
-        return entry
+        return entry if self._put(raw, entry, len(raw)) else None
 
 
 #: The client messages every emulator of this process parsed (see :class:`ParsedMessages`).

@@ -321,7 +321,7 @@ class BoundedMemo:
 
     Args:
         max_entries: Most items kept.
-        max_size: Largest item a subclass keeps (its unit is the subclass's).
+        max_size: Largest item kept (its unit is the subclass's: bytes, characters).
 
     Raises:
         ValueError: A limit is not positive.
@@ -331,7 +331,7 @@ class BoundedMemo:
         if max_entries <= 0 or max_size <= 0:
             raise ValueError("max_entries and the size limit must be positive")
         self.max_entries = max_entries
-        self._max_size = max_size
+        self.max_size = max_size
         self._items: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
@@ -342,11 +342,15 @@ class BoundedMemo:
         """Return the item kept under ``key``, or None."""
         return self._items.get(key)
 
-    def _put(self, key: Any, value: Any) -> None:
+    def _put(self, key: Any, value: Any, size: int) -> bool:
+        """Keep ``value`` under ``key`` unless ``size`` is over the limit; return whether kept."""
+        if size > self.max_size:
+            return False
         with self._lock:
             while len(self._items) >= self.max_entries:
                 del self._items[next(iter(self._items))]
             self._items[key] = value
+        return True
 
     def clear(self) -> None:
         """Forget every item."""
