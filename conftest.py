@@ -159,8 +159,18 @@ def _start_rank(scope: str, tests: dict) -> tuple[int, int]:
 
 
 _original_runtest = nbval_plugin.IPyNbCell.runtest
+_original_get_kernel_spec = nbval_kernel.NbvalKernelspecManager.get_kernel_spec
 _original_get_message = nbval_plugin.IPyNbFile.get_kernel_message
 _original_execute = nbval_kernel.RunningKernel.execute_cell_input
+
+
+def _get_kernel_spec(self, kernel_name):  # type: ignore[no-untyped-def]
+    """nbval's kernel of this environment (``--nbval-current-env``), forked from the zygote:
+    the same Python and environment as nbval's own spec, with the imports done once."""
+    spec = _original_get_kernel_spec(self, kernel_name)
+    if kernel_name == nbval_kernel.CURRENT_ENV_KERNEL_NAME and os.environ.get(_zygote.SOCKET_ENV):
+        spec.argv = [sys.executable, os.path.abspath(_zygote.__file__), "-f", "{connection_file}"]
+    return spec
 
 
 def _execute_cell_input(self, cell_input, allow_stdin=None):  # type: ignore[no-untyped-def]
@@ -262,3 +272,4 @@ def _get_kernel_message(self, timeout=None, stream="iopub"):  # type: ignore[no-
 nbval_plugin.IPyNbCell.runtest = _runtest
 nbval_plugin.IPyNbFile.get_kernel_message = _get_kernel_message
 nbval_kernel.RunningKernel.execute_cell_input = _execute_cell_input
+nbval_kernel.NbvalKernelspecManager.get_kernel_spec = _get_kernel_spec
