@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -68,6 +69,13 @@ if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (_kernelspecs, os.environ.get("JUPYTER_PATH")) if p
     )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(config, specs):  # type: ignore[no-untyped-def]
+        """Start the xdist workers from the zygote too (a worker imports the SDK)."""
+        for spec in specs:
+            if spec.popen and not spec.python:
+                spec.python = " ".join(shlex.quote(a) for a in _zygote.command([]))
 
     def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
         """Stop the kernel zygote (its kernels end with their launchers)."""

@@ -77,6 +77,11 @@ PRELOAD = (
     "quickstart_helpers.settings",
     "quickstart_helpers.errors",
     "aiohttp.web",
+    # What a pytest-xdist worker imports besides its plugins and test modules.
+    "pytest",
+    "execnet",
+    "jupyter_client",
+    "httpx",
 )
 
 
@@ -313,10 +318,18 @@ def _become_child(request, passed, sockets, fds) -> None:  # type: ignore[no-unt
         os.environ.clear()
         os.environ.update(env)
         tempfile.tempdir = None  # chosen from the environment on first use
-        argv = request["argv"]
-        # As `python` would have it: the script's folder (or, for -m, the current one)
-        # first, then PYTHONPATH.
-        first = request["cwd"] if argv[0] == "-m" else os.path.dirname(os.path.abspath(argv[0]))
+        argv = list(request["argv"])
+        flags = []
+        while argv and argv[0] in ("-u", "-B"):  # the interpreter options execnet passes
+            flags.append(argv.pop(0))
+        if "-B" in flags:
+            sys.dont_write_bytecode = True
+        if "-u" in flags:
+            env = {**env, "PYTHONUNBUFFERED": "1"}
+        # As `python` would have it: the script's folder (or, for -m and -c, the current
+        # one) first, then PYTHONPATH.
+        here = argv[0] in ("-m", "-c")
+        first = request["cwd"] if here else os.path.dirname(os.path.abspath(argv[0]))
         extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         sys.path[:1] = [first, *[p for p in extra if p not in sys.path]]
         if request["kernel"]:
@@ -364,7 +377,14 @@ def _run_script(argv: list[str], env: dict[str, str]) -> None:
     sys.stdin = open(0, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", 1 if line else -1, encoding=encoding, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", 1, encoding=encoding, errors="backslashreplace", closefd=False)  # noqa: SIM115
-    if argv[0] == "-m":
+    if argv[0] == "-c":
+        import types
+
+        sys.argv = ["-c", *argv[2:]]
+        main = types.ModuleType("__main__")
+        sys.modules["__main__"] = main
+        exec(compile(argv[1], "<string>", "exec"), main.__dict__)  # noqa: S102 - as python -c
+    elif argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
     else:

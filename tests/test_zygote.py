@@ -125,3 +125,12 @@ def test_a_command_runs_as_python_would(tmp_path) -> None:
     (tmp_path / "in.json").write_text('{"a": 1}')
     done = _zygote.run(["-m", "json.tool", "--compact", "in.json"], cwd=tmp_path, env={})
     assert (done.returncode, done.stdout) == (0, '{"a":1}\n'), done
+
+
+def test_a_command_runs_python_c_as_execnet_starts_an_xdist_worker(tmp_path) -> None:
+    """``-u -c CODE args``: ``__main__`` runs CODE in the given folder, with ``sys.argv``
+    as ``python -c`` sets it, and its output unbuffered (it arrives though the process
+    ends without flushing)."""
+    code = "import os, sys\nprint(__name__, sys.argv, os.getcwd())\nos._exit(3)"
+    done = _zygote.run(["-u", "-c", code, "a", "b"], cwd=tmp_path, env={"PATH": "/bin"})
+    assert (done.returncode, done.stdout) == (3, f"__main__ ['-c', 'a', 'b'] {tmp_path}\n"), done
