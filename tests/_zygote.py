@@ -46,6 +46,11 @@ SOCKET_ENV = "PYTEST_KERNEL_ZYGOTE"
 #: The launcher's first argument that asks for a script rather than a kernel.
 RUN = "--run"
 
+#: Signals whose disposition a child takes from its launcher, as a new ``python`` takes
+#: its parent's: ignored stays ignored (e.g. SIGINT under a shell's background job),
+#: otherwise Python's own start-up handler.
+INHERITED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
 #: What a notebook kernel imports before and during its first cells.
 PRELOAD = (
     "ipykernel.kernelapp",
@@ -303,8 +308,15 @@ def _become_child(request, passed, sockets, fds) -> None:  # type: ignore[no-unt
     code = 1
     try:
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        ignored = set(request.get("ignored", ()))
+        for signum in INHERITED_SIGNALS:
+            if signum in ignored:
+                signal.signal(signum, signal.SIG_IGN)
+            elif signum == signal.SIGINT:
+                signal.signal(signum, signal.default_int_handler)  # KeyboardInterrupt
+            else:
+                signal.signal(signum, signal.SIG_DFL)
         for sock in sockets:
             sock.close()
         for fd in fds:
@@ -414,6 +426,10 @@ def launch(argv: list[str]) -> None:
                 "argv": argv,
                 "env": dict(os.environ),
                 "cwd": os.getcwd(),
+                # What a new `python` started here would ignore (before `forward` below).
+                "ignored": [
+                    int(s) for s in INHERITED_SIGNALS if signal.getsignal(s) == signal.SIG_IGN
+                ],
             }
             socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
             reply = conn.recv(64).decode()

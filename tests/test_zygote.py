@@ -5,6 +5,8 @@ leaves no process behind."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +136,32 @@ def test_a_command_runs_python_c_as_execnet_starts_an_xdist_worker(tmp_path) -> 
     code = "import os, sys\nprint(__name__, sys.argv, os.getcwd())\nos._exit(3)"
     done = _zygote.run(["-u", "-c", code, "a", "b"], cwd=tmp_path, env={"PATH": "/bin"})
     assert (done.returncode, done.stdout) == (3, f"__main__ ['-c', 'a', 'b'] {tmp_path}\n"), done
+
+
+@pytest.mark.parametrize("disposition", [signal.SIG_IGN, signal.SIG_DFL])
+def test_a_command_takes_its_launchers_signal_dispositions(tmp_path, disposition) -> None:
+    """As a new ``python`` would: SIGINT and SIGTERM ignored where the launcher started with
+    them ignored (a shell's background job), else Python's own handlers, whatever the
+    zygote's are."""
+    code = (
+        "import signal\n"
+        "handlers = map(signal.getsignal, (signal.SIGINT, signal.SIGTERM))\n"
+        "print(*(getattr(h, '__name__', None) or signal.Handlers(h).name for h in handlers))"
+    )
+
+    def start_as(disposition):  # type: ignore[no-untyped-def]
+        return lambda: [signal.signal(s, disposition) for s in (signal.SIGINT, signal.SIGTERM)]
+
+    done = subprocess.run(
+        _zygote.command(["-c", code]),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=start_as(disposition),
+    )
+    expected = {
+        signal.SIG_IGN: "SIG_IGN SIG_IGN",
+        signal.SIG_DFL: "default_int_handler SIG_DFL",
+    }[disposition]
+    assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
