@@ -59,6 +59,9 @@ os.environ["QUICKSTART_OUTPUT_ROOT"] = (
 )
 
 
+# Kernels started here (nbval, nbclient) get ports no loopback connection can take.
+_zygote.keep_kernel_ports_off_the_ephemeral_range()
+
 # Kernels are forked from one warm process (tests/_zygote.py) rather than started cold: a
 # kernel's imports of ipykernel and the SDK cost about 1.3 s of CPU each. Started once by
 # the first pytest process; xdist workers, kernels and nested pytest runs inherit it.

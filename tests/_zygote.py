@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import selectors
 import shutil
 import signal
@@ -99,20 +100,29 @@ class Finished:
     stderr: str
 
 
-def run(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 180) -> Finished:
-    """Run ``argv`` as ``python *argv`` would (``[script, ...]`` or ``["-m", module, ...]``),
-    with exactly ``env``, in ``cwd``, in a process forked from the zygote (the README
-    snippets: each its own ``__main__``; a script that forgets an import still fails).
+def run(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float = 180,
+    python: str = sys.executable,
+) -> Finished:
+    """Run ``argv`` as ``python *argv`` would (``[script, ...]``, ``["-m", module, ...]`` or
+    ``["-c", code, ...]``), with exactly ``env``, in ``cwd``, in a process forked from the
+    zygote of ``python`` (the README snippets: each its own ``__main__``; a script that
+    forgets an import still fails). The zygote is the one ``env`` names in
+    :data:`SOCKET_ENV`, else this process's.
 
     Raises:
         TimeoutError: The script ran longer than ``timeout`` seconds (it is killed).
     """
     launcher_env = dict(env)
     if os.environ.get(SOCKET_ENV):
-        launcher_env[SOCKET_ENV] = os.environ[SOCKET_ENV]
+        launcher_env.setdefault(SOCKET_ENV, os.environ[SOCKET_ENV])
     try:
         done = subprocess.run(
-            command(list(argv)),
+            command(list(argv), python=python),
             cwd=cwd,
             env=launcher_env,
             stdin=subprocess.DEVNULL,
@@ -126,10 +136,10 @@ def run(argv: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 
     return Finished(done.returncode, done.stdout, done.stderr)
 
 
-def command(argv: list[str]) -> list[str]:
+def command(argv: list[str], *, python: str = sys.executable) -> list[str]:
     """The command that runs ``python *argv`` in a process forked from the zygote named by
-    :data:`SOCKET_ENV` (or, without one, in a plain ``python``)."""
-    return [sys.executable, os.path.abspath(__file__), RUN, *argv]
+    :data:`SOCKET_ENV` (or, without one or under another Python, in a plain ``python``)."""
+    return [python, os.path.abspath(__file__), RUN, *argv]
 
 
 def install_kernelspec(folder: str) -> None:
@@ -241,6 +251,16 @@ def _preload() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    # Built once here rather than in every child: the SDK's and the cassettes' pydantic
+    # validators are made on first use (about 0.5 s of CPU per kernel or server that
+    # starts an emulator). Cassettes are read again by each child's own store.
+    try:
+        from quickstart_helpers.emulator import CassetteStore
+    except ImportError:
+        pass
+    else:
+        CassetteStore()
+    keep_kernel_ports_off_the_ephemeral_range()
     assert threading.active_count() == 1, "a preloaded module started a thread"
     # Objects made so far are left out of garbage collection: a child's first collection
     # would otherwise touch, and so copy, every page it shares with the zygote.
@@ -250,6 +270,49 @@ def _preload() -> None:
 
 
 _preloaded: list[bool] = []
+
+
+def keep_kernel_ports_off_the_ephemeral_range() -> None:
+    """Make jupyter_client give kernels TCP ports from below the OS's ephemeral port range.
+
+    jupyter_client picks a kernel's five ports by binding port 0 (an ephemeral port) and
+    closing it; the kernel binds them a moment later. In that moment the suite's load
+    tests open hundreds of loopback connections, whose local ports come from the same
+    range: one of them took a kernel's port now and then, and the kernel died at start
+    ("Address already in use"). Ports below the range are never handed to a connection.
+    Applied in every process of the suite that starts kernels (conftest, the zygote and
+    so everything forked from it); without jupyter_client, does nothing.
+    """
+    try:
+        from jupyter_client.connect import LocalPortCache
+    except ImportError:
+        return
+    if getattr(LocalPortCache.find_available_port, "off_ephemeral_range", False):
+        return  # already (a process forked from the zygote)
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return  # not Linux: jupyter_client's own choice
+    low, high = max(1024, ephemeral_low - 16384), ephemeral_low
+    original = LocalPortCache.find_available_port
+
+    def find_available_port(self, ip: str) -> int:  # type: ignore[no-untyped-def]
+        for _ in range(1000):
+            port = random.randrange(low, high)
+            if port in self.currently_used_ports:
+                continue
+            with socket.socket() as probe:
+                try:
+                    probe.bind((ip, port))
+                except OSError:
+                    continue  # in use (or in TIME_WAIT)
+            self.currently_used_ports.add(port)
+            return port
+        return original(self, ip)
+
+    find_available_port.off_ephemeral_range = True  # type: ignore[attr-defined]
+    LocalPortCache.find_available_port = find_available_port
 
 
 def _kill(pid: int) -> None:

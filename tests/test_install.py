@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,21 +101,21 @@ def test_the_wheel_carries_every_cassette_and_its_audio(installed):
         assert f"quickstart_helpers/assets/{name}" in names
 
 
-def _installed_json(installed, code: str) -> Any:
+def _installed_json(warm, code: str) -> Any:
     """Run ``code`` with the fresh environment's Python, outside the checkout; return the
     JSON it prints."""
-    python = installed["venv"] / "bin" / "python"
-    out = _run([python, "-c", code], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
-    return json.loads(out.stdout)
+    done = _zygote.run(["-c", code], cwd=warm.cwd, env=warm.env, python=warm.python)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-def test_the_installed_emulator_finds_every_shipped_cassette(installed):
+def test_the_installed_emulator_finds_every_shipped_cassette(installed, warm):
     code = (
         "import json; from quickstart_helpers.emulator import CassetteStore, shipped_cassette_dir;"
         "print(json.dumps([str(shipped_cassette_dir()),"
         " sorted(c.name for c in CassetteStore().cassettes)]))"
     )
-    folder, names = _installed_json(installed, code)
+    folder, names = _installed_json(warm, code)
     assert folder.startswith(str(installed["venv"]))
     assert names == _shipped_names()
 
@@ -122,53 +124,70 @@ def test_the_run_of_every_notebook_succeeds(run):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_runtime_dependencies_leave_out_test_tools(installed):
+def test_runtime_dependencies_leave_out_test_tools(warm):
     code = (
         "import importlib.util, json;"
         "print(json.dumps([m for m in ('pytest', 'nbval', 'jupyterlab', 'playwright', 'ruff')"
         " if importlib.util.find_spec(m)]))"
     )
-    assert _installed_json(installed, code) == []
+    assert _installed_json(warm, code) == []
 
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
+@dataclass(frozen=True)
+class _Warm:
+    """The fresh environment's Python, its environment (the suite's own settings left out),
+    and a folder outside the checkout; processes forked from a zygote of that Python."""
+
+    python: str
+    env: dict[str, str]
+    cwd: Path
+
+
 @pytest.fixture(scope="module")
-def run(installed) -> subprocess.CompletedProcess[str]:
+def warm(installed) -> Iterator[_Warm]:
+    """A zygote (tests/_zygote.py) of the fresh environment's own Python, which imported
+    the installed wheel and its dependencies once; its kernels and commands fork from it."""
+    python = str(installed["venv"] / "bin" / "python")
+    env = _clean_env(installed["venv"])
+    zygote, socket_path = _zygote.start(python, env=env)
+    kernelspecs = installed["tmp"] / "kernelspecs"
+    _zygote.install_kernelspec(str(kernelspecs))
+    env = {**env, "JUPYTER_PATH": str(kernelspecs), _zygote.SOCKET_ENV: socket_path}
+    try:
+        yield _Warm(python, env, installed["tmp"])
+    finally:
+        zygote.terminate()
+        zygote.wait()
+
+
+def test_the_quickstart_command_is_installed(installed):
+    quickstart = installed["venv"] / "bin" / "quickstart"
+    out = _run([quickstart, "--help"], cwd=installed["tmp"], env=_clean_env(installed["venv"]))
+    assert "run" in out.stdout and "record" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def run(installed, warm) -> _zygote.Finished:
     """One ``quickstart run`` of every notebook, each copied alone into a folder of its
     own (its kernel starts there); the notebooks run at once, each with its own kernel
     and emulator. The executed copies go to ``build/run/``."""
-    quickstart = installed["venv"] / "bin" / "quickstart"
     paths = []
     for notebook in NOTEBOOKS:
         work = installed["tmp"] / notebook.removesuffix(".ipynb")
         work.mkdir()
         shutil.copy(ROOT / "notebooks" / notebook, work)
         paths.append(work / notebook)
-    env = _clean_env(installed["venv"])
-    # The kernels are forked from a zygote of the fresh environment's own Python, which
-    # imported the installed wheel and its dependencies once (tests/_zygote.py).
-    zygote, socket_path = _zygote.start(str(installed["venv"] / "bin" / "python"), env=env)
-    kernelspecs = installed["tmp"] / "kernelspecs"
-    _zygote.install_kernelspec(str(kernelspecs))
-    try:
-        return subprocess.run(
-            [quickstart, "run", *paths, "--mode", "offline", "--no-progress"],
-            cwd=installed["tmp"],
-            env={
-                **env,
-                "QUICKSTART_PACING": "fast",
-                "JUPYTER_PATH": str(kernelspecs),
-                _zygote.SOCKET_ENV: socket_path,
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        zygote.terminate()
-        zygote.wait()
+    return _zygote.run(
+        ["-m", "quickstart_helpers.cli", "run", *map(str, paths), "--mode", "offline"]
+        + ["--no-progress"],
+        cwd=warm.cwd,
+        env={**warm.env, "QUICKSTART_PACING": "fast"},
+        python=warm.python,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)

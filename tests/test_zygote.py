@@ -165,3 +165,18 @@ def test_a_command_takes_its_launchers_signal_dispositions(tmp_path, disposition
         signal.SIG_DFL: "default_int_handler SIG_DFL",
     }[disposition]
     assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
+
+
+def test_kernel_ports_are_below_the_ephemeral_range(kernel) -> None:
+    """No loopback connection of the load tests can take a port a kernel is about to bind."""
+    manager, _ = kernel
+    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+        ephemeral_low = int(f.read().split()[0])
+    ports = [
+        manager.shell_port,
+        manager.iopub_port,
+        manager.stdin_port,
+        manager.control_port,
+        manager.hb_port,
+    ]
+    assert all(1024 <= port < ephemeral_low for port in ports), ports
