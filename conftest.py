@@ -89,10 +89,12 @@ if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
 
 pytest_plugins = ["pytester"]
 
-#: pytest-xdist workers per CPU for ``-n auto``. Most tests wait (on kernels, servers,
-#: browsers and subprocesses) more than they compute: with one worker per CPU the suite
-#: used under half of the machine's CPU time.
-WORKERS_PER_CPU = 3
+#: pytest-xdist workers per CPU for ``-n auto``. Many tests wait (on kernels, servers,
+#: browsers and subprocesses): with one worker per CPU the suite used under half of the
+#: machine's CPU time. With three, the busy phases ran so many kernels, servers and
+#: browsers at once that the same tests took about 20% more CPU time in all (2 cores:
+#: 4 workers 67-71 s, 6 workers 74-83 s, 3 workers 78 s).
+WORKERS_PER_CPU = 2
 
 
 @pytest.hookimpl(optionalhook=True)
