@@ -64,6 +64,7 @@ PRELOAD = (
     "google.genai.types",
     "google.genai.chats",
     "google.genai.live",
+    "google.genai.interactions",  # notebook 06, `quickstart serve --api interactions`
     "quickstart_helpers",
     "quickstart_helpers.client",
     "quickstart_helpers.display",
@@ -88,6 +89,7 @@ PRELOAD = (
     "execnet",
     "jupyter_client",
     "httpx",
+    "playwright.sync_api",
 )
 
 
