@@ -367,9 +367,6 @@ def players(
             widget.node;
         }""",
         arg=[path, len(PLAYED)],
-        # Checked every 100 ms, not on every animation frame (Playwright's default), which
-        # keeps the renderer and compositor drawing frames while JupyterLab loads.
-        polling=100,
     )
     return page.evaluate(
         """async ([notebook, timeout]) => {
