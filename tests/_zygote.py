@@ -4,15 +4,17 @@ that has already imported ipykernel, the SDK and the helpers, instead of importi
 A notebook's kernel spends about 1.3 s of CPU before its first cell's own work: 0.4 s to
 start ipykernel, 0.9 s to import ``google.genai`` (its pydantic models are built at import).
 The suite starts about forty kernels (nbval, the runner tests, the display tests, the
-record workflow) and a dozen helper processes (``quickstart serve``, README snippets),
-so that start-up was a third of the suite's CPU time.
+record workflow), a dozen helper processes (``quickstart serve``, README snippets) and
+its xdist workers (``python -u -c`` from execnet), so that start-up was a third of the
+suite's CPU time.
 
 Two parts, standard library only (the launcher also runs under other environments' Pythons):
 
 - :func:`serve` is the zygote: started once per pytest run by conftest.py, it imports what
   a kernel imports, then for each request forks a child with the requester's argv,
-  environment, folder and standard streams, which becomes the kernel (``ipykernel``'s own
-  entry point) or runs the script or module as ``python`` would (:mod:`runpy`).
+  environment, folder, standard streams and ignored signals, which becomes the kernel
+  (``ipykernel``'s own entry point) or runs the script, module or ``-c`` code as
+  ``python`` would (:mod:`runpy`).
 - :func:`launch` is the requester: the kernelspec's command (``python tests/_zygote.py -f
   {connection_file}``, installed for the run by :func:`install_kernelspec` ahead of the
   default ``python3``), or :func:`command` for a script. It asks the zygote for the process
