@@ -10,10 +10,15 @@ are compared as before.
 pytest-xdist runs the suite in parallel (``-n auto`` in pyproject's addopts). The
 scheduler below keeps each notebook's cells together, in order, on one worker (nbval
 runs them in one kernel), keeps together the test modules whose module-scoped fixtures
-are costly (:data:`WHOLE_MODULES`: a built wheel, JupyterLab servers, a browser), and
-hands out every other test on its own. Each worker gets its own output folder.
+are costly (:data:`WHOLE_MODULES`: JupyterLab servers, a browser), and hands out every
+other test on its own. Each worker gets its own output folder.
 
-Each notebook is executed once, by nbval. After nbval's own comparison passes, the same
+Each notebook is executed once, by nbval, as a user who installed the package runs it: a
+copy of it alone in a fresh folder, with a kernel of the built wheel's environment (built
+once per run, in the background while the workers start: ``tests/_wheel.py``). That one
+execution is nbval's strict check and the wheel check of issue 13 (each notebook from a
+folder holding only it, in a fresh environment with the wheel); the folder must hold only
+the notebook when it ends. After nbval's own comparison passes, the same
 execution is checked more strictly against the stored notebook (the freshness check:
 a stored notebook is its canonical offline execution): execution counts run 1, 2, 3 ...
 over the code cells, and every output type and MIME type is compared, images included
@@ -28,13 +33,14 @@ import shlex
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 import nbval.kernel as nbval_kernel
 import nbval.plugin as nbval_plugin
 import pytest
 from nbformat import NotebookNode, from_dict
 
-from tests import _zygote
+from tests import _wheel, _zygote
 from tests.notebook_compare import canonical_problems
 
 # Bytecode caches on, whatever PYTHONDONTWRITEBYTECODE says: each xdist worker would
@@ -73,6 +79,18 @@ if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
         p for p in (_kernelspecs, os.environ.get("JUPYTER_PATH")) if p
     )
 
+    # The built wheel in a fresh environment (tests/_wheel.py), for the notebooks and the
+    # wheel test: built in the background while the workers start.
+    _wheel_folder = tempfile.mkdtemp(prefix="quickstart-test-wheel-")
+    os.environ[_wheel.FOLDER_ENV] = _wheel_folder
+    _wheel_builder = _wheel.Builder(Path(_wheel_folder))
+
+    def pytest_configure(config):  # type: ignore[no-untyped-def]
+        """Start building the wheel environment if the run reaches the notebooks or the
+        wheel test."""
+        if _wheel.needed(list(config.args), config.invocation_params.dir):
+            _wheel_builder.start()
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_setupnodes(config, specs):  # type: ignore[no-untyped-def]
         """Start the xdist workers from the zygote too (a worker imports the SDK)."""
@@ -81,10 +99,12 @@ if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
                 spec.python = " ".join(shlex.quote(a) for a in _zygote.command([]))
 
     def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
-        """Stop the kernel zygote (its kernels end with their launchers)."""
+        """Stop the kernel zygotes (their kernels end with their launchers)."""
+        _wheel_builder.stop()
         _zygote_process.terminate()
         _zygote_process.wait()
         shutil.rmtree(_kernelspecs, ignore_errors=True)
+        shutil.rmtree(_wheel_folder, ignore_errors=True)
 
 
 pytest_plugins = ["pytester"]
@@ -107,12 +127,11 @@ def pytest_xdist_auto_num_workers(config):  # type: ignore[no-untyped-def]
     return max(1, cpus * WORKERS_PER_CPU)
 
 
-#: Test modules run whole on one worker: their module-scoped fixtures (a wheel and its
-#: environment, two JupyterLab servers, the JavaScript SDK's install, a browser) would
-#: otherwise be built once per worker.
+#: Test modules run whole on one worker: their module-scoped fixtures (two JupyterLab
+#: servers, the JavaScript SDK's install, a browser) would otherwise be built once per
+#: worker.
 WHOLE_MODULES = frozenset(
     {
-        "tests/test_install.py",
         "tests/test_player_browser.py",
         "tests/test_js_sdk.py",
         "tests/test_browser.py",
@@ -154,7 +173,6 @@ def pytest_xdist_make_scheduler(config, log):  # type: ignore[no-untyped-def]
 #: order the scheduler starts them; a hint only: a wrong one costs time, not correctness.
 LONGEST_FIRST = (
     "tests/test_player_browser.py",
-    "tests/test_install.py",
     "tests/test_browser.py",
     "tests/test_browser_resume.py",
     "tests/test_web_hardening.py::test_500_concurrent_streams",
@@ -172,18 +190,69 @@ def _start_rank(scope: str, tests: dict) -> tuple[int, int]:
 
 
 _original_runtest = nbval_plugin.IPyNbCell.runtest
+_original_setup = nbval_plugin.IPyNbFile.setup
+_original_teardown = nbval_plugin.IPyNbFile.teardown
 _original_get_kernel_spec = nbval_kernel.NbvalKernelspecManager.get_kernel_spec
 _original_get_message = nbval_plugin.IPyNbFile.get_kernel_message
 _original_execute = nbval_kernel.RunningKernel.execute_cell_input
 
 
+#: nbval's kernel for the repository's notebooks: the wheel's environment (tests/_wheel.py).
+WHEEL_KERNEL = ":quickstart-wheel"
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+
 def _get_kernel_spec(self, kernel_name):  # type: ignore[no-untyped-def]
     """nbval's kernel of this environment (``--nbval-current-env``), forked from the zygote:
-    the same Python and environment as nbval's own spec, with the imports done once."""
+    the same Python and environment as nbval's own spec, with the imports done once. For
+    the repository's notebooks, the same from the wheel's environment and its zygote."""
+    if kernel_name == WHEEL_KERNEL:
+        wheel = _wheel.wait()
+        spec = _original_get_kernel_spec(self, nbval_kernel.CURRENT_ENV_KERNEL_NAME)
+        spec.argv = [wheel.python, os.path.abspath(_zygote.__file__), "-f", "{connection_file}"]
+        spec.env = {_zygote.SOCKET_ENV: wheel.env[_zygote.SOCKET_ENV]}
+        return spec
     spec = _original_get_kernel_spec(self, kernel_name)
     if kernel_name == nbval_kernel.CURRENT_ENV_KERNEL_NAME and os.environ.get(_zygote.SOCKET_ENV):
         spec.argv = [sys.executable, os.path.abspath(_zygote.__file__), "-f", "{connection_file}"]
     return spec
+
+
+def _alone(path: Path) -> Path | None:
+    """The folder a repository notebook runs in (a copy of it alone there, made here), or
+    None for any other notebook (nbval's own way: in its folder, this environment)."""
+    if path.parent != NOTEBOOKS or not os.environ.get(_wheel.FOLDER_ENV):
+        return None
+    folder = Path(os.environ[_wheel.FOLDER_ENV]) / "alone" / path.stem
+    folder.mkdir(parents=True)
+    shutil.copy(path, folder / path.name)
+    return folder
+
+
+def _setup(self):  # type: ignore[no-untyped-def]
+    """nbval's setup, except that a repository notebook runs as a user who installed the
+    wheel runs it: alone in a fresh folder, in the wheel's environment (issue 13's check),
+    so the one execution serves both that check and nbval's."""
+    path = Path(str(self.fspath))
+    self._alone = _alone(path)
+    if self._alone is None:
+        return _original_setup(self)
+    self.kernel = nbval_kernel.RunningKernel(
+        WHEEL_KERNEL,
+        cwd=str(self._alone),
+        startup_timeout=self.config.option.nbval_kernel_startup_timeout,
+    )
+    self.setup_sanitize_files()
+
+
+def _teardown(self):  # type: ignore[no-untyped-def]
+    _original_teardown(self)
+    folder = getattr(self, "_alone", None)
+    if folder is not None:
+        left = sorted(p.name for p in folder.iterdir())
+        assert left == [self.fspath.basename], (
+            f"running the notebook alone left files in its folder: {left}"
+        )
 
 
 def _execute_cell_input(self, cell_input, allow_stdin=None):  # type: ignore[no-untyped-def]
@@ -286,3 +355,5 @@ nbval_plugin.IPyNbCell.runtest = _runtest
 nbval_plugin.IPyNbFile.get_kernel_message = _get_kernel_message
 nbval_kernel.RunningKernel.execute_cell_input = _execute_cell_input
 nbval_kernel.NbvalKernelspecManager.get_kernel_spec = _get_kernel_spec
+nbval_plugin.IPyNbFile.setup = _setup
+nbval_plugin.IPyNbFile.teardown = _teardown
