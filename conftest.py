@@ -81,15 +81,16 @@ if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
 
     # The built wheel in a fresh environment (tests/_wheel.py), for the notebooks and the
     # wheel test: built in the background while the workers start.
-    _wheel_folder = tempfile.mkdtemp(prefix="quickstart-test-wheel-")
-    os.environ[_wheel.FOLDER_ENV] = _wheel_folder
-    _wheel_builder = _wheel.Builder(Path(_wheel_folder))
+    _wheel_builders: list[_wheel.Builder] = []
 
     def pytest_configure(config):  # type: ignore[no-untyped-def]
         """Start building the wheel environment if the run reaches the notebooks or the
         wheel test."""
         if _wheel.needed(list(config.args), config.invocation_params.dir):
-            _wheel_builder.start()
+            folder = tempfile.mkdtemp(prefix="quickstart-test-wheel-")
+            os.environ[_wheel.FOLDER_ENV] = folder
+            _wheel_builders.append(_wheel.Builder(Path(folder)))
+            _wheel_builders[-1].start()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_setupnodes(config, specs):  # type: ignore[no-untyped-def]
@@ -100,11 +101,12 @@ if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
 
     def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
         """Stop the kernel zygotes (their kernels end with their launchers)."""
-        _wheel_builder.stop()
+        for builder in _wheel_builders:
+            builder.stop()
+            shutil.rmtree(builder.folder, ignore_errors=True)
         _zygote_process.terminate()
         _zygote_process.wait()
         shutil.rmtree(_kernelspecs, ignore_errors=True)
-        shutil.rmtree(_wheel_folder, ignore_errors=True)
 
 
 pytest_plugins = ["pytester"]
