@@ -73,6 +73,7 @@ _zygote.keep_kernel_ports_off_the_ephemeral_range()
 # the first pytest process; xdist workers, kernels and nested pytest runs inherit it.
 if not _worker and not os.environ.get(_zygote.SOCKET_ENV):
     _zygote_process, os.environ[_zygote.SOCKET_ENV] = _zygote.start()
+    _zygote.warm(os.environ[_zygote.SOCKET_ENV])  # while pytest starts its workers
     _kernelspecs = tempfile.mkdtemp(prefix="quickstart-test-kernels-")
     _zygote.install_kernelspec(_kernelspecs)
     os.environ["JUPYTER_PATH"] = os.pathsep.join(

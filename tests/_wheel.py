@@ -132,6 +132,7 @@ class Builder:
         )
         python = str(venv / "bin" / "python")
         self._zygote, socket_path = _zygote.start(python, env=clean_env(venv))
+        _zygote.warm(socket_path)  # compiles and imports while the workers run other tests
         return {"wheel": str(wheel), "venv": str(venv), "python": python, "socket": socket_path}
 
 

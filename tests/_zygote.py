@@ -195,6 +195,13 @@ def start(
 # The zygote
 
 
+def warm(path: str) -> None:
+    """Have the zygote listening on ``path`` import :data:`PRELOAD` now, in the background,
+    rather than at its first request (a connection that asks for nothing)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+        conn.connect(path)
+
+
 def serve(path: str, ready_fd: int | None = None) -> None:
     """Listen on ``path`` and fork a child per request, once :data:`PRELOAD` is imported
     (at the first request: a pytest run that asks for none pays nothing).

@@ -189,3 +189,21 @@ def test_kernel_ports_are_below_the_ephemeral_range(kernel) -> None:
         manager.hb_port,
     ]
     assert all(1024 <= port < ephemeral_low for port in ports), ports
+
+
+def test_a_warmed_zygote_still_forks_what_it_is_asked_for(tmp_path) -> None:
+    """``warm`` (a connection that asks for nothing, so the preloads are imported at once)
+    leaves the zygote serving requests."""
+    process, path = _zygote.start()
+    try:
+        _zygote.warm(path)
+        _zygote.warm(path)
+        done = _zygote.run(
+            ["-c", "import sys; print('google.genai' in sys.modules)"],
+            cwd=tmp_path,
+            env={"PATH": "/bin", _zygote.SOCKET_ENV: path},
+        )
+        assert (done.returncode, done.stdout) == (0, "True\n"), done
+    finally:
+        process.terminate()
+        process.wait()
