@@ -284,15 +284,19 @@ _preloaded: list[bool] = []
 
 
 def keep_kernel_ports_off_the_ephemeral_range() -> None:
-    """Make jupyter_client give kernels TCP ports from below the OS's ephemeral port range.
+    """Make jupyter_client give kernels TCP ports that no other process of the suite can take
+    before the kernel binds them.
 
-    jupyter_client picks a kernel's five ports by binding port 0 (an ephemeral port) and
-    closing it; the kernel binds them a moment later. In that moment the suite's load
-    tests open hundreds of loopback connections, whose local ports come from the same
-    range: one of them took a kernel's port now and then, and the kernel died at start
-    ("Address already in use"). Ports below the range are never handed to a connection.
-    Applied in every process of the suite that starts kernels (conftest, the zygote and
-    so everything forked from it); without jupyter_client, does nothing.
+    jupyter_client picks a kernel's five ports by binding port 0 and closing the socket; the
+    kernel binds them a moment later. In that moment another process could take the port,
+    and the kernel died at start ("Address already in use"): the load tests' hundreds of
+    loopback connections (their local ports come from the OS's ephemeral range, as port 0
+    does), or another worker's kernel. So ports come from below the ephemeral range, and
+    each is held until the kernel is done with it: bound by a socket that refuses every
+    other bind (SO_REUSEADDR set only after its own bind) but not the kernel's (ZeroMQ
+    binds with SO_REUSEADDR, and the holder never listens). Applied in every process of the
+    suite that starts kernels (conftest, the zygote and so everything forked from it);
+    without jupyter_client, does nothing.
     """
     try:
         from jupyter_client.connect import LocalPortCache
@@ -306,24 +310,35 @@ def keep_kernel_ports_off_the_ephemeral_range() -> None:
     except (OSError, ValueError, IndexError):
         return  # not Linux: jupyter_client's own choice
     low, high = max(1024, ephemeral_low - 16384), ephemeral_low
-    original = LocalPortCache.find_available_port
+    original_find, original_return = LocalPortCache.find_available_port, LocalPortCache.return_port
 
     def find_available_port(self, ip: str) -> int:  # type: ignore[no-untyped-def]
+        held = self.__dict__.setdefault("_held", {})
         for _ in range(1000):
             port = random.randrange(low, high)
             if port in self.currently_used_ports:
                 continue
-            with socket.socket() as probe:
-                try:
-                    probe.bind((ip, port))
-                except OSError:
-                    continue  # in use (or in TIME_WAIT)
+            holder = socket.socket()
+            try:
+                holder.bind((ip, port))  # refused if any socket has it (or it is in TIME_WAIT)
+            except OSError:
+                holder.close()
+                continue
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the kernel's bind
+            held[port] = holder
             self.currently_used_ports.add(port)
             return port
-        return original(self, ip)
+        return original_find(self, ip)
+
+    def return_port(self, port: int) -> None:  # type: ignore[no-untyped-def]
+        holder = self.__dict__.get("_held", {}).pop(port, None)
+        if holder is not None:
+            holder.close()
+        original_return(self, port)
 
     find_available_port.off_ephemeral_range = True  # type: ignore[attr-defined]
     LocalPortCache.find_available_port = find_available_port
+    LocalPortCache.return_port = return_port
 
 
 def _kill(pid: int) -> None:

@@ -207,3 +207,35 @@ def test_a_warmed_zygote_still_forks_what_it_is_asked_for(tmp_path) -> None:
     finally:
         process.terminate()
         process.wait()
+
+
+def test_a_picked_kernel_port_is_held_for_the_kernel_until_returned() -> None:
+    """No other process's bind gets a port jupyter_client picked for a kernel; the kernel's
+    own (ZeroMQ's) does; once the port is returned, anyone's does."""
+    import socket
+
+    import zmq
+    from jupyter_client.connect import LocalPortCache
+
+    _zygote.keep_kernel_ports_off_the_ephemeral_range()
+    cache = LocalPortCache()
+    port = cache.find_available_port("127.0.0.1")
+
+    def plain_bind_works() -> bool:
+        with socket.socket() as other:
+            try:
+                other.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+    assert not plain_bind_works()
+    context = zmq.Context()
+    kernel_socket = context.socket(zmq.PUB)
+    try:
+        kernel_socket.bind(f"tcp://127.0.0.1:{port}")
+    finally:
+        kernel_socket.close(linger=0)
+        context.term()
+    cache.return_port(port)
+    assert plain_bind_works()
