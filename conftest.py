@@ -226,8 +226,9 @@ def _alone(path: Path) -> Path | None:
     None for any other notebook (nbval's own way: in its folder, this environment)."""
     if path.parent != NOTEBOOKS or not os.environ.get(_wheel.FOLDER_ENV):
         return None
-    folder = Path(os.environ[_wheel.FOLDER_ENV]) / "alone" / path.stem
-    folder.mkdir(parents=True)
+    alone = Path(os.environ[_wheel.FOLDER_ENV]) / "alone"
+    alone.mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{path.stem}-", dir=alone))
     shutil.copy(path, folder / path.name)
     return folder
 
