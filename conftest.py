@@ -212,12 +212,12 @@ def _get_kernel_spec(self, kernel_name):  # type: ignore[no-untyped-def]
     if kernel_name == WHEEL_KERNEL:
         wheel = _wheel.wait()
         spec = _original_get_kernel_spec(self, nbval_kernel.CURRENT_ENV_KERNEL_NAME)
-        spec.argv = [wheel.python, os.path.abspath(_zygote.__file__), "-f", "{connection_file}"]
+        spec.argv = _zygote.kernel_command(wheel.python)
         spec.env = {_zygote.SOCKET_ENV: wheel.env[_zygote.SOCKET_ENV]}
         return spec
     spec = _original_get_kernel_spec(self, kernel_name)
     if kernel_name == nbval_kernel.CURRENT_ENV_KERNEL_NAME and os.environ.get(_zygote.SOCKET_ENV):
-        spec.argv = [sys.executable, os.path.abspath(_zygote.__file__), "-f", "{connection_file}"]
+        spec.argv = _zygote.kernel_command(sys.executable)
     return spec
 
 

@@ -111,6 +111,7 @@ class Builder:
                 "uv is needed to build the wheel: run the tests with `python3 -m uv run pytest`."
             )
         dist, venv = self.folder / "dist", self.folder / "venv"
+        python = str(venv / "bin" / "python")
         _run([uv, "build", "--wheel", "--out-dir", str(dist), str(ROOT)])
         (wheel,) = dist.glob("*.whl")
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
@@ -125,12 +126,11 @@ class Builder:
                 "--quiet",
                 "--no-config",
                 "--python",
-                str(venv / "bin" / "python"),
+                python,
                 str(wheel),
             ],
             env={k: v for k, v in os.environ.items() if k != "UV_COMPILE_BYTECODE"},
         )
-        python = str(venv / "bin" / "python")
         self._zygote, socket_path = _zygote.start(python, env=clean_env(venv))
         _zygote.warm(socket_path)  # compiles and imports while the workers run other tests
         return {"wheel": str(wheel), "venv": str(venv), "python": python, "socket": socket_path}

@@ -146,6 +146,12 @@ def command(argv: list[str], *, python: str = sys.executable) -> list[str]:
     return [python, os.path.abspath(__file__), RUN, *argv]
 
 
+def kernel_command(python: str) -> list[str]:
+    """A kernelspec's ``argv`` that starts a kernel through :func:`launch` under ``python``
+    (forked from the zygote named by :data:`SOCKET_ENV`, else a plain ipykernel)."""
+    return [python, os.path.abspath(__file__), "-f", "{connection_file}"]
+
+
 def install_kernelspec(folder: str) -> None:
     """Write a ``python3`` kernelspec under ``folder/kernels/`` whose command is :func:`launch`.
 
@@ -155,7 +161,7 @@ def install_kernelspec(folder: str) -> None:
     spec_dir = os.path.join(folder, "kernels", "python3")
     os.makedirs(spec_dir, exist_ok=True)
     spec = {
-        "argv": ["python3", os.path.abspath(__file__), "-f", "{connection_file}"],
+        "argv": kernel_command("python3"),
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
         "metadata": {"debugger": True},
