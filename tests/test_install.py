@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from . import _wheel, _zygote
+from . import _kernels, _wheel, _zygote
+from ._kernels import run_code
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,23 +101,9 @@ def test_the_notebooks_kernels_run_the_installed_wheel(installed, tmp_path):
     from conftest import WHEEL_KERNEL
 
     manager = KernelManager(kernel_name=WHEEL_KERNEL, kernel_spec_manager=NbvalKernelspecManager())
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        out: list[str] = []
+    with _kernels.running(manager, cwd=tmp_path) as client:
         code = "import os, quickstart_helpers; print(quickstart_helpers.__file__, os.getcwd())"
-        client.execute_interactive(
-            code,
-            timeout=60,
-            output_hook=lambda m: (
-                out.append(m["content"]["text"]) if m["msg_type"] == "stream" else None
-            ),
-        )
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-    module, cwd = "".join(out).split()
+        out = run_code(client, code, timeout=60)
+    module, cwd = out["stdout"].split()
     assert module.startswith(str(installed.venv)), module
     assert cwd == str(tmp_path)

@@ -15,26 +15,8 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
-from . import _zygote
-
-
-def _run(client, code: str, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def]
-    """Execute ``code``; return its reply and what it printed."""
-    outputs = _Outputs()
-    reply = client.execute_interactive(code, timeout=timeout, output_hook=outputs)
-    return {"status": reply["content"]["status"], "stdout": outputs.text, "error": outputs.error}
-
-
-class _Outputs:
-    def __init__(self) -> None:
-        self.text = ""
-        self.error = None
-
-    def __call__(self, msg: dict) -> None:
-        if msg["msg_type"] == "stream":
-            self.text += msg["content"]["text"]
-        elif msg["msg_type"] == "error":
-            self.error = msg["content"]["ename"]
+from . import _kernels, _zygote
+from ._kernels import run_code
 
 
 @pytest.fixture
@@ -43,21 +25,13 @@ def kernel(tmp_path: Path) -> Iterator[tuple[KernelManager, object]]:
     assert os.environ.get(_zygote.SOCKET_ENV), "conftest.py starts the zygote"
     manager = KernelManager(kernel_name="python3")
     env = {**os.environ, "ZYGOTE_TEST_VALUE": "from the requester"}
-    manager.start_kernel(cwd=str(tmp_path), env=env)
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    try:
+    with _kernels.running(manager, cwd=tmp_path, env=env) as client:
         yield manager, client
-    finally:
-        client.stop_channels()
-        if manager.is_alive():
-            manager.shutdown_kernel(now=True)
 
 
 def test_a_kernel_is_forked_with_the_requesters_folder_and_environment(kernel, tmp_path) -> None:
     manager, client = kernel
-    out = _run(
+    out = run_code(
         client,
         "import os, sys, google.genai\n"
         "print(os.getcwd()); print(os.environ['ZYGOTE_TEST_VALUE']); print(sys.path[0])\n"
@@ -95,12 +69,12 @@ def test_interrupt_reaches_the_forked_kernel(kernel, tmp_path) -> None:
             and msg["content"].get("execution_state") == "idle"
         ):
             break
-    assert _run(client, "print(6 * 7)")["stdout"] == "42\n", "the kernel lives on"
+    assert run_code(client, "print(6 * 7)")["stdout"] == "42\n", "the kernel lives on"
 
 
 def test_a_killed_launcher_takes_its_kernel_with_it(kernel) -> None:
     manager, client = kernel
-    pid = int(_run(client, "import os; print(os.getpid())")["stdout"])
+    pid = int(run_code(client, "import os; print(os.getpid())")["stdout"])
     forked = psutil.Process(pid)
     manager.shutdown_kernel(now=True)  # SIGKILL to the launcher's process group
     forked.wait(timeout=10)
@@ -110,18 +84,11 @@ def test_a_killed_launcher_takes_its_kernel_with_it(kernel) -> None:
 def test_without_a_zygote_the_launcher_becomes_an_ordinary_kernel(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv(_zygote.SOCKET_ENV)
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        out = _run(client, "import os; print(os.getpid(), os.getppid())")
+    with _kernels.running(manager, cwd=tmp_path) as client:
+        out = run_code(client, "import os; print(os.getpid(), os.getppid())")
         pid, parent = map(int, out["stdout"].split())
         assert pid == manager.provisioner.process.pid  # the launcher exec'd ipykernel
         assert parent == os.getpid()
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 def test_a_command_runs_as_python_would(tmp_path) -> None:
