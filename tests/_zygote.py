@@ -210,7 +210,8 @@ def warm(path: str) -> None:
 
 def serve(path: str, ready_fd: int | None = None) -> None:
     """Listen on ``path`` and fork a child per request, once :data:`PRELOAD` is imported
-    (at the first request: a pytest run that asks for none pays nothing).
+    (at the first connection: a request, or :func:`warm`, which conftest.py and the wheel's
+    builder make as soon as they start the zygote).
 
     Ends when the process that started it ends, or on SIGTERM.
     """
