@@ -1,0 +1,82 @@
+"""What the live API does differently by model, as data: every rule with its source.
+
+The emulator never accepts what the live API refuses for a model. Where the API's behaviour
+depends on the model (Live 3.1's client-content rule, Gemini 3's thought signatures), the rule
+is an entry here, not a branch in a handler: a handler asks ``profile_for(model).has(RULE)``
+and a new model is a new :class:`Profile`. ``docs/emulator-rules.md`` lists every rule with its
+source (``tests/test_profiles.py`` checks that it does). Where sources disagree, the newest
+official page wins and the rule's ``note`` says so. Nothing here was checked against the live
+API from this project (no key, no network): each rule is as its source documents it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+__all__ = ["PROFILES", "RULES", "Profile", "Rule", "profile_for"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One documented behaviour of the live API.
+
+    Attributes:
+        id: A stable name, e.g. ``"live.client_content_only_as_history"``.
+        says: What the API does, in one sentence.
+        source: Where it is documented: a page and section, or a public issue.
+        note: Where sources disagree, which one this follows and why (optional).
+    """
+
+    id: str
+    says: str
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The rules that hold for a family of models.
+
+    Attributes:
+        family: A name for the family, e.g. ``"Gemini 3.1 Flash Live"``.
+        models: ``fnmatch`` patterns of bare model names (no ``models/`` prefix).
+        rules: The ids of the :data:`RULES` that hold for these models.
+    """
+
+    family: str
+    models: tuple[str, ...]
+    rules: frozenset[str]
+
+    def has(self, rule_id: str) -> bool:
+        """Return whether the rule ``rule_id`` (a key of :data:`RULES`) holds here."""
+        return rule_id in self.rules
+
+
+_LIVE_GUIDE = (
+    "Gemini API docs, Live API capabilities guide "
+    "(ai.google.dev/gemini-api/docs/live-guide), section "
+)
+
+#: Every rule, by id. Each family of rules is added by the change that enforces it.
+RULES: dict[str, Rule] = {
+    rule.id: rule
+    for rule in [
+        # -- Live API, Gemini 3.1 Flash Live ------------------------------------------
+        # -- generateContent, Gemini 3 ------------------------------------------------
+        # -- Interactions API -----------------------------------------------------------
+    ]
+}
+
+#: The families, most specific first; :func:`profile_for` takes the first that matches.
+PROFILES: tuple[Profile, ...] = (
+    Profile("Gemini 3.1 Flash Live", ("gemini-3.1-flash-live*",), frozenset()),
+    Profile("Gemini 3", ("gemini-3*",), frozenset()),
+    Profile("Other models", ("*",), frozenset()),
+)
+
+
+def profile_for(model: str) -> Profile:
+    """Return the profile of ``model`` (``models/`` prefix allowed); every model has one."""
+    bare = model.removeprefix("models/")
+    return next(p for p in PROFILES if any(fnmatch.fnmatch(bare, m) for m in p.models))
