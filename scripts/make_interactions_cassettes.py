@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +152,10 @@ class Recorder:
         delays: list[int],
         out: int = 0,
         drop_after: int | None = None,
+        marks: Collection[int] = (),
     ) -> None:
-        """Stream one step: ``step.start``, its deltas (usage on the last), ``step.stop``."""
+        """Stream one step: ``step.start``, its deltas (usage on the last and on those in
+        ``marks``), ``step.stop``."""
         index = len(self.steps)
         self.add(10, {"index": index, "step": start}, "step.start")
         self.out += out
@@ -160,23 +163,25 @@ class Recorder:
             if i == drop_after:
                 self.drop(30)
             body = {"index": index, "delta": delta}
-            self.add(wait, body, "step.delta", i == len(deltas) - 1)
+            self.add(wait, body, "step.delta", i in marks or i == len(deltas) - 1)
         self.add(8, {"index": index}, "step.stop")
 
-    def thought(self, first_ms: int, summary: str = "") -> None:
-        """A thought step: summary deltas, an empty signature delta, then the signature."""
+    def thought(self, first_ms: int, summaries: tuple[str, ...] = ()) -> None:
+        """A thought step. With summaries, as the B1 capture: each summary delta (one per
+        thought) is followed by an empty signature delta, usage rides on the last summary,
+        and the last delta carries the signature. Without, as the docs' example: one
+        signature delta."""
         sig = signature(self.name)
-        deltas = [
-            {"content": {"text": piece, "type": "text"}, "type": "thought_summary"}
-            for piece in chunks(summary)
-        ]
-        deltas += [{"signature": "", "type": "thought_signature"}]
-        deltas += [{"signature": sig, "type": "thought_signature"}]
-        waits = delays(len(deltas), first_ms, 70)
-        self.step({"type": "thought"}, deltas, waits)
+        deltas: list[dict[str, Any]] = []
+        for text in summaries:
+            deltas.append({"content": {"text": text, "type": "text"}, "type": "thought_summary"})
+            deltas.append({"signature": "", "type": "thought_signature"})
+        deltas.append({"signature": sig, "type": "thought_signature"})
+        marks = {len(deltas) - 3} if summaries else set()
+        self.step({"type": "thought"}, deltas, delays(len(deltas), first_ms, 70), marks=marks)
         step: dict[str, Any] = {"type": "thought", "signature": sig}
-        if summary:
-            step["summary"] = [{"type": "text", "text": summary}]
+        if summaries:
+            step["summary"] = [{"type": "text", "text": text} for text in summaries]
         self.steps.append(step)
 
     def text(self, answer: str, first_ms: int, drop_after: int | None = None) -> None:
@@ -247,10 +252,11 @@ FIRST_ANSWER = (
     "it in the nineteenth century."
 )
 
-THOUGHT_SUMMARY = (
-    "**Adding the travel time**\n\nI start from the departure time, 14:05, and add the "
-    "two hours first, which gives 16:05. Then I add the remaining 50 minutes: 16:05 plus "
-    "50 minutes is 16:55, still within the same hour."
+THOUGHT_SUMMARIES = (
+    "**Adding the travel time**\n\nI start from the departure time, 14:05, and add the two "
+    "hours first, which gives 16:05.\n\n\n",
+    "**Adding the minutes**\n\nThen I add the remaining 50 minutes: 16:05 plus 50 minutes "
+    "is 16:55, still within the same hour.\n\n\n",
 )
 THOUGHTS_ANSWER = (
     "The train arrives at **16:55**: 14:05 plus 2 hours is 16:05, plus 50 minutes is 16:55."
@@ -259,7 +265,7 @@ THOUGHTS_ANSWER = (
 
 def thoughts() -> dict[str, Any]:
     rec = Recorder("interactions_thoughts", TEXT_MODEL, THOUGHTS_PROMPT, thoughts=186)
-    rec.thought(900, THOUGHT_SUMMARY)
+    rec.thought(900, THOUGHT_SUMMARIES)
     rec.text(THOUGHTS_ANSWER, 260)
     request = {"input": THOUGHTS_PROMPT, "generation_config": {"thinking_summaries": "auto"}}
     description = "06: thought summaries stream in a thought step before the answer."

@@ -92,7 +92,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "interactions.usage_metadata",
             "`metadata.usage` (running totals, every usage key, zeros included) rides on "
-            "`interaction.created` and on the last `step.delta` of a step.",
+            "`interaction.created`, on the last thought summary delta and on the last "
+            "`step.delta` of each step.",
             f"{_B1}.",
             "The SDK's models (google-genai 3.6.1) have no `metadata` on "
             "`interaction.created` and name step.delta's `metadata.total_usage`; they keep "
@@ -106,10 +107,10 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "interactions.empty_signature_delta",
-            "A thought step sends an empty `thought_signature` delta before the one that "
-            "carries the signature.",
+            "In a thought step with summaries, each `thought_summary` delta is followed by an "
+            "empty `thought_signature` delta; the step's last delta carries the signature.",
             f"{_B1}.",
-            "The docs example shows one signature delta, its value cut to `...`.",
+            "The docs example (no summaries asked) shows one signature delta, its value cut.",
         ),
     ]
 }
