@@ -2,14 +2,18 @@
 
 Run: ``uv run python scripts/make_interactions_cassettes.py``.
 
-The answers are authored here, not recorded from the live API, in the API's own event
-JSON (``google.genai.interactions`` models; every event checked at write time):
-``interaction.created``, ``interaction.status_update``, then per step ``step.start``,
-``step.delta`` events and ``step.stop``, and ``interaction.completed``. Text is cut
-into chunks of uneven length that split words, as the live API does; the first chunk
-waits longer (the model thinks before it writes); thought summaries, function call
-arguments (``arguments_delta``) and small PNG images (``image`` deltas) stream the
-same way. The models are the package's defaults (:mod:`quickstart_helpers.settings`).
+The answers are authored here, not recorded from the live API, in the shapes of the real
+stream (``tests/wire/interactions/``, checked by ``tests/test_wire_interactions.py``;
+the rules are ``interactions.*`` in ``quickstart_helpers/emulator/_profiles.py``):
+``interaction.created`` with ``metadata.usage``, ``interaction.status_update``, then per
+step ``step.start``, ``step.delta`` events (running ``metadata.usage`` on the last) and
+``step.stop``, and ``interaction.completed`` with ``usage``, ``created``, ``updated`` and
+``service_tier``; keys in the captures' order. The text model thinks: its answers open
+with a thought step whose signature comes after an empty signature delta. Text is cut
+into chunks of uneven length that split words; thought summaries, function call
+arguments (``arguments_delta``) and small PNG images (``image`` deltas) stream the same
+way. Every event is checked with the SDK's models at write time. The models are the
+package's defaults (:mod:`quickstart_helpers.settings`).
 
 The output is deterministic: running the script again rewrites the same files.
 """
@@ -19,7 +23,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -82,125 +88,141 @@ def chunks(text: str) -> list[str]:
     return out
 
 
+def interaction_id(name: str) -> str:
+    """Return an id of the real form: ``v1_`` and the base64url of two copies of a
+    23-character id, each with its protobuf tag (as in the B1 capture)."""
+    rid = base64.urlsafe_b64encode(hashlib.sha1(name.encode()).digest()[:17])[:23]
+    return "v1_" + base64.urlsafe_b64encode(b"\n\x17" + rid + b"\x12\x17" + rid).decode().rstrip(
+        "="
+    )
+
+
+def signature(name: str) -> str:
+    """A stand-in thought signature (opaque base64, as the API's)."""
+    return base64.b64encode(b"\n\x24\x01" + hashlib.sha512(name.encode()).digest()).decode()
+
+
+def usage(inp: int, out: int = 0, thoughts: int = 0) -> dict[str, Any]:
+    """The API's usage JSON, every key the capture shows, in its order."""
+    return {
+        "total_tokens": inp + out + thoughts,
+        "total_input_tokens": inp,
+        "input_tokens_by_modality": [{"modality": "text", "tokens": inp}],
+        "total_cached_tokens": 0,
+        "total_output_tokens": out,
+        "total_tool_use_tokens": 0,
+        "total_thought_tokens": thoughts,
+    }
+
+
 class Recorder:
-    """Build one interaction's events, with event ids and delays."""
+    """Build one interaction's events (key order of the real captures) and its steps.
 
-    def __init__(self, name: str, model: str) -> None:
-        self.name = name
-        self.model = model
-        self.id = "v1_" + hashlib.sha1(name.encode()).hexdigest()[:24]
+    Usage rides as running totals (``metadata.usage``) on ``interaction.created`` and on
+    the last ``step.delta`` of each step; ``event_id`` (for resuming) sits before
+    ``event_type``, where the SDK's models have it.
+    """
+
+    def __init__(self, name: str, model: str, prompt: str, thoughts: int = 0) -> None:
+        self.name, self.model, self.id = name, model, interaction_id(name)
+        self.inp, self.out, self.thoughts = authoring.estimate_tokens(prompt), 0, thoughts
         self.events: list[dict[str, Any]] = []
+        self.steps: list[dict[str, Any]] = []
+        created = {"id": self.id, "status": "in_progress", "object": "interaction"}
+        self.add(120, {"interaction": {**created, "model": model}}, "interaction.created", True)
+        status = {"interaction_id": self.id, "status": "in_progress"}
+        self.add(15, status, "interaction.status_update")
 
-    def add(self, delay_ms: int, event: dict[str, Any]) -> None:
+    def add(self, delay_ms: int, body: dict[str, Any], kind: str, usage_: bool = False) -> None:
         n = len([e for e in self.events if "event" in e])
         token = hashlib.sha1(f"{self.name}:{n}".encode()).hexdigest()[:16]
-        event = {**event, "event_id": f"evt_{n:03d}_{token}"}
+        event = {**body, "event_id": f"evt_{n:03d}_{token}", "event_type": kind}
+        if usage_:  # the thinking comes first: half of it is counted at creation
+            thoughts = self.thoughts // 2 if kind == "interaction.created" else self.thoughts
+            event["metadata"] = {"usage": usage(self.inp, self.out, thoughts)}
         self.events.append({"delay_ms": delay_ms, "event": event})
 
     def drop(self, delay_ms: int) -> None:
         self.events.append({"delay_ms": delay_ms, "break": True})
 
-    def lifecycle(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": "in_progress",
-            "object": "interaction",
-            "model": self.model,
-            "created": CREATED,
-        }
-
-    def start(self) -> None:
-        self.add(120, {"event_type": "interaction.created", "interaction": self.lifecycle()})
-        self.add(
-            15,
-            {
-                "event_type": "interaction.status_update",
-                "interaction_id": self.id,
-                "status": "in_progress",
-            },
-        )
-
     def step(
         self,
-        index: int,
-        step: dict[str, Any],
+        start: dict[str, Any],
         deltas: list[dict[str, Any]],
         delays: list[int],
-        delay_ms: int = 10,
+        out: int = 0,
+        drop_after: int | None = None,
+        marks: Collection[int] = (),
     ) -> None:
-        self.add(delay_ms, {"event_type": "step.start", "index": index, "step": step})
-        for delta, delay in zip(deltas, delays, strict=True):
-            self.add(delay, {"event_type": "step.delta", "index": index, "delta": delta})
-        self.add(8, {"event_type": "step.stop", "index": index})
+        """Stream one step: ``step.start``, its deltas (usage on the last and on those in
+        ``marks``), ``step.stop``."""
+        index = len(self.steps)
+        self.add(10, {"index": index, "step": start}, "step.start")
+        self.out += out
+        for i, (delta, wait) in enumerate(zip(deltas, delays, strict=True)):
+            if i == drop_after:
+                self.drop(30)
+            body = {"index": index, "delta": delta}
+            self.add(wait, body, "step.delta", i in marks or i == len(deltas) - 1)
+        self.add(8, {"index": index}, "step.stop")
 
-    def finish(self, usage: dict[str, Any], status: str = "completed") -> None:
+    def thought(self, first_ms: int, summaries: tuple[str, ...] = ()) -> None:
+        """A thought step. With summaries, as the B1 capture: each summary delta (one per
+        thought) is followed by an empty signature delta, usage rides on the last summary,
+        and the last delta carries the signature. Without, as the docs' example: one
+        signature delta."""
+        sig = signature(self.name)
+        deltas: list[dict[str, Any]] = []
+        for text in summaries:
+            deltas.append({"content": {"text": text, "type": "text"}, "type": "thought_summary"})
+            deltas.append({"signature": "", "type": "thought_signature"})
+        deltas.append({"signature": sig, "type": "thought_signature"})
+        marks = {len(deltas) - 3} if summaries else set()
+        self.step({"type": "thought"}, deltas, delays(len(deltas), first_ms, 70), marks=marks)
+        step: dict[str, Any] = {"type": "thought", "signature": sig}
+        if summaries:
+            step["summary"] = [{"type": "text", "text": text} for text in summaries]
+        self.steps.append(step)
+
+    def text(self, answer: str, first_ms: int, drop_after: int | None = None) -> None:
+        deltas = [{"text": piece, "type": "text"} for piece in chunks(answer)]
+        waits = delays(len(deltas), first_ms)
+        self.step({"type": "model_output"}, deltas, waits, tokens(answer), drop_after)
+        self.steps.append({"type": "model_output", "content": [{"type": "text", "text": answer}]})
+
+    def cassette(
+        self,
+        description: str,
+        request: dict[str, Any],
+        *,
+        previous: str | None = None,
+        status: str = "completed",
+    ) -> dict[str, Any]:
+        """Finish the stream (``interaction.completed``) and return the cassette."""
         if status != "completed":
-            self.add(
-                6,
-                {
-                    "event_type": "interaction.status_update",
-                    "interaction_id": self.id,
-                    "status": status,
-                },
-            )
-        done = {**self.lifecycle(), "status": status, "updated": CREATED, "usage": usage}
-        self.add(12, {"event_type": "interaction.completed", "interaction": done})
+            self.add(6, {"interaction_id": self.id, "status": status}, "interaction.status_update")
+        final = usage(self.inp, self.out, self.thoughts)
+        done = {"id": self.id, "status": status, "usage": final, "created": CREATED}
+        done |= {"updated": CREATED, "service_tier": "standard"}
+        body = {"interaction": {**done, "object": "interaction", "model": self.model}}
+        self.add(12, body, "interaction.completed")
+        interaction = {**done, "model": self.model}
+        if previous:
+            interaction["previous_interaction_id"] = interaction_id(previous)
+        interaction["steps"] = self.steps
+        data: dict[str, Any] = {"name": self.name, "kind": "interactions"}
+        data |= {"description": description, "model": self.model}
+        if previous:
+            data["previous"] = previous
+        return data | {"request": request, "events": self.events, "interaction": interaction}
 
 
-def usage(prompt: str, answer: str, thoughts: int = 0, extra_out: int = 0) -> dict[str, Any]:
-    """The interaction's usage, estimated at about 1.3 tokens per word."""
-    inp = authoring.estimate_tokens(prompt)
-    out = authoring.estimate_tokens(answer) + extra_out
-    result = {
-        "total_input_tokens": inp,
-        "total_output_tokens": out,
-        "total_tokens": inp + out + thoughts,
-    }
-    if thoughts:
-        result["total_thought_tokens"] = thoughts
-    return result
-
-
-def text_deltas(text: str) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": piece} for piece in chunks(text)]
+def tokens(text: str) -> int:
+    return authoring.estimate_tokens(text)
 
 
 def delays(count: int, first_ms: int, every_ms: int = 45) -> list[int]:
     return authoring.paced_delays(count, first_ms=first_ms, every_ms=every_ms, jitter_ms=17)
-
-
-def cassette(
-    rec: Recorder,
-    description: str,
-    request: dict[str, Any],
-    steps: list[dict[str, Any]],
-    usage_: dict[str, Any],
-    *,
-    previous: str | None = None,
-    status: str = "completed",
-) -> dict[str, Any]:
-    resource = {k: v for k, v in rec.lifecycle().items() if k != "object"}
-    interaction = {
-        **resource,
-        "status": status,
-        "updated": CREATED,
-        "steps": steps,
-        "usage": usage_,
-    }
-    if previous:
-        interaction["previous_interaction_id"] = (
-            "v1_" + hashlib.sha1(previous.encode()).hexdigest()[:24]
-        )
-    data: dict[str, Any] = {
-        "name": rec.name,
-        "kind": "interactions",
-        "description": description,
-        "model": rec.model,
-    }
-    if previous:
-        data["previous"] = previous
-    data.update(request=request, events=rec.events, interaction=interaction)
-    return data
 
 
 def text_answer(
@@ -214,15 +236,12 @@ def text_answer(
     request: dict[str, Any] | None = None,
     prompt_text: str | None = None,
 ) -> dict[str, Any]:
-    """An interaction that answers with one streamed text step."""
-    rec = Recorder(name, TEXT_MODEL)
-    rec.start()
-    deltas = text_deltas(answer)
-    rec.step(0, {"type": "model_output"}, deltas, delays(len(deltas), first_ms))
-    use = usage(prompt_text or str(prompt), answer)
-    rec.finish(use)
-    steps = [{"type": "model_output", "content": [{"type": "text", "text": answer}]}]
-    return cassette(rec, description, request or {"input": prompt}, steps, use, previous=previous)
+    """A thinking model's answer: a thought step (signature only), then the text."""
+    thinking = authoring.thinking_tokens(first_ms)
+    rec = Recorder(name, TEXT_MODEL, prompt_text or str(prompt), thinking)
+    rec.thought(first_ms)
+    rec.text(answer, 60)
+    return rec.cassette(description, request or {"input": prompt}, previous=previous)
 
 
 FIRST_ANSWER = (
@@ -233,10 +252,11 @@ FIRST_ANSWER = (
     "it in the nineteenth century."
 )
 
-THOUGHT_SUMMARY = (
-    "**Adding the travel time**\n\nI start from the departure time, 14:05, and add the "
-    "two hours first, which gives 16:05. Then I add the remaining 50 minutes: 16:05 plus "
-    "50 minutes is 16:55, still within the same hour."
+THOUGHT_SUMMARIES = (
+    "**Adding the travel time**\n\nI start from the departure time, 14:05, and add the two "
+    "hours first, which gives 16:05.\n\n\n",
+    "**Adding the minutes**\n\nThen I add the remaining 50 minutes: 16:05 plus 50 minutes "
+    "is 16:55, still within the same hour.\n\n\n",
 )
 THOUGHTS_ANSWER = (
     "The train arrives at **16:55**: 14:05 plus 2 hours is 16:05, plus 50 minutes is 16:55."
@@ -244,39 +264,12 @@ THOUGHTS_ANSWER = (
 
 
 def thoughts() -> dict[str, Any]:
-    rec = Recorder("interactions_thoughts", TEXT_MODEL)
-    rec.start()
-    summary = [
-        {"type": "thought_summary", "content": {"type": "text", "text": piece}}
-        for piece in chunks(THOUGHT_SUMMARY)
-    ]
-    signature = base64.b64encode(hashlib.sha256(b"interactions_thoughts").digest()).decode()
-    rec.step(
-        0,
-        {"type": "thought"},
-        [*summary, {"type": "thought_signature", "signature": signature}],
-        delays(len(summary) + 1, 900, 70),
-    )
-    deltas = text_deltas(THOUGHTS_ANSWER)
-    rec.step(1, {"type": "model_output"}, deltas, delays(len(deltas), 260))
-    use = usage(THOUGHTS_PROMPT, THOUGHTS_ANSWER, thoughts=186)
-    rec.finish(use)
-    steps = [
-        {
-            "type": "thought",
-            "signature": signature,
-            "summary": [{"type": "text", "text": THOUGHT_SUMMARY}],
-        },
-        {"type": "model_output", "content": [{"type": "text", "text": THOUGHTS_ANSWER}]},
-    ]
+    rec = Recorder("interactions_thoughts", TEXT_MODEL, THOUGHTS_PROMPT, thoughts=186)
+    rec.thought(900, THOUGHT_SUMMARIES)
+    rec.text(THOUGHTS_ANSWER, 260)
     request = {"input": THOUGHTS_PROMPT, "generation_config": {"thinking_summaries": "auto"}}
-    return cassette(
-        rec,
-        "06: thought summaries stream in a thought step before the answer.",
-        request,
-        steps,
-        use,
-    )
+    description = "06: thought summaries stream in a thought step before the answer."
+    return rec.cassette(description, request)
 
 
 CALL_ID = "call_" + hashlib.sha1(b"interactions_weather_call").hexdigest()[:12]
@@ -285,36 +278,18 @@ WEATHER_ANSWER = "It is sunny in Lisbon right now, at 19 °C."
 
 
 def weather_call() -> dict[str, Any]:
-    rec = Recorder("interactions_weather_call", TEXT_MODEL)
-    rec.start()
+    """A function call: id and name on ``step.start`` (as the docs show it, without a
+    thought step), the arguments in ``arguments_delta`` pieces."""
+    rec = Recorder("interactions_weather_call", TEXT_MODEL, WEATHER_PROMPT)
     pieces = ['{"city": "Lis', 'bon", "unit": "cel', 'sius"}']
     assert "".join(pieces) == WEATHER_ARGS
-    step = {"type": "function_call", "id": CALL_ID, "name": "get_weather", "arguments": {}}
-    rec.step(
-        0,
-        step,
-        [{"type": "arguments_delta", "arguments": p} for p in pieces],
-        delays(len(pieces), 640, 30),
-    )
-    use = usage(WEATHER_PROMPT, WEATHER_ARGS)
-    rec.finish(use, status="requires_action")
-    steps = [
-        {
-            "type": "function_call",
-            "id": CALL_ID,
-            "name": "get_weather",
-            "arguments": {"city": "Lisbon", "unit": "celsius"},
-        }
-    ]
+    start = {"type": "function_call", "id": CALL_ID, "name": "get_weather", "arguments": {}}
+    deltas = [{"arguments": p, "type": "arguments_delta"} for p in pieces]
+    rec.step(start, deltas, delays(len(pieces), 640, 30), tokens(WEATHER_ARGS))
+    rec.steps.append({**start, "arguments": json.loads(WEATHER_ARGS)})
     request = {"input": WEATHER_PROMPT, "tools": [WEATHER_TOOL]}
-    return cassette(
-        rec,
-        "06: a function call whose arguments stream as arguments_delta.",
-        request,
-        steps,
-        use,
-        status="requires_action",
-    )
+    description = "06: a function call whose arguments stream as arguments_delta."
+    return rec.cassette(description, request, status="requires_action")
 
 
 def weather_answer() -> dict[str, Any]:
@@ -362,32 +337,23 @@ STORY_CAPTIONS = (
 
 
 def storyboard() -> dict[str, Any]:
-    rec = Recorder("interactions_storyboard", IMAGE_MODEL)
-    rec.model = IMAGE_MODEL
-    rec.start()
-    images = [panel(True), panel(False)]
+    rec = Recorder("interactions_storyboard", IMAGE_MODEL, STORYBOARD_PROMPT)
     deltas: list[dict[str, Any]] = []
     waits: list[int] = []
     content: list[dict[str, Any]] = []
-    for caption, image in zip(STORY_CAPTIONS, images, strict=True):
-        pieces = text_deltas(caption)
-        deltas += [*pieces, {"type": "image", "mime_type": "image/png", "data": image}]
+    for caption, image in zip(STORY_CAPTIONS, [panel(True), panel(False)], strict=True):
+        pieces = [{"text": piece, "type": "text"} for piece in chunks(caption)]
+        deltas += [*pieces, {"data": image, "mime_type": "image/png", "type": "image"}]
         waits += [*delays(len(pieces), 700 if not waits else 90), 1400]
         content += [
             {"type": "text", "text": caption},
             {"type": "image", "mime_type": "image/png", "data": image},
         ]
-    rec.step(0, {"type": "model_output"}, deltas, waits)
-    use = usage(STORYBOARD_PROMPT, "".join(STORY_CAPTIONS), extra_out=2 * 1290)
-    rec.finish(use)
+    out = tokens("".join(STORY_CAPTIONS)) + 2 * 1290
+    rec.step({"type": "model_output"}, deltas, waits, out)
+    rec.steps.append({"type": "model_output", "content": content})
     request = {"input": STORYBOARD_PROMPT, "response_modalities": ["text", "image"]}
-    return cassette(
-        rec,
-        "06: text and image deltas in one stream (two small PNG panels).",
-        request,
-        [{"type": "model_output", "content": content}],
-        use,
-    )
+    return rec.cassette("06: text and image deltas in one stream (two small PNG panels).", request)
 
 
 PLANETS = (
@@ -403,25 +369,11 @@ PLANETS = (
 
 
 def dropped() -> dict[str, Any]:
-    rec = Recorder("interactions_dropped", TEXT_MODEL)
-    rec.start()
-    deltas = text_deltas(PLANETS)
-    rec.add(10, {"event_type": "step.start", "index": 0, "step": {"type": "model_output"}})
-    for i, (delta, wait) in enumerate(zip(deltas, delays(len(deltas), 520, 60), strict=True)):
-        if i == 6:
-            rec.drop(30)  # the connection breaks after six text chunks
-        rec.add(wait, {"event_type": "step.delta", "index": 0, "delta": delta})
-    rec.add(8, {"event_type": "step.stop", "index": 0})
-    use = usage(DROPPED_PROMPT, PLANETS)
-    rec.finish(use)
-    steps = [{"type": "model_output", "content": [{"type": "text", "text": PLANETS}]}]
-    return cassette(
-        rec,
-        "06: the connection drops after six chunks; get() resumes it.",
-        {"input": DROPPED_PROMPT},
-        steps,
-        use,
-    )
+    rec = Recorder("interactions_dropped", TEXT_MODEL, DROPPED_PROMPT, thoughts=41)
+    rec.thought(520)
+    rec.text(PLANETS, 60, drop_after=6)  # the connection breaks after six text chunks
+    description = "06: the connection drops after six chunks; get() resumes it."
+    return rec.cassette(description, {"input": DROPPED_PROMPT})
 
 
 CHAT_ANSWERS = (
@@ -442,20 +394,11 @@ WEB_ANSWER = (
 
 def web_chat() -> dict[str, Any]:
     """The web chat's sample question, for ``quickstart serve --api interactions``."""
-    rec = Recorder("interactions_web_chat", TEXT_MODEL)
-    rec.start()
-    deltas = text_deltas(WEB_ANSWER)
-    rec.step(0, {"type": "model_output"}, deltas, delays(len(deltas), 480, 110))
-    use = usage(SAMPLE_QUESTION, WEB_ANSWER)
-    rec.finish(use)
-    steps = [{"type": "model_output", "content": [{"type": "text", "text": WEB_ANSWER}]}]
-    return cassette(
-        rec,
-        "05/web chat: the sample question over the Interactions API (resumable relay).",
-        {"input": SAMPLE_QUESTION},
-        steps,
-        use,
-    )
+    rec = Recorder("interactions_web_chat", TEXT_MODEL, SAMPLE_QUESTION, thoughts=31)
+    rec.thought(480)
+    rec.text(WEB_ANSWER, 110)
+    description = "05/web chat: the sample question over the Interactions API (resumable relay)."
+    return rec.cassette(description, {"input": SAMPLE_QUESTION})
 
 
 CASSETTES = [

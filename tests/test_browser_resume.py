@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # Playwright is imported by the fixtures that start a browser
 
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
 assert isinstance(WEB, InteractionsCassette)
-ANSWER = WEB.interaction["steps"][0]["content"][0]["text"]
+ANSWER = WEB.interaction["steps"][-1]["content"][0]["text"]
 
 
 class DroppingProxy:

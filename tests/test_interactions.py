@@ -60,6 +60,11 @@ def dumped(events: list[Any]) -> list[dict[str, Any]]:
     return [e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in events]
 
 
+def answer(cassette: InteractionsCassette) -> str:
+    """The recorded answer: the text of the last step (a thinking model's first is a thought)."""
+    return cassette.interaction["steps"][-1]["content"][0]["text"]
+
+
 def breaks(cassette: InteractionsCassette) -> bool:
     return any(e.break_ for e in cassette.events)
 
@@ -180,15 +185,13 @@ def test_a_dropped_stream_resumes_without_missing_or_repeated_text(client: genai
             last = event
             if event.event_type == "step.delta" and event.delta.type == "text":
                 text += event.delta.text
-    assert last is not None and 0 < len(text) < len(
-        cassette.interaction["steps"][0]["content"][0]["text"]
-    )
+    assert last is not None and 0 < len(text) < len(answer(cassette))
     for event in client.interactions.get(
         cassette.interaction_id, stream=True, last_event_id=last.event_id
     ):
         if event.event_type == "step.delta" and event.delta.type == "text":
             text += event.delta.text
-    assert text == cassette.interaction["steps"][0]["content"][0]["text"]
+    assert text == answer(cassette)
 
 
 def test_previous_interaction_id_chains_a_conversation(
@@ -203,7 +206,7 @@ def test_previous_interaction_id_chains_a_conversation(
     turn1 = client.interactions.create(**body(first, stream=True))
     turn1_id = next(e.interaction.id for e in turn1 if e.event_type == "interaction.created")
     turn2 = client.interactions.create(**body(second, previous_interaction_id=turn1_id))
-    assert turn2.output_text == second.interaction["steps"][0]["content"][0]["text"]
+    assert turn2.output_text == answer(second)
     assert emulator.requests[-1].body["previous_interaction_id"] == turn1_id
     assert emulator.requests[-1].cassette == "interactions_chat_turn2"
 
@@ -334,7 +337,7 @@ def test_sse_framing_on_the_wire(emulator: Emulator) -> None:
         )
     assert response.headers["content-type"].startswith("text/event-stream")
     blocks = response.text.split("\n\n")
-    assert blocks[-1] == "" and blocks[-2] == "data: [DONE]"
+    assert blocks[-1] == "" and blocks[-2] == "event: done\ndata: [DONE]"
     for block, event in zip(blocks[:-2], recorded(cassette), strict=True):
         event_line, data_line = block.split("\n")
         assert event_line == f"event: {event['event_type']}"

@@ -26,7 +26,7 @@ from ._store import STORE
 
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
 assert isinstance(WEB, InteractionsCassette)
-ANSWER = WEB.interaction["steps"][0]["content"][0]["text"]
+ANSWER = WEB.interaction["steps"][-1]["content"][0]["text"]
 
 
 @pytest.fixture(scope="module")

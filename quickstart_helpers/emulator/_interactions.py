@@ -3,36 +3,22 @@
 For any API version segment (the SDK's paths, ``google/genai/_gaos/interactions.py``):
 
 - ``POST /{version}/interactions``: create. With ``"stream": true`` the answer is
-  ``text/event-stream``: per recorded event an ``event: <event_type>`` line and a
-  ``data: <JSON>`` line (the JSON carries ``event_type`` and ``event_id``), a blank
-  line, and at the end ``data: [DONE]``, the sentinel the SDK stops at. Without
-  ``stream`` the answer is the recorded ``Interaction`` JSON.
-- ``GET /{version}/interactions/{id}``: the interaction as JSON; with ``stream=true``
-  its events again, and with ``last_event_id=<event_id>`` only the events after that
-  one (resuming a dropped stream).
-- ``POST /{version}/interactions/{id}/cancel``: cancel an interaction still being
-  generated (the rest of its events are not sent); a finished one gets 400
-  ``FAILED_PRECONDITION``.
-- ``DELETE /{version}/interactions/{id}``: forget it (``{}``).
+  ``text/event-stream`` framed as the API frames it (rules ``interactions.*`` in
+  :mod:`._profiles`; LF line ends, unlike ``streamGenerateContent``): per recorded
+  event an ``event: <event_type>`` line, a ``data: <compact JSON>`` line and a blank
+  line, then ``event: done`` / ``data: [DONE]``. Without ``stream``: the ``Interaction``.
+- ``GET /{version}/interactions/{id}``: the interaction; with ``stream=true`` its events
+  again, with ``last_event_id`` only those after that event (resuming a dropped stream).
+- ``POST /{version}/interactions/{id}/cancel``: cancel one still in progress (a
+  finished one gets 400 ``FAILED_PRECONDITION``); ``DELETE``: forget it (``{}``).
 
-Interactions created with ``store`` true (the default) are kept by id while the
-emulator runs, so ``previous_interaction_id`` chains a conversation and ``get``
-works; a create request is matched to a cassette by
-:func:`~quickstart_helpers.emulator._cassettes.interactions_request_key`, where the
-previous interaction counts as the name of the cassette that recorded it.
-
-The emulator keeps the API's timeline: an interaction's events are generated from the
-moment it is created, each after its recorded ``delay_ms`` (realtime pacing), whether
-or not a client is connected. A ``"break": true`` in the cassette drops the create
-request's connection there; ``get`` with ``last_event_id`` then streams the rest, each
-event when its time has come. Nothing is made up: unmatched requests get the API's
-error JSON naming the closest cassette (found off the event loop, comparing a bounded
-prefix of each input with
-:func:`~quickstart_helpers.emulator._cassettes.closest_text`).
-
-The routes go through the emulator's middlewares like every other route
-(:mod:`._middleware`: JSON errors, local ``Host``/``Origin`` and CORS, merged
-slashes, the body timeout).
+Interactions created with ``store`` true (the default) are kept by id while the emulator
+runs, so ``previous_interaction_id`` chains a conversation; a create request is matched
+by :func:`~._cassettes.interactions_request_key`, where the previous interaction counts
+as the name of the cassette that recorded it. An interaction's events are generated
+from its creation, each after its ``delay_ms`` (realtime pacing), whether or not a
+client listens; a ``"break": true`` drops the create request's connection there. An
+unmatched request gets the API's 404 JSON naming the closest cassette.
 """
 
 from __future__ import annotations
@@ -40,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -79,12 +66,10 @@ class StoredInteraction:
 
     def generated(self, now: float, realtime: bool) -> int:
         """Return how many recorded events (breaks counted) exist at loop time ``now``."""
-        total = len(self.cassette.events)
         if self.cancelled_at is not None:
             return self.cancelled_at
-        if not realtime:
-            return total
-        return sum(1 for i in range(total) if self.due(i) <= now)
+        total = len(self.cassette.events)
+        return sum(self.due(i) <= now for i in range(total)) if realtime else total
 
     def status(self, now: float, realtime: bool) -> str:
         """Return ``cancelled``, ``in_progress`` or the recording's final status."""
@@ -104,9 +89,8 @@ class StoredInteraction:
         recorded = self.cassette.interaction
         if status == recorded.get("status", "completed"):
             return dict(recorded)
-        partial = {k: v for k, v in recorded.items() if k not in ("steps", "usage", "updated")}
-        partial["status"] = status
-        return partial
+        rest = {k: v for k, v in recorded.items() if k not in ("steps", "usage", "updated")}
+        return {**rest, "status": status}
 
 
 _STORE = web.AppKey("quickstart_interactions", dict)
@@ -120,23 +104,10 @@ def stored_interactions(app: web.Application) -> dict[str, StoredInteraction]:
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register the Interactions API routes on the emulator's aiohttp app."""
     app[_STORE] = {}
-
-    async def create(request: web.Request) -> web.StreamResponse:
-        return await _create(emulator, request)
-
-    async def get(request: web.Request) -> web.StreamResponse:
-        return await _get(emulator, request)
-
-    async def cancel(request: web.Request) -> web.StreamResponse:
-        return await _cancel(emulator, request)
-
-    async def delete(request: web.Request) -> web.StreamResponse:
-        return await _delete(emulator, request)
-
-    app.router.add_post("/{version}/interactions", create)
-    app.router.add_get("/{version}/interactions/{id}", get)
-    app.router.add_delete("/{version}/interactions/{id}", delete)
-    app.router.add_post("/{version}/interactions/{id}/cancel", cancel)
+    app.router.add_post("/{version}/interactions", partial(_create, emulator))
+    app.router.add_get("/{version}/interactions/{id}", partial(_get, emulator))
+    app.router.add_delete("/{version}/interactions/{id}", partial(_delete, emulator))
+    app.router.add_post("/{version}/interactions/{id}/cancel", partial(_cancel, emulator))
 
 
 def _now() -> float:
@@ -181,31 +152,27 @@ def closest_interaction(
 
 
 def _unmatched(
-    emulator: Emulator,
-    model: str,
-    body: dict[str, Any],
-    previous: str | None,
-    best: InteractionsCassette | None,
+    model: str, body: dict[str, Any], previous: str | None, best: InteractionsCassette | None
 ) -> web.Response:
-    wanted = _input_text(body)
     hint = "There are no interactions cassettes at all."
     if best is not None:
         after = f", continuing {best.previous!r}" if best.previous else ""
+        where = best.path.name if best.path else "in memory"
         hint = (
-            f"The closest cassette is {best.name!r} "
-            f"({best.path.name if best.path else 'in memory'}), recorded for model "
+            f"The closest cassette is {best.name!r} ({where}), recorded for model "
             f"{best.model!r}{after} with the input {short(_input_text(best.request))!r}."
         )
     after = f" continuing the interaction of cassette {previous!r}" if previous else ""
-    message = (
+    return api_error(
+        404,
+        "NOT_FOUND",
         f"No recorded interaction (cassette) matches this request to model {model!r}"
-        f"{after} with the input {short(wanted)!r}. The offline emulator only replays "
-        f"recordings and never makes an answer up. {hint} Send that cassette's input, "
-        "write an interactions cassette for yours in a folder listed in "
+        f"{after} with the input {short(_input_text(body))!r}. The offline emulator only "
+        f"replays recordings and never makes an answer up. {hint} Send that cassette's "
+        "input, write an interactions cassette for yours in a folder listed in "
         "QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not record "
-        "the Interactions API), or set GEMINI_API_KEY to run against the live API."
+        "the Interactions API), or set GEMINI_API_KEY to run against the live API.",
     )
-    return api_error(404, "NOT_FOUND", message)
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
@@ -214,26 +181,17 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return read
     raw, body = read
     model = body.get("model")
-    received = ReceivedRequest(
-        "interactions.create",
-        bare_model(str(model or body.get("agent") or "")),
-        request.match_info["version"],
-        body,
-        size=len(raw),
-    )
+    name = bare_model(str(model or body.get("agent") or ""))
+    version = request.match_info["version"]
+    received = ReceivedRequest("interactions.create", name, version, body, size=len(raw))
     emulator.requests.append(received)
     if not isinstance(model, str) or not model:
-        return api_error(
-            400,
-            "INVALID_ARGUMENT",
-            "The offline emulator replays model interactions only: give 'model'.",
-        )
+        message = "The offline emulator replays model interactions only: give 'model'."
+        return api_error(400, "INVALID_ARGUMENT", message)
     store = stored_interactions(request.app)
     previous: str | None = None
-    previous_id = body.get("previous_interaction_id")
-    if previous_id:
-        parent = store.get(str(previous_id))
-        if parent is None:
+    if previous_id := body.get("previous_interaction_id"):
+        if (parent := store.get(str(previous_id))) is None:
             return _not_found(str(previous_id))
         previous = parent.cassette.name
     loop = asyncio.get_running_loop()
@@ -242,11 +200,8 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     cassette = emulator.store.find_interaction(model, body, previous)
     if cassette is None:
         recorded = [c for c in emulator.store.cassettes if isinstance(c, InteractionsCassette)]
-        # The hint is searched off the event loop.
-        best = await loop.run_in_executor(
-            None, closest_interaction, recorded, model, body, previous
-        )
-        return _unmatched(emulator, model, body, previous, best)
+        find = partial(closest_interaction, recorded, model, body, previous)
+        return _unmatched(model, body, previous, await loop.run_in_executor(None, find))
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:
@@ -257,53 +212,53 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     return web.json_response(stored.resource(_now(), _realtime(emulator)))
 
 
-async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+def _stored(request: web.Request) -> StoredInteraction | web.Response:
+    """The interaction a request names, or the API's error (no key, not found)."""
     error = key_error(request)
     if error is not None:
         return error
     interaction_id = request.match_info["id"]
-    emulator.requests.append(
-        ReceivedRequest("interactions.get", "", request.match_info["version"], dict(request.query))
-    )
-    stored = stored_interactions(request.app).get(interaction_id)
-    if stored is None:
-        return _not_found(interaction_id)
-    stream = request.query.get("stream", "").lower() == "true"
+    found = stored_interactions(request.app).get(interaction_id)
+    return _not_found(interaction_id) if found is None else found
+
+
+async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+    if key_error(request) is None:
+        query = dict(request.query)
+        version = request.match_info["version"]
+        emulator.requests.append(ReceivedRequest("interactions.get", "", version, query))
+    stored = _stored(request)
+    if isinstance(stored, web.Response):
+        return stored
     last_event_id = request.query.get("last_event_id")
-    if not stream:
+    if request.query.get("stream", "").lower() != "true":
         if last_event_id:
-            return api_error(
-                400, "INVALID_ARGUMENT", "last_event_id can only be used with stream=true."
-            )
+            message = "last_event_id can only be used with stream=true."
+            return api_error(400, "INVALID_ARGUMENT", message)
         return web.json_response(stored.resource(_now(), _realtime(emulator)))
-    start = 0
-    if last_event_id:
-        ids = [e.event.get("event_id") if e.event else None for e in stored.cassette.events]
-        if last_event_id not in ids:
-            return api_error(
-                400,
-                "INVALID_ARGUMENT",
-                f"last_event_id {last_event_id!r} is not an event of interaction "
-                f"{interaction_id!r}.",
-            )
-        start = ids.index(last_event_id) + 1
+    ids = [e.event.get("event_id") if e.event else None for e in stored.cassette.events]
+    if last_event_id and last_event_id not in ids:
+        return api_error(
+            400,
+            "INVALID_ARGUMENT",
+            f"last_event_id {last_event_id!r} is not an event of interaction "
+            f"{stored.cassette.interaction_id!r}.",
+        )
+    start = ids.index(last_event_id) + 1 if last_event_id else 0
     return await _replay(emulator, request, stored, start, create=False)
 
 
 async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    error = key_error(request)
-    if error is not None:
-        return error
-    interaction_id = request.match_info["id"]
-    stored = stored_interactions(request.app).get(interaction_id)
-    if stored is None:
-        return _not_found(interaction_id)
+    stored = _stored(request)
+    if isinstance(stored, web.Response):
+        return stored
     now, realtime = _now(), _realtime(emulator)
-    if stored.status(now, realtime) != "in_progress":
+    status = stored.status(now, realtime)
+    if status != "in_progress":
         return api_error(
             400,
             "FAILED_PRECONDITION",
-            f"Interaction {interaction_id!r} is {stored.status(now, realtime)}; only an "
+            f"Interaction {stored.cassette.interaction_id!r} is {status}; only an "
             "interaction still in progress can be cancelled.",
         )
     stored.cancelled_at = stored.generated(now, realtime)
@@ -311,51 +266,35 @@ async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamRespons
 
 
 async def _delete(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    error = key_error(request)
-    if error is not None:
-        return error
-    interaction_id = request.match_info["id"]
-    if stored_interactions(request.app).pop(interaction_id, None) is None:
-        return _not_found(interaction_id)
+    stored = _stored(request)
+    if isinstance(stored, web.Response):
+        return stored
+    del stored_interactions(request.app)[stored.cassette.interaction_id]
     return web.json_response({})
 
 
-def _frame(event: dict[str, Any], newline: str) -> bytes:
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    return format_event(data, event=str(event.get("event_type")), newline=newline)
-
-
 async def _replay(
-    emulator: Emulator,
-    request: web.Request,
-    stored: StoredInteraction,
-    start: int,
-    *,
-    create: bool,
+    emulator: Emulator, request: web.Request, stored: StoredInteraction, start: int, *, create: bool
 ) -> web.StreamResponse:
-    """Stream the recorded events from index ``start``, each when it is generated."""
-    response = web.StreamResponse(
-        status=200,
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
-    )
+    """Stream the recorded events from index ``start``, each when it is generated, then
+    ``event: done`` / ``data: [DONE]``; compact JSON and LF line ends, as the API."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
-    realtime = _realtime(emulator)
     try:
         for index in range(start, len(stored.cassette.events)):
-            if realtime:
-                wait_ms = round((stored.due(index) - _now()) * 1000)
-                await emulator.sleep(wait_ms)
+            if _realtime(emulator):
+                await emulator.sleep(round((stored.due(index) - _now()) * 1000))
             if stored.cancelled_at is not None and index >= stored.cancelled_at:
                 break
-            item = stored.cassette.events[index]
-            if item.event is None:
+            event = stored.cassette.events[index].event
+            if event is None:
                 if create and request.transport is not None:
-                    # Drop the connection mid-stream, as a network failure would.
-                    request.transport.abort()
+                    request.transport.abort()  # the connection drops, as a network failure
                     return response
                 continue
-            await response.write(_frame(item.event, emulator.sse_newline))
-        await response.write(format_event(DONE, newline=emulator.sse_newline))
+            data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+            await response.write(format_event(data, event=str(event.get("event_type"))))
+        await response.write(format_event(DONE, event="done"))
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass

@@ -5,6 +5,10 @@ The SDK's Interactions models (``google.genai.interactions``) accept unknown fie
 ``UnknownStep``, ...) so that a newer server never breaks an older client. A recording
 must be stricter: this module validates with those models, then walks the result and
 reports every field the models do not know and every variant they could not place.
+
+Two fields of real streams are not in the SDK's models (``docs/emulator-rules.md``,
+"Interactions API"): ``metadata`` on ``interaction.created`` and ``metadata.usage`` on
+``step.delta``. They are allowed, and checked with the SDK models of their shape.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ def _event_adapter() -> TypeAdapter[Any]:
     return TypeAdapter(InteractionSSEEvent)
 
 
+@cache
+def _captured() -> dict[tuple[str, str], type[BaseModel]]:
+    """(SDK model, field) of real-capture fields the model lacks -> the model of its value."""
+    from google.genai.interactions import StepDeltaMetadata, Usage
+
+    return {
+        ("InteractionCreatedEvent", "metadata"): StepDeltaMetadata,
+        ("StepDeltaMetadata", "usage"): Usage,
+    }
+
+
 def _loc(loc: Any) -> str:
     text = ""
     for item in loc:
@@ -39,8 +54,12 @@ def _walk(value: Any, where: str, problems: list[str]) -> None:
             kind = raw.get("type") or raw.get("event_type") if isinstance(raw, dict) else None
             problems.append(f"{where}: unknown variant {kind!r} (the SDK's {name})")
             return
-        for key in value.__pydantic_extra__ or {}:
-            problems.append(f"{where}.{key}: unknown field (not in the SDK's {name})")
+        for key, extra in (value.__pydantic_extra__ or {}).items():
+            model = _captured().get((name, key))
+            if model is None:
+                problems.append(f"{where}.{key}: unknown field (not in the SDK's {name})")
+            else:
+                problems += _check(model.model_validate, extra, f"{where}.{key}")
         for field_name in type(value).model_fields:
             # Read the stored value: getattr warns for fields the SDK deprecated.
             _walk(value.__dict__.get(field_name), f"{where}.{field_name}", problems)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-__all__ = ["PROFILES", "RULES", "Profile", "Rule", "profile_for"]
+__all__ = ["INTERACTIONS_RULES", "PROFILES", "RULES", "Profile", "Rule", "profile_for"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,16 @@ _LIVE_GUIDE = (
     "(ai.google.dev/gemini-api/docs/live-guide), section "
 )
 
+_STREAMING_INTERACTIONS = (
+    "Gemini API docs, Streaming interactions "
+    "(ai.google.dev/gemini-api/docs/interactions/streaming), the REST example"
+)
+_B1 = (
+    "a real stream of gemini-2.5-flash, 2026-06-05: Arize-ai/openinference, cassette "
+    "test_interactions_with_thinking_stream.yaml (commit 046714fd), kept in "
+    "tests/wire/interactions/"
+)
+
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
 RULES: dict[str, Rule] = {
     rule.id: rule
@@ -65,14 +75,55 @@ RULES: dict[str, Rule] = {
         # -- Live API, Gemini 3.1 Flash Live ------------------------------------------
         # -- generateContent, Gemini 3 ------------------------------------------------
         # -- Interactions API -----------------------------------------------------------
+        Rule(
+            "interactions.event_framing",
+            "Each event is an `event: <event_type>` line, a `data: <compact JSON>` line (the "
+            "JSON repeats `event_type`) and a blank line, LF line ends; Content-Type "
+            "`text/event-stream`.",
+            f"{_STREAMING_INTERACTIONS}; {_B1}.",
+            "generateContent streams use CRLF; Interactions streams keep LF (the capture).",
+        ),
+        Rule(
+            "interactions.done_event",
+            "The stream ends with `event: done` and `data: [DONE]` (the SDK stops at the "
+            "`[DONE]` sentinel).",
+            f"{_STREAMING_INTERACTIONS}; {_B1}.",
+        ),
+        Rule(
+            "interactions.usage_metadata",
+            "`metadata.usage` (running totals, every usage key, zeros included) rides on "
+            "`interaction.created`, on the last thought summary delta and on the last "
+            "`step.delta` of each step.",
+            f"{_B1}.",
+            "The SDK's models (google-genai 3.6.1) have no `metadata` on "
+            "`interaction.created` and name step.delta's `metadata.total_usage`; they keep "
+            "`usage` as an extra field, so the SDK parses the capture's shape, which we send.",
+        ),
+        Rule(
+            "interactions.completed_resource",
+            "`interaction.completed` carries the interaction with `usage`, `created`, "
+            "`updated` and `service_tier`, without its steps.",
+            f"{_STREAMING_INTERACTIONS}; {_B1}.",
+        ),
+        Rule(
+            "interactions.empty_signature_delta",
+            "In a thought step with summaries, each `thought_summary` delta is followed by an "
+            "empty `thought_signature` delta; the step's last delta carries the signature.",
+            f"{_B1}.",
+            "The docs example (no summaries asked) shows one signature delta, its value cut.",
+        ),
     ]
 }
 
+#: The Interactions API's framing: it holds for every model, so every profile has it and
+#: the emulator's Interactions routes apply it without asking (a test checks both).
+INTERACTIONS_RULES = frozenset(r for r in RULES if r.startswith("interactions."))
+
 #: The families, most specific first; :func:`profile_for` takes the first that matches.
 PROFILES: tuple[Profile, ...] = (
-    Profile("Gemini 3.1 Flash Live", ("gemini-3.1-flash-live*",), frozenset()),
-    Profile("Gemini 3", ("gemini-3*",), frozenset()),
-    Profile("Other models", ("*",), frozenset()),
+    Profile("Gemini 3.1 Flash Live", ("gemini-3.1-flash-live*",), INTERACTIONS_RULES),
+    Profile("Gemini 3", ("gemini-3*",), INTERACTIONS_RULES),
+    Profile("Other models", ("*",), INTERACTIONS_RULES),
 )
 
 
