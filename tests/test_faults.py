@@ -28,7 +28,7 @@ from quickstart_helpers.emulator import (
     parse_cassette,
     shipped_cassette_dir,
 )
-from quickstart_helpers.emulator._live import load_audio, render_message
+from quickstart_helpers.emulator._live_wire import load_audio, render_message
 from quickstart_helpers.errors import CassetteError
 from quickstart_helpers.retry import (
     CONTINUE_PROMPT,
