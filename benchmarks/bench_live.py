@@ -41,7 +41,7 @@ from aiohttp import WSMsgType, web
 from benchmarks.registry import Options, Result, benchmark
 from quickstart_helpers._background import BackgroundServer, start_background_server
 from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette
-from quickstart_helpers.emulator._live_wire import LIVE_ROUTE, render_wire
+from quickstart_helpers.emulator._live_wire import LIVE_ROUTE, render_turn
 
 CASSETTE = "live_narration"
 CONCURRENT = 20
@@ -79,11 +79,9 @@ def serve_bare(cassette: LiveCassette, ssl_context: ssl.SSLContext, compress: bo
     """Start a bare WebSocket server replaying ``cassette``'s pre-rendered turns."""
     turns = {
         " ".join(t.input.split()): [
-            data
-            for m in t.messages
-            if (data := render_wire(cassette, m, output_transcription=False)) is not None
+            data for data in render_turn(cassette, i, transcription=False) if data is not None
         ]
-        for t in cassette.turns
+        for i, t in enumerate(cassette.turns)
     }
 
     async def handle(request: web.Request) -> web.WebSocketResponse:

@@ -37,13 +37,7 @@ from ._cassettes import (
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = [
-    "CLOSE_GOING_AWAY",
-    "SPLIT_PAUSE_S",
-    "LiveFaults",
-    "StreamFaults",
-    "http_error",
-]
+__all__ = ["CLOSE_GOING_AWAY", "SPLIT_PAUSE_S", "LiveFaults", "StreamFaults", "http_error"]
 
 #: Pause after each piece of a split chunk, in seconds, so the pieces arrive in
 #: separate reads (in fast pacing too).
@@ -113,11 +107,8 @@ class StreamFaults:
         return False
 
     async def write(self, response: web.StreamResponse, index: int, event: bytes) -> bool:
-        """Write chunk ``index``'s framed bytes, split or cut short if a fault says so.
-
-        Returns:
-            True when the connection was dropped in the middle of the event.
-        """
+        """Write chunk ``index``'s framed bytes, split or cut short if a fault says so;
+        return True when the connection was dropped in the middle of the event."""
         cut = None
         if self.drop is not None and self.drop.after == index and self.drop.at_byte is not None:
             cut = self.drop.at_byte
@@ -141,11 +132,7 @@ class StreamFaults:
 
 
 class LiveFaults:
-    """The fault directives of one Live API connection.
-
-    Args:
-        emulator: The emulator (for its pacing).
-    """
+    """The fault directives of one Live API connection (``emulator``: for its pacing)."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -168,16 +155,12 @@ class LiveFaults:
             ConnectionResetError: A ``drop`` fault (the connection was aborted).
         """
         for fault in cassette.faults:
-            if (getattr(fault, "turn", None) or 0) != turn:
-                continue
-            if getattr(fault, "after", None) != index:
+            if (getattr(fault, "turn", None) or 0, getattr(fault, "after", None)) != (turn, index):
                 continue
             if isinstance(fault, GoAwayFault):
                 go_away = {"goAway": {"timeLeft": fault.time_left}}  # as _live sends messages
                 await ws.send_bytes(json.dumps(go_away, separators=(",", ":")).encode())
-                seconds = float(fault.time_left[:-1])
-                if self.emulator.pacing == "fast":
-                    seconds = 0.0
+                seconds = 0.0 if self.emulator.pacing == "fast" else float(fault.time_left[:-1])
                 self.going_away_at = asyncio.get_running_loop().time() + seconds
             elif isinstance(fault, CloseFault):
                 raise LiveSessionClosed(fault.code, fault.reason)

@@ -48,7 +48,7 @@ from ._live_wire import (
     close_reason,
     encode_message,
     parse_client_message,
-    render_message,
+    render_turn,
 )
 from ._live_wire import ResumptionStore as ResumptionStore  # the emulator's handles
 from ._profiles import Profile, profile_for
@@ -373,7 +373,7 @@ class _LiveSession:
         transcription = self.setup is not None and self.setup.output_audio_transcription is not None
         faults = self.faults if cassette.faults else None
         turn_index = next(i for i, t in enumerate(cassette.turns) if t is turn)
-        audio: dict[str, tuple[int, bytes]] = {}  # WAV files read for this turn
+        wire = render_turn(cassette, turn_index, transcription=transcription)
         for index, message in enumerate(turn.messages):
             if faults is not None:
                 await faults.before_message(self.ws, self.request, cassette, turn_index, index)
@@ -385,11 +385,8 @@ class _LiveSession:
                 raise ConnectionResetError("cassette break")
             if message.close is not None:  # a recorded close (e.g. 1011) ends the session
                 raise _Close(message.close.code, message.close.reason)
-            payload = render_message(
-                cassette, message, output_transcription=transcription, audio=audio
-            )
-            if payload is not None:
-                await self.ws.send_bytes(encode_message(payload))
+            if wire[index] is not None:
+                await self.ws.send_bytes(wire[index])  # type: ignore[arg-type]
         if faults is not None:
             await faults.before_message(
                 self.ws, self.request, cassette, turn_index, len(turn.messages)

@@ -7,11 +7,11 @@ compared, and the session resumption handles an emulator gave out.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import secrets
 import threading
 import wave
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,12 +76,7 @@ def encode_message(payload: dict[str, Any]) -> bytes:
 
 
 def load_audio(path: Path) -> tuple[int, bytes]:
-    """Return ``(rate, pcm)`` of a cassette's WAV file (16-bit mono).
-
-    Raises:
-        ValueError: The file is not 16-bit mono PCM WAV.
-        OSError: It cannot be read.
-    """
+    """``(rate, pcm)`` of a cassette's WAV file; ValueError unless 16-bit mono PCM."""
     with wave.open(str(path), "rb") as wav:
         if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
             raise ValueError(
@@ -98,30 +93,24 @@ def render_message(
     output_transcription: bool = True,
     audio: dict[str, tuple[int, bytes]] | None = None,
 ) -> dict[str, Any] | None:
-    """Build the JSON a cassette message sends, or None when nothing is left to send.
-
-    An audio slice becomes an ``inlineData`` part of ``serverContent.modelTurn``, beside
-    what else the message's ``serverContent`` carries (a transcription, say: one event,
-    several parts). ``outputTranscription`` is dropped unless ``output_transcription``.
-    ``audio`` holds WAV files already read in this turn, by name.
-
-    Raises:
-        ValueError: The audio slice lies outside its WAV file, or the file is invalid.
+    """The JSON a cassette message sends (None: nothing to send). An audio slice becomes an
+    ``inlineData`` part of ``serverContent.modelTurn`` beside what else it carries (one event,
+    several parts); ``outputTranscription`` is dropped unless ``output_transcription``;
+    ``audio`` keeps the WAV files read, by name. Raises ValueError for a slice past its file.
     """
-    payload = copy.deepcopy(message.message)
+    payload = dict(message.message)  # copied as deep as it is changed
     content = payload.get("serverContent")
-    if not output_transcription and isinstance(content, dict):
-        content.pop("outputTranscription", None)
-        if not content:
-            del payload["serverContent"]
+    if isinstance(content, dict):
+        content = payload["serverContent"] = dict(content)
+        if not output_transcription:
+            content.pop("outputTranscription", None)
+            if not content:
+                del payload["serverContent"]
     if message.audio is not None:
-        name = message.audio.file
-        if audio is None or name not in audio:
-            folder = cassette.path.parent if cassette.path else Path.cwd()
-            loaded = load_audio(folder / name)
-            if audio is not None:
-                audio[name] = loaded
-        rate, pcm = audio[name] if audio is not None else loaded
+        name, audio = message.audio.file, {} if audio is None else audio
+        if name not in audio:
+            audio[name] = load_audio((cassette.path.parent if cassette.path else Path.cwd()) / name)
+        rate, pcm = audio[name]
         start, frames = message.audio.start, message.audio.frames
         if (start + frames) * 2 > len(pcm):
             raise ValueError(
@@ -131,18 +120,44 @@ def render_message(
         data = base64.b64encode(pcm[start * 2 : (start + frames) * 2]).decode("ascii")
         part = {"inlineData": {"mimeType": f"audio/pcm;rate={rate}", "data": data}}
         content = payload.get("serverContent") or {}
-        turn = content.pop("modelTurn", {})
+        turn = dict(content.pop("modelTurn", {}))
         turn["parts"] = [*turn.get("parts", []), part]
         payload["serverContent"] = {"modelTurn": turn, **content}  # modelTurn first
     return payload or None
 
 
-def render_wire(
-    cassette: LiveCassette, message: LiveMessage, *, output_transcription: bool = True
-) -> bytes | None:
-    """The bytes the emulator sends for a cassette message, or None (see render_message)."""
-    payload = render_message(cassette, message, output_transcription=output_transcription)
-    return None if payload is None else encode_message(payload)
+#: Wire bytes of the most recently replayed turns, by (cassette object, turn, transcription):
+#: without it, 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py).
+#: Cassettes are read-only once loaded; a WAV file edited under a running emulator is read
+#: again when its store is reloaded (a new cassette object).
+_RENDERED: OrderedDict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = (
+    OrderedDict()
+)
+_RENDERED_TURNS = 64
+_rendered_lock = threading.Lock()
+
+
+def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> list[bytes | None]:
+    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept.
+
+    Raises:
+        ValueError: As :func:`render_message`.
+    """
+    key = (id(cassette), index, transcription)
+    with _rendered_lock:
+        kept = _RENDERED.get(key)
+    if kept is not None and kept[0] is cassette:
+        return kept[1]
+    audio: dict[str, tuple[int, bytes]] = {}  # each WAV file read once
+    wire = []
+    for message in cassette.turns[index].messages:
+        payload = render_message(cassette, message, output_transcription=transcription, audio=audio)
+        wire.append(None if payload is None else encode_message(payload))
+    with _rendered_lock:
+        _RENDERED[key] = (cassette, wire)
+        while len(_RENDERED) > _RENDERED_TURNS:
+            _RENDERED.popitem(last=False)
+    return wire
 
 
 def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
