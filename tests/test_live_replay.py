@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import wave
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +23,7 @@ from quickstart_helpers.emulator import (
     shipped_cassette_dir,
 )
 from quickstart_helpers.emulator._live_wire import encode_message, render_message
+from quickstart_helpers.wav import write_wav
 
 #: Shipped Live cassettes; those with fault directives (goAway, close) end sessions on purpose,
 #: so their replays are compared turn by turn in tests/test_faults.py instead.
@@ -160,3 +163,26 @@ def test_a_refused_message_is_refused_every_time(emulator: Emulator) -> None:
     bad = {"realtimeInput": {"text": "Hello", "textt": True}}
     for _ in range(2):
         assert asyncio.run(exchange(emulator, [bad])) == ([[]], 1007)  # closed, no frame
+
+
+def test_a_reloaded_cassette_is_rendered_from_its_files_again(tmp_path) -> None:
+    """Rendered turns are kept per cassette object: a store loaded again reads the WAV again."""
+    narration = next(c for c in LIVE if c.name == "live_narration")
+    shutil.copy(narration.path, tmp_path / "live_narration.json")  # type: ignore[arg-type]
+    shutil.copytree(narration.path.parent / "audio", tmp_path / "audio")  # type: ignore[union-attr]
+
+    def first_turn() -> list[bytes]:
+        with Emulator(store=CassetteStore([tmp_path]), pacing="fast") as emu:
+            cassette = next(c for c in emu.store.cassettes if c.name == "live_narration")
+            assert isinstance(cassette, LiveCassette)
+            replayed = asyncio.run(replay(emu, cassette, False))[0]
+            assert replayed == rendered(cassette, 0, False)
+            return replayed
+
+    before = first_turn()
+    wav = tmp_path / narration.turns[0].messages[0].audio.file  # type: ignore[union-attr]
+    with wave.open(str(wav), "rb") as read:
+        frames = read.getnframes()
+    write_wav(wav, bytes(frames * 2))  # the same length, silent
+    after = first_turn()
+    assert len(after) == len(before) and after != before
