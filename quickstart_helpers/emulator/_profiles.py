@@ -93,7 +93,7 @@ RULES: dict[str, Rule] = {
         Rule(
             "live.several_parts_per_event",
             "One serverContent can carry several things at once: audio inlineData parts and "
-            "an outputTranscription; some serverContent messages carry only usageMetadata; "
+            "an outputTranscription; some messages carry only usageMetadata (no serverContent); "
             "generationComplete comes before turnComplete; Live usage has thoughtsTokenCount.",
             _LIVE_GUIDE
             + '"Receiving response"; Live API reference, BidiGenerateContentServerMessage '
