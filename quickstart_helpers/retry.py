@@ -286,6 +286,7 @@ class ResumableLiveSession:
     async def _open(self) -> None:
         from google.genai import types
 
+        # handle=None goes on the wire as {} (a new session), never as a null handle.
         config = self.config.model_copy(
             update={"session_resumption": types.SessionResumptionConfig(handle=self.handle)}
         )
@@ -357,7 +358,7 @@ class ResumableLiveSession:
         await self._open()
 
     async def send_turn(self, text: str) -> AsyncIterator[types.LiveServerMessage]:
-        """Send one user turn and yield the server's messages up to ``turn_complete``.
+        """Send one user turn as ``realtime_input.text``; yield the replies to ``turn_complete``.
 
         First reads the previous turn's ``session_resumption_update``
         (:meth:`read_update`) and reconnects when a ``goAway`` is pending. Notes every
@@ -368,16 +369,14 @@ class ResumableLiveSession:
             RuntimeError: A reconnection was needed without a handle, or
                 ``max_reconnects`` is used up.
         """
-        from google.genai import types
-
         if self._session is None:
             raise RuntimeError("Use ResumableLiveSession in an 'async with' block.")
         await self.read_update()
         if self.go_away is not None:
             await self._reconnect(f"goAway (time left {self.go_away})")
-        await self._session.send_client_content(
-            turns=types.Content(role="user", parts=[types.Part(text=text)])
-        )
+        # Text during the conversation goes as realtime input: on gemini-3.1-flash-live-preview
+        # client content only seeds the initial history (docs/emulator-rules.md).
+        await self._session.send_realtime_input(text=text)
         async for message in self._session.receive():
             self._note(message)
             content = message.server_content

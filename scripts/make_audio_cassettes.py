@@ -1,4 +1,4 @@
-"""Write the Live API cassettes of notebooks/04_audio_streaming.ipynb, with real speech.
+"""Write the Live API cassettes (notebooks 04 and 07) with real speech.
 
 Run: ``uv run python scripts/make_audio_cassettes.py``. It needs ``espeak-ng`` (the
 speech) and ``sox`` (resampling to 24 kHz) from Debian: ``apt-get install espeak-ng
@@ -10,7 +10,14 @@ file per reply under ``assets/cassettes/live/audio/``. The cassette JSON refers 
 slices of those files: the emulator sends each slice as one ``inlineData`` chunk
 (``audio/pcm;rate=24000``). Chunks are 80 ms of audio; the delays (a time to first chunk
 of about 0.7 s, then chunks at twice real time) and the token counts (32 tokens per
-second of audio, about 1.3 per word of text) are modelled on the live API, not measured.
+second of audio, about 1.3 per word of text, a few thinking tokens) are modelled on the
+live API, not measured.
+
+The messages have the shapes of real ``gemini-3.1-flash-live-preview`` streams (the Live
+API capabilities guide, "Receiving response"; ``docs/emulator-rules.md``): an audio chunk
+and a piece of its transcription in one ``serverContent`` (several parts per event), a
+message that carries only ``usageMetadata`` midway through each reply,
+``generationComplete`` before ``turnComplete``, and ``thoughtsTokenCount`` in the usage.
 """
 
 from __future__ import annotations
@@ -35,12 +42,14 @@ from quickstart_helpers.wav import write_wav  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "live"
 AUDIO = OUT / "audio"
+FAULTS = ROOT / "assets" / "cassettes" / "faults"
 MODEL = settings.DEFAULT_LIVE_MODEL
 RATE = 24_000
 CHUNK_FRAMES = RATE * 80 // 1000  # 80 ms of audio per chunk
 FIRST_DELAY_MS = 700
 CHUNK_DELAY_MS = 40  # 80 ms of audio every 40 ms: twice real time
 AUDIO_TOKENS_PER_SECOND = 32
+THOUGHTS_TOKENS = 12  # thinkingLevel "minimal", the Live 3.1 default: a few tokens a turn
 VOICE = ["-v", "en-us", "-s", "160"]
 
 #: The system instruction every cassette was recorded with (notebook 04 sends it).
@@ -119,9 +128,12 @@ def transcript_pieces(text: str, count: int) -> list[str]:
 
 
 def audio_messages(
-    file: str, frames: int, text: str, *, stop_frame: int | None = None
+    file: str, frames: int, text: str, context: Context, sent: str, *, stop_frame: int | None = None
 ) -> list[dict[str, Any]]:
-    """Audio chunks of one reply, with its transcription spread among them."""
+    """Audio chunks of one reply, pieces of its transcription in the same events.
+
+    Midway, one message carries only the running ``usageMetadata``.
+    """
     end = frames if stop_frame is None else min(frames, stop_frame)
     starts = list(range(0, end, CHUNK_FRAMES))
     spoken_words = text.split()
@@ -131,20 +143,15 @@ def audio_messages(
     every = max(1, len(starts) // len(pieces))
     messages: list[dict[str, Any]] = []
     for i, start in enumerate(starts):
-        messages.append(
-            {
-                "delay_ms": FIRST_DELAY_MS if i == 0 else CHUNK_DELAY_MS,
-                "audio": {"file": file, "start": start, "frames": min(CHUNK_FRAMES, end - start)},
-            }
-        )
-        if i % every == 0 and pieces:
-            piece = pieces.pop(0)
-            messages.append(
-                {
-                    "delay_ms": 0,
-                    "message": {"serverContent": {"outputTranscription": {"text": piece}}},
-                }
-            )
+        message: dict[str, Any] = {"delay_ms": FIRST_DELAY_MS if i == 0 else CHUNK_DELAY_MS}
+        if i % every == 0 and pieces:  # one event, two parts: audio and its transcription
+            text_piece = {"outputTranscription": {"text": pieces.pop(0)}}
+            message["message"] = {"serverContent": text_piece}
+        message["audio"] = {"file": file, "start": start, "frames": min(CHUNK_FRAMES, end - start)}
+        messages.append(message)
+        if i == len(starts) // 2:  # usage so far, alone in its message
+            usage = context.usage(sent, start + CHUNK_FRAMES, keep=False)
+            messages.append({"delay_ms": 0, "message": {"usageMetadata": usage}})
     for piece in pieces:
         messages.append(
             {"delay_ms": 0, "message": {"serverContent": {"outputTranscription": {"text": piece}}}}
@@ -158,14 +165,17 @@ class Context:
     def __init__(self) -> None:
         self.tokens = authoring.estimate_tokens(NARRATOR)
 
-    def usage(self, sent: str, audio_frames: int) -> dict[str, Any]:
+    def usage(self, sent: str, audio_frames: int, *, keep: bool = True) -> dict[str, Any]:
+        """Usage of a reply of ``audio_frames`` frames to ``sent`` (``keep``: it ends the turn)."""
         prompt = self.tokens + authoring.estimate_tokens(sent)
         response = math.ceil(audio_frames / RATE * AUDIO_TOKENS_PER_SECOND)
-        self.tokens = prompt + response
+        if keep:
+            self.tokens = prompt + response
         return {
             "promptTokenCount": prompt,
             "responseTokenCount": response,
-            "totalTokenCount": prompt + response,
+            "totalTokenCount": prompt + response + THOUGHTS_TOKENS,
+            "thoughtsTokenCount": THOUGHTS_TOKENS,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
             "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
         }
@@ -210,7 +220,7 @@ def narration() -> dict[str, Any]:
     for i, text in enumerate(NARRATION, 1):
         file = f"audio/narration_{i}.wav"
         frames = store(file, synthesize(text))
-        messages = audio_messages(file, frames, text)
+        messages = audio_messages(file, frames, text, context, text)
         messages += end_of_turn(context.usage(text, frames))
         turns.append({"input": text, "messages": messages})
     return live_cassette(
@@ -224,11 +234,13 @@ def interruption() -> dict[str, Any]:
     context = Context()
     cut = int(INTERRUPT_AFTER_S * RATE) // CHUNK_FRAMES * CHUNK_FRAMES
     long_frames = store("audio/long_passage.wav", synthesize(LONG_PASSAGE), cut)
-    first = audio_messages("audio/long_passage.wav", long_frames, LONG_PASSAGE, stop_frame=cut)
+    first = audio_messages(
+        "audio/long_passage.wav", long_frames, LONG_PASSAGE, context, LONG_PASSAGE, stop_frame=cut
+    )
     first.append({"delay_ms": 60, "message": {"serverContent": {"interrupted": True}}})
     first += end_of_turn(context.usage(LONG_PASSAGE, cut), generation_complete=False)
     reply_frames = store("audio/thanks.wav", synthesize(BARGE_IN_REPLY))
-    second = audio_messages("audio/thanks.wav", reply_frames, BARGE_IN_REPLY)
+    second = audio_messages("audio/thanks.wav", reply_frames, BARGE_IN_REPLY, context, BARGE_IN)
     second.append({"delay_ms": 20, "message": {"goAway": {"timeLeft": "10s"}}})
     second += end_of_turn(context.usage(BARGE_IN, reply_frames))
     return live_cassette(
@@ -248,13 +260,45 @@ def dropped_connection() -> dict[str, Any]:
     frames = len(pcm) // 2
     stop = cut_frame(frames, DROP_AFTER_FRACTION)
     store("audio/dropped.wav", pcm, stop)
-    messages = audio_messages("audio/dropped.wav", frames, DROPPED, stop_frame=stop)
+    messages = audio_messages(
+        "audio/dropped.wav", frames, DROPPED, Context(), DROPPED, stop_frame=stop
+    )
     messages.append({"delay_ms": 40, "break": True})
     return live_cassette(
         "live_dropped_connection",
         "The connection drops after 45% of the reply's audio (no close frame). " + SOURCE,
         [{"input": DROPPED, "messages": messages}],
     )
+
+
+#: Notebook 07: three passages of a short audio guide to honeybees, read over two
+#: connections (a goAway during the first reply).
+GO_AWAY_PASSAGES = [
+    "A honeybee gathers nectar from hundreds of flowers on a single trip.",
+    "In the hive, workers fan it with their wings until it thickens into honey.",
+    "Then they seal each cell with wax, to keep the honey for winter.",
+]
+
+
+def live_go_away() -> dict[str, Any]:
+    """Three narrated turns; ``goAway`` midway through the first (faults/live_go_away.json)."""
+    context = Context()
+    turns = []
+    for i, text in enumerate(GO_AWAY_PASSAGES, 1):
+        file = f"audio/go_away_{i}.wav"
+        pcm = synthesize(text)
+        write_wav(FAULTS / file, pcm, rate=RATE)
+        messages = audio_messages(file, len(pcm) // 2, text, context, text)
+        messages += end_of_turn(context.usage(text, len(pcm) // 2))
+        turns.append({"input": text, "messages": messages})
+    cassette = live_cassette(
+        "live_go_away",
+        "07_errors_and_retries: goAway (10 s left) during the first reply; the client "
+        "reconnects with its session resumption handle for the next turns. " + SOURCE,
+        turns,
+    )
+    cassette["faults"] = [{"fault": "go_away", "turn": 0, "after": 6, "time_left": "10s"}]
+    return cassette
 
 
 def main() -> int:
@@ -268,6 +312,9 @@ def main() -> int:
     cassettes = [narration(), interruption(), dropped_connection()]
     # One server message per line: short, readable diffs.
     paths = authoring.write_cassettes(OUT, cassettes, indent=1, one_line={"messages"})
+    (FAULTS / "audio").mkdir(parents=True, exist_ok=True)
+    cassettes.append(live_go_away())
+    paths += authoring.write_cassettes(FAULTS, cassettes[-1:], indent=1, one_line={"messages"})
     for path, cassette in zip(paths, cassettes, strict=True):
         print(f"wrote {path.relative_to(ROOT)} ({len(cassette['turns'])} turns)")
     total = sum(p.stat().st_size for p in AUDIO.glob("*.wav"))

@@ -17,7 +17,6 @@ Written under ``assets/cassettes/faults/`` (audio under ``faults/audio/``).
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import _authoring as authoring  # noqa: E402
-import make_audio_cassettes as audio  # noqa: E402
 
 from quickstart_helpers import settings  # noqa: E402
 from quickstart_helpers.retry import CONTINUE_PROMPT  # noqa: E402
 from quickstart_helpers.sse import format_event  # noqa: E402
-from quickstart_helpers.wav import write_wav  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "faults"
 MODEL = settings.DEFAULT_TEXT_MODEL
@@ -51,14 +48,6 @@ SEPARATORS = (
     "Write a four-line poem about a maple in autumn, with a Unicode line separator "
     "between its lines and a paragraph separator between its two halves."
 )
-
-#: Live API: three passages of a short audio guide to honeybees, read over two
-#: connections (a goAway after the first turn).
-GO_AWAY_PASSAGES = [
-    "A honeybee gathers nectar from hundreds of flowers on a single trip.",
-    "In the hive, workers fan it with their wings until it thickens into honey.",
-    "Then they seal each cell with wax, to keep the honey for winter.",
-]
 
 UNAVAILABLE = {
     "error": {
@@ -398,36 +387,9 @@ def byte_level() -> list[dict[str, Any]]:
     ]
 
 
-def live_go_away() -> dict[str, Any]:
-    """Three narrated turns; ``goAway`` midway through the first."""
-    context = audio.Context()
-    turns = []
-    for i, text in enumerate(GO_AWAY_PASSAGES, 1):
-        file = f"audio/go_away_{i}.wav"
-        pcm = audio.synthesize(text)
-        write_wav(OUT / file, pcm, rate=audio.RATE)
-        frames = len(pcm) // 2
-        messages = audio.audio_messages(file, frames, text)
-        messages += audio.end_of_turn(context.usage(text, frames))
-        turns.append({"input": text, "messages": messages})
-    cassette = audio.live_cassette(
-        "live_go_away",
-        "07_errors_and_retries: goAway (10 s left) during the first reply; the client "
-        "reconnects with its session resumption handle for the next turns. " + audio.SOURCE,
-        turns,
-    )
-    cassette["faults"] = [{"fault": "go_away", "turn": 0, "after": 6, "time_left": "10s"}]
-    return cassette
-
-
 def main() -> int:
     cassettes = [*retries(), *broken_streams(), *finish_reasons(), *byte_level()]
-    paths = authoring.write_cassettes(OUT, cassettes)
-    if all(shutil.which(tool) for tool in ("espeak-ng", "sox")):
-        (OUT / "audio").mkdir(parents=True, exist_ok=True)
-        paths += authoring.write_cassettes(OUT, [live_go_away()], indent=1, one_line={"messages"})
-    else:
-        print("espeak-ng or sox missing: live_go_away.json left as it is", file=sys.stderr)
+    paths = authoring.write_cassettes(OUT, cassettes)  # live_go_away: make_audio_cassettes.py
     for path in paths:
         print(f"wrote {path.relative_to(ROOT)}")
     return 0

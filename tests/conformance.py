@@ -13,7 +13,7 @@ import pytest
 from google import genai
 
 from quickstart_helpers.emulator import Emulator, GenerateCassette, LiveCassette
-from quickstart_helpers.emulator._live import load_audio
+from quickstart_helpers.emulator._live_wire import load_audio
 
 from ._store import STORE
 

@@ -33,9 +33,7 @@ def config(**kwargs) -> types.LiveConnectConfig:
 
 
 async def one_turn(session, text: str) -> tuple[bytes, list[types.LiveServerMessage]]:
-    await session.send_client_content(
-        turns=types.Content(role="user", parts=[types.Part(text=text)]), turn_complete=True
-    )
+    await session.send_realtime_input(text=text)
     pcm, messages = b"", []
     async for message in session.receive():
         messages.append(message)

@@ -28,7 +28,7 @@ from quickstart_helpers.emulator import (
     parse_cassette,
     shipped_cassette_dir,
 )
-from quickstart_helpers.emulator._live import load_audio, render_message
+from quickstart_helpers.emulator._live_wire import load_audio, render_message
 from quickstart_helpers.errors import CassetteError
 from quickstart_helpers.retry import (
     CONTINUE_PROMPT,
@@ -41,6 +41,7 @@ from quickstart_helpers.sse import iter_events, iter_lines, iter_text
 from quickstart_helpers.wav import wave_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import make_audio_cassettes as spoken  # noqa: E402
 import make_fault_cassettes as made  # noqa: E402
 
 MODEL = made.MODEL
@@ -426,9 +427,7 @@ def test_bare_cr_line_ends_parse_in_our_parser_only() -> None:
 
 LIVE = BY_NAME["live_go_away"]
 assert isinstance(LIVE, LiveCassette)
-CONFIG = types.LiveConnectConfig(
-    response_modalities=["AUDIO"], system_instruction=made.audio.NARRATOR
-)
+CONFIG = types.LiveConnectConfig(response_modalities=["AUDIO"], system_instruction=spoken.NARRATOR)
 
 
 def cassette_pcm(cassette: LiveCassette, turns: range) -> bytes:
@@ -463,7 +462,7 @@ async def test_go_away_then_reconnect_with_the_handle_keeps_one_wav(client, emu,
     go_away = None
     sessions = 0
     with wave_file(path) as wav:
-        passages = list(made.GO_AWAY_PASSAGES)
+        passages = list(spoken.GO_AWAY_PASSAGES)
         while passages:
             config = CONFIG.model_copy(
                 update={"session_resumption": types.SessionResumptionConfig(handle=handle)}
@@ -472,9 +471,7 @@ async def test_go_away_then_reconnect_with_the_handle_keeps_one_wav(client, emu,
             async with client.aio.live.connect(model=LIVE.model, config=config) as session:
                 go_away = None
                 while passages and go_away is None:
-                    await session.send_client_content(
-                        turns=types.Content(role="user", parts=[types.Part(text=passages[0])])
-                    )
+                    await session.send_realtime_input(text=passages[0])
                     async for message in session.receive():
                         if message.data:
                             wav.write(message.data)
@@ -515,7 +512,7 @@ async def test_resumable_live_session_follows_go_away(client, emu, tmp_path) -> 
     path = tmp_path / "helper.wav"
     async with ResumableLiveSession(client, model=LIVE.model, config=CONFIG) as live:
         with wave_file(path) as wav:
-            for passage in made.GO_AWAY_PASSAGES:
+            for passage in spoken.GO_AWAY_PASSAGES:
                 async for message in live.send_turn(passage):
                     if message.data:
                         wav.write(message.data)
@@ -534,9 +531,7 @@ async def test_resumable_live_session_follows_go_away(client, emu, tmp_path) -> 
 @synced
 async def test_the_connection_closes_with_1001_when_go_away_time_is_up(client) -> None:
     async with client.aio.live.connect(model=LIVE.model, config=CONFIG) as session:
-        await session.send_client_content(
-            turns=types.Content(role="user", parts=[types.Part(text=made.GO_AWAY_PASSAGES[0])])
-        )
+        await session.send_realtime_input(text=spoken.GO_AWAY_PASSAGES[0])
         messages = [m async for m in session.receive()]
         assert any(m.go_away and m.go_away.time_left == "10s" for m in messages)
         assert messages[-1].server_content.turn_complete
@@ -564,10 +559,8 @@ async def test_live_close_and_drop_faults(tmp_path, fault, code) -> None:
         client = genai.Client(api_key="k", http_options=emu.http_options())
         received = []
         async with client.aio.live.connect(model=LIVE.model, config=CONFIG) as session:
-            for passage in made.GO_AWAY_PASSAGES[:2]:
-                await session.send_client_content(
-                    turns=types.Content(role="user", parts=[types.Part(text=passage)])
-                )
+            for passage in spoken.GO_AWAY_PASSAGES[:2]:
+                await session.send_realtime_input(text=passage)
                 try:
                     async for message in session.receive():
                         received.append(message)

@@ -23,7 +23,7 @@ from google import genai
 from google.genai import errors, types
 
 from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette, shipped_cassette_dir
-from quickstart_helpers.emulator._live import MAX_REASON_BYTES, load_audio
+from quickstart_helpers.emulator._live_wire import MAX_REASON_BYTES, load_audio
 from quickstart_helpers.wav import parse_pcm_mime_type, wave_file
 
 from ._store import STORE
@@ -123,16 +123,14 @@ def assert_wav_holds(path: Path, pcm: bytes) -> None:
     assert np.array_equal(data, np.frombuffer(pcm, dtype="<i2"))
 
 
-def test_send_client_content_writes_one_wav_per_narration_turn(
+def test_send_realtime_input_text_writes_one_wav_per_narration_turn(
     client: genai.Client, emulator: Emulator, tmp_path: Path
 ) -> None:
     async def run() -> list[Turn]:
         turns = []
         async with client.aio.live.connect(model=MODEL, config=config()) as session:
             for i, turn in enumerate(NARRATION.turns, 1):
-                await session.send_client_content(
-                    turns=types.Content(role="user", parts=[types.Part(text=turn.input)])
-                )
+                await session.send_realtime_input(text=turn.input)
                 turns.append(await receive_turn(session, tmp_path / f"audio_response_{i}.wav"))
         return turns
 
@@ -156,7 +154,7 @@ def test_send_client_content_writes_one_wav_per_narration_turn(
     assert received[0].model == MODEL
     messages = received[0].body
     assert messages[0]["setup"]["model"] == f"models/{MODEL}"
-    sent = [m["client_content"]["turns"][0]["parts"][0]["text"] for m in messages[1:]]
+    sent = [m["realtime_input"]["text"] for m in messages[1:]]
     assert sent == [t.input for t in NARRATION.turns]
     assert KEY not in repr(emulator.requests)
 
@@ -190,9 +188,7 @@ def test_send_realtime_input_text_with_output_transcription(
 def test_interrupted_and_go_away_are_delivered(client: genai.Client, tmp_path: Path) -> None:
     async def run() -> tuple[Turn, Turn]:
         async with client.aio.live.connect(model=MODEL, config=config()) as session:
-            await session.send_client_content(
-                turns=types.Content(parts=[types.Part(text=INTERRUPTION.turns[0].input)])
-            )
+            await session.send_realtime_input(text=INTERRUPTION.turns[0].input)
             first = await receive_turn(session, tmp_path / "interrupted.wav")
             await session.send_realtime_input(text=INTERRUPTION.turns[1].input)
             second = await receive_turn(session, tmp_path / "after.wav")
@@ -216,9 +212,7 @@ def test_a_connection_that_breaks_midway_leaves_a_valid_wav(
 
     async def run() -> None:
         async with client.aio.live.connect(model=MODEL, config=config()) as session:
-            await session.send_client_content(
-                turns=types.Content(parts=[types.Part(text=DROPPED.turns[0].input)])
-            )
+            await session.send_realtime_input(text=DROPPED.turns[0].input)
             with wave_file(path) as wav:
                 async for message in session.receive():
                     if message.data:
@@ -274,9 +268,7 @@ def test_text_modality_is_refused_with_1007(client: genai.Client) -> None:
 def test_unmatched_turn_closes_with_1008_and_says_what_to_do(client: genai.Client) -> None:
     async def run() -> None:
         async with client.aio.live.connect(model=MODEL, config=config()) as session:
-            await session.send_client_content(
-                turns=types.Content(parts=[types.Part(text="Sing me a song about the sea.")])
-            )
+            await session.send_realtime_input(text="Sing me a song about the sea.")
             async for _ in session.receive():
                 pass
 
@@ -373,8 +365,8 @@ async def raw_session(emulator: Emulator, messages: list[dict], *, query: str = 
 def test_camel_case_keys_and_key_in_query(emulator: Emulator) -> None:
     turn = NARRATION.turns[4]
     messages = [
-        {"clientContent": {"turns": [{"role": "user", "parts": [{"text": turn.input}]}]}},
-        {"clientContent": {"turnComplete": True}},
+        {"realtimeInput": {"audioStreamEnd": True}},  # nothing to answer
+        {"realtimeInput": {"text": turn.input}},
         {"realtimeInput": {"text": NARRATION.turns[0].input}},
     ]
 
@@ -384,7 +376,7 @@ def test_camel_case_keys_and_key_in_query(emulator: Emulator) -> None:
         async with websockets.connect(live_uri(emulator, f"?key={KEY}"), ssl=ssl) as ws:
             await ws.send(json.dumps(SETUP))
             out.append(json.loads(await ws.recv()))
-            await ws.send(json.dumps(messages[0]))  # turnComplete not set: no answer yet
+            await ws.send(json.dumps(messages[0]))
             await ws.send(json.dumps(messages[1]))
             await ws.send(json.dumps(messages[2]))
             completes = 0
@@ -518,3 +510,207 @@ def test_live_cassettes_hold_real_speech_within_their_files() -> None:
         assert (info.samplerate, info.channels, info.subtype) == (24_000, 1, "PCM_16")
     total = sum(p.stat().st_size for p in (shipped_cassette_dir() / "live").rglob("*"))
     assert total < 4_000_000
+
+
+# -- Gemini 3.1 Flash Live rules (docs/emulator-rules.md), each both ways ----------------------
+HISTORY = types.HistoryConfig(initial_history_in_client_content=True)
+EARLIER = [  # the conversation so far: the first four passages, read aloud
+    types.Content(role=role, parts=[types.Part(text=t.input)])
+    for t in NARRATION.turns[:4]
+    for role in ("user", "model")
+]
+
+
+def closed_with(run) -> errors.APIError:
+    with pytest.raises(errors.APIError) as caught:
+        asyncio.run(run())
+    return caught.value
+
+
+def test_client_content_seeds_the_initial_history_with_history_config(
+    client: genai.Client, emulator: Emulator, tmp_path: Path
+) -> None:
+    async def run() -> Turn:
+        async with client.aio.live.connect(
+            model=MODEL, config=config(history_config=HISTORY)
+        ) as session:
+            await session.send_client_content(turns=EARLIER, turn_complete=True)
+            await session.send_realtime_input(text=NARRATION.turns[4].input)
+            return await receive_turn(session, tmp_path / "after_history.wav")
+
+    before = len(emulator.requests)
+    turn = asyncio.run(run())
+    # No answer was replayed for the history: the first reply is the fifth passage's.
+    assert bytes(turn.pcm) == recorded_pcm(NARRATION, 4)
+    body = emulator.requests[before].body
+    # The SDK sends the inner key in snake_case: {"initial_history_in_client_content": true}.
+    assert list(body[0]["setup"]["historyConfig"].values()) == [True]
+    assert len(body[1]["client_content"]["turns"]) == 8
+
+
+def test_client_content_without_history_config_closes_with_1007(client: genai.Client) -> None:
+    async def run() -> None:
+        async with client.aio.live.connect(model=MODEL, config=config()) as session:
+            await session.send_client_content(
+                turns=types.Content(role="user", parts=[types.Part(text=NARRATION.turns[0].input)])
+            )
+            async for _ in session.receive():
+                pass
+
+    err = closed_with(run)
+    assert (err.code, err.details) == (1007, "Request contains an invalid argument.")
+
+
+def test_client_content_after_the_conversation_started_closes_with_1007(
+    client: genai.Client, tmp_path: Path
+) -> None:
+    replies: list[Turn] = []
+
+    async def run() -> None:
+        async with client.aio.live.connect(
+            model=MODEL, config=config(history_config=HISTORY)
+        ) as session:
+            await session.send_realtime_input(text=NARRATION.turns[0].input)
+            replies.append(await receive_turn(session, tmp_path / "first.wav"))
+            await session.send_client_content(turns=EARLIER[:2], turn_complete=True)
+            async for _ in session.receive():
+                pass
+
+    err = closed_with(run)
+    assert (err.code, err.details) == (1007, "Request contains an invalid argument.")
+    assert bytes(replies[0].pcm) == recorded_pcm(NARRATION, 0)  # the realtime turn was answered
+
+
+@pytest.fixture
+def older_model(tmp_path: Path) -> Iterator[tuple[genai.Client, str]]:
+    """An emulator whose narration cassette is recorded for a model without the 3.1 rules."""
+    model = "gemini-2.5-flash-native-audio-preview-09-2025"
+    folder = tmp_path / "older"
+    folder.mkdir()
+    recorded = json.loads(NARRATION.path.read_text())  # type: ignore[union-attr]
+    recorded["model"] = model
+    (folder / "live_narration.json").write_text(json.dumps(recorded))
+    (folder / "audio").symlink_to(NARRATION.path.parent / "audio")  # type: ignore[union-attr]
+    with Emulator(store=CassetteStore([folder]), pacing="fast") as emu:
+        yield genai.Client(api_key=KEY, http_options=emu.http_options()), model
+
+
+def test_other_models_still_answer_client_content_turns(
+    older_model: tuple[genai.Client, str], tmp_path: Path
+) -> None:
+    client, model = older_model
+
+    async def run() -> Turn:
+        async with client.aio.live.connect(model=model, config=config()) as session:
+            await session.send_client_content(
+                turns=types.Content(role="user", parts=[types.Part(text=NARRATION.turns[1].input)])
+            )
+            return await receive_turn(session, tmp_path / "older.wav")
+
+    assert bytes(asyncio.run(run()).pcm) == recorded_pcm(NARRATION, 1)
+
+
+MEDIA_CHUNK = {"mimeType": "audio/pcm;rate=16000", "data": base64.b64encode(bytes(640)).decode()}
+
+
+def test_media_chunks_close_with_1007_and_audio_is_not_refused_as_such(emulator: Emulator) -> None:
+    _, code, reason = asyncio.run(
+        raw_session(
+            emulator, [{"realtimeInput": {"mediaChunks": [MEDIA_CHUNK]}}], query=f"?key={KEY}"
+        )
+    )
+    assert code == 1007
+    assert reason == "realtime_input.media_chunks is deprecated. Use audio, video, or text instead."
+    # The same audio in ``audio``: accepted as input (offline, only text turns are replayed).
+    _, code, reason = asyncio.run(
+        raw_session(emulator, [{"realtimeInput": {"audio": MEDIA_CHUNK}}], query=f"?key={KEY}")
+    )
+    assert code == 1008 and "text turns only" in reason
+
+
+@pytest.mark.filterwarnings("ignore:The `session.send` method is deprecated")
+def test_media_chunks_are_not_refused_on_other_models(
+    older_model: tuple[genai.Client, str],
+) -> None:
+    client, model = older_model
+
+    async def run() -> None:
+        async with client.aio.live.connect(model=model, config=config()) as session:
+            await session.send(input=types.Blob(data=bytes(640), mime_type="audio/pcm;rate=16000"))
+            async for _ in session.receive():
+                pass
+
+    err = closed_with(run)
+    assert err.code == 1008 and "text turns only" in str(err.details)
+
+
+def test_a_null_resumption_handle_is_refused_and_no_handle_starts_a_session(
+    client: genai.Client, emulator: Emulator, tmp_path: Path
+) -> None:
+    async def raw_setup(resumption: dict) -> tuple[int | None, str]:
+        ssl = emulator.certificate.client_context()  # type: ignore[union-attr]
+        async with websockets.connect(live_uri(emulator, f"?key={KEY}"), ssl=ssl) as ws:
+            await ws.send(
+                json.dumps({"setup": {**SETUP["setup"], "sessionResumption": resumption}})
+            )
+            try:
+                await ws.recv()
+                await ws.recv()
+            except websockets.ConnectionClosed:
+                pass
+        return ws.close_code, ws.close_reason
+
+    code, reason = asyncio.run(raw_setup({"handle": None}))
+    assert code == 1008 and "omit the handle" in reason
+
+    # What the SDK sends for SessionResumptionConfig() (and handle=None): {} - a new session.
+    async def run() -> str | None:
+        resumption = types.SessionResumptionConfig(handle=None)
+        async with client.aio.live.connect(
+            model=MODEL, config=config(session_resumption=resumption)
+        ) as session:
+            await session.send_realtime_input(text=NARRATION.turns[0].input)
+            await receive_turn(session, tmp_path / "resumable.wav")
+            async for message in session.receive():
+                if message.session_resumption_update:
+                    return message.session_resumption_update.new_handle
+        return None
+
+    before = len(emulator.requests)
+    assert asyncio.run(run())
+    assert emulator.requests[before].body[0]["setup"]["sessionResumption"] == {}
+
+
+def test_recordings_carry_several_parts_per_event_and_usage_only_messages(
+    client: genai.Client,
+) -> None:
+    async def run() -> list[types.LiveServerMessage]:
+        async with client.aio.live.connect(
+            model=MODEL, config=config(transcription=True)
+        ) as session:
+            await session.send_realtime_input(text=NARRATION.turns[1].input)
+            return [message async for message in session.receive()]
+
+    messages = asyncio.run(run())
+    both = [
+        m
+        for m in messages
+        if m.server_content
+        and m.server_content.model_turn
+        and m.server_content.output_transcription
+    ]
+    assert both and all(m.data for m in both)  # audio and its transcript in one event
+    usage_only = [m for m in messages if m.server_content is None and m.usage_metadata]
+    assert usage_only  # a client that reads message.server_content.model_turn must check
+    flags = [
+        ("generation" if m.server_content.generation_complete else "turn")
+        for m in messages
+        if m.server_content
+        and (m.server_content.generation_complete or m.server_content.turn_complete)
+    ]
+    assert flags == ["generation", "turn"]
+    final = messages[-1].usage_metadata
+    assert final is not None and final.thoughts_token_count and final.thoughts_token_count > 0
+    assert final.total_token_count == (
+        final.prompt_token_count + final.response_token_count + final.thoughts_token_count
+    )

@@ -433,10 +433,7 @@ async def _live_turn(emulator: Emulator, key: str = FAKE_KEY) -> list[bytes]:
     config = types.LiveConnectConfig(response_modalities=["AUDIO"])
     pcm: list[bytes] = []
     async with client(emulator, key).aio.live.connect(model=LIVE_MODEL, config=config) as session:
-        await session.send_client_content(
-            turns=types.Content(role="user", parts=[types.Part(text=LIVE_INPUT)]),
-            turn_complete=True,
-        )
+        await session.send_realtime_input(text=LIVE_INPUT)  # Live 3.1: text as realtime input
         async for message in session.receive():
             if message.data:
                 pcm.append(message.data)

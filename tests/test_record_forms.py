@@ -313,9 +313,7 @@ async def _failing_turn(
     config = types.LiveConnectConfig(response_modalities=["AUDIO"])
     audio = 0
     async with client(emulator, key).aio.live.connect(model=LIVE_MODEL, config=config) as session:
-        await session.send_client_content(
-            turns=types.Content(role="user", parts=[types.Part(text=text)]), turn_complete=True
-        )
+        await session.send_realtime_input(text=text)  # Live 3.1: text as realtime input
         with pytest.raises(errors.APIError) as info:
             async for message in session.receive():
                 audio += bool(message.data)

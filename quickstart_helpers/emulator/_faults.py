@@ -1,37 +1,22 @@
 """Fault directives: what breaks streams in production, replayed on the real wire.
 
-A cassette's ``faults`` list (validated in :mod:`._cassettes`) names the faults; this
-module carries them out. :mod:`._http` and :mod:`._live` call it at a few points:
-
-``generate`` cassettes (REST and SSE):
-
-- ``http_error``: :func:`http_error` answers the request with the API's error JSON
-  before any chunk; with ``times``, only that many requests in a row fail, then one
-  succeeds, and the count starts over (per cassette, per emulator);
-- ``error_event``: an ``{"error": {...}}`` event (SSE, or a JSON array item) after
-  chunk N, then the stream ends (what the live API sends when it fails mid-answer);
-- ``drop``: the connection is dropped after chunk N, or in the middle of chunk N+1
-  after ``at_byte`` bytes of its SSE event;
-- ``split``: a chunk's SSE event is written in several TCP writes, each flushed and
-  followed by a short pause (:data:`SPLIT_PAUSE_S`, also in fast pacing) so the client
-  reads the pieces separately; an offset inside a UTF-8 character splits it.
-
-``live`` cassettes (WebSocket), at message N of turn T:
-
-- ``close``: close the WebSocket with a code and reason (1007, 1011 ...);
-- ``drop``: drop the connection without a close frame;
-- ``go_away``: send ``{"goAway": {"timeLeft": "10s"}}``; the turn goes on to its end,
-  then the connection takes no new turn and is closed with code 1001 once the time
-  is up (at once in fast pacing).
-
-Session resumption is not a fault: :mod:`._live` sends its handles (after each
-``turnComplete``) and resumes from them. A client that reconnects after ``goAway``
-reads on until that update arrives, then reconnects with the handle.
+A cassette's ``faults`` (validated in :mod:`._cassettes`) are carried out here, called by
+:mod:`._http` and :mod:`._live`. ``generate`` cassettes: ``http_error`` (the API's error
+JSON before any chunk; with ``times``, that many requests in a row fail, then one
+succeeds), ``error_event`` (an ``{"error": ...}`` event after chunk N, then the end),
+``drop`` (the connection dropped after chunk N, or ``at_byte`` bytes into chunk N+1),
+``split`` (a chunk written in several flushed TCP writes, :data:`SPLIT_PAUSE_S` apart,
+also in fast pacing; an offset may split a UTF-8 character). ``live`` cassettes, at
+message N of turn T: ``close`` (a close code and reason), ``drop`` (no close frame),
+``go_away`` (``{"goAway": {"timeLeft": "10s"}}``; the turn goes on, then no new turn is
+taken and the connection closes with 1001 once the time is up, at once in fast pacing).
+Session resumption is not a fault: :mod:`._live` sends and honours its handles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,20 +31,13 @@ from ._cassettes import (
     GoAwayFault,
     HttpErrorFault,
     LiveCassette,
-    LiveMessage,
     SplitFault,
 )
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = [
-    "CLOSE_GOING_AWAY",
-    "SPLIT_PAUSE_S",
-    "LiveFaults",
-    "StreamFaults",
-    "http_error",
-]
+__all__ = ["CLOSE_GOING_AWAY", "SPLIT_PAUSE_S", "LiveFaults", "StreamFaults", "http_error"]
 
 #: Pause after each piece of a split chunk, in seconds, so the pieces arrive in
 #: separate reads (in fast pacing too).
@@ -113,16 +91,9 @@ class StreamFaults:
     async def interrupt(
         self, response: web.StreamResponse, index: int, frame: Callable[..., bytes]
     ) -> bool:
-        """Before chunk ``index`` (or after the last): end the stream if a fault says so.
-
-        Args:
-            response: The streamed response.
-            index: The index of the next chunk (``len(chunks)`` after the last).
-            frame: Frames a payload as the stream does (an SSE event, or a JSON array
-                item; ``last=True`` also closes the array).
-
-        Returns:
-            True when the stream was ended (error event written, or connection dropped).
+        """Before chunk ``index`` (``len(chunks)`` after the last): end the stream if a
+        fault says so; return True when it was ended. ``frame`` frames a payload as the
+        stream does (an SSE event, or a JSON array item; ``last=True`` closes the array).
         """
         if self.error is not None and self.error.after == index:
             payload = self.error.error.model_dump(exclude_none=True)
@@ -136,11 +107,8 @@ class StreamFaults:
         return False
 
     async def write(self, response: web.StreamResponse, index: int, event: bytes) -> bool:
-        """Write chunk ``index``'s framed bytes, split or cut short if a fault says so.
-
-        Returns:
-            True when the connection was dropped in the middle of the event.
-        """
+        """Write chunk ``index``'s framed bytes, split or cut short if a fault says so;
+        return True when the connection was dropped in the middle of the event."""
         cut = None
         if self.drop is not None and self.drop.after == index and self.drop.at_byte is not None:
             cut = self.drop.at_byte
@@ -164,11 +132,7 @@ class StreamFaults:
 
 
 class LiveFaults:
-    """The fault directives of one Live API connection.
-
-    Args:
-        emulator: The emulator (for its pacing).
-    """
+    """The fault directives of one Live API connection (``emulator``: for its pacing)."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -181,28 +145,22 @@ class LiveFaults:
         cassette: LiveCassette,
         turn: int,
         index: int,
-        message: LiveMessage | None,
     ) -> None:
         """Carry out the faults placed before message ``index`` of ``turn``.
 
-        ``message`` is None after the turn's last message.
+        ``index`` is the turn's message count after its last message.
 
         Raises:
             LiveSessionClosed: A ``close`` fault (its code and reason).
             ConnectionResetError: A ``drop`` fault (the connection was aborted).
         """
-        from ._live import send_message
-
         for fault in cassette.faults:
-            if (getattr(fault, "turn", None) or 0) != turn:
-                continue
-            if getattr(fault, "after", None) != index:
+            if (getattr(fault, "turn", None) or 0, getattr(fault, "after", None)) != (turn, index):
                 continue
             if isinstance(fault, GoAwayFault):
-                await send_message(ws, {"goAway": {"timeLeft": fault.time_left}})
-                seconds = float(fault.time_left[:-1])
-                if self.emulator.pacing == "fast":
-                    seconds = 0.0
+                go_away = {"goAway": {"timeLeft": fault.time_left}}  # as _live sends messages
+                await ws.send_bytes(json.dumps(go_away, separators=(",", ":")).encode())
+                seconds = 0.0 if self.emulator.pacing == "fast" else float(fault.time_left[:-1])
                 self.going_away_at = asyncio.get_running_loop().time() + seconds
             elif isinstance(fault, CloseFault):
                 raise LiveSessionClosed(fault.code, fault.reason)

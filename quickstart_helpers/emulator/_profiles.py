@@ -73,6 +73,43 @@ RULES: dict[str, Rule] = {
     rule.id: rule
     for rule in [
         # -- Live API, Gemini 3.1 Flash Live ------------------------------------------
+        Rule(
+            "live.client_content_only_as_history",
+            "clientContent only seeds the initial history, and only when the setup has "
+            "historyConfig.initialHistoryInClientContent: true; it is processed without a "
+            "model call. Any other clientContent (without that config, or once the "
+            'conversation started) closes the session with 1007 "Request contains an '
+            'invalid argument."; text during the conversation goes through realtimeInput.text.',
+            _LIVE_GUIDE + '"Model comparison"; the SDK\'s docstring of types.HistoryConfig; '
+            "google/adk-python #5018, livekit/agents #5251 and #5985 (the 1007 close).",
+            "The guide gives no close code or reason; both are those the public reports show.",
+        ),
+        Rule(
+            "live.media_chunks_refused",
+            "realtimeInput.mediaChunks is refused: the session is closed with 1007 "
+            '"realtime_input.media_chunks is deprecated. Use audio, video, or text instead."',
+            "kizuna-ai-lab/sokuji #150 (the reason), aicc2025/sip-to-ai #5 (the 1007 close).",
+        ),
+        Rule(
+            "live.null_resumption_handle_refused",
+            "A setup whose sessionResumption has an explicit null handle is refused with 1008; "
+            "sessionResumption: {} (no handle) starts a new resumable session.",
+            "livekit/agents #5102 and PR #7254 (1008); SessionResumptionConfig.handle in the "
+            'SDK references: "If not present, a new session will be started."',
+            "The report was on gemini-2.5-flash-native-audio-latest through the Python SDK, which "
+            "sends {} for handle=None; the references say {} starts a new session, so only an "
+            "explicit null is refused. The close reason is the emulator's (none was reported).",
+        ),
+        Rule(
+            "live.several_parts_per_event",
+            "One serverContent can carry several things at once: audio inlineData parts and "
+            "an outputTranscription; some messages carry only usageMetadata (no serverContent); "
+            "generationComplete comes before turnComplete; Live usage has thoughtsTokenCount.",
+            _LIVE_GUIDE
+            + '"Receiving response"; Live API reference, BidiGenerateContentServerMessage '
+            "(usageMetadata beside serverContent) and UsageMetadata (thoughtsTokenCount).",
+            "A property of recordings, not a check: the shipped Live cassettes carry these shapes.",
+        ),
         # -- generateContent, Gemini 3 ------------------------------------------------
         # -- Interactions API -----------------------------------------------------------
         Rule(
@@ -121,7 +158,19 @@ INTERACTIONS_RULES = frozenset(r for r in RULES if r.startswith("interactions.")
 
 #: The families, most specific first; :func:`profile_for` takes the first that matches.
 PROFILES: tuple[Profile, ...] = (
-    Profile("Gemini 3.1 Flash Live", ("gemini-3.1-flash-live*",), INTERACTIONS_RULES),
+    Profile(
+        "Gemini 3.1 Flash Live",
+        ("gemini-3.1-flash-live*",),
+        frozenset(
+            {
+                "live.client_content_only_as_history",
+                "live.media_chunks_refused",
+                "live.null_resumption_handle_refused",
+                "live.several_parts_per_event",
+            }
+        )
+        | INTERACTIONS_RULES,
+    ),
     Profile("Gemini 3", ("gemini-3*",), INTERACTIONS_RULES),
     Profile("Other models", ("*",), INTERACTIONS_RULES),
 )

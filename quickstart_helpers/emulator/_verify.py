@@ -182,8 +182,8 @@ async def _send_live(base: str, ssl_ctx: Any, key: str, cassette: LiveCassette) 
         await ws.send_str(json.dumps({"setup": setup}))
         await ws.receive(timeout=60)  # setupComplete
         for turn in cassette.turns:
-            content = {"turns": [{"role": "user", "parts": [{"text": turn.input}]}]}
-            await ws.send_str(json.dumps({"clientContent": {**content, "turnComplete": True}}))
+            # Text as realtime input: Live 3.1 takes client content only as initial history.
+            await ws.send_str(json.dumps({"realtimeInput": {"text": turn.input}}))
             while True:
                 msg = await ws.receive(timeout=120)
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):

@@ -71,7 +71,7 @@ const session = await ai.live.connect({
     onclose: (e) => done(e),
   },
 });
-session.sendClientContent({ turns: cases.live.prompt, turnComplete: true });
+session.sendRealtimeInput({ text: cases.live.prompt }); // text during a conversation
 const ended = await turnComplete;
 session.close();
 out.liveEnd = ended ? String(ended.reason ?? ended.message ?? ended) : null;

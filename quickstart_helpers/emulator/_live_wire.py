@@ -1,0 +1,254 @@
+"""The Live API's wire, for the emulator's sessions (:mod:`._live`): close codes and
+reasons, server messages rendered from cassette messages (audio slices as ``inlineData``
+parts), client messages parsed with the SDK's ``types.LiveClientMessage``, setups
+compared, and the session resumption handles an emulator gave out.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import wave
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ..errors import LiveSessionClosed as _Close
+from ._auth_tokens import TOKEN_PREFIX
+from ._cassettes import LiveCassette, LiveMessage, normalize_contents
+from ._protocol import key_error
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from google.genai import types
+
+    from ._server import Emulator
+
+LIVE_ROUTE = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
+#: Close code of ``INVALID_ARGUMENT`` (RFC 6455: invalid payload data).
+CLOSE_INVALID_ARGUMENT = 1007
+#: Close code of ``NOT_FOUND`` / ``PERMISSION_DENIED`` (policy violation).
+CLOSE_NOT_FOUND = 1008
+_CLOSE_INTERNAL = 1011
+#: Longest close reason RFC 6455 allows, in UTF-8 bytes.
+MAX_REASON_BYTES = 123
+#: The live API's reason for a refused argument (google/adk-python #5018).
+INVALID_ARGUMENT = "Request contains an invalid argument."
+
+
+def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
+    """Encode a close reason, cut to ``limit`` UTF-8 bytes on a character boundary."""
+    data = " ".join(text.split()).encode("utf-8")
+    if len(data) <= limit:
+        return data
+    ellipsis = "…".encode()
+    return data[: limit - len(ellipsis)].decode("utf-8", "ignore").encode("utf-8") + ellipsis
+
+
+class ResumptionStore:
+    """Session resumption handles (opaque, valid in one emulator): ``(cassette, next turn)``."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, cassette: str, next_index: int) -> str:
+        """Return a new handle for a session at ``next_index`` of ``cassette``."""
+        handle = secrets.token_urlsafe(24)
+        with self._lock:
+            self._handles[handle] = (cassette, next_index)
+        return handle
+
+    def resume(self, handle: str) -> tuple[str, int] | None:
+        """Return ``(cassette name, next turn index)`` for a handle, or None if unknown."""
+        with self._lock:
+            return self._handles.get(handle)
+
+
+def encode_message(payload: dict[str, Any]) -> bytes:
+    """One server message's bytes (compact JSON, UTF-8), sent in a binary frame as the API does."""
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+def load_audio(path: Path) -> tuple[int, bytes]:
+    """``(rate, pcm)`` of a cassette's WAV file; ValueError unless 16-bit mono PCM."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+            raise ValueError(
+                f"{path} must be 16-bit mono PCM (it has {wav.getsampwidth() * 8}-bit "
+                f"samples and {wav.getnchannels()} channels)."
+            )
+        return wav.getframerate(), wav.readframes(wav.getnframes())
+
+
+def render_message(
+    cassette: LiveCassette,
+    message: LiveMessage,
+    *,
+    output_transcription: bool = True,
+    audio: dict[str, tuple[int, bytes]] | None = None,
+) -> dict[str, Any] | None:
+    """The JSON a cassette message sends (None: nothing to send). An audio slice becomes an
+    ``inlineData`` part of ``serverContent.modelTurn`` beside what else it carries (one event,
+    several parts); ``outputTranscription`` is dropped unless ``output_transcription``;
+    ``audio`` keeps the WAV files read, by name. Raises ValueError for a slice past its file.
+    """
+    payload = dict(message.message)  # copied as deep as it is changed
+    content = payload.get("serverContent")
+    if isinstance(content, dict):
+        content = payload["serverContent"] = dict(content)
+        if not output_transcription:
+            content.pop("outputTranscription", None)
+            if not content:
+                del payload["serverContent"]
+    if message.audio is not None:
+        name, audio = message.audio.file, {} if audio is None else audio
+        if name not in audio:
+            audio[name] = load_audio((cassette.path.parent if cassette.path else Path.cwd()) / name)
+        rate, pcm = audio[name]
+        start, frames = message.audio.start, message.audio.frames
+        if (start + frames) * 2 > len(pcm):
+            raise ValueError(
+                f"Cassette {cassette.name!r}: frames {start}..{start + frames} lie past "
+                f"the end of {name} ({len(pcm) // 2} frames)."
+            )
+        data = base64.b64encode(pcm[start * 2 : (start + frames) * 2]).decode("ascii")
+        part = {"inlineData": {"mimeType": f"audio/pcm;rate={rate}", "data": data}}
+        content = payload.get("serverContent") or {}
+        turn = dict(content.pop("modelTurn", {}))
+        turn["parts"] = [*turn.get("parts", []), part]
+        payload["serverContent"] = {"modelTurn": turn, **content}  # modelTurn first
+    return payload or None
+
+
+#: Wire bytes of the most recently replayed turns, by (cassette object, turn, transcription):
+#: without it, 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py).
+#: Cassettes are read-only once loaded; a WAV file edited under a running emulator is read
+#: again when its store is reloaded (a new cassette object).
+_RENDERED: OrderedDict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = (
+    OrderedDict()
+)
+_RENDERED_TURNS = 64
+_rendered_lock = threading.Lock()
+
+
+def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> list[bytes | None]:
+    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept.
+
+    Raises:
+        ValueError: As :func:`render_message`.
+    """
+    key = (id(cassette), index, transcription)
+    with _rendered_lock:
+        kept = _RENDERED.get(key)
+    if kept is not None and kept[0] is cassette:
+        return kept[1]
+    audio: dict[str, tuple[int, bytes]] = {}  # each WAV file read once
+    wire = []
+    for message in cassette.turns[index].messages:
+        payload = render_message(cassette, message, output_transcription=transcription, audio=audio)
+        wire.append(None if payload is None else encode_message(payload))
+    with _rendered_lock:
+        _RENDERED[key] = (cassette, wire)
+        while len(_RENDERED) > _RENDERED_TURNS:
+            _RENDERED.popitem(last=False)
+    return wire
+
+
+def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
+    """Parse one client message with the SDK's ``types.LiveClientMessage``.
+
+    Raises:
+        LiveSessionClosed: 1007 with the live API's "Unknown name" message when a field
+            is unknown or a value has the wrong type.
+    """
+    from google.genai import types
+
+    try:
+        return types.LiveClientMessage.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = f'Invalid JSON payload received. Unknown name "{where}": Cannot find field.'
+        else:
+            message = f"Invalid JSON payload received. Invalid value at '{where}'."
+        raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
+
+
+def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
+    config = setup.generation_config if setup is not None else None
+    wanted = (config.response_modalities if config is not None else None) or ["AUDIO"]
+    return [str(getattr(m, "value", m)).upper() for m in wanted]
+
+
+def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | None:
+    if setup is None or setup.system_instruction is None:
+        return None
+    value = setup.system_instruction
+    if isinstance(value, str):
+        value = {"parts": [{"text": value}]}
+    else:
+        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return normalize_contents([value])
+
+
+def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
+    """The cassette's setup (without its model) as the SDK's type."""
+    from google.genai import types
+
+    return types.LiveClientSetup.model_validate(
+        {k: v for k, v in cassette.setup.items() if k != "model"}
+    )
+
+
+def _normal_text(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = _normal_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _locked(setup: dict[str, Any], locked: dict[str, Any]) -> dict[str, Any]:
+    """The client's setup with an ephemeral token's locked fields put over it."""
+    merged = dict(setup)
+    for key, value in locked.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = {**merged[key], **value} if both else value
+    return merged
+
+
+def check_key(
+    emulator: Emulator, request: web.Request, *, constrained: bool
+) -> dict[str, Any] | None:
+    """Check the key (or, on the constrained route, spend a token use).
+
+    Returns:
+        The token's locked setup fields on the constrained route, else None.
+    """
+    if constrained:
+        auth = request.headers.get("Authorization", "")
+        name = auth.removeprefix("Token ") if auth.startswith("Token ") else ""
+        name = name or request.query.get("access_token", "")
+        if not name.startswith(TOKEN_PREFIX):
+            raise _Close(
+                CLOSE_NOT_FOUND,
+                "The constrained endpoint needs an ephemeral token (Authorization: Token "
+                "auth_tokens/...) from auth_tokens.create.",
+            )
+        try:
+            return emulator.tokens.start_session(name).setup
+        except PermissionError as exc:
+            raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
+    error = key_error(request)
+    if error is None:
+        return None
+    message = json.loads(error.body)["error"]["message"]  # type: ignore[arg-type]
+    raise _Close(CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND, message)
