@@ -52,7 +52,8 @@ def install_sdk() -> Path:
             check=True,
             timeout=600,
         )
-    shutil.copy(SOURCE / "conformance.mjs", BUILD / "conformance.mjs")
+    for script in SOURCE.glob("*.mjs"):
+        shutil.copy(script, BUILD / script.name)
     return BUILD
 
 

@@ -1,8 +1,8 @@
 """The emulator's lifecycle: an aiohttp app with TLS, served from a background thread.
 
-The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions` (the
-Interactions API) and :mod:`._live` (the Live API's WebSocket); this module starts and
-stops them and builds the client options that reach them.
+The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions`, :mod:`._live`
+(the Live API's WebSocket), :mod:`._models` and :mod:`._auth_tokens`; this module starts
+and stops them and builds what clients need to reach them.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class Emulator:
         _middleware.install(app, body_timeout=self.body_timeout)
         _http.add_routes(app, self)
         _models.add_routes(app, self)
-        _auth_tokens.add_routes(app, self)
+        _auth_tokens.add_routes(app, self.tokens)
         _live.add_routes(app, self)
         _interactions.add_routes(app, self)
         return app
@@ -221,14 +221,20 @@ class Emulator:
         )
 
     def shell_exports(self) -> str:
-        """Return ``export`` lines that point an unmodified ``genai.Client()`` here."""
-        assert self.certificate is not None
-        return "\n".join(
-            [
-                f"export GOOGLE_GEMINI_BASE_URL={self.base_url}",
-                "export GEMINI_API_KEY=offline-emulator",
-                f"export SSL_CERT_FILE={self.certificate.cert_file}",
-            ]
+        """Return ``export`` lines that point unmodified clients here.
+
+        The base URL and key read by the Python and JavaScript SDKs, and the emulator's
+        certificate authority for Python (``SSL_CERT_FILE``), Node
+        (``NODE_EXTRA_CA_CERTS``) and curl (``CURL_CA_BUNDLE``).
+        """
+        if self.certificate is None:
+            raise RuntimeError("Start the emulator before asking for its shell exports.")
+        ca = self.certificate.cert_file
+        return (
+            f"export GOOGLE_GEMINI_BASE_URL={self.base_url}\n"
+            "export GEMINI_API_KEY=offline-emulator\n"
+            f"export SSL_CERT_FILE={ca}\nexport NODE_EXTRA_CA_CERTS={ca}\n"
+            f"export CURL_CA_BUNDLE={ca}"
         )
 
     async def sleep(self, delay_ms: int) -> None:
