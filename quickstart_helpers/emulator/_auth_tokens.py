@@ -65,11 +65,7 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def create(self, body: dict[str, Any]) -> EphemeralToken:
-        """Make a token from a create request's body.
-
-        Raises:
-            ValueError: A field is unknown or a value is not valid (the message says which).
-        """
+        """Make a token from a create request's body; ValueError says what is not valid."""
         unknown = sorted(set(body) - _FIELDS)
         if unknown:
             raise ValueError(
@@ -91,11 +87,7 @@ class TokenStore:
         return token
 
     def start_session(self, name: str) -> EphemeralToken:
-        """Spend one use of a token to open a session.
-
-        Raises:
-            PermissionError: The token is unknown here, used up or expired.
-        """
+        """Spend one use of a token; PermissionError if unknown here, used up or expired."""
         with self._lock:
             token = self._tokens.get(name)
             if token is None:

@@ -1,20 +1,17 @@
 """The middleware every emulator route goes through (:func:`guard`), in this order:
 
-1. Local only: the ``Host`` header must name this machine (127.0.0.1, ``localhost``,
-   ``[::1]``), which defeats DNS rebinding; a browser ``Origin`` must be a page served
-   from this machine too (any scheme and port). Browsers get CORS headers the way the
-   live API answers them: the origin echoed in ``Access-Control-Allow-Origin``, preflight
-   ``OPTIONS`` answered 200 with the allowed methods, the requested headers and
-   ``Access-Control-Max-Age: 3600``.
-2. Repeated slashes in the path are one slash, as the live API treats them; the Python
-   SDK with a base URL ending in ``/`` and the JavaScript SDK (always, for the Live API)
-   send ``//v1beta/...`` and ``//ws/...``.
-3. The body is read before the handler, within the app's :data:`BODY_TIMEOUT` (408 and
-   the connection closed beyond; 413 beyond the app's ``client_max_size``).
-4. Every error is the API's error JSON (``{"error": {"code", "message", "status"}}``),
-   never ``text/plain``: unknown routes get 404 ``NOT_FOUND`` and known routes called
-   with another method 405, both naming the method and the path; JSON nested too deeply
-   for a parser is a 400; an unexpected exception is a 500 ``INTERNAL`` (logged).
+1. Local only: the ``Host`` must name this machine (127.0.0.1, ``localhost``, ``[::1]``),
+   which defeats DNS rebinding, and so must a browser's ``Origin`` (http or https, any
+   port). Browsers get CORS as the live API answers it: the origin echoed in
+   ``Access-Control-Allow-Origin``; a preflight ``OPTIONS`` answered 200 with the allowed
+   methods, the requested headers and ``Access-Control-Max-Age: 3600``.
+2. Repeated slashes are one slash, as the live API treats them (the Python SDK with a base
+   URL ending in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
+3. The body is read before the handler within :data:`BODY_TIMEOUT` (408 and the connection
+   closed beyond; 413 beyond the app's ``client_max_size``).
+4. Every error is the API's error JSON, never ``text/plain``: 404 ``NOT_FOUND`` for an
+   unknown route and 405 for another method, both naming the method and the path; 400 for
+   JSON nested too deeply; 500 ``INTERNAL`` (logged) for an unexpected exception.
 """
 
 from __future__ import annotations
@@ -52,10 +49,7 @@ def install(app: web.Application, body_timeout: float = 60.0) -> None:
 
 
 def unparsable(status: int, request: web.BaseRequest | None, detail: str) -> web.Response:
-    """The API's error JSON for a request aiohttp could not parse (a broken head).
-
-    The ``error_answer`` of :class:`quickstart_helpers._background.ErrorAnsweringRunner`.
-    """
+    """The API's error JSON for a request aiohttp could not parse (a broken head)."""
     code = "INVALID_ARGUMENT" if status < 500 else "INTERNAL"
     return api_error(status, code, f"The emulator could not read this request: {detail}".strip())
 
@@ -81,7 +75,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _local_answer(request: web.Request) -> web.StreamResponse | None:
     """A refusal or a CORS preflight's answer, or None to go on."""
-    if _hostname(request.host) not in ALLOWED_HOSTS:
+    if not _is_local(f"//{request.host}", ("",)):
         return api_error(
             403,
             "PERMISSION_DENIED",
@@ -91,7 +85,7 @@ def _local_answer(request: web.Request) -> web.StreamResponse | None:
     origin = request.headers.get("Origin")
     if origin is None:
         return None
-    if not is_local_origin(origin):
+    if not _is_local(origin):
         return api_error(
             403,
             "PERMISSION_DENIED",
@@ -99,36 +93,26 @@ def _local_answer(request: web.Request) -> web.StreamResponse | None:
             f"127.0.0.1) only, not pages from {origin!r}.",
         )
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        response = web.Response(status=200)
-        requested = request.headers.get("Access-Control-Request-Headers")
-        if requested:
-            response.headers["Access-Control-Allow-Headers"] = requested
-        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-        response.headers["Access-Control-Max-Age"] = "3600"
-        return response
+        headers = {"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Max-Age": "3600"}
+        if requested := request.headers.get("Access-Control-Request-Headers"):
+            headers["Access-Control-Allow-Headers"] = requested
+        return web.Response(status=200, headers=headers)
     return None
 
 
-def _hostname(value: str) -> str | None:
+def _is_local(url: str, schemes: tuple[str, ...] = ("http", "https")) -> bool:
+    """Whether ``url`` (an ``Origin``, or ``//`` and a ``Host``) names this machine."""
     try:
-        return urlsplit(f"//{value}").hostname
-    except ValueError:
-        return None
-
-
-def is_local_origin(origin: str) -> bool:
-    """Return whether a browser ``Origin`` is a page served from this machine."""
-    try:
-        parts = urlsplit(origin)
+        parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and parts.hostname in ALLOWED_HOSTS
+    return parts.scheme in schemes and parts.hostname in ALLOWED_HOSTS
 
 
 async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Add CORS headers to every answer to a local browser page, streams included."""
     origin = request.headers.get("Origin")
-    if origin is not None and is_local_origin(origin):
+    if origin is not None and _is_local(origin):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin, X-Origin, Referer"
 
@@ -151,11 +135,7 @@ async def _merged(request: web.Request) -> tuple[web.Request, Handler]:
 
 
 async def _read_in_time(request: web.Request) -> web.StreamResponse | None:
-    """Read the body (aiohttp keeps it for the handler) within the body timeout.
-
-    Returns:
-        None, or the 408 answer already sent (the connection is closed).
-    """
+    """Read the body (kept for the handler) in time; None, or the 408 sent and hung up."""
     if request.content.is_eof():  # all of it has arrived: nothing to wait for
         await request.read()
         return None
@@ -208,8 +188,6 @@ def _error_answer(request: web.Request, exc: Exception) -> web.Response:
             f"The emulator does not serve {where}. See the README, 'What the emulator "
             "serves', or set GEMINI_API_KEY to use the live API.",
         )
-    if exc.content_type == "application/json":
-        return web.Response(status=exc.status, body=exc.body, content_type="application/json")
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return api_error(
             413,
@@ -217,6 +195,5 @@ def _error_answer(request: web.Request, exc: Exception) -> web.Response:
             f"The request body is larger than the emulator's limit of "
             f"{request.client_max_size:,} bytes ({where}).",
         )
-    status = "RESOURCE_EXHAUSTED" if exc.status == 429 else None
-    status = status or ("INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL")
+    status = "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL"
     return api_error(exc.status, status, f"{exc.reason} ({where}): {exc.text or ''}".strip())

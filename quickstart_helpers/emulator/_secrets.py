@@ -37,15 +37,8 @@ def request_secrets(headers: Mapping[str, str], query: Mapping[str, str]) -> set
 
 
 def assert_clean(files: Mapping[str, bytes], secrets: Iterable[str]) -> None:
-    """Refuse to write when a secret's value (or an ephemeral token) is in any of the bytes.
-
-    Args:
-        files: What would be written, as ``{file name: bytes}``.
-        secrets: The values that must not appear.
-
-    Raises:
-        RecordingError: The message names the file, never the secret.
-    """
+    """Raise :class:`RecordingError` (naming the file, never the secret) when a secret's
+    value or an ephemeral token is in any of ``files`` (``{file name: bytes to write}``)."""
     needles = [s.encode("utf-8") for s in secrets if s]
     for name, data in files.items():
         if any(needle in data for needle in needles):

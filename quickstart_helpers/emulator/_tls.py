@@ -31,11 +31,8 @@ HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class LocalCertificate:
-    """A one-use certificate authority and the server certificate it issued.
-
-    Attributes:
-        ca_pem: The authority's certificate (PEM); clients trust it.
-    """
+    """A one-use certificate authority's certificate (``ca_pem``, what clients trust)
+    and the server certificate it issued."""
 
     def __init__(self, ca_pem: bytes, leaf: trustme.LeafCert, folder: Path | None) -> None:
         self.ca_pem = ca_pem
@@ -60,10 +57,7 @@ class LocalCertificate:
             return self._file
 
     def cleanup(self) -> None:
-        """Delete the temporary folder of :attr:`cert_file`, if this module made it.
-
-        A folder you chose is left alone. Safe to call twice.
-        """
+        """Delete :attr:`cert_file`'s temporary folder (not one you chose); safe twice."""
         if self._finalizer is not None:
             self._finalizer()
 
@@ -89,14 +83,9 @@ class LocalCertificate:
 def make_local_certificate(
     folder: str | os.PathLike[str] | None = None, *, days: int = 7
 ) -> LocalCertificate:
-    """Make a certificate authority and its server certificate for :data:`HOSTS`.
-
-    Args:
-        folder: Where :attr:`LocalCertificate.cert_file` writes ``emulator-ca.pem``
-            (kept). Defaults to a new private temporary folder, deleted by
-            :meth:`LocalCertificate.cleanup`, on garbage collection or at exit.
-        days: Validity in days from now. Defaults to 7.
-    """
+    """Make a certificate authority and its server certificate for :data:`HOSTS`, valid
+    for ``days``; :attr:`LocalCertificate.cert_file` is written in ``folder`` (kept), by
+    default a private temporary folder (see :meth:`LocalCertificate.cleanup`)."""
     now = dt.datetime.now(dt.timezone.utc)
     ca = trustme.CA(path_length=0, organization_name="Gemini API emulator")
     leaf = ca.issue_cert(
