@@ -292,6 +292,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
+    import gc
     import signal
     import threading
 
@@ -323,6 +324,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         pass
     finally:
         emulator.stop()
+        gc.freeze()  # exit without collecting every object at shutdown (0.4 s or more)
     return 0
 
 

@@ -139,6 +139,7 @@ class Emulator:
             runner_class=_background.ErrorAnsweringRunner,
             error_answer=_middleware.unparsable,
             keepalive_timeout=self.header_timeout,
+            shutdown_timeout=0.2,  # twice at most: a stream in flight, then its handler
         )
         self.port = self._server.port
         return self
