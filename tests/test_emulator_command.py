@@ -144,3 +144,29 @@ def test_sigint_stops_a_background_job_of_a_script() -> None:
             shell.wait(timeout=30)
     assert shell.stdout.read().endswith("exit 0\n")  # the emulator's exit code
     assert not folder.exists()
+
+
+def test_sigterm_during_a_stream_stops_it_and_deletes_its_certificate() -> None:
+    """A client still streaming (realtime pacing) does not hold the emulator up."""
+    command = [*COMMAND[:-1], "realtime"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = {"PATH": os.environ["PATH"], **read_exports(process.stdout)}
+    curl = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            'curl -sS -N "$URL" -H "x-goog-api-key: k" -H "Content-Type: application/json" -d "$BODY"',
+        ],
+        env={
+            **env,
+            "URL": f"{env['GOOGLE_GEMINI_BASE_URL']}/v1beta/models/{TEXT.model}"
+            ":streamGenerateContent?alt=sse",
+            "BODY": json.dumps(TEXT.request),
+        },
+        stdout=subprocess.PIPE,
+    )
+    assert curl.stdout.readline().startswith(b"data: ")  # the stream has begun
+    code, _ = stopped(process, signal.SIGTERM)
+    curl.wait(timeout=30)
+    assert code == 0
+    assert not Path(env["SSL_CERT_FILE"]).parent.exists()
