@@ -155,13 +155,14 @@ def test_sigterm_during_a_stream_stops_it_and_deletes_its_certificate() -> None:
         [
             "bash",
             "-c",
-            'curl -sS -N "$URL" -H "x-goog-api-key: k" -H "Content-Type: application/json" -d "$BODY"',
+            'curl -sS -N "$URL" -H "x-goog-api-key: k" -H "Content-Type: $TYPE" -d "$BODY"',
         ],
         env={
             **env,
             "URL": f"{env['GOOGLE_GEMINI_BASE_URL']}/v1beta/models/{TEXT.model}"
             ":streamGenerateContent?alt=sse",
             "BODY": json.dumps(TEXT.request),
+            "TYPE": "application/json",
         },
         stdout=subprocess.PIPE,
     )
