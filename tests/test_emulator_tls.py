@@ -4,9 +4,12 @@ other host, and its server key is never written to disk."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import ssl
+from pathlib import Path
 
 import pytest
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -102,3 +105,28 @@ def test_the_folder_holds_the_public_certificate_only(tmp_path) -> None:
     assert text.count("BEGIN CERTIFICATE") == 1 and "PRIVATE KEY" not in text
     mine.cleanup()
     assert mine.cert_file.exists()  # a folder the caller chose is kept
+
+
+def test_the_server_key_is_never_written_to_a_file(certificate, monkeypatch) -> None:
+    """On Linux it reaches OpenSSL through an in-memory file; trustme's temporary file
+    (its way to hand a key to ``ssl``) is not used."""
+
+    def no_file(*args, **kwargs):
+        raise AssertionError("the server key was about to be written to a file")
+
+    monkeypatch.setattr(trustme, "NamedTemporaryFile", no_file)
+    handshake(certificate.client_context(), certificate.server_context(), "127.0.0.1")
+
+
+def test_without_an_in_memory_file_the_key_file_is_deleted_at_once(certificate, monkeypatch):
+    written = []
+    original = trustme.NamedTemporaryFile
+
+    def remembered(*args, **kwargs):
+        written.append(original(*args, **kwargs))
+        return written[-1]
+
+    monkeypatch.delattr(os, "memfd_create")
+    monkeypatch.setattr(trustme, "NamedTemporaryFile", remembered)
+    handshake(certificate.client_context(), certificate.server_context(), "localhost")
+    assert len(written) == 1 and not Path(written[0].name).exists()

@@ -64,8 +64,8 @@ class LocalCertificate:
     def server_context(self) -> ssl.SSLContext:
         """Return an ``ssl.SSLContext`` that serves the certificate."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        if not hasattr(os, "memfd_create"):  # not Linux: a temporary file, deleted at once
-            self._leaf.configure_cert(ctx)
+        if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):  # not Linux
+            self._leaf.configure_cert(ctx)  # trustme's temporary file, deleted at once
             return ctx
         fd = os.memfd_create("gemini-emulator-key")
         try:
