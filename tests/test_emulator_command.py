@@ -9,13 +9,13 @@ and ``PATH`` only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,21 +48,30 @@ def read_exports(stdout) -> dict[str, str]:
     return exports
 
 
-def stopped(process: subprocess.Popen, sig: int) -> tuple[int, float]:
-    """Send ``sig`` to ``process``; return its exit code and the seconds it took to exit."""
-    sent = time.monotonic()
+def stopped(process: subprocess.Popen, sig: int) -> int:
+    """Send ``sig`` to ``process``; return its exit code."""
     os.kill(process.pid, sig)
-    code = process.wait(timeout=30)
-    return code, time.monotonic() - sent
+    return process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def emulator(*options: str) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+    """`quickstart emulator` as a process, and what it printed plus ``PATH`` (the process
+    is killed if the test leaves it running)."""
+    process = subprocess.Popen([*COMMAND, *options], stdout=subprocess.PIPE, text=True)
+    try:
+        yield process, {"PATH": os.environ["PATH"], **read_exports(process.stdout)}
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def printed() -> Iterator[dict[str, str]]:
     """A running `quickstart emulator`: only what it printed, plus ``PATH``."""
-    process = subprocess.Popen(COMMAND, stdout=subprocess.PIPE, text=True)
-    try:
-        yield {"PATH": os.environ["PATH"], **read_exports(process.stdout)}
-    finally:
+    with emulator() as (process, env):
+        yield env
         stopped(process, signal.SIGTERM)
 
 
@@ -119,10 +128,10 @@ def test_the_javascript_sdk_without_node_extra_ca_certs_refuses_the_emulator(pri
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=str)
 def test_a_signal_stops_it_and_deletes_its_certificate(sig: signal.Signals) -> None:
-    process = subprocess.Popen(COMMAND, stdout=subprocess.PIPE, text=True)
-    folder = Path(read_exports(process.stdout)["SSL_CERT_FILE"]).parent
-    assert folder.is_dir() and folder.name.startswith("gemini-emulator-")
-    code, _ = stopped(process, sig)
+    with emulator() as (process, env):
+        folder = Path(env["SSL_CERT_FILE"]).parent
+        assert folder.is_dir() and folder.name.startswith("gemini-emulator-")
+        code = stopped(process, sig)
     assert code == 0
     assert not folder.exists()
 
@@ -148,26 +157,24 @@ def test_sigint_stops_a_background_job_of_a_script() -> None:
 
 def test_sigterm_during_a_stream_stops_it_and_deletes_its_certificate() -> None:
     """A client still streaming (realtime pacing) does not hold the emulator up."""
-    command = [*COMMAND[:-1], "realtime"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    env = {"PATH": os.environ["PATH"], **read_exports(process.stdout)}
-    curl = subprocess.Popen(
-        [
-            "bash",
-            "-c",
-            'curl -sS -N "$URL" -H "x-goog-api-key: k" -H "Content-Type: $TYPE" -d "$BODY"',
-        ],
-        env={
-            **env,
-            "URL": f"{env['GOOGLE_GEMINI_BASE_URL']}/v1beta/models/{TEXT.model}"
-            ":streamGenerateContent?alt=sse",
-            "BODY": json.dumps(TEXT.request),
-            "TYPE": "application/json",
-        },
-        stdout=subprocess.PIPE,
-    )
-    assert curl.stdout.readline().startswith(b"data: ")  # the stream has begun
-    code, _ = stopped(process, signal.SIGTERM)
-    curl.wait(timeout=30)
+    with emulator("--pacing", "realtime") as (process, env):
+        curl = subprocess.Popen(
+            [
+                "bash",
+                "-c",
+                'curl -sS -N "$URL" -H "x-goog-api-key: k" -H "Content-Type: $TYPE" -d "$BODY"',
+            ],
+            env={
+                **env,
+                "URL": f"{env['GOOGLE_GEMINI_BASE_URL']}/v1beta/models/{TEXT.model}"
+                ":streamGenerateContent?alt=sse",
+                "BODY": json.dumps(TEXT.request),
+                "TYPE": "application/json",
+            },
+            stdout=subprocess.PIPE,
+        )
+        assert curl.stdout.readline().startswith(b"data: ")  # the stream has begun
+        code = stopped(process, signal.SIGTERM)
+        curl.wait(timeout=30)
     assert code == 0
     assert not Path(env["SSL_CERT_FILE"]).parent.exists()
