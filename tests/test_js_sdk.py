@@ -3,7 +3,9 @@
 The SDK is installed from the npm registry into ``build/js-sdk/`` (ignored) from
 ``tests/js/package.json`` when it is missing, so ``uv run pytest`` works on a fresh
 machine with ``node`` and ``npm`` (``.ci/run`` installs Debian's packages). The
-emulator's self-signed certificate is trusted with ``NODE_EXTRA_CA_CERTS``.
+emulator's certificate authority is trusted with ``NODE_EXTRA_CA_CERTS``
+(tests/test_emulator_command.py runs ``tests/js/exports.mjs`` with only the exports
+``quickstart emulator`` prints).
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def install_sdk() -> Path:
             check=True,
             timeout=600,
         )
-    shutil.copy(SOURCE / "conformance.mjs", BUILD / "conformance.mjs")
+    for script in SOURCE.glob("*.mjs"):
+        shutil.copy(script, BUILD / script.name)
     return BUILD
 
 

@@ -20,14 +20,11 @@ import datetime as dt
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ._protocol import api_error, read_keyed_json
-
-if TYPE_CHECKING:
-    from ._server import Emulator
 
 __all__ = ["TOKEN_PREFIX", "EphemeralToken", "TokenStore", "add_routes"]
 
@@ -38,13 +35,14 @@ _FIELDS = frozenset(
 )
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _parse_time(value: Any) -> dt.datetime:
-    text = str(value).replace("Z", "+00:00")
-    parsed = dt.datetime.fromisoformat(text)
+def _time(body: dict[str, Any], name: str, default: dt.timedelta) -> dt.datetime:
+    """The timestamp ``body[name]`` (RFC 3339, UTC if it names no zone), or now + default."""
+    if name not in body:
+        return dt.datetime.now(dt.timezone.utc) + default
+    try:
+        parsed = dt.datetime.fromisoformat(str(body[name]).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"Invalid value for a timestamp: {exc}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
@@ -67,52 +65,31 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def create(self, body: dict[str, Any]) -> EphemeralToken:
-        """Make a token from a create request's body.
-
-        Raises:
-            ValueError: A field is unknown or a value is not valid (the message says which).
-        """
+        """Make a token from a create request's body; ValueError says what is not valid."""
         unknown = sorted(set(body) - _FIELDS)
         if unknown:
             raise ValueError(
                 f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
             )
-        now = _now()
         uses = body.get("uses", 1)
         if not isinstance(uses, int) or isinstance(uses, bool) or uses < 1:
             raise ValueError(f"Invalid value at 'uses' (TYPE_INT32), {uses!r}")
-        try:
-            expire = _parse_time(body["expireTime"]) if "expireTime" in body else None
-            new_session = (
-                _parse_time(body["newSessionExpireTime"])
-                if "newSessionExpireTime" in body
-                else None
-            )
-        except ValueError as exc:
-            raise ValueError(f"Invalid value for a timestamp: {exc}") from None
+        expire = _time(body, "expireTime", dt.timedelta(minutes=30))
+        new_session = _time(body, "newSessionExpireTime", dt.timedelta(minutes=1))
         setup = body.get("bidiGenerateContentSetup") or {}
         if not isinstance(setup, dict):
             raise ValueError("Invalid value at 'bidi_generate_content_setup', expected an object")
         token = EphemeralToken(
-            name=TOKEN_PREFIX + secrets.token_urlsafe(24),
-            uses=uses,
-            expire_time=expire or now + dt.timedelta(minutes=30),
-            new_session_expire_time=new_session or now + dt.timedelta(minutes=1),
-            setup=setup,
+            TOKEN_PREFIX + secrets.token_urlsafe(24), uses, expire, new_session, setup
         )
         with self._lock:
             self._tokens[token.name] = token
         return token
 
     def start_session(self, name: str) -> EphemeralToken:
-        """Spend one use of a token to open a session.
-
-        Raises:
-            PermissionError: The token is unknown here, used up or expired.
-        """
+        """Spend one use of a token; PermissionError if unknown here, used up or expired."""
         with self._lock:
             token = self._tokens.get(name)
-            now = _now()
             if token is None:
                 raise PermissionError(
                     "The ephemeral token is not valid for this emulator (tokens live only in "
@@ -120,24 +97,23 @@ class TokenStore:
                 )
             if token.uses < 1:
                 raise PermissionError("The ephemeral token has no uses left.")
-            if now > token.new_session_expire_time or now > token.expire_time:
+            now = dt.datetime.now(dt.timezone.utc)
+            if now > min(token.new_session_expire_time, token.expire_time):
                 raise PermissionError("The ephemeral token has expired for new sessions.")
             token.uses -= 1
             return token
 
 
-def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register ``POST /{version}/auth_tokens``."""
+def add_routes(app: web.Application, tokens: TokenStore) -> None:
+    """Register ``POST /{version}/auth_tokens``, making tokens in ``tokens``."""
 
     async def create(request: web.Request) -> web.StreamResponse:
         read = await read_keyed_json(request, object_only=True)
         if isinstance(read, web.Response):
             return read
-        _, body = read
         try:
-            token = emulator.tokens.create(body)
+            return web.json_response({"name": tokens.create(read[1]).name})
         except ValueError as exc:
             return api_error(400, "INVALID_ARGUMENT", str(exc))
-        return web.json_response({"name": token.name})
 
     app.router.add_post("/{version}/auth_tokens", create)

@@ -17,68 +17,37 @@ from collections.abc import Iterable, Mapping
 from .._scrub import MIN_SECRET, REDACTED, TOKEN, scrub, scrub_value
 from ..errors import RecordingError
 
-__all__ = [
-    "DROPPED_HEADERS",
-    "REDACTED",
-    "assert_clean",
-    "request_secrets",
-    "scrub_text",
-    "scrub_value",
-]
-
-#: Request headers that never reach a cassette (lower case).
-DROPPED_HEADERS = frozenset({"x-goog-api-key", "authorization", "cookie", "set-cookie"})
-
-#: Query parameters that carry a secret.
-_SECRET_PARAMS = ("key", "access_token")
+__all__ = ["REDACTED", "assert_clean", "request_secrets", "scrub_text", "scrub_value"]
 
 #: Record mode's name for the shared scrubber (text and secrets).
 scrub_text = scrub
 
 
 def request_secrets(headers: Mapping[str, str], query: Mapping[str, str]) -> set[str]:
-    """Return the secret values a request carries (key, token, credentials).
-
-    Args:
-        headers: The request's headers (any case).
-        query: Its query parameters.
-
-    Returns:
-        The values at least :data:`~quickstart_helpers._scrub.MIN_SECRET` characters
-        long (shorter ones would match ordinary text).
-    """
+    """Return the secret values a request carries (key, token, credentials), those at
+    least :data:`~quickstart_helpers._scrub.MIN_SECRET` characters long (shorter ones
+    would match ordinary text)."""
     found: set[str] = set()
     for name, value in headers.items():
         if name.lower() in ("x-goog-api-key", "authorization"):
-            found.add(value.strip())
             # "Bearer <token>" / "Token <token>": the credential alone, too.
-            found.add(value.strip().rpartition(" ")[2])
-    for name, value in query.items():
-        if name in _SECRET_PARAMS:
-            found.add(str(value).strip())
+            found |= {value.strip(), value.strip().rpartition(" ")[2]}
+    found |= {str(v).strip() for name, v in query.items() if name in ("key", "access_token")}
     return {s for s in found if len(s) >= MIN_SECRET}
 
 
 def assert_clean(files: Mapping[str, bytes], secrets: Iterable[str]) -> None:
-    """Refuse to write when a secret's value is still in any of the bytes.
-
-    Args:
-        files: What would be written, as ``{file name: bytes}``.
-        secrets: The values that must not appear.
-
-    Raises:
-        RecordingError: A secret (or an ephemeral token) appears in a file; the
-            message names the file, never the secret.
-    """
+    """Raise :class:`RecordingError` (naming the file, never the secret) when a secret's
+    value or an ephemeral token is in any of ``files`` (``{file name: bytes to write}``)."""
     needles = [s.encode("utf-8") for s in secrets if s]
     for name, data in files.items():
         if any(needle in data for needle in needles):
-            raise RecordingError(
-                f"Refused to write {name}: it would contain your API key or token. "
-                "Nothing was recorded for this request."
-            )
-        if TOKEN.search(data.decode("utf-8", "replace")):
-            raise RecordingError(
-                f"Refused to write {name}: it would contain an ephemeral token. "
-                "Nothing was recorded for this request."
-            )
+            what = "your API key or token"
+        elif TOKEN.search(data.decode("utf-8", "replace")):
+            what = "an ephemeral token"
+        else:
+            continue
+        raise RecordingError(
+            f"Refused to write {name}: it would contain {what}. "
+            "Nothing was recorded for this request."
+        )

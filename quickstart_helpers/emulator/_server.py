@@ -1,8 +1,8 @@
 """The emulator's lifecycle: an aiohttp app with TLS, served from a background thread.
 
-The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions` (the
-Interactions API) and :mod:`._live` (the Live API's WebSocket); this module starts and
-stops them and builds the client options that reach them.
+The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions`, :mod:`._live`
+(the Live API's WebSocket), :mod:`._models` and :mod:`._auth_tokens`; this module starts
+and stops them and builds what clients need to reach them.
 """
 
 from __future__ import annotations
@@ -15,43 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import settings
-from .._background import (
-    BackgroundServer,
-    ErrorAnsweringRunner,
-    raise_open_file_limit,
-    start_background_server,
-)
+from .. import _background, settings
 from ..settings import Pacing
 from . import _auth_tokens, _http, _interactions, _live, _middleware, _models
-from ._auth_tokens import TokenStore
 from ._cassettes import CassetteStore
-from ._live import ResumptionStore
 from ._protocol import RequestLog
 from ._tls import LocalCertificate, make_local_certificate
 
 if TYPE_CHECKING:
     from ._record import Recorder
 
-__all__ = [
-    "BODY_TIMEOUT_S",
-    "Emulator",
-    "HEADER_TIMEOUT_S",
-    "LIVE_SETUP_TIMEOUT_S",
-    "MAX_BODY_BYTES",
-    "get_emulator",
-    "stop_emulator",
-]
+__all__ = ["Emulator", "get_emulator", "stop_emulator"]
 
 #: Largest request body (or Live API message) accepted, in bytes; larger gets 413.
 MAX_BODY_BYTES = 64 * 1024 * 1024
-#: Seconds a connection has to send a complete request head (also the idle time after
-#: which a kept-alive connection is closed).
+#: Seconds a connection has to send a request head (and a kept-alive one may idle).
 HEADER_TIMEOUT_S = 30.0
 #: Seconds a request has to send its whole body; then 408 and the connection closes.
 BODY_TIMEOUT_S = 60.0
-#: Seconds a Live API WebSocket has to send its ``setup`` message; then it is closed
-#: with code 1011 ("Deadline expired ...").
+#: Seconds a Live API WebSocket has to send ``setup``; then it is closed with 1011.
 LIVE_SETUP_TIMEOUT_S = 30.0
 
 
@@ -64,34 +46,24 @@ class Emulator:
             folders in ``$QUICKSTART_CASSETTES``.
         pacing: ``"realtime"`` waits each chunk's recorded ``delay_ms``; ``"fast"``
             sends at once. Defaults to :func:`quickstart_helpers.settings.pacing`.
-        host: Address to listen on. Defaults to ``127.0.0.1``.
-        port: TCP port; 0 picks a free one. Defaults to 0.
+        host, port: Where to listen. Default ``127.0.0.1`` and 0 (a free port).
         sse_newline: Line ending of SSE events, ``"\\n"`` or ``"\\r\\n"``.
         sse_split_json: Spread each event's JSON over several ``data:`` lines.
+        requests: The requests received, oldest first, without keys: a
+            :class:`~quickstart_helpers.emulator.RequestLog` (by default the last 1,000
+            requests and 16 MiB of bodies; a body over 1 MiB becomes ``"<not kept: ...>"``).
+        certificate: The TLS certificate to serve; None makes one at start, deleted at stop.
         recorder: Record mode (:class:`~quickstart_helpers.emulator._record.Recorder`):
             what no cassette answers is forwarded upstream and recorded. None replays only.
-        requests: The log of received requests; pass a
-            :class:`~quickstart_helpers.emulator.RequestLog` to change its limits.
-        max_body_bytes: Largest request body accepted (413 beyond), in bytes. Defaults
-            to :data:`MAX_BODY_BYTES` (64 MiB).
-        header_timeout: Seconds a connection has to send a request head (and the idle
-            time of a kept-alive connection). Defaults to :data:`HEADER_TIMEOUT_S`.
-        body_timeout: Seconds a request has to send its body (408 beyond). Defaults
-            to :data:`BODY_TIMEOUT_S`.
-        live_setup_timeout: Seconds a Live API WebSocket has to send ``setup`` (closed
-            with 1011 beyond). Defaults to :data:`LIVE_SETUP_TIMEOUT_S`.
-        live_compression: Accept WebSocket per-message compression (``permessage-deflate``,
-            RFC 7692) on the Live API when the client offers it (the SDK's ``websockets``
-            client always does). Defaults to False: no public capture shows which
-            extension the live API negotiates, and deflating base64 PCM costs most of a
-            replay's CPU for about a third less data on a loopback socket (see the
-            README's performance notes).
+        live_compression: Accept ``permessage-deflate`` (RFC 7692) on the Live API when
+            the client offers it (the SDK's ``websockets`` always does). Defaults to False:
+            no public capture shows what the live API negotiates, and deflating base64
+            PCM costs most of a replay's CPU (see the README's performance notes).
+        max_body_bytes, header_timeout, body_timeout, live_setup_timeout: The limits
+            above (:data:`MAX_BODY_BYTES`, :data:`HEADER_TIMEOUT_S`, :data:`BODY_TIMEOUT_S`,
+            :data:`LIVE_SETUP_TIMEOUT_S`).
 
     Attributes:
-        requests: The requests received, oldest first, without keys (for tests and
-            teaching): a :class:`~quickstart_helpers.emulator.RequestLog` bounded by
-            default to the last 1,000 requests and 16 MiB of bodies; a body over 1 MiB
-            is replaced by a ``"<not kept: ...>"`` string.
         fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
             by cassette name (the count behind "fails N times, then succeeds").
         tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
@@ -106,8 +78,8 @@ class Emulator:
     sse_split_json: bool = False
     requests: RequestLog = field(default_factory=RequestLog)
     fault_attempts: dict[str, int] = field(default_factory=dict)
-    tokens: TokenStore = field(default_factory=TokenStore, repr=False)
-    live_handles: ResumptionStore = field(default_factory=ResumptionStore, repr=False)
+    tokens: _auth_tokens.TokenStore = field(default_factory=_auth_tokens.TokenStore, repr=False)
+    live_handles: _live.ResumptionStore = field(default_factory=_live.ResumptionStore, repr=False)
     certificate: LocalCertificate | None = None
     recorder: Recorder | None = None
     live_compression: bool = False
@@ -115,7 +87,7 @@ class Emulator:
     header_timeout: float = HEADER_TIMEOUT_S
     body_timeout: float = BODY_TIMEOUT_S
     live_setup_timeout: float = LIVE_SETUP_TIMEOUT_S
-    _server: BackgroundServer | None = field(default=None, repr=False)
+    _server: _background.BackgroundServer | None = field(default=None, repr=False)
     _own_certificate: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -127,7 +99,6 @@ class Emulator:
         if min(limits) <= 0 or self.max_body_bytes <= 0:
             raise ValueError("The emulator's timeouts and max_body_bytes must be > 0.")
 
-    # -- lifecycle -----------------------------------------------------------------
     @property
     def base_url(self) -> str:
         """``https://127.0.0.1:{port}``, the value for ``HttpOptions.base_url``."""
@@ -144,55 +115,44 @@ class Emulator:
         _middleware.install(app, body_timeout=self.body_timeout)
         _http.add_routes(app, self)
         _models.add_routes(app, self)
-        _auth_tokens.add_routes(app, self)
+        _auth_tokens.add_routes(app, self.tokens)
         _live.add_routes(app, self)
         _interactions.add_routes(app, self)
         return app
 
     def start(self) -> Emulator:
-        """Start serving in a daemon thread; return self once the port is open.
-
-        Also raises the process's soft limit of open files where the OS allows it
-        (:func:`quickstart_helpers._background.raise_open_file_limit`).
-
-        Raises:
-            RuntimeError: The port could not be opened (e.g. it is in use).
-        """
+        """Serve in a daemon thread (the open-file limit raised where the OS allows it);
+        return self once the port is open, or raise RuntimeError (e.g. the port is in use)."""
         if self._server is not None:
             return self
         if self.certificate is None:
             self.certificate = make_local_certificate()
             self._own_certificate = True
-        raise_open_file_limit()
-        self._server = start_background_server(
+        _background.raise_open_file_limit()
+        self._server = _background.start_background_server(
             self.build_app,
             host=self.host,
             port=self.port,
             name="The Gemini API emulator",
             ssl_context=self.certificate.server_context(),
             access_log=None,
-            runner_class=ErrorAnsweringRunner,
+            runner_class=_background.ErrorAnsweringRunner,
             error_answer=_middleware.unparsable,
-            # aiohttp closes a connection still waiting for a complete request head
-            # this long after it opened or after its last response.
             keepalive_timeout=self.header_timeout,
+            shutdown_timeout=0.2,  # twice at most: a stream in flight, then its handler
         )
         self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        """Stop serving, wait for the thread to end, and delete the certificate it made.
-
-        A certificate passed in by the caller is kept; one the emulator made is deleted
-        with its temporary folder (a new one is made if the emulator starts again).
-        """
+        """Stop serving, wait for the thread, and delete the certificate it made (a
+        certificate passed in is kept; a restart makes a new one)."""
         server, self._server = self._server, None
         if server is not None:
             server.stop()
         if self._own_certificate and self.certificate is not None:
             self.certificate.cleanup()
-            self.certificate = None
-            self._own_certificate = False
+            self.certificate, self._own_certificate = None, False
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -200,14 +160,10 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- client configuration --------------------------------------------------------
     def http_options(self, **kwargs: Any) -> Any:
-        """Return ``google.genai.types.HttpOptions`` that reach this emulator.
-
-        The options carry the base URL and an ``ssl.SSLContext`` trusting the
-        emulator's certificate, for the sync client, the async client and the Live
-        API's WebSocket. ``kwargs`` are passed on to ``HttpOptions``.
-        """
+        """Return ``google.genai.types.HttpOptions`` (with ``kwargs``) that reach this
+        emulator: its base URL and an ``ssl.SSLContext`` trusting its certificate, for the
+        sync client, the async client and the Live API's WebSocket."""
         from google.genai import types
 
         if self.certificate is None:
@@ -221,14 +177,17 @@ class Emulator:
         )
 
     def shell_exports(self) -> str:
-        """Return ``export`` lines that point an unmodified ``genai.Client()`` here."""
-        assert self.certificate is not None
-        return "\n".join(
-            [
-                f"export GOOGLE_GEMINI_BASE_URL={self.base_url}",
-                "export GEMINI_API_KEY=offline-emulator",
-                f"export SSL_CERT_FILE={self.certificate.cert_file}",
-            ]
+        """Return ``export`` lines that point unmodified clients here: the base URL and key
+        the Python and JavaScript SDKs read, and the certificate authority for Python
+        (``SSL_CERT_FILE``), Node (``NODE_EXTRA_CA_CERTS``) and curl (``CURL_CA_BUNDLE``)."""
+        if self.certificate is None:
+            raise RuntimeError("Start the emulator before asking for its shell exports.")
+        ca = self.certificate.cert_file
+        return (
+            f"export GOOGLE_GEMINI_BASE_URL={self.base_url}\n"
+            "export GEMINI_API_KEY=offline-emulator\n"
+            f"export SSL_CERT_FILE={ca}\nexport NODE_EXTRA_CA_CERTS={ca}\n"
+            f"export CURL_CA_BUNDLE={ca}"
         )
 
     async def sleep(self, delay_ms: int) -> None:
@@ -242,14 +201,9 @@ _shared_lock = threading.Lock()
 
 
 def get_emulator(pacing: Pacing | None = None) -> Emulator:
-    """Return this process's shared emulator, starting it on first use.
-
-    It is stopped when the process exits.
-
-    Args:
-        pacing: Set the shared emulator's pacing (``"realtime"`` or ``"fast"``).
-            Defaults to :func:`quickstart_helpers.settings.pacing`.
-    """
+    """Return this process's shared emulator, started on first use and stopped at exit;
+    ``pacing`` (``"realtime"`` or ``"fast"``) sets its pacing, by default
+    :func:`quickstart_helpers.settings.pacing`."""
     global _shared
     with _shared_lock:
         if _shared is None:

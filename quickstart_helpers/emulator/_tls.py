@@ -1,124 +1,96 @@
-"""A throw-away TLS certificate for the local emulator.
+"""The emulator's throw-away certificate authority, made with ``trustme``.
 
-The Live API client always connects with ``wss://`` when it uses an API key, so the
-emulator must speak TLS. The certificate is made when the emulator starts, written to
-a private temporary folder, and never stored in the repository. That folder is deleted
-by :meth:`LocalCertificate.cleanup` (the emulator calls it when it stops), or at the
-latest when the certificate is garbage-collected or the interpreter exits.
+Clients reach the emulator over TLS (the Live API client always uses ``wss://`` with an
+API key). :func:`make_local_certificate` makes a new certificate authority, issues one
+server certificate for ``127.0.0.1``, ``localhost`` and ``::1``, then forgets the
+authority's key: it can never sign anything else, so trusting it trusts the emulator and
+no other host. The server's private key is never written to disk (on Linux it reaches
+OpenSSL through an in-memory file; elsewhere trustme's temporary file, deleted at once).
+The authority's certificate, public, is written only when a client needs it as a file
+(:attr:`LocalCertificate.cert_file`), in a private temporary folder deleted by
+:meth:`LocalCertificate.cleanup`, on garbage collection, or at exit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import shutil
 import ssl
 import tempfile
+import threading
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+import trustme
 
-__all__ = ["LocalCertificate", "make_local_certificate"]
+__all__ = ["HOSTS", "LocalCertificate", "make_local_certificate"]
+
+#: The names the server certificate is valid for.
+HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-@dataclass(frozen=True)
 class LocalCertificate:
-    """A self-signed certificate for 127.0.0.1 and localhost.
+    """A one-use certificate authority's certificate (``ca_pem``, what clients trust)
+    and the server certificate it issued."""
 
-    Attributes:
-        cert_file: PEM certificate; give it to clients to trust (``SSL_CERT_FILE``).
-        key_file: PEM private key, readable by the owner only.
-    """
+    def __init__(self, ca_pem: bytes, leaf: trustme.LeafCert, folder: Path | None) -> None:
+        self.ca_pem = ca_pem
+        self._leaf = leaf
+        self._folder = folder
+        self._file: Path | None = None
+        self._lock = threading.Lock()
+        self._finalizer: weakref.finalize | None = None
 
-    cert_file: Path
-    key_file: Path
-    _finalizer: weakref.finalize | None = field(default=None, init=False, repr=False, compare=False)
+    @property
+    def cert_file(self) -> Path:
+        """The authority's certificate as a PEM file, for ``SSL_CERT_FILE``,
+        ``NODE_EXTRA_CA_CERTS`` or ``CURL_CA_BUNDLE`` (written on first use)."""
+        with self._lock:
+            if self._file is None:
+                folder = self._folder or Path(tempfile.mkdtemp(prefix="gemini-emulator-"))
+                if self._folder is None:
+                    self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "emulator-ca.pem").write_bytes(self.ca_pem)
+                self._file = folder / "emulator-ca.pem"
+            return self._file
 
     def cleanup(self) -> None:
-        """Delete the temporary folder holding the files, if this module made it.
-
-        A certificate written to a folder you chose is left alone. Safe to call twice;
-        it also runs when the certificate is garbage-collected or Python exits.
-        """
+        """Delete :attr:`cert_file`'s temporary folder (not one you chose); safe twice."""
         if self._finalizer is not None:
             self._finalizer()
 
     def server_context(self) -> ssl.SSLContext:
-        """Return an ``ssl.SSLContext`` for the server side."""
+        """Return an ``ssl.SSLContext`` that serves the certificate."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(self.cert_file, self.key_file)
+        if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):  # not Linux
+            self._leaf.configure_cert(ctx)  # trustme's temporary file, deleted at once
+            return ctx
+        fd = os.memfd_create("gemini-emulator-key")
+        try:
+            os.write(fd, self._leaf.private_key_and_cert_chain_pem.bytes())
+            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
         return ctx
 
     def client_context(self) -> ssl.SSLContext:
-        """Return an ``ssl.SSLContext`` that trusts this certificate only."""
-        return ssl.create_default_context(cafile=str(self.cert_file))
+        """Return an ``ssl.SSLContext`` that trusts this authority only."""
+        return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
 
 
 def make_local_certificate(
     folder: str | os.PathLike[str] | None = None, *, days: int = 7
 ) -> LocalCertificate:
-    """Create a self-signed certificate valid for ``127.0.0.1`` and ``localhost``.
-
-    Args:
-        folder: Where to write ``emulator-cert.pem`` and ``emulator-key.pem``.
-            Defaults to a new private temporary folder, deleted by
-            :meth:`LocalCertificate.cleanup`, on garbage collection or at exit.
-        days: Validity in days from now. Defaults to 7.
-
-    Returns:
-        The paths of the certificate and key files.
-    """
-    out = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="gemini-emulator-"))
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        certificate = _write_certificate(out, days)
-    except BaseException:
-        if not folder:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    if not folder:
-        finalizer = weakref.finalize(certificate, shutil.rmtree, out, ignore_errors=True)
-        object.__setattr__(certificate, "_finalizer", finalizer)
-    return certificate
-
-
-def _write_certificate(out: Path, days: int) -> LocalCertificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Gemini API emulator")])
+    """Make a certificate authority and its server certificate for :data:`HOSTS`, valid
+    for ``days``; :attr:`LocalCertificate.cert_file` is written in ``folder`` (kept), by
+    default a private temporary folder (see :meth:`LocalCertificate.cleanup`)."""
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    ca = trustme.CA(path_length=0, organization_name="Gemini API emulator")
+    leaf = ca.issue_cert(
+        *HOSTS,
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + dt.timedelta(days=days),
     )
-    cert_file = out / "emulator-cert.pem"
-    key_file = out / "emulator-key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return LocalCertificate(cert_file=cert_file, key_file=key_file)
+    return LocalCertificate(ca.cert_pem.bytes(), leaf, Path(folder) if folder else None)
