@@ -58,12 +58,42 @@ _LIVE_GUIDE = (
     "(ai.google.dev/gemini-api/docs/live-guide), section "
 )
 
+_SIGNATURES = (
+    "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), "
+    "section "
+)
+
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
 RULES: dict[str, Rule] = {
     rule.id: rule
     for rule in [
         # -- Live API, Gemini 3.1 Flash Live ------------------------------------------
         # -- generateContent, Gemini 3 ------------------------------------------------
+        Rule(
+            "generate.thought_signature_on_final_chunk",
+            "A thinking stream ends with a chunk holding an empty text part that carries "
+            "thoughtSignature, with the finishReason.",
+            _SIGNATURES + "'Streaming'; a real gemini-3.5-flash capture "
+            "(tests/wire/generate/thinking_stream.sse).",
+        ),
+        Rule(
+            "generate.function_call_signature",
+            "A functionCall part the model returns carries thoughtSignature (of parallel "
+            "calls, only the first).",
+            _SIGNATURES + "'Function calling'; a real capture "
+            "(tests/wire/generate/function_call.json).",
+        ),
+        Rule(
+            "generate.function_call_signature_required",
+            "A request whose current turn (from the last user text on) holds a model "
+            "functionCall part, the first of its content, without its thoughtSignature is "
+            "refused: 400 INVALID_ARGUMENT 'Function call is missing a thought_signature in "
+            "functionCall parts. ...', naming the call and the content's position.",
+            _SIGNATURES + "'Strict validation' (missing signatures in the current turn: 400); "
+            "the message as quoted in csells/dartantic #86 and manthanabc/paws #103.",
+            "Any non-empty signature passes: the emulator cannot check the API's encrypted "
+            "ones, and the page's dummy value (skip_thought_signature_validator) must pass.",
+        ),
         # -- Interactions API -----------------------------------------------------------
     ]
 }
@@ -71,7 +101,17 @@ RULES: dict[str, Rule] = {
 #: The families, most specific first; :func:`profile_for` takes the first that matches.
 PROFILES: tuple[Profile, ...] = (
     Profile("Gemini 3.1 Flash Live", ("gemini-3.1-flash-live*",), frozenset()),
-    Profile("Gemini 3", ("gemini-3*",), frozenset()),
+    Profile(
+        "Gemini 3",
+        ("gemini-3*",),
+        frozenset(
+            {
+                "generate.thought_signature_on_final_chunk",
+                "generate.function_call_signature",
+                "generate.function_call_signature_required",
+            }
+        ),
+    ),
     Profile("Other models", ("*",), frozenset()),
 )
 

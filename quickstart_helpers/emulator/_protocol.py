@@ -27,6 +27,7 @@ __all__ = [
     "api_error",
     "bare_model",
     "error_body",
+    "error_response",
     "key_error",
     "parse_json",
     "read_keyed_json",
@@ -102,6 +103,12 @@ def error_body(code: int, status: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": status}}
 
 
+def error_response(body: dict[str, Any], status: int) -> web.Response:
+    """Return the API's error JSON as the API lays it out (indented by 2), with ``status``."""
+    text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
 def api_error(code: int, status: str, message: str) -> web.Response:
     """Return an aiohttp response with the API's error JSON.
 
@@ -110,7 +117,7 @@ def api_error(code: int, status: str, message: str) -> web.Response:
         status: The ``google.rpc.Code`` name, e.g. ``"NOT_FOUND"``.
         message: Human-readable message for ``error.message``.
     """
-    return web.json_response(error_body(code, status, message), status=code)
+    return error_response(error_body(code, status, message), code)
 
 
 def parse_json(raw: bytes | str) -> Any:
@@ -138,7 +145,7 @@ def key_error(request: web.Request) -> web.Response | None:
     if not key:
         return api_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
     if key == INVALID_KEY:
-        return web.json_response(INVALID_KEY_ERROR, status=400)
+        return error_response(INVALID_KEY_ERROR, 400)
     return None
 
 
@@ -315,35 +322,29 @@ class RequestLog(Sequence[ReceivedRequest]):
 class BoundedMemo:
     """A thread-safe memo of at most ``max_entries`` items, the oldest forgotten first.
 
-    The base of the emulator's memos of work already done for exact request bytes
-    (:class:`~._http.AcceptedBodies`, :class:`~._live.ParsedMessages`); they decide what
-    may be kept.
-
-    Args:
-        max_entries: Most items kept.
-        max_size: Largest item kept (its unit is the subclass's: bytes, characters).
-
-    Raises:
-        ValueError: A limit is not positive.
+    Only :class:`~._live.ParsedMessages` still uses it; it goes with that memo (issue 22).
     """
 
     def __init__(self, max_entries: int, max_size: int) -> None:
         if max_entries <= 0 or max_size <= 0:
             raise ValueError("max_entries and the size limit must be positive")
-        self.max_entries = max_entries
-        self.max_size = max_size
+        self.max_entries, self.max_size = max_entries, max_size
         self._items: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        """Forget every item."""
+        with self._lock:
+            self._items.clear()
+
     def get(self, key: Any) -> Any:
         """Return the item kept under ``key``, or None."""
         return self._items.get(key)
 
     def _put(self, key: Any, value: Any, size: int) -> bool:
-        """Keep ``value`` under ``key`` unless ``size`` is over the limit; return whether kept."""
         if size > self.max_size:
             return False
         with self._lock:
@@ -351,8 +352,3 @@ class BoundedMemo:
                 del self._items[next(iter(self._items))]
             self._items[key] = value
         return True
-
-    def clear(self) -> None:
-        """Forget every item."""
-        with self._lock:
-            self._items.clear()
