@@ -248,6 +248,8 @@ def stream_chunks(
     on a model with the rule ``generate.thought_signature_on_final_chunk``, ends with one
     more chunk: an empty text part carrying ``thoughtSignature``
     (:func:`thought_signature`) and the finish reason; otherwise the last chunk carries it.
+    With the rule ``generate.function_call_signature``, the first ``functionCall`` part
+    of a chunk carries a ``thoughtSignature`` (one is added if the part has none).
 
     Args:
         chunks: Each chunk's model parts; a string is one text part.
@@ -266,12 +268,20 @@ def stream_chunks(
     Raises:
         ValueError: ``chunks`` and ``delays_ms`` differ in length.
     """
-    parts_list = [[{"text": c}] if isinstance(c, str) else c for c in chunks]
+    parts_list = [[{"text": c}] if isinstance(c, str) else list(c) for c in chunks]
+    if profile_for(model).has("generate.function_call_signature"):
+        for i, parts in enumerate(parts_list):  # the first call of a chunk is signed
+            at = next((j for j, p in enumerate(parts) if "functionCall" in p), None)
+            if at is not None and "thoughtSignature" not in parts[at]:
+                signature = thought_signature(f"{name}:{i}")
+                parts[at] = {**parts[at], "thoughtSignature": signature}
     answers = [[p for p in parts if not p.get("thought")] for parts in parts_list]
     sizes = [sum(len(p.get("text", "")) or 1 for p in parts) for parts in answers]
     total, done = sum(sizes) or 1, 0
     rule = "generate.thought_signature_on_final_chunk"
-    signed = complete and thoughts > 0 and profile_for(model).has(rule)
+    calls = any("functionCall" in p for parts in parts_list for p in parts)
+    # A function call carries the signature itself; a text answer ends with a signed chunk.
+    signed = complete and thoughts > 0 and not calls and profile_for(model).has(rule)
     out: list[dict[str, Any]] = []
     for i, (parts, delay) in enumerate(zip(parts_list, delays_ms, strict=True)):
         last = complete and i == len(parts_list) - 1
