@@ -196,6 +196,22 @@ def is_invalid_api_key(err: BaseException) -> bool:
 _UNRECORDED = re.compile(r"No recorded (response|interaction) \(cassette\)")
 
 
+def _unwrap_message(message: str) -> str:
+    """``error.message`` of an error body the SDK left unparsed, else ``message``.
+
+    The API sends an error before the first chunk of a streamed request as JSON labelled
+    ``text/event-stream``; the SDK's aiohttp transport does not read that as JSON and
+    gives the whole body as the message.
+    """
+    if message.lstrip().startswith("{"):
+        try:
+            inner = json.loads(message).get("error")
+            return inner["message"] if isinstance(inner["message"], str) else message
+        except (ValueError, AttributeError, KeyError, TypeError):
+            pass
+    return message
+
+
 def _status_and_message(err: BaseException) -> tuple[int | None, str]:
     """The HTTP status and the API's error message of an SDK error, else ``(None, "")``.
 
@@ -211,7 +227,7 @@ def _status_and_message(err: BaseException) -> tuple[int | None, str]:
         message = inner.get("message") if isinstance(inner, dict) else None
     if not isinstance(code, int):
         return None, ""
-    return code, message if isinstance(message, str) else ""
+    return code, _unwrap_message(message) if isinstance(message, str) else ""
 
 
 def is_unrecorded_request(err: BaseException) -> bool:
@@ -294,7 +310,7 @@ def explain_api_error(err: BaseException) -> str:
             404: "Check the model name, or (offline) record a cassette for this request.",
             429: "You hit a rate limit or quota; wait a moment and try again.",
         }.get(err.code, "Try again in a moment." if err.code >= 500 else "Check the request.")
-        message = (err.message or "").strip()
+        message = _unwrap_message(err.message or "").strip()
         if message and not message.endswith((".", "!", "?")):
             message += "."
         return f"The Gemini API answered {what}: {message} {advice}"

@@ -281,7 +281,8 @@ def stream_chunks(
     rule = "generate.thought_signature_on_final_chunk"
     calls = any("functionCall" in p for parts in parts_list for p in parts)
     # A function call carries the signature itself; a text answer ends with a signed chunk.
-    signed = complete and thoughts > 0 and not calls and profile_for(model).has(rule)
+    signed = complete and bool(finish_reason) and thoughts > 0 and not calls
+    signed = signed and profile_for(model).has(rule)
     out: list[dict[str, Any]] = []
     for i, (parts, delay) in enumerate(zip(parts_list, delays_ms, strict=True)):
         last = complete and i == len(parts_list) - 1
