@@ -1,23 +1,18 @@
-"""The emulator's REST routes: ``generateContent`` and ``streamGenerateContent``.
+"""The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
 
-For any API version segment:
+``POST /{version}/models/{model}:streamGenerateContent?alt=sse`` sends one SSE event per
+recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>`` then
+CRLF CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
+recording's key order. Without ``alt=sse`` the chunks are a streamed JSON array (``[{...}``,
+``\n,\r\n{...}`` per further chunk, ``\n]``; indented objects). ``:generateContent`` merges
+the chunks into one response; ``:countTokens`` is :mod:`._models`'s.
 
-- ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: one SSE event per
-  recorded chunk, framed as the live API frames it (``tests/wire/generate/``):
-  ``data: <JSON>`` then CRLF CRLF, the JSON in Google's spacing (``": "`` after a key,
-  ``,`` alone between members) and in the recording's key order;
-- the same without ``alt=sse``: a streamed JSON array (``[{...}`` then ``\\n,\\r\\n{...}``
-  per further chunk, then ``\\n]``; each object indented), ``application/json``;
-- ``POST /{version}/models/{model}:generateContent``: the chunks merged into one response;
-- ``POST /{version}/models/{model}:countTokens``: see :mod:`._models`.
-
-Bodies are validated against the SDK's types (:mod:`._validation`), then against the
-model's rules (:mod:`._profiles`, :func:`check_request`). An error before the first
-chunk is the API's error JSON; on an SSE request it is sent, as the API sends it, with
-``Content-Type: text/event-stream`` and no ``data:`` prefix. A request no cassette
-matches gets a 404 ``NOT_FOUND`` naming the closest cassette. Nothing is made up. A
-cassette's fault directives (HTTP errors, error events, drops, split writes) are carried
-out by :mod:`._faults`.
+A body is validated with the SDK's types (:mod:`._validation`) and the model's rules
+(:mod:`._profiles`, :func:`check_request`). An error before the first chunk is the API's
+error JSON, sent on an SSE request as the API sends it: ``Content-Type: text/event-stream``,
+no ``data:``. A request no cassette matches gets a 404 naming the closest one: nothing is
+made up. A cassette's faults (HTTP errors, error events, drops, split writes) are
+:mod:`._faults`'s.
 """
 
 from __future__ import annotations
@@ -47,22 +42,10 @@ from ._validation import validate_generate_request
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = [
-    "JSON_ARRAY_SEPARATOR",
-    "METHODS",
-    "add_routes",
-    "check_request",
-    "json_array_item",
-    "merge_chunks",
-    "sse_event",
-    "unmatched",
-]
+__all__ = ["METHODS", "add_routes", "check_request", "merge_chunks", "sse_event", "unmatched"]
 
 #: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
 METHODS = ("generateContent", "streamGenerateContent", "countTokens")
-
-#: Between two objects of a streamed JSON array, as the live API frames it.
-JSON_ARRAY_SEPARATOR = b"\n,\r\n"
 
 #: The live API's 400 message for a function call sent back without its signature.
 MISSING_SIGNATURE = (
@@ -81,11 +64,10 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
 def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
     """Merge a cassette's chunks into one non-streaming ``GenerateContentResponse``.
 
-    Adjacent text parts (or thought parts) are joined; other parts are kept in order; a
-    stream's closing empty text part with a ``thoughtSignature`` puts its signature on
-    the text part before it, where a non-streaming answer carries it. The last chunk's
-    ``finishReason``, ``usageMetadata``, ``modelVersion`` and ``responseId`` win. A
-    cassette of one chunk (a recorded non-streaming answer) gives that chunk as it is.
+    Adjacent text (or thought) parts are joined, other parts kept in order; a closing
+    empty text part's ``thoughtSignature`` goes on the text part before it, where a
+    non-streaming answer carries it. The last chunk's other fields win. One chunk (a
+    recorded non-streaming answer) is given as it is.
     """
     if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
         return copy.deepcopy(cassette.chunks[0].response)
@@ -109,13 +91,10 @@ def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
 
 
 def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
-    """Return ``(function name, position)`` of the first model step of the current turn
-    whose first ``functionCall`` part has no ``thoughtSignature``, else None.
-
-    The current turn starts at the last user content holding text (not only function
-    responses); in each model content only the first function call carries a signature
-    (parallel calls). The position is the content's, counted from 1, as the API reports.
-    """
+    """Return ``(function name, position)`` of the first model content of the current turn
+    (from the last user content with text) whose first ``functionCall`` part (parallel
+    calls: only the first is signed) has no ``thoughtSignature``; the position counts
+    contents from 1, as the API reports it. None if every call is signed."""
     contents = body.get("contents") or []
     start = 0
     for index, content in enumerate(contents):
@@ -148,16 +127,12 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
     if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
-        return api_error(
-            400,
-            "INVALID_ARGUMENT",
-            "Model does not support the requested response modalities: image",
-        )
+        message = "Model does not support the requested response modalities: image"
+        return api_error(400, "INVALID_ARGUMENT", message)
     if profile_for(model).has("generate.function_call_signature_required"):
         missing = _missing_signature(body)
         if missing is not None:
-            name, position = missing
-            message = MISSING_SIGNATURE.format(name=name, position=position)
+            message = MISSING_SIGNATURE.format(name=missing[0], position=missing[1])
             return api_error(400, "INVALID_ARGUMENT", message)
     return None
 
@@ -215,17 +190,10 @@ def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
     return f"data: {text}\r\n\r\n".encode("utf-8", "replace")
 
 
-def json_array_item(payload: dict[str, Any]) -> bytes:
-    """Return one object of a streamed JSON array: indented JSON, as the live API sends."""
-    return json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
-
-
 async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     response = await _answer(emulator, request)
     if response.status >= 400 and request.query.get("alt") == "sse":
-        # The API sends an error before the first chunk of an SSE stream as a plain JSON
-        # body, still labelled text/event-stream (tests/wire/generate/ A4).
-        response.headers["Content-Type"] = "text/event-stream"
+        response.headers["Content-Type"] = "text/event-stream"  # as the API labels it
     return response
 
 
@@ -302,8 +270,9 @@ async def _stream(
         nonlocal first
         if sse:
             return sse_event(payload, emulator.sse_split_json)
-        data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
-        first = False
+        # A streamed JSON array as the live API frames it: indented objects, "\n,\r\n" between.
+        item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
+        data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data
 
     try:

@@ -1,23 +1,11 @@
-"""Request validation the way the live API parses JSON, against the SDK's own types.
+"""Request validation the way the live API parses JSON, with the SDK's own pydantic types.
 
-The schema is not written here: a ``generateContent`` body is checked with the google-genai
-SDK's pydantic models (``types.Content``, ``types.Tool``, ``types.ToolConfig``,
-``types.SafetySetting``, and for ``generationConfig`` the fields of
-``types.GenerationConfig`` plus the generation fields of ``types.GenerateContentConfig``
-that the SDK sends inside ``generationConfig``). Only the top level of the REST
-``GenerateContentRequest`` (which SDK type each field holds) is listed in
-:data:`REQUEST_FIELDS`.
-
-Like the API's JSON parser (proto3 JSON):
-
-- a field may be spelled in lowerCamelCase or snake_case;
-- a repeated field may be given as one object (``"parts": {"text": "hi"}``);
-- enum values are matched without regard to case (the SDK's enums do the same);
-- an unknown field is refused with 400 ``INVALID_ARGUMENT`` and the API's message
-  ``Invalid JSON payload received. Unknown name "generationConfg": Cannot find field.``
-  (``... at 'generation_config': ...`` below the top level); a bad enum or value with
-  ``Invalid value at 'generation_config.response_modalities[0]' (Modality), "FOO"``.
-  Every problem is listed, one per line, and in the ``google.rpc.BadRequest`` detail.
+Like the API's parser (proto3 JSON): either spelling of a field (lowerCamelCase,
+snake_case); one object for a repeated field; enum values in any case. Refused with 400
+``INVALID_ARGUMENT``, every problem listed one per line and in a ``google.rpc.BadRequest``
+detail: an unknown field (``Invalid JSON payload received. Unknown name "generationConfg"
+[at 'generation_config']: Cannot find field.``), a bad value (``Invalid value at
+'generation_config.response_modalities[0]' (Modality), "FOO"``).
 """
 
 from __future__ import annotations
@@ -34,10 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.alias_generators import to_camel
 
 from ..errors import RequestInvalid
-from ._protocol import error_response
+from ._protocol import error_body, error_response
 
 __all__ = [
-    "REQUEST_FIELDS",
     "RequestInvalid",
     "count_tokens_model",
     "invalid_argument",
@@ -52,8 +39,7 @@ _CLIENT_ONLY = frozenset(
     {"http_options", "should_return_http_response", "automatic_function_calling"}
 )
 
-#: The pydantic settings of the request models built here: the SDK's (camelCase or
-#: snake_case names, unknown names refused, bytes as base64).
+#: The SDK's pydantic settings: either spelling, unknown names refused, bytes as base64.
 _REQUEST_CONFIG = ConfigDict(
     extra="forbid",
     alias_generator=to_camel,
@@ -61,22 +47,6 @@ _REQUEST_CONFIG = ConfigDict(
     arbitrary_types_allowed=True,
     val_json_bytes="base64",
 )
-
-#: The REST ``GenerateContentRequest``'s top-level fields and the SDK type of each (the
-#: ones ``_GenerateContentConfig_to_mldev`` in the SDK moves out of ``generationConfig``).
-REQUEST_FIELDS: dict[str, str] = {
-    "model": "str",
-    "contents": "list[types.Content]",
-    "systemInstruction": "types.Content",
-    "tools": "list[types.Tool]",
-    "toolConfig": "types.ToolConfig",
-    "safetySettings": "list[types.SafetySetting]",
-    "cachedContent": "str",
-    "labels": "dict[str, str]",
-    "serviceTier": "types.GenerateContentConfig.service_tier",
-    "store": "bool",
-    "generationConfig": "types.GenerationConfig (+ GenerateContentConfig's generation fields)",
-}
 
 
 def _snake(name: str) -> str:
@@ -89,13 +59,7 @@ def request_model() -> type[BaseModel]:
     from google.genai import types
 
     config = types.GenerateContentConfig.model_fields
-    top = {_snake(name) for name in REQUEST_FIELDS}
-    extra = {
-        name: (info.annotation, None)
-        for name, info in config.items()
-        if name not in set(types.GenerationConfig.model_fields) | top | _CLIENT_ONLY
-    }
-    generation = create_model("WireGenerationConfig", __base__=types.GenerationConfig, **extra)
+    # The REST request's top level; the SDK moves these out of its config.
     fields: dict[str, Any] = {
         "model": (str | None, None),
         "contents": (list[types.Content] | None, None),
@@ -107,9 +71,11 @@ def request_model() -> type[BaseModel]:
         "labels": (dict[str, str] | None, None),
         "service_tier": (config["service_tier"].annotation, None),
         "store": (bool | None, None),
-        "generation_config": (generation | None, None),
     }
-    assert {to_camel(name) for name in fields} == set(REQUEST_FIELDS)
+    known = set(types.GenerationConfig.model_fields) | set(fields) | _CLIENT_ONLY
+    extra = {n: (info.annotation, None) for n, info in config.items() if n not in known}
+    generation = create_model("WireGenerationConfig", __base__=types.GenerationConfig, **extra)
+    fields["generation_config"] = (generation | None, None)
     return create_model("GenerateContentRequest", __config__=_REQUEST_CONFIG, **fields)
 
 
@@ -156,19 +122,11 @@ def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
 
 
 def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[str, Any]:
-    """Validate a ``generateContent`` body; return it with single objects put in lists.
+    """Validate a ``generateContent`` body (``model``: default :func:`request_model`).
 
-    Args:
-        body: The parsed JSON body.
-        model: The request's pydantic model; defaults to :func:`request_model`.
-
-    Returns:
-        The body as sent (camelCase or snake_case kept), with every repeated field that
-        was given as one object turned into a one-item list.
-
-    Raises:
-        RequestInvalid: The body is not an object, names an unknown field, or holds a
-            bad enum or value; every problem is listed.
+    Returns the body as sent (either spelling kept) with every repeated field given as one
+    object made a one-item list. Raises :class:`RequestInvalid` listing every problem: not
+    an object, an unknown field, a bad enum or value.
     """
     if not isinstance(body, dict):
         kind = "an array" if isinstance(body, list) else json.dumps(body)
@@ -220,31 +178,23 @@ def invalid_argument(error: RequestInvalid) -> web.Response:
         {"field": field, "description": text} if field else {"description": text}
         for field, text in error.violations
     ]
-    detail = {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
-    body = {
-        "error": {
-            "code": 400,
-            "message": str(error),
-            "status": "INVALID_ARGUMENT",
-            "details": [detail],
-        }
-    }
+    body = error_body(400, "INVALID_ARGUMENT", str(error))
+    body["error"]["details"] = [
+        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
+    ]
     return error_response(body, 400)
 
 
-def validate_generate_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
+def validate_generate_request(
+    body: Any, model: type[BaseModel] | None = None
+) -> tuple[dict[str, Any] | None, web.Response | None]:
     """Return ``(normalized body, None)`` or ``(None, the API's 400 answer)``."""
     try:
-        return normalize_request(body), None
+        return normalize_request(body, model), None
     except RequestInvalid as error:
         return None, invalid_argument(error)
 
 
-def validate_count_tokens_request(
-    body: Any,
-) -> tuple[dict[str, Any] | None, web.Response | None]:
+def validate_count_tokens_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
     """Like :func:`validate_generate_request`, for a ``countTokens`` body."""
-    try:
-        return normalize_request(body, count_tokens_model()), None
-    except RequestInvalid as error:
-        return None, invalid_argument(error)
+    return validate_generate_request(body, count_tokens_model())
