@@ -59,8 +59,7 @@ _LIVE_GUIDE = (
 )
 
 _SIGNATURES = (
-    "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), "
-    "section "
+    "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), on "
 )
 
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
@@ -73,14 +72,14 @@ RULES: dict[str, Rule] = {
             "generate.thought_signature_on_final_chunk",
             "A thinking stream ends with a chunk holding an empty text part that carries "
             "thoughtSignature, with the finishReason.",
-            _SIGNATURES + "'Streaming'; a real gemini-3.5-flash capture "
+            _SIGNATURES + "streaming; a real gemini-3.5-flash capture "
             "(tests/wire/generate/thinking_stream.sse).",
         ),
         Rule(
             "generate.function_call_signature",
             "A functionCall part the model returns carries thoughtSignature (of parallel "
             "calls, only the first).",
-            _SIGNATURES + "'Function calling'; a real capture "
+            _SIGNATURES + "function calling; a real capture "
             "(tests/wire/generate/function_call.json).",
         ),
         Rule(
@@ -89,7 +88,7 @@ RULES: dict[str, Rule] = {
             "functionCall part, the first of its content, without its thoughtSignature is "
             "refused: 400 INVALID_ARGUMENT 'Function call is missing a thought_signature in "
             "functionCall parts. ...', naming the call and the content's position.",
-            _SIGNATURES + "'Strict validation' (missing signatures in the current turn: 400); "
+            _SIGNATURES + "validation (a signature missing in the current turn: 400); "
             "the message as quoted in csells/dartantic #86 and manthanabc/paws #103.",
             "Any non-empty signature passes: the emulator cannot check the API's encrypted "
             "ones, and the page's dummy value (skip_thought_signature_validator) must pass.",
