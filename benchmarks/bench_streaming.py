@@ -3,8 +3,8 @@
 1. ``sse``: time to first chunk and to the end of a 1,000-chunk stream, from the
    emulator (fast pacing, request validation, cassette matching and all) and from a
    bare aiohttp server that writes the same event bytes (``data: <JSON>`` per event,
-   rendered once before the benchmark, as the emulator renders a cassette's events
-   once and reuses them; checked equal), one write per event, both served the same
+   rendered once before the benchmark, while the emulator encodes every event of every
+   replay; checked equal), one write per event, both served the same
    way (a loop in a background thread) over TLS on 127.0.0.1 and read with httpx (the
    SDK's transport) on one kept-alive connection. Runs alternate (ABBA), at least 60
    each. Client and servers are threads of one process, as the emulator and the SDK
@@ -40,6 +40,7 @@ from aiohttp import web
 from benchmarks.registry import Options, Result, benchmark, interquartile_mean
 from quickstart_helpers._background import start_background_server
 from quickstart_helpers.emulator import CassetteStore, Emulator
+from quickstart_helpers.emulator._http import sse_event
 from quickstart_helpers.emulator._tls import make_local_certificate
 from quickstart_helpers.wav import wav_info, wave_file
 
@@ -142,12 +143,8 @@ def bench_sse(options: Options) -> list[Result]:
         (folder / "bench.json").write_text(json.dumps(cassette), "utf-8")
         emulator = Emulator(store=CassetteStore([folder]), pacing="fast").start()
         try:
-            # The same bytes the emulator sends: compact JSON, one ``data:`` line per event.
-            events = [
-                f"data: {json.dumps(c['response'], separators=(',', ':'), ensure_ascii=False)}"
-                "\n\n".encode()
-                for c in cassette["chunks"]
-            ]
+            # The same bytes the emulator sends (the live API's framing), rendered once here.
+            events = [sse_event(c["response"]) for c in cassette["chunks"]]
             certificate = make_local_certificate(folder / "bare")
             with (
                 _bare_sse_server(events, certificate.server_context()) as port,

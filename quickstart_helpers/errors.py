@@ -176,6 +176,7 @@ class RequestInvalid(Exception):
 def _reasons(err: genai_errors.APIError) -> set[str]:
     details: Any = err.details or {}
     body = details.get("error", details) if isinstance(details, dict) else {}
+    body = _unparsed_error(err.message) or body
     return {d.get("reason", "") for d in (body.get("details") or []) if isinstance(d, dict)} - {""}
 
 
@@ -196,6 +197,28 @@ def is_invalid_api_key(err: BaseException) -> bool:
 _UNRECORDED = re.compile(r"No recorded (response|interaction) \(cassette\)")
 
 
+def _unparsed_error(message: Any) -> dict[str, Any] | None:
+    """The API's ``error`` object when an SDK error's message is the whole error body.
+
+    The API sends an error before the first chunk of a streamed request as JSON labelled
+    ``text/event-stream``; the SDK's aiohttp transport does not read that as JSON and
+    gives the whole body as the message (and the HTTP reason as the status).
+    """
+    if isinstance(message, str) and message.lstrip().startswith("{"):
+        try:
+            inner = json.loads(message).get("error")
+        except (ValueError, AttributeError):
+            return None
+        return inner if isinstance(inner, dict) else None
+    return None
+
+
+def _unwrap_message(message: str) -> str:
+    """``error.message`` of an error body the SDK left unparsed, else ``message``."""
+    inner = (_unparsed_error(message) or {}).get("message")
+    return inner if isinstance(inner, str) else message
+
+
 def _status_and_message(err: BaseException) -> tuple[int | None, str]:
     """The HTTP status and the API's error message of an SDK error, else ``(None, "")``.
 
@@ -211,7 +234,7 @@ def _status_and_message(err: BaseException) -> tuple[int | None, str]:
         message = inner.get("message") if isinstance(inner, dict) else None
     if not isinstance(code, int):
         return None, ""
-    return code, message if isinstance(message, str) else ""
+    return code, _unwrap_message(message) if isinstance(message, str) else ""
 
 
 def is_unrecorded_request(err: BaseException) -> bool:
@@ -246,7 +269,8 @@ def record_handled_error(err: BaseException) -> None:
 
     record: dict[str, Any] = {"type": type(err).__name__}
     if isinstance(err, errors.APIError):
-        record.update(code=err.code, status=err.status, reasons=sorted(_reasons(err)))
+        status = (_unparsed_error(err.message) or {}).get("status") or err.status
+        record.update(code=err.code, status=status, reasons=sorted(_reasons(err)))
     try:
         with _log_lock, open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
@@ -288,13 +312,14 @@ def explain_api_error(err: BaseException) -> str:
             "(see .env.example), or create a new key at https://aistudio.google.com/apikey."
         )
     if isinstance(err, errors.APIError):
-        what = f"{err.code} {err.status}" if err.status else str(err.code)
+        status = (_unparsed_error(err.message) or {}).get("status") or err.status
+        what = f"{err.code} {status}" if status else str(err.code)
         advice = {
             403: "The key is not allowed to use this model or API.",
             404: "Check the model name, or (offline) record a cassette for this request.",
             429: "You hit a rate limit or quota; wait a moment and try again.",
         }.get(err.code, "Try again in a moment." if err.code >= 500 else "Check the request.")
-        message = (err.message or "").strip()
+        message = _unwrap_message(err.message or "").strip()
         if message and not message.endswith((".", "!", "?")):
             message += "."
         return f"The Gemini API answered {what}: {message} {advice}"

@@ -12,6 +12,7 @@ The builders return plain dicts in the cassette JSON format that
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from quickstart_helpers.emulator import FORMAT, parse_cassette
+from quickstart_helpers.emulator._profiles import profile_for
 
 __all__ = [
     "estimate_tokens",
@@ -34,6 +36,7 @@ __all__ = [
     "stream_delays",
     "thinking_tokens",
     "text_content",
+    "thought_signature",
     "usage_metadata",
     "write_cassettes",
 ]
@@ -48,8 +51,19 @@ def estimate_tokens(text: str) -> int:
 
 
 def response_id(name: str) -> str:
-    """Return a stable ``responseId`` for a cassette: 22 hex digits of SHA-1 of its name."""
-    return hashlib.sha1(name.encode()).hexdigest()[:22]
+    """Return a stable ``responseId`` for a cassette, in the API's form: 23 URL-safe
+    base64 characters (e.g. ``iCUhao2zJ-LHjuMP1vvH2Qk``), from SHA-1 of its name."""
+    return base64.urlsafe_b64encode(hashlib.sha1(name.encode()).digest()).decode()[:23]
+
+
+def thought_signature(name: str, size: int = 96) -> str:
+    """Return a stable, opaque ``thoughtSignature`` for a cassette: ``size`` bytes made
+    from SHA-256 of its name, base64 encoded as the API sends it (a real one is a few
+    hundred bytes to 2 KB of encrypted model state; a client only sends it back)."""
+    data = b""
+    while len(data) < size:
+        data += hashlib.sha256(f"{name}:{len(data)}".encode()).digest()
+    return base64.b64encode(data[:size]).decode()
 
 
 def text_content(role: str, text: str) -> dict[str, Any]:
@@ -160,34 +174,54 @@ def usage_metadata(
     thoughts: int = 0,
     prompt_details: bool = True,
     answer_details: dict[str, int] | None = None,
+    service_tier: str | None = "standard",
 ) -> dict[str, Any]:
     """Return a chunk's ``usageMetadata``, as the API sends it while streaming.
 
+    Keys in the API's order (the capture in ``tests/wire/generate/``): prompt, candidates,
+    total, prompt details, candidates details, thoughts, service tier.
+
     Args:
         prompt_tokens: Tokens of the request.
-        answer_tokens: Tokens of the whole answer; only the last chunk carries them
-            (None: a chunk before the last).
+        answer_tokens: Tokens of the answer so far (a running total); None for a chunk
+            before any answer (a thought), which has no ``candidatesTokenCount``.
         thoughts: Thinking tokens (``thoughtsTokenCount``, counted in the total); 0 omits it.
         prompt_details: Add ``promptTokensDetails`` (all ``TEXT``).
         answer_details: ``candidatesTokensDetails`` as ``{modality: tokens}`` (last chunk).
+        service_tier: ``serviceTier``; None omits it.
     """
-    usage: dict[str, Any] = {
-        "promptTokenCount": prompt_tokens,
-        "totalTokenCount": prompt_tokens + thoughts,
-    }
-    if prompt_details:
-        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt_tokens}]
-    if thoughts:
-        usage["thoughtsTokenCount"] = thoughts
+    usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
     if answer_tokens is not None:
         usage["candidatesTokenCount"] = answer_tokens
-        usage["totalTokenCount"] = prompt_tokens + answer_tokens + thoughts
+    usage["totalTokenCount"] = prompt_tokens + (answer_tokens or 0) + thoughts
+    if prompt_details:
+        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt_tokens}]
     if answer_details:
         usage["candidatesTokensDetails"] = [
             {"modality": modality, "tokenCount": tokens}
             for modality, tokens in answer_details.items()
         ]
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    if service_tier:
+        usage["serviceTier"] = service_tier
     return usage
+
+
+def _response(
+    name: str, model: str, parts: list[dict[str, Any]], finish: str | None, usage: dict[str, Any]
+) -> dict[str, Any]:
+    """One ``GenerateContentResponse`` with the API's key order."""
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+    if finish:
+        candidate["finishReason"] = finish
+    candidate["index"] = 0
+    return {
+        "candidates": [candidate],
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": response_id(name),
+    }
 
 
 def stream_chunks(
@@ -206,9 +240,16 @@ def stream_chunks(
 ) -> list[dict[str, Any]]:
     """Return a ``generate`` cassette's chunks: one streamed answer, chunk by chunk.
 
-    Every chunk is a ``GenerateContentResponse`` with one candidate, the running
-    ``usageMetadata`` (see :func:`usage_metadata`), ``modelVersion`` and a
-    ``responseId`` made from ``name`` (:func:`response_id`).
+    As the live API streams (``tests/wire/generate/``): every chunk is a
+    ``GenerateContentResponse`` with one candidate, running ``usageMetadata`` totals
+    (``candidatesTokenCount`` grows with the answer; a thought-only chunk has none and
+    no ``thoughtsTokenCount``), ``modelVersion`` and one ``responseId`` for the whole
+    stream (:func:`response_id`). A thinking answer (``thoughts`` > 0) that completes,
+    on a model with the rule ``generate.thought_signature_on_final_chunk``, ends with one
+    more chunk: an empty text part carrying ``thoughtSignature``
+    (:func:`thought_signature`) and the finish reason; otherwise the last chunk carries it.
+    With the rule ``generate.function_call_signature``, the first ``functionCall`` part
+    of a chunk carries a ``thoughtSignature`` (one is added if the part has none).
 
     Args:
         chunks: Each chunk's model parts; a string is one text part.
@@ -216,40 +257,50 @@ def stream_chunks(
         name: The cassette's name.
         model: The model version the responses name.
         prompt_tokens: Tokens of the request.
-        answer_tokens: Tokens of the whole answer (on the last chunk).
-        thoughts: Thinking tokens; 0 omits them.
+        answer_tokens: Tokens of the whole answer (the last chunk's running total).
+        thoughts: Thinking tokens; 0 omits them (and the signature chunk).
         prompt_details: Add ``promptTokensDetails`` to every chunk's usage.
         answer_details: ``candidatesTokensDetails`` of the last chunk, ``{modality: tokens}``.
-        complete: The last chunk ends the answer: it carries the finish reason and the
-            final usage. False for a stream cut short (follow it with a ``break``).
-        finish_reason: The last chunk's ``finishReason``; None omits it.
+        complete: The answer ends: a finish reason and, with thinking, the signature
+            chunk. False for a stream cut short (follow it with a ``break``).
+        finish_reason: The finish reason; None omits it.
 
     Raises:
         ValueError: ``chunks`` and ``delays_ms`` differ in length.
     """
-    rid = response_id(name)
+    parts_list = [[{"text": c}] if isinstance(c, str) else list(c) for c in chunks]
+    if profile_for(model).has("generate.function_call_signature"):
+        for i, parts in enumerate(parts_list):  # the first call of a chunk is signed
+            at = next((j for j, p in enumerate(parts) if "functionCall" in p), None)
+            if at is not None and "thoughtSignature" not in parts[at]:
+                signature = thought_signature(f"{name}:{i}")
+                parts[at] = {**parts[at], "thoughtSignature": signature}
+    answers = [[p for p in parts if not p.get("thought")] for parts in parts_list]
+    sizes = [sum(len(p.get("text", "")) or 1 for p in parts) for parts in answers]
+    total, done = sum(sizes) or 1, 0
+    rule = "generate.thought_signature_on_final_chunk"
+    calls = any("functionCall" in p for parts in parts_list for p in parts)
+    # A function call carries the signature itself; a text answer ends with a signed chunk.
+    signed = complete and bool(finish_reason) and thoughts > 0 and not calls
+    signed = signed and profile_for(model).has(rule)
     out: list[dict[str, Any]] = []
-    for i, (parts, delay) in enumerate(zip(chunks, delays_ms, strict=True)):
-        last = complete and i == len(chunks) - 1
-        if isinstance(parts, str):
-            parts = [{"text": parts}]
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-        if last and finish_reason:
-            candidate["finishReason"] = finish_reason
+    for i, (parts, delay) in enumerate(zip(parts_list, delays_ms, strict=True)):
+        last = complete and i == len(parts_list) - 1
+        done += sizes[i] if answers[i] else 0
         usage = usage_metadata(
             prompt_tokens,
-            answer_tokens if last else None,
-            thoughts=thoughts,
+            max(1, round(answer_tokens * done / total)) if answers[i] or done else None,
+            thoughts=thoughts if done else 0,
             prompt_details=prompt_details,
             answer_details=answer_details if last else None,
         )
-        response = {
-            "candidates": [candidate],
-            "usageMetadata": usage,
-            "modelVersion": model,
-            "responseId": rid,
-        }
-        out.append({"delay_ms": delay, "response": response})
+        finish = finish_reason if last and not signed else None
+        out.append({"delay_ms": delay, "response": _response(name, model, parts, finish, usage)})
+    if signed:
+        signature = [{"text": "", "thoughtSignature": thought_signature(name)}]
+        usage = out[-1]["response"]["usageMetadata"]
+        final = _response(name, model, signature, finish_reason, usage)
+        out.append({"delay_ms": 30, "response": final})
     return out
 
 

@@ -16,7 +16,6 @@ Written under ``assets/cassettes/faults/`` (audio under ``faults/audio/``).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import _authoring as authoring  # noqa: E402
 
 from quickstart_helpers import settings  # noqa: E402
+from quickstart_helpers.emulator._http import sse_event  # noqa: E402
 from quickstart_helpers.retry import CONTINUE_PROMPT  # noqa: E402
-from quickstart_helpers.sse import format_event  # noqa: E402
 
 OUT = ROOT / "assets" / "cassettes" / "faults"
 MODEL = settings.DEFAULT_TEXT_MODEL
@@ -65,6 +64,32 @@ QUOTA = {
             "https://ai.google.dev/gemini-api/docs/rate-limits."
         ),
         "status": "RESOURCE_EXHAUSTED",
+        # The details a real 429 carries (as quoted in RooCodeInc/Roo-Code #3883 and
+        # googleapis/python-genai #2044), for this model and a per-minute request quota.
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/"
+                        "generate_content_free_tier_requests",
+                        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": MODEL},
+                        "quotaValue": "10",
+                    }
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {
+                        "description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"},
+        ],
     }
 }
 INTERNAL = {
@@ -140,7 +165,10 @@ def final_chunk(
     name: str, prompt: str, answer: list[dict[str, Any]], candidate: dict[str, Any]
 ) -> dict[str, Any]:
     """A last chunk after the ``answer`` chunks, with no text: just a finish reason (and
-    ratings) and the usage."""
+    ratings, after ``index`` as the API orders them) and the usage."""
+    ratings = (
+        {"safetyRatings": candidate.pop("safetyRatings")} if "safetyRatings" in candidate else {}
+    )
     text = "".join(
         part.get("text", "")
         for chunk in answer
@@ -149,11 +177,11 @@ def final_chunk(
     return {
         "delay_ms": 120,
         "response": {
-            "candidates": [{"index": 0, **candidate}],
+            "candidates": [{**candidate, "index": 0, **ratings}],
             "usageMetadata": authoring.usage_metadata(
                 authoring.estimate_tokens(prompt),
                 authoring.estimate_tokens(text),
-                thoughts=answer[0]["response"]["usageMetadata"].get("thoughtsTokenCount", 0),
+                thoughts=answer[-1]["response"]["usageMetadata"].get("thoughtsTokenCount", 0),
             ),
             "modelVersion": MODEL,
             "responseId": authoring.response_id(name),
@@ -163,8 +191,8 @@ def final_chunk(
 
 def split_offset(response: dict[str, Any], character: str, inside: int = 1) -> int:
     """Byte offset ``inside`` bytes into the first ``character`` of the SSE event of
-    ``response``, as the emulator frames it (compact JSON, UTF-8, LF)."""
-    event = format_event(json.dumps(response, separators=(",", ":"), ensure_ascii=False))
+    ``response``, as the emulator frames it (``_http.sse_event``)."""
+    event = sse_event(response)
     return event.index(character.encode()) + inside
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from google.genai import types
 
 from quickstart_helpers.emulator import FORMAT, CassetteStore, parse_cassette
 from quickstart_helpers.errors import CassetteError
@@ -54,7 +54,8 @@ def test_estimate_tokens_is_about_1_3_per_word_and_at_least_1():
 def test_response_id_is_stable_per_name():
     rid = authoring.response_id("text_first_stream")
     assert rid == authoring.response_id("text_first_stream")
-    assert len(rid) == 22 and int(rid, 16) >= 0
+    # The API's form (e.g. "iCUhao2zJ-LHjuMP1vvH2Qk"): 23 URL-safe base64 characters.
+    assert re.fullmatch(r"[A-Za-z0-9_-]{23}", rid)
     assert rid != authoring.response_id("text_async_stream")
 
 
@@ -102,57 +103,66 @@ def test_thinking_tokens_grow_with_the_first_wait():
     assert authoring.thinking_tokens(2500) > authoring.thinking_tokens(1000) > 0
 
 
-def test_usage_metadata_running_and_final():
-    running = authoring.usage_metadata(10, thoughts=5)
-    assert running == {
+def test_usage_metadata_in_the_apis_key_order():
+    thought = authoring.usage_metadata(10)
+    assert thought == {
         "promptTokenCount": 10,
-        "totalTokenCount": 15,
+        "totalTokenCount": 10,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}],
-        "thoughtsTokenCount": 5,
+        "serviceTier": "standard",
     }
     final = authoring.usage_metadata(
-        10, 20, prompt_details=False, answer_details={"TEXT": 8, "IMAGE": 12}
+        10, 20, thoughts=5, prompt_details=False, answer_details={"TEXT": 8, "IMAGE": 12}
     )
-    assert final == {
-        "promptTokenCount": 10,
-        "totalTokenCount": 30,
-        "candidatesTokenCount": 20,
-        "candidatesTokensDetails": [
-            {"modality": "TEXT", "tokenCount": 8},
-            {"modality": "IMAGE", "tokenCount": 12},
-        ],
-    }
-    types.GenerateContentResponseUsageMetadata.model_validate(final)
+    assert list(final) == [
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "totalTokenCount",
+        "candidatesTokensDetails",
+        "thoughtsTokenCount",
+        "serviceTier",
+    ]
+    assert final["totalTokenCount"] == 35
 
 
 def test_stream_chunks_build_one_streamed_answer():
     image = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+    thought = [{"text": "Hmm", "thought": True}]
     chunks = authoring.stream_chunks(
-        ["A", [{"text": "B"}, image]],
-        [300, 40],
+        [thought, "A", [{"text": "B"}, image]],
+        [300, 40, 40],
         name="n",
         model=MODEL,
         prompt_tokens=3,
         answer_tokens=4,
         thoughts=2,
     )
-    assert [c["delay_ms"] for c in chunks] == [300, 40]
-    first, last = (types.GenerateContentResponse.model_validate(c["response"]) for c in chunks)
-    assert first.text == "A" and first.candidates[0].finish_reason is None
-    assert first.usage_metadata.candidates_token_count is None
-    assert first.usage_metadata.total_token_count == 5
-    assert last.candidates[0].content.parts[1].inline_data.mime_type == "image/png"
-    assert last.candidates[0].finish_reason == types.FinishReason.STOP
-    assert last.usage_metadata.total_token_count == 3 + 4 + 2
-    assert {c["response"]["responseId"] for c in chunks} == {authoring.response_id("n")}
-    assert {c["response"]["modelVersion"] for c in chunks} == {MODEL}
+    # A thinking stream ends with an empty text part carrying the signature, and the finish.
+    assert [c["delay_ms"] for c in chunks] == [300, 40, 40, 30]
+    usages = [c["response"]["usageMetadata"] for c in chunks]
+    assert "candidatesTokenCount" not in usages[0] and "thoughtsTokenCount" not in usages[0]
+    assert [u["candidatesTokenCount"] for u in usages[1:]] == [1, 4, 4]  # running totals
+    assert usages[-1]["totalTokenCount"] == 3 + 4 + 2
+    assert all(u["serviceTier"] == "standard" for u in usages)
+    responses = [c["response"] for c in chunks]
+    assert all("finishReason" not in r["candidates"][0] for r in responses[:-1])
+    assert list(responses[-1]) == ["candidates", "usageMetadata", "modelVersion", "responseId"]
+    assert list(responses[-1]["candidates"][0]) == ["content", "finishReason", "index"]
+    assert list(responses[-1]["candidates"][0]["content"]) == ["parts", "role"]
+    assert responses[-1]["candidates"][0]["content"]["parts"] == [
+        {"text": "", "thoughtSignature": authoring.thought_signature("n")}
+    ]
+    assert {r["responseId"] for r in responses} == {authoring.response_id("n")}
+    assert {r["modelVersion"] for r in responses} == {MODEL}
 
 
-def test_stream_chunks_cut_short_or_without_finish_reason():
+def test_stream_chunks_without_thinking_cut_short_or_without_finish_reason():
     kwargs = {"name": "n", "model": MODEL, "prompt_tokens": 1, "answer_tokens": 2}
-    cut = authoring.stream_chunks(["a", "b"], [1, 1], complete=False, **kwargs)
+    plain = authoring.stream_chunks(["a", "b"], [1, 1], **kwargs)
+    assert len(plain) == 2 and plain[-1]["response"]["candidates"][0]["finishReason"] == "STOP"
+    cut = authoring.stream_chunks(["a", "b"], [1, 1], complete=False, thoughts=3, **kwargs)
+    assert len(cut) == 2  # no signature chunk on a stream cut short
     assert all("finishReason" not in c["response"]["candidates"][0] for c in cut)
-    assert all("candidatesTokenCount" not in c["response"]["usageMetadata"] for c in cut)
     no_reason = authoring.stream_chunks(["a"], [1], finish_reason=None, **kwargs)
     assert "finishReason" not in no_reason[0]["response"]["candidates"][0]
     assert no_reason[0]["response"]["usageMetadata"]["candidatesTokenCount"] == 2

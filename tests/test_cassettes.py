@@ -156,7 +156,13 @@ def _tool_conversation(city: str) -> list[dict]:
         {"role": "user", "parts": [{"text": "What is the weather?"}]},
         {
             "role": "model",
-            "parts": [{"functionCall": {"name": "get_weather", "args": {"city": city}}}],
+            # Gemini 3 refuses a function call sent back without its signature.
+            "parts": [
+                {
+                    "functionCall": {"name": "get_weather", "args": {"city": city}},
+                    "thoughtSignature": "c2lnbmF0dXJl",
+                }
+            ],
         },
         {
             "role": "user",

@@ -84,7 +84,10 @@ def _http(emu: Emulator) -> httpx.Client:
 
 def _assert_api_error(response: httpx.Response, code: int, status: str) -> dict:
     assert response.status_code == code, response.text
-    assert response.headers["content-type"].startswith("application/json")
+    # Before the first chunk of an SSE stream, the API labels its error JSON text/event-stream.
+    sse = response.request.url.params.get("alt") == "sse"
+    kind = "text/event-stream" if sse else "application/json"
+    assert response.headers["content-type"].startswith(kind)
     body = response.json()
     assert set(body) == {"error"}
     assert body["error"]["code"] == code and body["error"]["status"] == status

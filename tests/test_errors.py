@@ -107,3 +107,22 @@ def test_explained_errors_are_recorded_for_the_runner_without_their_message(tmp_
         "ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID)",
         "ConnectionResetError",
     ]
+
+
+def test_an_error_body_the_sdk_left_unparsed_is_read_from_its_json() -> None:
+    # The API labels an error before the first chunk of a stream text/event-stream; the
+    # SDK's aiohttp transport then gives the whole body as the message.
+    from quickstart_helpers.errors import explain_api_error, is_unrecorded_request
+
+    body = {
+        "error": {
+            "code": 404,
+            "message": "No recorded response (cassette) matches x.",
+            "status": "NOT_FOUND",
+        }
+    }
+    err = errors.ClientError(404, {"message": json.dumps(body, indent=2), "status": "Not Found"})
+    assert is_unrecorded_request(err)
+    assert explain_api_error(err).startswith(
+        "The Gemini API answered 404 NOT_FOUND: No recorded response (cassette) matches x."
+    )

@@ -268,7 +268,7 @@ def test_a_mid_chunk_drop_sends_part_of_an_event_then_breaks(client, emu) -> Non
     assert "incomplete chunked read" in str(caught.value) or "closed" in str(caught.value)
     assert seen == delivered("faults_dropped_stream", "drop")
     raw = b"".join(_raw_stream(emu, made.DROPPED))
-    events = raw.split(b"\n\n")
+    events = raw.split(b"\r\n\r\n")
     drop = fault_of("faults_dropped_stream", "drop")
     # ``after`` whole events, then ``at_byte`` bytes of the next
     assert len(events) == drop.after + 1 and len(events[-1]) == drop.at_byte

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 import wave
 from collections.abc import Iterator
@@ -202,7 +203,8 @@ def raw_events(emulator: Emulator, prompt: str) -> list[bytes]:
         with http.stream("POST", url, json=body, headers={"x-goog-api-key": FAKE_KEY}) as resp:
             assert resp.status_code == 200
             payload = resp.read()
-    return [e.removeprefix(b"data: ") for e in payload.split(b"\n\n") if e]
+    events = re.split(rb"\r?\n\r?\n", payload)  # the API frames with CRLF CRLF
+    return [e.removeprefix(b"data: ") for e in events if e]
 
 
 def scan_for_key(folder: Path) -> list[Path]:

@@ -721,8 +721,14 @@ def _sdk_errors(cassette: AnyCassette, *, interactions: bool = True) -> list[str
         return _interactions_errors(cassette) if interactions else []
     if isinstance(cassette, GenerateCassette):
         for i, chunk in enumerate(cassette.chunks):
-            if chunk.response is not None:
-                check(types.GenerateContentResponse, chunk.response, f"chunks[{i}].response")
+            response = chunk.response
+            if response is not None and "serviceTier" in (response.get("usageMetadata") or {}):
+                # The API sends it (tests/wire/generate/); the SDK has no field for it yet
+                # and drops it, as it drops any field it does not know.
+                usage = {k: v for k, v in response["usageMetadata"].items() if k != "serviceTier"}
+                response = {**response, "usageMetadata": usage}
+            if response is not None:
+                check(types.GenerateContentResponse, response, f"chunks[{i}].response")
     elif isinstance(cassette, CountTokensCassette):
         if cassette.response is not None:
             check(_CountTokensJson, cassette.response, "response")

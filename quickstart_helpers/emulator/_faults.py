@@ -33,6 +33,7 @@ from ._cassettes import (
     LiveCassette,
     SplitFault,
 )
+from ._protocol import error_response
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -76,7 +77,7 @@ def http_error(emulator: Emulator, cassette: GenerateCassette) -> web.Response |
     emulator.fault_attempts[cassette.name] = attempt + 1
     if fault.times is not None and attempt % (fault.times + 1) == fault.times:
         return None  # the attempt after ``times`` failures succeeds
-    return web.json_response(fault.error.model_dump(exclude_none=True), status=fault.status)
+    return error_response(fault.error.model_dump(exclude_none=True), fault.status)
 
 
 class StreamFaults:

@@ -1,27 +1,18 @@
-"""The emulator's REST routes: ``generateContent`` and ``streamGenerateContent``.
+"""The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
 
-For any API version segment:
+``POST /{version}/models/{model}:streamGenerateContent?alt=sse`` sends one SSE event per
+recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>`` then
+CRLF CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
+recording's key order. Without ``alt=sse`` the chunks are a streamed JSON array (``[{...}``,
+``\n,\r\n{...}`` per further chunk, ``\n]``; indented objects). ``:generateContent`` merges
+the chunks into one response; ``:countTokens`` is :mod:`._models`'s.
 
-- ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: one SSE event
-  (``data: <GenerateContentResponse JSON>`` and a blank line) per recorded chunk;
-- the same without ``alt=sse``: a streamed JSON array, as the live API sends it
-  (``[{...}`` then ``\\n,\\r\\n{...}`` per further chunk, then ``\\n]``; each object
-  indented), ``Content-Type: application/json``;
-- ``POST /{version}/models/{model}:generateContent``: the chunks merged into one
-  response;
-- ``POST /{version}/models/{model}:countTokens``: see :mod:`._models`.
-
-Bodies are validated against the SDK's types first (:mod:`._validation`): an unknown
-field or a bad value is the API's 400 ``INVALID_ARGUMENT``.
-
-Requests that no cassette matches get the API's error JSON with status 404
-``NOT_FOUND`` naming the closest cassette; the API key ``invalid`` gets the live
-API's ``API_KEY_INVALID`` error. Nothing is made up. A cassette's fault directives
-(HTTP errors, error events, drops, split writes) are carried out by :mod:`._faults`.
-
-Each chunk's event is rendered (JSON encoded and framed) once per cassette and framing,
-then reused by every later replay (:func:`framed_chunks`); each event is still its own
-write, flushed as the live API sends it.
+A body is validated with the SDK's types (:mod:`._validation`) and the model's rules
+(:mod:`._profiles`, :func:`check_request`). An error before the first chunk is the API's
+error JSON, sent on an SSE request as the API sends it: ``Content-Type: text/event-stream``,
+no ``data:``. A request no cassette matches gets a 404 naming the closest one: nothing is
+made up. A cassette's faults (HTTP errors, error events, drops, split writes) are
+:mod:`._faults`'s.
 """
 
 from __future__ import annotations
@@ -30,20 +21,19 @@ import asyncio
 import copy
 import functools
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..sse import format_event
 from . import _faults, _models
-from ._cassettes import GenerateCassette, prompt_text, request_key
+from ._cassettes import GenerateCassette, prompt_text
+from ._profiles import profile_for
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
-    BoundedMemo,
     ReceivedRequest,
     api_error,
     bare_model,
+    error_response,
     read_keyed_json,
     short,
 )
@@ -52,80 +42,98 @@ from ._validation import validate_generate_request
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = [
-    "ACCEPTED_BODIES",
-    "AcceptedBodies",
-    "JSON_ARRAY_SEPARATOR",
-    "METHODS",
-    "add_routes",
-    "check_request",
-    "framed_chunks",
-    "json_array_item",
-    "merge_chunks",
-    "sse_event",
-    "unmatched",
-]
+__all__ = ["METHODS", "add_routes", "check_request", "merge_chunks", "sse_event", "unmatched"]
 
 #: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
 METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
+#: The live API's 400 message for a function call sent back without its signature.
+MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required "
+    "for tools to work correctly, and missing thought_signature may lead to degraded model "
+    "performance. Additional data, function call `default_api:{name}` , position {position}. "
+    "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register the REST routes on the emulator's aiohttp app."""
-
     app.router.add_post("/{version}/models/{model_method}", functools.partial(_generate, emulator))
 
 
 def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
     """Merge a cassette's chunks into one non-streaming ``GenerateContentResponse``.
 
-    Adjacent text parts are joined; inline data parts are kept in order; the last
-    chunk's ``finishReason``, ``usageMetadata``, ``modelVersion`` and ``responseId`` win.
-    A cassette of one chunk (a recorded non-streaming answer) gives that chunk as it is.
+    Adjacent text (or thought) parts are joined, other parts kept in order; a closing
+    empty text part's ``thoughtSignature`` goes on the text part before it, where a
+    non-streaming answer carries it. The last chunk's other fields win. One chunk (a
+    recorded non-streaming answer) is given as it is.
     """
     if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
         return copy.deepcopy(cassette.chunks[0].response)
     parts: list[dict[str, Any]] = []
     merged: dict[str, Any] = {}
-    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     for chunk in cassette.chunks:
         response = chunk.response or {}
-        for key in ("usageMetadata", "modelVersion", "responseId"):
-            if key in response:
-                merged[key] = response[key]
         for cand in response.get("candidates") or []:
-            for key, value in cand.items():
-                if key != "content":
-                    candidate[key] = value
             for part in (cand.get("content") or {}).get("parts") or []:
-                if (
-                    "text" in part
-                    and parts
-                    and set(parts[-1]) == {"text"}
-                    and set(part) == {"text"}
-                ):
-                    parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+                last = parts[-1] if parts else {}
+                if part.get("text") == "" and "thoughtSignature" in part and "text" in last:
+                    parts[-1] = {**last, "thoughtSignature": part["thoughtSignature"]}
+                elif "text" in part and set(part) == set(last) <= {"text", "thought"}:
+                    parts[-1] = {**last, "text": last["text"] + part["text"]}
                 else:
                     parts.append(dict(part))
+            candidate.update((k, v) for k, v in cand.items() if k != "content")
+        merged.update((k, response[k]) for k in response if k != "candidates")
     return {"candidates": [candidate], **merged}
 
 
-def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
-    """Return the API's error for a request the live API would refuse, else None.
+def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
+    """Return ``(function name, position)`` of the first model content of the current turn
+    (from the last user content with text) whose first ``functionCall`` part (parallel
+    calls: only the first is signed) has no ``thoughtSignature``; the position counts
+    contents from 1, as the API reports it. None if every call is signed."""
+    contents = body.get("contents") or []
+    start = 0
+    for index, content in enumerate(contents):
+        parts = content.get("parts") or []
+        if content.get("role", "user") == "user" and any("text" in p for p in parts):
+            start = index
+    for index in range(start, len(contents)):
+        if contents[index].get("role") != "model":
+            continue
+        parts = contents[index].get("parts") or []
+        call = next((p for p in parts if "functionCall" in p or "function_call" in p), None)
+        if call is not None and not (call.get("thoughtSignature") or call.get("thought_signature")):
+            name = (call.get("functionCall") or call.get("function_call") or {}).get("name")
+            return str(name), index + 1
+    return None
 
-    Refused: ``responseModalities`` naming ``IMAGE`` for a model outside
-    :data:`~quickstart_helpers.emulator._protocol.IMAGE_OUTPUT_MODELS` (400
-    ``INVALID_ARGUMENT``, the live API's message).
+
+def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
+    """Return the API's error for a valid body the live API refuses for ``model``, else None.
+
+    Refused (400 ``INVALID_ARGUMENT``, the live API's messages):
+
+    - ``responseModalities`` naming ``IMAGE`` for a model outside
+      :data:`~quickstart_helpers.emulator._protocol.IMAGE_OUTPUT_MODELS`;
+    - on a model with the rule ``generate.function_call_signature_required``
+      (:mod:`._profiles`): a model ``functionCall`` of the current turn sent back
+      without its ``thoughtSignature``.
     """
     config = body.get("generationConfig") or body.get("generation_config") or {}
     modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
     if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
-        return api_error(
-            400,
-            "INVALID_ARGUMENT",
-            "Model does not support the requested response modalities: image",
-        )
+        message = "Model does not support the requested response modalities: image"
+        return api_error(400, "INVALID_ARGUMENT", message)
+    if profile_for(model).has("generate.function_call_signature_required"):
+        missing = _missing_signature(body)
+        if missing is not None:
+            message = MISSING_SIGNATURE.format(name=missing[0], position=missing[1])
+            return api_error(400, "INVALID_ARGUMENT", message)
     return None
 
 
@@ -168,22 +176,28 @@ def unmatched(
     return api_error(404, "NOT_FOUND", message)
 
 
-def sse_event(payload: dict[str, Any], newline: str = "\n", split_json: bool = False) -> bytes:
-    """Frame one JSON payload as an SSE event (``data: <json>`` lines, blank line).
+def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
+    """Frame one JSON payload as the live API's SSE event: ``data: <JSON>`` and CRLF CRLF.
 
-    Args:
-        payload: The JSON object to send.
-        newline: ``"\\n"`` or ``"\\r\\n"``.
-        split_json: Spread the JSON over several ``data:`` lines (indented).
+    The JSON is in Google's spacing (``": "`` after keys, ``,`` between members), keys in
+    the payload's order. With ``split_json`` (a test of a client's parser) the JSON is
+    indented and spread over several ``data:`` lines.
     """
     if split_json:
-        text = json.dumps(payload, indent=1, ensure_ascii=False)
-    else:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return format_event(text, newline=newline)
+        lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
+        return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
+    text = json.dumps(payload, separators=(",", ": "), ensure_ascii=False)
+    return f"data: {text}\r\n\r\n".encode("utf-8", "replace")
 
 
 async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+    response = await _answer(emulator, request)
+    if response.status >= 400 and request.query.get("alt") == "sse":
+        response.headers["Content-Type"] = "text/event-stream"  # as the API labels it
+    return response
+
+
+async def _answer(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["model_method"].partition(":")
     if method not in METHODS:
         return api_error(
@@ -198,30 +212,24 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         if forwarded is not None:
             return forwarded
     read = await read_keyed_json(request)
-    if not isinstance(read, tuple):  # the API's error (a response: a slow ABC check)
+    if not isinstance(read, tuple):  # the API's error
         return read
     raw, body = read
     if method == "countTokens":
         return await _models.count_tokens(emulator, model, body)
-    # A body accepted before (same bytes, same model) is valid: no checks (AcceptedBodies).
-    key = ACCEPTED_BODIES.get((model, raw))
-    parsed = body
-    if key is None:
-        normalized, error = validate_generate_request(body)
-        if error is not None:
-            return error
-        assert normalized is not None
-        body = normalized
+    normalized, error = validate_generate_request(body)
+    if error is not None:
+        return error
+    assert normalized is not None
+    body = normalized
     received = ReceivedRequest(
         method, bare_model(model), request.match_info["version"], body, size=len(raw)
     )
     emulator.requests.append(received)
-    if key is None:
-        error = check_request(model, body)
-        if error is not None:
-            return error
-        key = ACCEPTED_BODIES.add(model, raw, parsed, body)
-    cassette = emulator.store.find(model, body, key=key)
+    error = check_request(model, body)
+    if error is not None:
+        return error
+    cassette = emulator.store.find(model, body)
     if cassette is None:
         # The closest-cassette hint is computed off the event loop (issue 16).
         loop = asyncio.get_running_loop()
@@ -233,118 +241,17 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
         return failed
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)
-        return web.json_response(cassette.error.body, status=cassette.error.status)
+        return error_response(cassette.error.body, cassette.error.status)
     if method == "generateContent":
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
-        # record2: a stream that ended in an error event answers with that error.
-        failed = next((c.error for c in cassette.chunks if c.error is not None), None)
-        if failed is not None:
-            code = failed.get("code")
+        # A stream that ended in an error event answers with that error.
+        error_event = next((c.error for c in cassette.chunks if c.error is not None), None)
+        if error_event is not None:
+            code = error_event.get("code")
             status = code if isinstance(code, int) and 400 <= code <= 599 else 500
-            return web.json_response({"error": failed}, status=status)
+            return error_response({"error": error_event}, status)
         return web.json_response(merge_chunks(cassette))
-    sse = request.query.get("alt") == "sse"
-    return await _stream(emulator, request, cassette, sse=sse)
-
-
-class AcceptedBodies(BoundedMemo):
-    """Request keys of ``generateContent`` bodies already accepted, by exact body bytes.
-
-    Validation (:func:`~._validation.validate_generate_request`), :func:`check_request`
-    and the cassette key (:func:`~._cassettes.request_key`) are pure functions of the
-    model and the body's bytes, and together they were most of the emulator's own CPU
-    per request (a notebook re-runs the same requests). So a body that passed them
-    unchanged (no single object put into a list) is remembered with its key: the same
-    bytes to the same model again are known to pass and skip all three. Refused bodies
-    are never remembered (they are checked again, and answered the same way).
-
-    Bounded: at most ``max_entries`` bodies of at most ``max_body_bytes`` each (8 MiB
-    in all by default), the oldest forgotten first; a larger body is always checked.
-    Safe to share between emulators in several threads.
-
-    Args:
-        max_entries: Most bodies remembered. Defaults to 256.
-        max_body_bytes: Largest body remembered, in bytes. Defaults to 32 KiB.
-
-    Raises:
-        ValueError: A limit is not positive.
-    """
-
-    def __init__(self, max_entries: int = 256, max_body_bytes: int = 32 * 1024) -> None:
-        super().__init__(max_entries, max_body_bytes)
-
-    def add(self, model: str, raw: bytes, body: dict[str, Any], normalized: dict[str, Any]) -> str:
-        """Return ``request_key(model, normalized)``; remember it if ``body`` was unchanged.
-
-        Call it only for a body that passed validation and :func:`check_request`.
-
-        Args:
-            model: The model named in the URL.
-            raw: The body's bytes, as received.
-            body: The body parsed from ``raw``.
-            normalized: What validation returned for ``body``.
-        """
-        key = request_key(model, normalized)
-        if normalized == body:
-            self._put((model, raw), key, len(raw))
-        return key
-
-
-#: The bodies every emulator of this process accepted (see :class:`AcceptedBodies`).
-ACCEPTED_BODIES = AcceptedBodies()
-
-
-#: Between two objects of a streamed JSON array, as the live API frames it.
-JSON_ARRAY_SEPARATOR = b"\n,\r\n"
-
-
-def framed_chunks(
-    cassette: GenerateCassette, framing: tuple[Any, ...], render: Callable[[dict[str, Any]], bytes]
-) -> Callable[[int], bytes]:
-    """Return ``frame(index)``: chunk ``index``'s framed bytes, rendered once and kept.
-
-    The bytes depend only on the chunk's JSON and the framing (SSE with its newline
-    and JSON layout, or a JSON array item), so every later replay of the cassette
-    sends the bytes rendered by the first one instead of encoding the JSON again. The
-    bytes are kept on the cassette (about the size of its chunks' JSON, freed with
-    it) and rendered again when a chunk's ``response`` or ``error`` object was
-    replaced. Chunks are treated as immutable once loaded, as the store treats them:
-    replace a chunk's dictionary rather than editing it in place.
-
-    The function itself is kept per framing as well, and made again (with this call's
-    ``render``) when the cassette's chunk list was replaced or changed length.
-
-    Args:
-        cassette: The cassette being replayed.
-        framing: What else the bytes depend on, e.g. ``("sse", "\\n", False)``.
-        render: Frames one chunk's payload (``response`` or ``{"error": ...}``).
-    """
-    chunks = cassette.chunks
-    # The private attribute's own dictionary: ``cassette._frames`` costs a failed lookup.
-    by_framing = cassette.__pydantic_private__["_frames"]  # type: ignore[index]
-    kept = by_framing.get(framing)
-    if kept is not None and kept[0] is chunks and kept[1] == len(chunks):
-        return kept[2]  # the same chunk list: the same frame function (and its frames)
-    frames: list[tuple[Any, bytes] | None] = [None] * len(chunks)
-
-    def frame(index: int) -> bytes:
-        chunk = chunks[index]
-        source = chunk.response if chunk.response is not None else chunk.error
-        kept = frames[index]
-        if kept is not None and kept[0] is source:
-            return kept[1]
-        data = render(chunk.payload() or {})
-        frames[index] = (source, data)
-        return data
-
-    by_framing[framing] = (chunks, len(chunks), frame)
-    return frame
-
-
-@functools.lru_cache(maxsize=8)
-def _sse_render(newline: str, split_json: bool) -> Callable[[dict[str, Any]], bytes]:
-    """:func:`sse_event` with these settings (one function per setting, for the cache)."""
-    return functools.partial(sse_event, newline=newline, split_json=split_json)
+    return await _stream(emulator, request, cassette, sse=request.query.get("alt") == "sse")
 
 
 async def _stream(
@@ -357,21 +264,15 @@ async def _stream(
     await response.prepare(request)
     faults = _faults.StreamFaults(cassette, request) if cassette.faults else None
     first = True
-    newline, split_json = emulator.sse_newline, emulator.sse_split_json
-    if sse:
-        rendered = framed_chunks(
-            cassette, ("sse", newline, split_json), _sse_render(newline, split_json)
-        )
-    else:
-        rendered = framed_chunks(cassette, ("json",), json_array_item)
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
-        """Frame one object (a fault's): an SSE event, or the next item of the JSON array."""
+        """Frame one object: an SSE event, or the next item of the JSON array."""
         nonlocal first
         if sse:
-            return sse_event(payload, newline, split_json)
-        data = (b"[" if first else JSON_ARRAY_SEPARATOR) + json_array_item(payload)
-        first = False
+            return sse_event(payload, emulator.sse_split_json)
+        # A streamed JSON array as the live API frames it: indented objects, "\n,\r\n" between.
+        item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
+        data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data
 
     try:
@@ -385,10 +286,7 @@ async def _stream(
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            data = rendered(index)  # a response, or an {"error": ...} event
-            if not sse:
-                data = (b"[" if first else JSON_ARRAY_SEPARATOR) + data
-                first = False
+            data = frame(chunk.payload() or {})  # a response, or an {"error": ...} event
             if faults is None:
                 await response.write(data)  # one event per write, flushed as the API does
             elif await faults.write(response, index, data):
@@ -401,8 +299,3 @@ async def _stream(
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return response
-
-
-def json_array_item(payload: dict[str, Any]) -> bytes:
-    """Return one object of a streamed JSON array: indented JSON, as the live API sends."""
-    return json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")

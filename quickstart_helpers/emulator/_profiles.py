@@ -67,6 +67,9 @@ _B1 = (
     "test_interactions_with_thinking_stream.yaml (commit 046714fd), kept in "
     "tests/wire/interactions/"
 )
+_SIGNATURES = (
+    "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), on "
+)
 
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
 RULES: dict[str, Rule] = {
@@ -111,6 +114,31 @@ RULES: dict[str, Rule] = {
             "A property of recordings, not a check: the shipped Live cassettes carry these shapes.",
         ),
         # -- generateContent, Gemini 3 ------------------------------------------------
+        Rule(
+            "generate.thought_signature_on_final_chunk",
+            "A thinking stream ends with a chunk holding an empty text part that carries "
+            "thoughtSignature, with the finishReason.",
+            _SIGNATURES + "streaming; a real gemini-3.5-flash capture "
+            "(tests/wire/generate/thinking_stream.sse).",
+        ),
+        Rule(
+            "generate.function_call_signature",
+            "A functionCall part the model returns carries thoughtSignature (of parallel "
+            "calls, only the first).",
+            _SIGNATURES + "function calling; a real capture "
+            "(tests/wire/generate/function_call.json).",
+        ),
+        Rule(
+            "generate.function_call_signature_required",
+            "A request whose current turn (from the last user text on) holds a model "
+            "functionCall part, the first of its content, without its thoughtSignature is "
+            "refused: 400 INVALID_ARGUMENT 'Function call is missing a thought_signature in "
+            "functionCall parts. ...', naming the call and the content's position.",
+            _SIGNATURES + "validation (a signature missing in the current turn: 400); "
+            "the message as quoted in csells/dartantic #86 and manthanabc/paws #103.",
+            "Any non-empty signature passes: the emulator cannot check the API's encrypted "
+            "ones, and the page's dummy value (skip_thought_signature_validator) must pass.",
+        ),
         # -- Interactions API -----------------------------------------------------------
         Rule(
             "interactions.event_framing",
@@ -171,7 +199,18 @@ PROFILES: tuple[Profile, ...] = (
         )
         | INTERACTIONS_RULES,
     ),
-    Profile("Gemini 3", ("gemini-3*",), INTERACTIONS_RULES),
+    Profile(
+        "Gemini 3",
+        ("gemini-3*",),
+        frozenset(
+            {
+                "generate.thought_signature_on_final_chunk",
+                "generate.function_call_signature",
+                "generate.function_call_signature_required",
+            }
+        )
+        | INTERACTIONS_RULES,
+    ),
     Profile("Other models", ("*",), INTERACTIONS_RULES),
 )
 

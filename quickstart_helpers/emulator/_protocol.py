@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import deque
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +25,7 @@ __all__ = [
     "api_error",
     "bare_model",
     "error_body",
+    "error_response",
     "key_error",
     "parse_json",
     "read_keyed_json",
@@ -73,16 +72,10 @@ MISSING_KEY_MESSAGE = (
 #: The models that can output images (``responseModalities`` with ``IMAGE``); the
 #: emulator refuses such a request to any other model as the live API does (400).
 IMAGE_OUTPUT_MODELS: frozenset[str] = frozenset(
-    {
-        "gemini-2.0-flash-exp",
-        "gemini-2.0-flash-exp-image-generation",
-        "gemini-2.0-flash-preview-image-generation",
-        "gemini-2.5-flash-image",
-        "gemini-2.5-flash-image-preview",
-        "gemini-3-pro-image-preview",
-        "gemini-3.1-flash-image-preview",
-        "gemini-3.1-flash-lite-image",
-    }
+    "gemini-2.0-flash-exp gemini-2.0-flash-exp-image-generation "
+    "gemini-2.0-flash-preview-image-generation gemini-2.5-flash-image "
+    "gemini-2.5-flash-image-preview gemini-3-pro-image-preview "
+    "gemini-3.1-flash-image-preview gemini-3.1-flash-lite-image".split()
 )
 
 
@@ -102,24 +95,20 @@ def error_body(code: int, status: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": status}}
 
 
-def api_error(code: int, status: str, message: str) -> web.Response:
-    """Return an aiohttp response with the API's error JSON.
+def error_response(body: dict[str, Any], status: int) -> web.Response:
+    """Return the API's error JSON as the API lays it out (indented by 2), with ``status``."""
+    text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return web.Response(text=text, status=status, content_type="application/json")
 
-    Args:
-        code: HTTP status code, e.g. 404.
-        status: The ``google.rpc.Code`` name, e.g. ``"NOT_FOUND"``.
-        message: Human-readable message for ``error.message``.
-    """
-    return web.json_response(error_body(code, status, message), status=code)
+
+def api_error(code: int, status: str, message: str) -> web.Response:
+    """Return the API's error: HTTP ``code`` (404), ``status`` (``"NOT_FOUND"``), ``message``."""
+    return error_response(error_body(code, status, message), code)
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """Parse a JSON body as the API's front end does, or raise with the API's message.
-
-    Raises:
-        ValueError: The body is not UTF-8 JSON, or it is nested too deeply for the
-            parser; the message is the one to put in a 400 ``INVALID_ARGUMENT``.
-    """
+    """Parse a JSON body as the API's front end does; raise ``ValueError`` with the API's
+    400 ``INVALID_ARGUMENT`` message for a body that is not UTF-8 JSON or too deeply nested."""
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -129,32 +118,24 @@ def parse_json(raw: bytes | str) -> Any:
 
 
 def key_error(request: web.Request) -> web.Response | None:
-    """Return the live API's error for a missing or invalid key, else None.
-
-    The key is read from the ``x-goog-api-key`` header or the ``key`` query parameter
-    and never kept.
-    """
+    """Return the live API's error for a missing or invalid key (``x-goog-api-key`` header or
+    ``key`` query parameter, never kept), else None."""
     key = request.headers.get("x-goog-api-key") or request.query.get("key")
     if not key:
         return api_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
     if key == INVALID_KEY:
-        return web.json_response(INVALID_KEY_ERROR, status=400)
+        return error_response(INVALID_KEY_ERROR, 400)
     return None
 
 
 async def read_keyed_json(
     request: web.Request, *, object_only: bool = False
 ) -> tuple[bytes, Any] | web.Response:
-    """Check the request's API key, then read and parse its JSON body.
+    """Check the request's API key (:func:`key_error`), then read and parse its JSON body.
 
-    Args:
-        request: The request.
-        object_only: Refuse a body that is valid JSON but not an object (``[]``, ``null``).
-
-    Returns:
-        ``(raw body bytes, parsed JSON)``, or the API's error response to send: the key
-        error of :func:`key_error`, or a 400 ``INVALID_ARGUMENT`` for a body that
-        :func:`parse_json` refuses (or, with ``object_only``, that is not an object).
+    Returns ``(raw body bytes, parsed JSON)``, or the API's error to send: the key's, or a
+    400 ``INVALID_ARGUMENT`` for a body :func:`parse_json` refuses (with ``object_only``,
+    also for valid JSON that is not an object).
     """
     error = key_error(request)
     if error is not None:
@@ -200,47 +181,28 @@ def _not_kept(size: int, limit: int) -> str:
     return f"<not kept: {size:,} bytes, over the request log's limit of {limit:,} bytes per body>"
 
 
-class RequestLog(Sequence[ReceivedRequest]):
-    """The requests an emulator received, newest last, bounded in count and bytes.
+class RequestLog(list[ReceivedRequest]):
+    """The requests an emulator received, newest last: a list bounded in count and bytes.
 
-    A sequence (``len``, indexing, slicing, iteration, ``== []``) with ``append`` and
-    ``clear``; safe to read from another thread while the emulator appends. When more
-    than ``max_count`` requests or ``max_bytes`` bytes of bodies are logged, the oldest
-    are dropped. A body over ``max_body_bytes`` is not kept: it is replaced by a string
-    ``"<not kept: N bytes, over the request log's limit ...>"`` and ``truncated`` is set
-    (for a Live API session, the messages past the limit are replaced by one such
-    string). So the log never holds more than about ``max_bytes`` of bodies, whatever
-    the clients send.
-
-    Args:
-        max_count: Most requests kept. Defaults to 1,000.
-        max_bytes: Most body bytes kept over all requests. Defaults to 16 MiB.
-        max_body_bytes: Largest body kept, in bytes. Defaults to 1 MiB.
-
-    Raises:
-        ValueError: A limit is not positive.
+    ``append`` (and ``add_message``, for a Live API session's messages) drop the oldest
+    requests when more than ``max_count`` (default 1,000) are logged or their bodies hold
+    more than ``max_bytes`` (16 MiB; ``bytes`` is what they hold now). A body over
+    ``max_body_bytes`` (1 MiB) is replaced by ``"<not kept: N bytes, over the request
+    log's limit ...>"`` and ``truncated`` set (a Live session's messages past the limit, by
+    one such string). Safe to read from another thread. ``ValueError``: a limit not > 0.
     """
 
     def __init__(
-        self,
-        max_count: int = 1000,
-        max_bytes: int = 16 * 1024 * 1024,
-        max_body_bytes: int = 1024 * 1024,
+        self, max_count: int = 1000, max_bytes: int = 16 << 20, max_body_bytes: int = 1 << 20
     ) -> None:
+        super().__init__()
         if min(max_count, max_bytes, max_body_bytes) <= 0:
             raise ValueError("The request log's limits must be positive.")
-        self.max_count = max_count
-        self.max_bytes = max_bytes
+        self.max_count, self.max_bytes = max_count, max_bytes
         self.max_body_bytes = min(max_body_bytes, max_bytes)
-        self._items: deque[ReceivedRequest] = deque()
+        self.bytes = 0
         self._kept: dict[int, int] = {}  # id(request) -> body bytes it holds in the log
-        self._bytes = 0
         self._lock = threading.Lock()
-
-    @property
-    def bytes(self) -> int:
-        """Bytes of the bodies now kept (a body replaced by its marker counts 0)."""
-        return self._bytes
 
     def append(self, received: ReceivedRequest) -> None:
         """Log a request; ``received.size`` (bytes) is measured from the body if 0."""
@@ -250,12 +212,8 @@ class RequestLog(Sequence[ReceivedRequest]):
             received.body = _not_kept(received.size, self.max_body_bytes)
             received.truncated = True
         with self._lock:
-            kept = 0 if received.truncated else received.size
-            self._items.append(received)
-            self._kept[id(received)] = kept
-            self._bytes += kept
-            if len(self._items) > self.max_count or self._bytes > self.max_bytes:
-                self._evict()
+            super().append(received)
+            self._count(received, 0 if received.truncated else received.size)
 
     def add_message(self, received: ReceivedRequest, message: Any, size: int) -> None:
         """Append a Live API message of ``size`` bytes to ``received.body`` (a list)."""
@@ -269,81 +227,49 @@ class RequestLog(Sequence[ReceivedRequest]):
                 return
             received.body.append(message)
             if id(received) in self._kept:
-                self._kept[id(received)] += size
-                self._bytes += size
-                self._evict()
+                self._count(received, size)
 
-    def _evict(self) -> None:
-        while self._items and (len(self._items) > self.max_count or self._bytes > self.max_bytes):
-            old = self._items.popleft()
-            self._bytes -= self._kept.pop(id(old), 0)
+    def _count(self, received: ReceivedRequest, size: int) -> None:
+        """Count ``size`` more bytes for ``received``, then drop the oldest over a limit."""
+        self._kept[id(received)] = self._kept.get(id(received), 0) + size
+        self.bytes += size
+        while self and (len(self) > self.max_count or self.bytes > self.max_bytes):
+            self.bytes -= self._kept.pop(id(super().pop(0)), 0)
 
     def clear(self) -> None:
         """Forget every logged request."""
         with self._lock:
-            self._items.clear()
+            super().clear()
             self._kept.clear()
-            self._bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @overload
-    def __getitem__(self, index: int) -> ReceivedRequest: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[ReceivedRequest]: ...
-    def __getitem__(self, index: int | slice) -> ReceivedRequest | list[ReceivedRequest]:
-        with self._lock:
-            items = list(self._items)
-        return items[index]
-
-    def __iter__(self) -> Iterator[ReceivedRequest]:
-        with self._lock:
-            return iter(list(self._items))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (RequestLog, list)):
-            return list(self) == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"RequestLog({list(self)!r})"
+            self.bytes = 0
 
 
 class BoundedMemo:
     """A thread-safe memo of at most ``max_entries`` items, the oldest forgotten first.
 
-    The base of the emulator's memos of work already done for exact request bytes
-    (:class:`~._http.AcceptedBodies`, :class:`~._live.ParsedMessages`); they decide what
-    may be kept.
-
-    Args:
-        max_entries: Most items kept.
-        max_size: Largest item kept (its unit is the subclass's: bytes, characters).
-
-    Raises:
-        ValueError: A limit is not positive.
+    Only :class:`~._live.ParsedMessages` still uses it; it goes with that memo (issue 22).
     """
 
     def __init__(self, max_entries: int, max_size: int) -> None:
         if max_entries <= 0 or max_size <= 0:
             raise ValueError("max_entries and the size limit must be positive")
-        self.max_entries = max_entries
-        self.max_size = max_size
+        self.max_entries, self.max_size = max_entries, max_size
         self._items: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        """Forget every item."""
+        with self._lock:
+            self._items.clear()
+
     def get(self, key: Any) -> Any:
         """Return the item kept under ``key``, or None."""
         return self._items.get(key)
 
     def _put(self, key: Any, value: Any, size: int) -> bool:
-        """Keep ``value`` under ``key`` unless ``size`` is over the limit; return whether kept."""
         if size > self.max_size:
             return False
         with self._lock:
@@ -351,8 +277,3 @@ class BoundedMemo:
                 del self._items[next(iter(self._items))]
             self._items[key] = value
         return True
-
-    def clear(self) -> None:
-        """Forget every item."""
-        with self._lock:
-            self._items.clear()

@@ -1,23 +1,11 @@
-"""Request validation the way the live API parses JSON, against the SDK's own types.
+"""Request validation the way the live API parses JSON, with the SDK's own pydantic types.
 
-The schema is not written here: a ``generateContent`` body is checked against the
-google-genai SDK's pydantic models (``types.Content``, ``types.Tool``,
-``types.ToolConfig``, ``types.SafetySetting``, and for ``generationConfig`` the fields
-of ``types.GenerationConfig`` plus the generation fields of
-``types.GenerateContentConfig`` that the SDK sends inside ``generationConfig``). Only
-the top level of the REST ``GenerateContentRequest`` (which SDK type each field holds)
-is listed in :data:`REQUEST_FIELDS`.
-
-Like the API's JSON parser (proto3 JSON):
-
-- a field may be spelled in lowerCamelCase or snake_case;
-- a repeated field may be given as one object (``"parts": {"text": "hi"}``);
-- enum values are matched without regard to case (the SDK's enums do the same);
-- an unknown field is refused with 400 ``INVALID_ARGUMENT`` and the API's message
-  ``Invalid JSON payload received. Unknown name "generationConfg": Cannot find field.``
-  (``... at 'generation_config': ...`` below the top level); a bad enum or value with
-  ``Invalid value at 'generation_config.response_modalities[0]' (Modality), "FOO"``.
-  Every problem is listed, one per line, and in the ``google.rpc.BadRequest`` detail.
+Like the API's parser (proto3 JSON): either spelling of a field (lowerCamelCase,
+snake_case); one object for a repeated field; enum values in any case. Refused with 400
+``INVALID_ARGUMENT``, every problem listed one per line and in a ``google.rpc.BadRequest``
+detail: an unknown field (``Invalid JSON payload received. Unknown name "generationConfg"
+[at 'generation_config']: Cannot find field.``), a bad value (``Invalid value at
+'generation_config.response_modalities[0]' (Modality), "FOO"``).
 """
 
 from __future__ import annotations
@@ -26,8 +14,7 @@ import enum
 import functools
 import json
 import re
-import types as pytypes
-import typing
+import warnings
 from typing import Any
 
 from aiohttp import web
@@ -35,31 +22,24 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.alias_generators import to_camel
 
 from ..errors import RequestInvalid
+from ._protocol import error_body, error_response
 
 __all__ = [
-    "REQUEST_FIELDS",
     "RequestInvalid",
+    "count_tokens_model",
     "invalid_argument",
     "normalize_request",
     "request_model",
-    "count_tokens_model",
     "validate_count_tokens_request",
     "validate_generate_request",
 ]
 
-_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 #: Fields of ``GenerateContentConfig`` that configure the SDK itself and never go on the wire.
 _CLIENT_ONLY = frozenset(
     {"http_options", "should_return_http_response", "automatic_function_calling"}
 )
 
-
-def _snake(name: str) -> str:
-    return _SNAKE.sub("_", name).lower()
-
-
-#: The pydantic settings of the request models built here: the SDK's (camelCase or
-#: snake_case names, unknown names refused, bytes as base64).
+#: The SDK's pydantic settings: either spelling, unknown names refused, bytes as base64.
 _REQUEST_CONFIG = ConfigDict(
     extra="forbid",
     alias_generator=to_camel,
@@ -69,35 +49,8 @@ _REQUEST_CONFIG = ConfigDict(
 )
 
 
-@functools.cache
-def _generation_config_model() -> type[BaseModel]:
-    """``types.GenerationConfig`` plus the generation fields only ``GenerateContentConfig`` has."""
-    from google.genai import types
-
-    top = {_snake(name) for name in REQUEST_FIELDS}
-    extra: dict[str, Any] = {}
-    for name, info in types.GenerateContentConfig.model_fields.items():
-        if name in types.GenerationConfig.model_fields or name in top or name in _CLIENT_ONLY:
-            continue
-        extra[name] = (info.annotation, None)
-    return create_model("WireGenerationConfig", __base__=types.GenerationConfig, **extra)
-
-
-#: The REST ``GenerateContentRequest``'s top-level fields and the SDK type of each (the
-#: ones ``_GenerateContentConfig_to_mldev`` in the SDK moves out of ``generationConfig``).
-REQUEST_FIELDS: dict[str, str] = {
-    "model": "str",
-    "contents": "list[types.Content]",
-    "systemInstruction": "types.Content",
-    "tools": "list[types.Tool]",
-    "toolConfig": "types.ToolConfig",
-    "safetySettings": "list[types.SafetySetting]",
-    "cachedContent": "str",
-    "labels": "dict[str, str]",
-    "serviceTier": "types.GenerateContentConfig.service_tier",
-    "store": "bool",
-    "generationConfig": "types.GenerationConfig (+ GenerateContentConfig's generation fields)",
-}
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @functools.cache
@@ -106,6 +59,7 @@ def request_model() -> type[BaseModel]:
     from google.genai import types
 
     config = types.GenerateContentConfig.model_fields
+    # The REST request's top level; the SDK moves these out of its config.
     fields: dict[str, Any] = {
         "model": (str | None, None),
         "contents": (list[types.Content] | None, None),
@@ -117,188 +71,12 @@ def request_model() -> type[BaseModel]:
         "labels": (dict[str, str] | None, None),
         "service_tier": (config["service_tier"].annotation, None),
         "store": (bool | None, None),
-        "generation_config": (_generation_config_model() | None, None),
     }
-    assert {to_camel(name) for name in fields} == set(REQUEST_FIELDS)
-    return create_model(
-        "GenerateContentRequest",
-        __config__=_REQUEST_CONFIG,
-        **fields,
-    )
-
-
-# -- the pre-pass: unknown names, enums, single objects for lists -------------------------
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip ``Optional``/``Annotated`` from an annotation."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-            continue
-        if origin in (typing.Union, pytypes.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) == 1:
-                annotation = args[0]
-                continue
-        return annotation
-
-
-@functools.cache
-def _field_index(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
-    """A model's fields by name and by alias (or camelCase name): ``(name, annotation)``."""
-    index: dict[str, tuple[str, Any]] = {}
-    for name, info in model.model_fields.items():
-        index[name] = (name, info.annotation)
-        index[info.alias or to_camel(name)] = (name, info.annotation)
-    return index
-
-
-#: What the pre-pass does with a value of some annotation: ``("list", item annotation)``,
-#: ``("model", field index)``, ``("enum", (enum name, upper-cased values and names))``
-#: or ``("value", None)``.
-_Shape = tuple[str, Any]
-
-
-def _shape_of(annotation: Any) -> _Shape:
-    annotation = _unwrap(annotation)
-    if typing.get_origin(annotation) is list:
-        (item,) = typing.get_args(annotation) or (Any,)
-        return ("list", item)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return ("model", _field_index(annotation))
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        names = {str(m.value).upper() for m in annotation} | {m.name.upper() for m in annotation}
-        return ("enum", (annotation.__name__, frozenset(names)))
-    return ("value", None)
-
-
-_shape_cached = functools.lru_cache(maxsize=4096)(_shape_of)
-
-
-def _shape(annotation: Any) -> _Shape:
-    """:func:`_shape_of`, computed once per annotation (the SDK's types do not change)."""
-    try:
-        return _shape_cached(annotation)
-    except TypeError:  # an annotation that cannot be a dictionary key
-        return _shape_of(annotation)
-
-
-def _walk(annotation: Any, value: Any, path: str, problems: list[tuple[str, str]]) -> Any:
-    """Return ``value`` with single objects wrapped for list fields; collect problems."""
-    kind, detail = _shape(annotation)
-    if kind == "list":
-        items = value if isinstance(value, list) else [value] if isinstance(value, dict) else None
-        if items is None:
-            return value
-        return [_walk(detail, v, f"{path}[{i}]", problems) for i, v in enumerate(items)]
-    if kind == "model":
-        if not isinstance(value, dict):
-            return value
-        out = {}
-        for key, item in value.items():
-            if key not in detail:
-                where = f" at '{path}'" if path else ""
-                problems.append(
-                    (
-                        path,
-                        f'Invalid JSON payload received. Unknown name "{key}"{where}: '
-                        "Cannot find field.",
-                    )
-                )
-                continue
-            name, field_type = detail[key]
-            child = f"{path}.{name}" if path else name
-            out[key] = _walk(field_type, item, child, problems)
-        return out
-    if kind == "enum":
-        enum_name, names = detail
-        if not isinstance(value, str) or value.upper() not in names:
-            problems.append((path, f"Invalid value at '{path}' ({enum_name}), {json.dumps(value)}"))
-        return value
-    return value
-
-
-def _loc_path(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for item in loc:
-        if isinstance(item, int):
-            text += f"[{item}]"
-        elif isinstance(item, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item):
-            text += f".{_snake(item)}" if text else _snake(item)
-    return text
-
-
-def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[str, Any]:
-    """Validate a ``generateContent`` body; return it with single objects put in lists.
-
-    Args:
-        body: The parsed JSON body.
-        model: The request's pydantic model; defaults to :func:`request_model`.
-
-    Returns:
-        The body as sent (camelCase or snake_case kept), with every repeated field that
-        was given as one object turned into a one-item list.
-
-    Raises:
-        RequestInvalid: The body is not an object, names an unknown field, or holds a
-            bad enum or value; every problem is listed.
-    """
-    if not isinstance(body, dict):
-        kind = "an array" if isinstance(body, list) else json.dumps(body)
-        raise RequestInvalid(
-            [("", f"Invalid JSON payload received. Expected an object, got {kind}.")]
-        )
-    model = model or request_model()
-    problems: list[tuple[str, str]] = []
-    normalized = _walk(model, body, "", problems)
-    if problems:
-        raise RequestInvalid(problems)
-    try:
-        # JSON mode, as the API parses it (bytes are base64); the model's own validator.
-        model.model_validate_json(json.dumps(normalized))
-    except ValidationError as exc:
-        violations = []
-        for error in exc.errors():
-            where = _loc_path(error["loc"])
-            shown = json.dumps(error.get("input"), default=str)[:80]
-            violations.append(
-                (where, f"Invalid value at '{where}' ({error['msg']}), {shown}".strip())
-            )
-        raise RequestInvalid(violations) from None
-    return normalized
-
-
-def invalid_argument(error: RequestInvalid) -> web.Response:
-    """Return the API's 400 ``INVALID_ARGUMENT`` answer for a refused request."""
-    body = {
-        "error": {
-            "code": 400,
-            "message": str(error),
-            "status": "INVALID_ARGUMENT",
-            "details": [
-                {
-                    "@type": "type.googleapis.com/google.rpc.BadRequest",
-                    "fieldViolations": [
-                        {"field": field, "description": description}
-                        if field
-                        else {"description": description}
-                        for field, description in error.violations
-                    ],
-                }
-            ],
-        }
-    }
-    return web.json_response(body, status=400)
-
-
-def validate_generate_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
-    """Return ``(normalized body, None)`` or ``(None, the API's 400 answer)``."""
-    try:
-        return normalize_request(body), None
-    except RequestInvalid as error:
-        return None, invalid_argument(error)
+    known = set(types.GenerationConfig.model_fields) | set(fields) | _CLIENT_ONLY
+    extra = {n: (info.annotation, None) for n, info in config.items() if n not in known}
+    generation = create_model("WireGenerationConfig", __base__=types.GenerationConfig, **extra)
+    fields["generation_config"] = (generation | None, None)
+    return create_model("GenerateContentRequest", __config__=_REQUEST_CONFIG, **fields)
 
 
 @functools.cache
@@ -314,11 +92,109 @@ def count_tokens_model() -> type[BaseModel]:
     )
 
 
-def validate_count_tokens_request(
-    body: Any,
+def _path(loc: tuple[Any, ...]) -> str:
+    """A pydantic location as the API names a field, e.g. ``contents[0].parts[0]``."""
+    text = ""
+    for item in loc:
+        if isinstance(item, int):
+            text += f"[{item}]"
+        elif isinstance(item, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item):
+            text += f".{_snake(item)}" if text else _snake(item)
+    return text
+
+
+def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
+    """Collect enum values the SDK let through (its enums accept unknown values, with a warning)."""
+    if isinstance(value, enum.Enum):
+        if value not in type(value).__members__.values():
+            message = (
+                f"Invalid value at '{path}' ({type(value).__name__}), {json.dumps(value.value)}"
+            )
+            problems.append((path, message))
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            child = getattr(value, name)
+            if child is not None:
+                _bad_enums(child, f"{path}.{name}" if path else name, problems)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _bad_enums(item, f"{path}[{i}]", problems)
+
+
+def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[str, Any]:
+    """Validate a ``generateContent`` body (``model``: default :func:`request_model`).
+
+    Returns the body as sent (either spelling kept) with every repeated field given as one
+    object made a one-item list. Raises :class:`RequestInvalid` listing every problem: not
+    an object, an unknown field, a bad enum or value.
+    """
+    if not isinstance(body, dict):
+        kind = "an array" if isinstance(body, list) else json.dumps(body)
+        raise RequestInvalid(
+            [("", f"Invalid JSON payload received. Expected an object, got {kind}.")]
+        )
+    model = model or request_model()
+    body = json.loads(json.dumps(body))  # a copy to wrap single objects in
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an unknown enum value: checked below
+                parsed = model.model_validate_json(json.dumps(body))
+        except ValidationError as exc:
+            errors = exc.errors()
+            wrapped = False
+            for error in errors:  # one object given for a list: wrap it, validate again
+                if error["type"] == "list_type" and isinstance(error["input"], dict):
+                    *parents, key = error["loc"]
+                    functools.reduce(lambda node, k: node[k], parents, body)[key] = [error["input"]]
+                    wrapped = True
+            if wrapped:
+                continue
+            raise RequestInvalid([_violation(error) for error in errors]) from None
+        problems: list[tuple[str, str]] = []
+        _bad_enums(parsed, "", problems)
+        if problems:
+            raise RequestInvalid(problems)
+        return body
+
+
+def _violation(error: Any) -> tuple[str, str]:
+    """One pydantic error as the API's ``(field, description)``."""
+    if error["type"] == "extra_forbidden":
+        where, name = _path(error["loc"][:-1]), error["loc"][-1]
+        at = f" at '{where}'" if where else ""
+        return (
+            where,
+            f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.',
+        )
+    where = _path(error["loc"])
+    shown = json.dumps(error.get("input"), default=str)[:80]
+    return where, f"Invalid value at '{where}' ({error['msg']}), {shown}"
+
+
+def invalid_argument(error: RequestInvalid) -> web.Response:
+    """Return the API's 400 ``INVALID_ARGUMENT`` answer for a refused request."""
+    violations = [
+        {"field": field, "description": text} if field else {"description": text}
+        for field, text in error.violations
+    ]
+    body = error_body(400, "INVALID_ARGUMENT", str(error))
+    body["error"]["details"] = [
+        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
+    ]
+    return error_response(body, 400)
+
+
+def validate_generate_request(
+    body: Any, model: type[BaseModel] | None = None
 ) -> tuple[dict[str, Any] | None, web.Response | None]:
-    """Like :func:`validate_generate_request`, for a ``countTokens`` body."""
+    """Return ``(normalized body, None)`` or ``(None, the API's 400 answer)``."""
     try:
-        return normalize_request(body, count_tokens_model()), None
+        return normalize_request(body, model), None
     except RequestInvalid as error:
         return None, invalid_argument(error)
+
+
+def validate_count_tokens_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
+    """Like :func:`validate_generate_request`, for a ``countTokens`` body."""
+    return validate_generate_request(body, count_tokens_model())
