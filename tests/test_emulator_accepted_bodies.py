@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from quickstart_helpers.emulator import CassetteStore, Emulator
-from quickstart_helpers.emulator._cassettes import parse_cassette, request_key
+from quickstart_helpers.emulator import CassetteStore, Emulator, parse_cassette, request_key
 from quickstart_helpers.emulator._http import ACCEPTED_BODIES, AcceptedBodies
 
 MODEL = "gemini-3.8-flash"

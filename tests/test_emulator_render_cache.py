@@ -12,8 +12,7 @@ import json
 import pytest
 from google import genai
 
-from quickstart_helpers.emulator import CassetteStore, Emulator
-from quickstart_helpers.emulator._cassettes import parse_cassette
+from quickstart_helpers.emulator import CassetteStore, Emulator, parse_cassette
 from quickstart_helpers.emulator._http import framed_chunks, sse_event
 
 from ._sockets import raw_generate_stream

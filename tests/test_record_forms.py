@@ -371,7 +371,7 @@ def test_the_new_cassette_forms_are_strictly_validated():
         parse_cassette(bad_error)
     two = _generate("g", "Hi", [{"delay_ms": 1, "error": {"code": 500, "message": "x"}}])
     two["chunks"][0]["response"] = _chunk("x")
-    with pytest.raises(CassetteError, match="exactly one of them"):
+    with pytest.raises(CassetteError, match="exactly one of"):
         parse_cassette(two)
     close = {"delay_ms": 0, "close": {"code": 1011, "reason": "x"}}
     end = {"delay_ms": 0, "message": {"serverContent": {"turnComplete": True}}}

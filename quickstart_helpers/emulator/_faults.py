@@ -1,6 +1,6 @@
 """Fault directives: what breaks streams in production, replayed on the real wire.
 
-A cassette's ``faults`` list (validated in :mod:`._cassettes`) names the faults; this
+A cassette's ``faults`` list (validated in :mod:`._cassette`) names the faults; this
 module carries them out. :mod:`._http` and :mod:`._live` call it at a few points:
 
 ``generate`` cassettes (REST and SSE):
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import LiveSessionClosed
-from ._cassettes import (
+from ._cassette import (
     CloseFault,
     DropFault,
     ErrorEventFault,

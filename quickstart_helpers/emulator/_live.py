@@ -37,7 +37,7 @@ carried out by :mod:`._faults`.
 Client messages are parsed with the SDK's own ``types.LiveClientMessage`` (camelCase or
 snake_case; unknown fields refused with 1007, as the live API does).
 
-Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.emulator._cassettes`)::
+Cassette format (``kind: "live"``, see :mod:`quickstart_helpers.emulator._cassette`)::
 
     {"format": 1, "name": "live_narration", "kind": "live",
      "model": "gemini-3.1-flash-live-preview",
@@ -73,9 +73,10 @@ from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
-from ._cassettes import LiveCassette, LiveMessage, LiveTurn, closest_text, normalize_contents
+from ._cassette import LiveCassette, LiveMessage, LiveTurn
 from ._faults import LiveFaults
 from ._live_cache import rendered_turn
+from ._matching import closest_text, normalize_contents
 from ._protocol import BoundedMemo, ReceivedRequest, bare_model, key_error
 
 if TYPE_CHECKING:

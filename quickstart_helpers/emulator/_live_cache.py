@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._cassettes import LiveCassette, LiveMessage, LiveTurn
+    from ._cassette import LiveCassette, LiveMessage, LiveTurn
 
 __all__ = ["LiveRenderCache", "RenderedTurn", "clear", "rendered_turn"]
 

@@ -29,15 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._cassettes import (
-    CountTokensCassette,
-    GenerateCassette,
-    LiveCassette,
-    ModelsCassette,
-    count_key,
-    count_request,
-    prompt_text,
-)
+from ._cassette import CountTokensCassette, GenerateCassette, LiveCassette, ModelsCassette
+from ._matching import count_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
 from ._validation import validate_count_tokens_request
 

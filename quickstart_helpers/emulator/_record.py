@@ -55,18 +55,28 @@ from aiohttp import WSMsgType, web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
-from ._cassettes import (
+from ._cassette import (
     FORMAT,
     AnyCassette,
-    CassetteStore,
+    Chunk,
+    CountTokensCassette,
+    GenerateCassette,
+    LiveAudio,
     LiveCassette,
-    cassette_key,
-    count_request,
+    LiveClose,
+    LiveMessage,
+    LiveTurn,
+    ModelsCassette,
+    RecordedError,
+    cassette_json,
+    dump_cassette,
     parse_cassette,
 )
 from ._live import close_reason
+from ._matching import cassette_key, count_request, normalize_contents, prompt_text
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
 from ._secrets import assert_clean, request_secrets, scrub_value
+from ._store import CassetteStore
 
 if TYPE_CHECKING:
     from ..settings import Pacing, RecordMode
@@ -196,17 +206,15 @@ class Recorder:
     def _commit(
         self,
         emulator: Emulator,
-        data: dict[str, Any],
+        built: AnyCassette,
         secrets: set[str],
         audio: dict[str, bytes] | None = None,
     ) -> AnyCassette | None:
         """Scrub, validate, check and write one cassette; return it, or None if refused."""
-        data = scrub_value(data, secrets)
-        path = self.folder / f"{data['name']}.json"
+        path = self.folder / f"{built.name}.json"
         try:
-            cassette = parse_cassette(data, str(path))
-            text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-            files = {str(path): text.encode("utf-8")}
+            cassette = parse_cassette(scrub_value(cassette_json(built), secrets), str(path))
+            files = {str(path): dump_cassette(cassette).encode("utf-8")}
             files.update({str(self.folder / name): pcm for name, pcm in (audio or {}).items()})
             assert_clean(files, secrets)
         except (CassetteError, RecordingError) as exc:
@@ -269,10 +277,9 @@ class Recorder:
             "name": _cassette_name(
                 "count" if counting else "",
                 model,
-                _prompt(count_request(body) if counting else body),
+                prompt_text((count_request(body) if counting else body).get("contents")),
                 json.dumps([model, method if counting else "", body]),
             ),
-            "kind": "count_tokens" if counting else "generate",
             "description": f"Recorded from {self.upstream} ({method}).",
             "model": bare_model(model),
             "request": body,
@@ -319,21 +326,24 @@ class Recorder:
 
     def _single(
         self, base: dict[str, Any], status: int, payload: bytes, delay: int
-    ) -> dict[str, Any] | None:
+    ) -> AnyCassette | None:
         try:
             data = json.loads(payload)
         except (json.JSONDecodeError, UnicodeDecodeError):
             self.failures.append(f"{base['name']}: the upstream answered {status} without JSON")
             return None
+        kind = CountTokensCassette if base["name"].startswith("count_") else GenerateCassette
         if status >= 400:
-            error = {"status": status, "delay_ms": delay, "body": data}
-            return {**base, "name": f"error_{base['name']}", "error": error}
+            error = RecordedError.model_construct(status=status, delay_ms=delay, body=data)
+            return kind.model_construct(**{**base, "name": f"error_{base['name']}"}, error=error)
         if status != 200 or not isinstance(data, dict):
             self.failures.append(f"{base['name']}: the upstream answered {status}")
             return None
-        if base["kind"] == "count_tokens":
-            return {**base, "response": data}
-        return {**base, "chunks": [{"delay_ms": delay, "response": data}]}
+        if kind is CountTokensCassette:
+            return kind.model_construct(**base, response=data)
+        return kind.model_construct(
+            **base, chunks=[Chunk.model_construct(delay_ms=delay, response=data)]
+        )
 
     async def _stream(
         self,
@@ -354,7 +364,7 @@ class Recorder:
             },
         )
         await response.prepare(request)
-        chunks: list[dict[str, Any]] = []
+        chunks: list[Chunk] = []
         last = started
         pending = b""
         data_lines: list[str] = []
@@ -385,34 +395,36 @@ class Recorder:
                 chunks.append(self._event(data_lines, _ms(last)))
             if broken:
                 # The upstream dropped the connection: record (and pass on) the break.
-                chunks.append({"delay_ms": _ms(last), "break": True})
+                chunks.append(Chunk.model_construct(delay_ms=_ms(last), break_=True))
                 if request.transport is not None:
                     request.transport.abort()
             else:
                 await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
-            if chunks and "error" in chunks[-1]:
+            if chunks and chunks[-1].error is not None:
                 # An error event ends the stream: the client had the whole answer (the
                 # SDK raises at the error event and hangs up before the response ends).
-                self._commit(emulator, {**base, "chunks": chunks}, secrets)
+                self._commit(
+                    emulator, GenerateCassette.model_construct(**base, chunks=chunks), secrets
+                )
                 return response
             # The client went away midway: nothing partial is recorded.
             self.failures.append(f"{base['name']}: the client disconnected; nothing recorded")
             return response
         if chunks:
-            self._commit(emulator, {**base, "chunks": chunks}, secrets)
+            self._commit(emulator, GenerateCassette.model_construct(**base, chunks=chunks), secrets)
         return response
 
     @classmethod
-    def _event(cls, data_lines: list[str], delay: int) -> dict[str, Any]:
+    def _event(cls, data_lines: list[str], delay: int) -> Chunk:
         return cls._chunk(json.loads("\n".join(data_lines)), delay)
 
     @staticmethod
-    def _chunk(data: Any, delay: int) -> dict[str, Any]:
+    def _chunk(data: Any, delay: int) -> Chunk:
         """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
         if isinstance(data, dict) and set(data) == {"error"} and isinstance(data["error"], dict):
-            return {"delay_ms": delay, "error": data["error"]}
-        return {"delay_ms": delay, "response": data}
+            return Chunk.model_construct(delay_ms=delay, error=data["error"])
+        return Chunk.model_construct(delay_ms=delay, response=data)
 
     # -- model look-ups ----------------------------------------------------------------------
     async def models(
@@ -467,15 +479,13 @@ class Recorder:
             self.failures.append(f"{where}: the upstream answered {status}; not recorded")
             return answer
         what = bare_model(name) if name else "list"
+        name = _cassette_name("models", what, "", json.dumps([what, dict(request.query)]))
+        description = f"Recorded from {self.upstream} (GET {request.path})."
         cassette = self._commit(
             emulator,
-            {
-                "format": FORMAT,
-                "name": _cassette_name("models", what, "", json.dumps([what, dict(request.query)])),
-                "kind": "models",
-                "description": f"Recorded from {self.upstream} (GET {request.path}).",
-                "models": found,
-            },
+            ModelsCassette.model_construct(
+                format=FORMAT, name=name, description=description, models=found
+            ),
             secrets,
         )
         received.cassette = cassette.name if cassette else None
@@ -536,7 +546,7 @@ class _LiveProxy:
     ws: web.WebSocketResponse
     first: Any
     setup: dict[str, Any]
-    turns: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[LiveTurn] = field(default_factory=list)
     complete: bool = False
     pending_turns: list[dict[str, Any]] = field(default_factory=list)
     last: float = 0.0
@@ -630,7 +640,7 @@ class _LiveProxy:
                 data = None
             text = self._turn_text(data) if isinstance(data, dict) else None
             if text is not None:
-                self.turns.append({"input": text, "messages": []})
+                self.turns.append(LiveTurn.model_construct(input=text, messages=[]))
                 self.complete = False
                 self.last = time.monotonic()
             await self._send(upstream, msg)
@@ -644,8 +654,6 @@ class _LiveProxy:
             if not content.get("turnComplete", content.get("turn_complete")):
                 return None
             turns, self.pending_turns = self.pending_turns, []
-            from ._cassettes import normalize_contents
-
             return " ".join(
                 p["text"]
                 for c in normalize_contents(turns)
@@ -688,8 +696,10 @@ class _LiveProxy:
     ) -> None:
         """The upstream closed the session: record a close mid-turn, pass it on."""
         if code != 1000 and self.turns and not self.complete:
-            close = {"code": code, "reason": close_reason(reason).decode("utf-8")}
-            self.turns[-1]["messages"].append({"delay_ms": _ms(self.last), "close": close})
+            close = LiveClose.model_construct(code=code, reason=close_reason(reason).decode())
+            self.turns[-1].messages.append(
+                LiveMessage.model_construct(delay_ms=_ms(self.last), close=close)
+            )
             self.complete = True  # the session ends here, as recorded
         if not self.ws.closed:
             await self.ws.close(code=code, message=close_reason(reason))
@@ -697,7 +707,7 @@ class _LiveProxy:
             await upstream.close()
 
     def _record(self, data: dict[str, Any]) -> None:
-        entry: dict[str, Any] = {"delay_ms": _ms(self.last)}
+        entry = LiveMessage.model_construct(delay_ms=_ms(self.last))
         self.last = time.monotonic()
         content = data.get("serverContent")
         parts = ((content or {}).get("modelTurn") or {}).get("parts") or []
@@ -720,40 +730,36 @@ class _LiveProxy:
                         del data["serverContent"]["modelTurn"]
                     if not data["serverContent"]:
                         del data["serverContent"]
-                    entry["audio"] = {
-                        "file": "",  # named when the cassette is
-                        "start": len(self.pcm) // 2,
-                        "frames": len(pcm) // 2,
-                    }
+                    entry.audio = LiveAudio.model_construct(  # file: named with the cassette
+                        file="", start=len(self.pcm) // 2, frames=len(pcm) // 2
+                    )
                     self.pcm.extend(pcm)
-        if data:
-            entry["message"] = data
-        self.turns[-1]["messages"].append(entry)
+        entry.message = data
+        self.turns[-1].messages.append(entry)
         if isinstance(content, dict) and content.get("turnComplete"):
             self.complete = True
 
     def _write(self, secrets: set[str], received: ReceivedRequest) -> None:
         model = bare_model(str(self.setup.get("model") or ""))
-        inputs = [t["input"] for t in self.turns]
+        inputs = [t.input for t in self.turns]
         name = _cassette_name("live", model, inputs[0], json.dumps([self.setup, inputs]))
         audio: dict[str, bytes] = {}
         if self.pcm:
             wav = f"audio/{name}.wav"
             audio[wav] = _wav_bytes(self.rate or 24000, bytes(self.pcm))
             for turn in self.turns:
-                for message in turn["messages"]:
-                    if "audio" in message:
-                        message["audio"]["file"] = wav
-        data = {
-            "format": FORMAT,
-            "name": name,
-            "kind": "live",
-            "description": f"Live API session recorded from {self.recorder.upstream}.",
-            "model": model,
-            "setup": self.setup,
-            "turns": self.turns,
-        }
-        cassette = self.recorder._commit(self.emulator, data, secrets, audio)
+                for message in turn.messages:
+                    if message.audio is not None:
+                        message.audio.file = wav
+        built = LiveCassette.model_construct(
+            format=FORMAT,
+            name=name,
+            description=f"Live API session recorded from {self.recorder.upstream}.",
+            model=model,
+            setup=self.setup,
+            turns=self.turns,
+        )
+        cassette = self.recorder._commit(self.emulator, built, secrets, audio)
         received.cassette = cassette.name if cassette else None
 
 
@@ -787,12 +793,6 @@ class _JsonArrayReader:
                 return items
             items.append(item)
             self._text = rest[end:]
-
-
-def _prompt(body: dict[str, Any]) -> str:
-    from ._cassettes import prompt_text
-
-    return prompt_text(body.get("contents"))
 
 
 _emulators: dict[tuple[str, str, str], Emulator] = {}

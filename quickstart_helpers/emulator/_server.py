@@ -25,9 +25,9 @@ from .._background import (
 from ..settings import Pacing
 from . import _auth_tokens, _http, _interactions, _live, _middleware, _models
 from ._auth_tokens import TokenStore
-from ._cassettes import CassetteStore
 from ._live import ResumptionStore
 from ._protocol import RequestLog
+from ._store import CassetteStore
 from ._tls import LocalCertificate, make_local_certificate
 
 if TYPE_CHECKING:

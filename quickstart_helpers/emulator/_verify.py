@@ -19,9 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from ._cassettes import (
+from ._cassette import (
     AnyCassette,
-    CassetteStore,
     CountTokensCassette,
     GenerateCassette,
     LiveCassette,
@@ -29,6 +28,7 @@ from ._cassettes import (
     load_cassette,
 )
 from ._record import recording_emulator
+from ._store import CassetteStore
 
 __all__ = ["Drift", "structure", "verify_cassettes"]
 
