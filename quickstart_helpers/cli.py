@@ -291,6 +291,40 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cassettes(args: argparse.Namespace) -> int:
+    import json
+
+    from .emulator import CassetteStore
+    from .emulator._protocol import short
+    from .emulator._store import listing, prompt_of
+    from .errors import CassetteError
+
+    try:
+        store = CassetteStore([Path(f) for f in args.folders] or None)
+    except CassetteError as exc:
+        print(f"quickstart cassettes: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for cassette in store.cassettes:
+            print(json.dumps(listing(cassette), ensure_ascii=False))
+        return 0
+    by_model: dict[str, list[Any]] = {}
+    for cassette in store.cassettes:
+        by_model.setdefault(getattr(cassette, "model", "(model catalog)"), []).append(cassette)
+    for model in sorted(by_model):
+        print(model)
+        for c in by_model[model]:
+            mark = " [fault]" if c.faulty else ""
+            print(f"  {c.kind:<12} {c.name}{mark}: {short(prompt_of(c), 70)!r}")
+    folders = ", ".join(str(f) for f in store.folders)
+    print(
+        f"\n{len(store.cassettes)} recording(s) in {folders}. `quickstart cassettes --json` "
+        "prints each request as a client sends it; a request answered offline must match one "
+        "(see the README, 'Record your own cassettes', to record more)."
+    )
+    return 0
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     import threading
 
@@ -423,6 +457,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _upstream_option(verify, "ask")
     verify.set_defaults(func=_cmd_verify)
+
+    cassettes = sub.add_parser(
+        "cassettes",
+        help="list the recordings the emulator replays, by model, with their prompts",
+        description="List the cassettes (recordings) the offline emulator replays: the "
+        "shipped ones and those in $QUICKSTART_CASSETTES, by model, with their prompts. "
+        "A request is answered offline only when it matches a recording.",
+    )
+    cassettes.add_argument(
+        "folders", nargs="*", help="cassette folders (default: shipped, then $QUICKSTART_CASSETTES)"
+    )
+    cassettes.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per recording (JSON Lines): name, kind, model, file, fault, "
+        "path and the request as a client sends it",
+    )
+    cassettes.set_defaults(func=_cmd_cassettes)
 
     emulator = sub.add_parser(
         "emulator",

@@ -239,4 +239,56 @@ class CassetteStore:
 
 def _input_text(body: dict[str, Any]) -> str:
     items = interactions_fields("", body, None)["input"]
-    return " ".join(str(i.get("text", "")) for i in items if isinstance(i, dict))
+    return " ".join(
+        str(i.get("text") or f"[{i.get('type')}]") for i in items if isinstance(i, dict)
+    )
+
+
+def listing(cassette: AnyCassette) -> dict[str, Any]:
+    """Return one recording as ``quickstart cassettes --json`` prints it: ``name``,
+    ``kind``, ``model``, ``file``, ``fault`` (a failure recorded on purpose), ``path``
+    (the URL path it answers) and ``request``, as a client sends it: the JSON body
+    (``generate``, ``count_tokens``, ``interactions``: with ``previous``, the cassette
+    whose interaction it continues), or for ``live`` the setup message then one
+    ``realtimeInput`` text message per turn, in order."""
+    entry: dict[str, Any] = {
+        "name": cassette.name,
+        "kind": cassette.kind,
+        "model": getattr(cassette, "model", None),
+        "file": str(cassette.path) if cassette.path else None,
+        "fault": cassette.faulty,
+    }
+    model = bare_model(entry["model"] or "")
+    if isinstance(cassette, GenerateCassette):
+        entry["path"] = f"/v1beta/models/{model}:streamGenerateContent?alt=sse"
+        entry["request"] = cassette.request
+    elif isinstance(cassette, CountTokensCassette):
+        entry["path"] = f"/v1beta/models/{model}:countTokens"
+        entry["request"] = cassette.request
+    elif isinstance(cassette, InteractionsCassette):
+        entry["path"] = "/v1beta/interactions"
+        entry["request"] = {"model": model, **cassette.request}
+        entry["previous"] = cassette.previous
+    elif isinstance(cassette, LiveCassette):
+        entry["path"] = (
+            "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+        )
+        setup = {"model": f"models/{model}", **cassette.setup}
+        turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
+        entry["request"] = [{"setup": setup}, *turns]
+    else:
+        entry["request"] = None
+        entry["models"] = [m["name"] for m in cassette.models]
+    return entry
+
+
+def prompt_of(cassette: AnyCassette) -> str:
+    """Return the prompt a recording answers, for a listing: the last user turn's text
+    (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
+    if isinstance(cassette, GenerateCassette | CountTokensCassette):
+        return prompt_text(count_request(cassette.request).get("contents"))
+    if isinstance(cassette, InteractionsCassette):
+        return _input_text(cassette.request)
+    if isinstance(cassette, LiveCassette):
+        return " / ".join(turn.input for turn in cassette.turns)
+    return ", ".join(m["name"] for m in cassette.models)
