@@ -345,7 +345,7 @@ class GenerateCassette(_CassetteBase):
     def _fits(self) -> GenerateCassette:
         if (self.error is None) == (not self.chunks):
             raise ValueError(
-                'a generate cassette has "chunks" (at least one) or an "error", not both'
+                'a generate cassette has "chunks" or an "error", not both (at least one chunk)'
             )
         _check_faults(self)
         for fault in self.faults:
@@ -372,7 +372,10 @@ class LiveCassette(_CassetteBase):
         ]
         for t, m, message in messages[:-1]:
             if message.close is not None:
-                raise ValueError(f'turns[{t}].messages[{m}]: a "close" can only end the session')
+                where = f"turns[{t}].messages[{m}]"
+                raise ValueError(
+                    f'{where}: a "close" can only be the last message of the last turn'
+                )
         return self
 
 
