@@ -263,7 +263,9 @@ class Recorder:
                 http.post(url, data=raw, headers=headers, ssl=self.upstream_ssl()) as upstream,
             ):
                 if upstream.status < 400 and method == "streamGenerateContent":
-                    return await self._stream(emulator, request, upstream, build, secrets, received)
+                    return await self._stream(
+                        emulator, request, upstream, build, secrets, received, started
+                    )
                 payload, delay = await upstream.read(), ms(started)
                 status, content_type = upstream.status, upstream.content_type
         except UPSTREAM_ERRORS as exc:
@@ -293,6 +295,7 @@ class Recorder:
         build: Callable[..., AnyCassette],
         secrets: set[str],
         received: ReceivedRequest,
+        last: float,
     ) -> web.StreamResponse:
         content_type = upstream.headers.get("Content-Type", "text/event-stream")
         response = web.StreamResponse(
@@ -302,7 +305,6 @@ class Recorder:
         await response.prepare(request)
         reader = _SseReader() if request.query.get("alt") == "sse" else _JsonArrayReader()
         chunks: list[Chunk] = []
-        last = time.monotonic()
         try:
             try:
                 async for piece in upstream.content.iter_any():
