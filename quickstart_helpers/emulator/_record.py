@@ -3,20 +3,13 @@
 What no cassette answers is forwarded to an upstream (the live API by default; any
 server with the same routes, e.g. a second emulator in tests) with the key the client
 sent. The answer streams back to the client as it arrives and is recorded in the
-cassette models replay reads (:mod:`._cassette`), each item with the delay before it
-(from the request for the first, then from the previous one):
-
-- ``streamGenerateContent``: every SSE event's JSON (``alt=sse``) or every object of
-  the streamed JSON array; an ``{"error": ...}`` event as an error chunk; a dropped
-  upstream connection as a break. One cassette replays both forms;
-- ``generateContent``: the one response; ``countTokens``: a ``count_tokens`` cassette;
-- ``GET /{version}/models[/{model}]``: a ``models`` cassette, which joins the catalog;
-- an error answer (status 400-599): its status and error JSON;
-- Live API sessions: see :mod:`._record_live`.
-
-A cassette is written atomically (a temporary file, then a rename) when its request or
-session ends; a client that disconnects midway records nothing. Keys, tokens and
-cookies are scrubbed (:mod:`._secrets`); a file that would still hold one is refused.
+cassette models replay reads (:mod:`._cassette`), each item with the delay before it:
+``generateContent``, ``streamGenerateContent`` (SSE or a streamed JSON array; an error
+event, a dropped connection), ``countTokens``, ``GET /{version}/models[/{model}]``, an
+error answer (400-599: status and error JSON), and Live API sessions
+(:mod:`._record_stream`). A cassette is written atomically when its request or session
+ends; a client that disconnects midway records nothing. Keys, tokens and cookies are
+scrubbed (:mod:`._secrets`); a file that would still hold one is refused.
 
 Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays
 only; ``once`` records only while the cassette folder held no cassette when recording
@@ -35,31 +28,32 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
+from . import _record_stream
 from ._cassette import (
     FORMAT,
     AnyCassette,
-    Chunk,
     CountTokensCassette,
     GenerateCassette,
+    LiveCassette,
     ModelsCassette,
     RecordedError,
     cassette_json,
     dump_cassette,
     parse_cassette,
 )
+from ._live import _instruction, _LiveSession, _modalities, _recorded_setup
 from ._matching import cassette_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
-from ._record_live import UPSTREAM_ERRORS, cassette_name, live, ms
+from ._record_stream import MAX_MESSAGE, UPSTREAM_ERRORS, LiveProxy, cassette_name, chunk, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._store import CassetteStore
 
@@ -72,15 +66,8 @@ __all__ = ["Recorder", "recording_emulator", "upstream_ssl_context"]
 logger = logging.getLogger("quickstart_helpers.emulator")
 
 #: Request headers forwarded upstream (lower case); everything else stays here.
-FORWARDED = (
-    "content-type",
-    "accept",
-    "user-agent",
-    "x-goog-api-client",
-    "x-goog-api-key",
-    "authorization",
-    "api-revision",
-)
+FORWARDED = {"content-type", "accept", "user-agent", "authorization", "api-revision"}
+FORWARDED |= {"x-goog-api-client", "x-goog-api-key"}
 
 
 def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
@@ -98,13 +85,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _chunk(data: Any, delay: int) -> Chunk:
-    """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
-    if isinstance(data, dict) and set(data) == {"error"} and isinstance(data["error"], dict):
-        return Chunk.model_construct(delay_ms=delay, error=data["error"])
-    return Chunk.model_construct(delay_ms=delay, response=data)
 
 
 @dataclass
@@ -167,10 +147,6 @@ class Recorder:
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
         secrets = request_secrets(request.headers, request.query)
         return self.upstream + str(request.rel_url), headers, secrets
-
-    def upstream_ssl(self) -> ssl.SSLContext | bool:
-        """The upstream's SSL argument for aiohttp."""
-        return self.ssl_context if self.ssl_context is not None else True
 
     def commit(
         self,
@@ -260,11 +236,11 @@ class Recorder:
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.post(url, data=raw, headers=headers, ssl=self.upstream_ssl()) as upstream,
+                http.post(url, data=raw, headers=headers, ssl=self.ssl_context or True) as upstream,
             ):
                 if upstream.status < 400 and method == "streamGenerateContent":
-                    return await self._stream(
-                        emulator, request, upstream, build, secrets, received, started
+                    return await _record_stream.record_stream(
+                        self, emulator, request, upstream, build, secrets, received, started
                     )
                 payload, delay = await upstream.read(), ms(started)
                 status, content_type = upstream.status, upstream.content_type
@@ -279,55 +255,13 @@ class Recorder:
             error = RecordedError.model_construct(status=status, delay_ms=delay, body=data)
             self.commit(emulator, build("error_", error=error), secrets, received)
         elif status == 200 and isinstance(data, dict):
-            answer = {"response": data} if counting else {"chunks": [_chunk(data, delay)]}
+            answer = {"response": data} if counting else {"chunks": [chunk(data, delay)]}
             self.commit(emulator, build(**answer), secrets, received)
         elif data is not None:
             self.failures.append(f"{name}: the upstream answered {status}")
         return web.Response(
             body=payload, status=status, content_type=content_type or "application/json"
         )
-
-    async def _stream(
-        self,
-        emulator: Emulator,
-        request: web.Request,
-        upstream: aiohttp.ClientResponse,
-        build: Callable[..., AnyCassette],
-        secrets: set[str],
-        received: ReceivedRequest,
-        last: float,
-    ) -> web.StreamResponse:
-        content_type = upstream.headers.get("Content-Type", "text/event-stream")
-        response = web.StreamResponse(
-            status=upstream.status,
-            headers={"Content-Type": content_type, "Cache-Control": "no-cache"},
-        )
-        await response.prepare(request)
-        reader = _SseReader() if request.query.get("alt") == "sse" else _JsonArrayReader()
-        chunks: list[Chunk] = []
-        try:
-            try:
-                async for piece in upstream.content.iter_any():
-                    await response.write(piece)
-                    for item in reader.feed(piece):
-                        chunks.append(_chunk(item, ms(last)))
-                        last = time.monotonic()
-                chunks += [_chunk(item, ms(last)) for item in reader.end()]
-                await response.write_eof()
-            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
-                # The upstream dropped the connection: record (and pass on) the break.
-                chunks.append(Chunk.model_construct(delay_ms=ms(last), break_=True))
-                if request.transport is not None:
-                    request.transport.abort()
-        except (ConnectionResetError, asyncio.CancelledError):
-            # The client went away. After an error event it had the whole answer (the
-            # SDK raises at the error event and hangs up); otherwise nothing is recorded.
-            if not chunks or chunks[-1].error is None:
-                self.failures.append(f"{build().name}: the client disconnected; nothing recorded")
-                return response
-        if chunks:
-            self.commit(emulator, build(chunks=chunks), secrets, received)
-        return response
 
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool
@@ -346,7 +280,7 @@ class Recorder:
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.get(url, headers=headers, ssl=self.upstream_ssl()) as upstream,
+                http.get(url, headers=headers, ssl=self.ssl_context or True) as upstream,
             ):
                 payload, status = await upstream.read(), upstream.status
                 content_type = upstream.content_type or "application/json"
@@ -374,64 +308,43 @@ class Recorder:
         return answer
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-        """Serve a Live API WebSocket: forward the session upstream or replay it."""
-        return await live(self, emulator, request)
-
-
-class _SseReader:
-    """Split an SSE stream into its events' ``data`` JSON."""
-
-    def __init__(self) -> None:
-        self._pending, self._data = b"", []
-
-    def feed(self, piece: bytes) -> list[Any]:
-        """Add bytes; return the JSON of every event completed by them, in order."""
-        *lines, self._pending = (self._pending + piece).split(b"\n")
-        items = []
-        for line in lines:
-            text = line.decode("utf-8").rstrip("\r")
-            if text == "" and self._data:
-                items.append(json.loads("\n".join(self._data)))
-                self._data = []
-            elif text.startswith("data:"):
-                self._data.append(text[5:].removeprefix(" "))
-        return items
-
-    def end(self) -> list[Any]:
-        """Return the last event when the stream ended without its blank line."""
-        return [json.loads("\n".join(self._data))] if self._data else []
-
-
-class _JsonArrayReader:
-    """Split a streamed JSON array (``[{...}``, ``\\n,\\r\\n{...}``, ``\\n]``) into objects."""
-
-    def __init__(self) -> None:
-        self._text, self._bytes = "", b""
-        self._decoder = json.JSONDecoder()
-
-    def feed(self, piece: bytes) -> list[Any]:
-        """Add bytes; return every object completed by them, in order."""
-        self._bytes += piece
+        """Serve a Live API WebSocket in record mode: forward the session upstream and record
+        it, or replay it when the mode says so."""
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, compress=emulator.live_compression)
+        await ws.prepare(request)
+        timeout = emulator.live_setup_timeout
         try:
-            self._text += self._bytes.decode("utf-8")
-            self._bytes = b""
-        except UnicodeDecodeError as exc:  # a character split between pieces
-            self._text += self._bytes[: exc.start].decode("utf-8")
-            self._bytes = self._bytes[exc.start :]
-        items = []
-        while True:
-            rest = self._text.lstrip(" \t\r\n[,]")
-            try:
-                item, end = self._decoder.raw_decode(rest)
-            except json.JSONDecodeError:  # empty or incomplete: wait for more
-                self._text = rest
-                return items
-            items.append(item)
-            self._text = rest[end:]
+            first = await asyncio.wait_for(ws.receive(), timeout)
+        except asyncio.TimeoutError:
+            reason = f"Deadline expired: no setup message within {timeout:g} s."
+            await ws.close(code=1011, message=reason.encode())
+            return ws
+        if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return ws
+        try:
+            data = json.loads(first.data)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            await ws.close(code=1007, message=b"Invalid JSON payload received.")
+            return ws
+        setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
+        if not self.forwards(_recorded(emulator, setup)):
+            return await _LiveSession(emulator, request, first_message=data).run(ws)
+        return await LiveProxy(self, emulator, request, ws, first, setup).run()
 
-    def end(self) -> list[Any]:
-        """Nothing: an unfinished object is not an object."""
-        return []
+
+def _recorded(emulator: Emulator, setup: dict[str, Any]) -> bool:
+    """Whether a cassette records a session with this setup's modalities and instruction."""
+    try:
+        wanted = _recorded_setup(LiveCassette.model_construct(setup=setup))
+    except Exception:  # noqa: BLE001 - an invalid setup is the upstream's to refuse
+        return False
+    return any(
+        _modalities(recorded) == _modalities(wanted)
+        and _instruction(recorded) == _instruction(wanted)
+        for recorded in map(_recorded_setup, emulator.store.live(str(setup.get("model") or "")))
+    )
 
 
 _emulators: dict[tuple[str, str, str], Emulator] = {}

@@ -1,33 +1,42 @@
-"""Record mode for the Live API (a WebSocket proxy that records the session), and the
-helpers both record modules use.
+"""Record mode's streams, passed on as they come and recorded: ``streamGenerateContent``
+answers (SSE events or a streamed JSON array) and Live API sessions (a WebSocket proxy).
 
-Recorded: the setup, each client turn's text (``clientContent`` up to
-``turnComplete``, or ``realtimeInput`` text) and every server message with its delay
-(from the client turn for the first, then from the previous message). Audio goes to a
-WAV file beside the cassette (``audio/<cassette>.wav``), referenced as a
-:class:`~._cassette.LiveAudio` slice. An upstream that closes the session mid-turn
-with a code other than 1000 (1007, 1011 ...) is recorded as a final ``close`` message,
-replayed as that close. A session is written when it ends with every turn complete.
+A Live session records the setup, each client turn's text (``clientContent`` up to
+``turnComplete``, or ``realtimeInput`` text) and every server message with its delay;
+audio goes to ``audio/<cassette>.wav`` beside the cassette (a :class:`~._cassette.LiveAudio`
+slice); an upstream close mid-turn with a code other than 1000 (1007, 1011 ...) becomes a
+final ``close`` message. A session is written when it ends with every turn complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
 import re
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ._cassette import FORMAT, LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
-from ._live import _instruction, _LiveSession, _modalities, _recorded_setup, close_reason
+from ._cassette import (
+    FORMAT,
+    AnyCassette,
+    Chunk,
+    LiveAudio,
+    LiveCassette,
+    LiveClose,
+    LiveMessage,
+    LiveTurn,
+)
+from ._live import close_reason
 from ._matching import normalize_contents
 from ._protocol import ReceivedRequest, bare_model
 
@@ -35,7 +44,7 @@ if TYPE_CHECKING:
     from ._record import Recorder
     from ._server import Emulator
 
-_MAX_MESSAGE = 64 * 1024 * 1024
+MAX_MESSAGE = 64 * 1024 * 1024
 #: What the upstream's failures raise.
 UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -55,65 +64,129 @@ def ms(since: float) -> int:
     return max(0, round((time.monotonic() - since) * 1000))
 
 
-async def live(recorder: Recorder, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    """Serve a Live API WebSocket in record mode: forward the session upstream and record
-    it, or replay it when the mode says so."""
-    ws = web.WebSocketResponse(max_msg_size=_MAX_MESSAGE, compress=emulator.live_compression)
-    await ws.prepare(request)
-    timeout = emulator.live_setup_timeout
-    try:
-        first = await asyncio.wait_for(ws.receive(), timeout)
-    except asyncio.TimeoutError:
-        reason = f"Deadline expired: no setup message within {timeout:g} s."
-        await ws.close(code=1011, message=reason.encode())
-        return ws
-    if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-        return ws
-    try:
-        data = json.loads(first.data)
-    except (ValueError, RecursionError):
-        data = None
-    if not isinstance(data, dict):
-        await ws.close(code=1007, message=b"Invalid JSON payload received.")
-        return ws
-    setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
-    if not recorder.forwards(_recorded(emulator, setup)):
-        return await _LiveSession(emulator, request, first_message=data).run(ws)
-    return await _LiveProxy(recorder, emulator, request, ws, first, setup).run()
+def chunk(data: Any, delay: int) -> Chunk:
+    """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
+    if isinstance(data, dict) and set(data) == {"error"} and isinstance(data["error"], dict):
+        return Chunk.model_construct(delay_ms=delay, error=data["error"])
+    return Chunk.model_construct(delay_ms=delay, response=data)
 
 
-def _recorded(emulator: Emulator, setup: dict[str, Any]) -> bool:
-    """Whether a cassette records a session with this setup's modalities and instruction."""
-    try:
-        wanted = _recorded_setup(LiveCassette.model_construct(setup=setup))
-    except Exception:  # noqa: BLE001 - an invalid setup is the upstream's to refuse
-        return False
-    return any(
-        _modalities(recorded) == _modalities(wanted)
-        and _instruction(recorded) == _instruction(wanted)
-        for recorded in map(_recorded_setup, emulator.store.live(str(setup.get("model") or "")))
+async def record_stream(
+    recorder: Recorder,
+    emulator: Emulator,
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    build: Callable[..., AnyCassette],
+    secrets: set[str],
+    received: ReceivedRequest,
+    last: float,
+) -> web.StreamResponse:
+    """Pass a ``streamGenerateContent`` answer on as it comes, and record its chunks."""
+    content_type = upstream.headers.get("Content-Type", "text/event-stream")
+    response = web.StreamResponse(
+        status=upstream.status,
+        headers={"Content-Type": content_type, "Cache-Control": "no-cache"},
     )
+    await response.prepare(request)
+    reader = _SseReader() if request.query.get("alt") == "sse" else _JsonArrayReader()
+    chunks: list[Chunk] = []
+    try:
+        try:
+            async for piece in upstream.content.iter_any():
+                await response.write(piece)
+                for item in reader.feed(piece):
+                    chunks.append(chunk(item, ms(last)))
+                    last = time.monotonic()
+            chunks += [chunk(item, ms(last)) for item in reader.end()]
+            await response.write_eof()
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+            # The upstream dropped the connection: record (and pass on) the break.
+            chunks.append(Chunk.model_construct(delay_ms=ms(last), break_=True))
+            if request.transport is not None:
+                request.transport.abort()
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The client went away. After an error event it had the whole answer (the
+        # SDK raises at the error event and hangs up); otherwise nothing is recorded.
+        if not chunks or chunks[-1].error is None:
+            recorder.failures.append(f"{build().name}: the client disconnected; nothing recorded")
+            return response
+    if chunks:
+        recorder.commit(emulator, build(chunks=chunks), secrets, received)
+    return response
+
+
+class _SseReader:
+    """Split an SSE stream into its events' ``data`` JSON."""
+
+    def __init__(self) -> None:
+        self._pending, self._data = b"", []
+
+    def feed(self, piece: bytes) -> list[Any]:
+        """Add bytes; return the JSON of every event completed by them, in order."""
+        *lines, self._pending = (self._pending + piece).split(b"\n")
+        items = []
+        for line in lines:
+            text = line.decode("utf-8").rstrip("\r")
+            if text == "" and self._data:
+                items.append(json.loads("\n".join(self._data)))
+                self._data = []
+            elif text.startswith("data:"):
+                self._data.append(text[5:].removeprefix(" "))
+        return items
+
+    def end(self) -> list[Any]:
+        """Return the last event when the stream ended without its blank line."""
+        return [json.loads("\n".join(self._data))] if self._data else []
+
+
+class _JsonArrayReader:
+    """Split a streamed JSON array (``[{...}``, ``\\n,\\r\\n{...}``, ``\\n]``) into objects."""
+
+    def __init__(self) -> None:
+        self._text, self._bytes = "", b""
+        self._decoder = json.JSONDecoder()
+
+    def feed(self, piece: bytes) -> list[Any]:
+        """Add bytes; return every object completed by them, in order."""
+        self._bytes += piece
+        try:
+            self._text += self._bytes.decode("utf-8")
+            self._bytes = b""
+        except UnicodeDecodeError as exc:  # a character split between pieces
+            self._text += self._bytes[: exc.start].decode("utf-8")
+            self._bytes = self._bytes[exc.start :]
+        items = []
+        while True:
+            rest = self._text.lstrip(" \t\r\n[,]")
+            try:
+                item, end = self._decoder.raw_decode(rest)
+            except json.JSONDecodeError:  # empty or incomplete: wait for more
+                self._text = rest
+                return items
+            items.append(item)
+            self._text = rest[end:]
+
+    def end(self) -> list[Any]:
+        """Nothing: an unfinished object is not an object."""
+        return []
 
 
 def _wav_bytes(rate: int, pcm: bytes) -> bytes:
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
+        wav.setparams((1, 2, rate, 0, "NONE", "not compressed"))  # mono, 16-bit
         wav.writeframes(pcm)
     return buffer.getvalue()
 
 
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
-    if msg.type == WSMsgType.BINARY:
-        await target.send_bytes(msg.data)
-    else:
-        await target.send_str(msg.data)
+    await (target.send_bytes if msg.type == WSMsgType.BINARY else target.send_str)(msg.data)
 
 
 @dataclass
-class _LiveProxy:
+class LiveProxy:
+    """One Live API session forwarded upstream and recorded (see the module's docstring)."""
+
     recorder: Recorder
     emulator: Emulator
     request: web.Request
@@ -134,8 +207,9 @@ class _LiveProxy:
         url = url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         model = bare_model(str(self.setup.get("model") or ""))
         version = self.request.match_info["version"]
-        first = [json.loads(self.first.data)]
-        received = ReceivedRequest("BidiGenerateContent", model, version, first)
+        received = ReceivedRequest(
+            "BidiGenerateContent", model, version, [json.loads(self.first.data)]
+        )
         self.emulator.requests.append(received)
         try:
             async with (
@@ -143,8 +217,8 @@ class _LiveProxy:
                 http.ws_connect(
                     url,
                     headers=headers,
-                    ssl=self.recorder.upstream_ssl(),
-                    max_msg_size=_MAX_MESSAGE,
+                    ssl=self.recorder.ssl_context or True,
+                    max_msg_size=MAX_MESSAGE,
                 ) as upstream,
             ):
                 await _send(upstream, self.first)
@@ -206,8 +280,7 @@ class _LiveProxy:
                 data = json.loads(msg.data)
             except (ValueError, RecursionError):
                 data = None
-            text = self._turn_text(data) if isinstance(data, dict) else None
-            if text is not None:
+            if (text := self._turn_text(data) if isinstance(data, dict) else None) is not None:
                 self.turns.append(LiveTurn.model_construct(input=text, messages=[]))
                 self.complete = False
                 self.last = time.monotonic()
@@ -243,12 +316,10 @@ class _LiveProxy:
             except ConnectionResetError:
                 self.client_closed_midway = True
                 return
-            try:
+            with contextlib.suppress(ValueError):
                 data = json.loads(msg.data)
-            except ValueError:
-                continue
-            if isinstance(data, dict) and "setupComplete" not in data and self.turns:
-                self._record(data)
+                if isinstance(data, dict) and "setupComplete" not in data and self.turns:
+                    self._record(data)
         code = upstream.close_code
         if code is not None and code != 1000 and not self.ws.closed:
             reason = str(upstream.exception() or "")[:120] or "upstream closed"
@@ -283,15 +354,14 @@ class _LiveProxy:
             if rate is not None and self.rate in (None, rate) and pcm and len(pcm) % 2 == 0:
                 self.rate = rate
                 data = json.loads(json.dumps(data))
-                model_turn = data["serverContent"]["modelTurn"]
-                model_turn["parts"] = model_turn["parts"][:-1]
-                for inner, outer, key in (
-                    (model_turn.get("parts"), model_turn, "parts"),
-                    (model_turn, data["serverContent"], "modelTurn"),
-                    (data["serverContent"], data, "serverContent"),
-                ):
-                    if not inner:
-                        del outer[key]
+                server = data["serverContent"]
+                server["modelTurn"]["parts"].pop()  # the audio, now in the WAV file
+                if not server["modelTurn"]["parts"]:
+                    del server["modelTurn"]["parts"]
+                if not server["modelTurn"]:
+                    del server["modelTurn"]
+                if not server:
+                    del data["serverContent"]
                 start = len(self.pcm) // 2  # the file is named with the cassette
                 entry.audio = LiveAudio.model_construct(file="", start=start, frames=len(pcm) // 2)
                 self.pcm.extend(pcm)
