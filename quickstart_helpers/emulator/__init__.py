@@ -36,11 +36,8 @@ from ._cassette import (
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
-    cassette_json,
-    dump_cassette,
-    load_cassette,
-    parse_cassette,
 )
+from ._cassette_io import cassette_json, dump_cassette, load_cassette, parse_cassette
 from ._http import merge_chunks
 from ._matching import cassette_key, normalize_contents, request_key
 from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest, RequestLog

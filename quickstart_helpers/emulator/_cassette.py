@@ -38,8 +38,6 @@ reproduce what breaks streams in production (:data:`Fault`, carried out by
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,7 +45,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 from pydantic import model_validator as after
 
-from ..errors import CassetteError
+from ._cassette_faults import CloseReason, Fault, SplitFault, check_faults
 
 #: The cassette file format version this package reads and writes.
 FORMAT = 1
@@ -57,21 +55,6 @@ _after = after(mode="after")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ApiErrorDetail(_Strict):
-    """The inside of the API's error JSON: ``code``, ``message``, ``status``, ``details``."""
-
-    code: int = Field(ge=400, le=599)
-    message: str = Field(min_length=1)
-    status: str = Field(pattern=r"^[A-Z_]+$")
-    details: list[dict[str, Any]] | None = None
-
-
-class ApiErrorBody(_Strict):
-    """The API's error JSON, ``{"error": {"code", "message", "status"}}``."""
-
-    error: ApiErrorDetail
 
 
 class _ErrorDetail(BaseModel):
@@ -144,13 +127,7 @@ class LiveClose(_Strict):
     ``reason`` (at most 123 UTF-8 bytes, RFC 6455)."""
 
     code: int = Field(ge=1000, le=4999)
-    reason: str = ""
-
-    @_after
-    def _short_reason(self) -> LiveClose:
-        if len(self.reason.encode("utf-8")) > 123:
-            raise ValueError("a close reason holds at most 123 UTF-8 bytes")
-        return self
+    reason: CloseReason = ""
 
 
 class LiveMessage(_Strict):
@@ -176,123 +153,6 @@ class LiveTurn(_Strict):
 
     input: str
     messages: list[LiveMessage] = Field(min_length=1)
-
-
-# -- fault directives ------------------------------------------------------------------
-
-
-class HttpErrorFault(_Strict):
-    """``generate``: answer ``status`` with ``error`` before the first chunk; with
-    ``times``, fail that many requests, answer one, and start over (per cassette and
-    emulator); without, fail every time."""
-
-    fault: Literal["http_error"]
-    status: int = Field(ge=400, le=599)
-    error: ApiErrorBody
-    times: int | None = Field(default=None, ge=1)
-
-    @_after
-    def _same_code(self) -> HttpErrorFault:
-        if self.error.error.code != self.status:
-            raise ValueError(f"error.error.code must equal status ({self.status})")
-        return self
-
-
-class ErrorEventFault(_Strict):
-    """``generate``: send an ``{"error": {...}}`` SSE event after ``after`` chunks, then end."""
-
-    fault: Literal["error_event"]
-    after: int = Field(ge=0)
-    error: ApiErrorBody
-
-
-class DropFault(_Strict):
-    """Drop the connection after ``after`` chunks (``generate``; ``at_byte`` also sends
-    that many bytes of the next chunk's event) or messages of turn ``turn`` (``live``)."""
-
-    fault: Literal["drop"]
-    after: int = Field(ge=0)
-    at_byte: int | None = Field(default=None, ge=1)
-    turn: int | None = Field(default=None, ge=0)
-
-
-class SplitFault(_Strict):
-    """``generate``: write chunk ``chunk``'s event in several TCP writes, cut at byte
-    offsets ``at`` (an offset inside a UTF-8 character splits it across two reads)."""
-
-    fault: Literal["split"]
-    chunk: int = Field(ge=0)
-    at: list[int] = Field(min_length=1)
-
-    @_after
-    def _increasing(self) -> SplitFault:
-        if self.at[0] < 1 or any(b <= a for a, b in zip(self.at, self.at[1:], strict=False)):
-            raise ValueError("at must be byte offsets >= 1 in increasing order")
-        return self
-
-
-class CloseFault(LiveClose):
-    """``live``: close the WebSocket with ``code`` and ``reason`` after ``after`` messages
-    of turn ``turn``."""
-
-    fault: Literal["close"]
-    turn: int = Field(default=0, ge=0)
-    after: int = Field(ge=0)
-
-
-class GoAwayFault(_Strict):
-    """``live``: send ``{"goAway": {"timeLeft": ...}}`` after ``after`` messages of turn
-    ``turn``; the turn goes on, then no more turns are taken and the connection closes
-    (1000) once ``time_left`` has passed (at once in fast pacing)."""
-
-    fault: Literal["go_away"]
-    turn: int = Field(default=0, ge=0)
-    after: int = Field(ge=0)
-    time_left: str = Field(default="10s", pattern=r"^[0-9]+(\.[0-9]+)?s$")
-
-
-#: Any fault directive; ``fault`` picks the model.
-Fault = Annotated[
-    HttpErrorFault | ErrorEventFault | DropFault | SplitFault | CloseFault | GoAwayFault,
-    Field(discriminator="fault"),
-]
-_ALLOWED = {
-    "generate": ("http_error", "error_event", "drop", "split"),
-    "live": ("drop", "close", "go_away"),
-}
-#: Faults that end a stream; a cassette has at most one (per turn, for ``live``).
-_ENDING = ("error_event", "drop", "close")
-
-
-def _check_faults(cassette: GenerateCassette | LiveCassette) -> None:
-    """Check that each fault suits the cassette's kind, lies within it and is not repeated."""
-    kind, seen = cassette.kind, {}
-    for i, fault in enumerate(cassette.faults):
-        where, turn = f"faults[{i}]", getattr(fault, "turn", None)
-        at_byte = getattr(fault, "at_byte", None)
-        if fault.fault not in _ALLOWED[kind]:
-            raise ValueError(f"{where}: a {kind!r} cassette cannot hold a {fault.fault!r} fault")
-        if kind == "generate" and turn is not None:
-            raise ValueError(f"{where}: 'turn' is for live cassettes")
-        if kind == "live" and at_byte is not None:
-            raise ValueError(f"{where}: 'at_byte' is for generate cassettes")
-        if isinstance(fault, SplitFault):
-            key, position, limit = ("split", fault.chunk), fault.chunk, len(cassette.chunks) - 1
-        else:
-            group = "ending" if fault.fault in _ENDING else fault.fault
-            key, position = (group, turn or 0), getattr(fault, "after", 0)
-            if isinstance(cassette, LiveCassette):
-                if (turn or 0) >= len(cassette.turns):
-                    raise ValueError(f"{where}: turn {turn} does not exist")
-                count = len(cassette.turns[turn or 0].messages)
-            else:
-                count = len(cassette.chunks)
-            limit = count - 1 if at_byte is not None else count
-        if key in seen:
-            raise ValueError(f"{where}: repeats faults[{seen[key]}] at the same place")
-        seen[key] = i
-        if position > limit:
-            raise ValueError(f"{where}: position {position} lies past the end (at most {limit})")
 
 
 # -- the cassettes -----------------------------------------------------------------------
@@ -347,7 +207,7 @@ class GenerateCassette(_CassetteBase):
             raise ValueError(
                 'a generate cassette has "chunks" or an "error", not both (at least one chunk)'
             )
-        _check_faults(self)
+        check_faults(self)
         for fault in self.faults:
             if isinstance(fault, SplitFault) and self.chunks[fault.chunk].response is None:
                 raise ValueError(f"split: chunks[{fault.chunk}] is a break, not a chunk")
@@ -366,7 +226,7 @@ class LiveCassette(_CassetteBase):
 
     @_after
     def _fits(self) -> LiveCassette:
-        _check_faults(self)
+        check_faults(self)
         messages = [
             (t, m, x) for t, turn in enumerate(self.turns) for m, x in enumerate(turn.messages)
         ]
@@ -479,128 +339,3 @@ def _problems(exc: ValidationError, where: str = "") -> str:
     return "; ".join(
         f"{where}{'.' if where else ''}{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()
     )
-
-
-def interactions_problems(cassette: InteractionsCassette) -> list[str]:
-    """Check an ``interactions`` cassette with the SDK's models and for consistency."""
-    from ._interactions_schema import event_problems, interaction_problems
-
-    problems = interaction_problems(cassette.interaction, "interaction")
-    if not cassette.interaction_id:
-        problems.append("interaction.id: the recorded interaction needs its id")
-    seen: set[str] = set()
-    for i, item in enumerate(cassette.events):
-        where, event_id = f"events[{i}].event", (item.event or {}).get("event_id")
-        if item.event is None:
-            continue
-        problems += event_problems(item.event, where)
-        if not isinstance(event_id, str) or not event_id:
-            problems.append(f"{where}.event_id: every event needs an event_id (to resume)")
-        elif event_id in seen:
-            problems.append(f"{where}.event_id: {event_id!r} is used twice")
-        seen.add(str(event_id))
-    first = next(iter(cassette.sent_events()), {})
-    if first.get("event_type") != "interaction.created":
-        problems.append("events[0].event: the first event must be interaction.created")
-    elif (first.get("interaction") or {}).get("id") != cassette.interaction_id:
-        problems.append("events[0].event.interaction.id: differs from interaction.id")
-    return problems
-
-
-def _sdk_problems(cassette: AnyCassette, interactions: bool) -> list[str]:
-    """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
-    from google.genai import types
-
-    checks: list[tuple[type[BaseModel], dict[str, Any], str]] = []
-    if isinstance(cassette, InteractionsCassette):
-        return interactions_problems(cassette) if interactions else []
-    if isinstance(cassette, GenerateCassette):
-        checks = [
-            (types.GenerateContentResponse, c.response, f"chunks[{i}].response")
-            for i, c in enumerate(cassette.chunks)
-            if c.response is not None
-        ]
-    elif isinstance(cassette, CountTokensCassette) and cassette.response is not None:
-        checks = [(_CountTokensJson, cassette.response, "response")]
-        details = cassette.response.get("promptTokensDetails") or []
-        checks += [
-            (types.ModalityTokenCount, d, f"response.promptTokensDetails[{i}]")
-            for i, d in enumerate(details)
-            if isinstance(d, dict)
-        ]
-    elif isinstance(cassette, LiveCassette):
-        checks = [
-            (types.LiveServerMessage, m.message, f"turns[{t}].messages[{i}].message")
-            for t, turn in enumerate(cassette.turns)
-            for i, m in enumerate(turn.messages)
-            if m.message
-        ]
-    problems = []
-    for model, data, where in checks:
-        try:
-            model.model_validate(data)
-        except ValidationError as exc:
-            problems += [f"{where}.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
-    return problems
-
-
-def raise_problems(source: str, problems: list[str]) -> None:
-    """Raise :class:`CassetteError` listing ``problems`` (the SDK's models refused them)."""
-    if problems:
-        raise CassetteError(
-            f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
-            + "\n  ".join(problems)
-        )
-
-
-def parse_cassette(
-    data: Any, source: str = "<memory>", *, interactions: bool = True
-) -> AnyCassette:
-    """Validate one cassette's JSON (already parsed) and return the model.
-
-    Args:
-        data: The cassette as a dict.
-        source: Where it came from, for messages (a file name).
-        interactions: False leaves an ``interactions`` cassette to
-            :func:`interactions_problems` (the store checks it when first used).
-
-    Raises:
-        CassetteError: Not a valid cassette; the message names ``source`` and the path
-            of every bad field (e.g. ``chunks[2].response.candidates[0].content.partz``).
-    """
-    try:
-        cassette = _ADAPTER.validate_python(data)
-    except ValidationError as exc:
-        lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise CassetteError(f"{source} is not a valid cassette:\n  " + "\n  ".join(lines)) from None
-    raise_problems(source, _sdk_problems(cassette, interactions))
-    return cassette
-
-
-def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) -> AnyCassette:
-    """Read and validate one cassette file (see :func:`parse_cassette`).
-
-    Raises:
-        CassetteError: The file is not JSON or not a valid cassette (file and field named).
-        OSError: It cannot be read.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CassetteError(f"{path} is not valid JSON: {exc}") from None
-    cassette = parse_cassette(data, str(path), interactions=interactions)
-    cassette._path = path
-    return cassette
-
-
-def cassette_json(cassette: AnyCassette) -> dict[str, Any]:
-    """Return a cassette as its file's JSON (what :func:`parse_cassette` reads back):
-    ``format`` first, fields left at their defaults omitted."""
-    data = cassette.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    return {"format": FORMAT, "name": cassette.name, "kind": cassette.kind, **data}
-
-
-def dump_cassette(cassette: AnyCassette, *, indent: int | None = 1) -> str:
-    """Return a cassette's file text (JSON, UTF-8 kept, a final newline)."""
-    return json.dumps(cassette_json(cassette), indent=indent, ensure_ascii=False) + "\n"

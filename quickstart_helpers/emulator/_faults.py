@@ -38,15 +38,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import LiveSessionClosed
-from ._cassette import (
+from ._cassette import GenerateCassette, LiveCassette, LiveMessage
+from ._cassette_faults import (
     CloseFault,
     DropFault,
     ErrorEventFault,
-    GenerateCassette,
     GoAwayFault,
     HttpErrorFault,
-    LiveCassette,
-    LiveMessage,
     SplitFault,
 )
 

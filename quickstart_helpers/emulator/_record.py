@@ -46,10 +46,8 @@ from ._cassette import (
     LiveCassette,
     ModelsCassette,
     RecordedError,
-    cassette_json,
-    dump_cassette,
-    parse_cassette,
 )
+from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._live import _instruction, _LiveSession, _modalities, _recorded_setup
 from ._matching import cassette_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model

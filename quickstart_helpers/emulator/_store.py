@@ -23,10 +23,8 @@ from ._cassette import (
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
-    interactions_problems,
-    load_cassette,
-    raise_problems,
 )
+from ._cassette_io import interactions_problems, load_cassette, raise_problems
 from ._matching import (
     cassette_key,
     count_key,

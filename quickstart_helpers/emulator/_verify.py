@@ -25,8 +25,8 @@ from ._cassette import (
     GenerateCassette,
     LiveCassette,
     ModelsCassette,
-    load_cassette,
 )
+from ._cassette_io import load_cassette
 from ._record import recording_emulator
 from ._store import CassetteStore
 
