@@ -247,8 +247,8 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
     ``kind``, ``model``, ``file``, ``fault`` (a failure recorded on purpose), ``path``
     (the URL path it answers) and ``request``, as a client sends it: the JSON body
     (``generate``, ``count_tokens``, ``interactions``: with ``previous``, the cassette
-    whose interaction it continues), or for ``live`` the setup message then one
-    ``realtimeInput`` text message per turn, in order."""
+    whose interaction it continues), for ``live`` the setup message then one
+    ``realtimeInput`` text message per turn, in order; None for ``models`` (a GET)."""
     entry: dict[str, Any] = {
         "name": cassette.name,
         "kind": cassette.kind,
@@ -274,9 +274,11 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         setup = {"model": f"models/{model}", **cassette.setup}
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
         entry["request"] = [{"setup": setup}, *turns]
-    else:
+    else:  # models: a GET, of one model or of the list
+        entry["path"] = "/v1beta/" + (
+            cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
+        )
         entry["request"] = None
-        entry["models"] = [m["name"] for m in cassette.models]
     return entry
 
 
