@@ -77,8 +77,9 @@ class CassetteStore:
         self.cassettes: list[AnyCassette] = []
         #: ``(set aside, overriding)`` pairs, in load order.
         self.overridden: list[tuple[AnyCassette, AnyCassette]] = []
-        self._by_key: dict[str, AnyCassette] = {}
-        self._folder: dict[str, int | None] = {}
+        self._by_key: dict[str, AnyCassette] = {}  # by cassette_key
+        self._key: dict[str, str | None] = {}  # name: cassette_key
+        self._folder: dict[str, int | None] = {}  # name: index in folders
         #: Loaded ``interactions`` cassettes not yet checked with the SDK's models.
         self._unchecked: list[InteractionsCassette] = []
         self._checking = threading.Lock()
@@ -109,6 +110,10 @@ class CassetteStore:
                 raise_problems(str(cassette.path), interactions_problems(cassette))
                 self._unchecked.pop(0)
 
+    def _clashes(self, cassette: AnyCassette, key: str | None) -> list[AnyCassette]:
+        same = [c for c in self.cassettes if c.name == cassette.name]
+        return same + [c for c in self.cassettes if key and self._key[c.name] == key]
+
     def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
         """Add one cassette, from folder ``folder`` of :attr:`folders` (it overrides
         cassettes of earlier folders) or built in memory (None: it overrides nothing).
@@ -118,44 +123,40 @@ class CassetteStore:
                 request, and the other cassette is not from an earlier folder.
         """
         key = cassette_key(cassette)
-        for other in list(self.cassettes):
-            same_name = other.name == cassette.name
-            if not same_name and (key is None or cassette_key(other) != key):
-                continue
+        for other in self._clashes(cassette, key):
             earlier = self._folder.get(other.name)
             if folder is not None and earlier is not None and earlier < folder:
                 self._remove(other)
                 self.overridden.append((other, cassette))
-                continue
-            if same_name:
+            elif other.name == cassette.name:
                 raise CassetteError(
                     f"Cassette name {cassette.name!r} is used by {other.path} and "
                     f"{cassette.path}; names must be unique within a folder (a later "
                     "folder overrides an earlier one)."
                 )
-            raise CassetteError(
-                f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
-                f"({cassette.path}) answer the same request; remove one of them (within a "
-                "folder a request has one cassette; a later folder overrides an earlier one)."
-            )
+            else:
+                raise CassetteError(
+                    f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
+                    f"({cassette.path}) answer the same request; remove one of them (within "
+                    "a folder a request has one cassette; a later folder overrides an earlier one)."
+                )
         if key is not None:
             self._by_key[key] = cassette
-        self._folder[cassette.name] = folder
+        self._key[cassette.name], self._folder[cassette.name] = key, folder
         self.cassettes.append(cassette)
 
     def _remove(self, cassette: AnyCassette) -> None:
-        self.cassettes.remove(cassette)
-        self._folder.pop(cassette.name, None)
-        key = cassette_key(cassette)
-        if key is not None and self._by_key.get(key) is cassette:
-            del self._by_key[key]
+        if cassette in self.cassettes:
+            self.cassettes.remove(cassette)
+            self._folder.pop(cassette.name, None)
+            key = self._key.pop(cassette.name, None)
+            if key is not None and self._by_key.get(key) is cassette:
+                del self._by_key[key]
 
     def put(self, cassette: AnyCassette) -> None:
         """Add a cassette, replacing one with the same name or request (record mode)."""
-        key = cassette_key(cassette)
-        for other in list(self.cassettes):
-            if other.name == cassette.name or (key is not None and cassette_key(other) == key):
-                self._remove(other)
+        for other in self._clashes(cassette, cassette_key(cassette)):
+            self._remove(other)
         self.add(cassette)
 
     def find_key(self, key: str) -> AnyCassette | None:
