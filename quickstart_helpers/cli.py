@@ -294,9 +294,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_cassettes(args: argparse.Namespace) -> int:
     import json
 
-    from .emulator import CassetteStore
-    from .emulator._protocol import short
-    from .emulator._store import listing, prompt_of
+    from .emulator import CassetteStore, cassette_listing, recordings_text
     from .errors import CassetteError
 
     try:
@@ -304,24 +302,10 @@ def _cmd_cassettes(args: argparse.Namespace) -> int:
     except CassetteError as exc:
         print(f"quickstart cassettes: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        for cassette in store.cassettes:
-            print(json.dumps(listing(cassette), ensure_ascii=False))
-        return 0
-    by_model: dict[str, list[Any]] = {}
-    for cassette in store.cassettes:
-        by_model.setdefault(getattr(cassette, "model", "(model catalog)"), []).append(cassette)
-    for model in sorted(by_model):
-        print(model)
-        for c in by_model[model]:
-            mark = " [fault]" if c.faulty else ""
-            print(f"  {c.kind:<12} {c.name}{mark}: {short(prompt_of(c), 70)!r}")
-    folders = ", ".join(str(f) for f in store.folders)
-    print(
-        f"\n{len(store.cassettes)} recording(s) in {folders}. `quickstart cassettes --json` "
-        "prints each request as a client sends it; a request answered offline must match one "
-        "(see the README, 'Record your own cassettes', to record more)."
-    )
+    for cassette in store.cassettes if args.json else []:
+        print(json.dumps(cassette_listing(cassette), ensure_ascii=False))
+    if not args.json:
+        print(recordings_text(store))
     return 0
 
 

@@ -43,7 +43,8 @@ from ._matching import cassette_key, normalize_contents, request_key
 from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest, RequestLog
 from ._record import Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
-from ._store import CassetteStore, cassette_dirs, shipped_cassette_dir
+from ._store import CassetteStore, cassette_dirs, recordings_text, shipped_cassette_dir
+from ._store import listing as cassette_listing
 from ._verify import Drift, verify_cassettes
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "cassette_dirs",
     "cassette_json",
     "cassette_key",
+    "cassette_listing",
     "dump_cassette",
     "get_emulator",
     "load_cassette",
@@ -74,6 +76,7 @@ __all__ = [
     "normalize_contents",
     "parse_cassette",
     "recording_emulator",
+    "recordings_text",
     "request_key",
     "shipped_cassette_dir",
     "stop_emulator",

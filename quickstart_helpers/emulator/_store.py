@@ -36,7 +36,7 @@ from ._matching import (
     request_fields,
     request_key,
 )
-from ._protocol import bare_model
+from ._protocol import bare_model, short
 
 
 def shipped_cassette_dir() -> Path:
@@ -283,7 +283,28 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
     return entry
 
 
-def prompt_of(cassette: AnyCassette) -> str:
+def recordings_text(store: CassetteStore) -> str:
+    """Return ``quickstart cassettes``'s listing: the recordings by model, each with its
+    kind, name, ``[fault]`` when it replays a failure on purpose, and prompt."""
+    by_model: dict[str, list[AnyCassette]] = {}
+    for cassette in store.cassettes:
+        by_model.setdefault(getattr(cassette, "model", "(model catalog)"), []).append(cassette)
+    lines = []
+    for model in sorted(by_model):
+        lines.append(model)
+        for c in by_model[model]:
+            mark = " [fault]" if c.faulty else ""
+            lines.append(f"  {c.kind:<12} {c.name}{mark}: {short(_prompt(c), 70)!r}")
+    folders = ", ".join(str(f) for f in store.folders)
+    lines.append(
+        f"\n{len(store.cassettes)} recording(s) in {folders}. `quickstart cassettes --json` "
+        "prints each request as a client sends it; a request answered offline must match one "
+        "(see the README, 'Record your own cassettes', to record more)."
+    )
+    return "\n".join(lines)
+
+
+def _prompt(cassette: AnyCassette) -> str:
     """Return the prompt a recording answers, for a listing: the last user turn's text
     (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
     if isinstance(cassette, GenerateCassette | CountTokensCassette):
