@@ -16,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 from ..errors import CassetteError
 from ._cassette import (
     _ADAPTER,
-    FORMAT,
     AnyCassette,
     CountTokensCassette,
     GenerateCassette,
@@ -144,7 +143,7 @@ def cassette_json(cassette: AnyCassette) -> dict[str, Any]:
     """Return a cassette as its file's JSON (what :func:`parse_cassette` reads back):
     ``format`` first, fields left at their defaults omitted."""
     data = cassette.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    return {"format": FORMAT, "name": cassette.name, "kind": cassette.kind, **data}
+    return cassette.model_dump(mode="json", include={"format", "name", "kind"}) | data
 
 
 def dump_cassette(cassette: AnyCassette, *, indent: int | None = 1) -> str:

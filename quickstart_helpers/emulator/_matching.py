@@ -172,7 +172,7 @@ def interactions_fields(model: str, body: dict[str, Any], previous: str | None) 
 
 def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
     """Return the key of an ``interactions.create`` request (:func:`interactions_fields`)."""
-    return _key({"kind": "interactions", **interactions_fields(model, body, previous)})
+    return _key(interactions_fields(model, body, previous))
 
 
 def count_request(body: Any) -> dict[str, Any]:
