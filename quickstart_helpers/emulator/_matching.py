@@ -240,22 +240,14 @@ def nearest(
     return None if best is None else best[0]
 
 
-#: How each field is named in the "no recording" message.
-_LABELS = {
-    "model": "the model",
-    "prompt": "the prompt (the last turn)",
-    "history": "the history (the turns before the prompt)",
-    "systemInstruction": "the system instruction",
-    "system_instruction": "the system instruction",
-    "tools": "the tools",
-    "toolConfig": "the tool config",
-    "thinkingConfig": "the generation config's thinking config",
-    "responseModalities": "the generation config's response modalities",
-    "response_modalities": "the response modalities",
-    "response_format": "the response format",
-    "input": "the input",
-    "previous": "the previous interaction",
-}
+def _label(name: str) -> str:
+    """How a field is named in the "no recording" message."""
+    words = re.sub(r"([A-Z])", r" \1", name).replace("_", " ").lower()
+    if name in ("thinkingConfig", "responseModalities"):
+        return f"the generation config's {words}"
+    more = {"prompt": " (the last turn)", "history": " (the turns before the prompt)"}
+    return f"the {words}{more.get(name, '')}" + (" interaction" if name == "previous" else "")
+
 
 #: What the message says to do, after the difference.
 _HOW = (
@@ -283,8 +275,7 @@ def _show(name: str, value: Any) -> str:
 def _differs(cassette: AnyCassette, recorded: dict[str, Any], wanted: dict[str, Any]) -> str:
     where = cassette.path.name if cassette.path else "in memory"
     fields = [
-        f"{_LABELS.get(n, n)} (recorded: {_show(n, recorded.get(n))}; "
-        f"sent: {_show(n, wanted.get(n))})"
+        f"{_label(n)} (recorded: {_show(n, recorded.get(n))}; sent: {_show(n, wanted.get(n))})"
         for n in differences(recorded, wanted)
     ]
     return (
