@@ -21,6 +21,7 @@ again, replacing the cassettes it re-records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +39,7 @@ from aiohttp import WSMsgType, web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
-from . import _record_stream
+from . import _record_stream as stream
 from ._cassette import (
     FORMAT,
     AnyCassette,
@@ -51,7 +53,6 @@ from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._live import _instruction, _LiveSession, _modalities, _recorded_setup
 from ._matching import cassette_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
-from ._record_stream import MAX_MESSAGE, UPSTREAM_ERRORS, LiveProxy, cassette_name, chunk, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._store import CassetteStore
 
@@ -92,8 +93,7 @@ class Recorder:
     Args:
         folder: Where cassettes (and their WAV files) are written.
         mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Base URL of the server to record, e.g.
-            ``https://generativelanguage.googleapis.com``.
+        upstream: Base URL of the server to record (the live API by default).
         ssl_context: Trust for the upstream's certificate; None uses the system's.
         timeout: Seconds an upstream request may take in all.
 
@@ -182,10 +182,24 @@ class Recorder:
         logger.info("Record mode wrote %s", path)
         return cassette
 
-    def unreachable(self, url: str, exc: BaseException) -> web.Response:
+    @contextlib.asynccontextmanager
+    async def _upstream(
+        self, request: web.Request, raw: bytes | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send the client's request upstream: its method, path, query, forwarded headers."""
+        url, headers, _ = self.target(request)
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        ssl = self.ssl_context or True
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.request(request.method, url, data=raw, headers=headers, ssl=ssl) as upstream,
+        ):
+            yield upstream
+
+    def unreachable(self, request: web.Request, exc: BaseException) -> web.Response:
         """Note a failed upstream call in ``failures``; return the 502 the client gets."""
         reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-        self.failures.append(f"{url.split('?')[0]}: {reason}")
+        self.failures.append(f"{request.path}: {reason}")
         message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
         return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
 
@@ -214,10 +228,10 @@ class Recorder:
         version = request.match_info["version"]
         received = ReceivedRequest(method, bare_model(model), version, body, size=len(raw))
         emulator.requests.append(received)
-        url, headers, secrets = self.target(request)
+        secrets = self.target(request)[2]
         prompt = prompt_text((count_request(body) if counting else body).get("contents"))
         identity = json.dumps([model, method if counting else "", body])
-        name = cassette_name("count" if counting else "", model, prompt, identity)
+        name = stream.cassette_name("count" if counting else "", model, prompt, identity)
         kind = CountTokensCassette if counting else GenerateCassette
 
         def build(prefix: str = "", **answer: Any) -> AnyCassette:
@@ -232,18 +246,15 @@ class Recorder:
 
         started = time.monotonic()
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.post(url, data=raw, headers=headers, ssl=self.ssl_context or True) as upstream,
-            ):
+            async with self._upstream(request, raw) as upstream:
                 if upstream.status < 400 and method == "streamGenerateContent":
-                    return await _record_stream.record_stream(
+                    return await stream.record_stream(
                         self, emulator, request, upstream, build, secrets, received, started
                     )
-                payload, delay = await upstream.read(), ms(started)
+                payload, delay = await upstream.read(), stream.ms(started)
                 status, content_type = upstream.status, upstream.content_type
-        except UPSTREAM_ERRORS as exc:
-            return self.unreachable(url, exc)
+        except stream.UPSTREAM_ERRORS as exc:
+            return self.unreachable(request, exc)
         try:
             data = json.loads(payload)
         except ValueError:
@@ -253,7 +264,7 @@ class Recorder:
             error = RecordedError.model_construct(status=status, delay_ms=delay, body=data)
             self.commit(emulator, build("error_", error=error), secrets, received)
         elif status == 200 and isinstance(data, dict):
-            answer = {"response": data} if counting else {"chunks": [chunk(data, delay)]}
+            answer = {"response": data} if counting else {"chunks": [stream.chunk(data, delay)]}
             self.commit(emulator, build(**answer), secrets, received)
         elif data is not None:
             self.failures.append(f"{name}: the upstream answered {status}")
@@ -264,9 +275,9 @@ class Recorder:
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool
     ) -> web.Response | None:
-        """Forward ``GET /{version}/models[/{model}]`` if the mode says so (``known``:
-        the catalog answers it already). A 200 answer is recorded as a ``models``
-        cassette; an error is passed on, not recorded. None: the catalog answers."""
+        """Forward ``GET /{version}/models[/{model}]`` if the mode says so (``known``: the
+        catalog answers it); a 200 answer is recorded as a ``models`` cassette, an error
+        passed on unrecorded. None: the catalog answers."""
         if not self.forwards(known):
             return None
         name = request.match_info.get("model")
@@ -274,41 +285,35 @@ class Recorder:
         version = request.match_info["version"]
         received = ReceivedRequest(method, bare_model(name or ""), version, dict(request.query))
         emulator.requests.append(received)
-        url, headers, secrets = self.target(request)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.get(url, headers=headers, ssl=self.ssl_context or True) as upstream,
-            ):
+            async with self._upstream(request) as upstream:
                 payload, status = await upstream.read(), upstream.status
                 content_type = upstream.content_type or "application/json"
-        except UPSTREAM_ERRORS as exc:
-            return self.unreachable(url, exc)
-        answer = web.Response(body=payload, status=status, content_type=content_type)
-        try:
+        except stream.UPSTREAM_ERRORS as exc:
+            return self.unreachable(request, exc)
+        answer, data = web.Response(body=payload, status=status, content_type=content_type), None
+        with contextlib.suppress(ValueError):
             data = json.loads(payload)
-        except ValueError:
-            data = None
         found = ([data] if name else data.get("models")) if isinstance(data, dict) else None
         if status != 200 or not found:
-            self.failures.append(
-                f"{url.split('?')[0]}: the upstream answered {status}; not recorded"
-            )
+            self.failures.append(f"{request.path}: the upstream answered {status}; not recorded")
             return answer
         what = bare_model(name) if name else "list"
         built = ModelsCassette.model_construct(
             format=FORMAT,
-            name=cassette_name("models", what, "", json.dumps([what, dict(request.query)])),
+            name=stream.cassette_name("models", what, "", json.dumps([what, dict(request.query)])),
             description=f"Recorded from {self.upstream} (GET {request.path}).",
             models=found,
         )
-        self.commit(emulator, built, secrets, received)
+        self.commit(emulator, built, self.target(request)[2], received)
         return answer
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
         """Serve a Live API WebSocket in record mode: forward the session upstream and record
         it, or replay it when the mode says so."""
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, compress=emulator.live_compression)
+        ws = web.WebSocketResponse(
+            max_msg_size=stream.MAX_MESSAGE, compress=emulator.live_compression
+        )
         await ws.prepare(request)
         timeout = emulator.live_setup_timeout
         try:
@@ -329,7 +334,7 @@ class Recorder:
         setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
         if not self.forwards(_recorded(emulator, setup)):
             return await _LiveSession(emulator, request, first_message=data).run(ws)
-        return await LiveProxy(self, emulator, request, ws, first, setup).run()
+        return await stream.LiveProxy(self, emulator, request, ws, first, setup).run()
 
 
 def _recorded(emulator: Emulator, setup: dict[str, Any]) -> bool:
