@@ -291,6 +291,24 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cassettes(args: argparse.Namespace) -> int:
+    import json
+
+    from .emulator import CassetteStore, cassette_listing, recordings_text
+    from .errors import CassetteError
+
+    try:
+        store = CassetteStore([Path(f) for f in args.folders] or None)
+    except CassetteError as exc:
+        print(f"quickstart cassettes: {exc}", file=sys.stderr)
+        return 2
+    for cassette in store.cassettes if args.json else []:
+        print(json.dumps(cassette_listing(cassette), ensure_ascii=False))
+    if not args.json:
+        print(recordings_text(store))
+    return 0
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     import gc
     import signal
@@ -436,6 +454,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _upstream_option(verify, "ask")
     verify.set_defaults(func=_cmd_verify)
+
+    cassettes = sub.add_parser(
+        "cassettes",
+        help="list the recordings the emulator replays, by model, with their prompts",
+        description="List the cassettes (recordings) the offline emulator replays: the "
+        "shipped ones and those in $QUICKSTART_CASSETTES, by model, with their prompts. "
+        "A request is answered offline only when it matches a recording.",
+    )
+    cassettes.add_argument(
+        "folders", nargs="*", help="cassette folders (default: shipped, then $QUICKSTART_CASSETTES)"
+    )
+    cassettes.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per recording (JSON Lines): name, kind, model, file, fault, "
+        "path and the request as a client sends it",
+    )
+    cassettes.set_defaults(func=_cmd_cassettes)
 
     emulator = sub.add_parser(
         "emulator",

@@ -127,10 +127,10 @@ def test_an_invalid_live_message_fails_with_its_path(tmp_path):
 
 def test_a_chunk_is_a_response_or_a_break(tmp_path):
     both = {**GOOD, "chunks": [{**_text_chunk("x"), "break": True}]}
-    with pytest.raises(CassetteError, match='either a "response" or'):
+    with pytest.raises(CassetteError, match='exactly one of "response"'):
         load_cassette(_write(tmp_path, "both", both))
     neither = {**GOOD, "chunks": [{"delay_ms": 5}]}
-    with pytest.raises(CassetteError, match='either a "response" or'):
+    with pytest.raises(CassetteError, match='exactly one of "response"'):
         load_cassette(_write(tmp_path, "neither", neither))
 
 

@@ -21,8 +21,8 @@ from quickstart_helpers.emulator import (
     InteractionsCassette,
     cassette_key,
     parse_cassette,
+    shipped_cassette_dir,
 )
-from quickstart_helpers.emulator._cassettes import shipped_cassette_dir
 from quickstart_helpers.errors import CassetteError
 
 
@@ -419,7 +419,7 @@ def test_a_later_folder_overrides_an_interactions_cassette(tmp_path) -> None:
     assert [(old.name, new.name) for old, new in store.overridden] == [
         ("interactions_event_tour", "my_event_tour")
     ]
-    assert cassette_key(cassette) == "interactions " + cassette.request_key()
+    assert store.find_key(cassette_key(cassette)) is cassette
 
 
 def test_a_store_checks_interactions_cassettes_with_the_sdk_when_first_asked(tmp_path) -> None:

@@ -15,8 +15,9 @@ Public surface:
 - :class:`Emulator`, :func:`get_emulator`, :func:`stop_emulator`: run it;
 - :class:`CassetteStore` and the cassette models (:data:`Cassette`,
   :class:`GenerateCassette`, :class:`LiveCassette`, the fault directives
-  :data:`Fault` ...), :func:`load_cassette`,
-  :func:`request_key`: read and match recordings;
+  :data:`Fault` ...), :func:`load_cassette`, :func:`parse_cassette`,
+  :func:`dump_cassette`, :func:`request_key`: read, write and match recordings
+  (``quickstart cassettes`` lists them);
 - :class:`Recorder`, :func:`recording_emulator`: record mode, a recording proxy in front
   of the live API (or any upstream);
 - :data:`INVALID_KEY_ERROR`: the live API's answer to a bad key, which the emulator
@@ -25,43 +26,25 @@ Public surface:
 Everything in ``_``-prefixed modules is internal.
 """
 
-from ._cassettes import (
+from ._cassette import (
     FORMAT,
     Cassette,
-    CassetteStore,
     Chunk,
-    CloseFault,
     CountTokensCassette,
-    DropFault,
-    ErrorEventFault,
     Fault,
     GenerateCassette,
-    GoAwayFault,
-    HttpErrorFault,
-    InteractionEvent,
     InteractionsCassette,
-    LiveAudio,
     LiveCassette,
-    LiveClose,
-    LiveMessage,
-    LiveTurn,
     ModelsCassette,
-    RecordedError,
-    SplitFault,
-    cassette_dirs,
-    cassette_key,
-    count_key,
-    interactions_request_key,
-    load_cassette,
-    normalize_contents,
-    parse_cassette,
-    request_key,
-    shipped_cassette_dir,
 )
+from ._cassette_io import cassette_json, dump_cassette, load_cassette, parse_cassette
 from ._http import merge_chunks
+from ._matching import cassette_key, normalize_contents, request_key
 from ._protocol import IMAGE_OUTPUT_MODELS, INVALID_KEY_ERROR, ReceivedRequest, RequestLog
-from ._record import RECORD_COMMAND, Recorder, recording_emulator, upstream_ssl_context
+from ._record import Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator, stop_emulator
+from ._store import CassetteStore, cassette_dirs, recordings_text, shipped_cassette_dir
+from ._store import listing as cassette_listing
 from ._verify import Drift, verify_cassettes
 
 __all__ = [
@@ -70,41 +53,30 @@ __all__ = [
     "INVALID_KEY_ERROR",
     "Cassette",
     "CassetteStore",
-    "Drift",
     "Chunk",
-    "CloseFault",
-    "DropFault",
     "CountTokensCassette",
+    "Drift",
     "Emulator",
-    "ErrorEventFault",
     "Fault",
     "GenerateCassette",
-    "GoAwayFault",
-    "HttpErrorFault",
-    "InteractionEvent",
     "InteractionsCassette",
-    "LiveAudio",
     "LiveCassette",
-    "LiveClose",
-    "LiveMessage",
-    "LiveTurn",
     "ModelsCassette",
-    "RECORD_COMMAND",
     "ReceivedRequest",
     "RequestLog",
-    "RecordedError",
     "Recorder",
-    "SplitFault",
     "cassette_dirs",
+    "cassette_json",
     "cassette_key",
-    "count_key",
+    "cassette_listing",
+    "dump_cassette",
     "get_emulator",
-    "interactions_request_key",
     "load_cassette",
     "merge_chunks",
     "normalize_contents",
     "parse_cassette",
     "recording_emulator",
+    "recordings_text",
     "request_key",
     "shipped_cassette_dir",
     "stop_emulator",

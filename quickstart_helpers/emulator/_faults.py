@@ -1,6 +1,6 @@
 """Fault directives: what breaks streams in production, replayed on the real wire.
 
-A cassette's ``faults`` (validated in :mod:`._cassettes`) are carried out here, called by
+A cassette's ``faults`` (validated in :mod:`._cassette`) are carried out here, called by
 :mod:`._http` and :mod:`._live`. ``generate`` cassettes: ``http_error`` (the API's error
 JSON before any chunk; with ``times``, that many requests in a row fail, then one
 succeeds), ``error_event`` (an ``{"error": ...}`` event after chunk N, then the end),
@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import LiveSessionClosed
-from ._cassettes import (
+from ._cassette import GenerateCassette, LiveCassette
+from ._cassette_faults import (
     CloseFault,
     DropFault,
     ErrorEventFault,
-    GenerateCassette,
     GoAwayFault,
     HttpErrorFault,
-    LiveCassette,
     SplitFault,
 )
 from ._protocol import error_response

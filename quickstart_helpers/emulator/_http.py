@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import _faults, _models
-from ._cassettes import GenerateCassette, prompt_text
+from ._cassette import GenerateCassette
+from ._matching import no_recording
 from ._profiles import profile_for
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
@@ -35,7 +36,6 @@ from ._protocol import (
     bare_model,
     error_response,
     read_keyed_json,
-    short,
 )
 from ._validation import validate_generate_request
 
@@ -152,25 +152,9 @@ def unmatched(
         closest: The closest cassette, when the caller searched already (the route
             searches in a worker thread so the event loop never waits on it).
     """
-    prompt = prompt_text(body.get("contents"))
     if closest is _SEARCH:
         closest = emulator.store.closest(model, body)
-    hint = "There are no cassettes at all."
-    if closest is not None:
-        hint = (
-            f"The closest cassette is {closest.name!r} "
-            f"({closest.path.name if closest.path else 'in memory'}), recorded for "
-            f"model {closest.model!r} with the prompt "
-            f"{short(prompt_text(closest.request.get('contents')))!r}."
-        )
-    message = (
-        f"No recorded response (cassette) matches this request to model {model!r} "
-        f"with the prompt {short(prompt)!r}. The offline emulator only replays "
-        f"recordings and never makes an answer up. {hint} Send that cassette's prompt, "
-        "record a cassette for yours with `quickstart record NOTEBOOK --cassettes DIR` "
-        "(pytest: --gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the "
-        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
-    )
+    message = no_recording(model, body, closest)
     if emulator.recorder is not None:
         message += " " + emulator.recorder.refusal()
     return api_error(404, "NOT_FOUND", message)

@@ -14,11 +14,12 @@ For any API version segment (the SDK's paths, ``google/genai/_gaos/interactions.
 
 Interactions created with ``store`` true (the default) are kept by id while the emulator
 runs, so ``previous_interaction_id`` chains a conversation; a create request is matched
-by :func:`~._cassettes.interactions_request_key`, where the previous interaction counts
+by :func:`~._matching.interactions_request_key`, where the previous interaction counts
 as the name of the cassette that recorded it. An interaction's events are generated
 from its creation, each after its ``delay_ms`` (realtime pacing), whether or not a
 client listens; a ``"break": true`` drops the create request's connection there. An
-unmatched request gets the API's 404 JSON naming the closest cassette.
+unmatched request gets the API's 404 JSON naming the fields in which it differs from the
+nearest recording (:mod:`._matching`).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
-from ._cassettes import InteractionsCassette, closest_text
-from ._protocol import ReceivedRequest, api_error, bare_model, key_error, read_keyed_json, short
+from ._cassette import InteractionsCassette
+from ._matching import no_interaction_recording
+from ._protocol import ReceivedRequest, api_error, bare_model, key_error, read_keyed_json
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["StoredInteraction", "add_routes", "closest_interaction", "stored_interactions"]
+__all__ = ["StoredInteraction", "add_routes", "stored_interactions"]
 
 #: The data of the event that ends every Interactions API stream.
 DONE = "[DONE]"
@@ -127,52 +129,10 @@ def _not_found(interaction_id: str) -> web.Response:
     )
 
 
-def _input_text(body: dict[str, Any]) -> str:
-    given = body.get("input")
-    if isinstance(given, str):
-        return given
-    return json.dumps(given, ensure_ascii=False, sort_keys=True) if given else ""
-
-
-def closest_interaction(
-    cassettes: list[InteractionsCassette], model: str, body: dict[str, Any], previous: str | None
-) -> InteractionsCassette | None:
-    """Return the ``interactions`` cassette most like a create request, or None.
-
-    Cassettes for the same model rank first; among them the closest input by
-    :func:`~quickstart_helpers.emulator._cassettes.closest_text` (a bounded prefix is
-    compared, so a long input costs no more than a short one), and on a tie one that
-    continues the same previous cassette.
-    """
-    same_model = [c for c in cassettes if bare_model(c.model) == bare_model(model)]
-    candidates = list(same_model or cassettes)
-    candidates.sort(key=lambda c: c.previous != previous)  # stable: ties go to the same chain
-    index = closest_text(_input_text(body), [_input_text(c.request) for c in candidates])
-    return None if index is None else candidates[index]
-
-
 def _unmatched(
     model: str, body: dict[str, Any], previous: str | None, best: InteractionsCassette | None
 ) -> web.Response:
-    hint = "There are no interactions cassettes at all."
-    if best is not None:
-        after = f", continuing {best.previous!r}" if best.previous else ""
-        where = best.path.name if best.path else "in memory"
-        hint = (
-            f"The closest cassette is {best.name!r} ({where}), recorded for model "
-            f"{best.model!r}{after} with the input {short(_input_text(best.request))!r}."
-        )
-    after = f" continuing the interaction of cassette {previous!r}" if previous else ""
-    return api_error(
-        404,
-        "NOT_FOUND",
-        f"No recorded interaction (cassette) matches this request to model {model!r}"
-        f"{after} with the input {short(_input_text(body))!r}. The offline emulator only "
-        f"replays recordings and never makes an answer up. {hint} Send that cassette's "
-        "input, write an interactions cassette for yours in a folder listed in "
-        "QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not record "
-        "the Interactions API), or set GEMINI_API_KEY to run against the live API.",
-    )
+    return api_error(404, "NOT_FOUND", no_interaction_recording(model, body, previous, best))
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
@@ -199,9 +159,11 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     await loop.run_in_executor(None, emulator.store.check_interactions)
     cassette = emulator.store.find_interaction(model, body, previous)
     if cassette is None:
-        recorded = [c for c in emulator.store.cassettes if isinstance(c, InteractionsCassette)]
-        find = partial(closest_interaction, recorded, model, body, previous)
-        return _unmatched(model, body, previous, await loop.run_in_executor(None, find))
+        # The hint is searched off the event loop.
+        best = await loop.run_in_executor(
+            None, emulator.store.closest_interaction, model, body, previous
+        )
+        return _unmatched(emulator, model, body, previous, best)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:

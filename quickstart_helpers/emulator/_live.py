@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from ..errors import LiveSessionClosed as _Close
-from ._cassettes import LiveCassette, LiveTurn, closest_text, normalize_contents
+from ._cassette import LiveCassette, LiveTurn
 from ._faults import LiveFaults
 from ._live_wire import (
     _CLOSE_INTERNAL,
@@ -51,6 +51,7 @@ from ._live_wire import (
     render_turn,
 )
 from ._live_wire import ResumptionStore as ResumptionStore  # the emulator's handles
+from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
 from ._protocol import ReceivedRequest, bare_model
 

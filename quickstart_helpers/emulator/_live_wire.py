@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
-from ._cassettes import LiveCassette, LiveMessage, normalize_contents
+from ._cassette import LiveCassette, LiveMessage
+from ._matching import normalize_contents
 from ._protocol import key_error
 
 if TYPE_CHECKING:

@@ -22,22 +22,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._cassettes import (
-    CountTokensCassette,
-    GenerateCassette,
-    LiveCassette,
-    ModelsCassette,
-    count_key,
-    count_request,
-    prompt_text,
-)
+from ._cassette import CountTokensCassette, GenerateCassette, LiveCassette, ModelsCassette
+from ._matching import count_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
 from ._validation import validate_count_tokens_request
 
@@ -59,7 +51,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
 
-@functools.cache
 def _table() -> dict[str, dict[str, Any]]:
     text = (resources.files(__package__) / "data" / "models.json").read_text("utf-8")
     return {bare_model(m["name"]): m for m in json.loads(text)["models"]}
@@ -77,15 +68,11 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
         methods.setdefault(name, set()).add(kind)
         if isinstance(cassette, (GenerateCassette, CountTokensCassette)):
             methods[name].add("countTokens")
-    models = []
-    for name in sorted(set(methods) | set(recorded)):
-        known = recorded.get(name) or _table().get(name)
-        models.append(
-            dict(known)
-            if known
-            else {"name": f"models/{name}", "supportedGenerationMethods": sorted(methods[name])}
-        )
-    return models
+    known = {**_table(), **recorded}
+    return [
+        dict(known.get(n) or {"name": f"models/{n}", "supportedGenerationMethods": sorted(m)})
+        for n, m in sorted({**methods, **dict.fromkeys(recorded, set())}.items())
+    ]
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -111,16 +98,12 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_get("/{version}/models/{model}", get_model)
 
 
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode("ascii")
-
-
 def _offset(token: str) -> int | None:
+    """The offset a ``pageToken`` (urlsafe base64 of ``offset:N``) names, or None."""
     try:
-        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
+        head, _, number = base64.urlsafe_b64decode(token.encode("ascii")).decode().partition(":")
     except (binascii.Error, UnicodeError, ValueError):
         return None
-    head, _, number = text.partition(":")
     return int(number) if head == "offset" and number.isdigit() else None
 
 
@@ -145,7 +128,7 @@ def _list(emulator: Emulator, request: web.Request) -> web.Response:
         return api_error(400, "INVALID_ARGUMENT", "Invalid page token.")
     body: dict[str, Any] = {"models": models[start : start + size]}
     if start + size < len(models):
-        body["nextPageToken"] = _page_token(start + size)
+        body["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
     return web.json_response(body)
 
 
@@ -188,24 +171,13 @@ def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[s
     for cassette in emulator.store.cassettes:
         if not isinstance(cassette, GenerateCassette):
             continue
-        if count_key(cassette.model, cassette.request) != wanted:
-            continue
-        usage = next(
-            (
-                c.response["usageMetadata"]
-                for c in reversed(cassette.chunks)
-                if c.response and "promptTokenCount" in c.response.get("usageMetadata", {})
-            ),
-            None,
-        )
-        if usage is None:
-            continue
-        answer: dict[str, Any] = {"totalTokens": usage["promptTokenCount"]}
-        if "promptTokensDetails" in usage:
-            answer["promptTokensDetails"] = usage["promptTokensDetails"]
-        if "cachedContentTokenCount" in usage:
-            answer["cachedContentTokenCount"] = usage["cachedContentTokenCount"]
-        return 200, answer
+        if count_key(cassette.model, cassette.request) == wanted:
+            for chunk in reversed(cassette.chunks):
+                usage = (chunk.response or {}).get("usageMetadata", {})
+                if "promptTokenCount" in usage:
+                    answer = {"totalTokens": usage["promptTokenCount"]}
+                    fields = ("promptTokensDetails", "cachedContentTokenCount")
+                    return 200, answer | {k: usage[k] for k in fields if k in usage}
     return None
 
 
@@ -225,8 +197,9 @@ async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Respons
     message = (
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
         f"{short(prompt)!r} holds a token count, so the offline emulator cannot count "
-        f"its tokens (it never estimates). Record one with {RECORD_COMMAND} (see the "
-        "README, 'Record your own cassettes'), or set GEMINI_API_KEY to use the live API."
+        f"its tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
+        f"record one with {RECORD_COMMAND} (see the README, 'Record your own cassettes'), "
+        "or set GEMINI_API_KEY to use the live API."
     )
     if emulator.recorder is not None:
         message += " " + emulator.recorder.refusal()

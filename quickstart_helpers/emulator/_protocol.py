@@ -15,7 +15,6 @@ from aiohttp import web
 
 __all__ = [
     "IMAGE_OUTPUT_MODELS",
-    "BoundedMemo",
     "INVALID_KEY",
     "INVALID_KEY_ERROR",
     "MISSING_KEY_MESSAGE",
@@ -242,38 +241,3 @@ class RequestLog(list[ReceivedRequest]):
             super().clear()
             self._kept.clear()
             self.bytes = 0
-
-
-class BoundedMemo:
-    """A thread-safe memo of at most ``max_entries`` items, the oldest forgotten first.
-
-    Only :class:`~._live.ParsedMessages` still uses it; it goes with that memo (issue 22).
-    """
-
-    def __init__(self, max_entries: int, max_size: int) -> None:
-        if max_entries <= 0 or max_size <= 0:
-            raise ValueError("max_entries and the size limit must be positive")
-        self.max_entries, self.max_size = max_entries, max_size
-        self._items: dict[Any, Any] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        """Forget every item."""
-        with self._lock:
-            self._items.clear()
-
-    def get(self, key: Any) -> Any:
-        """Return the item kept under ``key``, or None."""
-        return self._items.get(key)
-
-    def _put(self, key: Any, value: Any, size: int) -> bool:
-        if size > self.max_size:
-            return False
-        with self._lock:
-            while len(self._items) >= self.max_entries:
-                del self._items[next(iter(self._items))]
-            self._items[key] = value
-        return True

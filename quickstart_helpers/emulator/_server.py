@@ -18,8 +18,8 @@ from aiohttp import web
 from .. import _background, settings
 from ..settings import Pacing
 from . import _auth_tokens, _http, _interactions, _live, _middleware, _models
-from ._cassettes import CassetteStore
 from ._protocol import RequestLog
+from ._store import CassetteStore
 from ._tls import LocalCertificate, make_local_certificate
 
 if TYPE_CHECKING:

@@ -1,11 +1,11 @@
 """Drift check: re-record each cassette's request and compare the answers' structure.
 
-Each cassette's request (a ``generate`` request, or a Live session's setup and turns)
-is sent again through a recording proxy (record mode ``all``) into a temporary folder,
-and the new recording is compared with the stored one by structure only: field names
-(as paths, e.g. ``candidates[].content.parts[].text``), part kinds, finish reasons,
-error statuses, and for the Live API the message types. Text, numbers and timing are
-not compared: they differ from one answer to the next.
+Each cassette's request, as ``quickstart cassettes --json`` lists it (a Live session:
+its setup and turns), is sent again through a recording proxy (record mode ``all``)
+into a temporary folder, and the new recording is compared with the stored one by
+structure only: field names (as paths, e.g. ``candidates[].content.parts[].text``),
+part kinds, finish reasons, error statuses, and for the Live API the message types.
+Text, numbers and timing are not compared: they differ from one answer to the next.
 """
 
 from __future__ import annotations
@@ -19,16 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from ._cassettes import (
-    AnyCassette,
-    CassetteStore,
-    CountTokensCassette,
-    GenerateCassette,
-    LiveCassette,
-    ModelsCassette,
-    load_cassette,
-)
+from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, ModelsCassette
+from ._cassette_io import load_cassette
 from ._record import recording_emulator
+from ._store import CassetteStore, listing
 
 __all__ = ["Drift", "structure", "verify_cassettes"]
 
@@ -55,57 +49,46 @@ def structure(cassette: AnyCassette) -> dict[str, set[str]]:
     ``inlineData``), ``finish`` (finish reasons), ``error`` (status and error status),
     ``messages`` (Live API message types such as ``serverContent.turnComplete``).
     """
-    fields: set[str] = set()
-    parts: set[str] = set()
-    finish: set[str] = set()
-    error: set[str] = set()
-    messages: set[str] = set()
-    if isinstance(cassette, GenerateCassette):
-        if cassette.error is not None:
-            detail = cassette.error.body.get("error", {})
-            error.add(f"{cassette.error.status} {detail.get('status', '')}".strip())
-        for chunk in cassette.chunks:
-            if chunk.break_:
-                messages.add("break")
-                continue
-            if chunk.error is not None:  # an error event inside the stream
-                error.add(
-                    f"stream {chunk.error.get('code')} {chunk.error.get('status', '')}".strip()
-                )
-                continue
-            _paths(chunk.response or {}, "", fields)
-            for candidate in (chunk.response or {}).get("candidates") or []:
-                if candidate.get("finishReason"):
-                    finish.add(str(candidate["finishReason"]))
-                for part in (candidate.get("content") or {}).get("parts") or []:
-                    parts.update(part)
-    elif isinstance(cassette, CountTokensCassette):
-        if cassette.error is not None:
-            detail = cassette.error.body.get("error", {})
-            error.add(f"{cassette.error.status} {detail.get('status', '')}".strip())
-        _paths(cassette.response or {}, "", fields)
+    found: dict[str, set[str]] = {k: set() for k in ("fields", "parts", "finish", "error")}
+    found["messages"] = set()
+    error = getattr(cassette, "error", None)
+    if error is not None:
+        found["error"].add(
+            f"{error.status} {error.body.get('error', {}).get('status', '')}".strip()
+        )
+    if isinstance(cassette, CountTokensCassette):
+        _paths(cassette.response or {}, "", found["fields"])
     elif isinstance(cassette, ModelsCassette):
         for model in cassette.models:
-            _paths(model, "", fields)
+            _paths(model, "", found["fields"])
+    elif isinstance(cassette, GenerateCassette):
+        for chunk in cassette.chunks:
+            if chunk.break_:
+                found["messages"].add("break")
+            elif chunk.error is not None:  # an error event inside the stream
+                detail = chunk.error
+                found["error"].add(
+                    f"stream {detail.get('code')} {detail.get('status', '')}".strip()
+                )
+            _paths(chunk.response or {}, "", found["fields"])
+            for candidate in (chunk.response or {}).get("candidates") or []:
+                if candidate.get("finishReason"):
+                    found["finish"].add(str(candidate["finishReason"]))
+                for part in (candidate.get("content") or {}).get("parts") or []:
+                    found["parts"].update(part)
     else:
-        for turn in cassette.turns:
-            for message in turn.messages:
-                if message.close is not None:
-                    messages.add(f"close {message.close.code}")
-                _paths(message.message, "", fields)
-                for key, value in message.message.items():
-                    messages.add(key)
-                    if isinstance(value, dict):
-                        messages.update(f"{key}.{inner}" for inner in value)
-                if message.audio is not None:
-                    parts.add("audio")
-    return {
-        "fields": fields,
-        "parts": parts,
-        "finish": finish,
-        "error": error,
-        "messages": messages,
-    }
+        for message in (m for turn in cassette.turns for m in turn.messages):
+            if message.close is not None:
+                found["messages"].add(f"close {message.close.code}")
+            if message.audio is not None:
+                found["parts"].add("audio")
+            _paths(message.message, "", found["fields"])
+            for key, value in message.message.items():
+                found["messages"].add(key)
+                found["messages"].update(
+                    f"{key}.{inner}" for inner in value if isinstance(value, dict)
+                )
+    return found
 
 
 @dataclass
@@ -132,65 +115,37 @@ def compare(old: dict[str, set[str]], new: dict[str, set[str]]) -> list[str]:
     """Return ``name: + added, - removed`` lines for each set that differs."""
     lines = []
     for name in old:
-        added, removed = sorted(new[name] - old[name]), sorted(old[name] - new[name])
-        if added or removed:
-            change = [f"+ {a}" for a in added] + [f"- {r}" for r in removed]
+        change = [f"+ {a}" for a in sorted(new[name] - old[name])]
+        change += [f"- {r}" for r in sorted(old[name] - new[name])]
+        if change:
             lines.append(f"{name}: {', '.join(change)}")
     return lines
 
 
-async def _send_generate(base: str, ssl_ctx: Any, key: str, cassette: GenerateCassette) -> None:
-    url = f"{base}/v1beta/models/{cassette.model}:streamGenerateContent?alt=sse"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url, json=cassette.request, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as r,
-    ):
-        await r.read()
-
-
-async def _send_count(base: str, ssl_ctx: Any, key: str, cassette: CountTokensCassette) -> None:
-    url = f"{base}/v1beta/models/{cassette.model}:countTokens"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url, json=cassette.request, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as r,
-    ):
-        await r.read()
-
-
-async def _send_models(base: str, ssl_ctx: Any, key: str, cassette: ModelsCassette) -> None:
-    # One model: look it up again; several: list them again (one page, as recorded).
-    path = cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
-    url = f"{base}/v1beta/{path}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(url, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as r,
-    ):
-        await r.read()
-
-
-async def _send_live(base: str, ssl_ctx: Any, key: str, cassette: LiveCassette) -> None:
-    url = (
-        base.replace("https://", "wss://", 1)
-        + "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-    )
-    setup = dict(cassette.setup)
-    setup.setdefault("model", f"models/{cassette.model}")
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(url, headers={"x-goog-api-key": key}, ssl=ssl_ctx) as ws,
-    ):
-        await ws.send_str(json.dumps({"setup": setup}))
-        await ws.receive(timeout=60)  # setupComplete
-        for turn in cassette.turns:
-            # Text as realtime input: Live 3.1 takes client content only as initial history.
-            await ws.send_str(json.dumps({"realtimeInput": {"text": turn.input}}))
-            while True:
-                msg = await ws.receive(timeout=120)
-                if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                    return
-                data = json.loads(msg.data)
-                if (data.get("serverContent") or {}).get("turnComplete"):
-                    break
+async def _send(base: str, ssl: Any, key: str, cassette: AnyCassette) -> None:
+    """Send a cassette's request as ``quickstart cassettes --json`` lists it."""
+    entry = listing(cassette)
+    async with aiohttp.ClientSession(headers={"x-goog-api-key": key}) as http:
+        if cassette.kind != "live":
+            method = "GET" if entry["request"] is None else "POST"
+            async with http.request(
+                method, base + entry["path"], json=entry["request"], ssl=ssl
+            ) as r:
+                await r.read()
+            return
+        url = base.replace("https://", "wss://", 1) + entry["path"]
+        async with http.ws_connect(url, ssl=ssl) as ws:
+            setup, *turns = entry["request"]
+            await ws.send_json(setup)
+            await ws.receive(timeout=60)  # setupComplete
+            for turn in turns:
+                await ws.send_json(turn)
+                while True:
+                    msg = await ws.receive(timeout=120)
+                    if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        return
+                    if (json.loads(msg.data).get("serverContent") or {}).get("turnComplete"):
+                        break
 
 
 def verify_cassettes(
@@ -212,9 +167,8 @@ def verify_cassettes(
         One :class:`Drift` per cassette, in file order.
     """
     results: list[Drift] = []
-    stored = CassetteStore(folders)
     with tempfile.TemporaryDirectory(prefix="quickstart-verify-") as tmp:
-        for index, cassette in enumerate(stored.cassettes):
+        for index, cassette in enumerate(CassetteStore(folders).cassettes):
             assert cassette.path is not None
             proxy = recording_emulator(
                 Path(tmp) / str(index),
@@ -226,18 +180,10 @@ def verify_cassettes(
             )
             recorder = proxy.recorder
             assert recorder is not None and proxy.certificate is not None
-            ctx = proxy.certificate.client_context()
             drift = Drift(cassette.path)
             try:
-                if isinstance(cassette, GenerateCassette):
-                    coro = _send_generate(proxy.base_url, ctx, api_key, cassette)
-                elif isinstance(cassette, CountTokensCassette):
-                    coro = _send_count(proxy.base_url, ctx, api_key, cassette)
-                elif isinstance(cassette, ModelsCassette):
-                    coro = _send_models(proxy.base_url, ctx, api_key, cassette)
-                else:
-                    coro = _send_live(proxy.base_url, ctx, api_key, cassette)
-                asyncio.run(coro)
+                ssl = proxy.certificate.client_context()
+                asyncio.run(_send(proxy.base_url, ssl, api_key, cassette))
                 for _ in range(200):  # a Live session is written just after it closes
                     if recorder.written or recorder.failures:
                         break
@@ -246,11 +192,10 @@ def verify_cassettes(
                 drift.problem = f"{type(exc).__name__}: {exc}"
             finally:
                 proxy.stop()
-            if drift.problem is None:
-                if recorder.written:
-                    fresh = load_cassette(recorder.written[-1])
-                    drift.differences = compare(structure(cassette), structure(fresh))
-                else:
-                    drift.problem = "; ".join(recorder.failures) or "nothing was recorded"
+            if drift.problem is None and recorder.written:
+                fresh = load_cassette(recorder.written[-1])
+                drift.differences = compare(structure(cassette), structure(fresh))
+            elif drift.problem is None:
+                drift.problem = "; ".join(recorder.failures) or "nothing was recorded"
             results.append(drift)
     return results

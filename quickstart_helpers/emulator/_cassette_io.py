@@ -1,0 +1,164 @@
+"""Reading and writing cassette files: the checks with the SDK's own models
+(``google.genai.types``, which refuse unknown fields; the Interactions API's models for
+``interactions`` cassettes), :func:`parse_cassette`, :func:`load_cassette` and
+:func:`dump_cassette`. The models of the format are in :mod:`._cassette`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import CassetteError
+from ._cassette import (
+    _ADAPTER,
+    AnyCassette,
+    CountTokensCassette,
+    GenerateCassette,
+    InteractionsCassette,
+    LiveCassette,
+    _CountTokensJson,
+    _loc,
+)
+
+
+def interactions_problems(cassette: InteractionsCassette) -> list[str]:
+    """Check an ``interactions`` cassette with the SDK's models and for consistency."""
+    from ._interactions_schema import event_problems, interaction_problems
+
+    problems = interaction_problems(cassette.interaction, "interaction")
+    if not cassette.interaction_id:
+        problems.append("interaction.id: the recorded interaction needs its id")
+    seen: set[str] = set()
+    for i, item in enumerate(cassette.events):
+        where, event_id = f"events[{i}].event", (item.event or {}).get("event_id")
+        if item.event is None:
+            continue
+        problems += event_problems(item.event, where)
+        if not isinstance(event_id, str) or not event_id:
+            problems.append(f"{where}.event_id: every event needs an event_id (to resume)")
+        elif event_id in seen:
+            problems.append(f"{where}.event_id: {event_id!r} is used twice")
+        seen.add(str(event_id))
+    first = next(iter(cassette.sent_events()), {})
+    if first.get("event_type") != "interaction.created":
+        problems.append("events[0].event: the first event must be interaction.created")
+    elif (first.get("interaction") or {}).get("id") != cassette.interaction_id:
+        problems.append("events[0].event.interaction.id: differs from interaction.id")
+    return problems
+
+
+def _without_service_tier(response: dict[str, Any]) -> dict[str, Any]:
+    """The API sends ``usageMetadata.serviceTier`` (tests/wire/generate/); the SDK has no field
+    for it yet and drops it, as it drops any field it does not know: so the check does too."""
+    usage = response.get("usageMetadata")
+    if not isinstance(usage, dict) or "serviceTier" not in usage:
+        return response
+    return {**response, "usageMetadata": {k: v for k, v in usage.items() if k != "serviceTier"}}
+
+
+def _sdk_problems(cassette: AnyCassette, interactions: bool) -> list[str]:
+    """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
+    from google.genai import types
+
+    checks: list[tuple[type[BaseModel], dict[str, Any], str]] = []
+    if isinstance(cassette, InteractionsCassette):
+        return interactions_problems(cassette) if interactions else []
+    if isinstance(cassette, GenerateCassette):
+        checks = [
+            (
+                types.GenerateContentResponse,
+                _without_service_tier(c.response),
+                f"chunks[{i}].response",
+            )
+            for i, c in enumerate(cassette.chunks)
+            if c.response is not None
+        ]
+    elif isinstance(cassette, CountTokensCassette) and cassette.response is not None:
+        checks = [(_CountTokensJson, cassette.response, "response")]
+        details = cassette.response.get("promptTokensDetails") or []
+        checks += [
+            (types.ModalityTokenCount, d, f"response.promptTokensDetails[{i}]")
+            for i, d in enumerate(details)
+            if isinstance(d, dict)
+        ]
+    elif isinstance(cassette, LiveCassette):
+        checks = [
+            (types.LiveServerMessage, m.message, f"turns[{t}].messages[{i}].message")
+            for t, turn in enumerate(cassette.turns)
+            for i, m in enumerate(turn.messages)
+            if m.message
+        ]
+    problems = []
+    for model, data, where in checks:
+        try:
+            model.model_validate(data)
+        except ValidationError as exc:
+            problems += [f"{where}.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return problems
+
+
+def raise_problems(source: str, problems: list[str]) -> None:
+    """Raise :class:`CassetteError` listing ``problems`` (the SDK's models refused them)."""
+    if problems:
+        raise CassetteError(
+            f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
+            + "\n  ".join(problems)
+        )
+
+
+def parse_cassette(
+    data: Any, source: str = "<memory>", *, interactions: bool = True
+) -> AnyCassette:
+    """Validate one cassette's JSON (already parsed) and return the model.
+
+    Args:
+        data: The cassette as a dict.
+        source: Where it came from, for messages (a file name).
+        interactions: False leaves an ``interactions`` cassette to
+            :func:`interactions_problems` (the store checks it when first used).
+
+    Raises:
+        CassetteError: Not a valid cassette; the message names ``source`` and the path
+            of every bad field (e.g. ``chunks[2].response.candidates[0].content.partz``).
+    """
+    try:
+        cassette = _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise CassetteError(f"{source} is not a valid cassette:\n  " + "\n  ".join(lines)) from None
+    raise_problems(source, _sdk_problems(cassette, interactions))
+    return cassette
+
+
+def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) -> AnyCassette:
+    """Read and validate one cassette file (see :func:`parse_cassette`).
+
+    Raises:
+        CassetteError: The file is not JSON or not a valid cassette (file and field named).
+        OSError: It cannot be read.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CassetteError(f"{path} is not valid JSON: {exc}") from None
+    cassette = parse_cassette(data, str(path), interactions=interactions)
+    cassette._path = path
+    return cassette
+
+
+def cassette_json(cassette: AnyCassette) -> dict[str, Any]:
+    """Return a cassette as its file's JSON (what :func:`parse_cassette` reads back):
+    ``format`` first, fields left at their defaults omitted."""
+    data = cassette.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return cassette.model_dump(mode="json", include={"format", "name", "kind"}) | data
+
+
+def dump_cassette(cassette: AnyCassette, *, indent: int | None = 1) -> str:
+    """Return a cassette's file text (JSON, UTF-8 kept, a final newline)."""
+    return json.dumps(cassette_json(cassette), indent=indent, ensure_ascii=False) + "\n"

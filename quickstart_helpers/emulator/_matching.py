@@ -1,0 +1,321 @@
+"""Matching requests to recordings, and the "no recording" answer.
+
+A ``generateContent`` request and a ``generate`` cassette match when their
+:func:`request_key` is equal. The key holds the model (a ``models/`` prefix is ignored),
+the ``contents`` (as :func:`normalize_contents` reduces them, split into the history and
+the prompt, the last turn), the ``systemInstruction``, ``tools``, ``toolConfig``, the
+``responseModalities`` (as a set; none means ``TEXT``), and the ``thinkingConfig`` when
+one is given (thinking changes the answer's parts and its time to first chunk). Other
+generation settings (temperature, ...) do not select a recording. Field names may be
+camelCase or snake_case. An Interactions API create request is matched the same way by
+:func:`interactions_request_key`.
+
+A request no recording answers gets the API's 404 ``NOT_FOUND`` whose message
+(:func:`no_recording`, :func:`no_interaction_recording`) names the fields in which it
+differs from the nearest recording (fewest differing fields, then the most similar
+prompt; never a fault recording) and says how to list and how to record recordings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, InteractionsCassette
+from ._protocol import bare_model, short
+
+T = TypeVar("T")
+
+_CAMEL = re.compile(r"_([a-z0-9])")
+#: Keys whose values are user data (function arguments, schemas): left as they are.
+_OPAQUE = frozenset({"args", "response", "parameters", "parametersJsonSchema", "responseSchema"})
+
+
+def _camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = _CAMEL.sub(lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
+            out[name] = item if name in _OPAQUE else _camel_keys(item)
+        return out
+    return [_camel_keys(v) for v in value] if isinstance(value, list) else value
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(str(data).encode()).hexdigest()
+
+
+def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
+    """A part as it identifies a request: text (thoughts skipped), inline data by MIME
+    type and SHA-256, file data by MIME type and URI, function calls and responses by
+    name and arguments."""
+    if "text" in part and not part.get("thought"):
+        return {"text": str(part["text"])}
+    for field, keys in (
+        ("inlineData", ("mimeType", "data")),
+        ("fileData", ("mimeType", "fileUri")),
+        ("functionCall", ("name", "args")),
+        ("functionResponse", ("name", "response")),
+    ):
+        value = part.get(field)
+        if isinstance(value, dict):
+            first, second = (value.get(k) for k in keys)
+            if field == "inlineData":
+                second = _digest(second or "")
+            elif field.startswith("function"):
+                second = second or {}
+            return {field: [first, second]}
+    return None
+
+
+def normalize_contents(contents: Any) -> list[dict[str, Any]]:
+    """Reduce ``contents`` (wire ``Content`` dicts, camelCase or snake_case, one dict, or
+    None) to what identifies a request: a list of ``{"role", "parts"}``, roles
+    lower-cased (default ``user``), parts as :func:`_normal_part` keeps them.
+    Consecutive contents of one role are merged and adjacent text parts joined, so an
+    answer sent back as one content per chunk (as SDK chat sessions do) equals it joined.
+    """
+    contents = _camel_keys(contents)
+    result: list[dict[str, Any]] = []
+    for content in [contents] if isinstance(contents, dict) else contents or []:
+        if not isinstance(content, dict):
+            continue
+        given = content.get("parts")
+        given = [given] if isinstance(given, dict) else given if isinstance(given, list) else []
+        role = str(content.get("role") or "user").lower()
+        if not result or result[-1]["role"] != role:
+            result.append({"role": role, "parts": []})
+        parts = result[-1]["parts"]
+        for part in given:
+            normal = _normal_part(part) if isinstance(part, dict) else None
+            if normal and "text" in normal and parts and "text" in parts[-1]:
+                parts[-1] = {"text": parts[-1]["text"] + normal["text"]}
+            elif normal:
+                parts.append(normal)
+    return result
+
+
+def prompt_text(contents: Any) -> str:
+    """Return the text of the last user turn in ``contents`` (for messages)."""
+    for content in reversed(normalize_contents(contents)):
+        if content["role"] == "user":
+            return " ".join(p["text"] for p in content["parts"] if "text" in p)
+    return ""
+
+
+def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Return what selects a recording of a ``generateContent`` request, by field."""
+    body = _camel_keys(body if isinstance(body, dict) else {})
+    config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
+    modalities = config.get("responseModalities") or []
+    instruction = body.get("systemInstruction")
+    contents = normalize_contents(body.get("contents"))
+    fields = {
+        "model": bare_model(model),
+        "history": contents[:-1],
+        "prompt": contents[-1] if contents else None,
+        "systemInstruction": normalize_contents([instruction])[0]["parts"] if instruction else [],
+        "tools": body.get("tools") or [],
+        "toolConfig": body.get("toolConfig") or {},
+        "responseModalities": sorted({str(m).upper() for m in modalities} or {"TEXT"})
+        if isinstance(modalities, list)
+        else modalities,
+    }
+    if isinstance(config.get("thinkingConfig"), dict) and config["thinkingConfig"]:
+        fields["thinkingConfig"] = config["thinkingConfig"]
+    return fields
+
+
+def _key(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def request_key(model: str, body: dict[str, Any]) -> str:
+    """Return the key of a ``generateContent`` request (:func:`request_fields`, as
+    canonical JSON); matching and the store's duplicate check both use it."""
+    return _key(request_fields(model, body))
+
+
+def interactions_fields(model: str, body: dict[str, Any], previous: str | None) -> dict[str, Any]:
+    """Return what selects the recording of an ``interactions.create`` request: the model,
+    ``previous`` (the name of the cassette that recorded the interaction named by
+    ``previous_interaction_id``), the ``input`` (a string is one text item; base64
+    ``data`` by SHA-256), ``system_instruction``, ``tools``, ``response_format`` and
+    ``response_modalities`` (as a set; none means ``text``)."""
+    body = body if isinstance(body, dict) else {}
+    given = body.get("input")
+    items = [given] if isinstance(given, str | dict) else given or []
+    items = [{"type": "text", "text": i} if isinstance(i, str) else i for i in items]
+    modalities = body.get("response_modalities") or []
+
+    def digested(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _digest(v) if k == "data" else digested(v) for k, v in value.items()}
+        return [digested(v) for v in value] if isinstance(value, list) else value
+
+    return {
+        "model": bare_model(model),
+        "previous": previous,
+        "input": digested(items),
+        "system_instruction": body.get("system_instruction") or "",
+        "tools": body.get("tools") or [],
+        "response_format": body.get("response_format"),
+        "response_modalities": sorted({str(m).lower() for m in modalities} or {"text"})
+        if isinstance(modalities, list)
+        else modalities,
+    }
+
+
+def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
+    """Return the key of an ``interactions.create`` request (:func:`interactions_fields`)."""
+    return _key(interactions_fields(model, body, previous))
+
+
+def count_request(body: Any) -> dict[str, Any]:
+    """Return the generate request a ``countTokens`` body (``{"contents": [...]}`` or
+    ``{"generateContentRequest": {...}}``, snake_case too) counts."""
+    body = body if isinstance(body, dict) else {}
+    inner = body.get("generateContentRequest") or body.get("generate_content_request")
+    return inner if isinstance(inner, dict) else {"contents": body.get("contents")}
+
+
+#: The request fields that decide a token count.
+_COUNTED = ("contents", "systemInstruction", "system_instruction", "tools", "toolConfig")
+
+
+def count_key(model: str, request: dict[str, Any]) -> str:
+    """Return the key of a token count: :func:`request_key` of the counted fields only."""
+    return request_key(model, {k: v for k, v in request.items() if k in _COUNTED})
+
+
+def cassette_key(cassette: AnyCassette) -> str | None:
+    """Return the key of the request a cassette answers (kind first), or None (``live``
+    and ``models`` cassettes answer no single request)."""
+    if isinstance(cassette, GenerateCassette):
+        return "generate " + request_key(cassette.model, cassette.request)
+    if isinstance(cassette, CountTokensCassette):
+        return "count_tokens " + count_key(cassette.model, count_request(cassette.request))
+    if isinstance(cassette, InteractionsCassette):
+        return "interactions " + interactions_request_key(
+            cassette.model, cassette.request, cassette.previous
+        )
+    return None
+
+
+#: Characters of each prompt compared when looking for the nearest recording, so the
+#: search takes the same short time however long the unmatched prompt is.
+HINT_CHARS = 2000
+
+
+def _likeness(wanted: str, text: str) -> float:
+    return difflib.SequenceMatcher(None, wanted[:HINT_CHARS], text[:HINT_CHARS]).ratio()
+
+
+def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
+    """Return the index of the text most like ``wanted`` (first wins ties), or None;
+    only the first :data:`HINT_CHARS` characters of each are compared (difflib)."""
+    ratios = [_likeness(wanted, text) for text in texts]
+    return ratios.index(max(ratios)) if ratios else None
+
+
+def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Return the names of the fields in which two field dicts differ."""
+    return [name for name in {**recorded, **wanted} if recorded.get(name) != wanted.get(name)]
+
+
+def nearest(
+    wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
+) -> T | None:
+    """Return the candidate ``(item, fields, text)`` that differs from ``wanted`` in the
+    fewest fields, then whose text is most like ``text`` (the first on a tie)."""
+    best = min(
+        candidates,
+        key=lambda c: (len(differences(c[1], wanted)), -_likeness(text, c[2])),
+        default=None,
+    )
+    return None if best is None else best[0]
+
+
+def _label(name: str) -> str:
+    """How a field is named in the "no recording" message."""
+    words = re.sub(r"([A-Z])", r" \1", name).replace("_", " ").lower()
+    if name in ("thinkingConfig", "responseModalities"):
+        return f"the generation config's {words}"
+    more = {"prompt": " (the last turn)", "history": " (the turns before the prompt)"}
+    return f"the {words}{more.get(name, '')}" + (" interaction" if name == "previous" else "")
+
+
+#: What the message says to do, after the difference.
+_HOW = (
+    "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
+    "request as a client sends it), record your request with `quickstart record NOTEBOOK "
+    "--cassettes DIR` (pytest: --gemini-record-mode=once) and list DIR in "
+    "QUICKSTART_CASSETTES (see the README, 'Record your own cassettes'), or set "
+    "GEMINI_API_KEY to run against the live API."
+)
+
+
+def _show(name: str, value: Any) -> str:
+    if value in (None, "", [], {}):
+        return "none"
+    if name == "history":
+        return f"{len(value)} turn{'s' * (len(value) != 1)}"
+    parts = value.get("parts", []) if isinstance(value, dict) and "role" in value else value
+    if isinstance(parts, list) and all(isinstance(p, dict) and "text" in p for p in parts):
+        value = " ".join(str(p["text"]) for p in parts)
+    if isinstance(value, str):
+        return repr(short(value))
+    return short(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _differs(cassette: AnyCassette, recorded: dict[str, Any], wanted: dict[str, Any]) -> str:
+    where = cassette.path.name if cassette.path else "in memory"
+    fields = [
+        f"{_label(n)} (recorded: {_show(n, recorded.get(n))}; sent: {_show(n, wanted.get(n))})"
+        for n in differences(recorded, wanted)
+    ]
+    return (
+        f"The closest cassette is {cassette.name!r} ({where}); this request differs from it "
+        f"in {', '.join(fields) or 'nothing that selects a recording'}."
+    )
+
+
+def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | None) -> str:
+    """Return the message of the 404 for a ``generateContent`` request no cassette
+    answers: what differs from ``closest`` (see :meth:`~._store.CassetteStore.closest`),
+    how to list recordings and how to record."""
+    hint = "There is no recording to compare it with."
+    if closest is not None:
+        recorded = request_fields(closest.model, closest.request)
+        hint = _differs(closest, recorded, request_fields(model, body))
+    return (
+        f"No recorded response (cassette) matches this request to model {model!r} with the "
+        f"prompt {short(prompt_text(body.get('contents')))!r}. The offline emulator only "
+        f"replays recordings and never makes an answer up. {hint} {_HOW}"
+    )
+
+
+def no_interaction_recording(
+    model: str, body: dict[str, Any], previous: str | None, closest: InteractionsCassette | None
+) -> str:
+    """Return the message of the 404 for an ``interactions.create`` request no cassette
+    answers (as :func:`no_recording`; record mode does not record this API)."""
+    hint = "There is no interactions recording to compare it with."
+    if closest is not None:
+        recorded = interactions_fields(closest.model, closest.request, closest.previous)
+        hint = _differs(closest, recorded, interactions_fields(model, body, previous))
+        if closest.previous:
+            hint += f" It records a turn continuing {closest.previous!r}."
+    after = f" continuing the interaction of cassette {previous!r}" if previous else ""
+    return (
+        f"No recorded interaction (cassette) matches this request to model {model!r}{after}. "
+        f"The offline emulator only replays recordings and never makes an answer up. {hint} "
+        "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
+        "request as a client sends it), write an interactions cassette for yours in a folder "
+        "listed in QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not "
+        "record the Interactions API), or set GEMINI_API_KEY to run against the live API."
+    )
