@@ -163,7 +163,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         best = await loop.run_in_executor(
             None, emulator.store.closest_interaction, model, body, previous
         )
-        return _unmatched(emulator, model, body, previous, best)
+        return _unmatched(model, body, previous, best)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:
