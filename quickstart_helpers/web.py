@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import sys
@@ -246,19 +247,15 @@ class _Turn:
             await self._wakeup.wait()
 
 
+@dataclass(eq=False)  # kept in a set: hashed by identity
 class _Stream:
     """One open SSE response: where to write and when it was last written to."""
 
-    __slots__ = ("last_write", "response", "task", "transport", "upstream")
-
-    def __init__(
-        self, request: web.Request, response: web.StreamResponse, *, upstream: bool
-    ) -> None:
-        self.response = response
-        self.transport = request.transport
-        self.task = asyncio.current_task()
-        self.last_write = time.monotonic()
-        self.upstream = upstream  # it runs a model stream of its own (/chat/stream)
+    response: web.StreamResponse
+    transport: asyncio.BaseTransport | None
+    upstream: bool  # it runs a model stream of its own (/chat/stream)
+    task: asyncio.Task[Any] | None = field(default_factory=asyncio.current_task)
+    last_write: float = field(default_factory=time.monotonic)
 
     async def write(self, frame: bytes) -> None:
         await self.response.write(frame)
@@ -405,10 +402,7 @@ _HTTP_REASONS = {
     404: ("not_found", "There is nothing at {path}; the chat page is at /."),
     405: ("method_not_allowed", "{method} is not allowed on {path}."),
     408: ("request_timeout", "The request was not sent in time; send it again."),
-    413: (
-        "request_too_large",
-        "The request is too large; the body limit is " + f"{MAX_BODY_BYTES} bytes.",
-    ),
+    413: ("request_too_large", f"The body is too large; the limit is {MAX_BODY_BYTES} bytes."),
 }
 
 
@@ -593,7 +587,7 @@ async def _static(request: web.Request) -> web.FileResponse:
 async def _open_sse(request: web.Request, *, upstream: bool) -> _Stream:
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
-    stream = _Stream(request, response, upstream=upstream)
+    stream = _Stream(response, request.transport, upstream)
     state = request.app[_STATE]
     state.streams.add(stream)
     _touch(state)
@@ -981,20 +975,9 @@ async def _release_upstream_pool(app: web.Application, *, trim: bool = True) -> 
     if session is not None and not getattr(session, "closed", True):
         with contextlib.suppress(Exception):
             await session.close()
-    if trim:
-        _malloc_trim()
-
-
-def _malloc_trim() -> None:
-    """Hand the C heap's free memory back to the OS, where glibc offers ``malloc_trim``."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        pass
+    if trim and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl)
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _lean_tls_buffers() -> None:
