@@ -13,8 +13,9 @@ key in a URL, would leak the key that way. :func:`scrub` removes:
 - ephemeral tokens (``auth_tokens/...``, from ``client.auth_tokens.create``).
 
 Each is replaced by :data:`REDACTED`. :func:`scrub_value` does the same in every
-string of a JSON value. The web chat (``web``, ``chat``) and the emulator's record mode
-(``emulator._secrets``) both use it.
+string of a JSON value, and :func:`slug` turns text into a file-name part after scrubbing
+it (a key-shaped string lowercased and cut short would no longer match). The web chat
+(``web``, ``chat``) and the emulator's record mode (``emulator._secrets``) use them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MIN_SECRET", "REDACTED", "TOKEN", "scrub", "scrub_value"]
+__all__ = ["MIN_SECRET", "REDACTED", "TOKEN", "scrub", "scrub_value", "slug"]
 
 #: What a removed key is replaced with.
 REDACTED = "[redacted]"
@@ -84,3 +85,19 @@ def scrub_value(value: Any, secrets: Iterable[str | None] = ()) -> Any:
     if isinstance(value, dict):
         return {scrub(str(k), secrets): scrub_value(v, secrets) for k, v in value.items()}
     return value
+
+
+def slug(text: str, secrets: Iterable[str | None] = (), *, max_chars: int = 40) -> str:
+    """Return ``text`` as a file-name part, keys removed first (:func:`scrub`).
+
+    Runs of anything but ASCII letters and digits become ``-``; the result is lowercase,
+    at most ``max_chars`` characters, without leading or trailing ``-`` (``""`` when
+    nothing is left). E.g. ``"My key is AIza..."`` becomes ``"my-key-is-redacted"``.
+
+    Args:
+        text: E.g. a recorded prompt that names a cassette and its file.
+        secrets: As for :func:`scrub`.
+        max_chars: Longest result, in characters.
+    """
+    words = re.sub(r"[^A-Za-z0-9]+", "-", scrub(text, secrets)).strip("-").lower()
+    return words[:max_chars].strip("-")

@@ -368,12 +368,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if isinstance(exc, RuntimeError):
             print("Pick another port with --port, or --port 0 for a free one.", file=sys.stderr)
         return 2
-    if mode == "offline":
-        print(f'Offline, only recorded questions have answers; try "{SAMPLE_QUESTION}"')
-    print(f"The chat page is at {server.url} (Ctrl-C stops the server).", flush=True)
-    # Stop cleanly on SIGTERM too (process managers, `kill`), not only on Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGTERM (process managers, `kill`) and SIGHUP (a closed terminal) stop it as Ctrl-C
+    # does, and so does SIGINT in a job started with `&`: `finally` sends the final events.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.default_int_handler)
     try:
+        if mode == "offline":
+            print(f'Offline, only recorded questions have answers; try "{SAMPLE_QUESTION}"')
+        print(f"The chat page is at {server.url} (Ctrl-C stops the server).", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -31,9 +31,10 @@ The app runs on aiohttp and serves:
 
 Every error is a JSON body ``{"error": <code>, "reason": <what to do>}``: bad input
 (no message, a blank one, one over ``max_message_chars``, text with a lone surrogate, a
-bad or deeply nested JSON body, an unknown conversation), unknown paths, wrong methods,
-oversized or slow bodies, unparsable requests and server faults alike. Only the chat's
-own page may call it: a foreign ``Host`` (DNS rebinding), a foreign ``Origin``, a
+bad or deeply nested JSON body, an unknown conversation, a conversation at its
+``max_turns``), unknown paths, wrong methods, oversized or slow bodies, unparsable
+requests and server faults alike. Only the chat's own page may call it: a missing or
+foreign ``Host`` (DNS rebinding), an ``Origin`` other than the page's own, a
 browser's ``Sec-Fetch-Site`` other than ``same-origin``/``none`` and a non-JSON
 ``POST`` are refused (see :func:`create_app`). Upstream error text is scrubbed of API
 keys (:func:`quickstart_helpers._scrub.scrub`) before it reaches an event or a log.
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import sys
@@ -95,6 +97,7 @@ __all__ = [
     "APIS",
     "BODY_TIMEOUT_S",
     "DEFAULT_MAX_MESSAGE_CHARS",
+    "DEFAULT_MAX_TURNS",
     "DEFAULT_MODEL",
     "HEADER_TIMEOUT_S",
     "KEEPALIVE_INTERVAL_S",
@@ -108,12 +111,9 @@ __all__ = [
     "TLS_READ_BUFFER_BYTES",
     "UNRECORDED_MESSAGE",
     "ChatServer",
-    "BackgroundServer",
     "StreamStats",
     "app_stats",
     "create_app",
-    "start_background_server",
-    "raise_open_file_limit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,10 @@ UNRECORDED_MESSAGE = (
 
 #: Longest accepted message, in characters (Unicode code points).
 DEFAULT_MAX_MESSAGE_CHARS = 4000
+
+#: Questions a conversation holds (answered or failed); ``POST /chat`` refuses the next one
+#: with 409 ``conversation_full``, so no conversation grows without bound.
+DEFAULT_MAX_TURNS = 100
 
 #: Folder of the chat page (``index.html``, ``chat.js``, ``chat.css``).
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -243,19 +247,15 @@ class _Turn:
             await self._wakeup.wait()
 
 
+@dataclass(eq=False)  # kept in a set: hashed by identity
 class _Stream:
     """One open SSE response: where to write and when it was last written to."""
 
-    __slots__ = ("last_write", "response", "task", "transport", "upstream")
-
-    def __init__(
-        self, request: web.Request, response: web.StreamResponse, *, upstream: bool
-    ) -> None:
-        self.response = response
-        self.transport = request.transport
-        self.task = asyncio.current_task()
-        self.last_write = time.monotonic()
-        self.upstream = upstream  # it runs a model stream of its own (/chat/stream)
+    response: web.StreamResponse
+    transport: asyncio.BaseTransport | None
+    upstream: bool  # it runs a model stream of its own (/chat/stream)
+    task: asyncio.Task[Any] | None = field(default_factory=asyncio.current_task)
+    last_write: float = field(default_factory=time.monotonic)
 
     async def write(self, frame: bytes) -> None:
         await self.response.write(frame)
@@ -280,6 +280,7 @@ class _State:
     model: str
     max_message_chars: int
     max_conversations: int
+    max_turns: int = DEFAULT_MAX_TURNS
     allowed_hosts: frozenset[str] = frozenset()
     allowed_origins: frozenset[str] = frozenset()
     body_timeout: float = BODY_TIMEOUT_S
@@ -401,10 +402,7 @@ _HTTP_REASONS = {
     404: ("not_found", "There is nothing at {path}; the chat page is at /."),
     405: ("method_not_allowed", "{method} is not allowed on {path}."),
     408: ("request_timeout", "The request was not sent in time; send it again."),
-    413: (
-        "request_too_large",
-        "The request is too large; the body limit is " + f"{MAX_BODY_BYTES} bytes.",
-    ),
+    413: ("request_too_large", f"The body is too large; the limit is {MAX_BODY_BYTES} bytes."),
 }
 
 
@@ -477,6 +475,7 @@ def create_app(
     model: str = DEFAULT_MODEL,
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
     max_conversations: int = 1000,
+    max_turns: int = DEFAULT_MAX_TURNS,
     allowed_hosts: Iterable[str] = (),
     allowed_origins: Iterable[str] = (),
     body_timeout: float = BODY_TIMEOUT_S,
@@ -504,6 +503,8 @@ def create_app(
             :data:`DEFAULT_MAX_MESSAGE_CHARS`.
         max_conversations: Conversations kept in memory; the oldest idle one is
             dropped to make room. Defaults to 1000.
+        max_turns: Questions one conversation may hold; the next gets 409
+            ``conversation_full``. Defaults to :data:`DEFAULT_MAX_TURNS`.
         allowed_hosts: More ``Host`` values to accept, for serving beyond loopback:
             ``name:port`` (e.g. ``"chat.example.com:8000"``) or a bare ``name`` for
             any port.
@@ -521,13 +522,13 @@ def create_app(
         The application; its :class:`StreamStats` is ``app_stats(app)``.
 
     Raises:
-        ValueError: ``max_message_chars`` or ``max_conversations`` is below 1, a
-            timeout is not positive, or ``api`` is not one of :data:`APIS`.
+        ValueError: ``max_message_chars``, ``max_conversations`` or ``max_turns`` is
+            below 1, a timeout is not positive, or ``api`` is not one of :data:`APIS`.
     """
     if max_message_chars < 1:
         raise ValueError(f"max_message_chars must be >= 1, not {max_message_chars}")
-    if max_conversations < 1:
-        raise ValueError(f"max_conversations must be >= 1, not {max_conversations}")
+    if max_conversations < 1 or max_turns < 1:
+        raise ValueError("max_conversations and max_turns must be >= 1")
     if body_timeout <= 0 or keepalive_interval <= 0:
         raise ValueError("body_timeout and keepalive_interval must be > 0 seconds")
     if api not in APIS:
@@ -538,6 +539,7 @@ def create_app(
         model,
         max_message_chars,
         max_conversations,
+        max_turns,
         allowed_hosts=frozenset(h.lower() for h in allowed_hosts),
         allowed_origins=frozenset(o.lower().rstrip("/") for o in allowed_origins),
         body_timeout=body_timeout,
@@ -585,7 +587,7 @@ async def _static(request: web.Request) -> web.FileResponse:
 async def _open_sse(request: web.Request, *, upstream: bool) -> _Stream:
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
-    stream = _Stream(request, response, upstream=upstream)
+    stream = _Stream(response, request.transport, upstream)
     state = request.app[_STATE]
     state.streams.add(stream)
     _touch(state)
@@ -808,6 +810,14 @@ def _find_or_create(state: _State, conversation_id: Any) -> _Entry:
                 "The model is still answering the previous message; wait for its completed "
                 "event, then send the next one.",
             )
+        if sum(m.role == "user" for m in entry.conversation.messages) >= state.max_turns:
+            raise BadChatInput(
+                409,
+                "conversation_full",
+                f"This conversation has reached its limit of {state.max_turns} questions; "
+                "leave conversationId out to start a new one.",
+                limit=state.max_turns,
+            )
         # Most recently used last, so the oldest idle conversation is dropped first.
         state.conversations[entry.id] = state.conversations.pop(entry.id)
         return entry
@@ -965,20 +975,9 @@ async def _release_upstream_pool(app: web.Application, *, trim: bool = True) -> 
     if session is not None and not getattr(session, "closed", True):
         with contextlib.suppress(Exception):
             await session.close()
-    if trim:
-        _malloc_trim()
-
-
-def _malloc_trim() -> None:
-    """Hand the C heap's free memory back to the OS, where glibc offers ``malloc_trim``."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        pass
+    if trim and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (e.g. musl)
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _lean_tls_buffers() -> None:
@@ -990,10 +989,8 @@ def _lean_tls_buffers() -> None:
     16 KiB, so 32 KiB reads lose nothing. This is a process-wide setting (a class
     attribute); it is only ever lowered.
     """
-    try:
-        from asyncio import sslproto
-    except ImportError:  # pragma: no cover
-        return
+    from asyncio import sslproto
+
     current = getattr(sslproto.SSLProtocol, "max_size", None)
     if isinstance(current, int) and current > TLS_READ_BUFFER_BYTES:
         sslproto.SSLProtocol.max_size = TLS_READ_BUFFER_BYTES
@@ -1031,6 +1028,7 @@ class ChatServer:
         port: TCP port; 0 picks a free one. Defaults to 0.
         max_message_chars: Longest accepted message, in characters. Defaults to
             :data:`DEFAULT_MAX_MESSAGE_CHARS`.
+        max_turns: Questions one conversation may hold; see :data:`DEFAULT_MAX_TURNS`.
         api: What ``/chat/stream`` asks, ``"generate"`` (default) or ``"interactions"``
             (resumable streams); see :func:`create_app`.
         allowed_hosts: More ``Host`` values to accept (``name:port``), for serving
@@ -1049,6 +1047,7 @@ class ChatServer:
     host: str = "127.0.0.1"
     port: int = 0
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+    max_turns: int = DEFAULT_MAX_TURNS
     api: str = "generate"
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
@@ -1103,6 +1102,7 @@ class ChatServer:
                 self.client,
                 model=self.model,
                 max_message_chars=self.max_message_chars,
+                max_turns=self.max_turns,
                 allowed_hosts=self.allowed_hosts,
                 allowed_origins=self.allowed_origins,
                 body_timeout=self.body_timeout,

@@ -520,14 +520,17 @@ def test_emulator_stops_at_once_with_an_abandoned_stream() -> None:
     client.close()
 
 
-def test_sigterm_stops_quickstart_serve_with_a_final_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name
+)
+def test_a_signal_stops_quickstart_serve_with_a_final_event(tmp_path: Path, sig: int) -> None:
     process, lines = start_serve(tmp_path, pacing="realtime")
     try:
         url = lines[2].split(" is at ")[1].split(" ")[0]
         with httpx.stream("GET", url + "chat/stream", params={"message": SLOW}) as r:
             events = iter_events(iter_lines(r.iter_text()))
             assert next(events).event == "message"
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(sig)
             rest = list(events)
         process.wait(timeout=10)
     finally:
