@@ -277,10 +277,16 @@ def cassette_file(
     """
     data = cassette.model_dump(mode="json", by_alias=True, exclude_unset=True)
     if "faults" in data:
-        data["faults"] = [{k: f[k] for k in FAULT_KEYS + tuple(f) if k in f} for f in data.pop("faults")]
+        data["faults"] = [
+            {k: f[k] for k in FAULT_KEYS + tuple(f) if k in f} for f in data.pop("faults")
+        ]
     path = f"{folder}/{cassette.name}.json"
     parse_cassette(data, path)
-    text = _dumps(data, indent, one_line) if one_line else json.dumps(data, indent=indent, ensure_ascii=False)
+    text = (
+        _dumps(data, indent, one_line)
+        if one_line
+        else json.dumps(data, indent=indent, ensure_ascii=False)
+    )
     return path, (text + "\n").encode()
 
 

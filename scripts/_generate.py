@@ -148,7 +148,10 @@ def fault_outputs(family: dict[str, Any]) -> list[a.Output]:
     errors = _fill(family["errors"], model)
     out = []
     for spec in family["cassette"]:
-        faults = [{**f, "error": errors[f["error"]]} if "error" in f else f for f in spec.get("faults", [])]
+        faults = [
+            {**f, "error": errors[f["error"]]} if "error" in f else f
+            for f in spec.get("faults", [])
+        ]
         name, more = spec["name"], []
         if spec.get("resume"):
             after = break_point(a.split_text(spec["answer"], seed=name))
@@ -179,7 +182,9 @@ def fault_outputs(family: dict[str, Any]) -> list[a.Output]:
                 index = next(i for i, c in enumerate(chunks) if character in _text(c))
                 event = sse_event(chunks[index].response)
                 cuts.setdefault(index, []).append(event.index(character.encode()) + inside)
-            splits = [{"fault": "split", "chunk": i, "at": sorted(at)} for i, at in sorted(cuts.items())]
+            splits = [
+                {"fault": "split", "chunk": i, "at": sorted(at)} for i, at in sorted(cuts.items())
+            ]
             cassette = a.generate_cassette(
                 name, spec["description"], model, cassette.request, chunks, faults=splits
             )

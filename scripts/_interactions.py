@@ -25,7 +25,9 @@ def interaction_id(name: str) -> str:
     """An id of the real form: ``v1_`` and the base64url of two copies of a 23-character
     id, each with its protobuf tag (as in the B1 capture)."""
     rid = base64.urlsafe_b64encode(hashlib.sha1(name.encode()).digest()[:17])[:23]
-    return "v1_" + base64.urlsafe_b64encode(b"\n\x17" + rid + b"\x12\x17" + rid).decode().rstrip("=")
+    return "v1_" + base64.urlsafe_b64encode(b"\n\x17" + rid + b"\x12\x17" + rid).decode().rstrip(
+        "="
+    )
 
 
 def usage(inp: int, out: int = 0, thoughts: int = 0) -> dict[str, Any]:
@@ -71,8 +73,12 @@ class Stream:
         self.events: list[InteractionEvent] = []
         self.steps: list[dict[str, Any]] = []
         created = {"id": self.id, "status": "in_progress", "object": "interaction"}
-        self.add(120, {"interaction": {**created, "model": self.model}}, "interaction.created", True)
-        self.add(15, {"interaction_id": self.id, "status": "in_progress"}, "interaction.status_update")
+        self.add(
+            120, {"interaction": {**created, "model": self.model}}, "interaction.created", True
+        )
+        self.add(
+            15, {"interaction_id": self.id, "status": "in_progress"}, "interaction.status_update"
+        )
 
     def add(self, delay_ms: int, body: dict[str, Any], kind: str, with_usage: bool = False) -> None:
         """One event: ``event_id`` (to resume) before ``event_type``, as the SDK has them."""

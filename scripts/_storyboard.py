@@ -69,7 +69,14 @@ def outputs(spec: dict[str, Any]) -> list[a.Output]:
     for panel in json.loads(PANELS.read_text("utf-8"))["panels"]:
         image = draw_panel(panel["ops"], tuple(spec["size"]), spec["grain"])
         data = encode(image, panel["mime_type"], spec["max_bytes"])
-        images.append({"inlineData": {"mimeType": panel["mime_type"], "data": base64.b64encode(data).decode()}})
+        images.append(
+            {
+                "inlineData": {
+                    "mimeType": panel["mime_type"],
+                    "data": base64.b64encode(data).decode(),
+                }
+            }
+        )
     parts = {"text": [{"text": t} for t in spec["texts"]], "image": images}
     layout = [
         [parts[kind][int(n)] for kind, n in (ref.split(":") for ref in refs)]
