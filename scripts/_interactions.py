@@ -7,7 +7,7 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import _authoring as a
@@ -122,7 +122,7 @@ class Stream:
             self.add(wait, body, "step.delta", i in marks or i == len(deltas) - 1)
         self.add(8, {"index": index}, "step.stop")
 
-    def thought(self, first_ms: int, summaries: list[str] = ()) -> None:  # type: ignore[assignment]
+    def thought(self, first_ms: int, summaries: Sequence[str] = ()) -> None:
         sig = base64.b64encode(b"\n\x24\x01" + hashlib.sha512(self.name.encode()).digest()).decode()
         deltas: list[dict[str, Any]] = []
         for text in summaries:

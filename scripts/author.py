@@ -81,10 +81,12 @@ def author(families: list[str] | None = None) -> list[a.Output]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("families", nargs="*", choices=[[], *FAMILIES], metavar="FAMILY")
+    parser.add_argument("families", nargs="*", metavar="FAMILY", help=", ".join(FAMILIES))
     parser.add_argument("--out", type=Path, default=ROOT, help="root to write under")
     parser.add_argument("--check", action="store_true", help="compare, write nothing")
     args = parser.parse_args(argv)
+    if unknown := set(args.families) - set(FAMILIES):
+        parser.error(f"unknown families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
     differ = 0
     for path, data in author(args.families):
         target = args.out / path
