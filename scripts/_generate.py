@@ -10,6 +10,7 @@ import _authoring as a
 
 from quickstart_helpers import settings
 from quickstart_helpers.emulator import Chunk, GenerateCassette
+from quickstart_helpers.emulator._cassette_faults import SplitFault
 from quickstart_helpers.emulator._http import sse_event
 from quickstart_helpers.retry import CONTINUE_PROMPT
 
@@ -183,7 +184,7 @@ def fault_outputs(family: dict[str, Any]) -> list[a.Output]:
                 event = sse_event(chunks[index].response)
                 cuts.setdefault(index, []).append(event.index(character.encode()) + inside)
             splits = [
-                {"fault": "split", "chunk": i, "at": sorted(at)} for i, at in sorted(cuts.items())
+                SplitFault(fault="split", chunk=i, at=sorted(at)) for i, at in sorted(cuts.items())
             ]
             cassette = a.generate_cassette(
                 name, spec["description"], model, cassette.request, chunks, faults=splits
