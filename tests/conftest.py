@@ -23,7 +23,7 @@ from ._browser import (
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-#: Test-only chat cassettes (a lighthouse keeper), written by scripts/make_chat_cassettes.py.
+#: Test-only chat cassettes (a lighthouse keeper), authored by scripts/author.py (chat.toml).
 CHAT_CASSETTES = Path(__file__).parent / "cassettes" / "chat"
 #: The model those cassettes were recorded with (tests ask it, not the package default).
 CHAT_MODEL = load_cassette(CHAT_CASSETTES / "test_chat_keeper_turn1.json").model

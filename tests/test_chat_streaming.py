@@ -1,7 +1,7 @@
 """Integration tests: quickstart_helpers.chat driving real SDK chat sessions.
 
 The SDK talks HTTPS + SSE to an emulator started here over the test-only cassettes in
-tests/cassettes/chat/ (written by scripts/make_chat_cassettes.py).
+tests/cassettes/chat/ (authored by scripts/author.py from scripts/recordings/chat.toml).
 """
 
 from __future__ import annotations

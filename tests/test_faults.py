@@ -2,7 +2,7 @@
 
 Each test checks what the client saw and what the emulator received. The cassettes
 are the shipped ones of notebook 07 (``assets/cassettes/faults``), written by
-``scripts/make_fault_cassettes.py``.
+``scripts/author.py`` from ``scripts/recordings/faults.toml`` and ``live.toml``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
 
+from quickstart_helpers import settings
 from quickstart_helpers.emulator import (
     CassetteStore,
     Emulator,
@@ -41,10 +43,36 @@ from quickstart_helpers.sse import iter_events, iter_lines, iter_text
 from quickstart_helpers.wav import wave_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import make_audio_cassettes as spoken  # noqa: E402
-import make_fault_cassettes as made  # noqa: E402
+import author  # noqa: E402
 
-MODEL = made.MODEL
+#: The prompts of the fault cassettes, from their source (scripts/recordings/faults.toml).
+_PROMPTS = {c["name"]: c["prompt"] for c in author.source("faults")["cassette"]}
+made = SimpleNamespace(
+    **{
+        key: _PROMPTS[f"faults_{name}"]
+        for key, name in [
+            ("OVERLOADED", "overloaded"),
+            ("RATE_LIMITED", "rate_limited"),
+            ("ERROR_MIDSTREAM", "error_midstream"),
+            ("DROPPED", "dropped_stream"),
+            ("SAFETY", "finish_safety"),
+            ("MAX_TOKENS", "finish_max_tokens"),
+            ("RECITATION", "finish_recitation"),
+            ("BLOCKED", "prompt_blocked"),
+            ("SPLIT_UTF8", "split_utf8"),
+            ("SEPARATORS", "line_separators"),
+        ]
+    }
+)
+_LIVE = author.source("live")
+spoken = SimpleNamespace(
+    NARRATOR=_LIVE["narrator"],
+    GO_AWAY_PASSAGES=[
+        t["input"] for c in _LIVE["cassette"] if c["name"] == "live_go_away" for t in c["turns"]
+    ],
+)
+
+MODEL = settings.DEFAULT_TEXT_MODEL
 FAULTS = shipped_cassette_dir() / "faults"
 STORE = CassetteStore([FAULTS])
 BY_NAME = {c.name: c for c in STORE.cassettes}

@@ -1,5 +1,5 @@
 """The Interactions API over the emulator: the real SDK (sync and async) over real sockets
-against the cassettes in assets/cassettes/interactions/ (scripts/make_interactions_cassettes.py)."""
+against the cassettes in assets/cassettes/interactions/ (authored by scripts/author.py)."""
 
 from __future__ import annotations
 

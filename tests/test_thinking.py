@@ -95,7 +95,7 @@ def _function_call_cassettes(folder: Path) -> None:
     ]
     common = {"name": "fc", "model": model, "prompt_tokens": 9, "answer_tokens": 4, "thoughts": 30}
     call = authoring.stream_chunks([[CALL]], [0], **common)
-    signed = call[0]["response"]["candidates"][0]["content"]["parts"][0]
+    signed = call[0].response["candidates"][0]["content"]["parts"][0]
     ask = authoring.text_content("user", ASK)
     turn2 = [ask, {"role": "model", "parts": [signed]}, {"role": "user", "parts": [RESULT]}]
     answer = authoring.stream_chunks(
