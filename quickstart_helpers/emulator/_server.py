@@ -47,7 +47,6 @@ class Emulator:
         pacing: ``"realtime"`` waits each chunk's recorded ``delay_ms``; ``"fast"``
             sends at once. Defaults to :func:`quickstart_helpers.settings.pacing`.
         host, port: Where to listen. Default ``127.0.0.1`` and 0 (a free port).
-        sse_newline: Line ending of SSE events, ``"\\n"`` or ``"\\r\\n"``.
         sse_split_json: Spread each event's JSON over several ``data:`` lines.
         requests: The requests received, oldest first, without keys: a
             :class:`~quickstart_helpers.emulator.RequestLog` (by default the last 1,000
@@ -74,7 +73,6 @@ class Emulator:
     pacing: Pacing = field(default_factory=settings.pacing)
     host: str = "127.0.0.1"
     port: int = 0
-    sse_newline: str = "\n"
     sse_split_json: bool = False
     requests: RequestLog = field(default_factory=RequestLog)
     fault_attempts: dict[str, int] = field(default_factory=dict)
@@ -93,8 +91,6 @@ class Emulator:
     def __post_init__(self) -> None:
         if self.pacing not in ("realtime", "fast"):
             raise ValueError(f"pacing must be 'realtime' or 'fast', not {self.pacing!r}")
-        if self.sse_newline not in ("\n", "\r\n"):
-            raise ValueError("sse_newline must be '\\n' or '\\r\\n'")
         limits = (self.header_timeout, self.body_timeout, self.live_setup_timeout)
         if min(limits) <= 0 or self.max_body_bytes <= 0:
             raise ValueError("The emulator's timeouts and max_body_bytes must be > 0.")
