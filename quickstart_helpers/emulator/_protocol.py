@@ -1,8 +1,5 @@
-"""Protocol pieces the emulator's HTTP and Live API routes share.
-
-The API's error JSON, the key check, model name normalisation and the record of
-received requests. Nothing here knows about aiohttp routes or cassettes.
-"""
+"""What the emulator's routes share: the API's error JSON, the key check, model names,
+and the log of received requests."""
 
 from __future__ import annotations
 
@@ -13,35 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = [
-    "IMAGE_OUTPUT_MODELS",
-    "INVALID_KEY",
-    "INVALID_KEY_ERROR",
-    "MISSING_KEY_MESSAGE",
-    "RECORD_COMMAND",
-    "ReceivedRequest",
-    "RequestLog",
-    "api_error",
-    "bare_model",
-    "error_body",
-    "error_response",
-    "key_error",
-    "parse_json",
-    "read_keyed_json",
-    "short",
-]
-
 #: How users record, named in the errors of replay-only modes.
 RECORD_COMMAND = (
     "quickstart record NOTEBOOK --cassettes DIR (or pytest --gemini-record-mode=once, "
     "or QUICKSTART_MODE=record with QUICKSTART_RECORD_MODE=once)"
 )
 
+_KEY_INVALID = "API key not valid. Please pass a valid API key."
 #: The body the live API returns (HTTP 400) for an API key that is not valid.
 INVALID_KEY_ERROR: dict[str, Any] = {
     "error": {
         "code": 400,
-        "message": "API key not valid. Please pass a valid API key.",
+        "message": _KEY_INVALID,
         "status": "INVALID_ARGUMENT",
         "details": [
             {
@@ -53,7 +33,7 @@ INVALID_KEY_ERROR: dict[str, Any] = {
             {
                 "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
                 "locale": "en-US",
-                "message": "API key not valid. Please pass a valid API key.",
+                "message": _KEY_INVALID,
             },
         ],
     }
@@ -89,31 +69,17 @@ def short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def error_body(code: int, status: str, message: str) -> dict[str, Any]:
-    """Return the API's error JSON: ``{"error": {"code", "message", "status"}}``."""
-    return {"error": {"code": code, "message": message, "status": status}}
-
-
 def error_response(body: dict[str, Any], status: int) -> web.Response:
     """Return the API's error JSON as the API lays it out (indented by 2), with ``status``."""
     text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     return web.Response(text=text, status=status, content_type="application/json")
 
 
-def api_error(code: int, status: str, message: str) -> web.Response:
-    """Return the API's error: HTTP ``code`` (404), ``status`` (``"NOT_FOUND"``), ``message``."""
-    return error_response(error_body(code, status, message), code)
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """Parse a JSON body as the API's front end does; raise ``ValueError`` with the API's
-    400 ``INVALID_ARGUMENT`` message for a body that is not UTF-8 JSON or too deeply nested."""
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Invalid JSON payload received. {type(exc).__name__}: {exc}") from None
-    except RecursionError:
-        raise ValueError("Invalid JSON payload received. The JSON is nested too deeply.") from None
+def api_error(code: int, status: str, message: str, **extra: Any) -> web.Response:
+    """Return the API's error ``{"error": {"code", "message", "status", **extra}}``: HTTP
+    ``code`` (404), ``status`` (``"NOT_FOUND"``), ``message``, e.g. ``details=[...]``."""
+    body = {"code": code, "message": message, "status": status, **extra}
+    return error_response({"error": body}, code)
 
 
 def key_error(request: web.Request) -> web.Response | None:
@@ -133,22 +99,24 @@ async def read_keyed_json(
     """Check the request's API key (:func:`key_error`), then read and parse its JSON body.
 
     Returns ``(raw body bytes, parsed JSON)``, or the API's error to send: the key's, or a
-    400 ``INVALID_ARGUMENT`` for a body :func:`parse_json` refuses (with ``object_only``,
-    also for valid JSON that is not an object).
+    400 ``INVALID_ARGUMENT`` for a body that is not UTF-8 JSON, is nested too deeply, or
+    (with ``object_only``) is not an object.
     """
     error = key_error(request)
     if error is not None:
         return error
     raw = await request.read()
     try:
-        body = parse_json(raw)
-    except ValueError as exc:
-        return api_error(400, "INVALID_ARGUMENT", str(exc))
-    if object_only and not isinstance(body, dict):
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
-        )
-    return raw, body
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    except RecursionError:
+        problem = "The JSON is nested too deeply."
+    else:
+        if not object_only or isinstance(body, dict):
+            return raw, body
+        problem = "Expected a JSON object."
+    return api_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {problem}")
 
 
 @dataclass
@@ -160,11 +128,10 @@ class ReceivedRequest:
         model: Model name from the URL, without ``models/``.
         api_version: Version segment of the URL, e.g. ``v1beta``.
         body: The JSON body (for the Live API, the list of messages the client sent).
-            A body over the log's per-body limit is replaced by a string that says so
-            (see :class:`RequestLog`).
         cassette: Name of the cassette that answered, or None.
         size: Bytes of the body as received (for the Live API, of its messages).
-        truncated: Whether (part of) the body was replaced by a marker in the log.
+        truncated: Whether (part of) the body was replaced by a ``"<not kept ...>"``
+            marker, being over the :class:`RequestLog`'s per-body limit.
     """
 
     method: str

@@ -19,20 +19,10 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from ..errors import RequestInvalid
-from ._protocol import error_body, error_response
-
-__all__ = [
-    "RequestInvalid",
-    "count_tokens_model",
-    "invalid_argument",
-    "normalize_request",
-    "request_model",
-    "validate_count_tokens_request",
-    "validate_generate_request",
-]
+from ._protocol import api_error
 
 #: Fields of ``GenerateContentConfig`` that configure the SDK itself and never go on the wire.
 _CLIENT_ONLY = frozenset(
@@ -47,10 +37,6 @@ _REQUEST_CONFIG = ConfigDict(
     arbitrary_types_allowed=True,
     val_json_bytes="base64",
 )
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @functools.cache
@@ -99,7 +85,7 @@ def _path(loc: tuple[Any, ...]) -> str:
         if isinstance(item, int):
             text += f"[{item}]"
         elif isinstance(item, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item):
-            text += f".{_snake(item)}" if text else _snake(item)
+            text += f".{to_snake(item)}" if text else to_snake(item)
     return text
 
 
@@ -121,19 +107,34 @@ def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
             _bad_enums(item, f"{path}[{i}]", problems)
 
 
-def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[str, Any]:
+def validate_generate_request(
+    body: Any, model: type[BaseModel] | None = None
+) -> tuple[dict[str, Any] | None, web.Response | None]:
     """Validate a ``generateContent`` body (``model``: default :func:`request_model`).
 
-    Returns the body as sent (either spelling kept) with every repeated field given as one
-    object made a one-item list. Raises :class:`RequestInvalid` listing every problem: not
-    an object, an unknown field, a bad enum or value.
+    Returns ``(body, None)``: the body as sent (either spelling kept), every repeated field
+    given as one object made a one-item list. Or ``(None, the API's 400 answer)`` listing
+    every problem (not an object, an unknown field, a bad enum or value) one per line and
+    in a ``google.rpc.BadRequest`` detail.
     """
+    try:
+        return _normalize(body, model or request_model()), None
+    except RequestInvalid as error:
+        violations = [
+            {"field": field, "description": text} if field else {"description": text}
+            for field, text in error.violations
+        ]
+        bad_request = "type.googleapis.com/google.rpc.BadRequest"
+        details = [{"@type": bad_request, "fieldViolations": violations}]
+        return None, api_error(400, "INVALID_ARGUMENT", str(error), details=details)
+
+
+def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
     if not isinstance(body, dict):
         kind = "an array" if isinstance(body, list) else json.dumps(body)
         raise RequestInvalid(
             [("", f"Invalid JSON payload received. Expected an object, got {kind}.")]
         )
-    model = model or request_model()
     body = json.loads(json.dumps(body))  # a copy to wrap single objects in
     while True:
         try:
@@ -150,7 +151,7 @@ def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[s
                     wrapped = True
             if wrapped:
                 continue
-            raise RequestInvalid([_violation(error) for error in errors]) from None
+            raise RequestInvalid([violation(error) for error in errors]) from None
         problems: list[tuple[str, str]] = []
         _bad_enums(parsed, "", problems)
         if problems:
@@ -158,7 +159,7 @@ def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[s
         return body
 
 
-def _violation(error: Any) -> tuple[str, str]:
+def violation(error: Any) -> tuple[str, str]:
     """One pydantic error as the API's ``(field, description)``."""
     if error["type"] == "extra_forbidden":
         where, name = _path(error["loc"][:-1]), error["loc"][-1]
@@ -170,29 +171,6 @@ def _violation(error: Any) -> tuple[str, str]:
     where = _path(error["loc"])
     shown = json.dumps(error.get("input"), default=str)[:80]
     return where, f"Invalid value at '{where}' ({error['msg']}), {shown}"
-
-
-def invalid_argument(error: RequestInvalid) -> web.Response:
-    """Return the API's 400 ``INVALID_ARGUMENT`` answer for a refused request."""
-    violations = [
-        {"field": field, "description": text} if field else {"description": text}
-        for field, text in error.violations
-    ]
-    body = error_body(400, "INVALID_ARGUMENT", str(error))
-    body["error"]["details"] = [
-        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
-    ]
-    return error_response(body, 400)
-
-
-def validate_generate_request(
-    body: Any, model: type[BaseModel] | None = None
-) -> tuple[dict[str, Any] | None, web.Response | None]:
-    """Return ``(normalized body, None)`` or ``(None, the API's 400 answer)``."""
-    try:
-        return normalize_request(body, model), None
-    except RequestInvalid as error:
-        return None, invalid_argument(error)
 
 
 def validate_count_tokens_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
