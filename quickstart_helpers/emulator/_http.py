@@ -1,11 +1,10 @@
 """The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
 
 ``POST /{version}/models/{model}:streamGenerateContent?alt=sse`` sends one SSE event per
-recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>`` then
-CRLF CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
-recording's key order. Without ``alt=sse`` the chunks are a streamed JSON array (``[{...}``,
-``\n,\r\n{...}`` per further chunk, ``\n]``; indented objects). ``:generateContent`` merges
-the chunks into one response; ``:countTokens`` is :mod:`._models`'s.
+recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>``, CRLF
+CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
+recording's key order. Without ``alt=sse``: a streamed JSON array (``[{...}``,
+``\n,\r\n{...}``, ``\n]``; indented). ``:generateContent`` merges the chunks.
 
 A body is validated with the SDK's types (:mod:`._validation`) and the model's rules
 (:func:`check_request`). An error before the first chunk is the API's error JSON, on an
@@ -124,12 +123,9 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
 
 
 def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
-    """Frame one JSON payload as the live API's SSE event: ``data: <JSON>`` and CRLF CRLF.
-
-    The JSON is in Google's spacing (``": "`` after keys, ``,`` between members), keys in
-    the payload's order. With ``split_json`` (a test of a client's parser) the JSON is
-    indented and spread over several ``data:`` lines.
-    """
+    """Frame one payload as the live API's SSE event: ``data: <JSON>``, CRLF CRLF (spacing
+    as the module says). ``split_json`` (to test a client's parser) indents the JSON over
+    several ``data:`` lines."""
     if split_json:
         lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
         return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
@@ -171,8 +167,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         method, bare_model(model), request.match_info["version"], body, size=len(raw)
     )
     emulator.requests.append(received)
-    error = check_request(model, body)
-    if error is not None:
+    if (error := check_request(model, body)) is not None:
         return error
     cassette = emulator.store.find(model, body)
     if cassette is None:  # the API's 404, its hint searched off the event loop (issue 16)
@@ -183,8 +178,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
             message += " " + emulator.recorder.refusal()
         return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
-    failed = _faults.http_error(emulator, cassette)
-    if failed is not None:
+    if (failed := _faults.http_error(emulator, cassette)) is not None:
         return failed
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)
@@ -217,7 +211,6 @@ async def _stream(
         nonlocal first
         if sse:
             return sse_event(payload, emulator.sse_split_json)
-        # A streamed JSON array as the live API frames it: indented objects, "\n,\r\n" between.
         item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
         data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data

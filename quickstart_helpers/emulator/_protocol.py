@@ -39,17 +39,13 @@ INVALID_KEY_ERROR: dict[str, Any] = {
     }
 }
 
-#: API key value that triggers :data:`INVALID_KEY_ERROR`.
-INVALID_KEY = "invalid"
-
 #: The live API's message (HTTP 403 ``PERMISSION_DENIED``) for a request without a key.
 MISSING_KEY_MESSAGE = (
     "Method doesn't allow unregistered callers (callers without established identity). "
     "Please use API Key or other form of API consumer identity to call this API."
 )
 
-#: The models that can output images (``responseModalities`` with ``IMAGE``); the
-#: emulator refuses such a request to any other model as the live API does (400).
+#: Models that can output images (``IMAGE`` in ``responseModalities``); others get a 400.
 IMAGE_OUTPUT_MODELS: frozenset[str] = frozenset(
     "gemini-2.0-flash-exp gemini-2.0-flash-exp-image-generation "
     "gemini-2.0-flash-preview-image-generation gemini-2.5-flash-image "
@@ -83,12 +79,12 @@ def api_error(code: int, status: str, message: str, **extra: Any) -> web.Respons
 
 
 def key_error(request: web.Request) -> web.Response | None:
-    """Return the live API's error for a missing or invalid key (``x-goog-api-key`` header or
-    ``key`` query parameter, never kept), else None."""
+    """Return the live API's error for a missing key (``x-goog-api-key`` header or ``key``
+    query parameter, never kept) or the key ``"invalid"`` (:data:`INVALID_KEY_ERROR`)."""
     key = request.headers.get("x-goog-api-key") or request.query.get("key")
     if not key:
         return api_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
-    if key == INVALID_KEY:
+    if key == "invalid":
         return error_response(INVALID_KEY_ERROR, 400)
     return None
 
@@ -96,14 +92,10 @@ def key_error(request: web.Request) -> web.Response | None:
 async def read_keyed_json(
     request: web.Request, *, object_only: bool = False
 ) -> tuple[bytes, Any] | web.Response:
-    """Check the request's API key (:func:`key_error`), then read and parse its JSON body.
-
-    Returns ``(raw body bytes, parsed JSON)``, or the API's error to send: the key's, or a
-    400 ``INVALID_ARGUMENT`` for a body that is not UTF-8 JSON, is nested too deeply, or
-    (with ``object_only``) is not an object.
-    """
-    error = key_error(request)
-    if error is not None:
+    """Check the key (:func:`key_error`), then read the JSON body: ``(raw bytes, JSON)``,
+    or the API's error (400 for a body not UTF-8 JSON, nested too deeply, or with
+    ``object_only`` not an object)."""
+    if (error := key_error(request)) is not None:
         return error
     raw = await request.read()
     try:
@@ -148,15 +140,10 @@ def _not_kept(size: int, limit: int) -> str:
 
 
 class RequestLog(list[ReceivedRequest]):
-    """The requests an emulator received, newest last: a list bounded in count and bytes.
-
-    ``append`` (and ``add_message``, for a Live API session's messages) drop the oldest
-    requests when more than ``max_count`` (default 1,000) are logged or their bodies hold
-    more than ``max_bytes`` (16 MiB; ``bytes`` is what they hold now). A body over
-    ``max_body_bytes`` (1 MiB) is replaced by ``"<not kept: N bytes, over the request
-    log's limit ...>"`` and ``truncated`` set (a Live session's messages past the limit, by
-    one such string). Safe to read from another thread. ``ValueError``: a limit not > 0.
-    """
+    """The requests an emulator received, newest last, thread-safe: the oldest are dropped
+    past ``max_count`` requests (1,000) or ``max_bytes`` of bodies (16 MiB; ``bytes`` holds
+    the count). A body (or a Live session's messages) past ``max_body_bytes`` (1 MiB) is
+    replaced by one ``"<not kept: N bytes ...>"`` marker. ``ValueError``: a limit not > 0."""
 
     def __init__(
         self, max_count: int = 1000, max_bytes: int = 16 << 20, max_body_bytes: int = 1 << 20

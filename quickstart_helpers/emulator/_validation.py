@@ -1,12 +1,10 @@
-"""Request validation the way the live API parses JSON, with the SDK's own pydantic types.
+"""Request bodies validated as the live API parses JSON (proto3), with the SDK's types.
 
-Like the API's parser (proto3 JSON): either spelling of a field (lowerCamelCase,
-snake_case); one object for a repeated field; enum values in any case. Refused with 400
-``INVALID_ARGUMENT``, every problem listed one per line and in a ``google.rpc.BadRequest``
-detail: an unknown field (``Invalid JSON payload received. Unknown name "generationConfg"
-[at 'generation_config']: Cannot find field.``), a bad value (``Invalid value at
-'generation_config.response_modalities[0]' (Modality), "FOO"``).
-"""
+Accepted: either spelling of a field (lowerCamelCase, snake_case), one object for a
+repeated field, enum values in any case. Refused (400 ``INVALID_ARGUMENT``): an unknown
+field (``Invalid JSON payload received. Unknown name "generationConfg" [at
+'generation_config']: Cannot find field.``), a bad value (``Invalid value at
+'generation_config.response_modalities[0]' (Modality), "FOO"``)."""
 
 from __future__ import annotations
 
@@ -18,31 +16,21 @@ import warnings
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-from pydantic.alias_generators import to_camel, to_snake
+from pydantic import BaseModel, ValidationError, create_model
+from pydantic.alias_generators import to_snake
 
 from ..errors import RequestInvalid
 from ._protocol import api_error
 
 #: Fields of ``GenerateContentConfig`` that configure the SDK itself and never go on the wire.
-_CLIENT_ONLY = frozenset(
-    {"http_options", "should_return_http_response", "automatic_function_calling"}
-)
-
-#: The SDK's pydantic settings: either spelling, unknown names refused, bytes as base64.
-_REQUEST_CONFIG = ConfigDict(
-    extra="forbid",
-    alias_generator=to_camel,
-    populate_by_name=True,
-    arbitrary_types_allowed=True,
-    val_json_bytes="base64",
-)
+_CLIENT_ONLY = {"http_options", "should_return_http_response", "automatic_function_calling"}
 
 
 @functools.cache
 def request_model() -> type[BaseModel]:
-    """Return the pydantic model of a ``generateContent`` body, built from the SDK's types."""
-    from google.genai import types
+    """Return the pydantic model of a ``generateContent`` body, built from the SDK's types
+    on the SDK's base model (either spelling, unknown names refused, bytes as base64)."""
+    from google.genai import _common, types
 
     config = types.GenerateContentConfig.model_fields
     # The REST request's top level; the SDK moves these out of its config.
@@ -62,17 +50,17 @@ def request_model() -> type[BaseModel]:
     extra = {n: (info.annotation, None) for n, info in config.items() if n not in known}
     generation = create_model("WireGenerationConfig", __base__=types.GenerationConfig, **extra)
     fields["generation_config"] = (generation | None, None)
-    return create_model("GenerateContentRequest", __config__=_REQUEST_CONFIG, **fields)
+    return create_model("GenerateContentRequest", __base__=_common.BaseModel, **fields)
 
 
 @functools.cache
 def count_tokens_model() -> type[BaseModel]:
     """Return the pydantic model of a ``countTokens`` body (``contents`` or a whole request)."""
-    from google.genai import types
+    from google.genai import _common, types
 
     return create_model(
         "CountTokensRequest",
-        __config__=_REQUEST_CONFIG,
+        __base__=_common.BaseModel,
         contents=(list[types.Content] | None, None),
         generate_content_request=(request_model() | None, None),
     )
@@ -93,10 +81,8 @@ def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
     """Collect enum values the SDK let through (its enums accept unknown values, with a warning)."""
     if isinstance(value, enum.Enum):
         if value not in type(value).__members__.values():
-            message = (
-                f"Invalid value at '{path}' ({type(value).__name__}), {json.dumps(value.value)}"
-            )
-            problems.append((path, message))
+            shown = json.dumps(value.value)
+            problems.append((path, f"Invalid value at '{path}' ({type(value).__name__}), {shown}"))
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             child = getattr(value, name)
