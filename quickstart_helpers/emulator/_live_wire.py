@@ -1,14 +1,10 @@
-"""The Live API's wire, for the emulator's sessions (:mod:`._live`): close codes and
-reasons, server messages rendered from cassette messages (audio slices as ``inlineData``
-parts), client messages parsed with the SDK's ``types.LiveClientMessage``, setups
-compared, and the session resumption handles an emulator gave out.
-"""
+"""The Live API's wire for :mod:`._live`: close codes and reasons, server messages rendered
+from cassette messages, client messages parsed with the SDK's types, setups compared."""
 
 from __future__ import annotations
 
 import base64
 import json
-import secrets
 import threading
 import wave
 from collections import OrderedDict
@@ -22,6 +18,7 @@ from ._auth_tokens import TOKEN_PREFIX
 from ._cassette import LiveCassette, LiveMessage
 from ._matching import normalize_contents
 from ._protocol import key_error
+from ._validation import violation
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -35,7 +32,7 @@ CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
 CLOSE_INVALID_ARGUMENT = 1007
 #: Close code of ``NOT_FOUND`` / ``PERMISSION_DENIED`` (policy violation).
 CLOSE_NOT_FOUND = 1008
-_CLOSE_INTERNAL = 1011
+CLOSE_INTERNAL = 1011
 #: Longest close reason RFC 6455 allows, in UTF-8 bytes.
 MAX_REASON_BYTES = 123
 #: The live API's reason for a refused argument (google/adk-python #5018).
@@ -49,26 +46,6 @@ def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
         return data
     ellipsis = "…".encode()
     return data[: limit - len(ellipsis)].decode("utf-8", "ignore").encode("utf-8") + ellipsis
-
-
-class ResumptionStore:
-    """Session resumption handles (opaque, valid in one emulator): ``(cassette, next turn)``."""
-
-    def __init__(self) -> None:
-        self._handles: dict[str, tuple[str, int]] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, cassette: str, next_index: int) -> str:
-        """Return a new handle for a session at ``next_index`` of ``cassette``."""
-        handle = secrets.token_urlsafe(24)
-        with self._lock:
-            self._handles[handle] = (cassette, next_index)
-        return handle
-
-    def resume(self, handle: str) -> tuple[str, int] | None:
-        """Return ``(cassette name, next turn index)`` for a handle, or None if unknown."""
-        with self._lock:
-            return self._handles.get(handle)
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
@@ -173,13 +150,7 @@ def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
     try:
         return types.LiveClientMessage.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        if error["type"] == "extra_forbidden":
-            message = f'Invalid JSON payload received. Unknown name "{where}": Cannot find field.'
-        else:
-            message = f"Invalid JSON payload received. Invalid value at '{where}'."
-        raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
+        raise _Close(CLOSE_INVALID_ARGUMENT, violation(exc.errors()[0])[1]) from None
 
 
 def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
@@ -206,15 +177,6 @@ def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
     return types.LiveClientSetup.model_validate(
         {k: v for k, v in cassette.setup.items() if k != "model"}
     )
-
-
-def _normal_text(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _short(text: str, limit: int = 40) -> str:
-    text = _normal_text(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _locked(setup: dict[str, Any], locked: dict[str, Any]) -> dict[str, Any]:

@@ -66,7 +66,8 @@ class Emulator:
         fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
             by cassette name (the count behind "fails N times, then succeeds").
         tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
-        live_handles: Live API session resumption handles given out (valid only here).
+        live_handles: Live API session resumption handles given out (valid only here):
+            handle -> (cassette name, index of the next turn).
     """
 
     store: CassetteStore = field(default_factory=CassetteStore)
@@ -77,7 +78,7 @@ class Emulator:
     requests: RequestLog = field(default_factory=RequestLog)
     fault_attempts: dict[str, int] = field(default_factory=dict)
     tokens: _auth_tokens.TokenStore = field(default_factory=_auth_tokens.TokenStore, repr=False)
-    live_handles: _live.ResumptionStore = field(default_factory=_live.ResumptionStore, repr=False)
+    live_handles: dict[str, tuple[str, int]] = field(default_factory=dict, repr=False)
     certificate: LocalCertificate | None = None
     recorder: Recorder | None = None
     live_compression: bool = False
