@@ -1,18 +1,15 @@
 """The emulator's Live API: a TLS WebSocket session that replays ``live`` cassettes.
 
-Routes: ``/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent``
-(``client.aio.live.connect`` with an API key) and ``...Constrained`` (ephemeral tokens).
-The ``setup`` comes first: key, model (with a ``live`` cassette) and response modalities
-checked, then ``setupComplete``. Each client turn (``realtimeInput.text``, or
-``clientContent`` up to ``turnComplete`` where the model takes it) replays the cassette
-turn with that ``input``, each message after its ``delay_ms`` in realtime pacing;
-``outputTranscription`` only if the setup asked for it. The model's rules
-(:mod:`._profiles`) hold: on Gemini 3.1 Flash Live ``clientContent`` only seeds the initial
-history (with ``historyConfig``), ``mediaChunks`` and a null resumption handle are refused.
-Errors close the socket as the API does (1007 invalid argument, 1008 not found or not
-allowed; the full explanation logged at INFO). With ``sessionResumption`` each turn ends
-with a ``sessionResumptionUpdate`` whose handle resumes at the next turn. Faults:
-:mod:`._faults`; the wire: :mod:`._live_wire`.
+Routes: ``LIVE_ROUTE`` (``client.aio.live.connect`` with an API key) and
+``CONSTRAINED_ROUTE`` (ephemeral tokens). The ``setup`` comes first: key, model (with a
+``live`` cassette) and response modalities checked, then ``setupComplete``. Each client
+turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` where the model
+takes it) replays the cassette turn with that ``input``, each message after its
+``delay_ms`` in realtime pacing; ``outputTranscription`` only if the setup asked for it.
+The model's rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007
+invalid argument, 1008 not found or not allowed; the full explanation logged at INFO).
+With ``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle
+resumes at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ from ._live_wire import (
     INVALID_ARGUMENT,
     LIVE_ROUTE,
     _instruction,
-    _locked,
     _modalities,
     _recorded_setup,
     check_key,
@@ -84,7 +80,7 @@ class _LiveSession:
     first_message: dict[str, Any] | None = None
     ws: web.WebSocketResponse = field(init=False)
     received: ReceivedRequest | None = None
-    setup: types.LiveClientSetup | None = None
+    setup: types.LiveClientSetup = field(init=False)
     rules: Profile = field(default_factory=lambda: profile_for(""))
     cassettes: list[LiveCassette] = field(default_factory=list)
     current: LiveCassette | None = None
@@ -102,7 +98,8 @@ class _LiveSession:
                 compress=self.emulator.live_compression,
             )
             await ws.prepare(self.request)
-        self.ws, self.faults = ws, LiveFaults(self.emulator)
+        self.ws = ws
+        self.faults = LiveFaults(ws, self.request, fast=self.emulator.pacing == "fast")
         try:
             await self._serve()
         except _Close as close:
@@ -141,17 +138,13 @@ class _LiveSession:
             async with asyncio.timeout(timeout):
                 first = self.first_message or await self._next_message()
         except TimeoutError:
+            reason = f"Deadline expired: no setup message within {timeout:g} s."
             raise _Close(
-                CLOSE_INTERNAL,
-                f"Deadline expired: no setup message within {timeout:g} s.",
-                f"The client sent no setup message within {timeout:g} s "
-                "(Emulator.live_setup_timeout); the emulator closed the socket.",
+                CLOSE_INTERNAL, reason, reason + " (Emulator.live_setup_timeout)"
             ) from None
         if first is None:
             return
-        token_setup = check_key(self.emulator, self.request, constrained=self.constrained)
-        if token_setup and isinstance(first.get("setup"), dict):
-            first = {"setup": _locked(first["setup"], token_setup)}
+        first = check_key(self.emulator, self.request, first, constrained=self.constrained)
         setup = first.get("setup")
         model = bare_model(str(setup.get("model") or "")) if isinstance(setup, dict) else ""
         route = "BidiGenerateContent" + ("Constrained" if self.constrained else "")
@@ -161,8 +154,8 @@ class _LiveSession:
         self._check_setup(first)
         self._resume()
         await self.ws.send_bytes(encode_message({"setupComplete": {}}))
-        # Read and answer at once, so a client that closes mid-reply is heard at once;
-        # turns (and errors about them) are answered in the order they came.
+        # Read while answering (a client that closes mid-reply is heard at once); turns,
+        # and errors about them, are answered in order.
         queue: asyncio.Queue[tuple[LiveCassette, int] | _Close] = asyncio.Queue()
         reader = asyncio.ensure_future(self._read_turns(queue))
         worker = asyncio.ensure_future(self._answer_turns(queue))
@@ -201,18 +194,16 @@ class _LiveSession:
 
     def _resume(self) -> None:
         """Continue the session a ``sessionResumption.handle`` names, if any."""
-        config = self.setup.session_resumption if self.setup is not None else None
-        handle = config.handle if config is not None else None
-        if not handle:
+        config = self.setup.session_resumption
+        if config is None or not config.handle:
             return
-        state = self.emulator.live_handles.get(handle)
+        state = self.emulator.live_handles.get(config.handle)
         found = [c for c in self.cassettes if state is not None and c.name == state[0]]
         if state is None or not found:
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "The session resumption handle is not valid here (unknown, or for another "
-                "model or setup).",
+            message = (
+                "The session resumption handle is unknown here, or for another model or setup."
             )
+            raise _Close(CLOSE_NOT_FOUND, message)
         self.current, self.next_index = found[0], state[1]
         if self.received is not None:
             self.received.cassette = found[0].name
@@ -228,9 +219,8 @@ class _LiveSession:
         model = bare_model(str(message.setup.model or ""))
         self.rules = profile_for(model)
         raw = first["setup"].get("sessionResumption", first["setup"].get("session_resumption"))
-        if self.rules.has("live.null_resumption_handle_refused") and (
-            isinstance(raw, dict) and "handle" in raw and raw["handle"] is None
-        ):
+        null_handle = isinstance(raw, dict) and "handle" in raw and raw["handle"] is None
+        if null_handle and self.rules.has("live.null_resumption_handle_refused"):
             raise _Close(
                 CLOSE_NOT_FOUND,
                 "sessionResumption.handle is null: omit the handle to start a new session.",
@@ -257,13 +247,13 @@ class _LiveSession:
 
     def _seed_history(self, content: types.LiveClientContent) -> None:
         """Take ``clientContent`` as the initial history (Live 3.1), or refuse it."""
-        history = self.setup.history_config if self.setup is not None else None
+        history = self.setup.history_config
         if self.started or not (history and history.initial_history_in_client_content):
             why = "after the conversation started" if self.started else "without historyConfig"
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
                 INVALID_ARGUMENT,
-                f"clientContent {why}: on {self.setup and self.setup.model} it only seeds the "
+                f"clientContent {why}: on {self.setup.model} it only seeds the "
                 "initial history, with setup.historyConfig.initialHistoryInClientContent; send "
                 "text during the conversation with send_realtime_input(text=...).",
             )
@@ -350,18 +340,17 @@ class _LiveSession:
             CLOSE_NOT_FOUND,
             f"No cassette for {short(wanted, 36)!r}; record one in assets/cassettes/live or "
             "set GEMINI_API_KEY.",
-            f"No Live API cassette for model {getattr(self.setup, 'model', None)!r} recorded the "
-            f"turn {short(wanted, 200)!r}. The offline emulator only replays recordings "
-            f"and never makes an answer up.{hint} Send a recorded turn, record a cassette "
-            "under assets/cassettes/live/, or set GEMINI_API_KEY to use the live API.",
+            f"No Live API cassette for model {self.setup.model!r} recorded the turn "
+            f"{short(wanted, 200)!r}; the emulator never makes an answer up.{hint} Send a "
+            "recorded turn, record one under assets/cassettes/live/, or set GEMINI_API_KEY.",
         )
 
     async def _replay(self, cassette: LiveCassette, turn: int) -> None:
-        transcription = self.setup is not None and self.setup.output_audio_transcription is not None
+        transcription = self.setup.output_audio_transcription is not None
         wire = render_turn(cassette, turn, transcription=transcription)
         messages = cassette.turns[turn].messages
         for index in range(len(messages) + 1):  # faults may come after the last message too
-            await self.faults.before_message(self.ws, self.request, cassette, turn, index)
+            await self.faults.before_message(cassette, turn, index)
             if index == len(messages):
                 break
             message = messages[index]
@@ -374,7 +363,7 @@ class _LiveSession:
                 raise _Close(message.close.code, message.close.reason)
             if wire[index] is not None:
                 await self.ws.send_bytes(wire[index])  # type: ignore[arg-type]
-        if self.setup is not None and self.setup.session_resumption is not None:
+        if self.setup.session_resumption is not None:
             handle = secrets.token_urlsafe(24)
             self.emulator.live_handles[handle] = (cassette.name, self.next_index)
             update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}

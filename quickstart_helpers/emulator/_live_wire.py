@@ -7,7 +7,6 @@ import base64
 import json
 import threading
 import wave
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,26 +103,18 @@ def render_message(
     return payload or None
 
 
-#: Wire bytes of the most recently replayed turns, by (cassette object, turn, transcription):
-#: without it, 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py).
-#: Cassettes are read-only once loaded; a WAV file edited under a running emulator is read
-#: again when its store is reloaded (a new cassette object).
-_RENDERED: OrderedDict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = (
-    OrderedDict()
-)
-_RENDERED_TURNS = 64
+#: Wire bytes of the last turns replayed, by (id(cassette), turn, transcription): without it,
+#: 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py). Loaded
+#: cassettes are read-only; a reloaded store makes new cassette objects (a WAV file read again).
+_RENDERED: dict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = {}
 _rendered_lock = threading.Lock()
 
 
 def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> list[bytes | None]:
-    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept.
-
-    Raises:
-        ValueError: As :func:`render_message`.
-    """
+    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept for the
+    next 64 turns rendered. ValueError: as :func:`render_message`."""
     key = (id(cassette), index, transcription)
-    with _rendered_lock:
-        kept = _RENDERED.get(key)
+    kept = _RENDERED.get(key)
     if kept is not None and kept[0] is cassette:
         return kept[1]
     audio: dict[str, tuple[int, bytes]] = {}  # each WAV file read once
@@ -133,8 +124,8 @@ def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> l
         wire.append(None if payload is None else encode_message(payload))
     with _rendered_lock:
         _RENDERED[key] = (cassette, wire)
-        while len(_RENDERED) > _RENDERED_TURNS:
-            _RENDERED.popitem(last=False)
+        if len(_RENDERED) > 64:
+            del _RENDERED[next(iter(_RENDERED))]  # the oldest
     return wire
 
 
@@ -179,39 +170,35 @@ def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
     )
 
 
-def _locked(setup: dict[str, Any], locked: dict[str, Any]) -> dict[str, Any]:
-    """The client's setup with an ephemeral token's locked fields put over it."""
+def check_key(
+    emulator: Emulator, request: web.Request, first: dict[str, Any], *, constrained: bool
+) -> dict[str, Any]:
+    """Check the key (on the constrained route, spend a token use); return the first
+    message, its setup with the token's locked fields put over the client's."""
+    if not constrained:
+        error = key_error(request)
+        if error is None:
+            return first
+        message = json.loads(error.body)["error"]["message"]  # type: ignore[arg-type]
+        raise _Close(CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND, message)
+    auth = request.headers.get("Authorization", "")
+    name = auth.removeprefix("Token ") if auth.startswith("Token ") else ""
+    name = name or request.query.get("access_token", "")
+    if not name.startswith(TOKEN_PREFIX):
+        raise _Close(
+            CLOSE_NOT_FOUND,
+            "The constrained endpoint needs an ephemeral token (Authorization: Token "
+            "auth_tokens/...) from auth_tokens.create.",
+        )
+    try:
+        locked = emulator.tokens.start_session(name).setup
+    except PermissionError as exc:
+        raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
+    setup = first.get("setup")
+    if not locked or not isinstance(setup, dict):
+        return first
     merged = dict(setup)
     for key, value in locked.items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
-    return merged
-
-
-def check_key(
-    emulator: Emulator, request: web.Request, *, constrained: bool
-) -> dict[str, Any] | None:
-    """Check the key (or, on the constrained route, spend a token use).
-
-    Returns:
-        The token's locked setup fields on the constrained route, else None.
-    """
-    if constrained:
-        auth = request.headers.get("Authorization", "")
-        name = auth.removeprefix("Token ") if auth.startswith("Token ") else ""
-        name = name or request.query.get("access_token", "")
-        if not name.startswith(TOKEN_PREFIX):
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "The constrained endpoint needs an ephemeral token (Authorization: Token "
-                "auth_tokens/...) from auth_tokens.create.",
-            )
-        try:
-            return emulator.tokens.start_session(name).setup
-        except PermissionError as exc:
-            raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
-    error = key_error(request)
-    if error is None:
-        return None
-    message = json.loads(error.body)["error"]["message"]  # type: ignore[arg-type]
-    raise _Close(CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND, message)
+    return {"setup": merged}
