@@ -324,8 +324,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
     try:
         pacing = args.pacing or settings.pacing()
-        newline = {"lf": "\n", "crlf": "\r\n"}[args.sse_newline]
-        emulator = Emulator(pacing=pacing, port=args.port, sse_newline=newline).start()
+        emulator = Emulator(pacing=pacing, port=args.port).start()
     except (ValueError, RuntimeError) as exc:
         print(f"quickstart emulator: {exc}", file=sys.stderr)
         return 2
@@ -483,12 +482,6 @@ def build_parser() -> argparse.ArgumentParser:
         "any unmodified genai.Client() program at it.",
     )
     emulator.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
-    emulator.add_argument(
-        "--sse-newline",
-        choices=("lf", "crlf"),
-        default="lf",
-        help="line ending of the SSE events (default: lf; crlf tests a client's parser)",
-    )
     _pacing_option(emulator)
     emulator.set_defaults(func=_cmd_emulator)
 

@@ -444,13 +444,13 @@ def test_foreign_origin_and_host_are_refused_as_json(http):
     assert "evil.example" in rebound.json()["error"]["message"]
 
 
-# -- the CLI's --sse-newline --------------------------------------------------------------
+# -- the CLI's emulator -------------------------------------------------------------------
 
 
-def test_cli_emulator_sse_newline_crlf(tmp_path):
+def test_cli_emulator_frames_sse_with_crlf(tmp_path):
     env = {**os.environ, "QUICKSTART_PACING": "fast"}
     process = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "emulator", "--sse-newline", "crlf"]),
+        _zygote.command(["-m", "quickstart_helpers.cli", "emulator"]),
         stdout=subprocess.PIPE,
         text=True,
         env=env,

@@ -527,8 +527,8 @@ async def test_go_away_then_reconnect_with_the_handle_keeps_one_wav(client, emu,
     assert not bidi[0].body[0]["setup"]["sessionResumption"].get("handle")
     sent_handle = bidi[1].body[0]["setup"]["sessionResumption"]["handle"]
     assert sent_handle == handles[0]  # the handle after the first turn (the goAway turn)
-    assert emu.live_handles.resume(sent_handle) == ("live_go_away", 1)
-    assert [emu.live_handles.resume(h) for h in handles] == [
+    assert emu.live_handles.get(sent_handle) == ("live_go_away", 1)
+    assert [emu.live_handles.get(h) for h in handles] == [
         ("live_go_away", 1),
         ("live_go_away", 2),
         ("live_go_away", 3),
@@ -544,16 +544,16 @@ async def test_resumable_live_session_follows_go_away(client, emu, tmp_path) -> 
                 async for message in live.send_turn(passage):
                     if message.data:
                         wav.write(message.data)
-        assert emu.live_handles.resume(live.handle) == ("live_go_away", 2)
+        assert emu.live_handles.get(live.handle) == ("live_go_away", 2)
         assert await live.read_update() == live.handle  # the update after the last turn
     assert live.reconnects == ["goAway (time left 10s)"]
-    assert emu.live_handles.resume(live.handle) == ("live_go_away", 3)
+    assert emu.live_handles.get(live.handle) == ("live_go_away", 3)
     with wave.open(str(path), "rb") as read:
         assert read.readframes(read.getnframes()) == cassette_pcm(LIVE, range(3))
     bidi = [r for r in emu.requests if r.method == "BidiGenerateContent"]
     assert len(bidi) == 2
     sent_handle = bidi[1].body[0]["setup"]["sessionResumption"]["handle"]
-    assert emu.live_handles.resume(sent_handle) == ("live_go_away", 1)
+    assert emu.live_handles.get(sent_handle) == ("live_go_away", 1)
 
 
 @synced

@@ -1,17 +1,13 @@
 """Ephemeral tokens for the Live API: ``POST /{version}/auth_tokens``.
 
-``client.auth_tokens.create(config=...)`` (SDK, ``v1alpha``) sends ``{"uses",
-"expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}`` with
-an API key; the answer is ``{"name": "auth_tokens/<random>"}``. A client made with
-``api_key=token.name`` then opens the Live API's constrained endpoint
-``...GenerativeService.BidiGenerateContentConstrained`` with the header
-``Authorization: Token auth_tokens/...`` (Python SDK) or the query parameter
-``access_token=auth_tokens/...`` (JavaScript SDK).
-
-As the live API does: a token starts at most ``uses`` sessions (default 1), none after
-``newSessionExpireTime`` (default one minute) or ``expireTime`` (default 30 minutes);
-the fields of ``bidiGenerateContentSetup`` are locked (they replace the client's
-setup's). Tokens live in the emulator instance that made them and nowhere else.
+``client.auth_tokens.create(config=...)`` (``v1alpha``) sends ``{"uses", "expireTime",
+"newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}`` with an API key and
+gets ``{"name": "auth_tokens/<random>"}``. A client with ``api_key=token.name`` opens
+``...BidiGenerateContentConstrained`` with ``Authorization: Token auth_tokens/...``
+(Python SDK) or ``?access_token=auth_tokens/...`` (JavaScript SDK). As the live API: a
+token starts at most ``uses`` sessions (default 1), none after ``newSessionExpireTime``
+(default a minute) or ``expireTime`` (30 minutes); ``bidiGenerateContentSetup``'s fields
+are locked (they replace the client's). Tokens are valid only in the emulator that made them.
 """
 
 from __future__ import annotations
@@ -26,13 +22,9 @@ from aiohttp import web
 
 from ._protocol import api_error, read_keyed_json
 
-__all__ = ["TOKEN_PREFIX", "EphemeralToken", "TokenStore", "add_routes"]
-
 #: Every token name starts with this.
 TOKEN_PREFIX = "auth_tokens/"
-_FIELDS = frozenset(
-    {"uses", "expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}
-)
+_FIELDS = {"uses", "expireTime", "newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}
 
 
 def _time(body: dict[str, Any], name: str, default: dt.timedelta) -> dt.datetime:
@@ -66,8 +58,7 @@ class TokenStore:
 
     def create(self, body: dict[str, Any]) -> EphemeralToken:
         """Make a token from a create request's body; ValueError says what is not valid."""
-        unknown = sorted(set(body) - _FIELDS)
-        if unknown:
+        if unknown := sorted(set(body) - _FIELDS):
             raise ValueError(
                 f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
             )

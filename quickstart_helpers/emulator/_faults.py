@@ -1,22 +1,19 @@
 """Fault directives: what breaks streams in production, replayed on the real wire.
 
-A cassette's ``faults`` (validated in :mod:`._cassette`) are carried out here, called by
-:mod:`._http` and :mod:`._live`. ``generate`` cassettes: ``http_error`` (the API's error
-JSON before any chunk; with ``times``, that many requests in a row fail, then one
-succeeds), ``error_event`` (an ``{"error": ...}`` event after chunk N, then the end),
-``drop`` (the connection dropped after chunk N, or ``at_byte`` bytes into chunk N+1),
-``split`` (a chunk written in several flushed TCP writes, :data:`SPLIT_PAUSE_S` apart,
-also in fast pacing; an offset may split a UTF-8 character). ``live`` cassettes, at
-message N of turn T: ``close`` (a close code and reason), ``drop`` (no close frame),
+A cassette's ``faults`` (:mod:`._cassette_faults`), for :mod:`._http` and :mod:`._live`.
+``generate``: ``http_error`` (the API's error JSON before any chunk; with ``times``, that
+many requests in a row fail, then one succeeds), ``error_event`` (an ``{"error": ...}``
+event after chunk N, then the end), ``drop`` (the connection dropped after chunk N, or
+``at_byte`` bytes into chunk N+1), ``split`` (a chunk in several flushed TCP writes,
+:data:`SPLIT_PAUSE_S` apart, in fast pacing too; an offset may split a UTF-8 character).
+``live``, at message N of turn T: ``close`` (code and reason), ``drop`` (no close frame),
 ``go_away`` (``{"goAway": {"timeLeft": "10s"}}``; the turn goes on, then no new turn is
-taken and the connection closes with 1001 once the time is up, at once in fast pacing).
-Session resumption is not a fault: :mod:`._live` sends and honours its handles.
+taken and the socket closes with 1001 once the time is up, at once in fast pacing).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,35 +21,23 @@ from aiohttp import web
 
 from ..errors import LiveSessionClosed
 from ._cassette import GenerateCassette, LiveCassette
-from ._cassette_faults import (
-    CloseFault,
-    DropFault,
-    ErrorEventFault,
-    GoAwayFault,
-    HttpErrorFault,
-    SplitFault,
-)
+from ._live_wire import encode_message
 from ._protocol import error_response
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["CLOSE_GOING_AWAY", "SPLIT_PAUSE_S", "LiveFaults", "StreamFaults", "http_error"]
-
-#: Pause after each piece of a split chunk, in seconds, so the pieces arrive in
-#: separate reads (in fast pacing too).
+#: Pause after each piece of a split chunk, in seconds, so the pieces arrive in separate reads.
 SPLIT_PAUSE_S = 0.05
 
 #: Close code once a ``goAway``'s time is up (RFC 6455: the endpoint is going away).
 CLOSE_GOING_AWAY = 1001
 
-_FLUSH_STEPS = 200  # x 5 ms: wait at most a second for a write buffer to empty
-
 
 async def _flush(request: web.Request) -> None:
     """Wait (bounded) until the transport has handed its buffered bytes to the kernel."""
     transport = request.transport
-    for _ in range(_FLUSH_STEPS):
+    for _ in range(200):  # 5 ms steps: a second at most
         if transport is None or transport.is_closing() or not transport.get_write_buffer_size():
             break
         await asyncio.sleep(0.005)
@@ -65,11 +50,9 @@ def _abort(request: web.Request) -> None:
 
 
 def http_error(emulator: Emulator, cassette: GenerateCassette) -> web.Response | None:
-    """Return the cassette's ``http_error`` response for this attempt, or None to answer.
-
-    Each call counts one attempt in ``emulator.fault_attempts[cassette.name]``.
-    """
-    fault = next((f for f in cassette.faults if isinstance(f, HttpErrorFault)), None)
+    """Return the cassette's ``http_error`` response for this attempt (counted in
+    ``emulator.fault_attempts[cassette.name]``), or None to answer."""
+    fault = next((f for f in cassette.faults if f.fault == "http_error"), None)
     if fault is None:
         return None
     attempt = emulator.fault_attempts.get(cassette.name, 0)
@@ -84,17 +67,15 @@ class StreamFaults:
 
     def __init__(self, cassette: GenerateCassette, request: web.Request) -> None:
         self.request = request
-        self.error = next((f for f in cassette.faults if isinstance(f, ErrorEventFault)), None)
-        self.drop = next((f for f in cassette.faults if isinstance(f, DropFault)), None)
-        self.splits = {f.chunk: f.at for f in cassette.faults if isinstance(f, SplitFault)}
+        self.error = next((f for f in cassette.faults if f.fault == "error_event"), None)
+        self.drop = next((f for f in cassette.faults if f.fault == "drop"), None)
+        self.splits = {f.chunk: f.at for f in cassette.faults if f.fault == "split"}
 
     async def interrupt(
         self, response: web.StreamResponse, index: int, frame: Callable[..., bytes]
     ) -> bool:
-        """Before chunk ``index`` (``len(chunks)`` after the last): end the stream if a
-        fault says so; return True when it was ended. ``frame`` frames a payload as the
-        stream does (an SSE event, or a JSON array item; ``last=True`` closes the array).
-        """
+        """Before chunk ``index`` (``len(chunks)``: after the last), end the stream if a fault
+        says so (True). ``frame`` frames a payload as the stream does (``last=True``: the end)."""
         if self.error is not None and self.error.after == index:
             payload = self.error.error.model_dump(exclude_none=True)
             await response.write(frame(payload, last=True))
@@ -109,9 +90,7 @@ class StreamFaults:
     async def write(self, response: web.StreamResponse, index: int, event: bytes) -> bool:
         """Write chunk ``index``'s framed bytes, split or cut short if a fault says so;
         return True when the connection was dropped in the middle of the event."""
-        cut = None
-        if self.drop is not None and self.drop.after == index and self.drop.at_byte is not None:
-            cut = self.drop.at_byte
+        cut = self.drop.at_byte if self.drop is not None and self.drop.after == index else None
         offsets = [o for o in self.splits.get(index, []) if o < len(event)]
         if cut is None and not offsets:
             await response.write(event)
@@ -128,62 +107,38 @@ class StreamFaults:
         return False
 
 
-# -- Live API ------------------------------------------------------------------------
-
-
 class LiveFaults:
-    """The fault directives of one Live API connection (``emulator``: for its pacing)."""
+    """The fault directives of one Live API connection (``fast``: in fast pacing)."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, fast: bool) -> None:
+        self.ws, self.request, self.fast = ws, request, fast
         self.going_away_at: float | None = None  # loop time the connection ends
 
-    async def before_message(
-        self,
-        ws: web.WebSocketResponse,
-        request: web.Request,
-        cassette: LiveCassette,
-        turn: int,
-        index: int,
-    ) -> None:
-        """Carry out the faults placed before message ``index`` of ``turn``.
-
-        ``index`` is the turn's message count after its last message.
-
-        Raises:
-            LiveSessionClosed: A ``close`` fault (its code and reason).
-            ConnectionResetError: A ``drop`` fault (the connection was aborted).
-        """
+    async def before_message(self, cassette: LiveCassette, turn: int, index: int) -> None:
+        """Carry out the faults before message ``index`` of ``turn`` (the message count:
+        after the last). Raises LiveSessionClosed (``close``), ConnectionResetError (``drop``)."""
         for fault in cassette.faults:
             if (getattr(fault, "turn", None) or 0, getattr(fault, "after", None)) != (turn, index):
                 continue
-            if isinstance(fault, GoAwayFault):
-                go_away = {"goAway": {"timeLeft": fault.time_left}}  # as _live sends messages
-                await ws.send_bytes(json.dumps(go_away, separators=(",", ":")).encode())
-                seconds = 0.0 if self.emulator.pacing == "fast" else float(fault.time_left[:-1])
+            if fault.fault == "go_away":
+                await self.ws.send_bytes(encode_message({"goAway": {"timeLeft": fault.time_left}}))
+                seconds = 0.0 if self.fast else float(fault.time_left[:-1])
                 self.going_away_at = asyncio.get_running_loop().time() + seconds
-            elif isinstance(fault, CloseFault):
+            elif fault.fault == "close":
                 raise LiveSessionClosed(fault.code, fault.reason)
-            elif isinstance(fault, DropFault):
-                _abort(request)
+            elif fault.fault == "drop":
+                _abort(self.request)
                 raise ConnectionResetError("drop fault")
 
     async def next_turn(self, queue: asyncio.Queue[Any]) -> Any:
-        """Wait for the next queued turn; after a ``goAway``, only until the time is up.
-
-        Raises:
-            LiveSessionClosed: 1001 once a ``goAway``'s time is up.
-        """
-        if self.going_away_at is None:
-            return await queue.get()
-        left = self.going_away_at - asyncio.get_running_loop().time()
+        """Wait for the next queued turn; after a ``goAway`` only until its time is up, then
+        raise LiveSessionClosed (1001)."""
+        at = self.going_away_at
         try:
-            if left <= 0:
-                raise TimeoutError
-            return await asyncio.wait_for(queue.get(), timeout=left)
-        except (TimeoutError, asyncio.TimeoutError):
-            raise LiveSessionClosed(
-                CLOSE_GOING_AWAY,
-                "The session's time is up after goAway; reconnect with a session "
-                "resumption handle.",
-            ) from None
+            if at is not None and at <= asyncio.get_running_loop().time():
+                raise TimeoutError  # a turn already queued is not taken either
+            async with asyncio.timeout_at(at):
+                return await queue.get()
+        except TimeoutError:
+            message = "The session's time is up after goAway; reconnect with a resumption handle."
+            raise LiveSessionClosed(CLOSE_GOING_AWAY, message) from None

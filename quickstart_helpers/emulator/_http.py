@@ -1,18 +1,15 @@
 """The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
 
 ``POST /{version}/models/{model}:streamGenerateContent?alt=sse`` sends one SSE event per
-recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>`` then
-CRLF CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
-recording's key order. Without ``alt=sse`` the chunks are a streamed JSON array (``[{...}``,
-``\n,\r\n{...}`` per further chunk, ``\n]``; indented objects). ``:generateContent`` merges
-the chunks into one response; ``:countTokens`` is :mod:`._models`'s.
+recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>``, CRLF
+CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
+recording's key order. Without ``alt=sse``: a streamed JSON array (``[{...}``,
+``\n,\r\n{...}``, ``\n]``; indented). ``:generateContent`` merges the chunks.
 
 A body is validated with the SDK's types (:mod:`._validation`) and the model's rules
-(:mod:`._profiles`, :func:`check_request`). An error before the first chunk is the API's
-error JSON, sent on an SSE request as the API sends it: ``Content-Type: text/event-stream``,
-no ``data:``. A request no cassette matches gets a 404 naming the closest one: nothing is
-made up. A cassette's faults (HTTP errors, error events, drops, split writes) are
-:mod:`._faults`'s.
+(:func:`check_request`). An error before the first chunk is the API's error JSON, on an
+SSE request labelled ``text/event-stream`` as the API labels it. A request no cassette
+matches gets a 404 naming the closest one: nothing is made up. Faults: :mod:`._faults`.
 """
 
 from __future__ import annotations
@@ -42,8 +39,6 @@ from ._validation import validate_generate_request
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["METHODS", "add_routes", "check_request", "merge_chunks", "sse_event", "unmatched"]
-
 #: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
 METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
@@ -62,13 +57,10 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
 
 
 def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
-    """Merge a cassette's chunks into one non-streaming ``GenerateContentResponse``.
-
-    Adjacent text (or thought) parts are joined, other parts kept in order; a closing
-    empty text part's ``thoughtSignature`` goes on the text part before it, where a
-    non-streaming answer carries it. The last chunk's other fields win. One chunk (a
-    recorded non-streaming answer) is given as it is.
-    """
+    """Merge a cassette's chunks into one ``GenerateContentResponse``: adjacent text (or
+    thought) parts joined, a closing empty text part's ``thoughtSignature`` put on the text
+    part before it (as a non-streaming answer carries it), the last chunk's other fields.
+    One chunk (a recorded non-streaming answer) is given as it is."""
     if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
         return copy.deepcopy(cassette.chunks[0].response)
     parts: list[dict[str, Any]] = []
@@ -91,10 +83,9 @@ def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
 
 
 def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
-    """Return ``(function name, position)`` of the first model content of the current turn
-    (from the last user content with text) whose first ``functionCall`` part (parallel
-    calls: only the first is signed) has no ``thoughtSignature``; the position counts
-    contents from 1, as the API reports it. None if every call is signed."""
+    """``(function name, position from 1)`` of the first model content of the current turn
+    (from the last user text) whose first ``functionCall`` part (parallel calls: only the
+    first is signed) has no ``thoughtSignature``; None if every call is signed."""
     contents = body.get("contents") or []
     start = 0
     for index, content in enumerate(contents):
@@ -113,16 +104,10 @@ def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
-    """Return the API's error for a valid body the live API refuses for ``model``, else None.
-
-    Refused (400 ``INVALID_ARGUMENT``, the live API's messages):
-
-    - ``responseModalities`` naming ``IMAGE`` for a model outside
-      :data:`~quickstart_helpers.emulator._protocol.IMAGE_OUTPUT_MODELS`;
-    - on a model with the rule ``generate.function_call_signature_required``
-      (:mod:`._profiles`): a model ``functionCall`` of the current turn sent back
-      without its ``thoughtSignature``.
-    """
+    """Return the API's 400 for a valid body the live API refuses for ``model``, else None:
+    ``IMAGE`` output from a model not in ``IMAGE_OUTPUT_MODELS``, or (rule
+    ``generate.function_call_signature_required``) a ``functionCall`` of the current turn
+    sent back without its ``thoughtSignature``."""
     config = body.get("generationConfig") or body.get("generation_config") or {}
     modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
@@ -137,36 +122,10 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     return None
 
 
-_SEARCH: Any = object()
-
-
-def unmatched(
-    emulator: Emulator,
-    model: str,
-    body: dict[str, Any],
-    closest: GenerateCassette | None = _SEARCH,
-) -> web.Response:
-    """Return the 404 ``NOT_FOUND`` error for a request no cassette matches.
-
-    Args:
-        closest: The closest cassette, when the caller searched already (the route
-            searches in a worker thread so the event loop never waits on it).
-    """
-    if closest is _SEARCH:
-        closest = emulator.store.closest(model, body)
-    message = no_recording(model, body, closest)
-    if emulator.recorder is not None:
-        message += " " + emulator.recorder.refusal()
-    return api_error(404, "NOT_FOUND", message)
-
-
 def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
-    """Frame one JSON payload as the live API's SSE event: ``data: <JSON>`` and CRLF CRLF.
-
-    The JSON is in Google's spacing (``": "`` after keys, ``,`` between members), keys in
-    the payload's order. With ``split_json`` (a test of a client's parser) the JSON is
-    indented and spread over several ``data:`` lines.
-    """
+    """Frame one payload as the live API's SSE event: ``data: <JSON>``, CRLF CRLF (spacing
+    as the module says). ``split_json`` (to test a client's parser) indents the JSON over
+    several ``data:`` lines."""
     if split_json:
         lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
         return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
@@ -201,27 +160,25 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     raw, body = read
     if method == "countTokens":
         return await _models.count_tokens(emulator, model, body)
-    normalized, error = validate_generate_request(body)
+    body, error = validate_generate_request(body)
     if error is not None:
         return error
-    assert normalized is not None
-    body = normalized
     received = ReceivedRequest(
         method, bare_model(model), request.match_info["version"], body, size=len(raw)
     )
     emulator.requests.append(received)
-    error = check_request(model, body)
-    if error is not None:
+    if (error := check_request(model, body)) is not None:
         return error
     cassette = emulator.store.find(model, body)
-    if cassette is None:
-        # The closest-cassette hint is computed off the event loop (issue 16).
+    if cassette is None:  # the API's 404, its hint searched off the event loop (issue 16)
         loop = asyncio.get_running_loop()
         closest = await loop.run_in_executor(None, emulator.store.closest, model, body)
-        return unmatched(emulator, model, body, closest)
+        message = no_recording(model, body, closest)
+        if emulator.recorder is not None:
+            message += " " + emulator.recorder.refusal()
+        return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
-    failed = _faults.http_error(emulator, cassette) if cassette.faults else None
-    if failed is not None:
+    if (failed := _faults.http_error(emulator, cassette)) is not None:
         return failed
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)
@@ -246,7 +203,7 @@ async def _stream(
         status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
-    faults = _faults.StreamFaults(cassette, request) if cassette.faults else None
+    faults = _faults.StreamFaults(cassette, request)
     first = True
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
@@ -254,7 +211,6 @@ async def _stream(
         nonlocal first
         if sse:
             return sse_event(payload, emulator.sse_split_json)
-        # A streamed JSON array as the live API frames it: indented objects, "\n,\r\n" between.
         item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
         data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data
@@ -263,19 +219,16 @@ async def _stream(
         for index, chunk in enumerate(cassette.chunks):
             if chunk.delay_ms:
                 await emulator.sleep(chunk.delay_ms)
-            if faults is not None and await faults.interrupt(response, index, frame):
+            if await faults.interrupt(response, index, frame):
                 return response
-            if chunk.break_:
-                # Drop the connection mid-stream, as a network failure would.
+            if chunk.break_:  # the connection drops mid-stream, as a network failure
                 if request.transport is not None:
                     request.transport.abort()
                 return response
-            data = frame(chunk.payload() or {})  # a response, or an {"error": ...} event
-            if faults is None:
-                await response.write(data)  # one event per write, flushed as the API does
-            elif await faults.write(response, index, data):
+            # A response or an {"error": ...} event, one per write as the API flushes them.
+            if await faults.write(response, index, frame(chunk.payload() or {})):
                 return response
-        if faults is not None and await faults.interrupt(response, len(cassette.chunks), frame):
+        if await faults.interrupt(response, len(cassette.chunks), frame):
             return response
         if not sse:
             await response.write(b"[]" if first else b"\n]")

@@ -129,12 +129,6 @@ def _not_found(interaction_id: str) -> web.Response:
     )
 
 
-def _unmatched(
-    model: str, body: dict[str, Any], previous: str | None, best: InteractionsCassette | None
-) -> web.Response:
-    return api_error(404, "NOT_FOUND", no_interaction_recording(model, body, previous, best))
-
-
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     read = await read_keyed_json(request, object_only=True)
     if isinstance(read, web.Response):
@@ -163,7 +157,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         best = await loop.run_in_executor(
             None, emulator.store.closest_interaction, model, body, previous
         )
-        return _unmatched(model, body, previous, best)
+        return api_error(404, "NOT_FOUND", no_interaction_recording(model, body, previous, best))
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:

@@ -1,21 +1,15 @@
 """The emulator's Live API: a TLS WebSocket session that replays ``live`` cassettes.
 
-Routes: ``/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent``
-(what ``client.aio.live.connect`` opens with an API key) and ``...Constrained`` (ephemeral
-tokens). The client's ``setup`` comes first: the key, the model (a ``live`` cassette must
-exist for it) and the response modalities are checked, then ``setupComplete`` is sent.
-Each client turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` on
-models that take it) replays the cassette turn whose ``input`` is that text, each message
-after its ``delay_ms`` (realtime pacing) or at once (fast); ``outputTranscription`` only
-when the setup asked for ``outputAudioTranscription``. Each model's documented rules
-(:mod:`._profiles`) hold: on Gemini 3.1 Flash Live ``clientContent`` only seeds the initial
-history (with ``historyConfig``, no model call), ``mediaChunks`` and a null resumption
-handle are refused. Errors close the socket as the API does (1007 invalid argument, 1008
-not found or not allowed; the reason at most 123 bytes, the full explanation logged at
-INFO by ``quickstart_helpers.emulator``). With ``sessionResumption`` each ``turnComplete``
-is followed by a ``sessionResumptionUpdate``; a setup carrying its handle continues the
-cassette from the next turn. Fault directives are carried out by :mod:`._faults`; the wire
-(rendering, parsing, handles) is :mod:`._live_wire`.
+Routes: ``LIVE_ROUTE`` (``client.aio.live.connect`` with an API key) and
+``CONSTRAINED_ROUTE`` (ephemeral tokens). The ``setup`` comes first: key, model (with a
+``live`` cassette) and response modalities checked, then ``setupComplete``. Each client
+turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` where the model
+takes it) replays the cassette turn with that ``input``, each message after its
+``delay_ms`` in realtime pacing; ``outputTranscription`` only if the setup asked for it.
+The model's rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007
+invalid argument, 1008 not found or not allowed; the full explanation logged at INFO).
+With ``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle
+resumes at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
 """
 
 from __future__ import annotations
@@ -23,44 +17,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from ..errors import LiveSessionClosed as _Close
-from ._cassette import LiveCassette, LiveTurn
+from ._cassette import LiveCassette
 from ._faults import LiveFaults
 from ._live_wire import (
-    _CLOSE_INTERNAL,
+    CLOSE_INTERNAL,
     CLOSE_INVALID_ARGUMENT,
     CLOSE_NOT_FOUND,
     CONSTRAINED_ROUTE,
     INVALID_ARGUMENT,
     LIVE_ROUTE,
     _instruction,
-    _locked,
     _modalities,
-    _normal_text,
     _recorded_setup,
-    _short,
     check_key,
     close_reason,
     encode_message,
     parse_client_message,
     render_turn,
 )
-from ._live_wire import ResumptionStore as ResumptionStore  # the emulator's handles
 from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
-from ._protocol import ReceivedRequest, bare_model
+from ._protocol import ReceivedRequest, bare_model, short
 
 if TYPE_CHECKING:
     from google.genai import types
 
     from ._server import Emulator
 
-__all__ = ["ResumptionStore", "add_routes"]
+__all__ = ["add_routes"]
 
 logger = logging.getLogger("quickstart_helpers.emulator")
 
@@ -89,7 +80,7 @@ class _LiveSession:
     first_message: dict[str, Any] | None = None
     ws: web.WebSocketResponse = field(init=False)
     received: ReceivedRequest | None = None
-    setup: types.LiveClientSetup | None = None
+    setup: types.LiveClientSetup = field(init=False)
     rules: Profile = field(default_factory=lambda: profile_for(""))
     cassettes: list[LiveCassette] = field(default_factory=list)
     current: LiveCassette | None = None
@@ -97,7 +88,7 @@ class _LiveSession:
     pending: list[dict[str, Any]] = field(default_factory=list)
     #: Whether the realtime conversation started (no more history may be seeded).
     started: bool = False
-    faults: LiveFaults | None = None
+    faults: LiveFaults = field(init=False)
     last_size: int = 0  # bytes of the last message read (for the request log)
 
     async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
@@ -108,6 +99,7 @@ class _LiveSession:
             )
             await ws.prepare(self.request)
         self.ws = ws
+        self.faults = LiveFaults(ws, self.request, fast=self.emulator.pacing == "fast")
         try:
             await self._serve()
         except _Close as close:
@@ -118,7 +110,7 @@ class _LiveSession:
             return ws  # the connection is gone: nothing to close
         except Exception as exc:  # noqa: BLE001 - reported to the client, then logged
             logger.exception("Live API emulator failed")
-            await ws.close(code=_CLOSE_INTERNAL, message=close_reason(f"Emulator error: {exc}"))
+            await ws.close(code=CLOSE_INTERNAL, message=close_reason(f"Emulator error: {exc}"))
         await ws.close()  # does nothing when closed already
         return ws
 
@@ -146,34 +138,25 @@ class _LiveSession:
             async with asyncio.timeout(timeout):
                 first = self.first_message or await self._next_message()
         except TimeoutError:
+            reason = f"Deadline expired: no setup message within {timeout:g} s."
             raise _Close(
-                _CLOSE_INTERNAL,
-                f"Deadline expired: no setup message within {timeout:g} s.",
-                f"The client sent no setup message within {timeout:g} s "
-                "(Emulator.live_setup_timeout); the emulator closed the socket.",
+                CLOSE_INTERNAL, reason, reason + " (Emulator.live_setup_timeout)"
             ) from None
         if first is None:
             return
-        token_setup = check_key(self.emulator, self.request, constrained=self.constrained)
-        if token_setup and isinstance(first.get("setup"), dict):
-            first = {"setup": _locked(first["setup"], token_setup)}
+        first = check_key(self.emulator, self.request, first, constrained=self.constrained)
         setup = first.get("setup")
-        model = setup.get("model") if isinstance(setup, dict) else None
-        route = "BidiGenerateContentConstrained" if self.constrained else "BidiGenerateContent"
-        self.received = ReceivedRequest(
-            route,
-            bare_model(str(model or "")),
-            self.request.match_info["version"],
-            [first],
-            size=self.last_size,
-        )
+        model = bare_model(str(setup.get("model") or "")) if isinstance(setup, dict) else ""
+        route = "BidiGenerateContent" + ("Constrained" if self.constrained else "")
+        version = self.request.match_info["version"]
+        self.received = ReceivedRequest(route, model, version, [first], size=self.last_size)
         self.emulator.requests.append(self.received)
         self._check_setup(first)
         self._resume()
         await self.ws.send_bytes(encode_message({"setupComplete": {}}))
-        # Read and answer at once, so a client that closes mid-reply is heard at once;
-        # turns (and errors about them) are answered in the order they came.
-        queue: asyncio.Queue[tuple[LiveCassette, LiveTurn] | _Close] = asyncio.Queue()
+        # Read while answering (a client that closes mid-reply is heard at once); turns,
+        # and errors about them, are answered in order.
+        queue: asyncio.Queue[tuple[LiveCassette, int] | _Close] = asyncio.Queue()
         reader = asyncio.ensure_future(self._read_turns(queue))
         worker = asyncio.ensure_future(self._answer_turns(queue))
         try:
@@ -204,25 +187,23 @@ class _LiveSession:
 
     async def _answer_turns(self, queue: asyncio.Queue[Any]) -> None:
         while True:
-            item = await self.faults.next_turn(queue) if self.faults else await queue.get()
+            item = await self.faults.next_turn(queue)
             if isinstance(item, _Close):
                 raise item
             await self._replay(*item)
 
     def _resume(self) -> None:
         """Continue the session a ``sessionResumption.handle`` names, if any."""
-        config = self.setup.session_resumption if self.setup is not None else None
-        handle = config.handle if config is not None else None
-        if not handle:
+        config = self.setup.session_resumption
+        if config is None or not config.handle:
             return
-        state = self.emulator.live_handles.resume(handle)
+        state = self.emulator.live_handles.get(config.handle)
         found = [c for c in self.cassettes if state is not None and c.name == state[0]]
         if state is None or not found:
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "The session resumption handle is not valid here (unknown, or for another "
-                "model or setup).",
+            message = (
+                "The session resumption handle is unknown here, or for another model or setup."
             )
+            raise _Close(CLOSE_NOT_FOUND, message)
         self.current, self.next_index = found[0], state[1]
         if self.received is not None:
             self.received.cassette = found[0].name
@@ -238,9 +219,8 @@ class _LiveSession:
         model = bare_model(str(message.setup.model or ""))
         self.rules = profile_for(model)
         raw = first["setup"].get("sessionResumption", first["setup"].get("session_resumption"))
-        if self.rules.has("live.null_resumption_handle_refused") and (
-            isinstance(raw, dict) and "handle" in raw and raw["handle"] is None
-        ):
+        null_handle = isinstance(raw, dict) and "handle" in raw and raw["handle"] is None
+        if null_handle and self.rules.has("live.null_resumption_handle_refused"):
             raise _Close(
                 CLOSE_NOT_FOUND,
                 "sessionResumption.handle is null: omit the handle to start a new session.",
@@ -248,17 +228,14 @@ class _LiveSession:
         version = self.request.match_info["version"]
         cassettes = self.emulator.store.live(model)
         if not model or not cassettes:
-            recorded = sorted(
-                {c.model for c in self.emulator.store.cassettes if isinstance(c, LiveCassette)}
-            )
-            raise _Close(
-                CLOSE_NOT_FOUND,
+            live = {c.model for c in self.emulator.store.cassettes if isinstance(c, LiveCassette)}
+            recorded = ", ".join(sorted(live))
+            reason = (
                 f"models/{model} is not found for API version {version}, or is not "
-                "supported for bidiGenerateContent.",
-                f"models/{model} is not found for API version {version}, or is not supported "
-                f"for bidiGenerateContent. Offline, the Live API models with cassettes are: "
-                f"{', '.join(recorded) or 'none'}.",
+                "supported for bidiGenerateContent."
             )
+            offline = f" Offline, the Live API models with cassettes are: {recorded or 'none'}."
+            raise _Close(CLOSE_NOT_FOUND, reason, reason + offline)
         wanted = _modalities(message.setup)
         self.cassettes = [c for c in cassettes if _modalities(_recorded_setup(c)) == wanted]
         if not self.cassettes:
@@ -267,17 +244,16 @@ class _LiveSession:
                 f"The requested combination of response modalities ({', '.join(wanted)}) is "
                 f"not supported by the model. Use {_modalities(_recorded_setup(cassettes[0]))}.",
             )
-        self.faults = LiveFaults(self.emulator)
 
     def _seed_history(self, content: types.LiveClientContent) -> None:
         """Take ``clientContent`` as the initial history (Live 3.1), or refuse it."""
-        history = self.setup.history_config if self.setup is not None else None
+        history = self.setup.history_config
         if self.started or not (history and history.initial_history_in_client_content):
             why = "after the conversation started" if self.started else "without historyConfig"
             raise _Close(
                 CLOSE_INVALID_ARGUMENT,
                 INVALID_ARGUMENT,
-                f"clientContent {why}: on {self.setup and self.setup.model} it only seeds the "
+                f"clientContent {why}: on {self.setup.model} it only seeds the "
                 "initial history, with setup.historyConfig.initialHistoryInClientContent; send "
                 "text during the conversation with send_realtime_input(text=...).",
             )
@@ -326,12 +302,12 @@ class _LiveSession:
         unknown = ", ".join(sorted(data)) or "(empty message)"
         raise _Close(
             CLOSE_INVALID_ARGUMENT,
-            f'Invalid JSON payload received. Unknown name "{_short(unknown, 30)}": '
+            f'Invalid JSON payload received. Unknown name "{short(unknown, 30)}": '
             "Cannot find field.",
         )
 
-    def _find_turn(self, text: str) -> tuple[LiveCassette, LiveTurn]:
-        wanted = _normal_text(text)
+    def _find_turn(self, text: str) -> tuple[LiveCassette, int]:
+        wanted = " ".join(text.split())
         others = [c for c in self.cassettes if c is not self.current]
         mine = _instruction(self.setup) or normalize_contents([{}])
         instruction_mismatch = False
@@ -340,7 +316,7 @@ class _LiveSession:
             # Prefer the next turn of the cassette in use, then any of its turns.
             start = self.next_index if cassette is self.current else 0
             for index in [*range(start, len(turns)), *range(0, start)]:
-                if _normal_text(turns[index].input) != wanted:
+                if " ".join(turns[index].input.split()) != wanted:
                     continue
                 recorded = _instruction(_recorded_setup(cassette))
                 if recorded is not None and recorded != mine:
@@ -350,7 +326,7 @@ class _LiveSession:
                 self.started = True
                 if self.received is not None and self.received.cassette is None:
                     self.received.cassette = cassette.name
-                return cassette, turns[index]
+                return cassette, index
         if instruction_mismatch:
             raise _Close(
                 CLOSE_NOT_FOUND,
@@ -362,24 +338,23 @@ class _LiveSession:
         hint = f" The closest recorded turn is {inputs[closest]!r}." if closest is not None else ""
         raise _Close(
             CLOSE_NOT_FOUND,
-            f"No cassette for {_short(wanted, 36)!r}; record one in assets/cassettes/live or "
+            f"No cassette for {short(wanted, 36)!r}; record one in assets/cassettes/live or "
             "set GEMINI_API_KEY.",
-            f"No Live API cassette for model {getattr(self.setup, 'model', None)!r} recorded the "
-            f"turn {_short(wanted, 200)!r}. The offline emulator only replays recordings "
-            f"and never makes an answer up.{hint} Send a recorded turn, record a cassette "
-            "under assets/cassettes/live/, or set GEMINI_API_KEY to use the live API.",
+            f"No Live API cassette for model {self.setup.model!r} recorded the turn "
+            f"{short(wanted, 200)!r}; the emulator never makes an answer up.{hint} Send a "
+            "recorded turn, record one under assets/cassettes/live/, or set GEMINI_API_KEY.",
         )
 
-    async def _replay(self, cassette: LiveCassette, turn: LiveTurn) -> None:
-        transcription = self.setup is not None and self.setup.output_audio_transcription is not None
-        faults = self.faults if cassette.faults else None
-        turn_index = next(i for i, t in enumerate(cassette.turns) if t is turn)
-        wire = render_turn(cassette, turn_index, transcription=transcription)
-        for index, message in enumerate(turn.messages):
-            if faults is not None:
-                await faults.before_message(self.ws, self.request, cassette, turn_index, index)
-            if self.emulator.pacing == "realtime" and message.delay_ms > 0:
-                await asyncio.sleep(message.delay_ms / 1000)
+    async def _replay(self, cassette: LiveCassette, turn: int) -> None:
+        transcription = self.setup.output_audio_transcription is not None
+        wire = render_turn(cassette, turn, transcription=transcription)
+        messages = cassette.turns[turn].messages
+        for index in range(len(messages) + 1):  # faults may come after the last message too
+            await self.faults.before_message(cassette, turn, index)
+            if index == len(messages):
+                break
+            message = messages[index]
+            await self.emulator.sleep(message.delay_ms)
             if message.break_:  # drop the connection mid-turn, as a network failure would
                 if self.request.transport is not None:
                     self.request.transport.abort()
@@ -388,11 +363,8 @@ class _LiveSession:
                 raise _Close(message.close.code, message.close.reason)
             if wire[index] is not None:
                 await self.ws.send_bytes(wire[index])  # type: ignore[arg-type]
-        if faults is not None:
-            await faults.before_message(
-                self.ws, self.request, cassette, turn_index, len(turn.messages)
-            )
-        if self.setup is not None and self.setup.session_resumption is not None:
-            handle = self.emulator.live_handles.issue(cassette.name, self.next_index)
+        if self.setup.session_resumption is not None:
+            handle = secrets.token_urlsafe(24)
+            self.emulator.live_handles[handle] = (cassette.name, self.next_index)
             update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
             await self.ws.send_bytes(encode_message(update))

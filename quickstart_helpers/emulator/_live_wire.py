@@ -1,17 +1,12 @@
-"""The Live API's wire, for the emulator's sessions (:mod:`._live`): close codes and
-reasons, server messages rendered from cassette messages (audio slices as ``inlineData``
-parts), client messages parsed with the SDK's ``types.LiveClientMessage``, setups
-compared, and the session resumption handles an emulator gave out.
-"""
+"""The Live API's wire for :mod:`._live`: close codes and reasons, server messages rendered
+from cassette messages, client messages parsed with the SDK's types, setups compared."""
 
 from __future__ import annotations
 
 import base64
 import json
-import secrets
 import threading
 import wave
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +17,7 @@ from ._auth_tokens import TOKEN_PREFIX
 from ._cassette import LiveCassette, LiveMessage
 from ._matching import normalize_contents
 from ._protocol import key_error
+from ._validation import violation
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -35,7 +31,7 @@ CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
 CLOSE_INVALID_ARGUMENT = 1007
 #: Close code of ``NOT_FOUND`` / ``PERMISSION_DENIED`` (policy violation).
 CLOSE_NOT_FOUND = 1008
-_CLOSE_INTERNAL = 1011
+CLOSE_INTERNAL = 1011
 #: Longest close reason RFC 6455 allows, in UTF-8 bytes.
 MAX_REASON_BYTES = 123
 #: The live API's reason for a refused argument (google/adk-python #5018).
@@ -49,26 +45,6 @@ def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
         return data
     ellipsis = "…".encode()
     return data[: limit - len(ellipsis)].decode("utf-8", "ignore").encode("utf-8") + ellipsis
-
-
-class ResumptionStore:
-    """Session resumption handles (opaque, valid in one emulator): ``(cassette, next turn)``."""
-
-    def __init__(self) -> None:
-        self._handles: dict[str, tuple[str, int]] = {}
-        self._lock = threading.Lock()
-
-    def issue(self, cassette: str, next_index: int) -> str:
-        """Return a new handle for a session at ``next_index`` of ``cassette``."""
-        handle = secrets.token_urlsafe(24)
-        with self._lock:
-            self._handles[handle] = (cassette, next_index)
-        return handle
-
-    def resume(self, handle: str) -> tuple[str, int] | None:
-        """Return ``(cassette name, next turn index)`` for a handle, or None if unknown."""
-        with self._lock:
-            return self._handles.get(handle)
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
@@ -127,26 +103,18 @@ def render_message(
     return payload or None
 
 
-#: Wire bytes of the most recently replayed turns, by (cassette object, turn, transcription):
-#: without it, 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py).
-#: Cassettes are read-only once loaded; a WAV file edited under a running emulator is read
-#: again when its store is reloaded (a new cassette object).
-_RENDERED: OrderedDict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = (
-    OrderedDict()
-)
-_RENDERED_TURNS = 64
+#: Wire bytes of the last turns replayed, by (id(cassette), turn, transcription): without it,
+#: 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py). Loaded
+#: cassettes are read-only; a reloaded store makes new cassette objects (a WAV file read again).
+_RENDERED: dict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = {}
 _rendered_lock = threading.Lock()
 
 
 def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> list[bytes | None]:
-    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept.
-
-    Raises:
-        ValueError: As :func:`render_message`.
-    """
+    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept for the
+    next 64 turns rendered. ValueError: as :func:`render_message`."""
     key = (id(cassette), index, transcription)
-    with _rendered_lock:
-        kept = _RENDERED.get(key)
+    kept = _RENDERED.get(key)
     if kept is not None and kept[0] is cassette:
         return kept[1]
     audio: dict[str, tuple[int, bytes]] = {}  # each WAV file read once
@@ -156,8 +124,8 @@ def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> l
         wire.append(None if payload is None else encode_message(payload))
     with _rendered_lock:
         _RENDERED[key] = (cassette, wire)
-        while len(_RENDERED) > _RENDERED_TURNS:
-            _RENDERED.popitem(last=False)
+        if len(_RENDERED) > 64:
+            del _RENDERED[next(iter(_RENDERED))]  # the oldest
     return wire
 
 
@@ -173,13 +141,7 @@ def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
     try:
         return types.LiveClientMessage.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        if error["type"] == "extra_forbidden":
-            message = f'Invalid JSON payload received. Unknown name "{where}": Cannot find field.'
-        else:
-            message = f"Invalid JSON payload received. Invalid value at '{where}'."
-        raise _Close(CLOSE_INVALID_ARGUMENT, message) from None
+        raise _Close(CLOSE_INVALID_ARGUMENT, violation(exc.errors()[0])[1]) from None
 
 
 def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
@@ -208,48 +170,35 @@ def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
     )
 
 
-def _normal_text(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _short(text: str, limit: int = 40) -> str:
-    text = _normal_text(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _locked(setup: dict[str, Any], locked: dict[str, Any]) -> dict[str, Any]:
-    """The client's setup with an ephemeral token's locked fields put over it."""
+def check_key(
+    emulator: Emulator, request: web.Request, first: dict[str, Any], *, constrained: bool
+) -> dict[str, Any]:
+    """Check the key (on the constrained route, spend a token use); return the first
+    message, its setup with the token's locked fields put over the client's."""
+    if not constrained:
+        error = key_error(request)
+        if error is None:
+            return first
+        message = json.loads(error.body)["error"]["message"]  # type: ignore[arg-type]
+        raise _Close(CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND, message)
+    auth = request.headers.get("Authorization", "")
+    name = auth.removeprefix("Token ") if auth.startswith("Token ") else ""
+    name = name or request.query.get("access_token", "")
+    if not name.startswith(TOKEN_PREFIX):
+        raise _Close(
+            CLOSE_NOT_FOUND,
+            "The constrained endpoint needs an ephemeral token (Authorization: Token "
+            "auth_tokens/...) from auth_tokens.create.",
+        )
+    try:
+        locked = emulator.tokens.start_session(name).setup
+    except PermissionError as exc:
+        raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
+    setup = first.get("setup")
+    if not locked or not isinstance(setup, dict):
+        return first
     merged = dict(setup)
     for key, value in locked.items():
         both = isinstance(value, dict) and isinstance(merged.get(key), dict)
         merged[key] = {**merged[key], **value} if both else value
-    return merged
-
-
-def check_key(
-    emulator: Emulator, request: web.Request, *, constrained: bool
-) -> dict[str, Any] | None:
-    """Check the key (or, on the constrained route, spend a token use).
-
-    Returns:
-        The token's locked setup fields on the constrained route, else None.
-    """
-    if constrained:
-        auth = request.headers.get("Authorization", "")
-        name = auth.removeprefix("Token ") if auth.startswith("Token ") else ""
-        name = name or request.query.get("access_token", "")
-        if not name.startswith(TOKEN_PREFIX):
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "The constrained endpoint needs an ephemeral token (Authorization: Token "
-                "auth_tokens/...) from auth_tokens.create.",
-            )
-        try:
-            return emulator.tokens.start_session(name).setup
-        except PermissionError as exc:
-            raise _Close(CLOSE_NOT_FOUND, str(exc)) from None
-    error = key_error(request)
-    if error is None:
-        return None
-    message = json.loads(error.body)["error"]["message"]  # type: ignore[arg-type]
-    raise _Close(CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND, message)
+    return {"setup": merged}

@@ -1,17 +1,15 @@
 """The middleware every emulator route goes through (:func:`guard`), in this order:
 
-1. Local only: the ``Host`` must name this machine (127.0.0.1, ``localhost``, ``[::1]``),
-   which defeats DNS rebinding, and so must a browser's ``Origin`` (http or https, any
-   port). Browsers get CORS as the live API answers it: the origin echoed in
-   ``Access-Control-Allow-Origin``; a preflight ``OPTIONS`` answered 200 with the allowed
-   methods, the requested headers and ``Access-Control-Max-Age: 3600``.
-2. Repeated slashes are one slash, as the live API treats them (the Python SDK with a base
-   URL ending in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
-3. The body is read before the handler within :data:`BODY_TIMEOUT` (408 and the connection
-   closed beyond; 413 beyond the app's ``client_max_size``).
-4. Every error is the API's error JSON, never ``text/plain``: 404 ``NOT_FOUND`` for an
-   unknown route and 405 for another method, both naming the method and the path; 400 for
-   JSON nested too deeply; 500 ``INTERNAL`` (logged) for an unexpected exception.
+1. Local only: the ``Host`` and a browser's ``Origin`` (http or https, any port) must name
+   this machine (127.0.0.1, ``localhost``, ``[::1]``), against DNS rebinding. CORS as the
+   live API answers it: the origin echoed; a preflight ``OPTIONS`` answered 200 with the
+   allowed methods, the requested headers and ``Access-Control-Max-Age: 3600``.
+2. Repeated slashes are one, as the live API treats them (the Python SDK with a base URL
+   ending in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
+3. The body is read within :data:`BODY_TIMEOUT` (else 408, the connection closed; 413
+   beyond the app's ``client_max_size``).
+4. Every error is the API's error JSON: 404 for an unknown route and 405 for another
+   method (naming both), 400 for JSON nested too deeply, 500 (logged) for an exception.
 """
 
 from __future__ import annotations
@@ -26,8 +24,6 @@ from aiohttp import web
 from yarl import URL
 
 from ._protocol import api_error
-
-__all__ = ["ALLOWED_HOSTS", "BODY_TIMEOUT", "CORS_METHODS", "guard", "install", "unparsable"]
 
 logger = logging.getLogger("quickstart_helpers.emulator")
 
@@ -58,15 +54,13 @@ def unparsable(status: int, request: web.BaseRequest | None, detail: str) -> web
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Local only, merged slashes, the body in time, JSON errors (see the module)."""
     try:
-        refused = _local_answer(request)
-        if refused is not None:
+        if (refused := _local_answer(request)) is not None:
             return refused
         routed, route = request, handler
         if "//" in request.rel_url.raw_path:  # routed again; aiohttp clones unread requests
             routed, route = await _merged(request)
         if routed.body_exists:
-            late = await _read_in_time(routed)
-            if late is not None:
+            if (late := await _read_in_time(routed)) is not None:
                 return late
         return await route(routed)
     except Exception as exc:  # noqa: BLE001 - answered as the API's error JSON
@@ -171,29 +165,18 @@ def _error_answer(request: web.Request, exc: Exception) -> web.Response:
         )
     if exc.status < 400:
         raise exc
-    if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = sorted(exc.allowed_methods)
-        response = api_error(
-            405,
-            "METHOD_NOT_ALLOWED",
-            f"The method {request.method} is not allowed for {request.path}; "
-            f"the emulator serves it with {', '.join(allowed)}.",
-        )
+    allowed = sorted(getattr(exc, "allowed_methods", ()))
+    message = {
+        404: f"The emulator does not serve {where}. See the README, 'What the emulator "
+        "serves', or set GEMINI_API_KEY to use the live API.",
+        405: f"The method {request.method} is not allowed for {request.path}; the emulator "
+        f"serves it with {', '.join(allowed)}.",
+        413: "The request body is larger than the emulator's limit of "
+        f"{request.client_max_size:,} bytes ({where}).",
+    }.get(exc.status, f"{exc.reason} ({where}): {exc.text or ''}".strip())
+    default = "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL"
+    status = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status, default)
+    response = api_error(exc.status, status, message)
+    if allowed:
         response.headers["Allow"] = ",".join(allowed)
-        return response
-    if isinstance(exc, web.HTTPNotFound):
-        return api_error(
-            404,
-            "NOT_FOUND",
-            f"The emulator does not serve {where}. See the README, 'What the emulator "
-            "serves', or set GEMINI_API_KEY to use the live API.",
-        )
-    if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return api_error(
-            413,
-            "INVALID_ARGUMENT",
-            f"The request body is larger than the emulator's limit of "
-            f"{request.client_max_size:,} bytes ({where}).",
-        )
-    status = "INVALID_ARGUMENT" if exc.status < 500 else "INTERNAL"
-    return api_error(exc.status, status, f"{exc.reason} ({where}): {exc.text or ''}".strip())
+    return response

@@ -1,8 +1,5 @@
-"""Protocol pieces the emulator's HTTP and Live API routes share.
-
-The API's error JSON, the key check, model name normalisation and the record of
-received requests. Nothing here knows about aiohttp routes or cassettes.
-"""
+"""What the emulator's routes share: the API's error JSON, the key check, model names,
+and the log of received requests."""
 
 from __future__ import annotations
 
@@ -13,35 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = [
-    "IMAGE_OUTPUT_MODELS",
-    "INVALID_KEY",
-    "INVALID_KEY_ERROR",
-    "MISSING_KEY_MESSAGE",
-    "RECORD_COMMAND",
-    "ReceivedRequest",
-    "RequestLog",
-    "api_error",
-    "bare_model",
-    "error_body",
-    "error_response",
-    "key_error",
-    "parse_json",
-    "read_keyed_json",
-    "short",
-]
-
 #: How users record, named in the errors of replay-only modes.
 RECORD_COMMAND = (
     "quickstart record NOTEBOOK --cassettes DIR (or pytest --gemini-record-mode=once, "
     "or QUICKSTART_MODE=record with QUICKSTART_RECORD_MODE=once)"
 )
 
+_KEY_INVALID = "API key not valid. Please pass a valid API key."
 #: The body the live API returns (HTTP 400) for an API key that is not valid.
 INVALID_KEY_ERROR: dict[str, Any] = {
     "error": {
         "code": 400,
-        "message": "API key not valid. Please pass a valid API key.",
+        "message": _KEY_INVALID,
         "status": "INVALID_ARGUMENT",
         "details": [
             {
@@ -53,14 +33,11 @@ INVALID_KEY_ERROR: dict[str, Any] = {
             {
                 "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
                 "locale": "en-US",
-                "message": "API key not valid. Please pass a valid API key.",
+                "message": _KEY_INVALID,
             },
         ],
     }
 }
-
-#: API key value that triggers :data:`INVALID_KEY_ERROR`.
-INVALID_KEY = "invalid"
 
 #: The live API's message (HTTP 403 ``PERMISSION_DENIED``) for a request without a key.
 MISSING_KEY_MESSAGE = (
@@ -68,8 +45,7 @@ MISSING_KEY_MESSAGE = (
     "Please use API Key or other form of API consumer identity to call this API."
 )
 
-#: The models that can output images (``responseModalities`` with ``IMAGE``); the
-#: emulator refuses such a request to any other model as the live API does (400).
+#: Models that can output images (``IMAGE`` in ``responseModalities``); others get a 400.
 IMAGE_OUTPUT_MODELS: frozenset[str] = frozenset(
     "gemini-2.0-flash-exp gemini-2.0-flash-exp-image-generation "
     "gemini-2.0-flash-preview-image-generation gemini-2.5-flash-image "
@@ -89,40 +65,26 @@ def short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def error_body(code: int, status: str, message: str) -> dict[str, Any]:
-    """Return the API's error JSON: ``{"error": {"code", "message", "status"}}``."""
-    return {"error": {"code": code, "message": message, "status": status}}
-
-
 def error_response(body: dict[str, Any], status: int) -> web.Response:
     """Return the API's error JSON as the API lays it out (indented by 2), with ``status``."""
     text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     return web.Response(text=text, status=status, content_type="application/json")
 
 
-def api_error(code: int, status: str, message: str) -> web.Response:
-    """Return the API's error: HTTP ``code`` (404), ``status`` (``"NOT_FOUND"``), ``message``."""
-    return error_response(error_body(code, status, message), code)
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """Parse a JSON body as the API's front end does; raise ``ValueError`` with the API's
-    400 ``INVALID_ARGUMENT`` message for a body that is not UTF-8 JSON or too deeply nested."""
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Invalid JSON payload received. {type(exc).__name__}: {exc}") from None
-    except RecursionError:
-        raise ValueError("Invalid JSON payload received. The JSON is nested too deeply.") from None
+def api_error(code: int, status: str, message: str, **extra: Any) -> web.Response:
+    """Return the API's error ``{"error": {"code", "message", "status", **extra}}``: HTTP
+    ``code`` (404), ``status`` (``"NOT_FOUND"``), ``message``, e.g. ``details=[...]``."""
+    body = {"code": code, "message": message, "status": status, **extra}
+    return error_response({"error": body}, code)
 
 
 def key_error(request: web.Request) -> web.Response | None:
-    """Return the live API's error for a missing or invalid key (``x-goog-api-key`` header or
-    ``key`` query parameter, never kept), else None."""
+    """Return the live API's error for a missing key (``x-goog-api-key`` header or ``key``
+    query parameter, never kept) or the key ``"invalid"`` (:data:`INVALID_KEY_ERROR`)."""
     key = request.headers.get("x-goog-api-key") or request.query.get("key")
     if not key:
         return api_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
-    if key == INVALID_KEY:
+    if key == "invalid":
         return error_response(INVALID_KEY_ERROR, 400)
     return None
 
@@ -130,25 +92,23 @@ def key_error(request: web.Request) -> web.Response | None:
 async def read_keyed_json(
     request: web.Request, *, object_only: bool = False
 ) -> tuple[bytes, Any] | web.Response:
-    """Check the request's API key (:func:`key_error`), then read and parse its JSON body.
-
-    Returns ``(raw body bytes, parsed JSON)``, or the API's error to send: the key's, or a
-    400 ``INVALID_ARGUMENT`` for a body :func:`parse_json` refuses (with ``object_only``,
-    also for valid JSON that is not an object).
-    """
-    error = key_error(request)
-    if error is not None:
+    """Check the key (:func:`key_error`), then read the JSON body: ``(raw bytes, JSON)``,
+    or the API's error (400 for a body not UTF-8 JSON, nested too deeply, or with
+    ``object_only`` not an object)."""
+    if (error := key_error(request)) is not None:
         return error
     raw = await request.read()
     try:
-        body = parse_json(raw)
-    except ValueError as exc:
-        return api_error(400, "INVALID_ARGUMENT", str(exc))
-    if object_only and not isinstance(body, dict):
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. Expected a JSON object."
-        )
-    return raw, body
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    except RecursionError:
+        problem = "The JSON is nested too deeply."
+    else:
+        if not object_only or isinstance(body, dict):
+            return raw, body
+        problem = "Expected a JSON object."
+    return api_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {problem}")
 
 
 @dataclass
@@ -160,11 +120,10 @@ class ReceivedRequest:
         model: Model name from the URL, without ``models/``.
         api_version: Version segment of the URL, e.g. ``v1beta``.
         body: The JSON body (for the Live API, the list of messages the client sent).
-            A body over the log's per-body limit is replaced by a string that says so
-            (see :class:`RequestLog`).
         cassette: Name of the cassette that answered, or None.
         size: Bytes of the body as received (for the Live API, of its messages).
-        truncated: Whether (part of) the body was replaced by a marker in the log.
+        truncated: Whether (part of) the body was replaced by a ``"<not kept ...>"``
+            marker, being over the :class:`RequestLog`'s per-body limit.
     """
 
     method: str
@@ -181,15 +140,10 @@ def _not_kept(size: int, limit: int) -> str:
 
 
 class RequestLog(list[ReceivedRequest]):
-    """The requests an emulator received, newest last: a list bounded in count and bytes.
-
-    ``append`` (and ``add_message``, for a Live API session's messages) drop the oldest
-    requests when more than ``max_count`` (default 1,000) are logged or their bodies hold
-    more than ``max_bytes`` (16 MiB; ``bytes`` is what they hold now). A body over
-    ``max_body_bytes`` (1 MiB) is replaced by ``"<not kept: N bytes, over the request
-    log's limit ...>"`` and ``truncated`` set (a Live session's messages past the limit, by
-    one such string). Safe to read from another thread. ``ValueError``: a limit not > 0.
-    """
+    """The requests an emulator received, newest last, thread-safe: the oldest are dropped
+    past ``max_count`` requests (1,000) or ``max_bytes`` of bodies (16 MiB; ``bytes`` holds
+    the count). A body (or a Live session's messages) past ``max_body_bytes`` (1 MiB) is
+    replaced by one ``"<not kept: N bytes ...>"`` marker. ``ValueError``: a limit not > 0."""
 
     def __init__(
         self, max_count: int = 1000, max_bytes: int = 16 << 20, max_body_bytes: int = 1 << 20

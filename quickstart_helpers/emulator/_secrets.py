@@ -1,13 +1,10 @@
 """Keep API keys and tokens out of recorded cassettes.
 
-Record mode learns the secrets of each exchange from the request itself (the
-``x-goog-api-key`` header, the ``key`` and ``access_token`` query parameters, an
-``Authorization`` header) and scrubs what it is about to write with the package's one
-scrubber, :mod:`quickstart_helpers._scrub` (those secrets, the keys in the environment,
-anything shaped like a Google API key, ``key=`` URL parameters and ephemeral tokens
-``auth_tokens/...`` become :data:`REDACTED`). :func:`assert_clean` is the last check
-before a file is written: if a secret's value is still anywhere in the bytes, the
-cassette is refused.
+Record mode learns each exchange's secrets from the request (``x-goog-api-key``,
+``Authorization``, the ``key`` and ``access_token`` parameters) and scrubs what it writes
+with the package's one scrubber, :mod:`quickstart_helpers._scrub` (those secrets, the
+environment's keys, API key shapes, ``key=`` parameters and ``auth_tokens/...`` become
+:data:`REDACTED`). :func:`assert_clean`, the last check, refuses a file still holding one.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The emulator's lifecycle: an aiohttp app with TLS, served from a background thread.
-
-The routes live in :mod:`._http` (REST and SSE), :mod:`._interactions`, :mod:`._live`
-(the Live API's WebSocket), :mod:`._models` and :mod:`._auth_tokens`; this module starts
-and stops them and builds what clients need to reach them.
-"""
+"""The emulator's lifecycle: its routes (:mod:`._http`, :mod:`._interactions`, :mod:`._live`,
+:mod:`._models`, :mod:`._auth_tokens`) served with TLS from a background thread, and what
+clients need to reach them."""
 
 from __future__ import annotations
 
@@ -25,8 +22,6 @@ from ._tls import LocalCertificate, make_local_certificate
 if TYPE_CHECKING:
     from ._record import Recorder
 
-__all__ = ["Emulator", "get_emulator", "stop_emulator"]
-
 #: Largest request body (or Live API message) accepted, in bytes; larger gets 413.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Seconds a connection has to send a request head (and a kept-alive one may idle).
@@ -42,44 +37,41 @@ class Emulator:
     """The Gemini API emulator, run in a background thread.
 
     Args:
-        store: Cassettes to replay. Defaults to the shipped cassettes, then the
-            folders in ``$QUICKSTART_CASSETTES``.
-        pacing: ``"realtime"`` waits each chunk's recorded ``delay_ms``; ``"fast"``
-            sends at once. Defaults to :func:`quickstart_helpers.settings.pacing`.
+        store: Cassettes to replay: the shipped ones, then ``$QUICKSTART_CASSETTES``'s.
+        pacing: ``"realtime"`` waits each recorded ``delay_ms``; ``"fast"`` sends at once.
+            Defaults to :func:`quickstart_helpers.settings.pacing`.
         host, port: Where to listen. Default ``127.0.0.1`` and 0 (a free port).
-        sse_newline: Line ending of SSE events, ``"\\n"`` or ``"\\r\\n"``.
-        sse_split_json: Spread each event's JSON over several ``data:`` lines.
-        requests: The requests received, oldest first, without keys: a
-            :class:`~quickstart_helpers.emulator.RequestLog` (by default the last 1,000
-            requests and 16 MiB of bodies; a body over 1 MiB becomes ``"<not kept: ...>"``).
+        sse_split_json: Spread each event's JSON over several ``data:`` lines (a test of
+            a client's SSE parser; the API never does).
+        requests: The requests received, oldest first, without keys (a
+            :class:`~quickstart_helpers.emulator.RequestLog`).
         certificate: The TLS certificate to serve; None makes one at start, deleted at stop.
         recorder: Record mode (:class:`~quickstart_helpers.emulator._record.Recorder`):
             what no cassette answers is forwarded upstream and recorded. None replays only.
         live_compression: Accept ``permessage-deflate`` (RFC 7692) on the Live API when
-            the client offers it (the SDK's ``websockets`` always does). Defaults to False:
-            no public capture shows what the live API negotiates, and deflating base64
-            PCM costs most of a replay's CPU (see the README's performance notes).
+            the client offers it (the SDK always does). Off by default: no public capture
+            shows what the live API negotiates, and deflating base64 PCM costs most of a
+            replay's CPU (see the README's performance notes).
         max_body_bytes, header_timeout, body_timeout, live_setup_timeout: The limits
-            above (:data:`MAX_BODY_BYTES`, :data:`HEADER_TIMEOUT_S`, :data:`BODY_TIMEOUT_S`,
-            :data:`LIVE_SETUP_TIMEOUT_S`).
+            above (``MAX_BODY_BYTES``, ``HEADER_TIMEOUT_S``, ...).
 
     Attributes:
         fault_attempts: Requests answered by each cassette with an ``http_error`` fault,
             by cassette name (the count behind "fails N times, then succeeds").
         tokens: The ephemeral tokens made by ``auth_tokens.create`` (valid only here).
-        live_handles: Live API session resumption handles given out (valid only here).
+        live_handles: Live API session resumption handles given out (valid only here):
+            handle -> (cassette name, index of the next turn).
     """
 
     store: CassetteStore = field(default_factory=CassetteStore)
     pacing: Pacing = field(default_factory=settings.pacing)
     host: str = "127.0.0.1"
     port: int = 0
-    sse_newline: str = "\n"
     sse_split_json: bool = False
     requests: RequestLog = field(default_factory=RequestLog)
     fault_attempts: dict[str, int] = field(default_factory=dict)
     tokens: _auth_tokens.TokenStore = field(default_factory=_auth_tokens.TokenStore, repr=False)
-    live_handles: _live.ResumptionStore = field(default_factory=_live.ResumptionStore, repr=False)
+    live_handles: dict[str, tuple[str, int]] = field(default_factory=dict, repr=False)
     certificate: LocalCertificate | None = None
     recorder: Recorder | None = None
     live_compression: bool = False
@@ -93,8 +85,6 @@ class Emulator:
     def __post_init__(self) -> None:
         if self.pacing not in ("realtime", "fast"):
             raise ValueError(f"pacing must be 'realtime' or 'fast', not {self.pacing!r}")
-        if self.sse_newline not in ("\n", "\r\n"):
-            raise ValueError("sse_newline must be '\\n' or '\\r\\n'")
         limits = (self.header_timeout, self.body_timeout, self.live_setup_timeout)
         if min(limits) <= 0 or self.max_body_bytes <= 0:
             raise ValueError("The emulator's timeouts and max_body_bytes must be > 0.")

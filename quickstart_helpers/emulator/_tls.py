@@ -1,14 +1,12 @@
-"""The emulator's throw-away certificate authority, made with ``trustme``.
+"""The emulator's throw-away certificate authority, made with ``trustme`` (the Live API
+client always uses ``wss://`` with an API key, so the emulator speaks TLS).
 
-Clients reach the emulator over TLS (the Live API client always uses ``wss://`` with an
-API key). :func:`make_local_certificate` makes a new certificate authority, issues one
-server certificate for ``127.0.0.1``, ``localhost`` and ``::1``, then forgets the
-authority's key: it can never sign anything else, so trusting it trusts the emulator and
-no other host. The server's private key is never written to disk (on Linux it reaches
-OpenSSL through an in-memory file; elsewhere trustme's temporary file, deleted at once).
-The authority's certificate, public, is written only when a client needs it as a file
-(:attr:`LocalCertificate.cert_file`), in a private temporary folder deleted by
-:meth:`LocalCertificate.cleanup`, on garbage collection, or at exit.
+:func:`make_local_certificate` makes an authority, issues one server certificate for
+:data:`HOSTS`, then forgets the authority's key: trusting it trusts the emulator and no
+other host. The server's private key never touches the disk (on Linux it reaches OpenSSL
+through an in-memory file; elsewhere trustme's temporary file, deleted at once). The
+authority's public certificate is written only when a client needs a file, in a private
+temporary folder deleted by :meth:`LocalCertificate.cleanup`, garbage collection or exit.
 """
 
 from __future__ import annotations
@@ -23,8 +21,6 @@ import weakref
 from pathlib import Path
 
 import trustme
-
-__all__ = ["HOSTS", "LocalCertificate", "make_local_certificate"]
 
 #: The names the server certificate is valid for.
 HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -1,12 +1,10 @@
-"""Request validation the way the live API parses JSON, with the SDK's own pydantic types.
+"""Request bodies validated as the live API parses JSON (proto3), with the SDK's types.
 
-Like the API's parser (proto3 JSON): either spelling of a field (lowerCamelCase,
-snake_case); one object for a repeated field; enum values in any case. Refused with 400
-``INVALID_ARGUMENT``, every problem listed one per line and in a ``google.rpc.BadRequest``
-detail: an unknown field (``Invalid JSON payload received. Unknown name "generationConfg"
-[at 'generation_config']: Cannot find field.``), a bad value (``Invalid value at
-'generation_config.response_modalities[0]' (Modality), "FOO"``).
-"""
+Accepted: either spelling of a field (lowerCamelCase, snake_case), one object for a
+repeated field, enum values in any case. Refused (400 ``INVALID_ARGUMENT``): an unknown
+field (``Invalid JSON payload received. Unknown name "generationConfg" [at
+'generation_config']: Cannot find field.``), a bad value (``Invalid value at
+'generation_config.response_modalities[0]' (Modality), "FOO"``)."""
 
 from __future__ import annotations
 
@@ -18,45 +16,21 @@ import warnings
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ValidationError, create_model
+from pydantic.alias_generators import to_snake
 
 from ..errors import RequestInvalid
-from ._protocol import error_body, error_response
-
-__all__ = [
-    "RequestInvalid",
-    "count_tokens_model",
-    "invalid_argument",
-    "normalize_request",
-    "request_model",
-    "validate_count_tokens_request",
-    "validate_generate_request",
-]
+from ._protocol import api_error
 
 #: Fields of ``GenerateContentConfig`` that configure the SDK itself and never go on the wire.
-_CLIENT_ONLY = frozenset(
-    {"http_options", "should_return_http_response", "automatic_function_calling"}
-)
-
-#: The SDK's pydantic settings: either spelling, unknown names refused, bytes as base64.
-_REQUEST_CONFIG = ConfigDict(
-    extra="forbid",
-    alias_generator=to_camel,
-    populate_by_name=True,
-    arbitrary_types_allowed=True,
-    val_json_bytes="base64",
-)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+_CLIENT_ONLY = {"http_options", "should_return_http_response", "automatic_function_calling"}
 
 
 @functools.cache
 def request_model() -> type[BaseModel]:
-    """Return the pydantic model of a ``generateContent`` body, built from the SDK's types."""
-    from google.genai import types
+    """Return the pydantic model of a ``generateContent`` body, built from the SDK's types
+    on the SDK's base model (either spelling, unknown names refused, bytes as base64)."""
+    from google.genai import _common, types
 
     config = types.GenerateContentConfig.model_fields
     # The REST request's top level; the SDK moves these out of its config.
@@ -76,17 +50,17 @@ def request_model() -> type[BaseModel]:
     extra = {n: (info.annotation, None) for n, info in config.items() if n not in known}
     generation = create_model("WireGenerationConfig", __base__=types.GenerationConfig, **extra)
     fields["generation_config"] = (generation | None, None)
-    return create_model("GenerateContentRequest", __config__=_REQUEST_CONFIG, **fields)
+    return create_model("GenerateContentRequest", __base__=_common.BaseModel, **fields)
 
 
 @functools.cache
 def count_tokens_model() -> type[BaseModel]:
     """Return the pydantic model of a ``countTokens`` body (``contents`` or a whole request)."""
-    from google.genai import types
+    from google.genai import _common, types
 
     return create_model(
         "CountTokensRequest",
-        __config__=_REQUEST_CONFIG,
+        __base__=_common.BaseModel,
         contents=(list[types.Content] | None, None),
         generate_content_request=(request_model() | None, None),
     )
@@ -99,7 +73,7 @@ def _path(loc: tuple[Any, ...]) -> str:
         if isinstance(item, int):
             text += f"[{item}]"
         elif isinstance(item, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item):
-            text += f".{_snake(item)}" if text else _snake(item)
+            text += f".{to_snake(item)}" if text else to_snake(item)
     return text
 
 
@@ -107,10 +81,8 @@ def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
     """Collect enum values the SDK let through (its enums accept unknown values, with a warning)."""
     if isinstance(value, enum.Enum):
         if value not in type(value).__members__.values():
-            message = (
-                f"Invalid value at '{path}' ({type(value).__name__}), {json.dumps(value.value)}"
-            )
-            problems.append((path, message))
+            shown = json.dumps(value.value)
+            problems.append((path, f"Invalid value at '{path}' ({type(value).__name__}), {shown}"))
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             child = getattr(value, name)
@@ -121,19 +93,34 @@ def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
             _bad_enums(item, f"{path}[{i}]", problems)
 
 
-def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[str, Any]:
+def validate_generate_request(
+    body: Any, model: type[BaseModel] | None = None
+) -> tuple[dict[str, Any] | None, web.Response | None]:
     """Validate a ``generateContent`` body (``model``: default :func:`request_model`).
 
-    Returns the body as sent (either spelling kept) with every repeated field given as one
-    object made a one-item list. Raises :class:`RequestInvalid` listing every problem: not
-    an object, an unknown field, a bad enum or value.
+    Returns ``(body, None)``: the body as sent (either spelling kept), every repeated field
+    given as one object made a one-item list. Or ``(None, the API's 400 answer)`` listing
+    every problem (not an object, an unknown field, a bad enum or value) one per line and
+    in a ``google.rpc.BadRequest`` detail.
     """
+    try:
+        return _normalize(body, model or request_model()), None
+    except RequestInvalid as error:
+        violations = [
+            {"field": field, "description": text} if field else {"description": text}
+            for field, text in error.violations
+        ]
+        bad_request = "type.googleapis.com/google.rpc.BadRequest"
+        details = [{"@type": bad_request, "fieldViolations": violations}]
+        return None, api_error(400, "INVALID_ARGUMENT", str(error), details=details)
+
+
+def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
     if not isinstance(body, dict):
         kind = "an array" if isinstance(body, list) else json.dumps(body)
         raise RequestInvalid(
             [("", f"Invalid JSON payload received. Expected an object, got {kind}.")]
         )
-    model = model or request_model()
     body = json.loads(json.dumps(body))  # a copy to wrap single objects in
     while True:
         try:
@@ -150,7 +137,7 @@ def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[s
                     wrapped = True
             if wrapped:
                 continue
-            raise RequestInvalid([_violation(error) for error in errors]) from None
+            raise RequestInvalid([violation(error) for error in errors]) from None
         problems: list[tuple[str, str]] = []
         _bad_enums(parsed, "", problems)
         if problems:
@@ -158,7 +145,7 @@ def normalize_request(body: Any, model: type[BaseModel] | None = None) -> dict[s
         return body
 
 
-def _violation(error: Any) -> tuple[str, str]:
+def violation(error: Any) -> tuple[str, str]:
     """One pydantic error as the API's ``(field, description)``."""
     if error["type"] == "extra_forbidden":
         where, name = _path(error["loc"][:-1]), error["loc"][-1]
@@ -170,29 +157,6 @@ def _violation(error: Any) -> tuple[str, str]:
     where = _path(error["loc"])
     shown = json.dumps(error.get("input"), default=str)[:80]
     return where, f"Invalid value at '{where}' ({error['msg']}), {shown}"
-
-
-def invalid_argument(error: RequestInvalid) -> web.Response:
-    """Return the API's 400 ``INVALID_ARGUMENT`` answer for a refused request."""
-    violations = [
-        {"field": field, "description": text} if field else {"description": text}
-        for field, text in error.violations
-    ]
-    body = error_body(400, "INVALID_ARGUMENT", str(error))
-    body["error"]["details"] = [
-        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
-    ]
-    return error_response(body, 400)
-
-
-def validate_generate_request(
-    body: Any, model: type[BaseModel] | None = None
-) -> tuple[dict[str, Any] | None, web.Response | None]:
-    """Return ``(normalized body, None)`` or ``(None, the API's 400 answer)``."""
-    try:
-        return normalize_request(body, model), None
-    except RequestInvalid as error:
-        return None, invalid_argument(error)
 
 
 def validate_count_tokens_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
