@@ -69,12 +69,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _local_answer(request: web.Request) -> web.StreamResponse | None:
     """A refusal or a CORS preflight's answer, or None to go on."""
-    if not _is_local(f"//{request.host}", ("",)):
+    host = request.headers.get("Host", "")  # not request.host: it falls back to the FQDN
+    if not _is_local(f"//{host}", ("",)):
         return api_error(
             403,
             "PERMISSION_DENIED",
             f"The emulator answers requests for 127.0.0.1 or localhost only, not for "
-            f"the host {request.host!r}.",
+            f"the host {host or '(no Host header)'!r}.",
         )
     origin = request.headers.get("Origin")
     if origin is None:
@@ -95,12 +96,13 @@ def _local_answer(request: web.Request) -> web.StreamResponse | None:
 
 
 def _is_local(url: str, schemes: tuple[str, ...] = ("http", "https")) -> bool:
-    """Whether ``url`` (an ``Origin``, or ``//`` and a ``Host``) names this machine."""
+    """Whether ``url`` (an ``Origin``, or ``//`` and a ``Host``) names this machine, with no
+    userinfo (``http://evil.com@127.0.0.1`` names 127.0.0.1 but is no browser's origin)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme in schemes and parts.hostname in ALLOWED_HOSTS
+    return parts.scheme in schemes and parts.hostname in ALLOWED_HOSTS and "@" not in parts.netloc
 
 
 async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
