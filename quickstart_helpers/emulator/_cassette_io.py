@@ -1,13 +1,14 @@
-"""Reading and writing cassette files: the checks with the SDK's own models
-(``google.genai.types``, which refuse unknown fields; the Interactions API's models for
-``interactions`` cassettes), :func:`parse_cassette`, :func:`load_cassette` and
-:func:`dump_cassette`. The models of the format are in :mod:`._cassette`.
+"""Reading and writing cassette files (:func:`load_cassette`, :func:`parse_cassette`,
+:func:`dump_cassette`, :func:`cassette_json`). Besides the format (:mod:`._cassette`),
+recorded answers are checked with the SDK's own models (``google.genai.types``, which
+refuse unknown fields; the Interactions API's models for ``interactions`` cassettes).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,15 @@ from ._cassette import (
     GenerateCassette,
     InteractionsCassette,
     LiveCassette,
-    _CountTokensJson,
-    _loc,
 )
+
+
+def _loc(loc: Iterable[Any]) -> str:
+    """A pydantic error location as a path: ``chunks[2].response.candidates``."""
+    text = ""
+    for item in loc:
+        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
+    return text or "(top level)"
 
 
 def interactions_problems(cassette: InteractionsCassette) -> list[str]:
@@ -34,11 +41,11 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
     if not cassette.interaction_id:
         problems.append("interaction.id: the recorded interaction needs its id")
     seen: set[str] = set()
-    for i, item in enumerate(cassette.events):
-        where, event_id = f"events[{i}].event", (item.event or {}).get("event_id")
-        if item.event is None:
+    for i, event in enumerate(e.event for e in cassette.events):
+        if event is None:
             continue
-        problems += event_problems(item.event, where)
+        where, event_id = f"events[{i}].event", event.get("event_id")
+        problems += event_problems(event, where)
         if not isinstance(event_id, str) or not event_id:
             problems.append(f"{where}.event_id: every event needs an event_id (to resume)")
         elif event_id in seen:
@@ -53,21 +60,19 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
 
 
 def _without_service_tier(response: dict[str, Any]) -> dict[str, Any]:
-    """The API sends ``usageMetadata.serviceTier`` (tests/wire/generate/); the SDK has no field
-    for it yet and drops it, as it drops any field it does not know: so the check does too."""
+    # The API sends usageMetadata.serviceTier (tests/wire/generate/); the SDK has no field
+    # for it yet and drops it, as it drops any field it does not know: so the check does too.
     usage = response.get("usageMetadata")
     if not isinstance(usage, dict) or "serviceTier" not in usage:
         return response
     return {**response, "usageMetadata": {k: v for k, v in usage.items() if k != "serviceTier"}}
 
 
-def _sdk_problems(cassette: AnyCassette, interactions: bool) -> list[str]:
+def _sdk_problems(cassette: AnyCassette) -> list[str]:
     """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
     from google.genai import types
 
-    checks: list[tuple[type[BaseModel], dict[str, Any], str]] = []
-    if isinstance(cassette, InteractionsCassette):
-        return interactions_problems(cassette) if interactions else []
+    checks: list[tuple[type[BaseModel], Any, str]] = []
     if isinstance(cassette, GenerateCassette):
         checks = [
             (
@@ -79,12 +84,10 @@ def _sdk_problems(cassette: AnyCassette, interactions: bool) -> list[str]:
             if c.response is not None
         ]
     elif isinstance(cassette, CountTokensCassette) and cassette.response is not None:
-        checks = [(_CountTokensJson, cassette.response, "response")]
         details = cassette.response.get("promptTokensDetails") or []
-        checks += [
+        checks = [
             (types.ModalityTokenCount, d, f"response.promptTokensDetails[{i}]")
             for i, d in enumerate(details)
-            if isinstance(d, dict)
         ]
     elif isinstance(cassette, LiveCassette):
         checks = [
@@ -102,15 +105,6 @@ def _sdk_problems(cassette: AnyCassette, interactions: bool) -> list[str]:
     return problems
 
 
-def raise_problems(source: str, problems: list[str]) -> None:
-    """Raise :class:`CassetteError` listing ``problems`` (the SDK's models refused them)."""
-    if problems:
-        raise CassetteError(
-            f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
-            + "\n  ".join(problems)
-        )
-
-
 def parse_cassette(
     data: Any, source: str = "<memory>", *, interactions: bool = True
 ) -> AnyCassette:
@@ -119,8 +113,8 @@ def parse_cassette(
     Args:
         data: The cassette as a dict.
         source: Where it came from, for messages (a file name).
-        interactions: False leaves an ``interactions`` cassette to
-            :func:`interactions_problems` (the store checks it when first used).
+        interactions: False leaves an ``interactions`` cassette's check with the SDK's
+            models to :func:`interactions_problems` (the store checks it when first used).
 
     Raises:
         CassetteError: Not a valid cassette; the message names ``source`` and the path
@@ -131,8 +125,20 @@ def parse_cassette(
     except ValidationError as exc:
         lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise CassetteError(f"{source} is not a valid cassette:\n  " + "\n  ".join(lines)) from None
-    raise_problems(source, _sdk_problems(cassette, interactions))
+    if not isinstance(cassette, InteractionsCassette):
+        raise_problems(source, _sdk_problems(cassette))
+    elif interactions:
+        raise_problems(source, interactions_problems(cassette))
     return cassette
+
+
+def raise_problems(source: str, problems: list[str]) -> None:
+    """Raise :class:`CassetteError` listing ``problems`` (the SDK's models refused them)."""
+    if problems:
+        raise CassetteError(
+            f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
+            + "\n  ".join(problems)
+        )
 
 
 def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) -> AnyCassette:

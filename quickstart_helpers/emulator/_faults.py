@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import LiveSessionClosed
-from ._cassette import GenerateCassette, LiveCassette
-from ._cassette_faults import (
+from ._cassette import (
     CloseFault,
     DropFault,
     ErrorEventFault,
+    GenerateCassette,
     GoAwayFault,
     HttpErrorFault,
+    LiveCassette,
     SplitFault,
 )
 from ._protocol import error_response
