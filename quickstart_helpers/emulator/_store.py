@@ -1,9 +1,5 @@
-"""Where cassettes are found, and :class:`CassetteStore`, all of them indexed by request.
-
-Precedence: a store reads its folders in order. A cassette in a later folder overrides
-one from an earlier folder that answers the same request (:func:`~._matching.cassette_key`)
-or has the same name; two such cassettes in the same folder tree are refused.
-"""
+"""Where cassettes are found, and :class:`CassetteStore`, all of them indexed by request,
+and the ``quickstart cassettes`` listing."""
 
 from __future__ import annotations
 
@@ -29,6 +25,7 @@ from ._matching import (
     cassette_key,
     count_key,
     count_request,
+    input_text,
     interactions_fields,
     interactions_request_key,
     nearest,
@@ -54,7 +51,8 @@ def cassette_dirs() -> list[Path]:
 
 
 class CassetteStore:
-    """All cassettes found under one or more folders, indexed by request key.
+    """All cassettes found under one or more folders, indexed by request key
+    (:func:`~._matching.cassette_key`).
 
     Args:
         folders: Folders searched recursively for ``*.json`` cassettes, in order.
@@ -77,11 +75,9 @@ class CassetteStore:
         self.cassettes: list[AnyCassette] = []
         #: ``(set aside, overriding)`` pairs, in load order.
         self.overridden: list[tuple[AnyCassette, AnyCassette]] = []
-        self._by_key: dict[str, AnyCassette] = {}  # by cassette_key
-        self._key: dict[str, str | None] = {}  # name: cassette_key
-        self._folder: dict[str, int | None] = {}  # name: index in folders
-        #: Loaded ``interactions`` cassettes not yet checked with the SDK's models.
-        self._unchecked: list[InteractionsCassette] = []
+        self._by_key: dict[str, AnyCassette] = {}
+        self._origin: dict[str, tuple[str | None, int | None]] = {}  # name: (key, folder)
+        self._unchecked: list[InteractionsCassette] = []  # by the SDK's models
         self._checking = threading.Lock()
         seen: set[Path] = set()
         for index, folder in enumerate(self.folders):
@@ -111,8 +107,11 @@ class CassetteStore:
                 self._unchecked.pop(0)
 
     def _clashes(self, cassette: AnyCassette, key: str | None) -> list[AnyCassette]:
-        same = [c for c in self.cassettes if c.name == cassette.name]
-        return same + [c for c in self.cassettes if key and self._key[c.name] == key]
+        return [
+            c
+            for c in self.cassettes
+            if c.name == cassette.name or (key and self._origin[c.name][0] == key)
+        ]
 
     def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
         """Add one cassette, from folder ``folder`` of :attr:`folders` (it overrides
@@ -124,7 +123,7 @@ class CassetteStore:
         """
         key = cassette_key(cassette)
         for other in self._clashes(cassette, key):
-            earlier = self._folder.get(other.name)
+            earlier = self._origin[other.name][1]
             if folder is not None and earlier is not None and earlier < folder:
                 self._remove(other)
                 self.overridden.append((other, cassette))
@@ -142,16 +141,14 @@ class CassetteStore:
                 )
         if key is not None:
             self._by_key[key] = cassette
-        self._key[cassette.name], self._folder[cassette.name] = key, folder
+        self._origin[cassette.name] = key, folder
         self.cassettes.append(cassette)
 
     def _remove(self, cassette: AnyCassette) -> None:
-        if cassette in self.cassettes:
-            self.cassettes.remove(cassette)
-            self._folder.pop(cassette.name, None)
-            key = self._key.pop(cassette.name, None)
-            if key is not None and self._by_key.get(key) is cassette:
-                del self._by_key[key]
+        self.cassettes.remove(cassette)
+        key, _ = self._origin.pop(cassette.name)
+        if key is not None:
+            del self._by_key[key]
 
     def put(self, cassette: AnyCassette) -> None:
         """Add a cassette, replacing one with the same name or request (record mode)."""
@@ -160,47 +157,34 @@ class CassetteStore:
         self.add(cassette)
 
     def find_key(self, key: str) -> AnyCassette | None:
-        """Return the cassette stored under a :func:`~._matching.cassette_key`, or None."""
+        """Return the cassette stored under a :func:`~._matching.cassette_key`, or None
+        (for an ``interactions`` key, after :meth:`check_interactions`)."""
         if key.startswith("interactions "):
             self.check_interactions()
         return self._by_key.get(key)
-
-    def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
-        """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
-        found = self._by_key.get("count_tokens " + count_key(model, count_request(body)))
-        return found if isinstance(found, CountTokensCassette) else None
-
-    def models(self) -> list[dict[str, Any]]:
-        """Return the Model JSON of every ``models`` cassette (a later one wins), by name."""
-        found = {
-            bare_model(model["name"]): model
-            for cassette in self.cassettes
-            if isinstance(cassette, ModelsCassette)
-            for model in cassette.models
-        }
-        return [found[name] for name in sorted(found)]
 
     def find(
         self, model: str, body: dict[str, Any], *, key: str | None = None
     ) -> GenerateCassette | None:
         """Return the ``generate`` cassette recorded for this request (``key``: its
         :func:`~._matching.request_key` when the caller has it already), or None."""
-        found = self._by_key.get("generate " + (key or request_key(model, body)))
-        return found if isinstance(found, GenerateCassette) else None
+        return self._by_key.get("generate " + (key or request_key(model, body)))
+
+    def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
+        """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
+        return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
 
     def find_interaction(
         self, model: str, body: dict[str, Any], previous: str | None
     ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette recorded for this create request, or None.
-
-        ``previous`` is the name of the cassette of the interaction it continues.
+        """Return the ``interactions`` cassette recorded for this create request (whose
+        ``previous`` names the cassette of the interaction it continues), or None.
 
         Raises:
             CassetteError: An ``interactions`` cassette the SDK's models refuse.
         """
-        self.check_interactions()
-        found = self._by_key.get("interactions " + interactions_request_key(model, body, previous))
-        return found if isinstance(found, InteractionsCassette) else None
+        key = "interactions " + interactions_request_key(model, body, previous)
+        return self.find_key(key)
 
     def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette nearest this request, never a fault recording
@@ -212,20 +196,19 @@ class CassetteStore:
             for c in list(self.cassettes)
             if isinstance(c, GenerateCassette) and not c.faulty
         ]
-        wanted = request_fields(model, body)
-        return nearest(wanted, prompt_text(body.get("contents")), candidates)
+        return nearest(request_fields(model, body), prompt_text(body.get("contents")), candidates)
 
     def closest_interaction(
         self, model: str, body: dict[str, Any], previous: str | None
     ) -> InteractionsCassette | None:
         """Return the ``interactions`` cassette nearest a create request, as :meth:`closest`."""
         candidates = [
-            (c, interactions_fields(c.model, c.request, c.previous), _input_text(c.request))
+            (c, interactions_fields(c.model, c.request, c.previous), input_text(c.request))
             for c in list(self.cassettes)
             if isinstance(c, InteractionsCassette) and not c.faulty
         ]
         wanted = interactions_fields(model, body, previous)
-        return nearest(wanted, _input_text(body), candidates)
+        return nearest(wanted, input_text(body), candidates)
 
     def live(self, model: str) -> list[LiveCassette]:
         """Return the ``live`` cassettes recorded for ``model``."""
@@ -235,12 +218,18 @@ class CassetteStore:
             if isinstance(c, LiveCassette) and bare_model(c.model) == bare_model(model)
         ]
 
+    def models(self) -> list[dict[str, Any]]:
+        """Return the Model JSON of every ``models`` cassette (a later one wins), by name."""
+        found = {
+            bare_model(model["name"]): model
+            for cassette in self.cassettes
+            if isinstance(cassette, ModelsCassette)
+            for model in cassette.models
+        }
+        return [found[name] for name in sorted(found)]
 
-def _input_text(body: dict[str, Any]) -> str:
-    items = interactions_fields("", body, None)["input"]
-    return " ".join(
-        str(i.get("text") or f"[{i.get('type')}]") for i in items if isinstance(i, dict)
-    )
+
+_LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 
 
 def listing(cassette: AnyCassette) -> dict[str, Any]:
@@ -250,37 +239,45 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
     (``generate``, ``count_tokens``, ``interactions``: with ``previous``, the cassette
     whose interaction it continues), for ``live`` the setup message then one
     ``realtimeInput`` text message per turn, in order; None for ``models`` (a GET)."""
+    model = bare_model(getattr(cassette, "model", ""))
     entry: dict[str, Any] = {
         "name": cassette.name,
         "kind": cassette.kind,
         "model": getattr(cassette, "model", None),
         "file": str(cassette.path) if cassette.path else None,
         "fault": cassette.faulty,
+        "path": f"/v1beta/models/{model}",
+        "request": getattr(cassette, "request", None),
     }
-    model = bare_model(entry["model"] or "")
     if isinstance(cassette, GenerateCassette):
-        entry["path"] = f"/v1beta/models/{model}:streamGenerateContent?alt=sse"
-        entry["request"] = cassette.request
+        entry["path"] += ":streamGenerateContent?alt=sse"
     elif isinstance(cassette, CountTokensCassette):
-        entry["path"] = f"/v1beta/models/{model}:countTokens"
-        entry["request"] = cassette.request
+        entry["path"] += ":countTokens"
     elif isinstance(cassette, InteractionsCassette):
         entry["path"] = "/v1beta/interactions"
         entry["request"] = {"model": model, **cassette.request}
         entry["previous"] = cassette.previous
     elif isinstance(cassette, LiveCassette):
-        entry["path"] = (
-            "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-        )
-        setup = {"model": f"models/{model}", **cassette.setup}
+        entry["path"] = _LIVE_PATH
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
-        entry["request"] = [{"setup": setup}, *turns]
+        entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
         entry["path"] = "/v1beta/" + (
             cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
         )
-        entry["request"] = None
     return entry
+
+
+def _prompt(cassette: AnyCassette) -> str:
+    """The prompt a recording answers, for a listing: the last user turn's text
+    (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
+    if isinstance(cassette, GenerateCassette | CountTokensCassette):
+        return prompt_text(count_request(cassette.request).get("contents"))
+    if isinstance(cassette, InteractionsCassette):
+        return input_text(cassette.request)
+    if isinstance(cassette, LiveCassette):
+        return " / ".join(turn.input for turn in cassette.turns)
+    return ", ".join(m["name"] for m in cassette.models)
 
 
 def recordings_text(store: CassetteStore) -> str:
@@ -302,15 +299,3 @@ def recordings_text(store: CassetteStore) -> str:
         "(see the README, 'Record your own cassettes', to record more)."
     )
     return "\n".join(lines)
-
-
-def _prompt(cassette: AnyCassette) -> str:
-    """Return the prompt a recording answers, for a listing: the last user turn's text
-    (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
-    if isinstance(cassette, GenerateCassette | CountTokensCassette):
-        return prompt_text(count_request(cassette.request).get("contents"))
-    if isinstance(cassette, InteractionsCassette):
-        return _input_text(cassette.request)
-    if isinstance(cassette, LiveCassette):
-        return " / ".join(turn.input for turn in cassette.turns)
-    return ", ".join(m["name"] for m in cassette.models)
