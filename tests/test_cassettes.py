@@ -16,8 +16,8 @@ from quickstart_helpers.emulator import (
     GenerateCassette,
     LiveCassette,
     load_cassette,
-    request_key,
 )
+from quickstart_helpers.emulator._matching import request_key
 from quickstart_helpers.errors import CassetteError
 
 MODEL = "gemini-3.8-flash"
