@@ -1,17 +1,8 @@
-"""The cassette file format: one pydantic model per kind, read by replay and written by
-record mode and the authoring scripts.
-
-A cassette is one JSON file (in any sub-folder of a cassette folder): ``kind`` picks the
-model (:data:`Cassette`), ``format`` is the format's version (:data:`FORMAT`) and unknown
-keys are refused everywhere. ``delay_ms`` is the wait before an item in realtime pacing,
-in milliseconds. :mod:`._cassette_io` also checks recorded answers with the SDK's models.
-
-``generate`` and ``live`` cassettes take a ``faults`` list, directives that reproduce
-what breaks streams in production (:data:`Fault`, carried out by :mod:`._faults`)::
-
-    "faults": [{"fault": "http_error", "status": 503, "times": 2,
-                "error": {"error": {"code": 503, "message": "...", "status": "UNAVAILABLE"}}},
-               {"fault": "split", "chunk": 1, "at": [7, 8]}]
+"""The cassette file format: one strict pydantic model per kind (``kind`` picks it, see
+:data:`Cassette`), read by replay and written by record mode and the authoring scripts.
+The README's "Cassettes" section describes every field; unknown keys are refused
+everywhere, ``delay_ms`` is the wait in milliseconds before an item in realtime pacing,
+and :mod:`._cassette_io` also checks recorded answers with the SDK's models.
 """
 
 from __future__ import annotations
@@ -50,7 +41,7 @@ CloseReason = Annotated[str, AfterValidator(_short_reason)]
 _Count = Annotated[int, Field(ge=0)]
 
 
-# Recorded JSON is checked but kept as dicts, as it was sent.
+# Recorded JSON: checked, and kept as the dict it was.
 @with_config(ConfigDict(extra="allow"))
 class _RecordedErrorJson(TypedDict):
     code: int
@@ -78,11 +69,12 @@ class _ModelJson(TypedDict):
     name: Annotated[str, Field(pattern=r"^models/[^/]+$")]
 
 
-# -- fault directives: what breaks streams in production, replayed on purpose ----------
+# -- fault directives (a cassette's ``faults``): what breaks streams in production,
+# replayed on purpose by :mod:`._faults` --------------------------------------------------
 
 
 class ApiErrorDetail(_Strict):
-    """The inside of the API's error JSON: ``code``, ``message``, ``status``, ``details``."""
+    """The inside of the API's error JSON."""
 
     code: int = Field(ge=400, le=599)
     message: str = Field(min_length=1)
@@ -173,20 +165,17 @@ Fault = Annotated[
     HttpErrorFault | ErrorEventFault | DropFault | SplitFault | CloseFault | GoAwayFault,
     Field(discriminator="fault"),
 ]
-_KIND_FAULTS = {
-    "generate": ("http_error", "error_event", "drop", "split"),
-    "live": ("drop", "close", "go_away"),
-}
 
 
 def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated
     (at most one fault ends the stream, per turn for ``live``)."""
     live, seen = cassette.kind == "live", {}
+    kinds = ("drop", "close", "go_away") if live else ("http_error", "error_event", "drop", "split")
     for i, fault in enumerate(cassette.faults):
         where, turn = f"faults[{i}]", getattr(fault, "turn", None)
         at_byte = getattr(fault, "at_byte", None)
-        if fault.fault not in _KIND_FAULTS[cassette.kind]:
+        if fault.fault not in kinds:
             raise ValueError(
                 f"{where}: a {cassette.kind!r} cassette cannot hold a {fault.fault!r} fault"
             )
@@ -209,9 +198,8 @@ def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
         seen[key] = i
         if position > limit:
             raise ValueError(f"{where}: position {position} lies past the end (at most {limit})")
-
-
-# -- the items of a recording ---------------------------------------------------------
+        if isinstance(fault, SplitFault) and cassette.chunks[position].response is None:
+            raise ValueError(f"{where}: chunks[{position}] is not a response to split")
 
 
 class Chunk(_Strict):
@@ -302,9 +290,6 @@ class InteractionEvent(_Strict):
         return self
 
 
-# -- the cassettes -----------------------------------------------------------------------
-
-
 class _Named(_Strict):
     format: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -323,13 +308,9 @@ class _Named(_Strict):
         a file under a ``faults/`` folder): never offered as the nearest recording."""
         items = [*getattr(self, "chunks", []), *getattr(self, "events", [])]
         items += [m for turn in getattr(self, "turns", []) for m in turn.messages]
-        return bool(
-            getattr(self, "faults", None)
-            or getattr(self, "error", None)
-            or any(
-                i.break_ or getattr(i, "error", None) or getattr(i, "close", None) for i in items
-            )
-            or (self._path is not None and "faults" in self._path.parent.parts)
+        marks = ("faults", "error", "break_", "close")
+        return any(getattr(x, mark, None) for x in (self, *items) for mark in marks) or (
+            self._path is not None and "faults" in self._path.parent.parts
         )
 
 
@@ -354,15 +335,11 @@ class GenerateCassette(_CassetteBase):
                 'a generate cassette has "chunks" or an "error", not both (at least one chunk)'
             )
         check_faults(self)
-        for fault in self.faults:
-            if isinstance(fault, SplitFault) and self.chunks[fault.chunk].response is None:
-                raise ValueError(f"split: chunks[{fault.chunk}] is a break, not a chunk")
         return self
 
 
 class LiveCassette(_CassetteBase):
-    """A recorded Live API session: its ``setup`` and the server's answer to each turn
-    (see :mod:`._live`)."""
+    """A recorded Live API session: its ``setup`` and the server's answer to each turn."""
 
     kind: Literal["live"] = "live"
     faults: list[Fault] = Field(default_factory=list)
@@ -385,8 +362,7 @@ class LiveCassette(_CassetteBase):
 
 class CountTokensCassette(_CassetteBase):
     """A recorded ``countTokens`` exchange: the ``request`` and the API's ``response`` or
-    ``error``. (Without one, ``countTokens`` answers from a ``generate`` cassette's
-    ``promptTokenCount``.)"""
+    ``error`` (without one, ``countTokens`` answers from a ``generate`` cassette)."""
 
     kind: Literal["count_tokens"] = "count_tokens"
     request: dict[str, Any]

@@ -202,8 +202,7 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     return None
 
 
-#: Characters of each prompt compared when looking for the nearest recording, so the
-#: search takes the same short time however long the unmatched prompt is.
+#: Characters of each prompt compared: a long prompt costs no more than a short one.
 HINT_CHARS = 2000
 
 
@@ -212,10 +211,8 @@ def _likeness(wanted: str, text: str) -> float:
 
 
 def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
-    """Return the index of the text most like ``wanted`` (difflib on the first
-    :data:`HINT_CHARS` characters; the first wins ties), or None when there is none."""
-    ratios = [_likeness(wanted, text) for text in texts]
-    return ratios.index(max(ratios)) if ratios else None
+    """Return the index of the text most like ``wanted`` (as :func:`nearest`), or None."""
+    return nearest({}, wanted, [(i, {}, text) for i, text in enumerate(texts)])
 
 
 def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -227,7 +224,8 @@ def nearest(
     wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
 ) -> T | None:
     """Return the candidate ``(item, fields, text)`` that differs from ``wanted`` in the
-    fewest fields, then whose text is most like ``text`` (the first on a tie)."""
+    fewest fields, then whose text is most like ``text`` (difflib on the first
+    :data:`HINT_CHARS` characters), the first on a tie; None when there is none."""
     best = min(
         candidates,
         key=lambda c: (len(differences(c[1], wanted)), -_likeness(text, c[2])),

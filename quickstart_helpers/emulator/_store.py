@@ -21,6 +21,7 @@ from ._cassette import (
     ModelsCassette,
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
+from ._live_wire import LIVE_ROUTE
 from ._matching import (
     cassette_key,
     count_key,
@@ -51,23 +52,19 @@ def cassette_dirs() -> list[Path]:
 
 
 class CassetteStore:
-    """All cassettes found under one or more folders, indexed by request key
-    (:func:`~._matching.cassette_key`).
+    """All cassettes under some folders, indexed by :func:`~._matching.cassette_key`.
 
     Args:
-        folders: Folders searched recursively for ``*.json`` cassettes, in order.
-            Defaults to :func:`cassette_dirs`. A folder that does not exist holds no
-            cassettes; a file reached through two listed folders is read once.
-
-    A cassette from a later folder overrides one from an earlier folder that answers the
-    same request or has the same name, so a folder of your own (``$QUICKSTART_CASSETTES``,
-    a test's folder) can re-record a shipped request; :attr:`overridden` lists what was
-    set aside.
+        folders: Folders searched recursively for ``*.json`` cassettes, in order (default
+            :func:`cassette_dirs`); a missing folder holds none, a file reached twice is
+            read once. A cassette from a later folder overrides one from an earlier
+            folder that answers the same request or has the same name, so your own
+            folder can re-record a shipped request (:attr:`overridden` lists them).
 
     Raises:
-        CassetteError: A file is not a valid cassette, or two cassettes in the same
-            folder tree share a name or answer the same request. The SDK's models check
-            ``interactions`` cassettes later, in :meth:`check_interactions`.
+        CassetteError: A file is not a valid cassette, or two cassettes in one folder
+            tree share a name or a request. The SDK's models check ``interactions``
+            cassettes later (:meth:`check_interactions`).
     """
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
@@ -90,15 +87,11 @@ class CassetteStore:
                     self.add(cassette, folder=index)
 
     def check_interactions(self) -> None:
-        """Check the loaded ``interactions`` cassettes with the SDK's models, once.
-
-        That check imports the SDK's Interactions models (about half a second), so it
-        waits for the first :meth:`find_interaction` (the emulator calls it earlier, off
-        its event loop). Safe to call from several threads.
+        """Check the loaded ``interactions`` cassettes with the SDK's models, once: it
+        imports those models (a second or so), so it waits for the first use. Thread-safe.
 
         Raises:
-            CassetteError: A cassette the SDK's models refuse (it stays unchecked, so
-                every later call raises again).
+            CassetteError: A cassette they refuse (it stays unchecked: raised again).
         """
         with self._checking:
             while self._unchecked:
@@ -114,12 +107,11 @@ class CassetteStore:
         ]
 
     def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
-        """Add one cassette, from folder ``folder`` of :attr:`folders` (it overrides
-        cassettes of earlier folders) or built in memory (None: it overrides nothing).
+        """Add one cassette from folder number ``folder`` (it overrides cassettes of
+        earlier folders), or built in memory (None: it overrides nothing).
 
         Raises:
-            CassetteError: Its name is taken, or a cassette already answers the same
-                request, and the other cassette is not from an earlier folder.
+            CassetteError: Its name or request is taken, not by an earlier folder.
         """
         key = cassette_key(cassette)
         for other in self._clashes(cassette, key):
@@ -179,18 +171,13 @@ class CassetteStore:
     ) -> InteractionsCassette | None:
         """Return the ``interactions`` cassette recorded for this create request (whose
         ``previous`` names the cassette of the interaction it continues), or None.
-
-        Raises:
-            CassetteError: An ``interactions`` cassette the SDK's models refuse.
-        """
+        Raises :class:`CassetteError` as :meth:`check_interactions`."""
         key = "interactions " + interactions_request_key(model, body, previous)
         return self.find_key(key)
 
     def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the ``generate`` cassette nearest this request, never a fault recording
-        (:attr:`~._cassette.GenerateCassette.faulty`): the fewest differing fields, then
-        the most similar prompt (a bounded prefix is compared, so a long prompt costs no
-        more than a short one). Safe to call from another thread."""
+        """Return the ``generate`` cassette nearest this request (see
+        :func:`~._matching.nearest`), never a fault recording. Thread-safe."""
         candidates = [
             (c, request_fields(c.model, c.request), prompt_text(c.request.get("contents")))
             for c in list(self.cassettes)
@@ -229,9 +216,6 @@ class CassetteStore:
         return [found[name] for name in sorted(found)]
 
 
-_LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-
-
 def listing(cassette: AnyCassette) -> dict[str, Any]:
     """Return one recording as ``quickstart cassettes --json`` prints it: ``name``,
     ``kind``, ``model``, ``file``, ``fault`` (a failure recorded on purpose), ``path``
@@ -258,7 +242,7 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         entry["request"] = {"model": model, **cassette.request}
         entry["previous"] = cassette.previous
     elif isinstance(cassette, LiveCassette):
-        entry["path"] = _LIVE_PATH
+        entry["path"] = LIVE_ROUTE.format(version="v1beta")
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
         entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
