@@ -10,16 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    TypeAdapter,
-    model_validator,
-    with_config,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from typing_extensions import NotRequired, Required, TypedDict
 
 #: The cassette file format version this package reads and writes.
@@ -42,20 +33,20 @@ _Count = Annotated[int, Field(ge=0)]
 
 
 # Recorded JSON: checked, and kept as the dict it was.
-@with_config(ConfigDict(extra="allow"))
 class _RecordedErrorJson(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="allow")
     code: int
     message: str
     status: NotRequired[str]
 
 
-@with_config(ConfigDict(extra="forbid"))
 class _RecordedErrorBody(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")
     error: _RecordedErrorJson
 
 
-@with_config(ConfigDict(extra="forbid"))
 class _CountTokensJson(TypedDict, total=False):
+    __pydantic_config__ = ConfigDict(extra="forbid")
     # The API's countTokens answer (the SDK's CountTokensResponse lacks
     # promptTokensDetails, which the API sends).
     totalTokens: Required[_Count]
@@ -64,8 +55,8 @@ class _CountTokensJson(TypedDict, total=False):
     cacheTokensDetails: list[dict[str, Any]]
 
 
-@with_config(ConfigDict(extra="allow"))
 class _ModelJson(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="allow")
     name: Annotated[str, Field(pattern=r"^models/[^/]+$")]
 
 
@@ -89,9 +80,8 @@ class ApiErrorBody(_Strict):
 
 
 class HttpErrorFault(_Strict):
-    """``generate``: answer ``status`` with ``error`` before the first chunk; with
-    ``times``, fail that many requests, answer one, and start over (per cassette and
-    emulator); without, fail every time."""
+    """``generate``: answer ``status`` and ``error`` before the first chunk; with ``times``,
+    fail that many requests, answer one and start over; without, fail every time."""
 
     fault: Literal["http_error"]
     status: int = Field(ge=400, le=599)
@@ -224,8 +214,7 @@ class Chunk(_Strict):
 
 
 class RecordedError(_Strict):
-    """An error answer in place of chunks: HTTP ``status`` (400-599) and ``body``, the
-    API's error JSON sent as is."""
+    """An error answer in place of chunks: HTTP ``status`` and the API's error JSON."""
 
     status: int = Field(ge=400, le=599)
     delay_ms: _Count = 0
@@ -242,8 +231,7 @@ class LiveAudio(_Strict):
 
 
 class LiveClose(_Strict):
-    """The server closing a Live API session: close ``code`` (e.g. 1007, 1011) and
-    ``reason``."""
+    """The server closing a Live API session: close ``code`` (e.g. 1011) and ``reason``."""
 
     code: int = Field(ge=1000, le=4999)
     reason: CloseReason = ""
@@ -275,9 +263,8 @@ class LiveTurn(_Strict):
 
 
 class InteractionEvent(_Strict):
-    """One Interactions API SSE event's JSON (``event``, with its ``event_id``) and its
-    delay, or ``break``: drop the create request's connection here (a resumed stream
-    goes on)."""
+    """One Interactions API SSE ``event`` (with its ``event_id``), or ``break``: drop the
+    create request's connection here (a resumed stream goes on)."""
 
     delay_ms: _Count = 0
     event: dict[str, Any] | None = None
@@ -409,4 +396,3 @@ AnyCassette = (
 )
 #: Any cassette; ``kind`` picks the model.
 Cassette = Annotated[AnyCassette, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)

@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import CassetteError
-from ._cassette import (
-    _ADAPTER,
-    AnyCassette,
-    CountTokensCassette,
-    GenerateCassette,
-    InteractionsCassette,
-    LiveCassette,
-)
+from ._cassette import AnyCassette, Cassette, CountTokensCassette, InteractionsCassette
+
+_ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
 
 
 def _loc(loc: Iterable[Any]) -> str:
@@ -59,45 +54,30 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
     return problems
 
 
-def _without_service_tier(response: dict[str, Any]) -> dict[str, Any]:
-    # The API sends usageMetadata.serviceTier (tests/wire/generate/); the SDK has no field
-    # for it yet and drops it, as it drops any field it does not know: so the check does too.
-    usage = response.get("usageMetadata")
-    if not isinstance(usage, dict) or "serviceTier" not in usage:
-        return response
-    return {**response, "usageMetadata": {k: v for k, v in usage.items() if k != "serviceTier"}}
+def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str]]:
+    """Each recorded answer with the SDK model that checks it and its place."""
+    from google.genai import types
+
+    for i, chunk in enumerate(getattr(cassette, "chunks", [])):
+        if chunk.response is not None:
+            yield types.GenerateContentResponse, chunk.response, f"chunks[{i}].response"
+    for t, turn in enumerate(getattr(cassette, "turns", [])):
+        for i, m in enumerate(turn.messages):
+            yield types.LiveServerMessage, m.message, f"turns[{t}].messages[{i}].message"
+    if isinstance(cassette, CountTokensCassette) and cassette.response is not None:
+        for i, detail in enumerate(cassette.response.get("promptTokensDetails", [])):
+            yield types.ModalityTokenCount, detail, f"response.promptTokensDetails[{i}]"
 
 
 def _sdk_problems(cassette: AnyCassette) -> list[str]:
     """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
-    from google.genai import types
-
-    checks: list[tuple[type[BaseModel], Any, str]] = []
-    if isinstance(cassette, GenerateCassette):
-        checks = [
-            (
-                types.GenerateContentResponse,
-                _without_service_tier(c.response),
-                f"chunks[{i}].response",
-            )
-            for i, c in enumerate(cassette.chunks)
-            if c.response is not None
-        ]
-    elif isinstance(cassette, CountTokensCassette) and cassette.response is not None:
-        details = cassette.response.get("promptTokensDetails") or []
-        checks = [
-            (types.ModalityTokenCount, d, f"response.promptTokensDetails[{i}]")
-            for i, d in enumerate(details)
-        ]
-    elif isinstance(cassette, LiveCassette):
-        checks = [
-            (types.LiveServerMessage, m.message, f"turns[{t}].messages[{i}].message")
-            for t, turn in enumerate(cassette.turns)
-            for i, m in enumerate(turn.messages)
-            if m.message
-        ]
     problems = []
-    for model, data, where in checks:
+    for model, data, where in _recorded(cassette):
+        usage = data.get("usageMetadata") if isinstance(data, dict) else None
+        if isinstance(usage, dict) and "serviceTier" in usage:
+            # The API sends usageMetadata.serviceTier (tests/wire/generate/); the SDK has
+            # no field for it yet and drops it, as it drops any field it does not know.
+            data = {**data, "usageMetadata": {k: v for k, v in usage.items() if k != "serviceTier"}}
         try:
             model.model_validate(data)
         except ValidationError as exc:
