@@ -1,13 +1,8 @@
-"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol.
-
-An HTTPS server on 127.0.0.1 that serves ``generateContent`` and
-``streamGenerateContent``, ``countTokens``, ``models.list``/``models.get``, ephemeral
-``auth_tokens``, the Interactions API and the Live API's WebSocket from recorded
-cassettes, so the real SDKs (Python and JavaScript) stream for real with no key and no
-network; the README's "What the emulator serves" lists every route. Run it with
-:class:`Emulator` or :func:`get_emulator`; read, write and match recordings with
-:class:`CassetteStore` and the cassette models; record with :func:`recording_emulator`.
-Everything in ``_``-prefixed modules is internal.
+"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol
+(HTTPS + SSE, the Live API's WebSocket, Interactions), so the real SDKs stream with no key
+and no network; the README's "What the emulator serves" lists every route. Run it with
+:class:`Emulator` or :func:`get_emulator`, read and write recordings with
+:class:`CassetteStore` and the cassette models, record with :func:`recording_emulator`.
 """
 
 from ._cassette import (

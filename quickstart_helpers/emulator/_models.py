@@ -32,10 +32,7 @@ from ._validation import validate_count_tokens_request
 if TYPE_CHECKING:
     from ._server import Emulator
 
-#: Models per page when the request names no ``pageSize`` (the API's default).
-DEFAULT_PAGE_SIZE = 50
-#: Largest ``pageSize`` honoured (the API's maximum).
-MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # the API's default and largest pageSize
 
 
 def _table() -> dict[str, dict[str, Any]]:
@@ -55,32 +52,28 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
                 served.add("countTokens")
     known = {**_table(), **recorded}
     return [
-        dict(known.get(n) or {"name": f"models/{n}", "supportedGenerationMethods": sorted(m)})
-        for n, m in sorted({**methods, **dict.fromkeys(recorded, set())}.items())
+        dict(known[n])
+        if n in known
+        else {"name": f"models/{n}", "supportedGenerationMethods": sorted(methods[n])}
+        for n in sorted({*methods, *recorded})
     ]
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register ``GET /{version}/models`` and ``GET /{version}/models/{model}``."""
 
-    async def list_models(request: web.Request) -> web.StreamResponse:
-        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
-            forwarded = await emulator.recorder.models(emulator, request, bool(catalog(emulator)))
-            if forwarded is not None:
-                return forwarded
-        return _list(emulator, request)
-
-    async def get_model(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["model"]
-        if emulator.recorder is not None and ":" not in name:
-            known = any(bare_model(m["name"]) == bare_model(name) for m in catalog(emulator))
+    async def models(request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("model")
+        if emulator.recorder is not None and ":" not in (name or ""):  # see _record.py
+            names = [bare_model(m["name"]) for m in catalog(emulator)]
+            known = bare_model(name) in names if name else bool(names)
             forwarded = await emulator.recorder.models(emulator, request, known)
             if forwarded is not None:
                 return forwarded
-        return _get(emulator, request)
+        return _get(emulator, request) if name else _list(emulator, request)
 
-    app.router.add_get("/{version}/models", list_models)
-    app.router.add_get("/{version}/models/{model}", get_model)
+    app.router.add_get("/{version}/models", models)
+    app.router.add_get("/{version}/models/{model}", models)
 
 
 def _offset(token: str) -> int | None:
@@ -134,10 +127,8 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
 
 
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
-    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None:
-    the ``count_tokens`` cassette for the request (its response or its error), else the
-    ``promptTokenCount`` of a ``generate`` cassette whose request has the same contents,
-    system instruction and tools."""
+    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body (as the
+    module docstring says), or None."""
     recorded = emulator.store.find_count(model, body)
     if recorded is not None:
         error = recorded.error

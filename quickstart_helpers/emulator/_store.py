@@ -95,8 +95,8 @@ class CassetteStore:
         """
         with self._checking:
             while self._unchecked:
-                cassette = self._unchecked[0]
-                raise_problems(str(cassette.path), interactions_problems(cassette))
+                first = self._unchecked[0]
+                raise_problems(str(first.path), interactions_problems(first))
                 self._unchecked.pop(0)
 
     def _clashes(self, cassette: AnyCassette, key: str | None) -> list[AnyCassette]:
@@ -116,21 +116,16 @@ class CassetteStore:
         key = cassette_key(cassette)
         for other in self._clashes(cassette, key):
             earlier = self._origin[other.name][1]
-            if folder is not None and earlier is not None and earlier < folder:
-                self._remove(other)
-                self.overridden.append((other, cassette))
-            elif other.name == cassette.name:
-                raise CassetteError(
-                    f"Cassette name {cassette.name!r} is used by {other.path} and "
-                    f"{cassette.path}; names must be unique within a folder (a later "
-                    "folder overrides an earlier one)."
-                )
-            else:
+            if folder is None or earlier is None or earlier >= folder:
+                same = "share a name" if other.name == cassette.name else "answer the same request"
                 raise CassetteError(
                     f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
-                    f"({cassette.path}) answer the same request; remove one of them (within "
-                    "a folder a request has one cassette; a later folder overrides an earlier one)."
+                    f"({cassette.path}) {same}; remove or rename one of them (names must be "
+                    "unique within a folder, and a request has one cassette there; a later "
+                    "folder overrides an earlier one)."
                 )
+            self._remove(other)
+            self.overridden.append((other, cassette))
         if key is not None:
             self._by_key[key] = cassette
         self._origin[cassette.name] = key, folder
