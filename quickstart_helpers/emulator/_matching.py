@@ -56,12 +56,10 @@ def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def normalize_contents(contents: Any) -> list[dict[str, Any]]:
-    """Reduce ``contents`` (wire ``Content`` dicts, camelCase or snake_case, one dict, or
-    None) to what identifies a request: a list of ``{"role", "parts"}``, roles
-    lower-cased (default ``user``), parts as :func:`_normal_part` keeps them.
-    Consecutive contents of one role are merged and adjacent text parts joined, so an
-    answer sent back as one content per chunk (as SDK chat sessions do) equals it joined.
-    """
+    """Reduce wire ``contents`` (a list, one dict or None) to ``{"role", "parts"}`` dicts
+    (roles lower-cased, default ``user``; parts as :func:`_normal_part` keeps them), one
+    per run of a role with adjacent texts joined: an answer sent back one content per
+    chunk (as SDK chat sessions do) equals it joined."""
     contents = _camel_keys(contents)
     result: list[dict[str, Any]] = []
     for content in [contents] if isinstance(contents, dict) else contents or []:
@@ -99,11 +97,9 @@ def _modalities(given: Any, default: str) -> Any:
 
 def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     """Return what selects the recording of a ``generateContent`` request, by field: the
-    model (a ``models/`` prefix ignored), the ``contents`` (normalized, split into the
-    ``history`` and the ``prompt``, the last turn), ``systemInstruction``, ``tools``,
-    ``toolConfig``, ``responseModalities`` (a set; none means ``TEXT``) and the
-    ``thinkingConfig`` when one is given (thinking changes the answer's parts and its time
-    to first chunk). Other generation settings (temperature, ...) select nothing."""
+    model, the contents (the ``history`` and the ``prompt``, the last turn),
+    ``systemInstruction``, ``tools``, ``toolConfig``, ``responseModalities`` (a set) and a
+    ``thinkingConfig`` (it changes the parts and the time to first chunk); not temperature."""
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
     instruction = body.get("systemInstruction")
@@ -127,17 +123,15 @@ def _key(fields: dict[str, Any]) -> str:
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
-    """Return the key of a ``generateContent`` request (:func:`request_fields`, as
-    canonical JSON); matching and the store's duplicate check both use it."""
+    """Return the key of a ``generateContent`` request (matching and duplicates use it)."""
     return _key(request_fields(model, body))
 
 
 def interactions_fields(model: str, body: dict[str, Any], previous: str | None) -> dict[str, Any]:
     """Return what selects the recording of an ``interactions.create`` request: the model,
-    ``previous`` (the name of the cassette that recorded the interaction named by
-    ``previous_interaction_id``), the ``input`` (a string is one text item; base64
-    ``data`` by SHA-256), ``system_instruction``, ``tools``, ``response_format`` and
-    ``response_modalities`` (a set; none means ``text``)."""
+    ``previous`` (the cassette of the interaction ``previous_interaction_id`` names), the
+    ``input`` (base64 ``data`` by SHA-256), ``system_instruction``, ``tools``,
+    ``response_format`` and ``response_modalities`` (a set)."""
     body = body if isinstance(body, dict) else {}
     given = body.get("input")
     items = [given] if isinstance(given, str | dict) else given or []

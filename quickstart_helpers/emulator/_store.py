@@ -212,12 +212,10 @@ class CassetteStore:
 
 
 def listing(cassette: AnyCassette) -> dict[str, Any]:
-    """Return one recording as ``quickstart cassettes --json`` prints it: ``name``,
-    ``kind``, ``model``, ``file``, ``fault`` (a failure recorded on purpose), ``path``
-    (the URL path it answers) and ``request``, as a client sends it: the JSON body
-    (``generate``, ``count_tokens``, ``interactions``: with ``previous``, the cassette
-    whose interaction it continues), for ``live`` the setup message then one
-    ``realtimeInput`` text message per turn, in order; None for ``models`` (a GET)."""
+    """Return one recording as ``quickstart cassettes --json`` prints it, with the URL
+    ``path`` and the ``request`` a client sends: the JSON body (``interactions``: and the
+    ``previous`` cassette), the ``live`` setup then one ``realtimeInput`` text per turn,
+    None for ``models`` (a GET)."""
     model = bare_model(getattr(cassette, "model", ""))
     entry: dict[str, Any] = {
         "name": cassette.name,
