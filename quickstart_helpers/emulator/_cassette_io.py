@@ -103,8 +103,7 @@ def parse_cassette(
     try:
         cassette = _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise CassetteError(f"{source} is not a valid cassette:\n  " + "\n  ".join(lines)) from None
+        raise_problems(source, [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()], "")
     if not isinstance(cassette, InteractionsCassette):
         raise_problems(source, _sdk_problems(cassette))
     elif interactions:
@@ -112,13 +111,13 @@ def parse_cassette(
     return cassette
 
 
-def raise_problems(source: str, problems: list[str]) -> None:
-    """Raise :class:`CassetteError` listing ``problems`` (the SDK's models refused them)."""
+def raise_problems(
+    source: str, problems: list[str], why: str = " (the SDK's models refuse it)"
+) -> None:
+    """Raise :class:`CassetteError` naming ``source`` and listing ``problems``, if any."""
     if problems:
-        raise CassetteError(
-            f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
-            + "\n  ".join(problems)
-        )
+        text = "\n  ".join(problems)
+        raise CassetteError(f"{source} is not a valid cassette{why}:\n  {text}") from None
 
 
 def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) -> AnyCassette:
