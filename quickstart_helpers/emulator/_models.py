@@ -70,6 +70,10 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
             forwarded = await emulator.recorder.models(emulator, request, known)
             if forwarded is not None:
                 return forwarded
+        if ":" in (name or ""):  # GET on a method such as :generateContent
+            raise web.HTTPMethodNotAllowed("GET", ["POST"])
+        if (error := key_error(request)) is not None:
+            return error
         return _get(emulator, request) if name else _list(emulator, request)
 
     app.router.add_get("/{version}/models", models)
@@ -93,8 +97,6 @@ def _list(emulator: Emulator, request: web.Request) -> web.Response:
         size = -1
     token = request.query.get("pageToken", "")
     start, models = _offset(token) if token else 0, catalog(emulator)
-    if (error := key_error(request)) is not None:
-        return error
     if size < 0:
         message = f"Invalid value at 'page_size' (TYPE_INT32), {size_text!r}"
         return api_error(400, "INVALID_ARGUMENT", message)
@@ -109,10 +111,6 @@ def _list(emulator: Emulator, request: web.Request) -> web.Response:
 
 def _get(emulator: Emulator, request: web.Request) -> web.Response:
     name, version = bare_model(request.match_info["model"]), request.match_info["version"]
-    if ":" in name:  # GET on a method such as :generateContent
-        raise web.HTTPMethodNotAllowed("GET", ["POST"])
-    if (error := key_error(request)) is not None:
-        return error
     models = {bare_model(m["name"]): m for m in catalog(emulator)}
     if name in models:
         return web.json_response(models[name])
