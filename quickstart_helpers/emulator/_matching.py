@@ -98,8 +98,9 @@ def _modalities(given: Any, default: str) -> Any:
 def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     """Return what selects the recording of a ``generateContent`` request, by field: the
     model, the contents (the ``history`` and the ``prompt``, the last turn),
-    ``systemInstruction``, ``tools``, ``toolConfig``, ``responseModalities`` (a set) and a
-    ``thinkingConfig`` (it changes the parts and the time to first chunk); not temperature."""
+    ``systemInstruction``, ``tools``, ``toolConfig``, ``responseModalities`` (a set; none:
+    ``TEXT``) and a given ``thinkingConfig`` (it changes the parts and the time to first
+    chunk); no other generation setting (temperature, ...)."""
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
     instruction = body.get("systemInstruction")
@@ -130,8 +131,8 @@ def request_key(model: str, body: dict[str, Any]) -> str:
 def interactions_fields(model: str, body: dict[str, Any], previous: str | None) -> dict[str, Any]:
     """Return what selects the recording of an ``interactions.create`` request: the model,
     ``previous`` (the cassette of the interaction ``previous_interaction_id`` names), the
-    ``input`` (base64 ``data`` by SHA-256), ``system_instruction``, ``tools``,
-    ``response_format`` and ``response_modalities`` (a set)."""
+    ``input`` (a string is one text item; ``data`` by SHA-256), ``system_instruction``,
+    ``tools``, ``response_format`` and ``response_modalities`` (a set; none: ``text``)."""
     body = body if isinstance(body, dict) else {}
     given = body.get("input")
     items = [given] if isinstance(given, str | dict) else given or []
