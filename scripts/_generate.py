@@ -10,7 +10,7 @@ import _authoring as a
 
 from quickstart_helpers import settings
 from quickstart_helpers.emulator import Chunk, GenerateCassette
-from quickstart_helpers.emulator._cassette_faults import SplitFault
+from quickstart_helpers.emulator._cassette import SplitFault
 from quickstart_helpers.emulator._http import sse_event
 from quickstart_helpers.retry import CONTINUE_PROMPT
 

@@ -16,8 +16,8 @@ from quickstart_helpers.emulator import (
     GenerateCassette,
     LiveCassette,
     load_cassette,
-    request_key,
 )
+from quickstart_helpers.emulator._matching import request_key
 from quickstart_helpers.errors import CassetteError
 
 MODEL = "gemini-3.8-flash"
@@ -261,6 +261,14 @@ def test_a_later_folder_overrides_a_cassette_of_the_same_name(tmp_path):
     store = CassetteStore([tmp_path / "a", tmp_path / "b"])
     assert [c.request for c in store.cassettes] == [edited["request"]]
     assert store.find(MODEL, GOOD["request"]) is None  # the earlier one is set aside
+
+
+def test_a_later_folder_overrides_a_copy_with_the_same_name_and_request(tmp_path):
+    _write(tmp_path / "a", "good", GOOD)
+    _write(tmp_path / "b", "good", {**GOOD, "chunks": [_text_chunk("Mine.")]})
+    store = CassetteStore([tmp_path / "a", tmp_path / "b"])
+    assert store.find(MODEL, GOOD["request"]).path == tmp_path / "b" / "good.json"
+    assert [(a.path.parent.name, b.path.parent.name) for a, b in store.overridden] == [("a", "b")]
 
 
 def test_two_cassettes_for_one_request_in_one_folder_tree_are_still_refused(tmp_path):

@@ -13,7 +13,9 @@ from google import genai
 from google.genai import errors
 
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
-from quickstart_helpers.emulator import INVALID_KEY_ERROR, CassetteStore, Emulator, merge_chunks
+from quickstart_helpers.emulator import CassetteStore, Emulator
+from quickstart_helpers.emulator._http import merge_chunks
+from quickstart_helpers.emulator._protocol import INVALID_KEY_ERROR
 from quickstart_helpers.emulator._tls import make_local_certificate
 
 from ._sockets import raw_generate_stream
@@ -234,7 +236,7 @@ def test_repository_cassettes_load(cassette_dir):
 
 
 def test_matching_treats_a_chunked_answer_like_the_joined_one():
-    from quickstart_helpers.emulator import normalize_contents
+    from quickstart_helpers.emulator._matching import normalize_contents
 
     chunked = [
         {"role": "user", "parts": [{"text": "Hi"}]},

@@ -24,14 +24,9 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from quickstart_helpers.emulator import (
-    CassetteStore,
-    Emulator,
-    ReceivedRequest,
-    RequestLog,
-    parse_cassette,
-)
+from quickstart_helpers.emulator import CassetteStore, Emulator, RequestLog, parse_cassette
 from quickstart_helpers.emulator._live import CLOSE_INVALID_ARGUMENT
+from quickstart_helpers.emulator._protocol import ReceivedRequest
 from quickstart_helpers.sse import iter_events, iter_lines
 from tests._sockets import closed_within
 

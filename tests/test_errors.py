@@ -6,7 +6,7 @@ import json
 
 from google.genai import errors
 
-from quickstart_helpers.emulator import INVALID_KEY_ERROR
+from quickstart_helpers.emulator._protocol import INVALID_KEY_ERROR
 from quickstart_helpers.errors import (
     describe_handled_error,
     explain_api_error,

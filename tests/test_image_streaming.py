@@ -14,7 +14,8 @@ from google import genai
 from google.genai import errors, types
 from PIL import Image
 
-from quickstart_helpers.emulator import IMAGE_OUTPUT_MODELS, Emulator
+from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator._protocol import IMAGE_OUTPUT_MODELS
 from quickstart_helpers.parts import astream_parts, extension_for, iter_parts, stream_parts
 
 ROOT = Path(__file__).resolve().parent.parent

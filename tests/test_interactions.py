@@ -19,10 +19,10 @@ from quickstart_helpers.emulator import (
     CassetteStore,
     Emulator,
     InteractionsCassette,
-    cassette_key,
     parse_cassette,
     shipped_cassette_dir,
 )
+from quickstart_helpers.emulator._matching import cassette_key
 from quickstart_helpers.errors import CassetteError
 
 

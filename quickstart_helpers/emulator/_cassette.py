@@ -1,97 +1,211 @@
-"""The cassette file format: one pydantic model per kind, read by replay and written by
-record mode and the authoring scripts.
-
-A cassette is one JSON file (any sub-folder of a cassette folder); ``kind`` picks the
-model, ``format`` is the file format's version (:data:`FORMAT`) and unknown keys are
-refused everywhere. Recorded answers are checked with the SDK's own models
-(``google.genai.types``), which refuse unknown fields. ``delay_ms`` is always the wait
-before an item in realtime pacing, in milliseconds.
-
-- ``generate`` answers one ``generateContent`` / ``streamGenerateContent`` request:
-  ``request`` (the JSON body) and ``chunks`` (each a ``GenerateContentResponse`` as the
-  API sends it in an SSE event, an ``{"error": ...}`` event inside the stream, or
-  ``"break": true``, the connection dropped there), or instead of chunks ``error``,
-  the HTTP status and the API's error JSON sent before any chunk.
-- ``live`` is a Live API session: ``setup`` and ``turns``, each the server's messages
-  (``types.LiveServerMessage``) answering one client turn (its text ``input``); audio
-  is a slice of a WAV file beside the cassette; the last message may be a ``close``
-  (code and reason). See :mod:`._live`.
-- ``count_tokens`` answers one ``countTokens`` request (``response`` or ``error``);
-  without one, ``countTokens`` answers from a ``generate`` cassette's
-  ``promptTokenCount``.
-- ``models`` adds Model JSON (as ``GET /{version}/models/{model}`` answers it) to the
-  emulator's catalog.
-- ``interactions`` answers one ``POST /{version}/interactions``: the create body,
-  ``previous`` (the cassette whose interaction it continues), the SSE ``events`` (each
-  with its ``event_id``; ``"break": true`` drops the connection) and the finished
-  ``interaction``. The SDK's Interactions models take half a second to import, so
-  :class:`~._store.CassetteStore` checks these cassettes when first asked for one.
-
-``generate`` and ``live`` cassettes take an optional ``faults`` list, directives that
-reproduce what breaks streams in production (:data:`Fault`, carried out by
-:mod:`._faults`)::
-
-    "faults": [{"fault": "http_error", "status": 503, "times": 2,
-                "error": {"error": {"code": 503, "message": "...", "status": "UNAVAILABLE"}}},
-               {"fault": "split", "chunk": 1, "at": [7, 8]}]
+"""The cassette file format: one strict pydantic model per kind (``kind`` picks it, see
+:data:`Cassette`), read by replay and written by record mode and the authoring scripts.
+The README's "Cassettes" section describes every field; unknown keys are refused
+everywhere, ``delay_ms`` is the wait in milliseconds before an item in realtime pacing,
+and :mod:`._cassette_io` also checks recorded answers with the SDK's models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
-from pydantic import model_validator as after
-
-from ._cassette_faults import CloseReason, Fault, SplitFault, check_faults
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from typing_extensions import NotRequired, Required, TypedDict
 
 #: The cassette file format version this package reads and writes.
 FORMAT = 1
-
-_after = after(mode="after")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class _ErrorDetail(BaseModel):
-    # A recorded error object: code, message and status; other fields kept as they are.
-    model_config = ConfigDict(extra="allow")
+def _short_reason(reason: str) -> str:
+    if len(reason.encode("utf-8")) > 123:
+        raise ValueError("a close reason holds at most 123 UTF-8 bytes")
+    return reason
+
+
+#: A WebSocket close reason: at most 123 UTF-8 bytes (RFC 6455).
+CloseReason = Annotated[str, AfterValidator(_short_reason)]
+_Count = Annotated[int, Field(ge=0)]
+
+
+# Recorded JSON: checked, and kept as the dict it was.
+class _RecordedErrorJson(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="allow")
     code: int
     message: str
-    status: str = ""
+    status: NotRequired[str]
 
 
-class _ErrorBody(_Strict):
-    error: _ErrorDetail
+class _RecordedErrorBody(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    error: _RecordedErrorJson
 
 
-def _api_error(value: dict[str, Any], model: type[BaseModel], where: str) -> None:
-    try:
-        model.model_validate(value)
-    except ValidationError as exc:
-        raise ValueError(f"not the API's error JSON ({_problems(exc, where)})") from None
+class _CountTokensJson(TypedDict, total=False):
+    __pydantic_config__ = ConfigDict(extra="forbid")
+    # The API's countTokens answer (the SDK's CountTokensResponse lacks
+    # promptTokensDetails, which the API sends).
+    totalTokens: Required[_Count]
+    cachedContentTokenCount: _Count
+    promptTokensDetails: list[dict[str, Any]]
+    cacheTokensDetails: list[dict[str, Any]]
+
+
+class _ModelJson(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="allow")
+    name: Annotated[str, Field(pattern=r"^models/[^/]+$")]
+
+
+# -- fault directives (a cassette's ``faults``): what breaks streams in production,
+# replayed on purpose by :mod:`._faults` --------------------------------------------------
+
+
+class ApiErrorDetail(_Strict):
+    """The inside of the API's error JSON."""
+
+    code: int = Field(ge=400, le=599)
+    message: str = Field(min_length=1)
+    status: str = Field(pattern=r"^[A-Z_]+$")
+    details: list[dict[str, Any]] | None = None
+
+
+class ApiErrorBody(_Strict):
+    """The API's error JSON, ``{"error": {"code", "message", "status"}}``."""
+
+    error: ApiErrorDetail
+
+
+class HttpErrorFault(_Strict):
+    """``generate``: answer ``status`` and ``error`` before the first chunk; with ``times``,
+    fail that many requests, answer one and start over; without, fail every time."""
+
+    fault: Literal["http_error"]
+    status: int = Field(ge=400, le=599)
+    error: ApiErrorBody
+    times: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _same_code(self) -> HttpErrorFault:
+        if self.error.error.code != self.status:
+            raise ValueError(f"error.error.code must equal status ({self.status})")
+        return self
+
+
+class ErrorEventFault(_Strict):
+    """``generate``: send an ``{"error": {...}}`` SSE event after ``after`` chunks, then end."""
+
+    fault: Literal["error_event"]
+    after: _Count
+    error: ApiErrorBody
+
+
+class DropFault(_Strict):
+    """Drop the connection after ``after`` chunks (``generate``; ``at_byte`` also sends
+    that many bytes of the next chunk's event) or messages of turn ``turn`` (``live``)."""
+
+    fault: Literal["drop"]
+    after: _Count
+    at_byte: int | None = Field(default=None, ge=1)
+    turn: int | None = Field(default=None, ge=0)
+
+
+class SplitFault(_Strict):
+    """``generate``: write chunk ``chunk``'s event in several TCP writes, cut at byte
+    offsets ``at`` (an offset inside a UTF-8 character splits it across two reads)."""
+
+    fault: Literal["split"]
+    chunk: _Count
+    at: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> SplitFault:
+        if self.at != sorted(set(self.at)):
+            raise ValueError("at must be byte offsets in increasing order")
+        return self
+
+
+class CloseFault(_Strict):
+    """``live``: close the WebSocket with ``code`` and ``reason`` after ``after`` messages
+    of turn ``turn``."""
+
+    fault: Literal["close"]
+    code: int = Field(ge=1000, le=4999)
+    reason: CloseReason = ""
+    turn: _Count = 0
+    after: _Count
+
+
+class GoAwayFault(_Strict):
+    """``live``: send ``{"goAway": {"timeLeft": ...}}`` after ``after`` messages of turn
+    ``turn``; the turn goes on, then no more turns are taken and the connection closes
+    (1000) once ``time_left`` has passed (at once in fast pacing)."""
+
+    fault: Literal["go_away"]
+    turn: _Count = 0
+    after: _Count
+    time_left: str = Field(default="10s", pattern=r"^[0-9]+(\.[0-9]+)?s$")
+
+
+#: Any fault directive; ``fault`` picks the model.
+Fault = Annotated[
+    HttpErrorFault | ErrorEventFault | DropFault | SplitFault | CloseFault | GoAwayFault,
+    Field(discriminator="fault"),
+]
+
+
+def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
+    """Check that each fault suits the cassette's kind, lies within it and is not repeated
+    (at most one fault ends the stream, per turn for ``live``)."""
+    live, seen = cassette.kind == "live", {}
+    kinds = ("drop", "close", "go_away") if live else ("http_error", "error_event", "drop", "split")
+    for i, fault in enumerate(cassette.faults):
+        where, turn = f"faults[{i}]", getattr(fault, "turn", None)
+        at_byte = getattr(fault, "at_byte", None)
+        if fault.fault not in kinds:
+            raise ValueError(
+                f"{where}: a {cassette.kind!r} cassette cannot hold a {fault.fault!r} fault"
+            )
+        if not live and turn is not None:
+            raise ValueError(f"{where}: 'turn' is for live cassettes")
+        if live and at_byte is not None:
+            raise ValueError(f"{where}: 'at_byte' is for generate cassettes")
+        turn = turn or 0
+        if live and turn >= len(cassette.turns):
+            raise ValueError(f"{where}: turn {turn} does not exist")
+        if isinstance(fault, SplitFault):
+            key, position, limit = ("split", fault.chunk), fault.chunk, len(cassette.chunks) - 1
+        else:
+            ending = fault.fault in ("error_event", "drop", "close")
+            key, position = ("ending" if ending else fault.fault, turn), getattr(fault, "after", 0)
+            items = cassette.turns[turn].messages if live else cassette.chunks
+            limit = len(items) - (at_byte is not None)
+        if key in seen:
+            raise ValueError(f"{where}: repeats faults[{seen[key]}] at the same place")
+        seen[key] = i
+        if position > limit:
+            raise ValueError(f"{where}: position {position} lies past the end (at most {limit})")
+        if isinstance(fault, SplitFault) and cassette.chunks[position].response is None:
+            raise ValueError(f"{where}: chunks[{position}] is not a response to split")
 
 
 class Chunk(_Strict):
-    """One streamed chunk: exactly one of ``response`` (the chunk's JSON), ``error`` (an
-    error event inside the stream, sent as ``{"error": {...}}``) or ``break`` (drop the
-    connection here)."""
+    """One streamed chunk: exactly one of ``response`` (a ``GenerateContentResponse`` as
+    the API sends it in an SSE event), ``error`` (an error event inside the stream, sent
+    as ``{"error": {...}}``) or ``break`` (drop the connection here)."""
 
-    delay_ms: int = Field(default=0, ge=0)
+    delay_ms: _Count = 0
     response: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: _RecordedErrorJson | None = None
     break_: bool = Field(default=False, alias="break")
 
-    @_after
+    @model_validator(mode="after")
     def _one_of(self) -> Chunk:
         if [self.response is not None, self.error is not None, self.break_].count(True) != 1:
             raise ValueError('a chunk has exactly one of "response", "error" or "break": true')
-        if self.error is not None:
-            _api_error(self.error, _ErrorDetail, "error")
         return self
 
     def payload(self) -> dict[str, Any] | None:
@@ -100,17 +214,11 @@ class Chunk(_Strict):
 
 
 class RecordedError(_Strict):
-    """An error answer in place of chunks: HTTP ``status`` (400-599) and ``body``, the
-    API's error JSON sent as is."""
+    """An error answer in place of chunks: HTTP ``status`` and the API's error JSON."""
 
     status: int = Field(ge=400, le=599)
-    delay_ms: int = Field(default=0, ge=0)
-    body: dict[str, Any]
-
-    @_after
-    def _api_body(self) -> RecordedError:
-        _api_error(self.body, _ErrorBody, "body")
-        return self
+    delay_ms: _Count = 0
+    body: _RecordedErrorBody
 
 
 class LiveAudio(_Strict):
@@ -118,30 +226,29 @@ class LiveAudio(_Strict):
     and ``frames``, sent as one ``audio/pcm;rate=<Hz>`` inline data part."""
 
     file: str
-    start: int = Field(ge=0)
+    start: _Count
     frames: int = Field(gt=0)
 
 
 class LiveClose(_Strict):
-    """The server closing a Live API session: close ``code`` (e.g. 1007, 1011) and
-    ``reason`` (at most 123 UTF-8 bytes, RFC 6455)."""
+    """The server closing a Live API session: close ``code`` (e.g. 1011) and ``reason``."""
 
     code: int = Field(ge=1000, le=4999)
     reason: CloseReason = ""
 
 
 class LiveMessage(_Strict):
-    """One Live API server ``message`` and its delay; ``audio`` adds an inline data part to
-    ``serverContent.modelTurn.parts``; ``break`` drops the connection; ``close`` (alone)
-    closes the session."""
+    """One Live API server ``message`` (a ``LiveServerMessage``) and its delay; ``audio``
+    adds an inline data part to ``serverContent.modelTurn.parts``; ``break`` drops the
+    connection; ``close`` (alone, and last) closes the session."""
 
-    delay_ms: int = Field(default=0, ge=0)
+    delay_ms: _Count = 0
     message: dict[str, Any] = Field(default_factory=dict)
     audio: LiveAudio | None = None
     break_: bool = Field(default=False, alias="break")
     close: LiveClose | None = None
 
-    @_after
+    @model_validator(mode="after")
     def _close_alone(self) -> LiveMessage:
         if self.close is not None and (self.message or self.audio or self.break_):
             raise ValueError('a "close" message has no "message", "audio" or "break"')
@@ -155,7 +262,19 @@ class LiveTurn(_Strict):
     messages: list[LiveMessage] = Field(min_length=1)
 
 
-# -- the cassettes -----------------------------------------------------------------------
+class InteractionEvent(_Strict):
+    """One Interactions API SSE ``event`` (with its ``event_id``), or ``break``: drop the
+    create request's connection here (a resumed stream goes on)."""
+
+    delay_ms: _Count = 0
+    event: dict[str, Any] | None = None
+    break_: bool = Field(default=False, alias="break")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> InteractionEvent:
+        if (self.event is None) == (not self.break_):
+            raise ValueError('an event has either an "event" or "break": true, not both')
+        return self
 
 
 class _Named(_Strict):
@@ -175,14 +294,10 @@ class _Named(_Strict):
         """Whether it records a failure on purpose (faults, an error, a break, a close, or
         a file under a ``faults/`` folder): never offered as the nearest recording."""
         items = [*getattr(self, "chunks", []), *getattr(self, "events", [])]
-        items += [m for t in getattr(self, "turns", []) for m in t.messages]
-        return bool(
-            getattr(self, "faults", None)
-            or getattr(self, "error", None)
-            or any(
-                i.break_ or getattr(i, "error", None) or getattr(i, "close", None) for i in items
-            )
-            or (self._path is not None and "faults" in self._path.parent.parts)
+        items += [m for turn in getattr(self, "turns", []) for m in turn.messages]
+        marks = ("faults", "error", "break_", "close")
+        return any(getattr(x, mark, None) for x in (self, *items) for mark in marks) or (
+            self._path is not None and "faults" in self._path.parent.parts
         )
 
 
@@ -191,7 +306,8 @@ class _CassetteBase(_Named):
 
 
 class GenerateCassette(_CassetteBase):
-    """A recorded ``generateContent`` / ``streamGenerateContent`` exchange."""
+    """A recorded ``generateContent`` / ``streamGenerateContent`` exchange: the ``request``
+    (the JSON body) and its ``chunks``, or instead an ``error`` sent before any chunk."""
 
     kind: Literal["generate"] = "generate"
     faults: list[Fault] = Field(default_factory=list)
@@ -199,105 +315,64 @@ class GenerateCassette(_CassetteBase):
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
 
-    @_after
+    @model_validator(mode="after")
     def _fits(self) -> GenerateCassette:
         if (self.error is None) == (not self.chunks):
             raise ValueError(
                 'a generate cassette has "chunks" or an "error", not both (at least one chunk)'
             )
         check_faults(self)
-        for fault in self.faults:
-            if isinstance(fault, SplitFault) and self.chunks[fault.chunk].response is None:
-                raise ValueError(f"split: chunks[{fault.chunk}] is a break, not a chunk")
         return self
 
 
 class LiveCassette(_CassetteBase):
-    """A recorded Live API session: its setup and the server's answer to each turn."""
+    """A recorded Live API session: its ``setup`` and the server's answer to each turn."""
 
     kind: Literal["live"] = "live"
     faults: list[Fault] = Field(default_factory=list)
     setup: dict[str, Any] = Field(default_factory=dict)
     turns: list[LiveTurn] = Field(min_length=1)
 
-    @_after
+    @model_validator(mode="after")
     def _fits(self) -> LiveCassette:
         check_faults(self)
-        messages = [
-            (t, m, x) for t, turn in enumerate(self.turns) for m, x in enumerate(turn.messages)
-        ]
-        for t, m, message in messages[:-1]:
-            if message.close is not None:
-                where = f"turns[{t}].messages[{m}]"
-                raise ValueError(
-                    f'{where}: a "close" can only be the last message of the last turn'
-                )
+        last = (len(self.turns) - 1, len(self.turns[-1].messages) - 1)
+        for t, turn in enumerate(self.turns):
+            for m, message in enumerate(turn.messages):
+                if message.close is not None and (t, m) != last:
+                    raise ValueError(
+                        f'turns[{t}].messages[{m}]: a "close" can only be the last message '
+                        "of the last turn"
+                    )
         return self
 
 
 class CountTokensCassette(_CassetteBase):
-    """A recorded ``countTokens`` exchange: the request and the API's answer (or error)."""
+    """A recorded ``countTokens`` exchange: the ``request`` and the API's ``response`` or
+    ``error`` (without one, ``countTokens`` answers from a ``generate`` cassette)."""
 
     kind: Literal["count_tokens"] = "count_tokens"
     request: dict[str, Any]
-    response: dict[str, Any] | None = None
+    response: _CountTokensJson | None = None
     error: RecordedError | None = None
 
-    @_after
+    @model_validator(mode="after")
     def _one_of(self) -> CountTokensCassette:
         if (self.response is None) == (self.error is None):
             raise ValueError('a count_tokens cassette has a "response" or an "error", one of them')
         return self
 
 
-class _CountTokensJson(_Strict):
-    # The API's countTokens answer (the SDK's CountTokensResponse lacks
-    # promptTokensDetails, which the API sends).
-    totalTokens: int = Field(ge=0)
-    cachedContentTokenCount: int | None = Field(default=None, ge=0)
-    promptTokensDetails: list[dict[str, Any]] | None = None
-    cacheTokensDetails: list[dict[str, Any]] | None = None
-
-
-class _ModelJson(BaseModel):
-    model_config = ConfigDict(extra="allow")  # the API's Model JSON, kept as it is
-    name: str = Field(pattern=r"^models/[^/]+$")
-
-
 class ModelsCassette(_Named):
     """Model JSON recorded from ``GET /{version}/models[/{model}]``, added to the catalog."""
 
     kind: Literal["models"] = "models"
-    models: list[dict[str, Any]] = Field(min_length=1)
-
-    @_after
-    def _model_json(self) -> ModelsCassette:
-        for i, model in enumerate(self.models):
-            try:
-                _ModelJson.model_validate(model)
-            except ValidationError as exc:
-                where = _problems(exc, f"models[{i}]")
-                raise ValueError(f"not the API's Model JSON ({where})") from None
-        return self
-
-
-class InteractionEvent(_Strict):
-    """One Interactions API SSE event's JSON (``event``) and its delay, or ``break``: drop
-    the create request's connection here (a resumed stream goes on)."""
-
-    delay_ms: int = Field(default=0, ge=0)
-    event: dict[str, Any] | None = None
-    break_: bool = Field(default=False, alias="break")
-
-    @_after
-    def _one_of(self) -> InteractionEvent:
-        if (self.event is None) == (not self.break_):
-            raise ValueError('an event has either an "event" or "break": true, not both')
-        return self
+    models: list[_ModelJson] = Field(min_length=1)
 
 
 class InteractionsCassette(_CassetteBase):
-    """A recorded Interactions API exchange: one ``interactions.create`` request."""
+    """A recorded ``interactions.create``: the ``request`` body, ``previous`` (the cassette
+    whose interaction it continues), the SSE ``events`` and the finished ``interaction``."""
 
     kind: Literal["interactions"] = "interactions"
     previous: str | None = None
@@ -321,17 +396,3 @@ AnyCassette = (
 )
 #: Any cassette; ``kind`` picks the model.
 Cassette = Annotated[AnyCassette, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
-
-
-def _loc(loc: Iterable[Any]) -> str:
-    text = ""
-    for item in loc:
-        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
-    return text or "(top level)"
-
-
-def _problems(exc: ValidationError, where: str = "") -> str:
-    return "; ".join(
-        f"{where}{'.' if where else ''}{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()
-    )

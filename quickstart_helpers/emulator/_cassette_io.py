@@ -1,29 +1,31 @@
-"""Reading and writing cassette files: the checks with the SDK's own models
-(``google.genai.types``, which refuse unknown fields; the Interactions API's models for
-``interactions`` cassettes), :func:`parse_cassette`, :func:`load_cassette` and
-:func:`dump_cassette`. The models of the format are in :mod:`._cassette`.
+"""Reading and writing cassette files (:func:`load_cassette`, :func:`parse_cassette`,
+:func:`dump_cassette`, :func:`cassette_json`). Besides the format (:mod:`._cassette`),
+recorded answers are checked with the SDK's own models (``google.genai.types``, which
+refuse unknown fields; the Interactions API's models for ``interactions`` cassettes).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import CassetteError
-from ._cassette import (
-    _ADAPTER,
-    AnyCassette,
-    CountTokensCassette,
-    GenerateCassette,
-    InteractionsCassette,
-    LiveCassette,
-    _CountTokensJson,
-    _loc,
-)
+from ._cassette import AnyCassette, Cassette, CountTokensCassette, InteractionsCassette
+
+_ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
+
+
+def _loc(loc: Iterable[Any]) -> str:
+    """A pydantic error location as a path: ``chunks[2].response.candidates``."""
+    text = ""
+    for item in loc:
+        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
+    return text or "(top level)"
 
 
 def interactions_problems(cassette: InteractionsCassette) -> list[str]:
@@ -34,11 +36,11 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
     if not cassette.interaction_id:
         problems.append("interaction.id: the recorded interaction needs its id")
     seen: set[str] = set()
-    for i, item in enumerate(cassette.events):
-        where, event_id = f"events[{i}].event", (item.event or {}).get("event_id")
-        if item.event is None:
+    for i, event in enumerate(e.event for e in cassette.events):
+        if event is None:
             continue
-        problems += event_problems(item.event, where)
+        where, event_id = f"events[{i}].event", event.get("event_id")
+        problems += event_problems(event, where)
         if not isinstance(event_id, str) or not event_id:
             problems.append(f"{where}.event_id: every event needs an event_id (to resume)")
         elif event_id in seen:
@@ -52,63 +54,35 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
     return problems
 
 
-def _without_service_tier(response: dict[str, Any]) -> dict[str, Any]:
-    """The API sends ``usageMetadata.serviceTier`` (tests/wire/generate/); the SDK has no field
-    for it yet and drops it, as it drops any field it does not know: so the check does too."""
-    usage = response.get("usageMetadata")
-    if not isinstance(usage, dict) or "serviceTier" not in usage:
-        return response
-    return {**response, "usageMetadata": {k: v for k, v in usage.items() if k != "serviceTier"}}
-
-
-def _sdk_problems(cassette: AnyCassette, interactions: bool) -> list[str]:
-    """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
+def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str]]:
+    """Each recorded answer with the SDK model that checks it and its place."""
     from google.genai import types
 
-    checks: list[tuple[type[BaseModel], dict[str, Any], str]] = []
-    if isinstance(cassette, InteractionsCassette):
-        return interactions_problems(cassette) if interactions else []
-    if isinstance(cassette, GenerateCassette):
-        checks = [
-            (
-                types.GenerateContentResponse,
-                _without_service_tier(c.response),
-                f"chunks[{i}].response",
-            )
-            for i, c in enumerate(cassette.chunks)
-            if c.response is not None
-        ]
-    elif isinstance(cassette, CountTokensCassette) and cassette.response is not None:
-        checks = [(_CountTokensJson, cassette.response, "response")]
-        details = cassette.response.get("promptTokensDetails") or []
-        checks += [
-            (types.ModalityTokenCount, d, f"response.promptTokensDetails[{i}]")
-            for i, d in enumerate(details)
-            if isinstance(d, dict)
-        ]
-    elif isinstance(cassette, LiveCassette):
-        checks = [
-            (types.LiveServerMessage, m.message, f"turns[{t}].messages[{i}].message")
-            for t, turn in enumerate(cassette.turns)
-            for i, m in enumerate(turn.messages)
-            if m.message
-        ]
+    for i, chunk in enumerate(getattr(cassette, "chunks", [])):
+        if chunk.response is not None:
+            yield types.GenerateContentResponse, chunk.response, f"chunks[{i}].response"
+    for t, turn in enumerate(getattr(cassette, "turns", [])):
+        for i, m in enumerate(turn.messages):
+            yield types.LiveServerMessage, m.message, f"turns[{t}].messages[{i}].message"
+    if isinstance(cassette, CountTokensCassette) and cassette.response is not None:
+        for i, detail in enumerate(cassette.response.get("promptTokensDetails", [])):
+            yield types.ModalityTokenCount, detail, f"response.promptTokensDetails[{i}]"
+
+
+def _sdk_problems(cassette: AnyCassette) -> list[str]:
+    """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
     problems = []
-    for model, data, where in checks:
+    for model, data, where in _recorded(cassette):
+        usage = data.get("usageMetadata") if isinstance(data, dict) else None
+        if isinstance(usage, dict) and "serviceTier" in usage:
+            # The API sends usageMetadata.serviceTier (tests/wire/generate/); the SDK has
+            # no field for it yet and drops it, as it drops any field it does not know.
+            data = {**data, "usageMetadata": {k: v for k, v in usage.items() if k != "serviceTier"}}
         try:
             model.model_validate(data)
         except ValidationError as exc:
             problems += [f"{where}.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
     return problems
-
-
-def raise_problems(source: str, problems: list[str]) -> None:
-    """Raise :class:`CassetteError` listing ``problems`` (the SDK's models refused them)."""
-    if problems:
-        raise CassetteError(
-            f"{source} is not a valid cassette (the SDK's models refuse it):\n  "
-            + "\n  ".join(problems)
-        )
 
 
 def parse_cassette(
@@ -119,8 +93,8 @@ def parse_cassette(
     Args:
         data: The cassette as a dict.
         source: Where it came from, for messages (a file name).
-        interactions: False leaves an ``interactions`` cassette to
-            :func:`interactions_problems` (the store checks it when first used).
+        interactions: False leaves an ``interactions`` cassette's check with the SDK's
+            models to :func:`interactions_problems` (the store checks it when first used).
 
     Raises:
         CassetteError: Not a valid cassette; the message names ``source`` and the path
@@ -129,10 +103,21 @@ def parse_cassette(
     try:
         cassette = _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        lines = [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise CassetteError(f"{source} is not a valid cassette:\n  " + "\n  ".join(lines)) from None
-    raise_problems(source, _sdk_problems(cassette, interactions))
+        raise_problems(source, [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()], "")
+    if not isinstance(cassette, InteractionsCassette):
+        raise_problems(source, _sdk_problems(cassette))
+    elif interactions:
+        raise_problems(source, interactions_problems(cassette))
     return cassette
+
+
+def raise_problems(
+    source: str, problems: list[str], why: str = " (the SDK's models refuse it)"
+) -> None:
+    """Raise :class:`CassetteError` naming ``source`` and listing ``problems``, if any."""
+    if problems:
+        text = "\n  ".join(problems)
+        raise CassetteError(f"{source} is not a valid cassette{why}:\n  {text}") from None
 
 
 def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) -> AnyCassette:

@@ -1,19 +1,11 @@
-"""Matching requests to recordings, and the "no recording" answer.
+"""Matching requests to recordings, and the "no recording" 404 message.
 
-A ``generateContent`` request and a ``generate`` cassette match when their
-:func:`request_key` is equal. The key holds the model (a ``models/`` prefix is ignored),
-the ``contents`` (as :func:`normalize_contents` reduces them, split into the history and
-the prompt, the last turn), the ``systemInstruction``, ``tools``, ``toolConfig``, the
-``responseModalities`` (as a set; none means ``TEXT``), and the ``thinkingConfig`` when
-one is given (thinking changes the answer's parts and its time to first chunk). Other
-generation settings (temperature, ...) do not select a recording. Field names may be
-camelCase or snake_case. An Interactions API create request is matched the same way by
-:func:`interactions_request_key`.
-
-A request no recording answers gets the API's 404 ``NOT_FOUND`` whose message
-(:func:`no_recording`, :func:`no_interaction_recording`) names the fields in which it
-differs from the nearest recording (fewest differing fields, then the most similar
-prompt; never a fault recording) and says how to list and how to record recordings.
+A request matches a cassette when their keys are equal: the fields that select a
+recording (:func:`request_fields` for ``generateContent``, :func:`interactions_fields`
+for ``interactions.create``) as canonical JSON. Field names may be camelCase or
+snake_case. A request no recording answers gets the API's 404 ``NOT_FOUND`` naming the
+fields in which it differs from the nearest recording (fewest differing fields, then the
+most similar prompt; never a fault recording) and saying how to list and record.
 """
 
 from __future__ import annotations
@@ -30,19 +22,17 @@ from ._protocol import bare_model, short
 
 T = TypeVar("T")
 
-_CAMEL = re.compile(r"_([a-z0-9])")
 #: Keys whose values are user data (function arguments, schemas): left as they are.
 _OPAQUE = frozenset({"args", "response", "parameters", "parametersJsonSchema", "responseSchema"})
 
 
 def _camel_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            name = _CAMEL.sub(lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
-            out[name] = item if name in _OPAQUE else _camel_keys(item)
-        return out
-    return [_camel_keys(v) for v in value] if isinstance(value, list) else value
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    named = {re.sub(r"_([a-z0-9])", lambda m: m[1].upper(), str(k)): v for k, v in value.items()}
+    return {k: v if k in _OPAQUE else _camel_keys(v) for k, v in named.items()}
 
 
 def _digest(data: Any) -> str:
@@ -52,33 +42,24 @@ def _digest(data: Any) -> str:
 def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
     """A part as it identifies a request: text (thoughts skipped), inline data by MIME
     type and SHA-256, file data by MIME type and URI, function calls and responses by
-    name and arguments."""
+    name and arguments; None for anything else."""
     if "text" in part and not part.get("thought"):
         return {"text": str(part["text"])}
-    for field, keys in (
-        ("inlineData", ("mimeType", "data")),
-        ("fileData", ("mimeType", "fileUri")),
-        ("functionCall", ("name", "args")),
-        ("functionResponse", ("name", "response")),
-    ):
-        value = part.get(field)
-        if isinstance(value, dict):
-            first, second = (value.get(k) for k in keys)
-            if field == "inlineData":
-                second = _digest(second or "")
-            elif field.startswith("function"):
-                second = second or {}
-            return {field: [first, second]}
+    if isinstance(data := part.get("inlineData"), dict):
+        return {"inlineData": [data.get("mimeType"), _digest(data.get("data") or "")]}
+    if isinstance(data := part.get("fileData"), dict):
+        return {"fileData": [data.get("mimeType"), data.get("fileUri")]}
+    for field, arguments in (("functionCall", "args"), ("functionResponse", "response")):
+        if isinstance(data := part.get(field), dict):
+            return {field: [data.get("name"), data.get(arguments) or {}]}
     return None
 
 
 def normalize_contents(contents: Any) -> list[dict[str, Any]]:
-    """Reduce ``contents`` (wire ``Content`` dicts, camelCase or snake_case, one dict, or
-    None) to what identifies a request: a list of ``{"role", "parts"}``, roles
-    lower-cased (default ``user``), parts as :func:`_normal_part` keeps them.
-    Consecutive contents of one role are merged and adjacent text parts joined, so an
-    answer sent back as one content per chunk (as SDK chat sessions do) equals it joined.
-    """
+    """Reduce wire ``contents`` (a list, one dict or None) to ``{"role", "parts"}`` dicts
+    (roles lower-cased, default ``user``; parts as :func:`_normal_part` keeps them), one
+    per run of a role with adjacent texts joined: an answer sent back one content per
+    chunk (as SDK chat sessions do) equals it joined."""
     contents = _camel_keys(contents)
     result: list[dict[str, Any]] = []
     for content in [contents] if isinstance(contents, dict) else contents or []:
@@ -90,8 +71,7 @@ def normalize_contents(contents: Any) -> list[dict[str, Any]]:
         if not result or result[-1]["role"] != role:
             result.append({"role": role, "parts": []})
         parts = result[-1]["parts"]
-        for part in given:
-            normal = _normal_part(part) if isinstance(part, dict) else None
+        for normal in (_normal_part(p) for p in given if isinstance(p, dict)):
             if normal and "text" in normal and parts and "text" in parts[-1]:
                 parts[-1] = {"text": parts[-1]["text"] + normal["text"]}
             elif normal:
@@ -107,11 +87,22 @@ def prompt_text(contents: Any) -> str:
     return ""
 
 
+def _modalities(given: Any, default: str) -> Any:
+    """A list of modalities as a sorted set in ``default``'s case (none: ``default``)."""
+    if not isinstance(given, list):
+        return given
+    case = str.upper if default.isupper() else str.lower
+    return sorted({case(str(m)) for m in given} or {default})
+
+
 def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Return what selects a recording of a ``generateContent`` request, by field."""
+    """Return what selects the recording of a ``generateContent`` request, by field: the
+    model, the contents (the ``history`` and the ``prompt``, the last turn),
+    ``systemInstruction``, ``tools``, ``toolConfig``, ``responseModalities`` (a set; none:
+    ``TEXT``) and a given ``thinkingConfig`` (it changes the parts and the time to first
+    chunk); no other generation setting (temperature, ...)."""
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
-    modalities = config.get("responseModalities") or []
     instruction = body.get("systemInstruction")
     contents = normalize_contents(body.get("contents"))
     fields = {
@@ -121,9 +112,7 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
         "systemInstruction": normalize_contents([instruction])[0]["parts"] if instruction else [],
         "tools": body.get("tools") or [],
         "toolConfig": body.get("toolConfig") or {},
-        "responseModalities": sorted({str(m).upper() for m in modalities} or {"TEXT"})
-        if isinstance(modalities, list)
-        else modalities,
+        "responseModalities": _modalities(config.get("responseModalities") or [], "TEXT"),
     }
     if isinstance(config.get("thinkingConfig"), dict) and config["thinkingConfig"]:
         fields["thinkingConfig"] = config["thinkingConfig"]
@@ -135,22 +124,19 @@ def _key(fields: dict[str, Any]) -> str:
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
-    """Return the key of a ``generateContent`` request (:func:`request_fields`, as
-    canonical JSON); matching and the store's duplicate check both use it."""
+    """Return the key of a ``generateContent`` request (matching and duplicates use it)."""
     return _key(request_fields(model, body))
 
 
 def interactions_fields(model: str, body: dict[str, Any], previous: str | None) -> dict[str, Any]:
     """Return what selects the recording of an ``interactions.create`` request: the model,
-    ``previous`` (the name of the cassette that recorded the interaction named by
-    ``previous_interaction_id``), the ``input`` (a string is one text item; base64
-    ``data`` by SHA-256), ``system_instruction``, ``tools``, ``response_format`` and
-    ``response_modalities`` (as a set; none means ``text``)."""
+    ``previous`` (the cassette of the interaction ``previous_interaction_id`` names), the
+    ``input`` (a string is one text item; ``data`` by SHA-256), ``system_instruction``,
+    ``tools``, ``response_format`` and ``response_modalities`` (a set; none: ``text``)."""
     body = body if isinstance(body, dict) else {}
     given = body.get("input")
     items = [given] if isinstance(given, str | dict) else given or []
     items = [{"type": "text", "text": i} if isinstance(i, str) else i for i in items]
-    modalities = body.get("response_modalities") or []
 
     def digested(value: Any) -> Any:
         if isinstance(value, dict):
@@ -164,15 +150,21 @@ def interactions_fields(model: str, body: dict[str, Any], previous: str | None) 
         "system_instruction": body.get("system_instruction") or "",
         "tools": body.get("tools") or [],
         "response_format": body.get("response_format"),
-        "response_modalities": sorted({str(m).lower() for m in modalities} or {"text"})
-        if isinstance(modalities, list)
-        else modalities,
+        "response_modalities": _modalities(body.get("response_modalities") or [], "text"),
     }
 
 
 def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
     """Return the key of an ``interactions.create`` request (:func:`interactions_fields`)."""
     return _key(interactions_fields(model, body, previous))
+
+
+def input_text(body: dict[str, Any]) -> str:
+    """Return the text of an ``interactions.create`` body's input (for messages)."""
+    items = interactions_fields("", body, None)["input"]
+    return " ".join(
+        str(i.get("text") or f"[{i.get('type')}]") for i in items if isinstance(i, dict)
+    )
 
 
 def count_request(body: Any) -> dict[str, Any]:
@@ -200,14 +192,12 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     if isinstance(cassette, CountTokensCassette):
         return "count_tokens " + count_key(cassette.model, count_request(cassette.request))
     if isinstance(cassette, InteractionsCassette):
-        return "interactions " + interactions_request_key(
-            cassette.model, cassette.request, cassette.previous
-        )
+        key = interactions_request_key(cassette.model, cassette.request, cassette.previous)
+        return "interactions " + key
     return None
 
 
-#: Characters of each prompt compared when looking for the nearest recording, so the
-#: search takes the same short time however long the unmatched prompt is.
+#: Characters of each prompt compared: a long prompt costs no more than a short one.
 HINT_CHARS = 2000
 
 
@@ -216,10 +206,8 @@ def _likeness(wanted: str, text: str) -> float:
 
 
 def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
-    """Return the index of the text most like ``wanted`` (first wins ties), or None;
-    only the first :data:`HINT_CHARS` characters of each are compared (difflib)."""
-    ratios = [_likeness(wanted, text) for text in texts]
-    return ratios.index(max(ratios)) if ratios else None
+    """Return the index of the text most like ``wanted`` (as :func:`nearest`), or None."""
+    return nearest({}, wanted, [(i, {}, text) for i, text in enumerate(texts)])
 
 
 def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -231,7 +219,8 @@ def nearest(
     wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
 ) -> T | None:
     """Return the candidate ``(item, fields, text)`` that differs from ``wanted`` in the
-    fewest fields, then whose text is most like ``text`` (the first on a tie)."""
+    fewest fields, then whose text is most like ``text`` (difflib on the first
+    :data:`HINT_CHARS` characters), the first on a tie; None when there is none."""
     best = min(
         candidates,
         key=lambda c: (len(differences(c[1], wanted)), -_likeness(text, c[2])),
@@ -247,16 +236,6 @@ def _label(name: str) -> str:
         return f"the generation config's {words}"
     more = {"prompt": " (the last turn)", "history": " (the turns before the prompt)"}
     return f"the {words}{more.get(name, '')}" + (" interaction" if name == "previous" else "")
-
-
-#: What the message says to do, after the difference.
-_HOW = (
-    "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
-    "request as a client sends it), record your request with `quickstart record NOTEBOOK "
-    "--cassettes DIR` (pytest: --gemini-record-mode=once) and list DIR in "
-    "QUICKSTART_CASSETTES (see the README, 'Record your own cassettes'), or set "
-    "GEMINI_API_KEY to run against the live API."
-)
 
 
 def _show(name: str, value: Any) -> str:
@@ -284,6 +263,13 @@ def _differs(cassette: AnyCassette, recorded: dict[str, Any], wanted: dict[str, 
     )
 
 
+_REPLAYS = "The offline emulator only replays recordings and never makes an answer up."
+_LIST = (
+    "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
+    "request as a client sends it),"
+)
+
+
 def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | None) -> str:
     """Return the message of the 404 for a ``generateContent`` request no cassette
     answers: what differs from ``closest`` (see :meth:`~._store.CassetteStore.closest`),
@@ -294,8 +280,10 @@ def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | N
         hint = _differs(closest, recorded, request_fields(model, body))
     return (
         f"No recorded response (cassette) matches this request to model {model!r} with the "
-        f"prompt {short(prompt_text(body.get('contents')))!r}. The offline emulator only "
-        f"replays recordings and never makes an answer up. {hint} {_HOW}"
+        f"prompt {short(prompt_text(body.get('contents')))!r}. {_REPLAYS} {hint} {_LIST} "
+        "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
+        "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the README, "
+        "'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
     )
 
 
@@ -313,9 +301,7 @@ def no_interaction_recording(
     after = f" continuing the interaction of cassette {previous!r}" if previous else ""
     return (
         f"No recorded interaction (cassette) matches this request to model {model!r}{after}. "
-        f"The offline emulator only replays recordings and never makes an answer up. {hint} "
-        "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
-        "request as a client sends it), write an interactions cassette for yours in a folder "
+        f"{_REPLAYS} {hint} {_LIST} write an interactions cassette for yours in a folder "
         "listed in QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not "
         "record the Interactions API), or set GEMINI_API_KEY to run against the live API."
     )

@@ -1,21 +1,17 @@
 """The emulator's model endpoints: ``models.list``, ``models.get`` and ``countTokens``.
 
 - ``GET /{version}/models``: the models the loaded cassettes use, paged like the API
-  (``pageSize``, default 50, at most 1000; ``pageToken`` from the previous page's
-  ``nextPageToken``). Each is the API's Model JSON, copied from the live API's answers
-  into ``data/models.json``; a cassette model missing there is listed with its name
-  and the methods its cassettes serve, nothing more.
+  (``pageSize``, default 50, at most 1000; ``pageToken`` from ``nextPageToken``). Each is
+  the API's Model JSON: from ``models`` cassettes, else copied from the live API's answers
+  into ``data/models.json``, else only the name and the methods its cassettes serve.
 - ``GET /{version}/models/{model}``: one of those, or 404 ``NOT_FOUND``.
-- ``POST /{version}/models/{model}:countTokens``: the ``count_tokens`` cassette
-  recorded for these contents (and system instruction, tools), else ``{"totalTokens":
-  N}`` where N is the ``promptTokenCount`` recorded by the ``generate`` cassette whose
-  request has them, or 404 ``NOT_FOUND`` naming the record command. No count is ever
-  estimated.
+- ``POST /{version}/models/{model}:countTokens``: the ``count_tokens`` cassette recorded
+  for these contents (and system instruction, tools), else ``{"totalTokens": N}`` with
+  the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else 404
+  ``NOT_FOUND``. No count is ever estimated.
 
-Model JSON recorded in ``models`` cassettes joins the catalog (and wins over
-``data/models.json``). In record mode, what the catalog or the cassettes do not answer
-is forwarded upstream and recorded (:meth:`~._record.Recorder.models`,
-:meth:`~._record.Recorder.generate`).
+In record mode, what the catalog or the cassettes do not answer is forwarded upstream
+and recorded (:meth:`~._record.Recorder.models`, :meth:`~._record.Recorder.generate`).
 """
 
 from __future__ import annotations
@@ -36,19 +32,7 @@ from ._validation import validate_count_tokens_request
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "MAX_PAGE_SIZE",
-    "add_routes",
-    "catalog",
-    "count_answer",
-    "count_tokens",
-]
-
-#: Models per page when the request names no ``pageSize`` (the API's default).
-DEFAULT_PAGE_SIZE = 50
-#: Largest ``pageSize`` honoured (the API's maximum).
-MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # the API's default and largest pageSize
 
 
 def _table() -> dict[str, dict[str, Any]]:
@@ -58,44 +42,42 @@ def _table() -> dict[str, dict[str, Any]]:
 
 def catalog(emulator: Emulator) -> list[dict[str, Any]]:
     """Return the Model JSON of every model the emulator's cassettes use or record, by name."""
-    methods: dict[str, set[str]] = {}
     recorded = {bare_model(m["name"]): m for m in emulator.store.models()}
-    for cassette in emulator.store.cassettes:
-        if isinstance(cassette, ModelsCassette):
-            continue
-        name = bare_model(cassette.model)
-        kind = "bidiGenerateContent" if isinstance(cassette, LiveCassette) else "generateContent"
-        methods.setdefault(name, set()).add(kind)
-        if isinstance(cassette, (GenerateCassette, CountTokensCassette)):
-            methods[name].add("countTokens")
+    methods: dict[str, set[str]] = {}
+    for c in emulator.store.cassettes:
+        if not isinstance(c, ModelsCassette):
+            served = methods.setdefault(bare_model(c.model), set())
+            served.add("bidiGenerateContent" if isinstance(c, LiveCassette) else "generateContent")
+            if isinstance(c, GenerateCassette | CountTokensCassette):
+                served.add("countTokens")
     known = {**_table(), **recorded}
     return [
-        dict(known.get(n) or {"name": f"models/{n}", "supportedGenerationMethods": sorted(m)})
-        for n, m in sorted({**methods, **dict.fromkeys(recorded, set())}.items())
+        dict(known[n])
+        if n in known
+        else {"name": f"models/{n}", "supportedGenerationMethods": sorted(methods[n])}
+        for n in sorted({*methods, *recorded})
     ]
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     """Register ``GET /{version}/models`` and ``GET /{version}/models/{model}``."""
 
-    async def list_models(request: web.Request) -> web.StreamResponse:
-        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
-            forwarded = await emulator.recorder.models(emulator, request, bool(catalog(emulator)))
-            if forwarded is not None:
-                return forwarded
-        return _list(emulator, request)
-
-    async def get_model(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["model"]
-        if emulator.recorder is not None and ":" not in name:
-            known = any(bare_model(m["name"]) == bare_model(name) for m in catalog(emulator))
+    async def models(request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("model")
+        if emulator.recorder is not None and ":" not in (name or ""):  # see _record.py
+            names = [bare_model(m["name"]) for m in catalog(emulator)]
+            known = bare_model(name) in names if name else bool(names)
             forwarded = await emulator.recorder.models(emulator, request, known)
             if forwarded is not None:
                 return forwarded
-        return _get(emulator, request)
+        if ":" in (name or ""):  # GET on a method such as :generateContent
+            raise web.HTTPMethodNotAllowed("GET", ["POST"])
+        if (error := key_error(request)) is not None:
+            return error
+        return _get(emulator, request) if name else _list(emulator, request)
 
-    app.router.add_get("/{version}/models", list_models)
-    app.router.add_get("/{version}/models/{model}", get_model)
+    app.router.add_get("/{version}/models", models)
+    app.router.add_get("/{version}/models/{model}", models)
 
 
 def _offset(token: str) -> int | None:
@@ -108,77 +90,59 @@ def _offset(token: str) -> int | None:
 
 
 def _list(emulator: Emulator, request: web.Request) -> web.Response:
-    error = key_error(request)
-    if error is not None:
-        return error
     size_text = request.query.get("pageSize", "")
     try:
-        size = int(size_text) if size_text else DEFAULT_PAGE_SIZE
+        size = int(size_text or DEFAULT_PAGE_SIZE)
     except ValueError:
         size = -1
-    if size < 0:
-        return api_error(
-            400, "INVALID_ARGUMENT", f"Invalid value at 'page_size' (TYPE_INT32), {size_text!r}"
-        )
-    size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     token = request.query.get("pageToken", "")
-    start = _offset(token) if token else 0
-    models = catalog(emulator)
+    start, models = _offset(token) if token else 0, catalog(emulator)
+    if size < 0:
+        message = f"Invalid value at 'page_size' (TYPE_INT32), {size_text!r}"
+        return api_error(400, "INVALID_ARGUMENT", message)
     if start is None or start > len(models):
         return api_error(400, "INVALID_ARGUMENT", "Invalid page token.")
-    body: dict[str, Any] = {"models": models[start : start + size]}
-    if start + size < len(models):
-        body["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
+    end = start + min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    body: dict[str, Any] = {"models": models[start:end]}
+    if end < len(models):
+        body["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{end}".encode()).decode()
     return web.json_response(body)
 
 
 def _get(emulator: Emulator, request: web.Request) -> web.Response:
-    name = request.match_info["model"]
-    if ":" in name:  # GET on a method such as :generateContent
-        raise web.HTTPMethodNotAllowed("GET", ["POST"])
-    error = key_error(request)
-    if error is not None:
-        return error
-    for model in catalog(emulator):
-        if bare_model(model["name"]) == bare_model(name):
-            return web.json_response(model)
-    version = request.match_info["version"]
-    known = ", ".join(bare_model(m["name"]) for m in catalog(emulator)) or "none"
+    name, version = bare_model(request.match_info["model"]), request.match_info["version"]
+    models = {bare_model(m["name"]): m for m in catalog(emulator)}
+    if name in models:
+        return web.json_response(models[name])
+    refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     return api_error(
         404,
         "NOT_FOUND",
-        f"models/{bare_model(name)} is not found for API version {version}. Offline, the "
-        f"emulator knows the models its cassettes use: {known}. Record this look-up with "
-        f"{RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API."
-        + (f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""),
+        f"models/{name} is not found for API version {version}. Offline, the emulator knows "
+        f"the models its cassettes use: {', '.join(models) or 'none'}. Record this look-up "
+        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{refusal}",
     )
 
 
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
-    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None.
-
-    A ``count_tokens`` cassette for the request answers first (its response or its
-    recorded error), then the ``promptTokenCount`` of a ``generate`` cassette whose
-    request has the same contents, system instruction and tools.
-    """
+    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body (as the
+    module docstring says), or None."""
     recorded = emulator.store.find_count(model, body)
     if recorded is not None:
-        if recorded.error is not None:
-            return recorded.error.status, recorded.error.body
-        assert recorded.response is not None
-        return 200, recorded.response
+        error = recorded.error
+        return (error.status, error.body) if error else (200, recorded.response)
     wanted = count_key(model, count_request(body))
-    for cassette in emulator.store.cassettes:
-        if not isinstance(cassette, GenerateCassette):
-            continue
-        if count_key(cassette.model, cassette.request) == wanted:
-            for chunk in reversed(cassette.chunks):
-                usage = (chunk.response or {}).get("usageMetadata", {})
-                if "promptTokenCount" in usage:
-                    answer = {"totalTokens": usage["promptTokenCount"]}
-                    fields = ("promptTokensDetails", "cachedContentTokenCount")
-                    return 200, answer | {k: usage[k] for k in fields if k in usage}
-    return None
+    usages = [
+        (chunk.response or {}).get("usageMetadata", {})
+        for c in emulator.store.cassettes
+        if isinstance(c, GenerateCassette) and count_key(c.model, c.request) == wanted
+        for chunk in reversed(c.chunks)
+    ]
+    usage = next((u for u in usages if "promptTokenCount" in u), None)
+    if usage is None:
+        return None
+    more = {k: usage[k] for k in ("promptTokensDetails", "cachedContentTokenCount") if k in usage}
+    return 200, {"totalTokens": usage["promptTokenCount"], **more}
 
 
 async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Response:
@@ -186,21 +150,19 @@ async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Respons
     normalized, error = validate_count_tokens_request(body)
     if error is not None:
         return error
-    assert normalized is not None
     found = count_answer(emulator, model, normalized)
     if found is not None:
-        if found[0] >= 400:
-            recorded = emulator.store.find_count(model, normalized)
-            await emulator.sleep(recorded.error.delay_ms if recorded and recorded.error else 0)
+        recorded = emulator.store.find_count(model, normalized)
+        await emulator.sleep(recorded.error.delay_ms if recorded and recorded.error else 0)
         return web.json_response(found[1], status=found[0])
     prompt = prompt_text(count_request(normalized).get("contents"))
-    message = (
+    refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
+    return api_error(
+        404,
+        "NOT_FOUND",
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
         f"{short(prompt)!r} holds a token count, so the offline emulator cannot count "
         f"its tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
         f"record one with {RECORD_COMMAND} (see the README, 'Record your own cassettes'), "
-        "or set GEMINI_API_KEY to use the live API."
+        f"or set GEMINI_API_KEY to use the live API.{refusal}",
     )
-    if emulator.recorder is not None:
-        message += " " + emulator.recorder.refusal()
-    return api_error(404, "NOT_FOUND", message)

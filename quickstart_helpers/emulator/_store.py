@@ -1,9 +1,5 @@
-"""Where cassettes are found, and :class:`CassetteStore`, all of them indexed by request.
-
-Precedence: a store reads its folders in order. A cassette in a later folder overrides
-one from an earlier folder that answers the same request (:func:`~._matching.cassette_key`)
-or has the same name; two such cassettes in the same folder tree are refused.
-"""
+"""Where cassettes are found, and :class:`CassetteStore`, all of them indexed by request,
+and the ``quickstart cassettes`` listing."""
 
 from __future__ import annotations
 
@@ -25,10 +21,12 @@ from ._cassette import (
     ModelsCassette,
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
+from ._live_wire import LIVE_ROUTE
 from ._matching import (
     cassette_key,
     count_key,
     count_request,
+    input_text,
     interactions_fields,
     interactions_request_key,
     nearest,
@@ -54,22 +52,19 @@ def cassette_dirs() -> list[Path]:
 
 
 class CassetteStore:
-    """All cassettes found under one or more folders, indexed by request key.
+    """All cassettes under some folders, indexed by :func:`~._matching.cassette_key`.
 
     Args:
-        folders: Folders searched recursively for ``*.json`` cassettes, in order.
-            Defaults to :func:`cassette_dirs`. A folder that does not exist holds no
-            cassettes; a file reached through two listed folders is read once.
-
-    A cassette from a later folder overrides one from an earlier folder that answers the
-    same request or has the same name, so a folder of your own (``$QUICKSTART_CASSETTES``,
-    a test's folder) can re-record a shipped request; :attr:`overridden` lists what was
-    set aside.
+        folders: Folders searched recursively for ``*.json`` cassettes, in order (default
+            :func:`cassette_dirs`); a missing folder holds none, a file reached twice is
+            read once. A cassette from a later folder overrides one from an earlier
+            folder that answers the same request or has the same name, so your own
+            folder can re-record a shipped request (:attr:`overridden` lists them).
 
     Raises:
-        CassetteError: A file is not a valid cassette, or two cassettes in the same
-            folder tree share a name or answer the same request. The SDK's models check
-            ``interactions`` cassettes later, in :meth:`check_interactions`.
+        CassetteError: A file is not a valid cassette, or two cassettes in one folder
+            tree share a name or a request. The SDK's models check ``interactions``
+            cassettes later (:meth:`check_interactions`).
     """
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
@@ -77,11 +72,9 @@ class CassetteStore:
         self.cassettes: list[AnyCassette] = []
         #: ``(set aside, overriding)`` pairs, in load order.
         self.overridden: list[tuple[AnyCassette, AnyCassette]] = []
-        self._by_key: dict[str, AnyCassette] = {}  # by cassette_key
-        self._key: dict[str, str | None] = {}  # name: cassette_key
-        self._folder: dict[str, int | None] = {}  # name: index in folders
-        #: Loaded ``interactions`` cassettes not yet checked with the SDK's models.
-        self._unchecked: list[InteractionsCassette] = []
+        self._by_key: dict[str, AnyCassette] = {}
+        self._origin: dict[str, tuple[str | None, int | None]] = {}  # name: (key, folder)
+        self._unchecked: list[InteractionsCassette] = []  # by the SDK's models
         self._checking = threading.Lock()
         seen: set[Path] = set()
         for index, folder in enumerate(self.folders):
@@ -94,64 +87,55 @@ class CassetteStore:
                     self.add(cassette, folder=index)
 
     def check_interactions(self) -> None:
-        """Check the loaded ``interactions`` cassettes with the SDK's models, once.
-
-        That check imports the SDK's Interactions models (about half a second), so it
-        waits for the first :meth:`find_interaction` (the emulator calls it earlier, off
-        its event loop). Safe to call from several threads.
+        """Check the loaded ``interactions`` cassettes with the SDK's models, once: it
+        imports those models (a second or so), so it waits for the first use. Thread-safe.
 
         Raises:
-            CassetteError: A cassette the SDK's models refuse (it stays unchecked, so
-                every later call raises again).
+            CassetteError: A cassette they refuse (it stays unchecked: raised again).
         """
         with self._checking:
             while self._unchecked:
-                cassette = self._unchecked[0]
-                raise_problems(str(cassette.path), interactions_problems(cassette))
+                first = self._unchecked[0]
+                raise_problems(str(first.path), interactions_problems(first))
                 self._unchecked.pop(0)
 
     def _clashes(self, cassette: AnyCassette, key: str | None) -> list[AnyCassette]:
-        same = [c for c in self.cassettes if c.name == cassette.name]
-        return same + [c for c in self.cassettes if key and self._key[c.name] == key]
+        return [
+            c
+            for c in self.cassettes
+            if c.name == cassette.name or (key and self._origin[c.name][0] == key)
+        ]
 
     def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
-        """Add one cassette, from folder ``folder`` of :attr:`folders` (it overrides
-        cassettes of earlier folders) or built in memory (None: it overrides nothing).
+        """Add one cassette from folder number ``folder`` (it overrides cassettes of
+        earlier folders), or built in memory (None: it overrides nothing).
 
         Raises:
-            CassetteError: Its name is taken, or a cassette already answers the same
-                request, and the other cassette is not from an earlier folder.
+            CassetteError: Its name or request is taken, not by an earlier folder.
         """
         key = cassette_key(cassette)
         for other in self._clashes(cassette, key):
-            earlier = self._folder.get(other.name)
-            if folder is not None and earlier is not None and earlier < folder:
-                self._remove(other)
-                self.overridden.append((other, cassette))
-            elif other.name == cassette.name:
-                raise CassetteError(
-                    f"Cassette name {cassette.name!r} is used by {other.path} and "
-                    f"{cassette.path}; names must be unique within a folder (a later "
-                    "folder overrides an earlier one)."
-                )
-            else:
+            earlier = self._origin[other.name][1]
+            if folder is None or earlier is None or earlier >= folder:
+                same = "share a name" if other.name == cassette.name else "answer the same request"
                 raise CassetteError(
                     f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
-                    f"({cassette.path}) answer the same request; remove one of them (within "
-                    "a folder a request has one cassette; a later folder overrides an earlier one)."
+                    f"({cassette.path}) {same}; remove or rename one of them (names must be "
+                    "unique within a folder, and a request has one cassette there; a later "
+                    "folder overrides an earlier one)."
                 )
+            self._remove(other)
+            self.overridden.append((other, cassette))
         if key is not None:
             self._by_key[key] = cassette
-        self._key[cassette.name], self._folder[cassette.name] = key, folder
+        self._origin[cassette.name] = key, folder
         self.cassettes.append(cassette)
 
     def _remove(self, cassette: AnyCassette) -> None:
-        if cassette in self.cassettes:
-            self.cassettes.remove(cassette)
-            self._folder.pop(cassette.name, None)
-            key = self._key.pop(cassette.name, None)
-            if key is not None and self._by_key.get(key) is cassette:
-                del self._by_key[key]
+        self.cassettes.remove(cassette)
+        key, _ = self._origin.pop(cassette.name)
+        if key is not None:
+            del self._by_key[key]
 
     def put(self, cassette: AnyCassette) -> None:
         """Add a cassette, replacing one with the same name or request (record mode)."""
@@ -160,15 +144,61 @@ class CassetteStore:
         self.add(cassette)
 
     def find_key(self, key: str) -> AnyCassette | None:
-        """Return the cassette stored under a :func:`~._matching.cassette_key`, or None."""
+        """Return the cassette stored under a :func:`~._matching.cassette_key`, or None
+        (for an ``interactions`` key, after :meth:`check_interactions`)."""
         if key.startswith("interactions "):
             self.check_interactions()
         return self._by_key.get(key)
 
+    def find(
+        self, model: str, body: dict[str, Any], *, key: str | None = None
+    ) -> GenerateCassette | None:
+        """Return the ``generate`` cassette recorded for this request (``key``: its
+        :func:`~._matching.request_key` when the caller has it already), or None."""
+        return self._by_key.get("generate " + (key or request_key(model, body)))
+
     def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
         """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
-        found = self._by_key.get("count_tokens " + count_key(model, count_request(body)))
-        return found if isinstance(found, CountTokensCassette) else None
+        return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
+
+    def find_interaction(
+        self, model: str, body: dict[str, Any], previous: str | None
+    ) -> InteractionsCassette | None:
+        """Return the ``interactions`` cassette recorded for this create request (whose
+        ``previous`` names the cassette of the interaction it continues), or None.
+        Raises :class:`CassetteError` as :meth:`check_interactions`."""
+        key = "interactions " + interactions_request_key(model, body, previous)
+        return self.find_key(key)
+
+    def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
+        """Return the ``generate`` cassette nearest this request (see
+        :func:`~._matching.nearest`), never a fault recording. Thread-safe."""
+        candidates = [
+            (c, request_fields(c.model, c.request), prompt_text(c.request.get("contents")))
+            for c in list(self.cassettes)
+            if isinstance(c, GenerateCassette) and not c.faulty
+        ]
+        return nearest(request_fields(model, body), prompt_text(body.get("contents")), candidates)
+
+    def closest_interaction(
+        self, model: str, body: dict[str, Any], previous: str | None
+    ) -> InteractionsCassette | None:
+        """Return the ``interactions`` cassette nearest a create request, as :meth:`closest`."""
+        candidates = [
+            (c, interactions_fields(c.model, c.request, c.previous), input_text(c.request))
+            for c in list(self.cassettes)
+            if isinstance(c, InteractionsCassette) and not c.faulty
+        ]
+        wanted = interactions_fields(model, body, previous)
+        return nearest(wanted, input_text(body), candidates)
+
+    def live(self, model: str) -> list[LiveCassette]:
+        """Return the ``live`` cassettes recorded for ``model``."""
+        return [
+            c
+            for c in self.cassettes
+            if isinstance(c, LiveCassette) and bare_model(c.model) == bare_model(model)
+        ]
 
     def models(self) -> list[dict[str, Any]]:
         """Return the Model JSON of every ``models`` cassette (a later one wins), by name."""
@@ -180,107 +210,51 @@ class CassetteStore:
         }
         return [found[name] for name in sorted(found)]
 
-    def find(
-        self, model: str, body: dict[str, Any], *, key: str | None = None
-    ) -> GenerateCassette | None:
-        """Return the ``generate`` cassette recorded for this request (``key``: its
-        :func:`~._matching.request_key` when the caller has it already), or None."""
-        found = self._by_key.get("generate " + (key or request_key(model, body)))
-        return found if isinstance(found, GenerateCassette) else None
-
-    def find_interaction(
-        self, model: str, body: dict[str, Any], previous: str | None
-    ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette recorded for this create request, or None.
-
-        ``previous`` is the name of the cassette of the interaction it continues.
-
-        Raises:
-            CassetteError: An ``interactions`` cassette the SDK's models refuse.
-        """
-        self.check_interactions()
-        found = self._by_key.get("interactions " + interactions_request_key(model, body, previous))
-        return found if isinstance(found, InteractionsCassette) else None
-
-    def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the ``generate`` cassette nearest this request, never a fault recording
-        (:attr:`~._cassette.GenerateCassette.faulty`): the fewest differing fields, then
-        the most similar prompt (a bounded prefix is compared, so a long prompt costs no
-        more than a short one). Safe to call from another thread."""
-        candidates = [
-            (c, request_fields(c.model, c.request), prompt_text(c.request.get("contents")))
-            for c in list(self.cassettes)
-            if isinstance(c, GenerateCassette) and not c.faulty
-        ]
-        wanted = request_fields(model, body)
-        return nearest(wanted, prompt_text(body.get("contents")), candidates)
-
-    def closest_interaction(
-        self, model: str, body: dict[str, Any], previous: str | None
-    ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette nearest a create request, as :meth:`closest`."""
-        candidates = [
-            (c, interactions_fields(c.model, c.request, c.previous), _input_text(c.request))
-            for c in list(self.cassettes)
-            if isinstance(c, InteractionsCassette) and not c.faulty
-        ]
-        wanted = interactions_fields(model, body, previous)
-        return nearest(wanted, _input_text(body), candidates)
-
-    def live(self, model: str) -> list[LiveCassette]:
-        """Return the ``live`` cassettes recorded for ``model``."""
-        return [
-            c
-            for c in self.cassettes
-            if isinstance(c, LiveCassette) and bare_model(c.model) == bare_model(model)
-        ]
-
-
-def _input_text(body: dict[str, Any]) -> str:
-    items = interactions_fields("", body, None)["input"]
-    return " ".join(
-        str(i.get("text") or f"[{i.get('type')}]") for i in items if isinstance(i, dict)
-    )
-
 
 def listing(cassette: AnyCassette) -> dict[str, Any]:
-    """Return one recording as ``quickstart cassettes --json`` prints it: ``name``,
-    ``kind``, ``model``, ``file``, ``fault`` (a failure recorded on purpose), ``path``
-    (the URL path it answers) and ``request``, as a client sends it: the JSON body
-    (``generate``, ``count_tokens``, ``interactions``: with ``previous``, the cassette
-    whose interaction it continues), for ``live`` the setup message then one
-    ``realtimeInput`` text message per turn, in order; None for ``models`` (a GET)."""
+    """Return one recording as ``quickstart cassettes --json`` prints it, with the URL
+    ``path`` and the ``request`` a client sends: the JSON body (``interactions``: and the
+    ``previous`` cassette), the ``live`` setup then one ``realtimeInput`` text per turn,
+    None for ``models`` (a GET)."""
+    model = bare_model(getattr(cassette, "model", ""))
     entry: dict[str, Any] = {
         "name": cassette.name,
         "kind": cassette.kind,
         "model": getattr(cassette, "model", None),
         "file": str(cassette.path) if cassette.path else None,
         "fault": cassette.faulty,
+        "path": f"/v1beta/models/{model}",
+        "request": getattr(cassette, "request", None),
     }
-    model = bare_model(entry["model"] or "")
     if isinstance(cassette, GenerateCassette):
-        entry["path"] = f"/v1beta/models/{model}:streamGenerateContent?alt=sse"
-        entry["request"] = cassette.request
+        entry["path"] += ":streamGenerateContent?alt=sse"
     elif isinstance(cassette, CountTokensCassette):
-        entry["path"] = f"/v1beta/models/{model}:countTokens"
-        entry["request"] = cassette.request
+        entry["path"] += ":countTokens"
     elif isinstance(cassette, InteractionsCassette):
         entry["path"] = "/v1beta/interactions"
         entry["request"] = {"model": model, **cassette.request}
         entry["previous"] = cassette.previous
     elif isinstance(cassette, LiveCassette):
-        entry["path"] = (
-            "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-        )
-        setup = {"model": f"models/{model}", **cassette.setup}
+        entry["path"] = LIVE_ROUTE.format(version="v1beta")
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
-        entry["request"] = [{"setup": setup}, *turns]
+        entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
         entry["path"] = "/v1beta/" + (
             cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
         )
-        entry["request"] = None
     return entry
+
+
+def _prompt(cassette: AnyCassette) -> str:
+    """The prompt a recording answers, for a listing: the last user turn's text
+    (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
+    if isinstance(cassette, GenerateCassette | CountTokensCassette):
+        return prompt_text(count_request(cassette.request).get("contents"))
+    if isinstance(cassette, InteractionsCassette):
+        return input_text(cassette.request)
+    if isinstance(cassette, LiveCassette):
+        return " / ".join(turn.input for turn in cassette.turns)
+    return ", ".join(m["name"] for m in cassette.models)
 
 
 def recordings_text(store: CassetteStore) -> str:
@@ -302,15 +276,3 @@ def recordings_text(store: CassetteStore) -> str:
         "(see the README, 'Record your own cassettes', to record more)."
     )
     return "\n".join(lines)
-
-
-def _prompt(cassette: AnyCassette) -> str:
-    """Return the prompt a recording answers, for a listing: the last user turn's text
-    (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
-    if isinstance(cassette, GenerateCassette | CountTokensCassette):
-        return prompt_text(count_request(cassette.request).get("contents"))
-    if isinstance(cassette, InteractionsCassette):
-        return _input_text(cassette.request)
-    if isinstance(cassette, LiveCassette):
-        return " / ".join(turn.input for turn in cassette.turns)
-    return ", ".join(m["name"] for m in cassette.models)
