@@ -1,6 +1,6 @@
 """Fault directives: what breaks streams in production, replayed on the real wire.
 
-A cassette's ``faults`` (:mod:`._cassette_faults`), for :mod:`._http` and :mod:`._live`.
+A cassette's ``faults`` (:mod:`._cassette`), for :mod:`._http` and :mod:`._live`.
 ``generate``: ``http_error`` (the API's error JSON before any chunk; with ``times``, that
 many requests in a row fail, then one succeeds), ``error_event`` (an ``{"error": ...}``
 event after chunk N, then the end), ``drop`` (the connection dropped after chunk N, or
