@@ -147,7 +147,7 @@ def test_a_json_array_stream_is_recorded_as_chunks_and_replays_in_both_forms(
 
 
 def test_the_json_array_reader_splits_objects_across_any_pieces():
-    from quickstart_helpers.emulator._record_stream import _Reader
+    from quickstart_helpers.emulator._record import _Reader
 
     objects = [{"a": "é,]["}, {"b": [1, {"c": "}"}]}, {"d": "x\n,\r\n"}]
     data = ("[" + "\n,\r\n".join(json.dumps(o, indent=2) for o in objects) + "\n]").encode()

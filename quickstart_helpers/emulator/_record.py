@@ -2,14 +2,13 @@
 
 What no cassette answers is forwarded, with the key the client sent, to an upstream (the
 live API by default; any server with the same routes, e.g. a second emulator in tests).
-The answer goes back to the client as it arrives and is recorded, each item with the delay
+The answer goes back to the client as it comes and is recorded, each item with the delay
 before it, in the cassette models replay reads (:mod:`._cassette`): ``generateContent``,
 ``streamGenerateContent`` (SSE or a streamed JSON array; an error event, a dropped
-connection), ``countTokens``, ``GET /{version}/models[/{model}]``, an error answer (status
-and error JSON) and Live API sessions (:mod:`._record_stream`). A cassette is written
-atomically when its request or session ends; a client that disconnects midway records
-nothing. Keys and tokens are scrubbed (:mod:`._secrets`; cookies are never forwarded); a
-file that would still hold one is refused.
+connection), ``countTokens``, ``GET /{version}/models[/{model}]``, an error answer, and
+Live API sessions (:mod:`._record_stream`). A cassette is written when its request or
+session ends; a client that leaves midway records nothing. Keys and tokens are scrubbed
+(:mod:`._secrets`; cookies are never forwarded); a file that would still hold one is refused.
 
 Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays only;
 ``once`` records only while the folder held no cassette when recording started (then it
@@ -22,10 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import codecs
+import contextlib
 import functools
 import json
 import logging
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -33,34 +35,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
 from ._cassette import (
     FORMAT,
     AnyCassette,
+    Chunk,
     CountTokensCassette,
     GenerateCassette,
-    LiveCassette,
     ModelsCassette,
     RecordedError,
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
-from ._live import _LiveSession
-from ._live_wire import _instruction, _modalities, _recorded_setup
 from ._matching import cassette_key, count_request, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
-from ._record_stream import (
-    MAX_MESSAGE,
-    UPSTREAM_ERRORS,
-    LiveProxy,
-    cassette_name,
-    chunk,
-    ms,
-    record_stream,
-)
+from ._record_stream import UPSTREAM_ERRORS, cassette_name, json_or_none, ms, serve_live
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._server import Emulator
 from ._store import CassetteStore
@@ -75,6 +67,7 @@ logger = logging.getLogger("quickstart_helpers.emulator")
 #: Request headers forwarded upstream (lower case); everything else stays here.
 FORWARDED = {"content-type", "accept", "user-agent", "authorization", "api-revision"}
 FORWARDED |= {"x-goog-api-client", "x-goog-api-key"}
+_DECODER = json.JSONDecoder()
 
 
 def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
@@ -82,19 +75,38 @@ def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SS
     return ssl.create_default_context(cafile=str(cafile) if cafile else None)
 
 
-def _json(raw: bytes | str) -> Any:
-    """Return the JSON in ``raw``, or None when it is not JSON."""
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
+class _Reader:
+    """Split an answer read in pieces of any size into its JSON items: the ``data`` of SSE
+    events, or JSON objects (one, or a streamed array: ``[{...}``, ``\\n,\\r\\n{...}``, ``]``)."""
+
+    def __init__(self, sse: bool = False) -> None:
+        self.sse, self.text = sse, ""
+        self.decode = codecs.getincrementaldecoder("utf-8")().decode  # split characters
+
+    def feed(self, piece: bytes) -> list[Any]:
+        """Add bytes; return every item they complete, in order."""
+        self.text += self.decode(piece)
+        if self.sse:
+            *events, self.text = re.split(r"\r?\n\r?\n", self.text)
+            lines = [re.split(r"\r?\n", event) for event in events]
+            data = [[x[5:].removeprefix(" ") for x in e if x.startswith("data:")] for e in lines]
+            return [json.loads("\n".join(d)) for d in data if d]
+        items = []
+        while True:
+            self.text = self.text.lstrip(" \t\r\n[,]")
+            try:
+                item, end = _DECODER.raw_decode(self.text)
+            except json.JSONDecodeError:  # empty or incomplete: wait for more
+                return items
+            items.append(item)
+            self.text = self.text[end:]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")  # not a cassette name: never read
-    part.write_bytes(data)
-    part.replace(path)
+def _chunk(data: dict[str, Any], delay: int) -> Chunk:
+    """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
+    if set(data) == {"error"}:
+        return Chunk.model_construct(delay_ms=delay, error=data["error"])
+    return Chunk.model_construct(delay_ms=delay, response=data)
 
 
 @dataclass
@@ -158,10 +170,9 @@ class Recorder:
         received: ReceivedRequest,
         audio: dict[str, bytes] | None = None,
     ) -> None:
-        """Scrub the secrets of ``request`` out of a cassette, validate it, check that no
-        secret is left in it or its WAV files (``audio``: name to bytes), then write them,
-        add the cassette to the emulator's store and name it in ``received``; or note in
-        :attr:`failures` why not."""
+        """Scrub the secrets of ``request`` out of a cassette, validate it, refuse it if a
+        secret is left in it or in its WAV files (``audio``: name to bytes), else write
+        them, put the cassette in the emulator's store and name it in ``received``."""
         path = self.folder / f"{built.name}.json"
         secrets = request_secrets(request.headers, request.query)
         try:
@@ -173,8 +184,11 @@ class Recorder:
             self.failures.append(str(exc))
             logger.warning("Record mode did not write a cassette: %s", exc)
             return
-        for name, data in files.items():
-            _write_atomic(Path(name), data)
+        for name, data in files.items():  # each file whole or not at all
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            part = Path(name).with_name(f".{Path(name).name}.part")  # no cassette's name
+            part.write_bytes(data)
+            part.replace(name)
         cassette._path = path
         key = cassette_key(cassette)
         old = emulator.store.find_key(key) if key is not None else None
@@ -194,45 +208,65 @@ class Recorder:
         cassette: GenerateCassette | CountTokensCassette | ModelsCassette,
         raw: bytes | None = None,
     ) -> web.StreamResponse:
-        """Send the client's request upstream, pass the answer on and record it in
-        ``cassette``: a 200 answer, or an error answer (not for model look-ups)."""
+        """Send the client's request upstream, pass the answer on as it comes and record
+        it in ``cassette`` (a model look-up only when answered with 200)."""
         emulator.requests.append(received)
         url, headers = self.target(request)
-        started = time.monotonic()
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.request(
+        last, chunks = time.monotonic(), []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout)) as http:
+            try:
+                upstream = await http.request(
                     request.method, url, data=raw, headers=headers, ssl=self.ssl_context or True
-                ) as upstream,
-            ):
-                if upstream.status == 200 and received.method == "streamGenerateContent":
-                    return await record_stream(
-                        self, emulator, request, upstream, cassette, received, started
-                    )
-                payload, status = await upstream.read(), upstream.status
-                content_type = upstream.content_type
-        except UPSTREAM_ERRORS as exc:
-            reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-            self.failures.append(f"{request.path}: {reason}")
-            message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
-            return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
-        data, delay = _json(payload), ms(started)
-        answer = web.Response(body=payload, status=status, content_type=content_type)
-        if not isinstance(data, dict) or (status != 200 and isinstance(cassette, ModelsCassette)):
-            self.failures.append(f"{cassette.name}: the upstream answered {status}; not recorded")
-            return answer
-        if status >= 400:
-            error = RecordedError.model_construct(status=status, delay_ms=delay, body=data)
-            cassette.name, cassette.error = "error_" + cassette.name, error
-        elif isinstance(cassette, GenerateCassette):
-            cassette.chunks = [chunk(data, delay)]
-        elif isinstance(cassette, CountTokensCassette):
-            cassette.response = data
-        else:
-            cassette.models = data["models"] if "models" in data else [data]
-        self.commit(emulator, cassette, request, received)
-        return answer
+                )
+            except UPSTREAM_ERRORS as exc:
+                reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+                self.failures.append(f"{request.path}: {reason}")
+                message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
+                return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
+            status = upstream.status
+            content_type = upstream.headers.get("Content-Type", "application/json")
+            response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
+            await response.prepare(request)
+            reader = _Reader(sse=status == 200 and request.query.get("alt") == "sse")
+            try:
+                async for piece in upstream.content.iter_any():
+                    await response.write(piece)
+                    for item in reader.feed(piece):
+                        chunks.append(_chunk(item, ms(last)))
+                        last = time.monotonic()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                # The upstream dropped the connection: record (and pass on) the break.
+                chunks.append(Chunk.model_construct(delay_ms=ms(last), break_=True))
+            except (ConnectionResetError, asyncio.CancelledError):
+                # The client went away. After an error event it had the whole answer (the
+                # SDK raises at the error event and hangs up); otherwise nothing is recorded.
+                if not chunks or chunks[-1].error is None:
+                    self.failures.append(f"{cassette.name}: the client disconnected")
+                    return response
+            # Recorded at once (the server may be stopping), before the client has the end.
+            first, ok = chunks[0].payload() if chunks else None, status == 200 and chunks
+            if status >= 400 and first and not isinstance(cassette, ModelsCassette):
+                delay = chunks[0].delay_ms
+                error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
+                cassette.name, cassette.error = "error_" + cassette.name, error
+            elif ok and isinstance(cassette, GenerateCassette):
+                cassette.chunks = chunks
+            elif ok and first and isinstance(cassette, CountTokensCassette):
+                cassette.response = first
+            elif ok and first and isinstance(cassette, ModelsCassette):
+                cassette.models = first["models"] if "models" in first else [first]
+            else:
+                self.failures.append(
+                    f"{cassette.name}: the upstream answered {status}; not recorded"
+                )
+                cassette = None
+            if cassette is not None:
+                self.commit(emulator, cassette, request, received)
+        if chunks and chunks[-1].break_ and request.transport is not None:
+            request.transport.abort()
+        with contextlib.suppress(ConnectionResetError):  # the client may be gone
+            await response.write_eof()
+        return response
 
     async def generate(
         self, emulator: Emulator, request: web.Request, model: str, method: str
@@ -241,13 +275,9 @@ class Recorder:
         if the mode says so and record the answer; return the response (already streamed
         to the client), or None: the emulator's usual route replays (or refuses) it."""
         raw = await request.read()
-        body, counting, model = _json(raw), method == "countTokens", bare_model(model)
-        if not isinstance(body, dict):
-            return None
-        found = (
-            count_answer(emulator, model, body) if counting else emulator.store.find(model, body)
-        )
-        if not self.forwards(found is not None):
+        body, counting, model = json_or_none(raw), method == "countTokens", bare_model(model)
+        find = functools.partial(count_answer, emulator) if counting else emulator.store.find
+        if not isinstance(body, dict) or not self.forwards(find(model, body) is not None):
             return None
         prompt = prompt_text((count_request(body) if counting else body).get("contents"))
         cassette = (CountTokensCassette if counting else GenerateCassette).model_construct(
@@ -281,40 +311,8 @@ class Recorder:
         return await self._relay(emulator, request, received, cassette)
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-        """Serve a Live API WebSocket in record mode: forward the session upstream and record
-        it, or replay it when the mode says so."""
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, compress=emulator.live_compression)
-        await ws.prepare(request)
-        timeout = emulator.live_setup_timeout
-        try:
-            first = await asyncio.wait_for(ws.receive(), timeout)
-        except asyncio.TimeoutError:
-            reason = f"Deadline expired: no setup message within {timeout:g} s."
-            await ws.close(code=1011, message=reason.encode())
-            return ws
-        if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            return ws
-        data = _json(first.data)
-        if not isinstance(data, dict):
-            await ws.close(code=1007, message=b"Invalid JSON payload received.")
-            return ws
-        setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
-        if not self.forwards(_recorded(emulator, setup)):
-            return await _LiveSession(emulator, request, first_message=data).run(ws)
-        return await LiveProxy(self, emulator, request, ws, first, setup).run()
-
-
-def _recorded(emulator: Emulator, setup: dict[str, Any]) -> bool:
-    """Whether a cassette records a session with this setup's modalities and instruction."""
-    try:
-        wanted = _recorded_setup(LiveCassette.model_construct(setup=setup))
-    except Exception:  # noqa: BLE001 - an invalid setup is the upstream's to refuse
-        return False
-    return any(
-        _modalities(recorded) == _modalities(wanted)
-        and _instruction(recorded) == _instruction(wanted)
-        for recorded in map(_recorded_setup, emulator.store.live(str(setup.get("model") or "")))
-    )
+        """Serve a Live API WebSocket in record mode (see :func:`._record_stream.serve_live`)."""
+        return await serve_live(self, emulator, request)
 
 
 def recording_emulator(

@@ -1,11 +1,11 @@
-"""Record mode's streams, passed on as they come and recorded: ``streamGenerateContent``
-answers (SSE events or a streamed JSON array) and Live API sessions (a WebSocket proxy).
+"""Record mode's Live API sessions: a WebSocket proxy that passes every message on as it
+comes and records the session.
 
-A Live session records its setup, each client turn's text (``realtimeInput.text``, or
-``clientContent`` up to ``turnComplete``) and every server message with its delay; audio
-goes to ``audio/<cassette>.wav`` beside the cassette (a :class:`~._cassette.LiveAudio`
-slice); an upstream close mid-turn with a code other than 1000 becomes a final ``close``
-message. Where ``clientContent`` only seeds the initial history (rule
+It records the setup, each client turn's text (``realtimeInput.text``, or ``clientContent``
+up to ``turnComplete``) and every server message with its delay; audio goes to
+``audio/<cassette>.wav`` beside the cassette (a :class:`~._cassette.LiveAudio` slice); an
+upstream close mid-turn with a code other than 1000 becomes a final ``close`` message.
+Where ``clientContent`` only seeds the initial history (rule
 ``live.client_content_only_as_history``: no model call), it is no turn, as in replay. A
 session is written when it ends with every turn answered to its end.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import codecs
 import hashlib
 import io
 import json
@@ -27,17 +26,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ._cassette import (
-    FORMAT,
-    Chunk,
-    GenerateCassette,
-    LiveAudio,
-    LiveCassette,
-    LiveClose,
-    LiveMessage,
-    LiveTurn,
-)
-from ._live_wire import close_reason
+from ._cassette import FORMAT, LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
+from ._live import _LiveSession
+from ._live_wire import _instruction, _modalities, _recorded_setup, close_reason
 from ._matching import normalize_contents
 from ._profiles import profile_for
 from ._protocol import ReceivedRequest, bare_model
@@ -46,11 +37,9 @@ if TYPE_CHECKING:
     from ._record import Recorder
     from ._server import Emulator
 
-MAX_MESSAGE = 64 * 1024 * 1024
 #: What the upstream's failures raise.
 UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
-_DECODER = json.JSONDecoder()
 
 
 def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
@@ -61,83 +50,54 @@ def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
     return "_".join(p for p in [prefix, slugs[0], slugs[1] or "request", digest] if p)
 
 
+def json_or_none(raw: str | bytes) -> Any:
+    """Return the JSON in ``raw``, or None when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
 def ms(since: float) -> int:
     """Milliseconds since ``since`` (a ``time.monotonic()``)."""
     return round((time.monotonic() - since) * 1000)
 
 
-def chunk(data: dict[str, Any], delay: int) -> Chunk:
-    """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
-    if set(data) == {"error"}:
-        return Chunk.model_construct(delay_ms=delay, error=data["error"])
-    return Chunk.model_construct(delay_ms=delay, response=data)
-
-
-class _Reader:
-    """Split a streamed answer, read in pieces of any size, into its JSON items: the
-    ``data`` of SSE events, or the objects of a JSON array (``[{...}``, ``\\n,\\r\\n{...}``,
-    ``\\n]``)."""
-
-    def __init__(self, sse: bool = False) -> None:
-        self.sse, self.text = sse, ""
-        self.decode = codecs.getincrementaldecoder("utf-8")().decode  # split characters
-
-    def feed(self, piece: bytes) -> list[Any]:
-        """Add bytes; return every item they complete, in order."""
-        self.text += self.decode(piece)
-        if self.sse:
-            *events, self.text = re.split(r"\r?\n\r?\n", self.text)
-            lines = [re.split(r"\r?\n", event) for event in events]
-            data = [[x[5:].removeprefix(" ") for x in e if x.startswith("data:")] for e in lines]
-            return [json.loads("\n".join(d)) for d in data if d]
-        items = []
-        while True:
-            self.text = self.text.lstrip(" \t\r\n[,]")
-            try:
-                item, end = _DECODER.raw_decode(self.text)
-            except json.JSONDecodeError:  # empty or incomplete: wait for more
-                return items
-            items.append(item)
-            self.text = self.text[end:]
-
-
-async def record_stream(
-    recorder: Recorder,
-    emulator: Emulator,
-    request: web.Request,
-    upstream: aiohttp.ClientResponse,
-    cassette: GenerateCassette,
-    received: ReceivedRequest,
-    last: float,
-) -> web.StreamResponse:
-    """Pass a ``streamGenerateContent`` answer on as it comes and record its chunks."""
-    content_type = upstream.headers.get("Content-Type", "text/event-stream")
-    response = web.StreamResponse(
-        headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+async def serve_live(
+    recorder: Recorder, emulator: Emulator, request: web.Request
+) -> web.WebSocketResponse:
+    """Serve a Live API WebSocket in record mode: read the setup, then forward the session
+    upstream and record it, or replay it when the mode says so (a cassette records a
+    session with this setup's model, modalities and system instruction)."""
+    ws = web.WebSocketResponse(
+        max_msg_size=emulator.max_body_bytes, compress=emulator.live_compression
     )
-    await response.prepare(request)
-    reader, chunks = _Reader(sse=request.query.get("alt") == "sse"), cassette.chunks
+    await ws.prepare(request)
     try:
-        async for piece in upstream.content.iter_any():
-            await response.write(piece)
-            for item in reader.feed(piece):
-                chunks.append(chunk(item, ms(last)))
-                last = time.monotonic()
-        await response.write_eof()
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
-        # The upstream dropped the connection: record (and pass on) the break.
-        chunks.append(Chunk.model_construct(delay_ms=ms(last), break_=True))
-        if request.transport is not None:
-            request.transport.abort()
-    except (ConnectionResetError, asyncio.CancelledError):
-        # The client went away. After an error event it had the whole answer (the SDK
-        # raises at the error event and hangs up); otherwise nothing is recorded.
-        if not chunks or chunks[-1].error is None:
-            recorder.failures.append(f"{cassette.name}: the client disconnected; nothing recorded")
-            return response
-    if chunks:
-        recorder.commit(emulator, cassette, request, received)
-    return response
+        first = await ws.receive(emulator.live_setup_timeout)
+    except asyncio.TimeoutError:
+        reason = f"Deadline expired: no setup message within {emulator.live_setup_timeout:g} s."
+        await ws.close(code=1011, message=reason.encode())
+        return ws
+    if first.type not in _DATA:
+        return ws
+    data = json_or_none(first.data)
+    if not isinstance(data, dict):
+        await ws.close(code=1007, message=b"Invalid JSON payload received.")
+        return ws
+    setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
+    try:
+        wanted = _recorded_setup(LiveCassette.model_construct(setup=setup))
+        recorded = map(_recorded_setup, emulator.store.live(str(setup.get("model") or "")))
+        answered = any(
+            (_modalities(r), _instruction(r)) == (_modalities(wanted), _instruction(wanted))
+            for r in recorded
+        )
+    except Exception:  # noqa: BLE001 - an invalid setup: the upstream's (or replay's) to refuse
+        answered = False
+    if not recorder.forwards(answered):
+        return await _LiveSession(emulator, request, first_message=data).run(ws)
+    return await LiveProxy(recorder, emulator, request, ws, first, setup).run()
 
 
 def _wav(rate: int, pcm: bytes) -> bytes:
@@ -186,7 +146,7 @@ class LiveProxy:
                     url.replace("http", "ws", 1),  # https:// to wss://
                     headers=headers,
                     ssl=self.recorder.ssl_context or True,
-                    max_msg_size=MAX_MESSAGE,
+                    max_msg_size=self.emulator.max_body_bytes,
                 ) as upstream,
             ):
                 await _send(upstream, self.first)
@@ -232,10 +192,8 @@ class LiveProxy:
         async for msg in self.ws:
             if msg.type not in _DATA:
                 break
-            try:
-                text = self._turn_text(json.loads(msg.data), history_only)
-            except (ValueError, AttributeError):  # not a JSON object: the upstream refuses it
-                text = None
+            data = json_or_none(msg.data)  # not a JSON object: the upstream refuses it
+            text = self._turn_text(data, history_only) if isinstance(data, dict) else None
             if text is not None:
                 self.turns.append(LiveTurn.model_construct(input=text, messages=[]))
                 self.complete, self.last = False, time.monotonic()
@@ -259,10 +217,11 @@ class LiveProxy:
     async def _downstream(self, upstream: aiohttp.ClientWebSocketResponse) -> None:
         """Upstream to client: pass every message on as it comes and record it."""
         while (msg := await upstream.receive()).type in _DATA:
+            delay, self.last = ms(self.last), time.monotonic()  # from one arrival to the next
             await _send(self.ws, msg)
             data = json.loads(msg.data)
             if self.turns and "setupComplete" not in data:
-                self._record(data)
+                self._record(data, delay)
         if msg.type != WSMsgType.CLOSE:  # the upstream dropped the connection: drop it too
             if self.request.transport is not None:
                 self.request.transport.abort()
@@ -276,11 +235,10 @@ class LiveProxy:
             self.complete = True  # the session ends here, as recorded
         await self.ws.close(code=code, message=reason)
 
-    def _record(self, data: dict[str, Any]) -> None:
+    def _record(self, data: dict[str, Any], delay: int) -> None:
         """Record one server message; its last part, when the one audio part, goes to
         the WAV file (at one sample rate per session)."""
-        entry = LiveMessage.model_construct(delay_ms=ms(self.last), message=data)
-        self.last = time.monotonic()
+        entry = LiveMessage.model_construct(delay_ms=delay, message=data)
         content = data.get("serverContent") or {}
         turn = content.get("modelTurn") or {}
         parts = turn.get("parts") or [{}]
