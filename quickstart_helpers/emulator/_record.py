@@ -68,6 +68,9 @@ logger = logging.getLogger("quickstart_helpers.emulator")
 FORWARDED = {"content-type", "accept", "user-agent", "authorization", "api-revision"}
 FORWARDED |= {"x-goog-api-client", "x-goog-api-key"}
 _DECODER = json.JSONDecoder()
+#: What comes between the JSON objects of an answer: white space, SSE ``data:`` field
+#: names, a JSON array's brackets and commas.
+_BETWEEN = re.compile(r"(?:\s|data:|[\[,\]])*")
 
 
 def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
@@ -76,24 +79,17 @@ def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SS
 
 
 class _Reader:
-    """Split an answer read in pieces of any size into its JSON items: the ``data`` of SSE
-    events, or JSON objects (one, or a streamed array: ``[{...}``, ``\\n,\\r\\n{...}``, ``]``)."""
+    """Split an answer read in pieces of any size into its JSON objects: SSE events (the
+    API's are one ``data:`` line each), a streamed JSON array or one object."""
 
-    def __init__(self, sse: bool = False) -> None:
-        self.sse, self.text = sse, ""
-        self.decode = codecs.getincrementaldecoder("utf-8")().decode  # split characters
+    def __init__(self) -> None:
+        self.text, self.decode = "", codecs.getincrementaldecoder("utf-8")().decode
 
     def feed(self, piece: bytes) -> list[Any]:
-        """Add bytes; return every item they complete, in order."""
-        self.text += self.decode(piece)
-        if self.sse:
-            *events, self.text = re.split(r"\r?\n\r?\n", self.text)
-            lines = [re.split(r"\r?\n", event) for event in events]
-            data = [[x[5:].removeprefix(" ") for x in e if x.startswith("data:")] for e in lines]
-            return [json.loads("\n".join(d)) for d in data if d]
-        items = []
+        """Add bytes; return every object they complete, in order."""
+        self.text, items = self.text + self.decode(piece), []
         while True:
-            self.text = self.text.lstrip(" \t\r\n[,]")
+            self.text = self.text[_BETWEEN.match(self.text).end() :]
             try:
                 item, end = _DECODER.raw_decode(self.text)
             except json.JSONDecodeError:  # empty or incomplete: wait for more
@@ -227,7 +223,7 @@ class Recorder:
             content_type = upstream.headers.get("Content-Type", "application/json")
             response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
             await response.prepare(request)
-            reader = _Reader(sse=status == 200 and request.query.get("alt") == "sse")
+            reader = _Reader()
             try:
                 async for piece in upstream.content.iter_any():
                     await response.write(piece)
@@ -310,9 +306,7 @@ class Recorder:
         received = ReceivedRequest(method, name, request.match_info["version"], query)
         return await self._relay(emulator, request, received, cassette)
 
-    async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-        """Serve a Live API WebSocket in record mode (see :func:`._record_stream.serve_live`)."""
-        return await serve_live(self, emulator, request)
+    live = serve_live  # the Live API's WebSocket: forward the session and record it, or replay
 
 
 def recording_emulator(
