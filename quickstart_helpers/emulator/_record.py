@@ -1,20 +1,18 @@
 """Record mode: the emulator as a recording proxy in front of the live API.
 
-What no cassette answers is forwarded, with the key the client sent, to an upstream (the
-live API by default; any server with the same routes, e.g. a second emulator in tests).
-The answer goes back to the client as it comes and is recorded, each item with the delay
-before it, in the cassette models replay reads (:mod:`._cassette`): ``generateContent``,
-``streamGenerateContent`` (SSE or a streamed JSON array; an error event, a dropped
-connection), ``countTokens``, ``GET /{version}/models[/{model}]``, an error answer, and
-Live API sessions (:mod:`._record_stream`). A cassette is written when its request or
-session ends; a client that leaves midway records nothing. Keys and tokens are scrubbed
-(:mod:`._secrets`; cookies are never forwarded); a file that would still hold one is refused.
+What no cassette answers goes, with the client's key, to an upstream (the live API, or any
+server with its routes, e.g. a second emulator in tests). The answer is passed on as it
+comes and recorded with each item's delay in the cassette models replay reads: REST answers
+here (``generateContent``, ``streamGenerateContent`` as SSE or a JSON array, with an error
+event or a dropped connection, ``countTokens``, model look-ups, error answers), Live API
+sessions in :mod:`._record_stream`. A cassette is written when its exchange ends, never
+when the client left midway, and never with a key or token in it (:mod:`._secrets`).
 
 Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays only;
-``once`` records only while the folder held no cassette when recording started (then it
-replays, and an unmatched request is an error); ``new_episodes`` records what no cassette
-answers and replays the rest; ``all`` records every request again, replacing the
-cassettes it re-records.
+``once`` records only while the folder held no cassette when recording started;
+``new_episodes`` records what no cassette answers and replays the rest; ``all`` records
+every request again, replacing the cassettes it re-records. A Live API session's turns are
+unknown when it starts: a mode that records records every session.
 """
 
 from __future__ import annotations
@@ -105,6 +103,28 @@ def _chunk(data: dict[str, Any], delay: int) -> Chunk:
     return Chunk.model_construct(delay_ms=delay, response=data)
 
 
+def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
+    """Put an upstream answer (its items as chunks) in its cassette: the chunks, a count,
+    Model JSON or an error answer (not for a model look-up). False: nothing to record."""
+    first = chunks[0].payload() if chunks else None
+    if status >= 400 and first and not isinstance(cassette, ModelsCassette):
+        error = RecordedError.model_construct(
+            status=status, delay_ms=chunks[0].delay_ms, body=first
+        )
+        cassette.name, cassette.error = "error_" + cassette.name, error
+    elif status != 200 or not chunks:
+        return False
+    elif isinstance(cassette, GenerateCassette):
+        cassette.chunks = chunks
+    elif isinstance(cassette, CountTokensCassette) and first:
+        cassette.response = first
+    elif isinstance(cassette, ModelsCassette) and first:
+        cassette.models = first["models"] if "models" in first else [first]
+    else:
+        return False
+    return True
+
+
 @dataclass
 class Recorder:
     """Forwards unanswered requests upstream and writes what comes back as cassettes.
@@ -166,9 +186,8 @@ class Recorder:
         received: ReceivedRequest,
         audio: dict[str, bytes] | None = None,
     ) -> None:
-        """Scrub the secrets of ``request`` out of a cassette, validate it, refuse it if a
-        secret is left in it or in its WAV files (``audio``: name to bytes), else write
-        them, put the cassette in the emulator's store and name it in ``received``."""
+        """Scrub ``request``'s secrets out of a cassette, validate it and, unless a secret is
+        left in it or its WAV files (``audio``), write them and put it in the store."""
         path = self.folder / f"{built.name}.json"
         secrets = request_secrets(request.headers, request.query)
         try:
@@ -204,8 +223,7 @@ class Recorder:
         cassette: GenerateCassette | CountTokensCassette | ModelsCassette,
         raw: bytes | None = None,
     ) -> web.StreamResponse:
-        """Send the client's request upstream, pass the answer on as it comes and record
-        it in ``cassette`` (a model look-up only when answered with 200)."""
+        """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
         emulator.requests.append(received)
         url, headers = self.target(request)
         last, chunks = time.monotonic(), []
@@ -219,9 +237,9 @@ class Recorder:
                 self.failures.append(f"{request.path}: {reason}")
                 message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
                 return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
-            status = upstream.status
             content_type = upstream.headers.get("Content-Type", "application/json")
-            response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
+            headers = {"Content-Type": content_type}
+            response = web.StreamResponse(status=upstream.status, headers=headers)
             await response.prepare(request)
             reader = _Reader()
             try:
@@ -239,25 +257,11 @@ class Recorder:
                 if not chunks or chunks[-1].error is None:
                     self.failures.append(f"{cassette.name}: the client disconnected")
                     return response
-            # Recorded at once (the server may be stopping), before the client has the end.
-            first, ok = chunks[0].payload() if chunks else None, status == 200 and chunks
-            if status >= 400 and first and not isinstance(cassette, ModelsCassette):
-                delay = chunks[0].delay_ms
-                error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
-                cassette.name, cassette.error = "error_" + cassette.name, error
-            elif ok and isinstance(cassette, GenerateCassette):
-                cassette.chunks = chunks
-            elif ok and first and isinstance(cassette, CountTokensCassette):
-                cassette.response = first
-            elif ok and first and isinstance(cassette, ModelsCassette):
-                cassette.models = first["models"] if "models" in first else [first]
+            if _answer(cassette, upstream.status, chunks):  # at once: the server may stop
+                self.commit(emulator, cassette, request, received)  # before the client has it all
             else:
-                self.failures.append(
-                    f"{cassette.name}: the upstream answered {status}; not recorded"
-                )
-                cassette = None
-            if cassette is not None:
-                self.commit(emulator, cassette, request, received)
+                status = upstream.status
+                self.failures.append(f"{cassette.name}: the upstream answered {status}; not kept")
         if chunks and chunks[-1].break_ and request.transport is not None:
             request.transport.abort()
         with contextlib.suppress(ConnectionResetError):  # the client may be gone
@@ -268,8 +272,7 @@ class Recorder:
         self, emulator: Emulator, request: web.Request, model: str, method: str
     ) -> web.StreamResponse | None:
         """Forward a ``generateContent``/``streamGenerateContent``/``countTokens`` request
-        if the mode says so and record the answer; return the response (already streamed
-        to the client), or None: the emulator's usual route replays (or refuses) it."""
+        if the mode says so, and record the answer; None: the usual route answers it."""
         raw = await request.read()
         body, counting, model = json_or_none(raw), method == "countTokens", bare_model(model)
         find = functools.partial(count_answer, emulator) if counting else emulator.store.find
@@ -291,8 +294,7 @@ class Recorder:
         self, emulator: Emulator, request: web.Request, known: bool
     ) -> web.StreamResponse | None:
         """Forward ``GET /{version}/models[/{model}]`` if the mode says so (``known``: the
-        catalog answers it) and record a 200 answer as a ``models`` cassette; None: the
-        catalog answers."""
+        catalog answers it), and record a 200 answer; None: the catalog answers."""
         if not self.forwards(known):
             return None
         name = bare_model(request.match_info.get("model", ""))
@@ -323,9 +325,8 @@ def recording_emulator(
     Args:
         folder: The cassette folder: replayed from, and written to.
         mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Server to record. Defaults to ``$QUICKSTART_UPSTREAM``, else the live API.
-        upstream_ca: PEM file to trust for the upstream. Defaults to
-            ``$QUICKSTART_UPSTREAM_CA``, else the system's certificates.
+        upstream: Server to record: ``$QUICKSTART_UPSTREAM``, else the live API.
+        upstream_ca: PEM file to trust for it: ``$QUICKSTART_UPSTREAM_CA``, else the system's.
         pacing: Replay pacing of what is already recorded.
         shared: Reuse (and keep until exit) one emulator per folder, mode and upstream.
 

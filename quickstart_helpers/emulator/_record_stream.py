@@ -1,13 +1,10 @@
 """Record mode's Live API sessions: a WebSocket proxy that passes every message on as it
-comes and records the session.
-
-It records the setup, each client turn's text (``realtimeInput.text``, or ``clientContent``
-up to ``turnComplete``) and every server message with its delay; audio goes to
-``audio/<cassette>.wav`` beside the cassette (a :class:`~._cassette.LiveAudio` slice); an
-upstream close mid-turn with a code other than 1000 becomes a final ``close`` message.
-Where ``clientContent`` only seeds the initial history (rule
-``live.client_content_only_as_history``: no model call), it is no turn, as in replay. A
-session is written when it ends with every turn answered to its end.
+comes and records the setup, each client turn's text (``realtimeInput.text``, or
+``clientContent`` up to ``turnComplete``; not where it only seeds the initial history, rule
+``live.client_content_only_as_history``) and each server message with its delay. Audio goes
+to ``audio/<cassette>.wav`` (:class:`~._cassette.LiveAudio` slices); an upstream close
+mid-turn (not 1000) is a final ``close`` message. A session is written when it ends with
+every turn answered to its end.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from ._cassette import FORMAT, LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._live import _LiveSession
-from ._live_wire import _instruction, _modalities, _recorded_setup, close_reason
+from ._live_wire import close_reason
 from ._matching import normalize_contents
 from ._profiles import profile_for
 from ._protocol import ReceivedRequest, bare_model
@@ -65,39 +62,16 @@ def ms(since: float) -> int:
 
 async def serve_live(
     recorder: Recorder, emulator: Emulator, request: web.Request
-) -> web.WebSocketResponse:
-    """Serve a Live API WebSocket in record mode: read the setup, then forward the session
-    upstream and record it, or replay it when the mode says so (a cassette records a
-    session with this setup's model, modalities and system instruction)."""
+) -> web.StreamResponse:
+    """Serve a Live API WebSocket in record mode: a session's turns are not known when it
+    starts, so a mode that records forwards (and records) every session; the others replay."""
+    if not recorder.records:
+        return await _LiveSession(emulator, request).run()
     ws = web.WebSocketResponse(
         max_msg_size=emulator.max_body_bytes, compress=emulator.live_compression
     )
     await ws.prepare(request)
-    try:
-        first = await ws.receive(emulator.live_setup_timeout)
-    except asyncio.TimeoutError:
-        reason = f"Deadline expired: no setup message within {emulator.live_setup_timeout:g} s."
-        await ws.close(code=1011, message=reason.encode())
-        return ws
-    if first.type not in _DATA:
-        return ws
-    data = json_or_none(first.data)
-    if not isinstance(data, dict):
-        await ws.close(code=1007, message=b"Invalid JSON payload received.")
-        return ws
-    setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
-    try:
-        wanted = _recorded_setup(LiveCassette.model_construct(setup=setup))
-        recorded = map(_recorded_setup, emulator.store.live(str(setup.get("model") or "")))
-        answered = any(
-            (_modalities(r), _instruction(r)) == (_modalities(wanted), _instruction(wanted))
-            for r in recorded
-        )
-    except Exception:  # noqa: BLE001 - an invalid setup: the upstream's (or replay's) to refuse
-        answered = False
-    if not recorder.forwards(answered):
-        return await _LiveSession(emulator, request, first_message=data).run(ws)
-    return await LiveProxy(recorder, emulator, request, ws, first, setup).run()
+    return await LiveProxy(recorder, emulator, request, ws).run()
 
 
 def _wav(rate: int, pcm: bytes) -> bytes:
@@ -123,8 +97,8 @@ class LiveProxy:
     emulator: Emulator
     request: web.Request
     ws: web.WebSocketResponse
-    first: aiohttp.WSMessage  # the client's setup message
-    setup: dict[str, Any]
+    setup: dict[str, Any] = field(default_factory=dict)  # the client's, as the upstream got it
+    received: ReceivedRequest | None = None  # the session in the emulator's request log
     turns: list[LiveTurn] = field(default_factory=list)
     complete: bool = False  # whether the last turn was answered to its end
     pending: list[dict[str, Any]] = field(default_factory=list)  # clientContent turns
@@ -132,13 +106,12 @@ class LiveProxy:
     rate: int = 24000
     pcm: bytearray = field(default_factory=bytearray)
 
+    @property
+    def model(self) -> str:
+        return bare_model(str(self.setup.get("model") or ""))
+
     async def run(self) -> web.WebSocketResponse:
         url, headers = self.recorder.target(self.request)
-        model = bare_model(str(self.setup.get("model") or ""))
-        version = self.request.match_info["version"]
-        setup = json.loads(self.first.data)
-        received = ReceivedRequest("BidiGenerateContent", model, version, [setup])
-        self.emulator.requests.append(received)
         try:
             async with (
                 aiohttp.ClientSession() as http,
@@ -149,7 +122,6 @@ class LiveProxy:
                     max_msg_size=self.emulator.max_body_bytes,
                 ) as upstream,
             ):
-                await _send(upstream, self.first)
                 down = asyncio.ensure_future(self._downstream(upstream))
                 up = asyncio.ensure_future(self._upstream(upstream))
                 await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
@@ -159,18 +131,17 @@ class LiveProxy:
             self.recorder.failures.append(f"Live API upstream: {type(exc).__name__}: {exc}")
             await self.ws.close(code=1011, message=b"Record mode could not reach the upstream.")
         finally:  # also when the server cancels the handler because the client left
-            self._finish(received)
+            self._finish()
         await self.ws.close()
         return self.ws
 
-    def _finish(self, received: ReceivedRequest) -> None:
+    def _finish(self) -> None:
         """Write the session's cassette if every turn was answered to its end."""
-        if not (self.turns and self.complete):
+        if not (self.turns and self.complete and self.received):
             self.recorder.failures.append("A Live API session ended midway; nothing recorded.")
             return
         inputs = [t.input for t in self.turns]
-        model = bare_model(str(self.setup.get("model") or ""))
-        name = cassette_name("live", model, inputs[0], [self.setup, inputs])
+        name = cassette_name("live", self.model, inputs[0], [self.setup, inputs])
         audio = {f"audio/{name}.wav": _wav(self.rate, bytes(self.pcm))} if self.pcm else {}
         for message in (m for t in self.turns for m in t.messages if m.audio is not None):
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
@@ -178,32 +149,33 @@ class LiveProxy:
             format=FORMAT,
             name=name,
             description=f"Live API session recorded from {self.recorder.upstream}.",
-            model=model,
+            model=self.model,
             setup=self.setup,
             turns=self.turns,
         )
-        self.recorder.commit(self.emulator, built, self.request, received, audio)
+        self.recorder.commit(self.emulator, built, self.request, self.received, audio)
 
     async def _upstream(self, upstream: aiohttp.ClientWebSocketResponse) -> None:
         """Client to upstream: pass every message on; note where each turn starts."""
-        history_only = profile_for(str(self.setup.get("model") or "")).has(
-            "live.client_content_only_as_history"
-        )
         async for msg in self.ws:
             if msg.type not in _DATA:
                 break
             data = json_or_none(msg.data)  # not a JSON object: the upstream refuses it
-            text = self._turn_text(data, history_only) if isinstance(data, dict) else None
-            if text is not None:
+            if isinstance(data, dict) and isinstance(data.get("setup"), dict) and not self.setup:
+                self.setup, version = data["setup"], self.request.match_info["version"]
+                self.received = ReceivedRequest("BidiGenerateContent", self.model, version, [data])
+                self.emulator.requests.append(self.received)
+            elif isinstance(data, dict) and (text := self._turn_text(data)) is not None:
                 self.turns.append(LiveTurn.model_construct(input=text, messages=[]))
                 self.complete, self.last = False, time.monotonic()
             await _send(upstream, msg)
         if not self.complete:
             self.turns.clear()  # the client left mid-turn: nothing to record
 
-    def _turn_text(self, data: dict[str, Any], history_only: bool) -> str | None:
+    def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of the client turn ``data`` completes, or None."""
         content = data.get("clientContent", data.get("client_content"))
+        history_only = profile_for(self.model).has("live.client_content_only_as_history")
         if isinstance(content, dict) and not history_only:
             self.pending += content.get("turns") or []
             if not content.get("turnComplete", content.get("turn_complete")):

@@ -1,11 +1,8 @@
-"""Drift check: re-record each cassette's request and compare the answers' structure.
-
-Each cassette's request, as ``quickstart cassettes --json`` lists it (a Live session: its
-setup and turns), is sent again through a recording proxy (record mode ``all``) into a
-temporary folder, and the new recording is compared with the stored one by structure only:
-field names (as paths, e.g. ``candidates[].content.parts[].text``), part kinds, finish
-reasons, error statuses, and for the Live API the message types. Text, numbers and timing
-are not compared: they differ from one answer to the next.
+"""Drift check: each cassette's request, as ``quickstart cassettes --json`` lists it, is
+recorded again through a recording proxy (mode ``all``, a temporary folder) and compared
+with the stored one by structure only: field paths (``candidates[].content.parts[].text``),
+part kinds, finish reasons, error statuses, Live API message types. Text, numbers and
+timing differ from one answer to the next and are not compared.
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ __all__ = ["Drift", "structure", "verify_cassettes"]
 
 #: Keys whose values are user data, not structure.
 _OPAQUE = frozenset({"args", "response", "data", "text"})
+_DATA = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 
 
 def _paths(value: Any, prefix: str = "") -> set[str]:
@@ -120,10 +118,7 @@ async def _send(base: str, ssl: Any, key: str, cassette: AnyCassette) -> None:
         async with http.ws_connect(base.replace("https", "wss", 1) + entry["path"], ssl=ssl) as ws:
             for message in entry["request"]:  # the setup, then each turn
                 await ws.send_json(message)
-                while (msg := await ws.receive(timeout=120)).type in (
-                    aiohttp.WSMsgType.TEXT,
-                    aiohttp.WSMsgType.BINARY,
-                ):
+                while (msg := await ws.receive(timeout=120)).type in _DATA:
                     data = json.loads(msg.data)
                     if "setupComplete" in data or data.get("serverContent", {}).get("turnComplete"):
                         break
