@@ -157,7 +157,7 @@ def test_the_stream_reader_splits_objects_across_any_pieces():
             reader = _Reader()
             found = []
             for i in range(0, len(data), size):
-                found.extend(reader.feed(data[i : i + size]))
+                found.extend(chunk.payload() for chunk in reader.feed(data[i : i + size]))
             assert found == objects, size
 
 

@@ -47,10 +47,11 @@ from ._cassette import (
     RecordedError,
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
+from ._live import _LiveSession
 from ._matching import cassette_key, count_request, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
-from ._record_stream import UPSTREAM_ERRORS, cassette_name, json_or_none, ms, serve_live
+from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, json_or_none, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._server import Emulator
 from ._store import CassetteStore
@@ -77,30 +78,26 @@ def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SS
 
 
 class _Reader:
-    """Split an answer read in pieces of any size into its JSON objects: SSE events (the
-    API's are one ``data:`` line each), a streamed JSON array or one object."""
+    """Split an answer read in pieces of any size into its JSON objects (SSE events, the
+    API's are one ``data:`` line each; a streamed JSON array; one object), each a chunk
+    with the delay before it: a response, or an ``{"error": ...}`` event."""
 
     def __init__(self) -> None:
-        self.text, self.decode = "", codecs.getincrementaldecoder("utf-8")().decode
+        self.text, self.last = "", time.monotonic()
+        self.decode = codecs.getincrementaldecoder("utf-8")().decode
 
-    def feed(self, piece: bytes) -> list[Any]:
-        """Add bytes; return every object they complete, in order."""
-        self.text, items = self.text + self.decode(piece), []
+    def feed(self, piece: bytes) -> list[Chunk]:
+        """Add bytes; return a chunk for every object they complete, in order."""
+        self.text, chunks = self.text + self.decode(piece), []
         while True:
             self.text = self.text[_BETWEEN.match(self.text).end() :]
             try:
                 item, end = _DECODER.raw_decode(self.text)
             except json.JSONDecodeError:  # empty or incomplete: wait for more
-                return items
-            items.append(item)
-            self.text = self.text[end:]
-
-
-def _chunk(data: dict[str, Any], delay: int) -> Chunk:
-    """One recorded chunk: a response, or an ``{"error": ...}`` event in the stream."""
-    if set(data) == {"error"}:
-        return Chunk.model_construct(delay_ms=delay, error=data["error"])
-    return Chunk.model_construct(delay_ms=delay, response=data)
+                return chunks
+            kind = {"error": item["error"]} if set(item) == {"error"} else {"response": item}
+            chunks.append(Chunk.model_construct(delay_ms=ms(self.last), **kind))
+            self.text, self.last = self.text[end:], time.monotonic()
 
 
 def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
@@ -226,7 +223,8 @@ class Recorder:
         """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
         emulator.requests.append(received)
         url, headers = self.target(request)
-        last, chunks = time.monotonic(), []
+        chunks: list[Chunk] = []
+        reader = _Reader()  # it times the first chunk from the request
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout)) as http:
             try:
                 upstream = await http.request(
@@ -237,20 +235,16 @@ class Recorder:
                 self.failures.append(f"{request.path}: {reason}")
                 message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
                 return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
-            content_type = upstream.headers.get("Content-Type", "application/json")
-            headers = {"Content-Type": content_type}
+            headers = {"Content-Type": upstream.headers.get("Content-Type", "application/json")}
             response = web.StreamResponse(status=upstream.status, headers=headers)
             await response.prepare(request)
-            reader = _Reader()
             try:
                 async for piece in upstream.content.iter_any():
                     await response.write(piece)
-                    for item in reader.feed(piece):
-                        chunks.append(_chunk(item, ms(last)))
-                        last = time.monotonic()
+                    chunks += reader.feed(piece)
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 # The upstream dropped the connection: record (and pass on) the break.
-                chunks.append(Chunk.model_construct(delay_ms=ms(last), break_=True))
+                chunks.append(Chunk.model_construct(delay_ms=ms(reader.last), break_=True))
             except (ConnectionResetError, asyncio.CancelledError):
                 # The client went away. After an error event it had the whole answer (the
                 # SDK raises at the error event and hangs up); otherwise nothing is recorded.
@@ -308,7 +302,12 @@ class Recorder:
         received = ReceivedRequest(method, name, request.match_info["version"], query)
         return await self._relay(emulator, request, received, cassette)
 
-    live = serve_live  # the Live API's WebSocket: forward the session and record it, or replay
+    async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
+        """Serve a Live API WebSocket: a session's turns are unknown when it starts, so a mode
+        that records forwards (and records) every session; the others replay it."""
+        if not self.records:
+            return await _LiveSession(emulator, request).run()
+        return await LiveProxy(self, emulator, request).run()
 
 
 def recording_emulator(

@@ -24,7 +24,6 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from ._cassette import FORMAT, LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
-from ._live import _LiveSession
 from ._live_wire import close_reason
 from ._matching import normalize_contents
 from ._profiles import profile_for
@@ -60,20 +59,6 @@ def ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
-async def serve_live(
-    recorder: Recorder, emulator: Emulator, request: web.Request
-) -> web.StreamResponse:
-    """Serve a Live API WebSocket in record mode: a session's turns are not known when it
-    starts, so a mode that records forwards (and records) every session; the others replay."""
-    if not recorder.records:
-        return await _LiveSession(emulator, request).run()
-    ws = web.WebSocketResponse(
-        max_msg_size=emulator.max_body_bytes, compress=emulator.live_compression
-    )
-    await ws.prepare(request)
-    return await LiveProxy(recorder, emulator, request, ws).run()
-
-
 def _wav(rate: int, pcm: bytes) -> bytes:
     """Return 16-bit mono PCM as a WAV file's bytes."""
     buffer = io.BytesIO()
@@ -96,7 +81,7 @@ class LiveProxy:
     recorder: Recorder
     emulator: Emulator
     request: web.Request
-    ws: web.WebSocketResponse
+    ws: web.WebSocketResponse = field(init=False)  # the client's
     setup: dict[str, Any] = field(default_factory=dict)  # the client's, as the upstream got it
     received: ReceivedRequest | None = None  # the session in the emulator's request log
     turns: list[LiveTurn] = field(default_factory=list)
@@ -112,6 +97,9 @@ class LiveProxy:
 
     async def run(self) -> web.WebSocketResponse:
         url, headers = self.recorder.target(self.request)
+        limit, compress = self.emulator.max_body_bytes, self.emulator.live_compression
+        self.ws = web.WebSocketResponse(max_msg_size=limit, compress=compress)
+        await self.ws.prepare(self.request)
         try:
             async with (
                 aiohttp.ClientSession() as http,
@@ -119,7 +107,7 @@ class LiveProxy:
                     url.replace("http", "ws", 1),  # https:// to wss://
                     headers=headers,
                     ssl=self.recorder.ssl_context or True,
-                    max_msg_size=self.emulator.max_body_bytes,
+                    max_msg_size=limit,
                 ) as upstream,
             ):
                 down = asyncio.ensure_future(self._downstream(upstream))
@@ -208,16 +196,15 @@ class LiveProxy:
         await self.ws.close(code=code, message=reason)
 
     def _record(self, data: dict[str, Any], delay: int) -> None:
-        """Record one server message; its last part, when the one audio part, goes to
-        the WAV file (at one sample rate per session)."""
+        """Record one server message; a last part of PCM audio (at the session's one sample
+        rate) goes to the WAV file, as replay adds it back: last."""
         entry = LiveMessage.model_construct(delay_ms=delay, message=data)
         content = data.get("serverContent") or {}
         turn = content.get("modelTurn") or {}
         parts = turn.get("parts") or [{}]
         inline = parts[-1].get("inlineData") or {}
         rate = re.fullmatch(r"audio/pcm;rate=(\d+)", inline.get("mimeType", ""))
-        one = sum("inlineData" in p for p in parts) == 1
-        if rate and one and (not self.pcm or self.rate == int(rate[1])):
+        if rate and (not self.pcm or self.rate == int(rate[1])):
             pcm, self.rate = base64.b64decode(inline["data"]), int(rate[1])
             parts.pop()  # the audio, now in the WAV file; then what it leaves empty
             for outer, key, inner in (turn, "parts", parts), (content, "modelTurn", turn):
