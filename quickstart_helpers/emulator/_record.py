@@ -221,6 +221,8 @@ class Recorder:
         raw: bytes | None = None,
     ) -> web.StreamResponse:
         """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
+        description = f"Recorded from {self.upstream} ({received.method})."
+        cassette.format, cassette.description = FORMAT, description
         emulator.requests.append(received)
         url, headers = self.target(request)
         chunks: list[Chunk] = []
@@ -273,13 +275,9 @@ class Recorder:
         if not isinstance(body, dict) or not self.forwards(find(model, body) is not None):
             return None
         prompt = prompt_text((count_request(body) if counting else body).get("contents"))
-        cassette = (CountTokensCassette if counting else GenerateCassette).model_construct(
-            format=FORMAT,
-            name=cassette_name("count" if counting else "", model, prompt, [model, counting, body]),
-            description=f"Recorded from {self.upstream} ({method}).",
-            model=model,
-            request=body,
-        )
+        name = cassette_name("count" if counting else "", model, prompt, [model, counting, body])
+        kind = CountTokensCassette if counting else GenerateCassette
+        cassette = kind.model_construct(name=name, model=model, request=body)
         version = request.match_info["version"]
         received = ReceivedRequest(method, model, version, body, size=len(raw))
         return await self._relay(emulator, request, received, cassette, raw)
@@ -294,12 +292,10 @@ class Recorder:
         name = bare_model(request.match_info.get("model", ""))
         query = {k: v for k, v in request.query.items() if k not in ("key", "access_token")}
         cassette = ModelsCassette.model_construct(
-            format=FORMAT,
-            name=cassette_name("models", name or "list", "", [name, query]),
-            description=f"Recorded from {self.upstream} (GET {request.path}).",
+            name=cassette_name("models", name or "list", "", [name, query])
         )
-        method = "models.get" if name else "models.list"
-        received = ReceivedRequest(method, name, request.match_info["version"], query)
+        method, version = "models.get" if name else "models.list", request.match_info["version"]
+        received = ReceivedRequest(method, name, version, query)
         return await self._relay(emulator, request, received, cassette)
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:

@@ -40,11 +40,10 @@ def _paths(value: Any, prefix: str = "") -> set[str]:
 
 
 def structure(cassette: AnyCassette) -> set[tuple[str, str]]:
-    """Return a cassette's answer structure as ``(group, item)`` pairs. Groups: ``fields``
-    (field paths), ``parts`` (part kinds: ``text``, ``inlineData``, ``audio``...),
-    ``finish`` (finish reasons), ``error`` (status and error status; ``stream ...`` for an
-    error event) and ``messages`` (Live API message types such as
-    ``serverContent.turnComplete``, ``close 1011``, a ``break``)."""
+    """Return a cassette's answer structure as ``(group, item)`` pairs: ``fields`` (field
+    paths), ``parts`` (``text``, ``inlineData``, ``audio``...), ``finish`` (finish reasons),
+    ``error`` (``400 INVALID_ARGUMENT``, ``stream 500 INTERNAL``) and ``messages`` (Live API
+    message types such as ``serverContent.turnComplete``, ``close 1011``, ``break``)."""
     error = getattr(cassette, "error", None)
     errors = [(error.status, error.body["error"])] if error is not None else []
     found, answers = set(), []
