@@ -63,9 +63,7 @@ def _wav(rate: int, pcm: bytes) -> bytes:
     """Return 16-bit mono PCM as a WAV file's bytes."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
+        wav.setparams((1, 2, rate, 0, "NONE", "not compressed"))  # mono, 16-bit
         wav.writeframes(pcm)
     return buffer.getvalue()
 
