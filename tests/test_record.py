@@ -430,12 +430,29 @@ def test_mode_all_records_everything_again(upstream, record, tmp_path):
 # -- Live API ----------------------------------------------------------------------------------
 
 
-async def _live_turn(emulator: Emulator, key: str = FAKE_KEY) -> list[bytes]:
-    """One Live API turn through the SDK; return each message's PCM."""
+async def _live_turn(
+    emulator: Emulator,
+    key: str = FAKE_KEY,
+    *,
+    model: str = LIVE_MODEL,
+    history: list[types.Content] | None = None,
+    as_client_content: bool = False,
+) -> list[bytes]:
+    """One Live API turn through the SDK, as realtime input text (Live 3.1) or as client
+    content (``as_client_content``), after seeding ``history`` if given (with the setup's
+    ``historyConfig``); return each message's PCM."""
     config = types.LiveConnectConfig(response_modalities=["AUDIO"])
+    if history is not None:
+        config.history_config = types.HistoryConfig(initial_history_in_client_content=True)
     pcm: list[bytes] = []
-    async with client(emulator, key).aio.live.connect(model=LIVE_MODEL, config=config) as session:
-        await session.send_realtime_input(text=LIVE_INPUT)  # Live 3.1: text as realtime input
+    async with client(emulator, key).aio.live.connect(model=model, config=config) as session:
+        if history is not None:
+            await session.send_client_content(turns=history, turn_complete=True)
+        if as_client_content:
+            turn = types.Content(role="user", parts=[types.Part(text=LIVE_INPUT)])
+            await session.send_client_content(turns=turn, turn_complete=True)
+        else:
+            await session.send_realtime_input(text=LIVE_INPUT)  # Live 3.1: text as realtime input
         async for message in session.receive():
             if message.data:
                 pcm.append(message.data)
@@ -460,6 +477,55 @@ def test_a_live_session_is_recorded_with_its_audio_and_replays(upstream, record,
     offline = replay()
     assert asyncio.run(_live_turn(offline, key="other")) == direct
     assert scan_for_key(proxy.recorder.folder) == []
+
+
+#: A conversation so far, seeded as the initial history (Live 3.1: with historyConfig).
+SEEDED = [
+    types.Content(role="user", parts=[types.Part(text="My name is Ada.")]),
+    types.Content(role="model", parts=[types.Part(text="Hello, Ada.")]),
+]
+
+
+def test_a_seeded_history_is_not_recorded_as_a_turn_on_live_3_1(upstream, record, replay):
+    # gemini-3.1-flash-live-preview takes clientContent only as the initial history, with
+    # no model call (rule live.client_content_only_as_history): it is no turn to replay.
+    direct = asyncio.run(_live_turn(upstream, history=SEEDED))
+    proxy = record("once")
+    assert asyncio.run(_live_turn(proxy, history=SEEDED)) == direct and len(direct) == 3
+    wait_written(proxy)
+    assert proxy.recorder.failures == []
+    cassette = only_cassette(proxy.recorder.folder)
+    assert [turn.input for turn in cassette.turns] == [LIVE_INPUT]
+    assert list(cassette.setup["historyConfig"].values()) == [True]
+    assert "Ada" not in cassette.path.read_text()
+
+    offline = replay()  # replay takes the seeded history as history too
+    assert asyncio.run(_live_turn(offline, key="other", history=SEEDED)) == direct
+
+
+def test_client_content_is_a_recorded_turn_on_a_model_that_answers_it(tmp_path):
+    older = "gemini-2.5-flash-native-audio-preview-09-2025"  # without the Live 3.1 rules
+    folder = tmp_path / "older-upstream"
+    write_upstream(folder)
+    live = json.loads((folder / "up_live.json").read_text())
+    (folder / "up_live.json").write_text(json.dumps({**live, "model": older}))
+    with Emulator(store=CassetteStore([folder]), pacing="fast") as upstream:
+        proxy = recording_emulator(
+            tmp_path / "cassettes",
+            mode="once",
+            upstream=upstream.base_url,
+            upstream_ca=upstream.certificate.cert_file,
+            shared=False,
+        )
+        try:
+            pcm = asyncio.run(_live_turn(proxy, model=older, as_client_content=True))
+            wait_written(proxy)
+        finally:
+            proxy.stop()
+    assert len(pcm) == 3
+    (turn,) = only_cassette(tmp_path / "cassettes").turns
+    assert turn.input == LIVE_INPUT
+    assert scan_for_key(tmp_path / "cassettes") == []
 
 
 def test_a_cassette_that_would_hold_the_key_is_refused(tmp_path, record):

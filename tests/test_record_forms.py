@@ -146,17 +146,19 @@ def test_a_json_array_stream_is_recorded_as_chunks_and_replays_in_both_forms(
     assert scan_for_key(proxy.recorder.folder) == []
 
 
-def test_the_json_array_reader_splits_objects_across_any_pieces():
-    from quickstart_helpers.emulator._record_stream import _JsonArrayReader
+def test_the_stream_reader_splits_objects_across_any_pieces():
+    from quickstart_helpers.emulator._record import _Reader
 
-    objects = [{"a": "é,]["}, {"b": [1, {"c": "}"}]}, {"d": "x\n,\r\n"}]
-    data = ("[" + "\n,\r\n".join(json.dumps(o, indent=2) for o in objects) + "\n]").encode()
-    for size in (1, 2, 3, 7, len(data)):
-        reader = _JsonArrayReader()
-        found = []
-        for i in range(0, len(data), size):
-            found.extend(reader.feed(data[i : i + size]))
-        assert found == objects, size
+    objects = [{"a": "é,][ data:"}, {"b": [1, {"c": "}"}]}, {"d": "x\n,\r\n"}]
+    array = ("[" + "\n,\r\n".join(json.dumps(o, indent=2) for o in objects) + "\n]").encode()
+    events = "".join(f"data: {json.dumps(o)}\r\n\r\n" for o in objects).encode()
+    for data in (array, events):  # a streamed JSON array, and SSE as the API frames it
+        for size in (1, 2, 3, 7, len(data)):
+            reader = _Reader()
+            found = []
+            for i in range(0, len(data), size):
+                found.extend(chunk.payload() for chunk in reader.feed(data[i : i + size]))
+            assert found == objects, size
 
 
 # -- 3. error events inside a stream ---------------------------------------------------------

@@ -1,65 +1,63 @@
 """Record mode: the emulator as a recording proxy in front of the live API.
 
-What no cassette answers is forwarded to an upstream (the live API by default; any
-server with the same routes, e.g. a second emulator in tests) with the key the client
-sent. The answer streams back to the client as it arrives and is recorded in the
-cassette models replay reads (:mod:`._cassette`), each item with the delay before it:
-``generateContent``, ``streamGenerateContent`` (SSE or a streamed JSON array; an error
-event, a dropped connection), ``countTokens``, ``GET /{version}/models[/{model}]``, an
-error answer (400-599: status and error JSON), and Live API sessions
-(:mod:`._record_stream`). A cassette is written atomically when its request or session
-ends; a client that disconnects midway records nothing. Keys, tokens and cookies are
-scrubbed (:mod:`._secrets`); a file that would still hold one is refused.
+What no cassette answers goes, with the client's key, to an upstream (the live API, or any
+server with its routes, e.g. a second emulator in tests). The answer is passed on as it
+comes and recorded with each item's delay in the cassette models replay reads: REST answers
+here (``generateContent``, ``streamGenerateContent`` as SSE or a JSON array, with an error
+event or a dropped connection, ``countTokens``, model look-ups, error answers), Live API
+sessions in :mod:`._record_stream`. A cassette is written when its exchange ends, never
+when the client left midway, and never with a key or token in it (:mod:`._secrets`).
 
-Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays
-only; ``once`` records only while the cassette folder held no cassette when recording
-started (then it replays, and an unmatched request is an error); ``new_episodes``
-records what no cassette answers and replays the rest; ``all`` records every request
-again, replacing the cassettes it re-records.
+Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays only;
+``once`` records only while the folder held no cassette when recording started;
+``new_episodes`` records what no cassette answers and replays the rest; ``all`` records
+every request again, replacing the cassettes it re-records. A Live API session's turns are
+unknown when it starts: a mode that records records every session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import codecs
 import contextlib
+import functools
 import json
 import logging
 import os
+import re
 import ssl
-import tempfile
-import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
-from . import _record_stream as stream
 from ._cassette import (
     FORMAT,
     AnyCassette,
+    Chunk,
     CountTokensCassette,
     GenerateCassette,
-    LiveCassette,
     ModelsCassette,
     RecordedError,
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._live import _LiveSession
-from ._live_wire import _instruction, _modalities, _recorded_setup
 from ._matching import cassette_key, count_request, prompt_text
+from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
+from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, json_or_none, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
+from ._server import Emulator
 from ._store import CassetteStore
 
 if TYPE_CHECKING:
     from ..settings import Pacing, RecordMode
-    from ._server import Emulator
 
 __all__ = ["Recorder", "recording_emulator", "upstream_ssl_context"]
 
@@ -68,6 +66,10 @@ logger = logging.getLogger("quickstart_helpers.emulator")
 #: Request headers forwarded upstream (lower case); everything else stays here.
 FORWARDED = {"content-type", "accept", "user-agent", "authorization", "api-revision"}
 FORWARDED |= {"x-goog-api-client", "x-goog-api-key"}
+_DECODER = json.JSONDecoder()
+#: What comes between the JSON objects of an answer: white space, SSE ``data:`` field
+#: names, a JSON array's brackets and commas.
+_BETWEEN = re.compile(r"(?:\s|data:|[\[,\]])*")
 
 
 def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
@@ -75,16 +77,49 @@ def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SS
     return ssl.create_default_context(cafile=str(cafile) if cafile else None)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class _Reader:
+    """Split an answer read in pieces of any size into its JSON objects (SSE events, the
+    API's are one ``data:`` line each; a streamed JSON array; one object), each a chunk
+    with the delay before it: a response, or an ``{"error": ...}`` event."""
+
+    def __init__(self) -> None:
+        self.text, self.last = "", time.monotonic()
+        self.decode = codecs.getincrementaldecoder("utf-8")().decode
+
+    def feed(self, piece: bytes) -> list[Chunk]:
+        """Add bytes; return a chunk for every object they complete, in order."""
+        self.text, chunks = self.text + self.decode(piece), []
+        while True:
+            self.text = self.text[_BETWEEN.match(self.text).end() :]
+            try:
+                item, end = _DECODER.raw_decode(self.text)
+            except json.JSONDecodeError:  # empty or incomplete: wait for more
+                return chunks
+            kind = {"error": item["error"]} if set(item) == {"error"} else {"response": item}
+            chunks.append(Chunk.model_construct(delay_ms=ms(self.last), **kind))
+            self.text, self.last = self.text[end:], time.monotonic()
+
+
+def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
+    """Put an upstream answer (its items as chunks) in its cassette: the chunks, a count,
+    Model JSON or an error answer (not for a model look-up). False: nothing to record."""
+    first = chunks[0].payload() if chunks else None
+    if status >= 400 and first and not isinstance(cassette, ModelsCassette):
+        error = RecordedError.model_construct(
+            status=status, delay_ms=chunks[0].delay_ms, body=first
+        )
+        cassette.name, cassette.error = "error_" + cassette.name, error
+    elif status != 200 or not chunks:
+        return False
+    elif isinstance(cassette, GenerateCassette):
+        cassette.chunks = chunks
+    elif isinstance(cassette, CountTokensCassette) and first:
+        cassette.response = first
+    elif isinstance(cassette, ModelsCassette) and first:
+        cassette.models = first["models"] if "models" in first else [first]
+    else:
+        return False
+    return True
 
 
 @dataclass
@@ -110,26 +145,20 @@ class Recorder:
     timeout: float = 600
     written: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    fresh: bool = field(init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    records: bool = field(init=False)  # whether this mode records anything
 
     def __post_init__(self) -> None:
         if self.mode not in settings.RECORD_MODES:
             modes = ", ".join(settings.RECORD_MODES)
             raise ValueError(f"record mode must be one of {modes}, not {self.mode!r}")
-        self.folder = Path(self.folder)
-        self.upstream = self.upstream.rstrip("/")
+        self.folder, self.upstream = Path(self.folder), self.upstream.rstrip("/")
         # ``once`` records only into a folder that held no cassette when it started.
-        self.fresh = not (self.folder.is_dir() and any(self.folder.rglob("*.json")))
+        fresh = not any(self.folder.rglob("*.json"))
+        self.records = self.mode in ("new_episodes", "all") or (self.mode == "once" and fresh)
 
-    @property
-    def may_record(self) -> bool:
-        """Whether this mode records anything at all."""
-        return self.mode in ("new_episodes", "all") or (self.mode == "once" and self.fresh)
-
-    def forwards(self, recorded: bool) -> bool:
-        """Whether a request (answered by a cassette or not) goes upstream."""
-        return self.mode == "all" or (self.may_record and not recorded)
+    def forwards(self, answered: bool) -> bool:
+        """Whether a request goes upstream (``answered``: a cassette answers it)."""
+        return self.mode == "all" or (self.records and not answered)
 
     def refusal(self) -> str:
         """The sentence an unmatched request gets when this mode records nothing."""
@@ -141,23 +170,23 @@ class Recorder:
             )
         return f"Record mode 'none' only replays; record with {RECORD_COMMAND}."
 
-    def target(self, request: web.Request) -> tuple[str, dict[str, str], set[str]]:
-        """Return the upstream URL, the headers forwarded and the secrets to scrub."""
+    def target(self, request: web.Request) -> tuple[str, dict[str, str]]:
+        """Return the upstream URL of a request and the headers forwarded with it."""
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
-        secrets = request_secrets(request.headers, request.query)
-        return self.upstream + str(request.rel_url), headers, secrets
+        return self.upstream + str(request.rel_url), headers
 
     def commit(
         self,
         emulator: Emulator,
         built: AnyCassette,
-        secrets: set[str],
-        received: ReceivedRequest | None = None,
+        request: web.Request,
+        received: ReceivedRequest,
         audio: dict[str, bytes] | None = None,
-    ) -> AnyCassette | None:
-        """Scrub, validate, check and write one cassette (and its WAV files); add it to
-        the emulator's store and name it in ``received``. Return it, or None if refused."""
+    ) -> None:
+        """Scrub ``request``'s secrets out of a cassette, validate it and, unless a secret is
+        left in it or its WAV files (``audio``), write them and put it in the store."""
         path = self.folder / f"{built.name}.json"
+        secrets = request_secrets(request.headers, request.query)
         try:
             cassette = parse_cassette(scrub_value(cassette_json(built), secrets), str(path))
             files = {str(self.folder / name): pcm for name, pcm in (audio or {}).items()}
@@ -166,193 +195,115 @@ class Recorder:
         except (CassetteError, RecordingError) as exc:
             self.failures.append(str(exc))
             logger.warning("Record mode did not write a cassette: %s", exc)
-            return None
-        with self._lock:
-            for name, payload in files.items():
-                _write_atomic(Path(name), payload)
-            cassette._path = path
-            key = cassette_key(cassette)
-            old = emulator.store.find_key(key) if key is not None else None
-            if old is not None and old.path is not None and old.path != path:
-                if old.path.resolve().is_relative_to(self.folder.resolve()):
-                    old.path.unlink(missing_ok=True)  # re-recorded under a new name
-            emulator.store.put(cassette)
-            self.written.append(path)
-        if received is not None:
-            received.cassette = cassette.name
+            return
+        for name, data in files.items():  # each file whole or not at all
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            part = Path(name).with_name(f".{Path(name).name}.part")  # no cassette's name
+            part.write_bytes(data)
+            part.replace(name)
+        cassette._path = path
+        key = cassette_key(cassette)
+        old = emulator.store.find_key(key) if key is not None else None
+        if old is not None and old.path not in (None, path):
+            if old.path.resolve().is_relative_to(self.folder.resolve()):
+                old.path.unlink(missing_ok=True)  # re-recorded under another name
+        emulator.store.put(cassette)
+        self.written.append(path)
+        received.cassette = cassette.name
         logger.info("Record mode wrote %s", path)
-        return cassette
 
-    @contextlib.asynccontextmanager
-    async def _upstream(
-        self, request: web.Request, raw: bytes | None = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send the client's request upstream: its method, path, query, forwarded headers."""
-        url, headers, _ = self.target(request)
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        ssl = self.ssl_context or True
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.request(request.method, url, data=raw, headers=headers, ssl=ssl) as upstream,
-        ):
-            yield upstream
-
-    def unreachable(self, request: web.Request, exc: BaseException) -> web.Response:
-        """Note a failed upstream call in ``failures``; return the 502 the client gets."""
-        reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-        self.failures.append(f"{request.path}: {reason}")
-        message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
-        return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
+    async def _relay(
+        self,
+        emulator: Emulator,
+        request: web.Request,
+        received: ReceivedRequest,
+        cassette: GenerateCassette | CountTokensCassette | ModelsCassette,
+        raw: bytes | None = None,
+    ) -> web.StreamResponse:
+        """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
+        description = f"Recorded from {self.upstream} ({received.method})."
+        cassette.format, cassette.description = FORMAT, description
+        emulator.requests.append(received)
+        url, headers = self.target(request)
+        chunks: list[Chunk] = []
+        reader = _Reader()  # it times the first chunk from the request
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout)) as http:
+            try:
+                upstream = await http.request(
+                    request.method, url, data=raw, headers=headers, ssl=self.ssl_context or True
+                )
+            except UPSTREAM_ERRORS as exc:
+                reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+                self.failures.append(f"{request.path}: {reason}")
+                message = f"Record mode could not reach the upstream {self.upstream} ({reason})."
+                return api_error(502, "UNAVAILABLE", message + " Nothing was recorded.")
+            headers = {"Content-Type": upstream.headers.get("Content-Type", "application/json")}
+            response = web.StreamResponse(status=upstream.status, headers=headers)
+            await response.prepare(request)
+            try:
+                async for piece in upstream.content.iter_any():
+                    await response.write(piece)
+                    chunks += reader.feed(piece)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                # The upstream dropped the connection: record (and pass on) the break.
+                chunks.append(Chunk.model_construct(delay_ms=ms(reader.last), break_=True))
+            except (ConnectionResetError, asyncio.CancelledError):
+                # The client went away. After an error event it had the whole answer (the
+                # SDK raises at the error event and hangs up); otherwise nothing is recorded.
+                if not chunks or chunks[-1].error is None:
+                    self.failures.append(f"{cassette.name}: the client disconnected")
+                    return response
+            if _answer(cassette, upstream.status, chunks):  # at once: the server may stop
+                self.commit(emulator, cassette, request, received)  # before the client has it all
+            else:
+                status = upstream.status
+                self.failures.append(f"{cassette.name}: the upstream answered {status}; not kept")
+        if chunks and chunks[-1].break_ and request.transport is not None:
+            request.transport.abort()
+        with contextlib.suppress(ConnectionResetError):  # the client may be gone
+            await response.write_eof()
+        return response
 
     async def generate(
         self, emulator: Emulator, request: web.Request, model: str, method: str
     ) -> web.StreamResponse | None:
         """Forward a ``generateContent``/``streamGenerateContent``/``countTokens`` request
-        if the mode says so; return the response (already streamed to the client), or
-        None when the emulator's usual route replays (or refuses) it."""
+        if the mode says so, and record the answer; None: the usual route answers it."""
         raw = await request.read()
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):
+        body, counting, model = json_or_none(raw), method == "countTokens", bare_model(model)
+        find = functools.partial(count_answer, emulator) if counting else emulator.store.find
+        if not isinstance(body, dict) or not self.forwards(find(model, body) is not None):
             return None
-        if not isinstance(body, dict):
-            return None
-        counting = method == "countTokens"
-        if counting:
-            from ._models import count_answer
-
-            answered = count_answer(emulator, model, body) is not None
-        else:
-            answered = emulator.store.find(model, body) is not None
-        if not self.forwards(answered):
-            return None
-        version = request.match_info["version"]
-        received = ReceivedRequest(method, bare_model(model), version, body, size=len(raw))
-        emulator.requests.append(received)
-        secrets = self.target(request)[2]
         prompt = prompt_text((count_request(body) if counting else body).get("contents"))
-        identity = json.dumps([model, method if counting else "", body])
-        name = stream.cassette_name("count" if counting else "", model, prompt, identity)
+        name = cassette_name("count" if counting else "", model, prompt, [model, counting, body])
         kind = CountTokensCassette if counting else GenerateCassette
-
-        def build(prefix: str = "", **answer: Any) -> AnyCassette:
-            return kind.model_construct(
-                format=FORMAT,
-                name=prefix + name,
-                description=f"Recorded from {self.upstream} ({method}).",
-                model=bare_model(model),
-                request=body,
-                **answer,
-            )
-
-        started = time.monotonic()
-        try:
-            async with self._upstream(request, raw) as upstream:
-                if upstream.status < 400 and method == "streamGenerateContent":
-                    return await stream.record_stream(
-                        self, emulator, request, upstream, build, secrets, received, started
-                    )
-                payload, delay = await upstream.read(), stream.ms(started)
-                status, content_type = upstream.status, upstream.content_type
-        except stream.UPSTREAM_ERRORS as exc:
-            return self.unreachable(request, exc)
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            self.failures.append(f"{name}: the upstream answered {status} without JSON")
-            data = None
-        if data is not None and status >= 400:
-            error = RecordedError.model_construct(status=status, delay_ms=delay, body=data)
-            self.commit(emulator, build("error_", error=error), secrets, received)
-        elif status == 200 and isinstance(data, dict):
-            answer = {"response": data} if counting else {"chunks": [stream.chunk(data, delay)]}
-            self.commit(emulator, build(**answer), secrets, received)
-        elif data is not None:
-            self.failures.append(f"{name}: the upstream answered {status}")
-        return web.Response(
-            body=payload, status=status, content_type=content_type or "application/json"
-        )
+        cassette = kind.model_construct(name=name, model=model, request=body)
+        version = request.match_info["version"]
+        received = ReceivedRequest(method, model, version, body, size=len(raw))
+        return await self._relay(emulator, request, received, cassette, raw)
 
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool
-    ) -> web.Response | None:
+    ) -> web.StreamResponse | None:
         """Forward ``GET /{version}/models[/{model}]`` if the mode says so (``known``: the
-        catalog answers it); a 200 answer is recorded as a ``models`` cassette, an error
-        passed on unrecorded. None: the catalog answers."""
+        catalog answers it), and record a 200 answer; None: the catalog answers."""
         if not self.forwards(known):
             return None
-        name = request.match_info.get("model")
-        method = "models.get" if name else "models.list"
-        version = request.match_info["version"]
-        received = ReceivedRequest(method, bare_model(name or ""), version, dict(request.query))
-        emulator.requests.append(received)
-        try:
-            async with self._upstream(request) as upstream:
-                payload, status = await upstream.read(), upstream.status
-                content_type = upstream.content_type or "application/json"
-        except stream.UPSTREAM_ERRORS as exc:
-            return self.unreachable(request, exc)
-        answer, data = web.Response(body=payload, status=status, content_type=content_type), None
-        with contextlib.suppress(ValueError):
-            data = json.loads(payload)
-        found = ([data] if name else data.get("models")) if isinstance(data, dict) else None
-        if status != 200 or not found:
-            self.failures.append(f"{request.path}: the upstream answered {status}; not recorded")
-            return answer
-        what = bare_model(name) if name else "list"
-        built = ModelsCassette.model_construct(
-            format=FORMAT,
-            name=stream.cassette_name("models", what, "", json.dumps([what, dict(request.query)])),
-            description=f"Recorded from {self.upstream} (GET {request.path}).",
-            models=found,
+        name = bare_model(request.match_info.get("model", ""))
+        query = {k: v for k, v in request.query.items() if k not in ("key", "access_token")}
+        cassette = ModelsCassette.model_construct(
+            name=cassette_name("models", name or "list", "", [name, query])
         )
-        self.commit(emulator, built, self.target(request)[2], received)
-        return answer
+        method, version = "models.get" if name else "models.list", request.match_info["version"]
+        received = ReceivedRequest(method, name, version, query)
+        return await self._relay(emulator, request, received, cassette)
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-        """Serve a Live API WebSocket in record mode: forward the session upstream and record
-        it, or replay it when the mode says so."""
-        ws = web.WebSocketResponse(
-            max_msg_size=stream.MAX_MESSAGE, compress=emulator.live_compression
-        )
-        await ws.prepare(request)
-        timeout = emulator.live_setup_timeout
-        try:
-            first = await asyncio.wait_for(ws.receive(), timeout)
-        except asyncio.TimeoutError:
-            reason = f"Deadline expired: no setup message within {timeout:g} s."
-            await ws.close(code=1011, message=reason.encode())
-            return ws
-        if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            return ws
-        try:
-            data = json.loads(first.data)
-        except (ValueError, RecursionError):
-            data = None
-        if not isinstance(data, dict):
-            await ws.close(code=1007, message=b"Invalid JSON payload received.")
-            return ws
-        setup = data["setup"] if isinstance(data.get("setup"), dict) else {}
-        if not self.forwards(_recorded(emulator, setup)):
-            return await _LiveSession(emulator, request, first_message=data).run(ws)
-        return await stream.LiveProxy(self, emulator, request, ws, first, setup).run()
-
-
-def _recorded(emulator: Emulator, setup: dict[str, Any]) -> bool:
-    """Whether a cassette records a session with this setup's modalities and instruction."""
-    try:
-        wanted = _recorded_setup(LiveCassette.model_construct(setup=setup))
-    except Exception:  # noqa: BLE001 - an invalid setup is the upstream's to refuse
-        return False
-    return any(
-        _modalities(recorded) == _modalities(wanted)
-        and _instruction(recorded) == _instruction(wanted)
-        for recorded in map(_recorded_setup, emulator.store.live(str(setup.get("model") or "")))
-    )
-
-
-_emulators: dict[tuple[str, str, str], Emulator] = {}
-_emulators_lock = threading.Lock()
+        """Serve a Live API WebSocket: a session's turns are unknown when it starts, so a mode
+        that records forwards (and records) every session; the others replay it."""
+        if not self.records:
+            return await _LiveSession(emulator, request).run()
+        return await LiveProxy(self, emulator, request).run()
 
 
 def recording_emulator(
@@ -369,9 +320,8 @@ def recording_emulator(
     Args:
         folder: The cassette folder: replayed from, and written to.
         mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Server to record. Defaults to ``$QUICKSTART_UPSTREAM``, else the live API.
-        upstream_ca: PEM file to trust for the upstream. Defaults to
-            ``$QUICKSTART_UPSTREAM_CA``, else the system's certificates.
+        upstream: Server to record: ``$QUICKSTART_UPSTREAM``, else the live API.
+        upstream_ca: PEM file to trust for it: ``$QUICKSTART_UPSTREAM_CA``, else the system's.
         pacing: Replay pacing of what is already recorded.
         shared: Reuse (and keep until exit) one emulator per folder, mode and upstream.
 
@@ -379,23 +329,22 @@ def recording_emulator(
         ValueError: A mode, pacing or URL that is not allowed.
         CassetteError: A cassette already in ``folder`` is not valid.
     """
-    import atexit
-
-    from ._server import Emulator
-
     upstream = (upstream or settings.upstream()).rstrip("/")
     if not upstream.startswith(("https://", "http://")):
         raise ValueError(f"The upstream must be an http(s):// URL, not {upstream!r}.")
     ca = upstream_ca if upstream_ca is not None else settings.upstream_ca()
-    key = (str(Path(folder).resolve()), mode, upstream)
-    with _emulators_lock:
-        if shared and key in _emulators:
-            return _emulators[key]
-        emulator = Emulator(store=CassetteStore([folder]), pacing=pacing or settings.pacing())
-        context = upstream_ssl_context(ca) if ca else None
-        emulator.recorder = Recorder(Path(folder), mode, upstream, context)
-        emulator.start()
-        if shared:
-            _emulators[key] = emulator
-            atexit.register(emulator.stop)
-        return emulator
+    if shared:
+        return _shared(str(Path(folder).resolve()), mode, upstream, ca, pacing)
+    emulator = Emulator(store=CassetteStore([folder]), pacing=pacing or settings.pacing())
+    context = upstream_ssl_context(ca) if ca else None
+    emulator.recorder = Recorder(Path(folder), mode, upstream, context)
+    return emulator.start()
+
+
+@functools.cache
+def _shared(folder: str, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
+    emulator = recording_emulator(
+        folder, mode=mode, upstream=upstream, upstream_ca=ca, pacing=pacing, shared=False
+    )
+    atexit.register(emulator.stop)
+    return emulator

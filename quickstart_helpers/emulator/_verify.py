@@ -1,11 +1,8 @@
-"""Drift check: re-record each cassette's request and compare the answers' structure.
-
-Each cassette's request, as ``quickstart cassettes --json`` lists it (a Live session:
-its setup and turns), is sent again through a recording proxy (record mode ``all``)
-into a temporary folder, and the new recording is compared with the stored one by
-structure only: field names (as paths, e.g. ``candidates[].content.parts[].text``),
-part kinds, finish reasons, error statuses, and for the Live API the message types.
-Text, numbers and timing are not compared: they differ from one answer to the next.
+"""Drift check: each cassette's request, as ``quickstart cassettes --json`` lists it, is
+recorded again through a recording proxy (mode ``all``, a temporary folder) and compared
+with the stored one by structure only: field paths (``candidates[].content.parts[].text``),
+part kinds, finish reasons, error statuses, Live API message types. Text, numbers and
+timing differ from one answer to the next and are not compared.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, ModelsCassette
+from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, LiveCassette
 from ._cassette_io import load_cassette
 from ._record import recording_emulator
 from ._store import CassetteStore, listing
@@ -28,66 +25,50 @@ __all__ = ["Drift", "structure", "verify_cassettes"]
 
 #: Keys whose values are user data, not structure.
 _OPAQUE = frozenset({"args", "response", "data", "text"})
+_DATA = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 
 
-def _paths(value: Any, prefix: str, out: set[str]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            out.add(path)
-            if key not in _OPAQUE:
-                _paths(item, path, out)
-    elif isinstance(value, list):
-        for item in value:
-            _paths(item, prefix + "[]", out)
+def _paths(value: Any, prefix: str = "") -> set[str]:
+    """Return the field paths in a JSON value, not looking into :data:`_OPAQUE` keys."""
+    if isinstance(value, list):
+        return set().union(*(_paths(item, prefix + "[]") for item in value))
+    found = set()
+    for key, item in value.items() if isinstance(value, dict) else ():
+        path = f"{prefix}.{key}" if prefix else key
+        found |= {path} | (set() if key in _OPAQUE else _paths(item, path))
+    return found
 
 
-def structure(cassette: AnyCassette) -> dict[str, set[str]]:
-    """Return a cassette's answer structure: named sets of field paths and kinds.
-
-    Keys: ``fields`` (field paths), ``parts`` (part kinds such as ``text`` or
-    ``inlineData``), ``finish`` (finish reasons), ``error`` (status and error status),
-    ``messages`` (Live API message types such as ``serverContent.turnComplete``).
-    """
-    found: dict[str, set[str]] = {k: set() for k in ("fields", "parts", "finish", "error")}
-    found["messages"] = set()
+def structure(cassette: AnyCassette) -> set[tuple[str, str]]:
+    """Return a cassette's answer structure as ``(group, item)`` pairs: ``fields`` (field
+    paths), ``parts`` (``text``, ``inlineData``, ``audio``...), ``finish`` (finish reasons),
+    ``error`` (``400 INVALID_ARGUMENT``, ``stream 500 INTERNAL``) and ``messages`` (Live API
+    message types such as ``serverContent.turnComplete``, ``close 1011``, ``break``)."""
     error = getattr(cassette, "error", None)
-    if error is not None:
-        found["error"].add(
-            f"{error.status} {error.body.get('error', {}).get('status', '')}".strip()
-        )
-    if isinstance(cassette, CountTokensCassette):
-        _paths(cassette.response or {}, "", found["fields"])
-    elif isinstance(cassette, ModelsCassette):
-        for model in cassette.models:
-            _paths(model, "", found["fields"])
-    elif isinstance(cassette, GenerateCassette):
+    errors = [(error.status, error.body["error"])] if error is not None else []
+    found, answers = set(), []
+    if isinstance(cassette, GenerateCassette):
         for chunk in cassette.chunks:
-            if chunk.break_:
-                found["messages"].add("break")
-            elif chunk.error is not None:  # an error event inside the stream
-                detail = chunk.error
-                found["error"].add(
-                    f"stream {detail.get('code')} {detail.get('status', '')}".strip()
-                )
-            _paths(chunk.response or {}, "", found["fields"])
-            for candidate in (chunk.response or {}).get("candidates") or []:
-                if candidate.get("finishReason"):
-                    found["finish"].add(str(candidate["finishReason"]))
-                for part in (candidate.get("content") or {}).get("parts") or []:
-                    found["parts"].update(part)
-    else:
+            answers.append(chunk.response or {})
+            errors += [(f"stream {chunk.error['code']}", chunk.error)] if chunk.error else []
+            found |= {("messages", "break")} if chunk.break_ else set()
+    elif isinstance(cassette, LiveCassette):
         for message in (m for turn in cassette.turns for m in turn.messages):
-            if message.close is not None:
-                found["messages"].add(f"close {message.close.code}")
-            if message.audio is not None:
-                found["parts"].add("audio")
-            _paths(message.message, "", found["fields"])
+            answers.append(message.message)
+            found |= {("messages", f"close {message.close.code}")} if message.close else set()
+            found |= {("parts", "audio")} if message.audio else set()
             for key, value in message.message.items():
-                found["messages"].add(key)
-                found["messages"].update(
-                    f"{key}.{inner}" for inner in value if isinstance(value, dict)
-                )
+                found |= {("messages", key)} | {("messages", f"{key}.{i}") for i in value}
+    else:
+        count = isinstance(cassette, CountTokensCassette)
+        answers = [cassette.response or {}] if count else cassette.models
+    found |= {("error", f"{code} {e.get('status', '')}".strip()) for code, e in errors}
+    for answer in answers:
+        candidates = answer.get("candidates") or []
+        parts = [p for c in candidates for p in (c.get("content") or {}).get("parts") or []]
+        found |= {("fields", path) for path in _paths(answer)}
+        found |= {("finish", c["finishReason"]) for c in candidates if "finishReason" in c}
+        found |= {("parts", kind) for part in parts for kind in part}
     return found
 
 
@@ -111,41 +92,37 @@ class Drift:
         return bool(self.differences) or self.problem is not None
 
 
-def compare(old: dict[str, set[str]], new: dict[str, set[str]]) -> list[str]:
-    """Return ``name: + added, - removed`` lines for each set that differs."""
+def compare(old: set[tuple[str, str]], new: set[tuple[str, str]]) -> list[str]:
+    """Return a ``group: + added, - removed`` line for each group that differs."""
     lines = []
-    for name in old:
-        change = [f"+ {a}" for a in sorted(new[name] - old[name])]
-        change += [f"- {r}" for r in sorted(old[name] - new[name])]
+    for group in ("fields", "parts", "finish", "error", "messages"):
+        change = [f"+ {item}" for g, item in sorted(new - old) if g == group]
+        change += [f"- {item}" for g, item in sorted(old - new) if g == group]
         if change:
-            lines.append(f"{name}: {', '.join(change)}")
+            lines.append(f"{group}: {', '.join(change)}")
     return lines
 
 
 async def _send(base: str, ssl: Any, key: str, cassette: AnyCassette) -> None:
-    """Send a cassette's request as ``quickstart cassettes --json`` lists it."""
+    """Send a cassette's request as ``quickstart cassettes --json`` lists it; for the Live
+    API, each message once the one before it was answered to its end."""
     entry = listing(cassette)
     async with aiohttp.ClientSession(headers={"x-goog-api-key": key}) as http:
-        if cassette.kind != "live":
+        if not isinstance(cassette, LiveCassette):
             method = "GET" if entry["request"] is None else "POST"
-            async with http.request(
-                method, base + entry["path"], json=entry["request"], ssl=ssl
-            ) as r:
-                await r.read()
+            url = base + entry["path"]
+            async with http.request(method, url, json=entry["request"], ssl=ssl) as answer:
+                await answer.read()
             return
-        url = base.replace("https://", "wss://", 1) + entry["path"]
-        async with http.ws_connect(url, ssl=ssl) as ws:
-            setup, *turns = entry["request"]
-            await ws.send_json(setup)
-            await ws.receive(timeout=60)  # setupComplete
-            for turn in turns:
-                await ws.send_json(turn)
-                while True:
-                    msg = await ws.receive(timeout=120)
-                    if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                        return
-                    if (json.loads(msg.data).get("serverContent") or {}).get("turnComplete"):
+        async with http.ws_connect(base.replace("https", "wss", 1) + entry["path"], ssl=ssl) as ws:
+            for message in entry["request"]:  # the setup, then each turn
+                await ws.send_json(message)
+                while (msg := await ws.receive(timeout=120)).type in _DATA:
+                    data = json.loads(msg.data)
+                    if "setupComplete" in data or data.get("serverContent", {}).get("turnComplete"):
                         break
+                else:
+                    return  # the session was closed (a recorded close)
 
 
 def verify_cassettes(
@@ -155,43 +132,22 @@ def verify_cassettes(
     upstream: str | None = None,
     upstream_ca: Path | None = None,
 ) -> list[Drift]:
-    """Record every cassette's request again and compare the structure of the answers.
-
-    Args:
-        folders: Cassette folders to check.
-        api_key: The key sent upstream (never written: record mode scrubs it).
-        upstream: Server to ask. Defaults to ``$QUICKSTART_UPSTREAM``, else the live API.
-        upstream_ca: PEM file to trust for the upstream.
-
-    Returns:
-        One :class:`Drift` per cassette, in file order.
-    """
+    """Record every cassette's request again (the key is never written: record mode scrubs
+    it) and return one :class:`Drift` per cassette, in file order. ``upstream`` defaults to
+    ``$QUICKSTART_UPSTREAM``, else the live API; ``upstream_ca``: a PEM file to trust."""
     results: list[Drift] = []
+    options: Any = dict(upstream=upstream, upstream_ca=upstream_ca, pacing="fast", shared=False)
     with tempfile.TemporaryDirectory(prefix="quickstart-verify-") as tmp:
         for index, cassette in enumerate(CassetteStore(folders).cassettes):
-            assert cassette.path is not None
-            proxy = recording_emulator(
-                Path(tmp) / str(index),
-                mode="all",
-                upstream=upstream,
-                upstream_ca=upstream_ca,
-                pacing="fast",
-                shared=False,
-            )
-            recorder = proxy.recorder
-            assert recorder is not None and proxy.certificate is not None
-            drift = Drift(cassette.path)
+            proxy = recording_emulator(Path(tmp) / str(index), mode="all", **options)
+            recorder, drift = proxy.recorder, Drift(cassette.path)
             try:
                 ssl = proxy.certificate.client_context()
                 asyncio.run(_send(proxy.base_url, ssl, api_key, cassette))
-                for _ in range(200):  # a Live session is written just after it closes
-                    if recorder.written or recorder.failures:
-                        break
-                    asyncio.run(asyncio.sleep(0.05))
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
                 drift.problem = f"{type(exc).__name__}: {exc}"
             finally:
-                proxy.stop()
+                proxy.stop()  # its handlers end first: a Live session is written then
             if drift.problem is None and recorder.written:
                 fresh = load_cassette(recorder.written[-1])
                 drift.differences = compare(structure(cassette), structure(fresh))
