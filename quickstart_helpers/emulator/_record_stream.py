@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from .._scrub import slug
 from ._cassette import FORMAT, LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._live_wire import close_reason
 from ._matching import normalize_contents
@@ -42,7 +43,7 @@ def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
     """Return a recording's name: prefix, model, the prompt's first words and a digest of
     ``identity`` (what the request is, as JSON), so that a request keeps its name."""
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:10]
-    slugs = [re.sub(r"[^a-z0-9]+", "-", t.lower())[:40].strip("-") for t in (model, text)]
+    slugs = [slug(t) for t in (model, text)]  # keys scrubbed first, as from bodies
     return "_".join(p for p in [prefix, slugs[0], slugs[1] or "request", digest] if p)
 
 
