@@ -85,7 +85,9 @@ RULES: dict[str, Rule] = {
             'invalid argument."; text during the conversation goes through realtimeInput.text.',
             _LIVE_GUIDE + '"Model comparison"; the SDK\'s docstring of types.HistoryConfig; '
             "google/adk-python #5018, livekit/agents #5251 and #5985 (the 1007 close).",
-            "The guide gives no close code or reason; both are those the public reports show.",
+            "The guide gives no close code or reason; both are those the public reports show. "
+            "One secondary source says later docs relaxed the rule; the guide, the newest "
+            "official page, keeps it, so the emulator follows the guide.",
         ),
         Rule(
             "live.media_chunks_refused",
