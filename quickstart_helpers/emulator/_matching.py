@@ -1,12 +1,6 @@
-"""Matching requests to recordings, and the "no recording" 404 message.
-
-A request matches a cassette when their keys are equal: the fields that select a
-recording (:func:`request_fields` for ``generateContent``, :func:`interactions_fields`
-for ``interactions.create``) as canonical JSON. Field names may be camelCase or
-snake_case. A request no recording answers gets the API's 404 ``NOT_FOUND`` naming the
-fields in which it differs from the nearest recording (fewest differing fields, then the
-most similar prompt; never a fault recording) and saying how to list and record.
-"""
+"""Matching requests to recordings (equal keys: the fields that select a recording as
+canonical JSON, camelCase or snake_case), and the "no recording" 404 naming the fields in
+which a request differs from the nearest recording."""
 
 from __future__ import annotations
 
@@ -37,6 +31,10 @@ def _camel_keys(value: Any) -> Any:
 
 def _digest(data: Any) -> str:
     return hashlib.sha256(str(data).encode()).hexdigest()
+
+
+def _key(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,10 +117,6 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _key(fields: dict[str, Any]) -> str:
-    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def request_key(model: str, body: dict[str, Any]) -> str:
     """Return the key of a ``generateContent`` request (matching and duplicates use it)."""
     return _key(request_fields(model, body))
@@ -197,14 +191,6 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     return None
 
 
-#: Characters of each prompt compared: a long prompt costs no more than a short one.
-HINT_CHARS = 2000
-
-
-def _likeness(wanted: str, text: str) -> float:
-    return difflib.SequenceMatcher(None, wanted[:HINT_CHARS], text[:HINT_CHARS]).ratio()
-
-
 def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
     """Return the index of the text most like ``wanted`` (as :func:`nearest`), or None."""
     return nearest({}, wanted, [(i, {}, text) for i, text in enumerate(texts)])
@@ -219,14 +205,14 @@ def nearest(
     wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
 ) -> T | None:
     """Return the candidate ``(item, fields, text)`` that differs from ``wanted`` in the
-    fewest fields, then whose text is most like ``text`` (difflib on the first
-    :data:`HINT_CHARS` characters), the first on a tie; None when there is none."""
-    best = min(
-        candidates,
-        key=lambda c: (len(differences(c[1], wanted)), -_likeness(text, c[2])),
-        default=None,
-    )
-    return None if best is None else best[0]
+    fewest fields, then whose text is most like ``text`` (difflib on the first 2,000
+    characters, so a long prompt costs no more), the first on a tie; None when none."""
+
+    def rank(c: tuple[T, dict[str, Any], str]) -> tuple[int, float]:
+        likeness = difflib.SequenceMatcher(None, text[:2000], c[2][:2000]).ratio()
+        return len(differences(c[1], wanted)), -likeness
+
+    return min(candidates, key=rank, default=(None, {}, ""))[0]
 
 
 def _label(name: str) -> str:

@@ -1,17 +1,13 @@
-"""The emulator's model endpoints: ``models.list``, ``models.get`` and ``countTokens``.
+"""The emulator's ``models.list``, ``models.get`` and ``countTokens``.
 
-- ``GET /{version}/models``: the models the loaded cassettes use, paged like the API
-  (``pageSize``, default 50, at most 1000; ``pageToken`` from ``nextPageToken``). Each is
-  the API's Model JSON: from ``models`` cassettes, else copied from the live API's answers
-  into ``data/models.json``, else only the name and the methods its cassettes serve.
-- ``GET /{version}/models/{model}``: one of those, or 404 ``NOT_FOUND``.
-- ``POST /{version}/models/{model}:countTokens``: the ``count_tokens`` cassette recorded
-  for these contents (and system instruction, tools), else ``{"totalTokens": N}`` with
-  the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else 404
-  ``NOT_FOUND``. No count is ever estimated.
+- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API,
+  as Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's),
+  else the name and the methods its cassettes serve; unknown: 404.
+- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system
+  instruction, tools), else the ``promptTokenCount`` a ``generate`` cassette of that
+  request recorded, else 404. No count is ever estimated.
 
-In record mode, what the catalog or the cassettes do not answer is forwarded upstream
-and recorded (:meth:`~._record.Recorder.models`, :meth:`~._record.Recorder.generate`).
+Record mode forwards what these do not answer upstream (:mod:`._record`).
 """
 
 from __future__ import annotations
@@ -60,7 +56,6 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register ``GET /{version}/models`` and ``GET /{version}/models/{model}``."""
 
     async def models(request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("model")
@@ -125,8 +120,7 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
 
 
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
-    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body (as the
-    module docstring says), or None."""
+    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None."""
     recorded = emulator.store.find_count(model, body)
     if recorded is not None:
         error = recorded.error
