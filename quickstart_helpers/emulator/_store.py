@@ -92,20 +92,18 @@ class CassetteStore:
                 raise_problems(str(first.path), interactions_problems(first))
                 self._unchecked.pop(0)
 
-    def _clashes(self, cassette: AnyCassette, key: str | None) -> list[AnyCassette]:
-        return [
+    def add(self, cassette: AnyCassette, *, folder: int | None = None, put: bool = False) -> None:
+        """Add a cassette from folder number ``folder`` (overriding earlier folders) or
+        memory (None). Raises :class:`CassetteError` if its name or request is taken,
+        unless ``put`` (:meth:`put`)."""
+        key = cassette_key(cassette)
+        for other in [
             c
             for c in self.cassettes
             if c.name == cassette.name or (key and self._origin[c.name][0] == key)
-        ]
-
-    def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
-        """Add a cassette from folder number ``folder`` (overriding earlier folders) or
-        memory (None). Raises :class:`CassetteError` if its name or request is taken."""
-        key = cassette_key(cassette)
-        for other in self._clashes(cassette, key):
+        ]:
             earlier = self._origin[other.name][1]
-            if folder is None or earlier is None or earlier >= folder:
+            if not put and (folder is None or earlier is None or earlier >= folder):
                 same = "share a name" if other.name == cassette.name else "answer the same request"
                 raise CassetteError(
                     f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
@@ -113,24 +111,18 @@ class CassetteStore:
                     "unique within a folder, and a request has one cassette there; a later "
                     "folder overrides an earlier one)."
                 )
-            self._remove(other)
-            self.overridden.append((other, cassette))
+            self.cassettes.remove(other)
+            self._by_key.pop(self._origin.pop(other.name)[0] or "", None)
+            if not put:
+                self.overridden.append((other, cassette))
         if key is not None:
             self._by_key[key] = cassette
         self._origin[cassette.name] = key, folder
         self.cassettes.append(cassette)
 
-    def _remove(self, cassette: AnyCassette) -> None:
-        self.cassettes.remove(cassette)
-        key, _ = self._origin.pop(cassette.name)
-        if key is not None:
-            del self._by_key[key]
-
     def put(self, cassette: AnyCassette) -> None:
         """Add a cassette, replacing one with the same name or request (record mode)."""
-        for other in self._clashes(cassette, cassette_key(cassette)):
-            self._remove(other)
-        self.add(cassette)
+        self.add(cassette, put=True)
 
     def find_key(self, key: str) -> AnyCassette | None:
         """Return the cassette under a :func:`~._matching.cassette_key`, or None."""
