@@ -1,9 +1,6 @@
-"""The cassette file format: one strict pydantic model per kind (``kind`` picks it, see
-:data:`Cassette`), read by replay and written by record mode and the authoring scripts.
-The README's "Cassettes" section describes every field; unknown keys are refused
-everywhere, ``delay_ms`` is the wait in milliseconds before an item in realtime pacing,
-and :mod:`._cassette_io` also checks recorded answers with the SDK's models.
-"""
+"""The cassette file format (the README's "Cassettes" section describes every field): a
+strict model per ``kind`` (:data:`Cassette`); ``delay_ms`` is the wait in milliseconds
+before an item in realtime pacing. :mod:`._cassette_io` reads and writes them."""
 
 from __future__ import annotations
 
@@ -21,13 +18,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _short_reason(reason: str) -> str:
+def _short_reason(reason: str) -> str:  # RFC 6455
     if len(reason.encode("utf-8")) > 123:
         raise ValueError("a close reason holds at most 123 UTF-8 bytes")
     return reason
 
 
-#: A WebSocket close reason: at most 123 UTF-8 bytes (RFC 6455).
 CloseReason = Annotated[str, AfterValidator(_short_reason)]
 _Count = Annotated[int, Field(ge=0)]
 
@@ -154,15 +150,13 @@ Fault = Annotated[
 def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated
     (at most one fault ends the stream, per turn for ``live``)."""
-    live, seen = cassette.kind == "live", {}
+    live, seen, kind = cassette.kind == "live", {}, cassette.kind
     kinds = ("drop", "close", "go_away") if live else ("http_error", "error_event", "drop", "split")
     for i, fault in enumerate(cassette.faults):
         where, turn = f"faults[{i}]", getattr(fault, "turn", None)
         at_byte = getattr(fault, "at_byte", None)
         if fault.fault not in kinds:
-            raise ValueError(
-                f"{where}: a {cassette.kind!r} cassette cannot hold a {fault.fault!r} fault"
-            )
+            raise ValueError(f"{where}: a {kind!r} cassette cannot hold a {fault.fault!r} fault")
         if not live and turn is not None:
             raise ValueError(f"{where}: 'turn' is for live cassettes")
         if live and at_byte is not None:

@@ -84,14 +84,9 @@ def _sdk_problems(cassette: AnyCassette) -> list[str]:
 def parse_cassette(
     data: Any, source: str = "<memory>", *, interactions: bool = True
 ) -> AnyCassette:
-    """Validate one cassette's parsed JSON and return the model.
-
-    ``source`` names it in messages; ``interactions=False`` leaves the SDK's check of an
-    ``interactions`` cassette to the caller (:func:`interactions_problems`).
-
-    Raises:
-        CassetteError: Naming ``source`` and every bad field's path (``chunks[2].response...``).
-    """
+    """Validate one cassette's parsed JSON and return the model, or raise
+    :class:`CassetteError` naming ``source`` and each bad field's path (``chunks[2]...``);
+    ``interactions=False`` leaves an ``interactions`` cassette's SDK check to the caller."""
     try:
         cassette = _ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -31,14 +31,11 @@ if TYPE_CHECKING:
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # the API's default and largest pageSize
 
 
-def _table() -> dict[str, dict[str, Any]]:
-    text = (resources.files(__package__) / "data" / "models.json").read_text("utf-8")
-    return {bare_model(m["name"]): m for m in json.loads(text)["models"]}
-
-
 def catalog(emulator: Emulator) -> list[dict[str, Any]]:
     """Return the Model JSON of every model the emulator's cassettes use or record, by name."""
+    text = (resources.files(__package__) / "data" / "models.json").read_text("utf-8")
     recorded = {bare_model(m["name"]): m for m in emulator.store.models()}
+    known = {bare_model(m["name"]): m for m in json.loads(text)["models"]} | recorded
     methods: dict[str, set[str]] = {}
     for c in emulator.store.cassettes:
         if not isinstance(c, ModelsCassette):
@@ -46,7 +43,6 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
             served.add("bidiGenerateContent" if isinstance(c, LiveCassette) else "generateContent")
             if isinstance(c, GenerateCassette | CountTokensCassette):
                 served.add("countTokens")
-    known = {**_table(), **recorded}
     return [
         dict(known[n])
         if n in known
@@ -56,7 +52,6 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-
     async def models(request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("model")
         if emulator.recorder is not None and ":" not in (name or ""):  # see _record.py

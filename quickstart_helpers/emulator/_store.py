@@ -51,18 +51,12 @@ def cassette_dirs() -> list[Path]:
 
 
 class CassetteStore:
-    """All cassettes under some folders, indexed by :func:`~._matching.cassette_key`.
-
-    Args:
-        folders: Searched recursively for ``*.json``, in order (default
-            :func:`cassette_dirs`; missing: none; a file reached twice: read once). A later
-            folder's cassette overrides an earlier one's with its name or request
-            (:attr:`overridden`), so your folder can re-record a shipped request.
-
-    Raises:
-        CassetteError: A file is not a valid cassette, or two in one folder share a name
-            or request (``interactions``: at :meth:`check_interactions`).
-    """
+    """The ``*.json`` cassettes under ``folders`` (default :func:`cassette_dirs`; searched
+    recursively, in order; a file reached twice is read once), indexed by
+    :func:`~._matching.cassette_key`. A later folder's cassette overrides an earlier one's
+    with its name or request (:attr:`overridden`): your folder can re-record a shipped one.
+    Raises :class:`CassetteError` for an invalid file, or two in one folder sharing a name
+    or request (``interactions`` cassettes: at :meth:`check_interactions`)."""
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
         self.folders = [Path(f) for f in (cassette_dirs() if folders is None else folders)]
