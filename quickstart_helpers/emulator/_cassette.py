@@ -65,9 +65,7 @@ class ApiErrorDetail(_Strict):
     details: list[dict[str, Any]] | None = None
 
 
-class ApiErrorBody(_Strict):
-    """The API's error JSON, ``{"error": {"code", "message", "status"}}``."""
-
+class ApiErrorBody(_Strict):  # the API's error JSON
     error: ApiErrorDetail
 
 

@@ -18,6 +18,8 @@ T = TypeVar("T")
 
 #: Keys whose values are user data (function arguments, schemas): left as they are.
 _OPAQUE = frozenset({"args", "response", "parameters", "parametersJsonSchema", "responseSchema"})
+#: Characters of each prompt the closest-cassette hint compares: a long one costs no more.
+HINT_CHARS = 2000
 
 
 def _camel_keys(value: Any) -> Any:
@@ -195,17 +197,16 @@ def nearest(
     wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
 ) -> T | None:
     """Return the ``item`` of the ``(item, fields, text)`` differing from ``wanted`` in the
-    fewest fields, then with the text most like ``text`` (first 2,000 characters), or None."""
+    fewest fields, then with the text most like ``text`` (:data:`HINT_CHARS`), or None."""
 
     def rank(c: tuple[T, dict[str, Any], str]) -> tuple[int, float]:
-        likeness = difflib.SequenceMatcher(None, text[:2000], c[2][:2000]).ratio()
+        likeness = difflib.SequenceMatcher(None, text[:HINT_CHARS], c[2][:HINT_CHARS]).ratio()
         return len(differences(c[1], wanted)), -likeness
 
     return min(candidates, key=rank, default=(None, {}, ""))[0]
 
 
 def _label(name: str) -> str:
-    """How a field is named in the "no recording" message."""
     words = re.sub(r"([A-Z])", r" \1", name).replace("_", " ").lower()
     if name in ("thinkingConfig", "responseModalities"):
         return f"the generation config's {words}"

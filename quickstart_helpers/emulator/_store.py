@@ -127,8 +127,7 @@ class CassetteStore:
     def find(
         self, model: str, body: dict[str, Any], *, key: str | None = None
     ) -> GenerateCassette | None:
-        """Return the ``generate`` cassette for this request (``key``: its
-        :func:`~._matching.request_key`, if known), or None."""
+        """Return the ``generate`` cassette for this request (or its ``key``), or None."""
         return self._by_key.get("generate " + (key or request_key(model, body)))
 
     def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
