@@ -1,9 +1,6 @@
-"""The cassette file format: one strict pydantic model per kind (``kind`` picks it, see
-:data:`Cassette`), read by replay and written by record mode and the authoring scripts.
-The README's "Cassettes" section describes every field; unknown keys are refused
-everywhere, ``delay_ms`` is the wait in milliseconds before an item in realtime pacing,
-and :mod:`._cassette_io` also checks recorded answers with the SDK's models.
-"""
+"""The cassette file format (the README's "Cassettes" section describes every field): a
+strict model per ``kind`` (:data:`Cassette`); ``delay_ms`` is the wait in milliseconds
+before an item in realtime pacing. :mod:`._cassette_io` reads and writes them."""
 
 from __future__ import annotations
 
@@ -21,18 +18,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _short_reason(reason: str) -> str:
+def _short_reason(reason: str) -> str:  # RFC 6455
     if len(reason.encode("utf-8")) > 123:
         raise ValueError("a close reason holds at most 123 UTF-8 bytes")
     return reason
 
 
-#: A WebSocket close reason: at most 123 UTF-8 bytes (RFC 6455).
 CloseReason = Annotated[str, AfterValidator(_short_reason)]
 _Count = Annotated[int, Field(ge=0)]
 
 
-# Recorded JSON: checked, and kept as the dict it was.
+# Recorded JSON: checked, and kept as the dict it was. The SDK's CountTokensResponse
+# lacks promptTokensDetails, which the API sends.
 class _RecordedErrorJson(TypedDict):
     __pydantic_config__ = ConfigDict(extra="allow")
     code: int
@@ -47,8 +44,6 @@ class _RecordedErrorBody(TypedDict):
 
 class _CountTokensJson(TypedDict, total=False):
     __pydantic_config__ = ConfigDict(extra="forbid")
-    # The API's countTokens answer (the SDK's CountTokensResponse lacks
-    # promptTokensDetails, which the API sends).
     totalTokens: Required[_Count]
     cachedContentTokenCount: _Count
     promptTokensDetails: list[dict[str, Any]]
@@ -60,28 +55,23 @@ class _ModelJson(TypedDict):
     name: Annotated[str, Field(pattern=r"^models/[^/]+$")]
 
 
-# -- fault directives (a cassette's ``faults``): what breaks streams in production,
-# replayed on purpose by :mod:`._faults` --------------------------------------------------
+# -- fault directives (``faults``): production failures :mod:`._faults` replays ----------
 
 
 class ApiErrorDetail(_Strict):
-    """The inside of the API's error JSON."""
-
     code: int = Field(ge=400, le=599)
     message: str = Field(min_length=1)
     status: str = Field(pattern=r"^[A-Z_]+$")
     details: list[dict[str, Any]] | None = None
 
 
-class ApiErrorBody(_Strict):
-    """The API's error JSON, ``{"error": {"code", "message", "status"}}``."""
-
+class ApiErrorBody(_Strict):  # the API's error JSON
     error: ApiErrorDetail
 
 
 class HttpErrorFault(_Strict):
-    """``generate``: answer ``status`` and ``error`` before the first chunk; with ``times``,
-    fail that many requests, answer one and start over; without, fail every time."""
+    """``generate``: answer ``status`` and ``error`` before the first chunk (``times``:
+    fail that many requests, answer one, start over; default: always)."""
 
     fault: Literal["http_error"]
     status: int = Field(ge=400, le=599)
@@ -114,8 +104,8 @@ class DropFault(_Strict):
 
 
 class SplitFault(_Strict):
-    """``generate``: write chunk ``chunk``'s event in several TCP writes, cut at byte
-    offsets ``at`` (an offset inside a UTF-8 character splits it across two reads)."""
+    """``generate``: write chunk ``chunk``'s event in TCP writes cut at byte offsets ``at``
+    (inside a UTF-8 character splits it across two reads)."""
 
     fault: Literal["split"]
     chunk: _Count
@@ -129,8 +119,7 @@ class SplitFault(_Strict):
 
 
 class CloseFault(_Strict):
-    """``live``: close the WebSocket with ``code`` and ``reason`` after ``after`` messages
-    of turn ``turn``."""
+    """``live``: close with ``code`` and ``reason`` after ``after`` messages of ``turn``."""
 
     fault: Literal["close"]
     code: int = Field(ge=1000, le=4999)
@@ -140,9 +129,8 @@ class CloseFault(_Strict):
 
 
 class GoAwayFault(_Strict):
-    """``live``: send ``{"goAway": {"timeLeft": ...}}`` after ``after`` messages of turn
-    ``turn``; the turn goes on, then no more turns are taken and the connection closes
-    (1000) once ``time_left`` has passed (at once in fast pacing)."""
+    """``live``: send ``{"goAway": {"timeLeft": ...}}`` after ``after`` messages of ``turn``;
+    the turn goes on, then the connection closes (1000) after ``time_left`` (fast: at once)."""
 
     fault: Literal["go_away"]
     turn: _Count = 0
@@ -160,15 +148,13 @@ Fault = Annotated[
 def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated
     (at most one fault ends the stream, per turn for ``live``)."""
-    live, seen = cassette.kind == "live", {}
+    live, seen, kind = cassette.kind == "live", {}, cassette.kind
     kinds = ("drop", "close", "go_away") if live else ("http_error", "error_event", "drop", "split")
     for i, fault in enumerate(cassette.faults):
         where, turn = f"faults[{i}]", getattr(fault, "turn", None)
         at_byte = getattr(fault, "at_byte", None)
         if fault.fault not in kinds:
-            raise ValueError(
-                f"{where}: a {cassette.kind!r} cassette cannot hold a {fault.fault!r} fault"
-            )
+            raise ValueError(f"{where}: a {kind!r} cassette cannot hold a {fault.fault!r} fault")
         if not live and turn is not None:
             raise ValueError(f"{where}: 'turn' is for live cassettes")
         if live and at_byte is not None:
@@ -193,9 +179,7 @@ def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
 
 
 class Chunk(_Strict):
-    """One streamed chunk: exactly one of ``response`` (a ``GenerateContentResponse`` as
-    the API sends it in an SSE event), ``error`` (an error event inside the stream, sent
-    as ``{"error": {...}}``) or ``break`` (drop the connection here)."""
+    """One SSE event: a ``GenerateContentResponse``, an in-stream ``error``, or ``break``."""
 
     delay_ms: _Count = 0
     response: dict[str, Any] | None = None
@@ -209,12 +193,11 @@ class Chunk(_Strict):
         return self
 
     def payload(self) -> dict[str, Any] | None:
-        """Return the JSON the chunk sends: its response, ``{"error": ...}``, or None."""
         return {"error": self.error} if self.error is not None else self.response
 
 
 class RecordedError(_Strict):
-    """An error answer in place of chunks: HTTP ``status`` and the API's error JSON."""
+    """An error answer (HTTP ``status``, the API's error JSON) in place of chunks."""
 
     status: int = Field(ge=400, le=599)
     delay_ms: _Count = 0
@@ -222,8 +205,8 @@ class RecordedError(_Strict):
 
 
 class LiveAudio(_Strict):
-    """A slice of a WAV file (16-bit mono PCM, relative to the cassette's folder): ``start``
-    and ``frames``, sent as one ``audio/pcm;rate=<Hz>`` inline data part."""
+    """``frames`` from ``start`` of a 16-bit mono WAV ``file`` (beside the cassette), sent
+    as one ``audio/pcm;rate=<Hz>`` inline data part."""
 
     file: str
     start: _Count
@@ -231,16 +214,13 @@ class LiveAudio(_Strict):
 
 
 class LiveClose(_Strict):
-    """The server closing a Live API session: close ``code`` (e.g. 1011) and ``reason``."""
-
     code: int = Field(ge=1000, le=4999)
     reason: CloseReason = ""
 
 
 class LiveMessage(_Strict):
-    """One Live API server ``message`` (a ``LiveServerMessage``) and its delay; ``audio``
-    adds an inline data part to ``serverContent.modelTurn.parts``; ``break`` drops the
-    connection; ``close`` (alone, and last) closes the session."""
+    """A ``LiveServerMessage`` (``audio`` adds a part to ``serverContent.modelTurn.parts``),
+    a ``break``, or (alone, last) a ``close``."""
 
     delay_ms: _Count = 0
     message: dict[str, Any] = Field(default_factory=dict)
@@ -256,15 +236,12 @@ class LiveMessage(_Strict):
 
 
 class LiveTurn(_Strict):
-    """The server's answer to one client turn (its text ``input``) of a Live API session."""
-
     input: str
     messages: list[LiveMessage] = Field(min_length=1)
 
 
 class InteractionEvent(_Strict):
-    """One Interactions API SSE ``event`` (with its ``event_id``), or ``break``: drop the
-    create request's connection here (a resumed stream goes on)."""
+    """One SSE ``event`` or ``break`` (drops the create stream; a resumed one goes on)."""
 
     delay_ms: _Count = 0
     event: dict[str, Any] | None = None
@@ -286,13 +263,12 @@ class _Named(_Strict):
 
     @property
     def path(self) -> Path | None:
-        """The file the cassette was loaded from (or written to), None when in memory."""
         return self._path
 
     @property
     def faulty(self) -> bool:
-        """Whether it records a failure on purpose (faults, an error, a break, a close, or
-        a file under a ``faults/`` folder): never offered as the nearest recording."""
+        """Whether it records a failure on purpose (a fault, error, break, close, or a
+        ``faults/`` folder): never offered as the nearest recording."""
         items = [*getattr(self, "chunks", []), *getattr(self, "events", [])]
         items += [m for turn in getattr(self, "turns", []) for m in turn.messages]
         marks = ("faults", "error", "break_", "close")
@@ -306,8 +282,7 @@ class _CassetteBase(_Named):
 
 
 class GenerateCassette(_CassetteBase):
-    """A recorded ``generateContent`` / ``streamGenerateContent`` exchange: the ``request``
-    (the JSON body) and its ``chunks``, or instead an ``error`` sent before any chunk."""
+    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``."""
 
     kind: Literal["generate"] = "generate"
     faults: list[Fault] = Field(default_factory=list)
@@ -326,7 +301,7 @@ class GenerateCassette(_CassetteBase):
 
 
 class LiveCassette(_CassetteBase):
-    """A recorded Live API session: its ``setup`` and the server's answer to each turn."""
+    """A Live API session: its ``setup`` and the answer to each turn's text ``input``."""
 
     kind: Literal["live"] = "live"
     faults: list[Fault] = Field(default_factory=list)
@@ -348,8 +323,7 @@ class LiveCassette(_CassetteBase):
 
 
 class CountTokensCassette(_CassetteBase):
-    """A recorded ``countTokens`` exchange: the ``request`` and the API's ``response`` or
-    ``error`` (without one, ``countTokens`` answers from a ``generate`` cassette)."""
+    """A ``countTokens`` ``request`` and its ``response`` or ``error``."""
 
     kind: Literal["count_tokens"] = "count_tokens"
     request: dict[str, Any]
@@ -364,15 +338,15 @@ class CountTokensCassette(_CassetteBase):
 
 
 class ModelsCassette(_Named):
-    """Model JSON recorded from ``GET /{version}/models[/{model}]``, added to the catalog."""
+    """Model JSON from ``GET /{version}/models[/{model}]``, added to the catalog."""
 
     kind: Literal["models"] = "models"
     models: list[_ModelJson] = Field(min_length=1)
 
 
 class InteractionsCassette(_CassetteBase):
-    """A recorded ``interactions.create``: the ``request`` body, ``previous`` (the cassette
-    whose interaction it continues), the SSE ``events`` and the finished ``interaction``."""
+    """An ``interactions.create`` ``request`` (continuing cassette ``previous``), its SSE
+    ``events`` and the finished ``interaction``."""
 
     kind: Literal["interactions"] = "interactions"
     previous: str | None = None
@@ -382,15 +356,12 @@ class InteractionsCassette(_CassetteBase):
 
     @property
     def interaction_id(self) -> str:
-        """The recorded interaction's id."""
         return str(self.interaction.get("id", ""))
 
     def sent_events(self) -> list[dict[str, Any]]:
-        """Return the recorded events, without the breaks."""
         return [e.event for e in self.events if e.event is not None]
 
 
-#: Any cassette model.
 AnyCassette = (
     GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette | InteractionsCassette
 )

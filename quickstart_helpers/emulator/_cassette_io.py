@@ -1,8 +1,5 @@
-"""Reading and writing cassette files (:func:`load_cassette`, :func:`parse_cassette`,
-:func:`dump_cassette`, :func:`cassette_json`). Besides the format (:mod:`._cassette`),
-recorded answers are checked with the SDK's own models (``google.genai.types``, which
-refuse unknown fields; the Interactions API's models for ``interactions`` cassettes).
-"""
+"""Reading and writing cassette files: the format (:mod:`._cassette`), and recorded
+answers checked with the SDK's own models (which refuse unknown fields)."""
 
 from __future__ import annotations
 
@@ -55,7 +52,6 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
 
 
 def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str]]:
-    """Each recorded answer with the SDK model that checks it and its place."""
     from google.genai import types
 
     for i, chunk in enumerate(getattr(cassette, "chunks", [])):
@@ -88,18 +84,9 @@ def _sdk_problems(cassette: AnyCassette) -> list[str]:
 def parse_cassette(
     data: Any, source: str = "<memory>", *, interactions: bool = True
 ) -> AnyCassette:
-    """Validate one cassette's JSON (already parsed) and return the model.
-
-    Args:
-        data: The cassette as a dict.
-        source: Where it came from, for messages (a file name).
-        interactions: False leaves an ``interactions`` cassette's check with the SDK's
-            models to :func:`interactions_problems` (the store checks it when first used).
-
-    Raises:
-        CassetteError: Not a valid cassette; the message names ``source`` and the path
-            of every bad field (e.g. ``chunks[2].response.candidates[0].content.partz``).
-    """
+    """Validate one cassette's parsed JSON and return the model, or raise
+    :class:`CassetteError` naming ``source`` and each bad field's path (``chunks[2]...``);
+    ``interactions=False`` leaves an ``interactions`` cassette's SDK check to the caller."""
     try:
         cassette = _ADAPTER.validate_python(data)
     except ValidationError as exc:
@@ -121,12 +108,7 @@ def raise_problems(
 
 
 def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) -> AnyCassette:
-    """Read and validate one cassette file (see :func:`parse_cassette`).
-
-    Raises:
-        CassetteError: The file is not JSON or not a valid cassette (file and field named).
-        OSError: It cannot be read.
-    """
+    """Read and validate one cassette file (:func:`parse_cassette`; unreadable: OSError)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -138,8 +120,7 @@ def load_cassette(path: str | os.PathLike[str], *, interactions: bool = True) ->
 
 
 def cassette_json(cassette: AnyCassette) -> dict[str, Any]:
-    """Return a cassette as its file's JSON (what :func:`parse_cassette` reads back):
-    ``format`` first, fields left at their defaults omitted."""
+    """Return a cassette's file JSON: ``format`` first, fields at their defaults omitted."""
     data = cassette.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     return cassette.model_dump(mode="json", include={"format", "name", "kind"}) | data
 

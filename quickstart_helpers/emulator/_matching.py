@@ -1,12 +1,6 @@
-"""Matching requests to recordings, and the "no recording" 404 message.
-
-A request matches a cassette when their keys are equal: the fields that select a
-recording (:func:`request_fields` for ``generateContent``, :func:`interactions_fields`
-for ``interactions.create``) as canonical JSON. Field names may be camelCase or
-snake_case. A request no recording answers gets the API's 404 ``NOT_FOUND`` naming the
-fields in which it differs from the nearest recording (fewest differing fields, then the
-most similar prompt; never a fault recording) and saying how to list and record.
-"""
+"""Matching requests to recordings (equal keys: the fields that select a recording as
+canonical JSON, camelCase or snake_case), and the "no recording" 404 naming the fields in
+which a request differs from the nearest recording."""
 
 from __future__ import annotations
 
@@ -24,6 +18,8 @@ T = TypeVar("T")
 
 #: Keys whose values are user data (function arguments, schemas): left as they are.
 _OPAQUE = frozenset({"args", "response", "parameters", "parametersJsonSchema", "responseSchema"})
+#: Characters of each prompt the closest-cassette hint compares: a long one costs no more.
+HINT_CHARS = 2000
 
 
 def _camel_keys(value: Any) -> Any:
@@ -39,10 +35,12 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(str(data).encode()).hexdigest()
 
 
+def _key(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
-    """A part as it identifies a request: text (thoughts skipped), inline data by MIME
-    type and SHA-256, file data by MIME type and URI, function calls and responses by
-    name and arguments; None for anything else."""
+    """A part as it selects a recording (None: it does not; thoughts, ...); data by hash."""
     if "text" in part and not part.get("thought"):
         return {"text": str(part["text"])}
     if isinstance(data := part.get("inlineData"), dict):
@@ -56,10 +54,8 @@ def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def normalize_contents(contents: Any) -> list[dict[str, Any]]:
-    """Reduce wire ``contents`` (a list, one dict or None) to ``{"role", "parts"}`` dicts
-    (roles lower-cased, default ``user``; parts as :func:`_normal_part` keeps them), one
-    per run of a role with adjacent texts joined: an answer sent back one content per
-    chunk (as SDK chat sessions do) equals it joined."""
+    """Reduce wire ``contents`` (list, dict or None) to one ``{"role", "parts"}`` per run of
+    a role, adjacent texts joined (SDK chats send an answer back one content per chunk)."""
     contents = _camel_keys(contents)
     result: list[dict[str, Any]] = []
     for content in [contents] if isinstance(contents, dict) else contents or []:
@@ -88,7 +84,6 @@ def prompt_text(contents: Any) -> str:
 
 
 def _modalities(given: Any, default: str) -> Any:
-    """A list of modalities as a sorted set in ``default``'s case (none: ``default``)."""
     if not isinstance(given, list):
         return given
     case = str.upper if default.isupper() else str.lower
@@ -96,11 +91,9 @@ def _modalities(given: Any, default: str) -> Any:
 
 
 def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Return what selects the recording of a ``generateContent`` request, by field: the
-    model, the contents (the ``history`` and the ``prompt``, the last turn),
-    ``systemInstruction``, ``tools``, ``toolConfig``, ``responseModalities`` (a set; none:
-    ``TEXT``) and a given ``thinkingConfig`` (it changes the parts and the time to first
-    chunk); no other generation setting (temperature, ...)."""
+    """Return the fields that select a ``generateContent`` request's recording: the
+    generation config's ``thinkingConfig`` (it changes the parts) and modalities (a set;
+    none: ``TEXT``) count, no other setting (temperature, ...)."""
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
     instruction = body.get("systemInstruction")
@@ -119,20 +112,14 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _key(fields: dict[str, Any]) -> str:
-    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def request_key(model: str, body: dict[str, Any]) -> str:
-    """Return the key of a ``generateContent`` request (matching and duplicates use it)."""
+    """Return the key of a ``generateContent`` request."""
     return _key(request_fields(model, body))
 
 
 def interactions_fields(model: str, body: dict[str, Any], previous: str | None) -> dict[str, Any]:
-    """Return what selects the recording of an ``interactions.create`` request: the model,
-    ``previous`` (the cassette of the interaction ``previous_interaction_id`` names), the
-    ``input`` (a string is one text item; ``data`` by SHA-256), ``system_instruction``,
-    ``tools``, ``response_format`` and ``response_modalities`` (a set; none: ``text``)."""
+    """Return the fields that select an ``interactions.create`` request's recording
+    (``previous``: the cassette ``previous_interaction_id`` names; ``data`` by hash)."""
     body = body if isinstance(body, dict) else {}
     given = body.get("input")
     items = [given] if isinstance(given, str | dict) else given or []
@@ -155,7 +142,7 @@ def interactions_fields(model: str, body: dict[str, Any], previous: str | None) 
 
 
 def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
-    """Return the key of an ``interactions.create`` request (:func:`interactions_fields`)."""
+    """Return the key of an ``interactions.create`` request."""
     return _key(interactions_fields(model, body, previous))
 
 
@@ -168,8 +155,8 @@ def input_text(body: dict[str, Any]) -> str:
 
 
 def count_request(body: Any) -> dict[str, Any]:
-    """Return the generate request a ``countTokens`` body (``{"contents": [...]}`` or
-    ``{"generateContentRequest": {...}}``, snake_case too) counts."""
+    """Return the generate request a ``countTokens`` body counts (its ``contents`` or
+    ``generateContentRequest``)."""
     body = body if isinstance(body, dict) else {}
     inner = body.get("generateContentRequest") or body.get("generate_content_request")
     return inner if isinstance(inner, dict) else {"contents": body.get("contents")}
@@ -185,8 +172,7 @@ def count_key(model: str, request: dict[str, Any]) -> str:
 
 
 def cassette_key(cassette: AnyCassette) -> str | None:
-    """Return the key of the request a cassette answers (kind first), or None (``live``
-    and ``models`` cassettes answer no single request)."""
+    """Return the key (kind first) of the request a cassette answers (None: several)."""
     if isinstance(cassette, GenerateCassette):
         return "generate " + request_key(cassette.model, cassette.request)
     if isinstance(cassette, CountTokensCassette):
@@ -195,14 +181,6 @@ def cassette_key(cassette: AnyCassette) -> str | None:
         key = interactions_request_key(cassette.model, cassette.request, cassette.previous)
         return "interactions " + key
     return None
-
-
-#: Characters of each prompt compared: a long prompt costs no more than a short one.
-HINT_CHARS = 2000
-
-
-def _likeness(wanted: str, text: str) -> float:
-    return difflib.SequenceMatcher(None, wanted[:HINT_CHARS], text[:HINT_CHARS]).ratio()
 
 
 def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
@@ -218,19 +196,17 @@ def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
 def nearest(
     wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
 ) -> T | None:
-    """Return the candidate ``(item, fields, text)`` that differs from ``wanted`` in the
-    fewest fields, then whose text is most like ``text`` (difflib on the first
-    :data:`HINT_CHARS` characters), the first on a tie; None when there is none."""
-    best = min(
-        candidates,
-        key=lambda c: (len(differences(c[1], wanted)), -_likeness(text, c[2])),
-        default=None,
-    )
-    return None if best is None else best[0]
+    """Return the ``item`` of the ``(item, fields, text)`` differing from ``wanted`` in the
+    fewest fields, then with the text most like ``text`` (:data:`HINT_CHARS`), or None."""
+
+    def rank(c: tuple[T, dict[str, Any], str]) -> tuple[int, float]:
+        likeness = difflib.SequenceMatcher(None, text[:HINT_CHARS], c[2][:HINT_CHARS]).ratio()
+        return len(differences(c[1], wanted)), -likeness
+
+    return min(candidates, key=rank, default=(None, {}, ""))[0]
 
 
 def _label(name: str) -> str:
-    """How a field is named in the "no recording" message."""
     words = re.sub(r"([A-Z])", r" \1", name).replace("_", " ").lower()
     if name in ("thinkingConfig", "responseModalities"):
         return f"the generation config's {words}"
@@ -271,9 +247,7 @@ _LIST = (
 
 
 def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | None) -> str:
-    """Return the message of the 404 for a ``generateContent`` request no cassette
-    answers: what differs from ``closest`` (see :meth:`~._store.CassetteStore.closest`),
-    how to list recordings and how to record."""
+    """Return the 404 message for an unrecorded ``generateContent`` request."""
     hint = "There is no recording to compare it with."
     if closest is not None:
         recorded = request_fields(closest.model, closest.request)
@@ -290,8 +264,7 @@ def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | N
 def no_interaction_recording(
     model: str, body: dict[str, Any], previous: str | None, closest: InteractionsCassette | None
 ) -> str:
-    """Return the message of the 404 for an ``interactions.create`` request no cassette
-    answers (as :func:`no_recording`; record mode does not record this API)."""
+    """Return the 404 message for an unrecorded ``interactions.create`` request."""
     hint = "There is no interactions recording to compare it with."
     if closest is not None:
         recorded = interactions_fields(closest.model, closest.request, closest.previous)

@@ -1,17 +1,13 @@
-"""The emulator's model endpoints: ``models.list``, ``models.get`` and ``countTokens``.
+"""The emulator's ``models.list``, ``models.get`` and ``countTokens``.
 
-- ``GET /{version}/models``: the models the loaded cassettes use, paged like the API
-  (``pageSize``, default 50, at most 1000; ``pageToken`` from ``nextPageToken``). Each is
-  the API's Model JSON: from ``models`` cassettes, else copied from the live API's answers
-  into ``data/models.json``, else only the name and the methods its cassettes serve.
-- ``GET /{version}/models/{model}``: one of those, or 404 ``NOT_FOUND``.
-- ``POST /{version}/models/{model}:countTokens``: the ``count_tokens`` cassette recorded
-  for these contents (and system instruction, tools), else ``{"totalTokens": N}`` with
-  the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else 404
-  ``NOT_FOUND``. No count is ever estimated.
+- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API,
+  as Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's),
+  else the name and the methods its cassettes serve; unknown: 404.
+- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system
+  instruction, tools), else the ``promptTokenCount`` a ``generate`` cassette of that
+  request recorded, else 404. No count is ever estimated.
 
-In record mode, what the catalog or the cassettes do not answer is forwarded upstream
-and recorded (:meth:`~._record.Recorder.models`, :meth:`~._record.Recorder.generate`).
+Record mode forwards what these do not answer upstream (:mod:`._record`).
 """
 
 from __future__ import annotations
@@ -35,14 +31,11 @@ if TYPE_CHECKING:
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # the API's default and largest pageSize
 
 
-def _table() -> dict[str, dict[str, Any]]:
-    text = (resources.files(__package__) / "data" / "models.json").read_text("utf-8")
-    return {bare_model(m["name"]): m for m in json.loads(text)["models"]}
-
-
 def catalog(emulator: Emulator) -> list[dict[str, Any]]:
     """Return the Model JSON of every model the emulator's cassettes use or record, by name."""
+    text = (resources.files(__package__) / "data" / "models.json").read_text("utf-8")
     recorded = {bare_model(m["name"]): m for m in emulator.store.models()}
+    known = {bare_model(m["name"]): m for m in json.loads(text)["models"]} | recorded
     methods: dict[str, set[str]] = {}
     for c in emulator.store.cassettes:
         if not isinstance(c, ModelsCassette):
@@ -50,7 +43,6 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
             served.add("bidiGenerateContent" if isinstance(c, LiveCassette) else "generateContent")
             if isinstance(c, GenerateCassette | CountTokensCassette):
                 served.add("countTokens")
-    known = {**_table(), **recorded}
     return [
         dict(known[n])
         if n in known
@@ -60,8 +52,6 @@ def catalog(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register ``GET /{version}/models`` and ``GET /{version}/models/{model}``."""
-
     async def models(request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("model")
         if emulator.recorder is not None and ":" not in (name or ""):  # see _record.py
@@ -125,8 +115,7 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
 
 
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
-    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body (as the
-    module docstring says), or None."""
+    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None."""
     recorded = emulator.store.find_count(model, body)
     if recorded is not None:
         error = recorded.error

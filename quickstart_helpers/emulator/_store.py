@@ -1,5 +1,5 @@
-"""Where cassettes are found, and :class:`CassetteStore`, all of them indexed by request,
-and the ``quickstart cassettes`` listing."""
+"""Where cassettes are found, :class:`CassetteStore` (indexed by request), and the
+``quickstart cassettes`` listing."""
 
 from __future__ import annotations
 
@@ -38,8 +38,7 @@ from ._protocol import bare_model, short
 
 
 def shipped_cassette_dir() -> Path:
-    """Return the folder of the cassettes shipped with the package: ``assets/cassettes/``
-    in a source checkout, ``quickstart_helpers/assets/cassettes`` in an installed wheel."""
+    """Return the shipped cassettes: ``assets/cassettes/`` (a checkout or the wheel's package)."""
     packaged = resources.files("quickstart_helpers") / "assets" / "cassettes"
     if packaged.is_dir():
         return Path(str(packaged))
@@ -52,20 +51,12 @@ def cassette_dirs() -> list[Path]:
 
 
 class CassetteStore:
-    """All cassettes under some folders, indexed by :func:`~._matching.cassette_key`.
-
-    Args:
-        folders: Folders searched recursively for ``*.json`` cassettes, in order (default
-            :func:`cassette_dirs`); a missing folder holds none, a file reached twice is
-            read once. A cassette from a later folder overrides one from an earlier
-            folder that answers the same request or has the same name, so your own
-            folder can re-record a shipped request (:attr:`overridden` lists them).
-
-    Raises:
-        CassetteError: A file is not a valid cassette, or two cassettes in one folder
-            tree share a name or a request. The SDK's models check ``interactions``
-            cassettes later (:meth:`check_interactions`).
-    """
+    """The ``*.json`` cassettes under ``folders`` (default :func:`cassette_dirs`; searched
+    recursively, in order; a file reached twice is read once), indexed by
+    :func:`~._matching.cassette_key`. A later folder's cassette overrides an earlier one's
+    with its name or request (:attr:`overridden`): your folder can re-record a shipped one.
+    Raises :class:`CassetteError` for an invalid file, or two in one folder sharing a name
+    or request (``interactions`` cassettes: at :meth:`check_interactions`)."""
 
     def __init__(self, folders: Iterable[str | os.PathLike[str]] | None = None) -> None:
         self.folders = [Path(f) for f in (cassette_dirs() if folders is None else folders)]
@@ -87,36 +78,26 @@ class CassetteStore:
                     self.add(cassette, folder=index)
 
     def check_interactions(self) -> None:
-        """Check the loaded ``interactions`` cassettes with the SDK's models, once: it
-        imports those models (a second or so), so it waits for the first use. Thread-safe.
-
-        Raises:
-            CassetteError: A cassette they refuse (it stays unchecked: raised again).
-        """
+        """Check ``interactions`` cassettes with the SDK's models once, at first use (the
+        import takes a second). Thread-safe. Raises :class:`CassetteError` (again, later)."""
         with self._checking:
             while self._unchecked:
                 first = self._unchecked[0]
                 raise_problems(str(first.path), interactions_problems(first))
                 self._unchecked.pop(0)
 
-    def _clashes(self, cassette: AnyCassette, key: str | None) -> list[AnyCassette]:
-        return [
+    def add(self, cassette: AnyCassette, *, folder: int | None = None, put: bool = False) -> None:
+        """Add a cassette from folder number ``folder`` (overriding earlier folders) or
+        memory (None). Raises :class:`CassetteError` if its name or request is taken,
+        unless ``put`` (:meth:`put`)."""
+        key = cassette_key(cassette)
+        for other in [
             c
             for c in self.cassettes
             if c.name == cassette.name or (key and self._origin[c.name][0] == key)
-        ]
-
-    def add(self, cassette: AnyCassette, *, folder: int | None = None) -> None:
-        """Add one cassette from folder number ``folder`` (it overrides cassettes of
-        earlier folders), or built in memory (None: it overrides nothing).
-
-        Raises:
-            CassetteError: Its name or request is taken, not by an earlier folder.
-        """
-        key = cassette_key(cassette)
-        for other in self._clashes(cassette, key):
+        ]:
             earlier = self._origin[other.name][1]
-            if folder is None or earlier is None or earlier >= folder:
+            if not put and (folder is None or earlier is None or earlier >= folder):
                 same = "share a name" if other.name == cassette.name else "answer the same request"
                 raise CassetteError(
                     f"Cassettes {other.name!r} ({other.path}) and {cassette.name!r} "
@@ -124,28 +105,21 @@ class CassetteStore:
                     "unique within a folder, and a request has one cassette there; a later "
                     "folder overrides an earlier one)."
                 )
-            self._remove(other)
-            self.overridden.append((other, cassette))
+            self.cassettes.remove(other)
+            self._by_key.pop(self._origin.pop(other.name)[0] or "", None)
+            if not put:
+                self.overridden.append((other, cassette))
         if key is not None:
             self._by_key[key] = cassette
         self._origin[cassette.name] = key, folder
         self.cassettes.append(cassette)
 
-    def _remove(self, cassette: AnyCassette) -> None:
-        self.cassettes.remove(cassette)
-        key, _ = self._origin.pop(cassette.name)
-        if key is not None:
-            del self._by_key[key]
-
     def put(self, cassette: AnyCassette) -> None:
         """Add a cassette, replacing one with the same name or request (record mode)."""
-        for other in self._clashes(cassette, cassette_key(cassette)):
-            self._remove(other)
-        self.add(cassette)
+        self.add(cassette, put=True)
 
     def find_key(self, key: str) -> AnyCassette | None:
-        """Return the cassette stored under a :func:`~._matching.cassette_key`, or None
-        (for an ``interactions`` key, after :meth:`check_interactions`)."""
+        """Return the cassette under a :func:`~._matching.cassette_key`, or None."""
         if key.startswith("interactions "):
             self.check_interactions()
         return self._by_key.get(key)
@@ -153,8 +127,7 @@ class CassetteStore:
     def find(
         self, model: str, body: dict[str, Any], *, key: str | None = None
     ) -> GenerateCassette | None:
-        """Return the ``generate`` cassette recorded for this request (``key``: its
-        :func:`~._matching.request_key` when the caller has it already), or None."""
+        """Return the ``generate`` cassette for this request (or its ``key``), or None."""
         return self._by_key.get("generate " + (key or request_key(model, body)))
 
     def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
@@ -164,15 +137,12 @@ class CassetteStore:
     def find_interaction(
         self, model: str, body: dict[str, Any], previous: str | None
     ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette recorded for this create request (whose
-        ``previous`` names the cassette of the interaction it continues), or None.
-        Raises :class:`CassetteError` as :meth:`check_interactions`."""
-        key = "interactions " + interactions_request_key(model, body, previous)
-        return self.find_key(key)
+        """Return the ``interactions`` cassette for this create request (continuing cassette
+        ``previous``), or None. Raises as :meth:`check_interactions`."""
+        return self.find_key("interactions " + interactions_request_key(model, body, previous))
 
     def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the ``generate`` cassette nearest this request (see
-        :func:`~._matching.nearest`), never a fault recording. Thread-safe."""
+        """Return the non-fault ``generate`` cassette :func:`~._matching.nearest` this request."""
         candidates = [
             (c, request_fields(c.model, c.request), prompt_text(c.request.get("contents")))
             for c in list(self.cassettes)
@@ -193,7 +163,6 @@ class CassetteStore:
         return nearest(wanted, input_text(body), candidates)
 
     def live(self, model: str) -> list[LiveCassette]:
-        """Return the ``live`` cassettes recorded for ``model``."""
         return [
             c
             for c in self.cassettes
@@ -201,7 +170,7 @@ class CassetteStore:
         ]
 
     def models(self) -> list[dict[str, Any]]:
-        """Return the Model JSON of every ``models`` cassette (a later one wins), by name."""
+        """Return the Model JSON of the ``models`` cassettes (a later one wins), by name."""
         found = {
             bare_model(model["name"]): model
             for cassette in self.cassettes
@@ -212,10 +181,8 @@ class CassetteStore:
 
 
 def listing(cassette: AnyCassette) -> dict[str, Any]:
-    """Return one recording as ``quickstart cassettes --json`` prints it, with the URL
-    ``path`` and the ``request`` a client sends: the JSON body (``interactions``: and the
-    ``previous`` cassette), the ``live`` setup then one ``realtimeInput`` text per turn,
-    None for ``models`` (a GET)."""
+    """Return a recording as ``quickstart cassettes --json`` prints it: the URL ``path`` and
+    the ``request`` a client sends (``live``: setup, then a ``realtimeInput`` per turn)."""
     model = bare_model(getattr(cassette, "model", ""))
     entry: dict[str, Any] = {
         "name": cassette.name,
@@ -246,8 +213,6 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
 
 
 def _prompt(cassette: AnyCassette) -> str:
-    """The prompt a recording answers, for a listing: the last user turn's text
-    (``generate``, ``count_tokens``), the input (``interactions``), the turns (``live``)."""
     if isinstance(cassette, GenerateCassette | CountTokensCassette):
         return prompt_text(count_request(cassette.request).get("contents"))
     if isinstance(cassette, InteractionsCassette):
@@ -258,8 +223,7 @@ def _prompt(cassette: AnyCassette) -> str:
 
 
 def recordings_text(store: CassetteStore) -> str:
-    """Return ``quickstart cassettes``'s listing: the recordings by model, each with its
-    kind, name, ``[fault]`` when it replays a failure on purpose, and prompt."""
+    """Return ``quickstart cassettes``'s listing: by model, kind, name, ``[fault]``, prompt."""
     by_model: dict[str, list[AnyCassette]] = {}
     for cassette in store.cassettes:
         by_model.setdefault(getattr(cassette, "model", "(model catalog)"), []).append(cassette)
