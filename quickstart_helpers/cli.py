@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -302,10 +303,14 @@ def _cmd_cassettes(args: argparse.Namespace) -> int:
     except CassetteError as exc:
         print(f"quickstart cassettes: {exc}", file=sys.stderr)
         return 2
-    for cassette in store.cassettes if args.json else []:
-        print(json.dumps(cassette_listing(cassette), ensure_ascii=False))
-    if not args.json:
-        print(recordings_text(store))
+    try:
+        for cassette in store.cassettes if args.json else []:
+            print(json.dumps(cassette_listing(cassette), ensure_ascii=False))
+        if not args.json:
+            print(recordings_text(store))
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `quickstart cassettes --json | head`: the reader has enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

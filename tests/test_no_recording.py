@@ -105,6 +105,21 @@ def test_cassettes_lists_the_recordings_by_model_with_their_prompts():
     assert "faults_overloaded [fault]" in done.stdout
 
 
+def test_cassettes_json_into_a_reader_that_stops_early_ends_quietly():
+    """``quickstart cassettes --json | head -1``: no BrokenPipeError traceback, exit 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quickstart_helpers.cli", "cassettes", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["name"]
+    proc.stdout.close()  # the reader has enough
+    assert proc.wait(timeout=120) == 0
+    assert b"Traceback" not in proc.stderr.read()
+
+
 def test_each_listed_generate_request_sent_as_is_gets_its_recorded_answer(listed, emulator):
     entries = [e for e in listed if e["kind"] == "generate"]
     assert len(entries) > 10
