@@ -116,7 +116,7 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
     elif isinstance(cassette, CountTokensCassette) and first:
         cassette.response = first
     elif isinstance(cassette, ModelsCassette) and first:
-        cassette.models = first["models"] if "models" in first else [first]
+        cassette.models = first.get("models", [first])
     else:
         return False
     return True
@@ -152,9 +152,8 @@ class Recorder:
             modes = ", ".join(settings.RECORD_MODES)
             raise ValueError(f"record mode must be one of {modes}, not {self.mode!r}")
         self.folder, self.upstream = Path(self.folder), self.upstream.rstrip("/")
-        # ``once`` records only into a folder that held no cassette when it started.
-        fresh = not any(self.folder.rglob("*.json"))
-        self.records = self.mode in ("new_episodes", "all") or (self.mode == "once" and fresh)
+        fresh = not any(self.folder.rglob("*.json"))  # ``once``: no cassette there yet
+        self.records = {"none": False, "once": fresh, "new_episodes": True, "all": True}[self.mode]
 
     def forwards(self, answered: bool) -> bool:
         """Whether a request goes upstream (``answered``: a cassette answers it)."""
@@ -162,18 +161,19 @@ class Recorder:
 
     def refusal(self) -> str:
         """The sentence an unmatched request gets when this mode records nothing."""
-        if self.mode == "once":
-            return (
-                f"Record mode 'once' records only into an empty folder and {self.folder} "
-                "already holds cassettes; record new requests with record mode "
-                "'new_episodes' (or 'all' to re-record everything)."
-            )
-        return f"Record mode 'none' only replays; record with {RECORD_COMMAND}."
+        if self.mode == "none":
+            return f"Record mode 'none' only replays; record with {RECORD_COMMAND}."
+        return (
+            f"Record mode 'once' records only into an empty folder and {self.folder} already "
+            "holds cassettes; record new requests with record mode 'new_episodes' (or 'all' "
+            "to re-record everything)."
+        )
 
-    def target(self, request: web.Request) -> tuple[str, dict[str, str]]:
-        """Return the upstream URL of a request and the headers forwarded with it."""
+    def target(self, request: web.Request) -> dict[str, Any]:
+        """Return the upstream ``url``, the ``headers`` forwarded and ``ssl`` for a request."""
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
-        return self.upstream + str(request.rel_url), headers
+        url = self.upstream + str(request.rel_url)
+        return {"url": url, "headers": headers, "ssl": self.ssl_context or True}
 
     def commit(
         self,
@@ -185,28 +185,30 @@ class Recorder:
     ) -> None:
         """Scrub ``request``'s secrets out of a cassette, validate it and, unless a secret is
         left in it or its WAV files (``audio``), write them and put it in the store."""
+        built.format, built.description = (
+            FORMAT,
+            f"Recorded from {self.upstream} ({received.method}).",
+        )
         path = self.folder / f"{built.name}.json"
         secrets = request_secrets(request.headers, request.query)
         try:
             cassette = parse_cassette(scrub_value(cassette_json(built), secrets), str(path))
-            files = {str(self.folder / name): pcm for name, pcm in (audio or {}).items()}
-            files[str(path)] = dump_cassette(cassette).encode("utf-8")  # the last: it commits
+            files = {self.folder / name: pcm for name, pcm in (audio or {}).items()}
+            files[path] = dump_cassette(cassette).encode("utf-8")  # the last: it commits
             assert_clean(files, secrets)
         except (CassetteError, RecordingError) as exc:
             self.failures.append(str(exc))
             logger.warning("Record mode did not write a cassette: %s", exc)
             return
         for name, data in files.items():  # each file whole or not at all
-            Path(name).parent.mkdir(parents=True, exist_ok=True)
-            part = Path(name).with_name(f".{Path(name).name}.part")  # no cassette's name
+            name.parent.mkdir(parents=True, exist_ok=True)
+            part = name.with_name(f".{name.name}.part")  # no cassette's name
             part.write_bytes(data)
             part.replace(name)
-        cassette._path = path
-        key = cassette_key(cassette)
-        old = emulator.store.find_key(key) if key is not None else None
-        if old is not None and old.path not in (None, path):
-            if old.path.resolve().is_relative_to(self.folder.resolve()):
-                old.path.unlink(missing_ok=True)  # re-recorded under another name
+        cassette._path, root = path, self.folder.resolve()
+        old = emulator.store.find_key(key) if (key := cassette_key(cassette)) else None
+        if old and old.path and old.path != path and old.path.resolve().is_relative_to(root):
+            old.path.unlink(missing_ok=True)  # re-recorded under another name
         emulator.store.put(cassette)
         self.written.append(path)
         received.cassette = cassette.name
@@ -221,17 +223,12 @@ class Recorder:
         raw: bytes | None = None,
     ) -> web.StreamResponse:
         """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
-        description = f"Recorded from {self.upstream} ({received.method})."
-        cassette.format, cassette.description = FORMAT, description
         emulator.requests.append(received)
-        url, headers = self.target(request)
         chunks: list[Chunk] = []
         reader = _Reader()  # it times the first chunk from the request
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout)) as http:
             try:
-                upstream = await http.request(
-                    request.method, url, data=raw, headers=headers, ssl=self.ssl_context or True
-                )
+                upstream = await http.request(request.method, data=raw, **self.target(request))
             except UPSTREAM_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
                 self.failures.append(f"{request.path}: {reason}")
@@ -253,11 +250,11 @@ class Recorder:
                 if not chunks or chunks[-1].error is None:
                     self.failures.append(f"{cassette.name}: the client disconnected")
                     return response
-            if _answer(cassette, upstream.status, chunks):  # at once: the server may stop
-                self.commit(emulator, cassette, request, received)  # before the client has it all
+            # Recorded at once (the server may stop before the client has it all).
+            if _answer(cassette, upstream.status, chunks):
+                self.commit(emulator, cassette, request, received)
             else:
-                status = upstream.status
-                self.failures.append(f"{cassette.name}: the upstream answered {status}; not kept")
+                self.failures.append(f"{cassette.name}: the upstream answered {upstream.status}")
         if chunks and chunks[-1].break_ and request.transport is not None:
             request.transport.abort()
         with contextlib.suppress(ConnectionResetError):  # the client may be gone
@@ -278,8 +275,7 @@ class Recorder:
         name = cassette_name("count" if counting else "", model, prompt, [model, counting, body])
         kind = CountTokensCassette if counting else GenerateCassette
         cassette = kind.model_construct(name=name, model=model, request=body)
-        version = request.match_info["version"]
-        received = ReceivedRequest(method, model, version, body, size=len(raw))
+        received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
         return await self._relay(emulator, request, received, cassette, raw)
 
     async def models(
@@ -291,12 +287,12 @@ class Recorder:
             return None
         name = bare_model(request.match_info.get("model", ""))
         query = {k: v for k, v in request.query.items() if k not in ("key", "access_token")}
-        cassette = ModelsCassette.model_construct(
-            name=cassette_name("models", name or "list", "", [name, query])
+        title = cassette_name("models", name or "list", "", [name, query])
+        method = "models.get" if name else "models.list"
+        received = ReceivedRequest(method, name, request.match_info["version"], query)
+        return await self._relay(
+            emulator, request, received, ModelsCassette.model_construct(name=title)
         )
-        method, version = "models.get" if name else "models.list", request.match_info["version"]
-        received = ReceivedRequest(method, name, version, query)
-        return await self._relay(emulator, request, received, cassette)
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
         """Serve a Live API WebSocket: a session's turns are unknown when it starts, so a mode
@@ -333,18 +329,19 @@ def recording_emulator(
     if not upstream.startswith(("https://", "http://")):
         raise ValueError(f"The upstream must be an http(s):// URL, not {upstream!r}.")
     ca = upstream_ca if upstream_ca is not None else settings.upstream_ca()
-    if shared:
-        return _shared(str(Path(folder).resolve()), mode, upstream, ca, pacing)
+    args = (Path(folder).resolve(), mode, upstream, ca, pacing)
+    return _shared(*args) if shared else _start(*args)
+
+
+def _start(folder: Path, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
     emulator = Emulator(store=CassetteStore([folder]), pacing=pacing or settings.pacing())
     context = upstream_ssl_context(ca) if ca else None
-    emulator.recorder = Recorder(Path(folder), mode, upstream, context)
+    emulator.recorder = Recorder(folder, mode, upstream, context)
     return emulator.start()
 
 
 @functools.cache
-def _shared(folder: str, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
-    emulator = recording_emulator(
-        folder, mode=mode, upstream=upstream, upstream_ca=ca, pacing=pacing, shared=False
-    )
+def _shared(*args: Any) -> Emulator:
+    emulator = _start(*args)
     atexit.register(emulator.stop)
     return emulator
