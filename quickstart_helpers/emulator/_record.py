@@ -1,18 +1,15 @@
 """Record mode: the emulator as a recording proxy in front of the live API.
 
-What no cassette answers goes, with the client's key, to an upstream (the live API, or any
-server with its routes, e.g. a second emulator in tests). The answer is passed on as it
-comes and recorded with each item's delay in the cassette models replay reads: REST answers
-here (``generateContent``, ``streamGenerateContent`` as SSE or a JSON array, with an error
-event or a dropped connection, ``countTokens``, model look-ups, error answers), Live API
-sessions in :mod:`._record_stream`. A cassette is written when its exchange ends, never
-when the client left midway, and never with a key or token in it (:mod:`._secrets`).
-
-Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays only;
-``once`` records only while the folder held no cassette when recording started;
-``new_episodes`` records what no cassette answers and replays the rest; ``all`` records
-every request again, replacing the cassettes it re-records. A Live API session's turns are
-unknown when it starts: a mode that records records every session.
+What no cassette answers goes, with the client's key, to an upstream (the live API, or a
+second emulator in tests), is passed on as it comes, and is recorded with each item's delay
+as the cassette models replay reads: REST answers here (``generateContent``,
+``streamGenerateContent`` as SSE or a JSON array, with an error event or a dropped
+connection, ``countTokens``, model look-ups, error answers), Live API sessions in
+:mod:`._record_stream`. A cassette is written when its exchange ends, never when the client
+left midway, never with a key or token in it (:mod:`._secrets`). Record modes
+(:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records only if the folder
+held no cassette when recording started; ``all`` re-records what cassettes answer too,
+replacing them. A mode that records records every Live API session (turns unknown at start).
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ from .. import settings
 from ..errors import CassetteError, RecordingError
 from ._cassette import (
     FORMAT,
-    AnyCassette,
     Chunk,
     CountTokensCassette,
     GenerateCassette,
@@ -58,6 +54,7 @@ from ._store import CassetteStore
 
 if TYPE_CHECKING:
     from ..settings import Pacing, RecordMode
+    from ._cassette import AnyCassette
 
 __all__ = ["Recorder", "recording_emulator", "upstream_ssl_context"]
 
@@ -67,8 +64,7 @@ logger = logging.getLogger("quickstart_helpers.emulator")
 FORWARDED = {"content-type", "accept", "user-agent", "authorization", "api-revision"}
 FORWARDED |= {"x-goog-api-client", "x-goog-api-key"}
 _DECODER = json.JSONDecoder()
-#: What comes between the JSON objects of an answer: white space, SSE ``data:`` field
-#: names, a JSON array's brackets and commas.
+#: What comes between an answer's JSON objects: white space, SSE ``data:``, ``[``, ``,``, ``]``.
 _BETWEEN = re.compile(r"(?:\s|data:|[\[,\]])*")
 
 
@@ -78,9 +74,8 @@ def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SS
 
 
 class _Reader:
-    """Split an answer read in pieces of any size into its JSON objects (SSE events, the
-    API's are one ``data:`` line each; a streamed JSON array; one object), each a chunk
-    with the delay before it: a response, or an ``{"error": ...}`` event."""
+    """Split an answer read in pieces of any size (SSE events of one ``data:`` line, a streamed
+    JSON array, one object) into chunks: a response or an ``{"error": ...}`` event, timed."""
 
     def __init__(self) -> None:
         self.text, self.last = "", time.monotonic()
@@ -101,8 +96,8 @@ class _Reader:
 
 
 def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
-    """Put an upstream answer (its items as chunks) in its cassette: the chunks, a count,
-    Model JSON or an error answer (not for a model look-up). False: nothing to record."""
+    """Put an upstream answer in its cassette: the chunks, a count, Model JSON or (not for a
+    model look-up) an error answer. False: nothing to record."""
     first = chunks[0].payload() if chunks else None
     if status >= 400 and first and not isinstance(cassette, ModelsCassette):
         error = RecordedError.model_construct(
@@ -132,10 +127,6 @@ class Recorder:
         upstream: Base URL of the server to record (the live API by default).
         ssl_context: Trust for the upstream's certificate; None uses the system's.
         timeout: Seconds an upstream request may take in all.
-
-    Attributes:
-        written: Every cassette file written, in order.
-        failures: Why an exchange was not recorded (one line each).
     """
 
     folder: Path
@@ -143,8 +134,8 @@ class Recorder:
     upstream: str = settings.DEFAULT_UPSTREAM
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 600
-    written: list[Path] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)  # every cassette file written, in order
+    failures: list[str] = field(default_factory=list)  # why an exchange was not recorded
     records: bool = field(init=False)  # whether this mode records anything
 
     def __post_init__(self) -> None:
@@ -180,15 +171,13 @@ class Recorder:
         emulator: Emulator,
         built: AnyCassette,
         request: web.Request,
-        received: ReceivedRequest,
+        logged: ReceivedRequest,
         audio: dict[str, bytes] | None = None,
     ) -> None:
         """Scrub ``request``'s secrets out of a cassette, validate it and, unless a secret is
         left in it or its WAV files (``audio``), write them and put it in the store."""
-        built.format, built.description = (
-            FORMAT,
-            f"Recorded from {self.upstream} ({received.method}).",
-        )
+        built.format = FORMAT
+        built.description = f"Recorded from {self.upstream} ({logged.method})."
         path = self.folder / f"{built.name}.json"
         secrets = request_secrets(request.headers, request.query)
         try:
@@ -211,19 +200,15 @@ class Recorder:
             old.path.unlink(missing_ok=True)  # re-recorded under another name
         emulator.store.put(cassette)
         self.written.append(path)
-        received.cassette = cassette.name
+        logged.cassette = cassette.name
         logger.info("Record mode wrote %s", path)
 
     async def _relay(
-        self,
-        emulator: Emulator,
-        request: web.Request,
-        received: ReceivedRequest,
-        cassette: GenerateCassette | CountTokensCassette | ModelsCassette,
-        raw: bytes | None = None,
+        self, emulator: Emulator, request: web.Request, logged: ReceivedRequest, built: AnyCassette
     ) -> web.StreamResponse:
-        """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
-        emulator.requests.append(received)
+        """Send the request upstream, pass the answer on as it comes, record it in ``built``."""
+        emulator.requests.append(logged)
+        raw = await request.read() or None  # a model look-up is a GET: no body
         chunks: list[Chunk] = []
         reader = _Reader()  # it times the first chunk from the request
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout)) as http:
@@ -248,13 +233,13 @@ class Recorder:
                 # The client went away. After an error event it had the whole answer (the
                 # SDK raises at the error event and hangs up); otherwise nothing is recorded.
                 if not chunks or chunks[-1].error is None:
-                    self.failures.append(f"{cassette.name}: the client disconnected")
+                    self.failures.append(f"{built.name}: the client disconnected")
                     return response
-            # Recorded at once (the server may stop before the client has it all).
-            if _answer(cassette, upstream.status, chunks):
-                self.commit(emulator, cassette, request, received)
+            if _answer(built, upstream.status, chunks):  # at once: the server may stop
+                self.commit(emulator, built, request, logged)  # before the client has it all
             else:
-                self.failures.append(f"{cassette.name}: the upstream answered {upstream.status}")
+                status = upstream.status
+                self.failures.append(f"{built.name}: the upstream answered {status}; not kept")
         if chunks and chunks[-1].break_ and request.transport is not None:
             request.transport.abort()
         with contextlib.suppress(ConnectionResetError):  # the client may be gone
@@ -276,7 +261,7 @@ class Recorder:
         kind = CountTokensCassette if counting else GenerateCassette
         cassette = kind.model_construct(name=name, model=model, request=body)
         received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
-        return await self._relay(emulator, request, received, cassette, raw)
+        return await self._relay(emulator, request, received, cassette)
 
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool
@@ -289,10 +274,9 @@ class Recorder:
         query = {k: v for k, v in request.query.items() if k not in ("key", "access_token")}
         title = cassette_name("models", name or "list", "", [name, query])
         method = "models.get" if name else "models.list"
+        cassette = ModelsCassette.model_construct(name=title)
         received = ReceivedRequest(method, name, request.match_info["version"], query)
-        return await self._relay(
-            emulator, request, received, ModelsCassette.model_construct(name=title)
-        )
+        return await self._relay(emulator, request, received, cassette)
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
         """Serve a Live API WebSocket: a session's turns are unknown when it starts, so a mode
@@ -334,10 +318,9 @@ def recording_emulator(
 
 
 def _start(folder: Path, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
-    emulator = Emulator(store=CassetteStore([folder]), pacing=pacing or settings.pacing())
-    context = upstream_ssl_context(ca) if ca else None
-    emulator.recorder = Recorder(folder, mode, upstream, context)
-    return emulator.start()
+    recorder = Recorder(folder, mode, upstream, upstream_ssl_context(ca) if ca else None)
+    pacing = pacing or settings.pacing()
+    return Emulator(CassetteStore([folder]), pacing, recorder=recorder).start()
 
 
 @functools.cache

@@ -58,15 +58,6 @@ def ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
-def _wav(rate: int, pcm: bytes) -> bytes:
-    """Return 16-bit mono PCM as a WAV file's bytes."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setparams((1, 2, rate, 0, "NONE", "not compressed"))  # mono, 16-bit
-        wav.writeframes(pcm)
-    return buffer.getvalue()
-
-
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
     await (target.send_bytes if msg.type == WSMsgType.BINARY else target.send_str)(msg.data)
 
@@ -117,9 +108,13 @@ class LiveProxy:
             return
         inputs = [t.input for t in self.turns]
         name = cassette_name("live", self.model, inputs[0], [self.setup, inputs])
-        audio = {f"audio/{name}.wav": _wav(self.rate, bytes(self.pcm))} if self.pcm else {}
         for message in (m for t in self.turns for m in t.messages if m.audio is not None):
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
+        with io.BytesIO() as wav:
+            with wave.open(wav, "wb") as out:  # 16-bit mono PCM
+                out.setparams((1, 2, self.rate, 0, "NONE", "not compressed"))
+                out.writeframes(self.pcm)
+            audio = {f"audio/{name}.wav": wav.getvalue()} if self.pcm else {}
         built = LiveCassette.model_construct(
             name=name, model=self.model, setup=self.setup, turns=self.turns
         )
@@ -172,9 +167,8 @@ class LiveProxy:
         code, reason = msg.data, close_reason(str(msg.extra or ""))
         if code != 1000 and self.turns and not self.complete:
             close = LiveClose.model_construct(code=code, reason=reason.decode())
-            self.turns[-1].messages.append(
-                LiveMessage.model_construct(delay_ms=ms(self.last), close=close)
-            )
+            message = LiveMessage.model_construct(delay_ms=ms(self.last), close=close)
+            self.turns[-1].messages.append(message)
             self.complete = True  # the session ends here, as recorded
         await self.ws.close(code=code, message=reason)
 

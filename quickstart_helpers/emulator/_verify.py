@@ -77,8 +77,7 @@ class Drift:
     problem: str | None = None  # why the request could not be recorded again
 
     @property
-    def drifted(self) -> bool:
-        """Whether the structure differs or the check could not be made."""
+    def drifted(self) -> bool:  # the structure differs, or the check could not be made
         return bool(self.differences) or self.problem is not None
 
 
