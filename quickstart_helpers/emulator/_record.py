@@ -325,6 +325,5 @@ def _start(folder: Path, mode: RecordMode, upstream: str, ca: Any, pacing: Any) 
 
 @functools.cache
 def _shared(*args: Any) -> Emulator:
-    emulator = _start(*args)
-    atexit.register(emulator.stop)
+    atexit.register((emulator := _start(*args)).stop)
     return emulator

@@ -81,17 +81,6 @@ class Drift:
         return bool(self.differences) or self.problem is not None
 
 
-def compare(old: set[tuple[str, str]], new: set[tuple[str, str]]) -> list[str]:
-    """Return a ``group: + added, - removed`` line for each group that differs."""
-    lines = []
-    for group in ("fields", "parts", "finish", "error", "messages"):
-        change = [f"+ {item}" for g, item in sorted(new - old) if g == group]
-        change += [f"- {item}" for g, item in sorted(old - new) if g == group]
-        if change:
-            lines.append(f"{group}: {', '.join(change)}")
-    return lines
-
-
 async def _send(base: str, ssl: Any, key: str, cassette: AnyCassette) -> None:
     """Send a cassette's request as ``quickstart cassettes --json`` lists it; for the Live
     API, each message once the one before it was answered to its end."""
@@ -136,9 +125,12 @@ def verify_cassettes(
                 drift.problem = f"{type(exc).__name__}: {exc}"
             finally:
                 proxy.stop()  # its handlers end first: a Live session is written then
-            if drift.problem is None and recorder.written:
-                fresh = load_cassette(recorder.written[-1])
-                drift.differences = compare(structure(cassette), structure(fresh))
+            if drift.problem is None and recorder.written:  # a line per group that differs
+                old, new = structure(cassette), structure(load_cassette(recorder.written[-1]))
+                for group in ("fields", "parts", "finish", "error", "messages"):
+                    change = [f"+ {item}" for g, item in sorted(new - old) if g == group]
+                    change += [f"- {item}" for g, item in sorted(old - new) if g == group]
+                    drift.differences += [f"{group}: {', '.join(change)}"] if change else []
             elif drift.problem is None:
                 drift.problem = "; ".join(recorder.failures) or "nothing was recorded"
             results.append(drift)
