@@ -100,10 +100,8 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
     model look-up) an error answer. False: nothing to record."""
     first = chunks[0].payload() if chunks else None
     if status >= 400 and first and not isinstance(cassette, ModelsCassette):
-        error = RecordedError.model_construct(
-            status=status, delay_ms=chunks[0].delay_ms, body=first
-        )
-        cassette.name, cassette.error = "error_" + cassette.name, error
+        delay, cassette.name = chunks[0].delay_ms, "error_" + cassette.name
+        cassette.error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
     elif status != 200 or not chunks:
         return False
     elif isinstance(cassette, GenerateCassette):
