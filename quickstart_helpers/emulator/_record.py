@@ -1,18 +1,15 @@
 """Record mode: the emulator as a recording proxy in front of the live API.
 
-What no cassette answers goes, with the client's key, to an upstream (the live API, or any
-server with its routes, e.g. a second emulator in tests). The answer is passed on as it
-comes and recorded with each item's delay in the cassette models replay reads: REST answers
-here (``generateContent``, ``streamGenerateContent`` as SSE or a JSON array, with an error
-event or a dropped connection, ``countTokens``, model look-ups, error answers), Live API
-sessions in :mod:`._record_stream`. A cassette is written when its exchange ends, never
-when the client left midway, and never with a key or token in it (:mod:`._secrets`).
-
-Record modes (:data:`quickstart_helpers.settings.RECORD_MODES`): ``none`` replays only;
-``once`` records only while the folder held no cassette when recording started;
-``new_episodes`` records what no cassette answers and replays the rest; ``all`` records
-every request again, replacing the cassettes it re-records. A Live API session's turns are
-unknown when it starts: a mode that records records every session.
+What no cassette answers goes, with the client's key, to an upstream (the live API, or a
+second emulator in tests), is passed on as it comes, and is recorded with each item's delay
+as the cassette models replay reads: REST answers here (``generateContent``,
+``streamGenerateContent`` as SSE or a JSON array, with an error event or a dropped
+connection, ``countTokens``, model look-ups, error answers), Live API sessions in
+:mod:`._record_stream`. A cassette is written when its exchange ends, never when the client
+left midway, never with a key or token in it (:mod:`._secrets`). Record modes
+(:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records only if the folder
+held no cassette when recording started; ``all`` re-records what cassettes answer too,
+replacing them. A mode that records records every Live API session (turns unknown at start).
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ from .. import settings
 from ..errors import CassetteError, RecordingError
 from ._cassette import (
     FORMAT,
-    AnyCassette,
     Chunk,
     CountTokensCassette,
     GenerateCassette,
@@ -58,6 +54,7 @@ from ._store import CassetteStore
 
 if TYPE_CHECKING:
     from ..settings import Pacing, RecordMode
+    from ._cassette import AnyCassette
 
 __all__ = ["Recorder", "recording_emulator", "upstream_ssl_context"]
 
@@ -67,8 +64,7 @@ logger = logging.getLogger("quickstart_helpers.emulator")
 FORWARDED = {"content-type", "accept", "user-agent", "authorization", "api-revision"}
 FORWARDED |= {"x-goog-api-client", "x-goog-api-key"}
 _DECODER = json.JSONDecoder()
-#: What comes between the JSON objects of an answer: white space, SSE ``data:`` field
-#: names, a JSON array's brackets and commas.
+#: What comes between an answer's JSON objects: white space, SSE ``data:``, ``[``, ``,``, ``]``.
 _BETWEEN = re.compile(r"(?:\s|data:|[\[,\]])*")
 
 
@@ -78,9 +74,8 @@ def upstream_ssl_context(cafile: str | os.PathLike[str] | None = None) -> ssl.SS
 
 
 class _Reader:
-    """Split an answer read in pieces of any size into its JSON objects (SSE events, the
-    API's are one ``data:`` line each; a streamed JSON array; one object), each a chunk
-    with the delay before it: a response, or an ``{"error": ...}`` event."""
+    """Split an answer read in pieces of any size (SSE events of one ``data:`` line, a streamed
+    JSON array, one object) into chunks: a response or an ``{"error": ...}`` event, timed."""
 
     def __init__(self) -> None:
         self.text, self.last = "", time.monotonic()
@@ -101,14 +96,12 @@ class _Reader:
 
 
 def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
-    """Put an upstream answer (its items as chunks) in its cassette: the chunks, a count,
-    Model JSON or an error answer (not for a model look-up). False: nothing to record."""
+    """Put an upstream answer in its cassette: the chunks, a count, Model JSON or (not for a
+    model look-up) an error answer. False: nothing to record."""
     first = chunks[0].payload() if chunks else None
     if status >= 400 and first and not isinstance(cassette, ModelsCassette):
-        error = RecordedError.model_construct(
-            status=status, delay_ms=chunks[0].delay_ms, body=first
-        )
-        cassette.name, cassette.error = "error_" + cassette.name, error
+        delay, cassette.name = chunks[0].delay_ms, "error_" + cassette.name
+        cassette.error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
     elif status != 200 or not chunks:
         return False
     elif isinstance(cassette, GenerateCassette):
@@ -116,7 +109,7 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
     elif isinstance(cassette, CountTokensCassette) and first:
         cassette.response = first
     elif isinstance(cassette, ModelsCassette) and first:
-        cassette.models = first["models"] if "models" in first else [first]
+        cassette.models = first.get("models", [first])
     else:
         return False
     return True
@@ -132,10 +125,6 @@ class Recorder:
         upstream: Base URL of the server to record (the live API by default).
         ssl_context: Trust for the upstream's certificate; None uses the system's.
         timeout: Seconds an upstream request may take in all.
-
-    Attributes:
-        written: Every cassette file written, in order.
-        failures: Why an exchange was not recorded (one line each).
     """
 
     folder: Path
@@ -143,8 +132,8 @@ class Recorder:
     upstream: str = settings.DEFAULT_UPSTREAM
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 600
-    written: list[Path] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)  # every cassette file written, in order
+    failures: list[str] = field(default_factory=list)  # why an exchange was not recorded
     records: bool = field(init=False)  # whether this mode records anything
 
     def __post_init__(self) -> None:
@@ -152,9 +141,8 @@ class Recorder:
             modes = ", ".join(settings.RECORD_MODES)
             raise ValueError(f"record mode must be one of {modes}, not {self.mode!r}")
         self.folder, self.upstream = Path(self.folder), self.upstream.rstrip("/")
-        # ``once`` records only into a folder that held no cassette when it started.
-        fresh = not any(self.folder.rglob("*.json"))
-        self.records = self.mode in ("new_episodes", "all") or (self.mode == "once" and fresh)
+        fresh = not any(self.folder.rglob("*.json"))  # ``once``: no cassette there yet
+        self.records = {"none": False, "once": fresh, "new_episodes": True, "all": True}[self.mode]
 
     def forwards(self, answered: bool) -> bool:
         """Whether a request goes upstream (``answered``: a cassette answers it)."""
@@ -162,76 +150,68 @@ class Recorder:
 
     def refusal(self) -> str:
         """The sentence an unmatched request gets when this mode records nothing."""
-        if self.mode == "once":
-            return (
-                f"Record mode 'once' records only into an empty folder and {self.folder} "
-                "already holds cassettes; record new requests with record mode "
-                "'new_episodes' (or 'all' to re-record everything)."
-            )
-        return f"Record mode 'none' only replays; record with {RECORD_COMMAND}."
+        if self.mode == "none":
+            return f"Record mode 'none' only replays; record with {RECORD_COMMAND}."
+        return (
+            f"Record mode 'once' records only into an empty folder and {self.folder} already "
+            "holds cassettes; record new requests with record mode 'new_episodes' (or 'all' "
+            "to re-record everything)."
+        )
 
-    def target(self, request: web.Request) -> tuple[str, dict[str, str]]:
-        """Return the upstream URL of a request and the headers forwarded with it."""
+    def target(self, request: web.Request) -> dict[str, Any]:
+        """Return the upstream ``url``, the ``headers`` forwarded and ``ssl`` for a request."""
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
-        return self.upstream + str(request.rel_url), headers
+        url = self.upstream + str(request.rel_url)
+        return {"url": url, "headers": headers, "ssl": self.ssl_context or True}
 
     def commit(
         self,
         emulator: Emulator,
         built: AnyCassette,
         request: web.Request,
-        received: ReceivedRequest,
+        logged: ReceivedRequest,
         audio: dict[str, bytes] | None = None,
     ) -> None:
         """Scrub ``request``'s secrets out of a cassette, validate it and, unless a secret is
         left in it or its WAV files (``audio``), write them and put it in the store."""
+        built.format = FORMAT
+        built.description = f"Recorded from {self.upstream} ({logged.method})."
         path = self.folder / f"{built.name}.json"
         secrets = request_secrets(request.headers, request.query)
         try:
             cassette = parse_cassette(scrub_value(cassette_json(built), secrets), str(path))
-            files = {str(self.folder / name): pcm for name, pcm in (audio or {}).items()}
-            files[str(path)] = dump_cassette(cassette).encode("utf-8")  # the last: it commits
+            files = {self.folder / name: pcm for name, pcm in (audio or {}).items()}
+            files[path] = dump_cassette(cassette).encode("utf-8")  # the last: it commits
             assert_clean(files, secrets)
         except (CassetteError, RecordingError) as exc:
             self.failures.append(str(exc))
             logger.warning("Record mode did not write a cassette: %s", exc)
             return
         for name, data in files.items():  # each file whole or not at all
-            Path(name).parent.mkdir(parents=True, exist_ok=True)
-            part = Path(name).with_name(f".{Path(name).name}.part")  # no cassette's name
+            name.parent.mkdir(parents=True, exist_ok=True)
+            part = name.with_name(f".{name.name}.part")  # no cassette's name
             part.write_bytes(data)
             part.replace(name)
-        cassette._path = path
-        key = cassette_key(cassette)
-        old = emulator.store.find_key(key) if key is not None else None
-        if old is not None and old.path not in (None, path):
-            if old.path.resolve().is_relative_to(self.folder.resolve()):
-                old.path.unlink(missing_ok=True)  # re-recorded under another name
+        cassette._path, root = path, self.folder.resolve()
+        old = emulator.store.find_key(key) if (key := cassette_key(cassette)) else None
+        if old and old.path and old.path != path and old.path.resolve().is_relative_to(root):
+            old.path.unlink(missing_ok=True)  # re-recorded under another name
         emulator.store.put(cassette)
         self.written.append(path)
-        received.cassette = cassette.name
+        logged.cassette = cassette.name
         logger.info("Record mode wrote %s", path)
 
     async def _relay(
-        self,
-        emulator: Emulator,
-        request: web.Request,
-        received: ReceivedRequest,
-        cassette: GenerateCassette | CountTokensCassette | ModelsCassette,
-        raw: bytes | None = None,
+        self, emulator: Emulator, request: web.Request, logged: ReceivedRequest, built: AnyCassette
     ) -> web.StreamResponse:
-        """Send the request upstream, pass the answer on as it comes, record it in ``cassette``."""
-        description = f"Recorded from {self.upstream} ({received.method})."
-        cassette.format, cassette.description = FORMAT, description
-        emulator.requests.append(received)
-        url, headers = self.target(request)
+        """Send the request upstream, pass the answer on as it comes, record it in ``built``."""
+        emulator.requests.append(logged)
+        raw = await request.read() or None  # a model look-up is a GET: no body
         chunks: list[Chunk] = []
         reader = _Reader()  # it times the first chunk from the request
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(self.timeout)) as http:
             try:
-                upstream = await http.request(
-                    request.method, url, data=raw, headers=headers, ssl=self.ssl_context or True
-                )
+                upstream = await http.request(request.method, data=raw, **self.target(request))
             except UPSTREAM_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
                 self.failures.append(f"{request.path}: {reason}")
@@ -251,13 +231,13 @@ class Recorder:
                 # The client went away. After an error event it had the whole answer (the
                 # SDK raises at the error event and hangs up); otherwise nothing is recorded.
                 if not chunks or chunks[-1].error is None:
-                    self.failures.append(f"{cassette.name}: the client disconnected")
+                    self.failures.append(f"{built.name}: the client disconnected")
                     return response
-            if _answer(cassette, upstream.status, chunks):  # at once: the server may stop
-                self.commit(emulator, cassette, request, received)  # before the client has it all
+            if _answer(built, upstream.status, chunks):  # at once: the server may stop
+                self.commit(emulator, built, request, logged)  # before the client has it all
             else:
                 status = upstream.status
-                self.failures.append(f"{cassette.name}: the upstream answered {status}; not kept")
+                self.failures.append(f"{built.name}: the upstream answered {status}; not kept")
         if chunks and chunks[-1].break_ and request.transport is not None:
             request.transport.abort()
         with contextlib.suppress(ConnectionResetError):  # the client may be gone
@@ -278,9 +258,8 @@ class Recorder:
         name = cassette_name("count" if counting else "", model, prompt, [model, counting, body])
         kind = CountTokensCassette if counting else GenerateCassette
         cassette = kind.model_construct(name=name, model=model, request=body)
-        version = request.match_info["version"]
-        received = ReceivedRequest(method, model, version, body, size=len(raw))
-        return await self._relay(emulator, request, received, cassette, raw)
+        received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
+        return await self._relay(emulator, request, received, cassette)
 
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool
@@ -291,11 +270,10 @@ class Recorder:
             return None
         name = bare_model(request.match_info.get("model", ""))
         query = {k: v for k, v in request.query.items() if k not in ("key", "access_token")}
-        cassette = ModelsCassette.model_construct(
-            name=cassette_name("models", name or "list", "", [name, query])
-        )
-        method, version = "models.get" if name else "models.list", request.match_info["version"]
-        received = ReceivedRequest(method, name, version, query)
+        title = cassette_name("models", name or "list", "", [name, query])
+        method = "models.get" if name else "models.list"
+        cassette = ModelsCassette.model_construct(name=title)
+        received = ReceivedRequest(method, name, request.match_info["version"], query)
         return await self._relay(emulator, request, received, cassette)
 
     async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
@@ -333,18 +311,17 @@ def recording_emulator(
     if not upstream.startswith(("https://", "http://")):
         raise ValueError(f"The upstream must be an http(s):// URL, not {upstream!r}.")
     ca = upstream_ca if upstream_ca is not None else settings.upstream_ca()
-    if shared:
-        return _shared(str(Path(folder).resolve()), mode, upstream, ca, pacing)
-    emulator = Emulator(store=CassetteStore([folder]), pacing=pacing or settings.pacing())
-    context = upstream_ssl_context(ca) if ca else None
-    emulator.recorder = Recorder(Path(folder), mode, upstream, context)
-    return emulator.start()
+    args = (Path(folder).resolve(), mode, upstream, ca, pacing)
+    return _shared(*args) if shared else _start(*args)
+
+
+def _start(folder: Path, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
+    recorder = Recorder(folder, mode, upstream, upstream_ssl_context(ca) if ca else None)
+    pacing = pacing or settings.pacing()
+    return Emulator(CassetteStore([folder]), pacing, recorder=recorder).start()
 
 
 @functools.cache
-def _shared(folder: str, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
-    emulator = recording_emulator(
-        folder, mode=mode, upstream=upstream, upstream_ca=ca, pacing=pacing, shared=False
-    )
-    atexit.register(emulator.stop)
+def _shared(*args: Any) -> Emulator:
+    atexit.register((emulator := _start(*args)).stop)
     return emulator

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import io
 import json
-import re
 import time
 import wave
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from .._scrub import slug
-from ._cassette import FORMAT, LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
+from ._cassette import LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._live_wire import close_reason
 from ._matching import normalize_contents
 from ._profiles import profile_for
@@ -40,11 +39,10 @@ _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
 
 
 def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
-    """Return a recording's name: prefix, model, the prompt's first words and a digest of
-    ``identity`` (what the request is, as JSON), so that a request keeps its name."""
+    """Return a recording's name: prefix, model, the prompt's first words (keys scrubbed, as
+    from bodies) and a digest of ``identity`` (the request as JSON): a request keeps its name."""
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:10]
-    slugs = [slug(t) for t in (model, text)]  # keys scrubbed first, as from bodies
-    return "_".join(p for p in [prefix, slugs[0], slugs[1] or "request", digest] if p)
+    return "_".join(p for p in [prefix, slug(model), slug(text) or "request", digest] if p)
 
 
 def json_or_none(raw: str | bytes) -> Any:
@@ -60,15 +58,6 @@ def ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
-def _wav(rate: int, pcm: bytes) -> bytes:
-    """Return 16-bit mono PCM as a WAV file's bytes."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setparams((1, 2, rate, 0, "NONE", "not compressed"))  # mono, 16-bit
-        wav.writeframes(pcm)
-    return buffer.getvalue()
-
-
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
     await (target.send_bytes if msg.type == WSMsgType.BINARY else target.send_str)(msg.data)
 
@@ -82,6 +71,7 @@ class LiveProxy:
     request: web.Request
     ws: web.WebSocketResponse = field(init=False)  # the client's
     setup: dict[str, Any] = field(default_factory=dict)  # the client's, as the upstream got it
+    model: str = ""  # the setup's, without ``models/``
     received: ReceivedRequest | None = None  # the session in the emulator's request log
     turns: list[LiveTurn] = field(default_factory=list)
     complete: bool = False  # whether the last turn was answered to its end
@@ -90,30 +80,19 @@ class LiveProxy:
     rate: int = 24000
     pcm: bytearray = field(default_factory=bytearray)
 
-    @property
-    def model(self) -> str:
-        return bare_model(str(self.setup.get("model") or ""))
-
     async def run(self) -> web.WebSocketResponse:
-        url, headers = self.recorder.target(self.request)
         limit, compress = self.emulator.max_body_bytes, self.emulator.live_compression
         self.ws = web.WebSocketResponse(max_msg_size=limit, compress=compress)
         await self.ws.prepare(self.request)
         try:
             async with (
                 aiohttp.ClientSession() as http,
-                http.ws_connect(
-                    url.replace("http", "ws", 1),  # https:// to wss://
-                    headers=headers,
-                    ssl=self.recorder.ssl_context or True,
-                    max_msg_size=limit,
-                ) as upstream,
+                http.ws_connect(**self.recorder.target(self.request), max_msg_size=limit) as up,
             ):
-                down = asyncio.ensure_future(self._downstream(upstream))
-                up = asyncio.ensure_future(self._upstream(upstream))
-                await asyncio.wait({down, up}, return_when=asyncio.FIRST_COMPLETED)
-                await upstream.close()  # the client left: end the upstream session too
-                await asyncio.gather(down, up, return_exceptions=True)
+                tasks = [asyncio.ensure_future(f(up)) for f in (self._downstream, self._upstream)]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                await up.close()  # the client left: end the upstream session too
+                await asyncio.gather(*tasks, return_exceptions=True)
         except UPSTREAM_ERRORS as exc:
             self.recorder.failures.append(f"Live API upstream: {type(exc).__name__}: {exc}")
             await self.ws.close(code=1011, message=b"Record mode could not reach the upstream.")
@@ -129,16 +108,15 @@ class LiveProxy:
             return
         inputs = [t.input for t in self.turns]
         name = cassette_name("live", self.model, inputs[0], [self.setup, inputs])
-        audio = {f"audio/{name}.wav": _wav(self.rate, bytes(self.pcm))} if self.pcm else {}
         for message in (m for t in self.turns for m in t.messages if m.audio is not None):
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
+        with io.BytesIO() as wav:
+            with wave.open(wav, "wb") as out:  # 16-bit mono PCM
+                out.setparams((1, 2, self.rate, 0, "NONE", "not compressed"))
+                out.writeframes(self.pcm)
+            audio = {f"audio/{name}.wav": wav.getvalue()} if self.pcm else {}
         built = LiveCassette.model_construct(
-            format=FORMAT,
-            name=name,
-            description=f"Live API session recorded from {self.recorder.upstream}.",
-            model=self.model,
-            setup=self.setup,
-            turns=self.turns,
+            name=name, model=self.model, setup=self.setup, turns=self.turns
         )
         self.recorder.commit(self.emulator, built, self.request, self.received, audio)
 
@@ -150,6 +128,7 @@ class LiveProxy:
             data = json_or_none(msg.data)  # not a JSON object: the upstream refuses it
             if isinstance(data, dict) and isinstance(data.get("setup"), dict) and not self.setup:
                 self.setup, version = data["setup"], self.request.match_info["version"]
+                self.model = bare_model(str(self.setup.get("model") or ""))
                 self.received = ReceivedRequest("BidiGenerateContent", self.model, version, [data])
                 self.emulator.requests.append(self.received)
             elif isinstance(data, dict) and (text := self._turn_text(data)) is not None:
@@ -188,9 +167,8 @@ class LiveProxy:
         code, reason = msg.data, close_reason(str(msg.extra or ""))
         if code != 1000 and self.turns and not self.complete:
             close = LiveClose.model_construct(code=code, reason=reason.decode())
-            self.turns[-1].messages.append(
-                LiveMessage.model_construct(delay_ms=ms(self.last), close=close)
-            )
+            message = LiveMessage.model_construct(delay_ms=ms(self.last), close=close)
+            self.turns[-1].messages.append(message)
             self.complete = True  # the session ends here, as recorded
         await self.ws.close(code=code, message=reason)
 
@@ -202,9 +180,9 @@ class LiveProxy:
         turn = content.get("modelTurn") or {}
         parts = turn.get("parts") or [{}]
         inline = parts[-1].get("inlineData") or {}
-        rate = re.fullmatch(r"audio/pcm;rate=(\d+)", inline.get("mimeType", ""))
-        if rate and (not self.pcm or self.rate == int(rate[1])):
-            pcm, self.rate = base64.b64decode(inline["data"]), int(rate[1])
+        kind, _, rate = inline.get("mimeType", "").partition(";rate=")
+        if kind == "audio/pcm" and rate.isdecimal() and (not self.pcm or self.rate == int(rate)):
+            pcm, self.rate = base64.b64decode(inline["data"]), int(rate)
             parts.pop()  # the audio, now in the WAV file; then what it leaves empty
             for outer, key, inner in (turn, "parts", parts), (content, "modelTurn", turn):
                 if not inner:

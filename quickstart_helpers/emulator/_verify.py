@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, LiveCassette
+from ._cassette import AnyCassette, LiveCassette
 from ._cassette_io import load_cassette
 from ._record import recording_emulator
 from ._store import CassetteStore, listing
@@ -46,22 +46,18 @@ def structure(cassette: AnyCassette) -> set[tuple[str, str]]:
     message types such as ``serverContent.turnComplete``, ``close 1011``, ``break``)."""
     error = getattr(cassette, "error", None)
     errors = [(error.status, error.body["error"])] if error is not None else []
-    found, answers = set(), []
-    if isinstance(cassette, GenerateCassette):
-        for chunk in cassette.chunks:
-            answers.append(chunk.response or {})
-            errors += [(f"stream {chunk.error['code']}", chunk.error)] if chunk.error else []
-            found |= {("messages", "break")} if chunk.break_ else set()
-    elif isinstance(cassette, LiveCassette):
-        for message in (m for turn in cassette.turns for m in turn.messages):
-            answers.append(message.message)
-            found |= {("messages", f"close {message.close.code}")} if message.close else set()
-            found |= {("parts", "audio")} if message.audio else set()
-            for key, value in message.message.items():
-                found |= {("messages", key)} | {("messages", f"{key}.{i}") for i in value}
-    else:
-        count = isinstance(cassette, CountTokensCassette)
-        answers = [cassette.response or {}] if count else cassette.models
+    answers = [getattr(cassette, "response", None) or {}, *getattr(cassette, "models", [])]
+    found = set()
+    for chunk in getattr(cassette, "chunks", []):
+        answers.append(chunk.response or {})
+        errors += [(f"stream {chunk.error['code']}", chunk.error)] if chunk.error else []
+        found |= {("messages", "break")} if chunk.break_ else set()
+    for message in (m for turn in getattr(cassette, "turns", []) for m in turn.messages):
+        answers.append(message.message)
+        found |= {("messages", f"close {message.close.code}")} if message.close else set()
+        found |= {("parts", "audio")} if message.audio else set()
+        for key, value in message.message.items():
+            found |= {("messages", key)} | {("messages", f"{key}.{i}") for i in value}
     found |= {("error", f"{code} {e.get('status', '')}".strip()) for code, e in errors}
     for answer in answers:
         candidates = answer.get("candidates") or []
@@ -74,47 +70,28 @@ def structure(cassette: AnyCassette) -> set[tuple[str, str]]:
 
 @dataclass
 class Drift:
-    """How a cassette's new answer differs in structure from the stored one.
+    """How a cassette's new answer differs in structure from the stored one."""
 
-    Attributes:
-        cassette: The stored cassette's file.
-        differences: One line per difference (``fields: + responseId``), empty when none.
-        problem: Why the request could not be recorded again, or None.
-    """
-
-    cassette: Path
-    differences: list[str] = field(default_factory=list)
-    problem: str | None = None
+    cassette: Path  # the stored cassette's file
+    differences: list[str] = field(default_factory=list)  # one line each: fields: + responseId
+    problem: str | None = None  # why the request could not be recorded again
 
     @property
-    def drifted(self) -> bool:
-        """Whether the structure differs or the check could not be made."""
+    def drifted(self) -> bool:  # the structure differs, or the check could not be made
         return bool(self.differences) or self.problem is not None
-
-
-def compare(old: set[tuple[str, str]], new: set[tuple[str, str]]) -> list[str]:
-    """Return a ``group: + added, - removed`` line for each group that differs."""
-    lines = []
-    for group in ("fields", "parts", "finish", "error", "messages"):
-        change = [f"+ {item}" for g, item in sorted(new - old) if g == group]
-        change += [f"- {item}" for g, item in sorted(old - new) if g == group]
-        if change:
-            lines.append(f"{group}: {', '.join(change)}")
-    return lines
 
 
 async def _send(base: str, ssl: Any, key: str, cassette: AnyCassette) -> None:
     """Send a cassette's request as ``quickstart cassettes --json`` lists it; for the Live
     API, each message once the one before it was answered to its end."""
     entry = listing(cassette)
-    async with aiohttp.ClientSession(headers={"x-goog-api-key": key}) as http:
+    async with aiohttp.ClientSession(base, headers={"x-goog-api-key": key}) as http:
         if not isinstance(cassette, LiveCassette):
             method = "GET" if entry["request"] is None else "POST"
-            url = base + entry["path"]
-            async with http.request(method, url, json=entry["request"], ssl=ssl) as answer:
-                await answer.read()
+            async with http.request(method, entry["path"], json=entry["request"], ssl=ssl) as got:
+                await got.read()
             return
-        async with http.ws_connect(base.replace("https", "wss", 1) + entry["path"], ssl=ssl) as ws:
+        async with http.ws_connect(entry["path"], ssl=ssl) as ws:
             for message in entry["request"]:  # the setup, then each turn
                 await ws.send_json(message)
                 while (msg := await ws.receive(timeout=120)).type in _DATA:
@@ -148,9 +125,12 @@ def verify_cassettes(
                 drift.problem = f"{type(exc).__name__}: {exc}"
             finally:
                 proxy.stop()  # its handlers end first: a Live session is written then
-            if drift.problem is None and recorder.written:
-                fresh = load_cassette(recorder.written[-1])
-                drift.differences = compare(structure(cassette), structure(fresh))
+            if drift.problem is None and recorder.written:  # a line per group that differs
+                old, new = structure(cassette), structure(load_cassette(recorder.written[-1]))
+                for group in ("fields", "parts", "finish", "error", "messages"):
+                    change = [f"+ {item}" for g, item in sorted(new - old) if g == group]
+                    change += [f"- {item}" for g, item in sorted(old - new) if g == group]
+                    drift.differences += [f"{group}: {', '.join(change)}"] if change else []
             elif drift.problem is None:
                 drift.problem = "; ".join(recorder.failures) or "nothing was recorded"
             results.append(drift)
