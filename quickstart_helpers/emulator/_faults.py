@@ -44,7 +44,7 @@ async def _flush(request: web.Request) -> None:
     await asyncio.sleep(0.01)
 
 
-def _abort(request: web.Request) -> None:
+def abort(request: web.Request) -> None:
     if request.transport is not None:
         request.transport.abort()
 
@@ -83,7 +83,7 @@ class StreamFaults:
             return True
         if self.drop is not None and self.drop.after == index and self.drop.at_byte is None:
             await _flush(self.request)
-            _abort(self.request)
+            abort(self.request)
             return True
         return False
 
@@ -102,7 +102,7 @@ class StreamFaults:
             await _flush(self.request)
             await asyncio.sleep(SPLIT_PAUSE_S)
         if cut is not None:
-            _abort(self.request)
+            abort(self.request)
             return True
         return False
 
@@ -127,7 +127,7 @@ class LiveFaults:
             elif fault.fault == "close":
                 raise LiveSessionClosed(fault.code, fault.reason)
             elif fault.fault == "drop":
-                _abort(self.request)
+                abort(self.request)
                 raise ConnectionResetError("drop fault")
 
     async def next_turn(self, queue: asyncio.Queue[Any]) -> Any:
