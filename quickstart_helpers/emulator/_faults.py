@@ -1,14 +1,13 @@
 """Fault directives: what breaks streams in production, replayed on the real wire.
 
-A cassette's ``faults`` (:mod:`._cassette`), for :mod:`._http` and :mod:`._live`.
-``generate``: ``http_error`` (the API's error JSON before any chunk; with ``times``, that
-many requests in a row fail, then one succeeds), ``error_event`` (an ``{"error": ...}``
-event after chunk N, then the end), ``drop`` (the connection dropped after chunk N, or
-``at_byte`` bytes into chunk N+1), ``split`` (a chunk in several flushed TCP writes,
-:data:`SPLIT_PAUSE_S` apart, in fast pacing too; an offset may split a UTF-8 character).
-``live``, at message N of turn T: ``close`` (code and reason), ``drop`` (no close frame),
-``go_away`` (``{"goAway": {"timeLeft": "10s"}}``; the turn goes on, then no new turn is
-taken and the socket closes with 1001 once the time is up, at once in fast pacing).
+A cassette's ``faults`` (:mod:`._cassette`) for :mod:`._http` and :mod:`._live`. ``generate``:
+``http_error`` (the API's error JSON before any chunk; with ``times``, that many requests in a
+row fail, then one succeeds), ``error_event`` (an ``{"error": ...}`` event after chunk N, then
+the end), ``drop`` (after chunk N, or ``at_byte`` bytes into chunk N+1), ``split`` (a chunk in
+flushed TCP writes :data:`SPLIT_PAUSE_S` apart, in fast pacing too; may split a UTF-8
+character). ``live``, at message N of turn T: ``close`` (code, reason), ``drop`` (no close
+frame), ``go_away`` (``{"goAway": {"timeLeft": "10s"}}``; the turn goes on, then no new turn
+is taken and the socket closes with 1001 once the time is up, at once in fast pacing).
 """
 
 from __future__ import annotations
@@ -27,11 +26,8 @@ from ._protocol import error_response
 if TYPE_CHECKING:
     from ._server import Emulator
 
-#: Pause after each piece of a split chunk, in seconds, so the pieces arrive in separate reads.
-SPLIT_PAUSE_S = 0.05
-
-#: Close code once a ``goAway``'s time is up (RFC 6455: the endpoint is going away).
-CLOSE_GOING_AWAY = 1001
+SPLIT_PAUSE_S = 0.05  # seconds after each piece of a split chunk: read apart
+CLOSE_GOING_AWAY = 1001  # once a goAway's time is up (RFC 6455: the endpoint is going away)
 
 
 async def _flush(request: web.Request) -> None:
@@ -44,7 +40,7 @@ async def _flush(request: web.Request) -> None:
     await asyncio.sleep(0.01)
 
 
-def _abort(request: web.Request) -> None:
+def abort(request: web.Request) -> None:
     if request.transport is not None:
         request.transport.abort()
 
@@ -83,7 +79,7 @@ class StreamFaults:
             return True
         if self.drop is not None and self.drop.after == index and self.drop.at_byte is None:
             await _flush(self.request)
-            _abort(self.request)
+            abort(self.request)
             return True
         return False
 
@@ -102,7 +98,7 @@ class StreamFaults:
             await _flush(self.request)
             await asyncio.sleep(SPLIT_PAUSE_S)
         if cut is not None:
-            _abort(self.request)
+            abort(self.request)
             return True
         return False
 
@@ -127,7 +123,7 @@ class LiveFaults:
             elif fault.fault == "close":
                 raise LiveSessionClosed(fault.code, fault.reason)
             elif fault.fault == "drop":
-                _abort(self.request)
+                abort(self.request)
                 raise ConnectionResetError("drop fault")
 
     async def next_turn(self, queue: asyncio.Queue[Any]) -> Any:

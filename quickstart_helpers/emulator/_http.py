@@ -1,20 +1,19 @@
 """The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
 
-``POST /{version}/models/{model}:streamGenerateContent?alt=sse`` sends one SSE event per
-recorded chunk as the live API frames it (``tests/wire/generate/``): ``data: <JSON>``, CRLF
-CRLF, Google's JSON spacing (``": "`` after a key, a bare ``,`` between members), the
-recording's key order. Without ``alt=sse``: a streamed JSON array (``[{...}``,
-``\n,\r\n{...}``, ``\n]``; indented). ``:generateContent`` merges the chunks.
-
-A body is validated with the SDK's types (:mod:`._validation`) and the model's rules
-(:func:`check_request`). An error before the first chunk is the API's error JSON, on an
-SSE request labelled ``text/event-stream`` as the API labels it. A request no cassette
-matches gets a 404 naming the closest one: nothing is made up. Faults: :mod:`._faults`.
+``:streamGenerateContent?alt=sse`` sends an SSE event per recorded chunk as the API frames
+it (``tests/wire/generate/``): ``data: <JSON>``, CRLF CRLF, Google's JSON spacing (``": "``
+after a key, a bare ``,`` between members), the recorded key order; without ``alt=sse``, a
+streamed JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``; indented). ``:generateContent``
+merges the chunks. Bodies are checked with the SDK's types (:mod:`._validation`) and the
+model's rules (:func:`check_request`); an error before the first chunk is the API's error
+JSON (labelled ``text/event-stream`` on SSE, as the API does); no cassette matching: a 404
+naming the closest. Faults: :mod:`._faults`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import json
@@ -39,8 +38,7 @@ from ._validation import validate_generate_request
 if TYPE_CHECKING:
     from ._server import Emulator
 
-#: The ``POST /{version}/models/{model}:{method}`` methods the emulator serves.
-METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")  # POST .../{model}:{method}
 
 #: The live API's 400 message for a function call sent back without its signature.
 MISSING_SIGNATURE = (
@@ -52,7 +50,6 @@ MISSING_SIGNATURE = (
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register the REST routes on the emulator's aiohttp app."""
     app.router.add_post("/{version}/models/{model_method}", functools.partial(_generate, emulator))
 
 
@@ -93,10 +90,8 @@ def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
         if content.get("role", "user") == "user" and any("text" in p for p in parts):
             start = index
     for index in range(start, len(contents)):
-        if contents[index].get("role") != "model":
-            continue
-        parts = contents[index].get("parts") or []
-        call = next((p for p in parts if "functionCall" in p or "function_call" in p), None)
+        parts = contents[index].get("parts") if contents[index].get("role") == "model" else None
+        call = next((p for p in parts or [] if "functionCall" in p or "function_call" in p), None)
         if call is not None and not (call.get("thoughtSignature") or call.get("thought_signature")):
             name = (call.get("functionCall") or call.get("function_call") or {}).get("name")
             return str(name), index + 1
@@ -104,10 +99,9 @@ def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
-    """Return the API's 400 for a valid body the live API refuses for ``model``, else None:
-    ``IMAGE`` output from a model not in ``IMAGE_OUTPUT_MODELS``, or (rule
-    ``generate.function_call_signature_required``) a ``functionCall`` of the current turn
-    sent back without its ``thoughtSignature``."""
+    """The API's 400 for a body the API refuses for ``model`` (else None): ``IMAGE`` output
+    from a model not in ``IMAGE_OUTPUT_MODELS``; a current turn's ``functionCall`` sent back
+    without its ``thoughtSignature`` (rule ``generate.function_call_signature_required``)."""
     config = body.get("generationConfig") or body.get("generation_config") or {}
     modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
@@ -143,14 +137,9 @@ async def _generate(emulator: Emulator, request: web.Request) -> web.StreamRespo
 async def _answer(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["model_method"].partition(":")
     if method not in METHODS:
-        return api_error(
-            404,
-            "NOT_FOUND",
-            f"The emulator does not serve the method {method!r} (POST {request.path}); "
-            f"it serves {', '.join(METHODS)}.",
-        )
-    if emulator.recorder is not None:
-        # Record mode: forward what no cassette answers, and record it (see _record.py).
+        why = f"The emulator does not serve the method {method!r} (POST {request.path});"
+        return api_error(404, "NOT_FOUND", f"{why} it serves {', '.join(METHODS)}.")
+    if emulator.recorder is not None:  # record mode: forward what no cassette answers
         forwarded = await emulator.recorder.generate(emulator, request, model, method)
         if forwarded is not None:
             return forwarded
@@ -163,9 +152,8 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     body, error = validate_generate_request(body)
     if error is not None:
         return error
-    received = ReceivedRequest(
-        method, bare_model(model), request.match_info["version"], body, size=len(raw)
-    )
+    version = request.match_info["version"]
+    received = ReceivedRequest(method, bare_model(model), version, body, size=len(raw))
     emulator.requests.append(received)
     if (error := check_request(model, body)) is not None:
         return error
@@ -198,16 +186,13 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
 async def _stream(
     emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
 ) -> web.StreamResponse:
-    content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
-    response = web.StreamResponse(
-        status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
-    )
+    kind = "text/event-stream" if sse else "application/json; charset=UTF-8"
+    response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-cache"})
     await response.prepare(request)
     faults = _faults.StreamFaults(cassette, request)
     first = True
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
-        """Frame one object: an SSE event, or the next item of the JSON array."""
         nonlocal first
         if sse:
             return sse_event(payload, emulator.sse_split_json)
@@ -215,15 +200,13 @@ async def _stream(
         data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data
 
-    try:
+    with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
         for index, chunk in enumerate(cassette.chunks):
-            if chunk.delay_ms:
-                await emulator.sleep(chunk.delay_ms)
+            await emulator.sleep(chunk.delay_ms)
             if await faults.interrupt(response, index, frame):
                 return response
             if chunk.break_:  # the connection drops mid-stream, as a network failure
-                if request.transport is not None:
-                    request.transport.abort()
+                _faults.abort(request)
                 return response
             # A response or an {"error": ...} event, one per write as the API flushes them.
             if await faults.write(response, index, frame(chunk.payload() or {})):
@@ -233,6 +216,4 @@ async def _stream(
         if not sse:
             await response.write(b"[]" if first else b"\n]")
         await response.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
     return response

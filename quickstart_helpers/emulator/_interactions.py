@@ -1,25 +1,20 @@
 """The emulator's Interactions API routes, replayed from ``interactions`` cassettes.
 
-For any API version segment (the SDK's paths, ``google/genai/_gaos/interactions.py``):
+Any API version segment (the SDK's paths, ``google/genai/_gaos/interactions.py``):
+``POST /{version}/interactions`` creates; with ``"stream": true`` the answer is
+``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF
+line ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then
+``event: done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``:
+the interaction; with ``stream=true`` its events again (after ``last_event_id`` if given).
+``POST .../{id}/cancel``: cancel one in progress (else 400 ``FAILED_PRECONDITION``);
+``DELETE``: forget it (``{}``).
 
-- ``POST /{version}/interactions``: create. With ``"stream": true`` the answer is
-  ``text/event-stream`` framed as the API frames it (rules ``interactions.*`` in
-  :mod:`._profiles`; LF line ends, unlike ``streamGenerateContent``): per recorded
-  event an ``event: <event_type>`` line, a ``data: <compact JSON>`` line and a blank
-  line, then ``event: done`` / ``data: [DONE]``. Without ``stream``: the ``Interaction``.
-- ``GET /{version}/interactions/{id}``: the interaction; with ``stream=true`` its events
-  again, with ``last_event_id`` only those after that event (resuming a dropped stream).
-- ``POST /{version}/interactions/{id}/cancel``: cancel one still in progress (a
-  finished one gets 400 ``FAILED_PRECONDITION``); ``DELETE``: forget it (``{}``).
-
-Interactions created with ``store`` true (the default) are kept by id while the emulator
-runs, so ``previous_interaction_id`` chains a conversation; a create request is matched
-by :func:`~._matching.interactions_request_key`, where the previous interaction counts
-as the name of the cassette that recorded it. An interaction's events are generated
-from its creation, each after its ``delay_ms`` (realtime pacing), whether or not a
-client listens; a ``"break": true`` drops the create request's connection there. An
-unmatched request gets the API's 404 JSON naming the fields in which it differs from the
-nearest recording (:mod:`._matching`).
+With ``store`` true (the default) interactions are kept by id while the emulator runs, so
+``previous_interaction_id`` chains a conversation; a create request is matched by
+:func:`~._matching.interactions_request_key`, the previous interaction counting as its
+cassette's name. Events are generated from creation, each after its ``delay_ms`` (realtime
+pacing), whether or not a client listens; ``"break": true`` drops the create request's
+connection there. No match: the API's 404 naming how it differs from the nearest recording.
 """
 
 from __future__ import annotations
@@ -82,11 +77,8 @@ class StoredInteraction:
         return str(self.cassette.interaction.get("status", "completed"))
 
     def resource(self, now: float, realtime: bool) -> dict[str, Any]:
-        """Return the ``Interaction`` JSON as of ``now``.
-
-        A finished interaction is the recorded resource; an unfinished or cancelled one
-        is that resource without its output (``steps``, ``usage``) and with its status.
-        """
+        """The ``Interaction`` JSON as of ``now``: as recorded once finished; before that, or
+        cancelled, without its output (``steps``, ``usage``) and with its status."""
         status = self.status(now, realtime)
         recorded = self.cassette.interaction
         if status == recorded.get("status", "completed"):
@@ -121,12 +113,9 @@ def _realtime(emulator: Emulator) -> bool:
 
 
 def _not_found(interaction_id: str) -> web.Response:
-    return api_error(
-        404,
-        "NOT_FOUND",
-        f"Interaction {interaction_id!r} was not found. The offline emulator keeps the "
-        "interactions created (with store on) since it started; create it again first.",
-    )
+    kept = "the interactions created (with store on) since it started; create it again first."
+    message = f"Interaction {interaction_id!r} was not found. The offline emulator keeps {kept}"
+    return api_error(404, "NOT_FOUND", message)
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
@@ -152,11 +141,9 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     # The first time, this imports the SDK's Interactions models: off the event loop.
     await loop.run_in_executor(None, emulator.store.check_interactions)
     cassette = emulator.store.find_interaction(model, body, previous)
-    if cassette is None:
-        # The hint is searched off the event loop.
-        best = await loop.run_in_executor(
-            None, emulator.store.closest_interaction, model, body, previous
-        )
+    if cassette is None:  # the hint is searched off the event loop
+        closest = emulator.store.closest_interaction
+        best = await loop.run_in_executor(None, closest, model, body, previous)
         return api_error(404, "NOT_FOUND", no_interaction_recording(model, body, previous, best))
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
@@ -170,8 +157,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
 
 def _stored(request: web.Request) -> StoredInteraction | web.Response:
     """The interaction a request names, or the API's error (no key, not found)."""
-    error = key_error(request)
-    if error is not None:
+    if (error := key_error(request)) is not None:
         return error
     interaction_id = request.match_info["id"]
     found = stored_interactions(request.app).get(interaction_id)
@@ -194,12 +180,9 @@ async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         return web.json_response(stored.resource(_now(), _realtime(emulator)))
     ids = [e.event.get("event_id") if e.event else None for e in stored.cassette.events]
     if last_event_id and last_event_id not in ids:
-        return api_error(
-            400,
-            "INVALID_ARGUMENT",
-            f"last_event_id {last_event_id!r} is not an event of interaction "
-            f"{stored.cassette.interaction_id!r}.",
-        )
+        where = f"interaction {stored.cassette.interaction_id!r}"
+        message = f"last_event_id {last_event_id!r} is not an event of {where}."
+        return api_error(400, "INVALID_ARGUMENT", message)
     start = ids.index(last_event_id) + 1 if last_event_id else 0
     return await _replay(emulator, request, stored, start, create=False)
 
@@ -211,12 +194,9 @@ async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamRespons
     now, realtime = _now(), _realtime(emulator)
     status = stored.status(now, realtime)
     if status != "in_progress":
-        return api_error(
-            400,
-            "FAILED_PRECONDITION",
-            f"Interaction {stored.cassette.interaction_id!r} is {status}; only an "
-            "interaction still in progress can be cancelled.",
-        )
+        why = "only an interaction still in progress can be cancelled."
+        message = f"Interaction {stored.cassette.interaction_id!r} is {status}; {why}"
+        return api_error(400, "FAILED_PRECONDITION", message)
     stored.cancelled_at = stored.generated(now, realtime)
     return web.json_response(stored.resource(now, realtime))
 

@@ -1,14 +1,11 @@
 """Strict checks of Interactions API JSON with the SDK's own models.
 
-The SDK's Interactions models (``google.genai.interactions``) accept unknown fields
-(``extra="allow"``) and keep unknown variants (``UnknownInteractionSSEEvent``,
-``UnknownStep``, ...) so that a newer server never breaks an older client. A recording
-must be stricter: this module validates with those models, then walks the result and
-reports every field the models do not know and every variant they could not place.
-
-Two fields of real streams are not in the SDK's models (``docs/emulator-rules.md``,
-"Interactions API"): ``metadata`` on ``interaction.created`` and ``metadata.usage`` on
-``step.delta``. They are allowed, and checked with the SDK models of their shape.
+The SDK's models (``google.genai.interactions``) accept unknown fields and keep unknown
+variants (``UnknownStep``, ...) so a newer server never breaks an older client; a recording
+must be stricter: validated with those models, every unknown field and variant reported.
+Two fields of real streams the models lack are allowed and checked with the SDK models of
+their shape (``docs/emulator-rules.md``, "Interactions API"): ``metadata`` on
+``interaction.created``, ``metadata.usage`` on ``step.delta``.
 """
 
 from __future__ import annotations
@@ -83,12 +80,8 @@ def _check(validate: Any, data: Any, where: str) -> list[str]:
 
 
 def event_problems(event: dict[str, Any], where: str) -> list[str]:
-    """Return ``path: problem`` lines for one SSE event's JSON (empty when valid).
-
-    Args:
-        event: The ``data:`` JSON of one event, e.g. ``{"event_type": "step.delta", ...}``.
-        where: Path of the event in its file, for the messages.
-    """
+    """``where.path: problem`` lines (none when valid) for one event's ``data:`` JSON, e.g.
+    ``{"event_type": "step.delta", ...}``; ``where``: the event's place in its file."""
     return _check(_event_adapter().validate_python, event, where)
 
 

@@ -1,15 +1,14 @@
 """The emulator's Live API: a TLS WebSocket session that replays ``live`` cassettes.
 
-Routes: ``LIVE_ROUTE`` (``client.aio.live.connect`` with an API key) and
-``CONSTRAINED_ROUTE`` (ephemeral tokens). The ``setup`` comes first: key, model (with a
-``live`` cassette) and response modalities checked, then ``setupComplete``. Each client
-turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` where the model
-takes it) replays the cassette turn with that ``input``, each message after its
-``delay_ms`` in realtime pacing; ``outputTranscription`` only if the setup asked for it.
-The model's rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007
-invalid argument, 1008 not found or not allowed; the full explanation logged at INFO).
-With ``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle
-resumes at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
+``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). ``setup`` first:
+key, model (with a ``live`` cassette), response modalities checked, then ``setupComplete``.
+Each client turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` where
+the model takes it) replays the cassette turn with that ``input``, each message after its
+``delay_ms`` (realtime pacing); ``outputTranscription`` only if the setup asked. The model's
+rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid
+argument, 1008 not found or not allowed; the full explanation logged at INFO). With
+``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle resumes
+at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from ..errors import LiveSessionClosed as _Close
 from ._cassette import LiveCassette
-from ._faults import LiveFaults
+from ._faults import LiveFaults, abort
 from ._live_wire import (
     CLOSE_INTERNAL,
     CLOSE_INVALID_ARGUMENT,
@@ -54,21 +53,19 @@ if TYPE_CHECKING:
 __all__ = ["add_routes"]
 
 logger = logging.getLogger("quickstart_helpers.emulator")
+_NO_TOOLS = "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools."
+_MEDIA_CHUNKS = "realtime_input.media_chunks is deprecated. Use audio, video, or text instead."
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register the Live API WebSocket routes on the emulator's aiohttp app."""
-
-    async def bidi_generate_content(request: web.Request) -> web.StreamResponse:
-        if emulator.recorder is not None:  # record mode: forward and record (see _record.py)
+    async def live(request: web.Request) -> web.StreamResponse:
+        constrained = request.path.endswith("Constrained")
+        if emulator.recorder is not None and not constrained:  # record mode (see _record.py)
             return await emulator.recorder.live(emulator, request)
-        return await _LiveSession(emulator, request).run()
+        return await _LiveSession(emulator, request, constrained=constrained).run()
 
-    async def constrained(request: web.Request) -> web.StreamResponse:
-        return await _LiveSession(emulator, request, constrained=True).run()
-
-    app.router.add_get(LIVE_ROUTE, bidi_generate_content)
-    app.router.add_get(CONSTRAINED_ROUTE, constrained)
+    app.router.add_get(LIVE_ROUTE, live)
+    app.router.add_get(CONSTRAINED_ROUTE, live)
 
 
 @dataclass
@@ -76,8 +73,6 @@ class _LiveSession:
     emulator: Emulator
     request: web.Request
     constrained: bool = False
-    #: The setup message, when record mode has read it already (see _record.py).
-    first_message: dict[str, Any] | None = None
     ws: web.WebSocketResponse = field(init=False)
     received: ReceivedRequest | None = None
     setup: types.LiveClientSetup = field(init=False)
@@ -86,19 +81,15 @@ class _LiveSession:
     current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
-    #: Whether the realtime conversation started (no more history may be seeded).
-    started: bool = False
+    started: bool = False  # the realtime conversation started: no more history seeded
     faults: LiveFaults = field(init=False)
     last_size: int = 0  # bytes of the last message read (for the request log)
 
-    async def run(self, ws: web.WebSocketResponse | None = None) -> web.StreamResponse:
-        if ws is None:
-            ws = web.WebSocketResponse(
-                max_msg_size=self.emulator.max_body_bytes,
-                compress=self.emulator.live_compression,
-            )
-            await ws.prepare(self.request)
-        self.ws = ws
+    async def run(self) -> web.StreamResponse:
+        self.ws = ws = web.WebSocketResponse(
+            max_msg_size=self.emulator.max_body_bytes, compress=self.emulator.live_compression
+        )
+        await ws.prepare(self.request)
         self.faults = LiveFaults(ws, self.request, fast=self.emulator.pacing == "fast")
         try:
             await self._serve()
@@ -136,12 +127,11 @@ class _LiveSession:
         timeout = self.emulator.live_setup_timeout
         try:
             async with asyncio.timeout(timeout):
-                first = self.first_message or await self._next_message()
+                first = await self._next_message()
         except TimeoutError:
             reason = f"Deadline expired: no setup message within {timeout:g} s."
-            raise _Close(
-                CLOSE_INTERNAL, reason, reason + " (Emulator.live_setup_timeout)"
-            ) from None
+            detail = reason + " (Emulator.live_setup_timeout)"
+            raise _Close(CLOSE_INTERNAL, reason, detail) from None
         if first is None:
             return
         first = check_key(self.emulator, self.request, first, constrained=self.constrained)
@@ -186,11 +176,9 @@ class _LiveSession:
                 return False
 
     async def _answer_turns(self, queue: asyncio.Queue[Any]) -> None:
-        while True:
-            item = await self.faults.next_turn(queue)
-            if isinstance(item, _Close):
-                raise item
+        while not isinstance(item := await self.faults.next_turn(queue), _Close):
             await self._replay(*item)
+        raise item
 
     def _resume(self) -> None:
         """Continue the session a ``sessionResumption.handle`` names, if any."""
@@ -200,10 +188,8 @@ class _LiveSession:
         state = self.emulator.live_handles.get(config.handle)
         found = [c for c in self.cassettes if state is not None and c.name == state[0]]
         if state is None or not found:
-            message = (
-                "The session resumption handle is unknown here, or for another model or setup."
-            )
-            raise _Close(CLOSE_NOT_FOUND, message)
+            why = "The session resumption handle is unknown here, or for another model or setup."
+            raise _Close(CLOSE_NOT_FOUND, why)
         self.current, self.next_index = found[0], state[1]
         if self.received is not None:
             self.received.cassette = found[0].name
@@ -211,52 +197,43 @@ class _LiveSession:
     def _check_setup(self, first: dict[str, Any]) -> None:
         message = parse_client_message(first)
         if message.setup is None or set(first) != {"setup"}:
-            raise _Close(
-                CLOSE_INVALID_ARGUMENT,
-                "The first message must be a setup message ({'setup': {'model': ...}}).",
-            )
+            why = "The first message must be a setup message ({'setup': {'model': ...}})."
+            raise _Close(CLOSE_INVALID_ARGUMENT, why)
         self.setup = message.setup
         model = bare_model(str(message.setup.model or ""))
         self.rules = profile_for(model)
         raw = first["setup"].get("sessionResumption", first["setup"].get("session_resumption"))
         null_handle = isinstance(raw, dict) and "handle" in raw and raw["handle"] is None
         if null_handle and self.rules.has("live.null_resumption_handle_refused"):
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "sessionResumption.handle is null: omit the handle to start a new session.",
-            )
+            why = "sessionResumption.handle is null: omit the handle to start a new session."
+            raise _Close(CLOSE_NOT_FOUND, why)
         version = self.request.match_info["version"]
         cassettes = self.emulator.store.live(model)
         if not model or not cassettes:
             live = {c.model for c in self.emulator.store.cassettes if isinstance(c, LiveCassette)}
             recorded = ", ".join(sorted(live))
-            reason = (
-                f"models/{model} is not found for API version {version}, or is not "
-                "supported for bidiGenerateContent."
-            )
+            where = f"API version {version}, or is not supported for bidiGenerateContent."
+            reason = f"models/{model} is not found for {where}"
             offline = f" Offline, the Live API models with cassettes are: {recorded or 'none'}."
             raise _Close(CLOSE_NOT_FOUND, reason, reason + offline)
         wanted = _modalities(message.setup)
         self.cassettes = [c for c in cassettes if _modalities(_recorded_setup(c)) == wanted]
         if not self.cassettes:
-            raise _Close(
-                CLOSE_INVALID_ARGUMENT,
-                f"The requested combination of response modalities ({', '.join(wanted)}) is "
-                f"not supported by the model. Use {_modalities(_recorded_setup(cassettes[0]))}.",
-            )
+            use = _modalities(_recorded_setup(cassettes[0]))
+            why = f"The requested combination of response modalities ({', '.join(wanted)}) is"
+            raise _Close(CLOSE_INVALID_ARGUMENT, f"{why} not supported by the model. Use {use}.")
 
     def _seed_history(self, content: types.LiveClientContent) -> None:
         """Take ``clientContent`` as the initial history (Live 3.1), or refuse it."""
         history = self.setup.history_config
         if self.started or not (history and history.initial_history_in_client_content):
             why = "after the conversation started" if self.started else "without historyConfig"
-            raise _Close(
-                CLOSE_INVALID_ARGUMENT,
-                INVALID_ARGUMENT,
-                f"clientContent {why}: on {self.setup.model} it only seeds the "
-                "initial history, with setup.historyConfig.initialHistoryInClientContent; send "
-                "text during the conversation with send_realtime_input(text=...).",
+            detail = (
+                f"clientContent {why}: on {self.setup.model} it only seeds the initial history, "
+                "with setup.historyConfig.initialHistoryInClientContent; send text during the "
+                "conversation with send_realtime_input(text=...)."
             )
+            raise _Close(CLOSE_INVALID_ARGUMENT, INVALID_ARGUMENT, detail)
         self.started = bool(content.turn_complete)  # the history is complete: no model call
 
     def _turn_text(self, data: dict[str, Any]) -> str | None:
@@ -279,10 +256,7 @@ class _LiveSession:
         if message.realtime_input is not None:
             realtime, self.started = message.realtime_input, True
             if realtime.media_chunks and self.rules.has("live.media_chunks_refused"):
-                raise _Close(
-                    CLOSE_INVALID_ARGUMENT,
-                    "realtime_input.media_chunks is deprecated. Use audio, video, or text instead.",
-                )
+                raise _Close(CLOSE_INVALID_ARGUMENT, _MEDIA_CHUNKS)
             if realtime.text is not None:
                 return realtime.text
             if realtime.audio or realtime.video or realtime.media_chunks:
@@ -293,27 +267,20 @@ class _LiveSession:
                 )
             return None  # activityStart/End, audioStreamEnd: nothing to answer
         if message.tool_response is not None:
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools.",
-            )
+            raise _Close(CLOSE_NOT_FOUND, _NO_TOOLS)
         if message.setup is not None:
             raise _Close(CLOSE_INVALID_ARGUMENT, "The setup message may be sent only once.")
-        unknown = ", ".join(sorted(data)) or "(empty message)"
-        raise _Close(
-            CLOSE_INVALID_ARGUMENT,
-            f'Invalid JSON payload received. Unknown name "{short(unknown, 30)}": '
-            "Cannot find field.",
-        )
+        unknown = short(", ".join(sorted(data)) or "(empty message)", 30)
+        why = f'Invalid JSON payload received. Unknown name "{unknown}": Cannot find field.'
+        raise _Close(CLOSE_INVALID_ARGUMENT, why)
 
     def _find_turn(self, text: str) -> tuple[LiveCassette, int]:
         wanted = " ".join(text.split())
-        others = [c for c in self.cassettes if c is not self.current]
         mine = _instruction(self.setup) or normalize_contents([{}])
         instruction_mismatch = False
-        for cassette in ([self.current] if self.current else []) + others:
+        # The cassette in use first, from its next turn; then the others.
+        for cassette in sorted(self.cassettes, key=lambda c: c is not self.current):
             turns = cassette.turns
-            # Prefer the next turn of the cassette in use, then any of its turns.
             start = self.next_index if cassette is self.current else 0
             for index in [*range(start, len(turns)), *range(0, start)]:
                 if " ".join(turns[index].input.split()) != wanted:
@@ -322,8 +289,7 @@ class _LiveSession:
                 if recorded is not None and recorded != mine:
                     instruction_mismatch = True
                     continue
-                self.current, self.next_index = cassette, index + 1
-                self.started = True
+                self.current, self.next_index, self.started = cassette, index + 1, True
                 if self.received is not None and self.received.cassette is None:
                     self.received.cassette = cassette.name
                 return cassette, index
@@ -356,8 +322,7 @@ class _LiveSession:
             message = messages[index]
             await self.emulator.sleep(message.delay_ms)
             if message.break_:  # drop the connection mid-turn, as a network failure would
-                if self.request.transport is not None:
-                    self.request.transport.abort()
+                abort(self.request)
                 raise ConnectionResetError("cassette break")
             if message.close is not None:  # a recorded close (e.g. 1011) ends the session
                 raise _Close(message.close.code, message.close.reason)

@@ -27,15 +27,11 @@ if TYPE_CHECKING:
 
 LIVE_ROUTE = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
 CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
-#: Close code of ``INVALID_ARGUMENT`` (RFC 6455: invalid payload data).
-CLOSE_INVALID_ARGUMENT = 1007
-#: Close code of ``NOT_FOUND`` / ``PERMISSION_DENIED`` (policy violation).
-CLOSE_NOT_FOUND = 1008
+CLOSE_INVALID_ARGUMENT = 1007  # INVALID_ARGUMENT (RFC 6455: invalid payload data)
+CLOSE_NOT_FOUND = 1008  # NOT_FOUND / PERMISSION_DENIED (RFC 6455: policy violation)
 CLOSE_INTERNAL = 1011
-#: Longest close reason RFC 6455 allows, in UTF-8 bytes.
-MAX_REASON_BYTES = 123
-#: The live API's reason for a refused argument (google/adk-python #5018).
-INVALID_ARGUMENT = "Request contains an invalid argument."
+MAX_REASON_BYTES = 123  # the longest close reason RFC 6455 allows, in UTF-8 bytes
+INVALID_ARGUMENT = "Request contains an invalid argument."  # the API's (google/adk-python #5018)
 
 
 def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
@@ -43,8 +39,7 @@ def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
     data = " ".join(text.split()).encode("utf-8")
     if len(data) <= limit:
         return data
-    ellipsis = "…".encode()
-    return data[: limit - len(ellipsis)].decode("utf-8", "ignore").encode("utf-8") + ellipsis
+    return data[: limit - 3].decode("utf-8", "ignore").encode("utf-8") + "…".encode()  # 3 bytes
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
@@ -55,11 +50,10 @@ def encode_message(payload: dict[str, Any]) -> bytes:
 def load_audio(path: Path) -> tuple[int, bytes]:
     """``(rate, pcm)`` of a cassette's WAV file; ValueError unless 16-bit mono PCM."""
     with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
-            raise ValueError(
-                f"{path} must be 16-bit mono PCM (it has {wav.getsampwidth() * 8}-bit "
-                f"samples and {wav.getnchannels()} channels)."
-            )
+        width, channels = wav.getsampwidth(), wav.getnchannels()
+        if (width, channels) != (2, 1):
+            has = f"{width * 8}-bit samples and {channels} channels"
+            raise ValueError(f"{path} must be 16-bit mono PCM (it has {has}).")
         return wav.getframerate(), wav.readframes(wav.getnframes())
 
 
@@ -70,11 +64,10 @@ def render_message(
     output_transcription: bool = True,
     audio: dict[str, tuple[int, bytes]] | None = None,
 ) -> dict[str, Any] | None:
-    """The JSON a cassette message sends (None: nothing to send). An audio slice becomes an
-    ``inlineData`` part of ``serverContent.modelTurn`` beside what else it carries (one event,
-    several parts); ``outputTranscription`` is dropped unless ``output_transcription``;
-    ``audio`` keeps the WAV files read, by name. Raises ValueError for a slice past its file.
-    """
+    """The JSON a cassette message sends (None: nothing). An audio slice becomes an ``inlineData``
+    part of ``serverContent.modelTurn`` beside what else it carries; ``outputTranscription`` is
+    dropped unless ``output_transcription``; ``audio`` keeps the WAV files read, by name.
+    ValueError: a slice past its file."""
     payload = dict(message.message)  # copied as deep as it is changed
     content = payload.get("serverContent")
     if isinstance(content, dict):
@@ -103,7 +96,7 @@ def render_message(
     return payload or None
 
 
-#: Wire bytes of the last turns replayed, by (id(cassette), turn, transcription): without it,
+#: Wire bytes of the last 64 turns replayed, by (id(cassette), turn, transcription): without it,
 #: 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py). Loaded
 #: cassettes are read-only; a reloaded store makes new cassette objects (a WAV file read again).
 _RENDERED: dict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = {}
@@ -111,8 +104,7 @@ _rendered_lock = threading.Lock()
 
 
 def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> list[bytes | None]:
-    """The wire bytes of each message of turn ``index`` (None: nothing to send), kept for the
-    next 64 turns rendered. ValueError: as :func:`render_message`."""
+    """The wire bytes of each message of turn ``index`` (None: nothing); ValueError as above."""
     key = (id(cassette), index, transcription)
     kept = _RENDERED.get(key)
     if kept is not None and kept[0] is cassette:
@@ -130,12 +122,8 @@ def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> l
 
 
 def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
-    """Parse one client message with the SDK's ``types.LiveClientMessage``.
-
-    Raises:
-        LiveSessionClosed: 1007 with the live API's "Unknown name" message when a field
-            is unknown or a value has the wrong type.
-    """
+    """Parse one client message with the SDK's ``types.LiveClientMessage``; a field unknown or
+    of the wrong type raises LiveSessionClosed (1007, the API's "Unknown name" message)."""
     from google.genai import types
 
     try:
@@ -155,19 +143,16 @@ def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | 
         return None
     value = setup.system_instruction
     if isinstance(value, str):
-        value = {"parts": [{"text": value}]}
-    else:
-        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return normalize_contents([value])
+        return normalize_contents([{"parts": [{"text": value}]}])
+    return normalize_contents([value.model_dump(mode="json", by_alias=True, exclude_none=True)])
 
 
 def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
     """The cassette's setup (without its model) as the SDK's type."""
     from google.genai import types
 
-    return types.LiveClientSetup.model_validate(
-        {k: v for k, v in cassette.setup.items() if k != "model"}
-    )
+    setup = {k: v for k, v in cassette.setup.items() if k != "model"}
+    return types.LiveClientSetup.model_validate(setup)
 
 
 def check_key(
@@ -176,20 +161,16 @@ def check_key(
     """Check the key (on the constrained route, spend a token use); return the first
     message, its setup with the token's locked fields put over the client's."""
     if not constrained:
-        error = key_error(request)
-        if error is None:
+        if (error := key_error(request)) is None:
             return first
         message = json.loads(error.body)["error"]["message"]  # type: ignore[arg-type]
         raise _Close(CLOSE_INVALID_ARGUMENT if error.status == 400 else CLOSE_NOT_FOUND, message)
     auth = request.headers.get("Authorization", "")
-    name = auth.removeprefix("Token ") if auth.startswith("Token ") else ""
-    name = name or request.query.get("access_token", "")
+    name = (auth[6:] if auth.startswith("Token ") else "") or request.query.get("access_token", "")
     if not name.startswith(TOKEN_PREFIX):
-        raise _Close(
-            CLOSE_NOT_FOUND,
-            "The constrained endpoint needs an ephemeral token (Authorization: Token "
-            "auth_tokens/...) from auth_tokens.create.",
-        )
+        token = "an ephemeral token (Authorization: Token auth_tokens/...)"
+        why = f"The constrained endpoint needs {token} from auth_tokens.create."
+        raise _Close(CLOSE_NOT_FOUND, why)
     try:
         locked = emulator.tokens.start_session(name).setup
     except PermissionError as exc:

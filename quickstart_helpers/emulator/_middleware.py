@@ -71,22 +71,14 @@ def _local_answer(request: web.Request) -> web.StreamResponse | None:
     """A refusal or a CORS preflight's answer, or None to go on."""
     host = request.headers.get("Host", "")  # not request.host: it falls back to the FQDN
     if not _is_local(f"//{host}", ("",)):
-        return api_error(
-            403,
-            "PERMISSION_DENIED",
-            f"The emulator answers requests for 127.0.0.1 or localhost only, not for "
-            f"the host {host or '(no Host header)'!r}.",
-        )
+        why = "The emulator answers requests for 127.0.0.1 or localhost only, not for the host"
+        return api_error(403, "PERMISSION_DENIED", f"{why} {host or '(no Host header)'!r}.")
     origin = request.headers.get("Origin")
     if origin is None:
         return None
     if not _is_local(origin):
-        return api_error(
-            403,
-            "PERMISSION_DENIED",
-            f"The emulator answers browser pages served from this machine (localhost, "
-            f"127.0.0.1) only, not pages from {origin!r}.",
-        )
+        why = "The emulator answers browser pages served from this machine (localhost, 127.0.0.1)"
+        return api_error(403, "PERMISSION_DENIED", f"{why} only, not pages from {origin!r}.")
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         headers = {"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Max-Age": "3600"}
         if requested := request.headers.get("Access-Control-Request-Headers"):
@@ -139,11 +131,8 @@ async def _read_in_time(request: web.Request) -> web.StreamResponse | None:
     try:
         await asyncio.wait_for(request.read(), timeout)
     except asyncio.TimeoutError:
-        response = api_error(
-            408,
-            "DEADLINE_EXCEEDED",
-            f"The request body did not arrive within {timeout:g} s; send it again.",
-        )
+        why = f"The request body did not arrive within {timeout:g} s; send it again."
+        response = api_error(408, "DEADLINE_EXCEEDED", why)
         # The rest of the body may still trickle in: answer, then hang up at once.
         await response.prepare(request)
         await response.write_eof()

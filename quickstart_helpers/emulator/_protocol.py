@@ -17,6 +17,7 @@ RECORD_COMMAND = (
 )
 
 _KEY_INVALID = "API key not valid. Please pass a valid API key."
+_RPC = "type.googleapis.com/google.rpc."
 #: The body the live API returns (HTTP 400) for an API key that is not valid.
 INVALID_KEY_ERROR: dict[str, Any] = {
     "error": {
@@ -25,16 +26,12 @@ INVALID_KEY_ERROR: dict[str, Any] = {
         "status": "INVALID_ARGUMENT",
         "details": [
             {
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "@type": _RPC + "ErrorInfo",
                 "reason": "API_KEY_INVALID",
                 "domain": "googleapis.com",
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             },
-            {
-                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
-                "locale": "en-US",
-                "message": _KEY_INVALID,
-            },
+            {"@type": _RPC + "LocalizedMessage", "locale": "en-US", "message": _KEY_INVALID},
         ],
     }
 }
@@ -72,8 +69,7 @@ def error_response(body: dict[str, Any], status: int) -> web.Response:
 
 
 def api_error(code: int, status: str, message: str, **extra: Any) -> web.Response:
-    """Return the API's error ``{"error": {"code", "message", "status", **extra}}``: HTTP
-    ``code`` (404), ``status`` (``"NOT_FOUND"``), ``message``, e.g. ``details=[...]``."""
+    """The API's error ``{"error": {"code", "message", "status", **extra}}``, HTTP ``code``."""
     body = {"code": code, "message": message, "status": status, **extra}
     return error_response({"error": body}, code)
 
@@ -113,17 +109,11 @@ async def read_keyed_json(
 
 @dataclass
 class ReceivedRequest:
-    """A request the emulator received (the API key is never kept).
-
-    Attributes:
-        method: ``generateContent``, ``streamGenerateContent`` or ``BidiGenerateContent``.
-        model: Model name from the URL, without ``models/``.
-        api_version: Version segment of the URL, e.g. ``v1beta``.
-        body: The JSON body (for the Live API, the list of messages the client sent).
-        cassette: Name of the cassette that answered, or None.
-        size: Bytes of the body as received (for the Live API, of its messages).
-        truncated: Whether (part of) the body was replaced by a ``"<not kept ...>"``
-            marker, being over the :class:`RequestLog`'s per-body limit.
+    """A request the emulator received (never its API key): ``method`` (``generateContent``,
+    ``BidiGenerateContent``, ...), ``model`` (without ``models/``), ``api_version`` (e.g.
+    ``v1beta``), the JSON ``body`` (Live API: the list of client messages), the ``cassette``
+    that answered (or None), ``size`` (bytes received), and whether it was ``truncated`` (the
+    body, or part, replaced by a ``"<not kept ...>"`` marker, over the log's per-body limit).
     """
 
     method: str
@@ -151,9 +141,8 @@ class RequestLog(list[ReceivedRequest]):
         super().__init__()
         if min(max_count, max_bytes, max_body_bytes) <= 0:
             raise ValueError("The request log's limits must be positive.")
-        self.max_count, self.max_bytes = max_count, max_bytes
+        self.max_count, self.max_bytes, self.bytes = max_count, max_bytes, 0
         self.max_body_bytes = min(max_body_bytes, max_bytes)
-        self.bytes = 0
         self._kept: dict[int, int] = {}  # id(request) -> body bytes it holds in the log
         self._lock = threading.Lock()
 
@@ -190,7 +179,6 @@ class RequestLog(list[ReceivedRequest]):
             self.bytes -= self._kept.pop(id(super().pop(0)), 0)
 
     def clear(self) -> None:
-        """Forget every logged request."""
         with self._lock:
             super().clear()
             self._kept.clear()

@@ -96,13 +96,10 @@ def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
 def validate_generate_request(
     body: Any, model: type[BaseModel] | None = None
 ) -> tuple[dict[str, Any] | None, web.Response | None]:
-    """Validate a ``generateContent`` body (``model``: default :func:`request_model`).
-
-    Returns ``(body, None)``: the body as sent (either spelling kept), every repeated field
-    given as one object made a one-item list. Or ``(None, the API's 400 answer)`` listing
-    every problem (not an object, an unknown field, a bad enum or value) one per line and
-    in a ``google.rpc.BadRequest`` detail.
-    """
+    """Validate a ``generateContent`` body (``model``: default :func:`request_model`):
+    ``(body as sent, None)`` with each repeated field given as one object made a list, or
+    ``(None, the API's 400)`` listing every problem (not an object, an unknown field, a bad
+    enum or value) one per line and in a ``google.rpc.BadRequest`` detail."""
     try:
         return _normalize(body, model or request_model()), None
     except RequestInvalid as error:
@@ -118,9 +115,8 @@ def validate_generate_request(
 def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
     if not isinstance(body, dict):
         kind = "an array" if isinstance(body, list) else json.dumps(body)
-        raise RequestInvalid(
-            [("", f"Invalid JSON payload received. Expected an object, got {kind}.")]
-        )
+        problem = f"Invalid JSON payload received. Expected an object, got {kind}."
+        raise RequestInvalid([("", problem)])
     body = json.loads(json.dumps(body))  # a copy to wrap single objects in
     while True:
         try:
@@ -128,16 +124,14 @@ def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
                 warnings.simplefilter("ignore")  # an unknown enum value: checked below
                 parsed = model.model_validate_json(json.dumps(body))
         except ValidationError as exc:
-            errors = exc.errors()
-            wrapped = False
-            for error in errors:  # one object given for a list: wrap it, validate again
-                if error["type"] == "list_type" and isinstance(error["input"], dict):
-                    *parents, key = error["loc"]
-                    functools.reduce(lambda node, k: node[k], parents, body)[key] = [error["input"]]
-                    wrapped = True
-            if wrapped:
-                continue
-            raise RequestInvalid([violation(error) for error in errors]) from None
+            errs = exc.errors()
+            singles = [e for e in errs if e["type"] == "list_type" and isinstance(e["input"], dict)]
+            if not singles:
+                raise RequestInvalid([violation(error) for error in errs]) from None
+            for error in singles:  # one object given for a list: wrap it, validate again
+                *parents, key = error["loc"]
+                functools.reduce(lambda node, k: node[k], parents, body)[key] = [error["input"]]
+            continue
         problems: list[tuple[str, str]] = []
         _bad_enums(parsed, "", problems)
         if problems:
@@ -150,10 +144,8 @@ def violation(error: Any) -> tuple[str, str]:
     if error["type"] == "extra_forbidden":
         where, name = _path(error["loc"][:-1]), error["loc"][-1]
         at = f" at '{where}'" if where else ""
-        return (
-            where,
-            f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.',
-        )
+        unknown = f'Unknown name "{name}"{at}: Cannot find field.'
+        return where, f"Invalid JSON payload received. {unknown}"
     where = _path(error["loc"])
     shown = json.dumps(error.get("input"), default=str)[:80]
     return where, f"Invalid value at '{where}' ({error['msg']}), {shown}"
