@@ -174,10 +174,11 @@ def bench_sse(options: Options) -> list[Result]:
     full_ours = interquartile_mean(r[1] for r in runs_ours) * 1000
     full_bare = interquartile_mean(r[1] for r in runs_bare) * 1000
     baseline = "bare aiohttp"
+    # Issue 22's bound: the emulator validates and keys every request (no memo) within 1.5x.
     return [
-        Result("sse", "time to first chunk", first_ours, first_bare, "ms", 1.1, False, baseline),
+        Result("sse", "time to first chunk", first_ours, first_bare, "ms", 1.5, False, baseline),
         Result(
-            "sse", f"full {chunks:,}-chunk stream", full_ours, full_bare, "ms", 1.1, False, baseline
+            "sse", f"full {chunks:,}-chunk stream", full_ours, full_bare, "ms", 1.5, False, baseline
         ),
     ]
 
