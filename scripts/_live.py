@@ -79,9 +79,9 @@ class Session:
             "promptTokenCount": prompt,
             "responseTokenCount": response,
             "totalTokenCount": prompt + response + self.f["thoughts"],
-            "thoughtsTokenCount": self.f["thoughts"],
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
             "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
+            "thoughtsTokenCount": self.f["thoughts"],  # last, as in tests/wire/live/
         }
 
     def audio(
