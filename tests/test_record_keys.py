@@ -12,7 +12,7 @@ cassette), then stops the command:
   shuts the kernel down and leaves its temporary folder empty.
 
 And the runner's kernel connection file itself: in memory on Linux, else deleted before
-the first cell runs.
+the first cell runs; the pytest plugin's CA bundle for nbval deleted after the notebook.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from quickstart_helpers._runner import execute_notebook
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from tests import _zygote
 from tests.test_record import FAKE_KEY, STORY, scan_for_key, write_upstream
+from tests.test_record_workflow import _user_notebook
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +247,31 @@ def test_without_an_in_memory_file_the_connection_file_is_deleted_before_the_fir
     path, exists = connection_file_seen_by_the_first_cell(tmp_path)
     assert Path(path).parent == tmp_path / "tmp"  # where jupyter_client writes it
     assert not exists
+
+
+def test_nbval_recording_deletes_its_ca_bundle(pytester, upstream, monkeypatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("QUICKSTART_UPSTREAM_CA", str(upstream.certificate.cert_file))
+    for name in ("GOOGLE_API_KEY", "QUICKSTART_CASSETTES", "QUICKSTART_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    tmp = pytester.path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    notebook = _user_notebook(pytester.path / "mine.ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    for count, cell in enumerate(nb.cells, 1):
+        cell.execution_count = count  # as a top-to-bottom run stores it (outputs: --nbval-lax)
+    nbformat.write(nb, notebook)
+    result = pytester.runpytest_inprocess(
+        "--nbval-lax",
+        "--nbval-current-env",
+        "mine.ipynb",
+        "--gemini-record-mode=once",
+        f"--gemini-upstream={upstream.base_url}",
+        "-p",
+        "no:randomly",
+    )
+    result.assert_outcomes(passed=2)
+    assert len(list((pytester.path / "cassettes" / "mine").glob("*.json"))) == 1
+    assert list(tmp.glob("quickstart-nbval-*")) == []
+    assert secrets_under(pytester.path) == []
