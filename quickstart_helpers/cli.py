@@ -85,10 +85,14 @@ def _signals_interrupt() -> Iterator[None]:
     """Make SIGTERM (process managers, ``kill``) and SIGHUP (a closed terminal) stop the
     command as Ctrl-C does, and SIGINT too in a job started with ``&`` (which starts with
     it ignored): ``KeyboardInterrupt`` shuts the kernels down and deletes the temporary
-    files. The previous handlers come back afterwards."""
+    files. The previous handlers come back afterwards. Outside the main thread, where
+    handlers cannot be set, nothing changes."""
     import signal
+    import threading
 
     signals = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        signals = []
     saved = {s: signal.signal(s, signal.default_int_handler) for s in signals}
     try:
         yield
