@@ -142,9 +142,11 @@ class _KernelManager(AsyncKernelManager):
         super().write_connection_file(**kwargs)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self._memfd is None:
+            return cmd
         # jupyter_client passes the path resolved, which for a memfd names no file.
         resolved = os.path.realpath(self.connection_file)
-        cmd = super().format_kernel_cmd(extra_arguments)
         return [arg.replace(resolved, self.connection_file) for arg in cmd]
 
     def cleanup_connection_file(self) -> None:
