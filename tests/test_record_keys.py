@@ -3,7 +3,7 @@
 Each test starts the command as a user does (a real process, a real kernel, the real
 recording proxy in front of an upstream emulator on 127.0.0.1) with ``TMPDIR`` and
 ``JUPYTER_RUNTIME_DIR`` in a fresh folder, waits until the notebook's last cell writes a
-marker (the kernel is running, the proxy has served a TLS stream and written its
+marker (the kernel is running; for record, the proxy has served a TLS stream and written its
 cassette), then stops the command:
 
 - SIGKILL: nothing can clean up, so nothing secret may be on disk while it runs: no
@@ -179,6 +179,9 @@ def test_sigkill_leaves_no_secret_in_the_temporary_folder(
         run.end()
     assert code == -signal.SIGKILL
     assert secrets_under(tmp_path) == []
+    # Left behind: only record's CA bundle, public certificates (no proxy certificate folder).
+    left = [path.name for path in run.tmp.rglob("*") if path.is_file()]
+    assert left == (["ca.pem"] if command == "record" else [])
 
 
 @pytest.mark.parametrize(
