@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
@@ -94,12 +95,15 @@ def notebook_cassette_dir(notebook: Path) -> Path:
     return notebook.parent / "cassettes" / notebook.stem
 
 
-def recording_kernel_env(base_url: str, cert_file: Path, api_key: str, bundle: Path) -> dict:
+def recording_kernel_env(base_url: str, ca_pem: bytes, api_key: str, bundle: Path) -> dict:
     """Return the environment that sends a kernel's every Gemini client to a recording proxy.
 
     ``GOOGLE_GEMINI_BASE_URL`` points any ``genai.Client()`` (and ``make_client()`` in
     live mode) at the proxy; ``SSL_CERT_FILE`` is a bundle of the usual certificate
-    authorities plus the proxy's certificate, written to ``bundle``.
+    authorities plus the proxy's (``ca_pem``), written to ``bundle``. The bundle is
+    public: certificates only, and the proxy's authority forgot its private key once it
+    had signed the proxy's own certificate (see ``emulator/_tls.py``), so a bundle left
+    behind (the process killed) lets nobody sign anything. Delete it when the run ends.
     """
     try:
         import certifi
@@ -107,13 +111,49 @@ def recording_kernel_env(base_url: str, cert_file: Path, api_key: str, bundle: P
         usual = Path(certifi.where()).read_text("utf-8")
     except (ImportError, OSError):
         usual = ""
-    bundle.write_text(usual + "\n" + Path(cert_file).read_text("utf-8"), "utf-8")
+    bundle.write_text(usual + "\n" + ca_pem.decode("ascii"), "utf-8")
     return {
         "GOOGLE_GEMINI_BASE_URL": base_url,
         "SSL_CERT_FILE": str(bundle),
         "GEMINI_API_KEY": api_key,
         "QUICKSTART_MODE": "live",
     }
+
+
+class _KernelManager(AsyncKernelManager):
+    """A kernel manager whose connection file never outlives this process.
+
+    The connection file holds the kernel's ports and the HMAC key that signs every
+    message to it: whoever reads it can run code in the kernel (with the API key in its
+    environment). jupyter_client writes it to the temporary folder and deletes it only at
+    a clean shut-down. Here it is deleted as soon as the kernel has answered (it reads the
+    file once, at start), and on Linux it never touches the disk at all: it is an
+    in-memory file (``memfd``) the kernel opens as ``/proc/<this process>/fd/<n>``, gone
+    with this process however it ends (SIGKILL too).
+    """
+
+    _memfd: int | None = None
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        if self._memfd is None and hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+            self._memfd = os.memfd_create("kernel-connection")
+            os.fchmod(self._memfd, 0o600)  # jupyter_client writes the key only to such a file
+            self.connection_file = f"/proc/{os.getpid()}/fd/{self._memfd}"
+        super().write_connection_file(**kwargs)
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self._memfd is None:
+            return cmd
+        # jupyter_client passes the path resolved, which for a memfd names no file.
+        resolved = os.path.realpath(self.connection_file)
+        return [arg.replace(resolved, self.connection_file) for arg in cmd]
+
+    def cleanup_connection_file(self) -> None:
+        super().cleanup_connection_file()
+        if self._memfd is not None:
+            os.close(self._memfd)
+            self._memfd = None
 
 
 @dataclass
@@ -464,8 +504,11 @@ async def _execute(
         nb,
         timeout=timeout,
         kernel_name="python3",
+        kernel_manager_class=_KernelManager,
         record_timing=False,
         resources={"metadata": {"path": str(path.parent.resolve())}},
+        # The kernel has answered, so it has read its connection file: delete it.
+        on_notebook_start=lambda **_: client.km.cleanup_connection_file(),
         on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,27 @@ def _upstream_option(parser: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Make SIGTERM (process managers, ``kill``) and SIGHUP (a closed terminal) stop the
+    command as Ctrl-C does, and SIGINT too in a job started with ``&`` (which starts with
+    it ignored): ``KeyboardInterrupt`` shuts the kernels down and deletes the temporary
+    files. The previous handlers come back afterwards. Outside the main thread, where
+    handlers cannot be set, nothing changes."""
+    import signal
+    import threading
+
+    signals = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        signals = []
+    saved = {s: signal.signal(s, signal.default_int_handler) for s in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     _skip_the_iri_grammar()
     from ._runner import find_notebooks, format_summary, run_notebooks
@@ -106,17 +129,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        results = run_notebooks(
-            notebooks,
-            output_root=output_root,
-            executed_in=output_root,
-            mode=mode,
-            pacing=args.pacing,
-            jobs=jobs,
-            timeout=args.timeout,
-            progress=not args.no_progress,
-            on_result=_report_failure,
-        )
+        with _signals_interrupt():
+            results = run_notebooks(
+                notebooks,
+                output_root=output_root,
+                executed_in=output_root,
+                mode=mode,
+                pacing=args.pacing,
+                jobs=jobs,
+                timeout=args.timeout,
+                progress=not args.no_progress,
+                on_result=_report_failure,
+            )
     except ValueError as exc:  # not a notebook, or two notebooks with one name
         print(f"quickstart run: {exc}", file=sys.stderr)
         return 2
@@ -158,8 +182,8 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         state = "refreshed" if result.ok else f"FAILED at cell {result.failed_cell}: {result.error}"
         print(f"{result.notebook}: {state}", flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="quickstart-refresh-") as tmp:
-        try:
+    try:
+        with _signals_interrupt(), tempfile.TemporaryDirectory(prefix="quickstart-refresh-") as tmp:
             results = run_notebooks(
                 notebooks,
                 output_root=Path(tmp),
@@ -168,12 +192,12 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
                 jobs=min(jobs, len(notebooks)),
                 on_result=report,
             )
-        except ValueError as exc:
-            print(f"quickstart refresh: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("\nquickstart refresh: interrupted; the kernels were shut down.", file=sys.stderr)
-            return 130
+    except ValueError as exc:
+        print(f"quickstart refresh: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nquickstart refresh: interrupted; the kernels were shut down.", file=sys.stderr)
+        return 130
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -181,13 +205,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     import tempfile
 
     _skip_the_iri_grammar()
-    from ._runner import (
-        execute_notebook,
-        find_notebooks,
-        format_summary,
-        notebook_cassette_dir,
-        recording_kernel_env,
-    )
+    from ._runner import find_notebooks, format_summary
     from .env import load_api_key
     from .errors import CassetteError, MissingApiKeyError
 
@@ -201,48 +219,18 @@ def _cmd_record(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"quickstart record: {exc}", file=sys.stderr)
         return 2
-    from .emulator import recording_emulator
-
-    output_root = Path(args.output)
-    results, problems = [], []
-    with tempfile.TemporaryDirectory(prefix="quickstart-record-") as tmp:
-        for path in notebooks:
-            folder = Path(args.cassettes) if args.cassettes else notebook_cassette_dir(path)
-            try:
-                proxy = recording_emulator(
-                    folder, mode=args.record_mode, upstream=upstream, pacing="fast", shared=False
-                )
-            except (CassetteError, ValueError) as exc:
-                print(f"quickstart record: {exc}", file=sys.stderr)
-                return 2
-            print(
-                f"Recording {path} ({args.record_mode}) through {upstream} into {folder}/",
-                flush=True,
-            )
-            try:
-                assert proxy.certificate is not None
-                env = recording_kernel_env(
-                    proxy.base_url, proxy.certificate.cert_file, key, Path(tmp) / "ca.pem"
-                )
-                _, result = execute_notebook(
-                    path,
-                    output_root / path.name,
-                    mode="live",
-                    pacing="fast",
-                    output_root=output_root,
-                    timeout=args.timeout,
-                    progress=not args.no_progress,
-                    env=env,
-                )
-            finally:
-                proxy.stop()
-            assert proxy.recorder is not None
-            results.append(result)
-            problems += proxy.recorder.failures
-            print(f"  wrote {len(proxy.recorder.written)} cassette(s)")
-            for failure in proxy.recorder.failures:
-                print(f"  not recorded: {failure}", file=sys.stderr)
-            _report_failure(result)
+    try:
+        with _signals_interrupt(), tempfile.TemporaryDirectory(prefix="quickstart-record-") as tmp:
+            # The kernels' CA bundle, public (see recording_kernel_env): deleted however the
+            # run stops, but for SIGKILL.
+            bundle = Path(tmp) / "ca.pem"
+            results = [_record_notebook(path, args, key, upstream, bundle) for path in notebooks]
+    except (CassetteError, ValueError) as exc:
+        print(f"quickstart record: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nquickstart record: interrupted; the kernel was shut down.", file=sys.stderr)
+        return 130
     print()
     print(format_summary(results))
     print(
@@ -251,6 +239,46 @@ def _cmd_record(args: argparse.Namespace) -> int:
         "own cassettes/<notebook>/ folder."
     )
     return 0 if all(r.ok for r in results) else 1
+
+
+def _record_notebook(
+    path: Path, args: argparse.Namespace, key: str, upstream: str, bundle: Path
+) -> Any:
+    """Run one notebook live through its own recording proxy; return its result.
+
+    Raises:
+        CassetteError: A cassette already in the folder is not valid.
+        ValueError: A record mode or upstream URL that is not allowed.
+    """
+    from ._runner import execute_notebook, notebook_cassette_dir, recording_kernel_env
+    from .emulator import recording_emulator
+
+    folder = Path(args.cassettes) if args.cassettes else notebook_cassette_dir(path)
+    proxy = recording_emulator(
+        folder, mode=args.record_mode, upstream=upstream, pacing="fast", shared=False
+    )
+    print(f"Recording {path} ({args.record_mode}) through {upstream} into {folder}/", flush=True)
+    try:
+        assert proxy.certificate is not None
+        env = recording_kernel_env(proxy.base_url, proxy.certificate.ca_pem, key, bundle)
+        _, result = execute_notebook(
+            path,
+            Path(args.output) / path.name,
+            mode="live",
+            pacing="fast",
+            output_root=Path(args.output),
+            timeout=args.timeout,
+            progress=not args.no_progress,
+            env=env,
+        )
+    finally:
+        proxy.stop()
+    assert proxy.recorder is not None
+    print(f"  wrote {len(proxy.recorder.written)} cassette(s)")
+    for failure in proxy.recorder.failures:
+        print(f"  not recorded: {failure}", file=sys.stderr)
+    _report_failure(result)
+    return result
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

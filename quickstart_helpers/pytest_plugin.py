@@ -154,6 +154,8 @@ def gemini_client(
 
 _saved_env: dict[str, str | None] = {}
 _proxies: list[Any] = []
+#: The kernel's CA bundle folder, public (see ``recording_kernel_env``): deleted with the proxy.
+_bundles: list[tempfile.TemporaryDirectory[str]] = []
 
 
 def _is_notebook_cell(item: pytest.Item) -> bool:
@@ -182,8 +184,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             folder, mode=mode, upstream=_upstream(item.config), pacing="fast", shared=False
         )
         _proxies.append(proxy)
-        bundle = Path(tempfile.mkdtemp(prefix="quickstart-nbval-")) / "ca.pem"
-        env.update(recording_kernel_env(proxy.base_url, proxy.certificate.cert_file, key, bundle))
+        _bundles.append(tempfile.TemporaryDirectory(prefix="quickstart-nbval-"))
+        bundle = Path(_bundles[-1].name) / "ca.pem"
+        env.update(recording_kernel_env(proxy.base_url, proxy.certificate.ca_pem, key, bundle))
     for name, value in env.items():
         _saved_env.setdefault(name, os.environ.get(name))
         os.environ[name] = value
@@ -203,3 +206,5 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     _saved_env.clear()
     while _proxies:
         _proxies.pop().stop()
+    while _bundles:
+        _bundles.pop().cleanup()

@@ -554,7 +554,8 @@ def launch(argv: list[str]) -> None:
             continue
     code = int(reply.split()[1]) if reply.startswith("exit ") else 1
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+        if -code != signal.SIGKILL:  # whose disposition cannot be set
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     sys.exit(code)
 
