@@ -22,7 +22,7 @@ from aiohttp import web
 
 from ._cassette import CountTokensCassette, GenerateCassette, LiveCassette, ModelsCassette
 from ._matching import count_key, count_request, prompt_text
-from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
+from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, off_loop, short
 from ._validation import validate_count_tokens_request
 
 if TYPE_CHECKING:
@@ -134,16 +134,23 @@ def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[s
     return 200, {"totalTokens": usage["promptTokenCount"], **more}
 
 
-async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Response:
-    """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404."""
+async def count_tokens(emulator: Emulator, model: str, body: Any, size: int) -> web.Response:
+    """Answer ``:countTokens`` (a body of ``size`` bytes) from a recording (see
+    :func:`count_answer`), else 404; the work runs as :func:`~._protocol.off_loop`."""
+    answer, delay_ms = await off_loop(size, _count_tokens, emulator, model, body)
+    await emulator.sleep(delay_ms)
+    return answer
+
+
+def _count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
     normalized, error = validate_count_tokens_request(body)
     if error is not None:
-        return error
+        return error, 0
     found = count_answer(emulator, model, normalized)
     if found is not None:
         recorded = emulator.store.find_count(model, normalized)
-        await emulator.sleep(recorded.error.delay_ms if recorded and recorded.error else 0)
-        return web.json_response(found[1], status=found[0])
+        delay_ms = recorded.error.delay_ms if recorded and recorded.error else 0
+        return web.json_response(found[1], status=found[0]), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))
     refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     return api_error(
@@ -154,4 +161,4 @@ async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Respons
         f"its tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
         f"record one with {RECORD_COMMAND} (see the README, 'Record your own cassettes'), "
         f"or set GEMINI_API_KEY to use the live API.{refusal}",
-    )
+    ), 0

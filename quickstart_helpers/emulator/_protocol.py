@@ -1,12 +1,16 @@
 """What the emulator's routes share: the API's error JSON, the key check, model names,
-and the log of received requests."""
+the worker threads for large requests, and the log of received requests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -49,6 +53,53 @@ IMAGE_OUTPUT_MODELS: frozenset[str] = frozenset(
     "gemini-2.5-flash-image-preview gemini-3-pro-image-preview "
     "gemini-3.1-flash-image-preview gemini-3.1-flash-lite-image".split()
 )
+
+
+T = TypeVar("T")
+
+#: Bodies up to this many bytes are parsed, validated, keyed and matched on the event loop
+#: (a few ms at most); larger ones in :data:`WORKERS`, so that they never stall other clients.
+INLINE_BYTES = 4 << 10
+#: Seconds a thread holds the interpreter lock before another may take it, set process-wide
+#: when a worker starts: at Python's default of 5 ms the event loop, waiting for the lock
+#: at each socket call, took 0.3 s to a first chunk while a worker ran (1 ms: 30 ms).
+SWITCH_INTERVAL_S = 0.001
+
+
+def _lower_switch_interval() -> None:
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+
+
+#: The worker threads (two: pure-Python work in a thread competes with the event loop for
+#: the interpreter lock); more work waits for a free one.
+WORKERS = ThreadPoolExecutor(2, "quickstart-emulator", initializer=_lower_switch_interval)
+#: Nearest-recording searches at once (each in :data:`WORKERS`); past it a 404 has no hint.
+HINT_SEARCHES = 1
+_searching = threading.BoundedSemaphore(HINT_SEARCHES)
+
+
+async def off_loop(size: int, function: Callable[..., T], *args: Any) -> T:
+    """Return ``function(*args)``, work linear in a request's ``size`` (bytes): on the event
+    loop up to :data:`INLINE_BYTES`, else in :data:`WORKERS`."""
+    if size <= INLINE_BYTES:
+        return function(*args)
+    return await asyncio.get_running_loop().run_in_executor(WORKERS, function, *args)
+
+
+async def hinted(size: int, function: Callable[..., T], *args: Any) -> T:
+    """Return ``function(*args, search)``, the answer to an unmatched request of ``size``
+    bytes: ``search`` True (the nearest recording is searched for) in :data:`WORKERS`
+    while fewer than :data:`HINT_SEARCHES` run, else False, as :func:`off_loop`."""
+    if not _searching.acquire(blocking=False):
+        return await off_loop(size, function, *args, False)
+
+    def search() -> T:
+        try:
+            return function(*args, True)
+        finally:  # held until the search ends, even if its client has gone
+            _searching.release()
+
+    return await asyncio.get_running_loop().run_in_executor(WORKERS, search)
 
 
 def bare_model(model: str) -> str:
@@ -94,17 +145,22 @@ async def read_keyed_json(
     if (error := key_error(request)) is not None:
         return error
     raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        problem = f"{type(exc).__name__}: {exc}"
-    except RecursionError:
-        problem = "The JSON is nested too deeply."
-    else:
-        if not object_only or isinstance(body, dict):
-            return raw, body
+    body, problem = await off_loop(len(raw), _loads, raw)
+    if problem is None and object_only and not isinstance(body, dict):
         problem = "Expected a JSON object."
+    if problem is None:
+        return raw, body
     return api_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {problem}")
+
+
+def _loads(raw: bytes) -> tuple[Any, str | None]:
+    """``(JSON, None)``, or ``(None, what is wrong)``."""
+    try:
+        return json.loads(raw), None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    except RecursionError:
+        return None, "The JSON is nested too deeply."
 
 
 @dataclass
