@@ -30,7 +30,15 @@ from aiohttp import web
 from ..sse import format_event
 from ._cassette import InteractionsCassette
 from ._matching import no_interaction_recording
-from ._protocol import ReceivedRequest, api_error, bare_model, key_error, read_keyed_json
+from ._protocol import (
+    ReceivedRequest,
+    api_error,
+    bare_model,
+    hinted,
+    key_error,
+    off_loop,
+    read_keyed_json,
+)
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -140,11 +148,10 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     loop = asyncio.get_running_loop()
     # The first time, this imports the SDK's Interactions models: off the event loop.
     await loop.run_in_executor(None, emulator.store.check_interactions)
-    cassette = emulator.store.find_interaction(model, body, previous)
-    if cassette is None:  # the hint is searched off the event loop
-        closest = emulator.store.closest_interaction
-        best = await loop.run_in_executor(None, closest, model, body, previous)
-        return api_error(404, "NOT_FOUND", no_interaction_recording(model, body, previous, best))
+    cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
+    if cassette is None:
+        message = await hinted(len(raw), _unmatched, emulator, model, body, previous)
+        return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:
@@ -153,6 +160,13 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return await _replay(emulator, request, stored, 0, create=True)
     await emulator.sleep(sum(e.delay_ms for e in cassette.events))
     return web.json_response(stored.resource(_now(), _realtime(emulator)))
+
+
+def _unmatched(
+    emulator: Emulator, model: str, body: Any, previous: str | None, search: bool
+) -> str:
+    best = emulator.store.closest_interaction(model, body, previous) if search else None
+    return no_interaction_recording(model, body, previous, best, searched=search)
 
 
 def _stored(request: web.Request) -> StoredInteraction | web.Response:

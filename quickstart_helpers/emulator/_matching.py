@@ -280,10 +280,15 @@ def no_recording(
 
 
 def no_interaction_recording(
-    model: str, body: dict[str, Any], previous: str | None, closest: InteractionsCassette | None
+    model: str,
+    body: dict[str, Any],
+    previous: str | None,
+    closest: InteractionsCassette | None,
+    searched: bool = True,
 ) -> str:
-    """Return the 404 message for an unrecorded ``interactions.create`` request."""
-    hint = "There is no interactions recording to compare it with."
+    """Return the 404 message for an unrecorded ``interactions.create`` request (as
+    :func:`no_recording`)."""
+    hint = "There is no interactions recording to compare it with." if searched else NOT_SEARCHED
     if closest is not None:
         recorded = interactions_fields(closest.model, closest.request, closest.previous)
         hint = _differs(closest, recorded, interactions_fields(model, body, previous))

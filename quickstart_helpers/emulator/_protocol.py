@@ -145,7 +145,7 @@ async def read_keyed_json(
     if (error := key_error(request)) is not None:
         return error
     raw = await request.read()
-    body, problem = await off_loop(len(raw), _loads, raw)
+    body, problem = await off_loop(len(raw), parse_json, raw)
     if problem is None and object_only and not isinstance(body, dict):
         problem = "Expected a JSON object."
     if problem is None:
@@ -153,7 +153,7 @@ async def read_keyed_json(
     return api_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {problem}")
 
 
-def _loads(raw: bytes) -> tuple[Any, str | None]:
+def parse_json(raw: bytes | str) -> tuple[Any, str | None]:
     """``(JSON, None)``, or ``(None, what is wrong)``."""
     try:
         return json.loads(raw), None
