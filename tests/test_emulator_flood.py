@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks import bench_flood
 from quickstart_helpers.emulator import Emulator
-from quickstart_helpers.emulator._matching import NOT_SEARCHED
+from quickstart_helpers.emulator._protocol import NOT_SEARCHED
 
 BOUND_S = 0.5  # generous: 1 to 30 ms with no flood on a 2-core machine (Live: 5 to 40)
 

@@ -137,11 +137,6 @@ def _match(emulator: Emulator, model: str, body: Any) -> tuple[Any, Any]:
     return body, emulator.store.find(model, body)
 
 
-def _unmatched(emulator: Emulator, model: str, body: dict[str, Any], search: bool) -> str:
-    closest = emulator.store.closest(model, body) if search else None
-    return no_recording(model, body, closest, searched=search)
-
-
 async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     response = await _answer(emulator, request)
     if response.status >= 400 and request.query.get("alt") == "sse":
@@ -173,7 +168,8 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if isinstance(found, web.Response):  # the API's 400 for this model
         return found
     if (cassette := found) is None:  # the API's 404, naming the nearest recording
-        message = await hinted(len(raw), _unmatched, emulator, model, body)
+        closest = await hinted(emulator.store.closest, model, body)
+        message = await off_loop(len(raw), no_recording, model, body, closest)
         if emulator.recorder is not None:
             message += " " + emulator.recorder.refusal()
         return api_error(404, "NOT_FOUND", message)

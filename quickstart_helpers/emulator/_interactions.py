@@ -28,17 +28,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
+from . import _protocol
 from ._cassette import InteractionsCassette
 from ._matching import no_interaction_recording
-from ._protocol import (
-    ReceivedRequest,
-    api_error,
-    bare_model,
-    hinted,
-    key_error,
-    off_loop,
-    read_keyed_json,
-)
+from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error, off_loop
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -127,7 +120,7 @@ def _not_found(interaction_id: str) -> web.Response:
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    read = await read_keyed_json(request, object_only=True)
+    read = await _protocol.read_keyed_json(request, object_only=True)
     if isinstance(read, web.Response):
         return read
     raw, body = read
@@ -150,7 +143,8 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     await loop.run_in_executor(None, emulator.store.check_interactions)
     cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
     if cassette is None:
-        message = await hinted(len(raw), _unmatched, emulator, model, body, previous)
+        best = await hinted(emulator.store.closest_interaction, model, body, previous)
+        message = await off_loop(len(raw), no_interaction_recording, model, body, previous, best)
         return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
@@ -160,13 +154,6 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return await _replay(emulator, request, stored, 0, create=True)
     await emulator.sleep(sum(e.delay_ms for e in cassette.events))
     return web.json_response(stored.resource(_now(), _realtime(emulator)))
-
-
-def _unmatched(
-    emulator: Emulator, model: str, body: Any, previous: str | None, search: bool
-) -> str:
-    best = emulator.store.closest_interaction(model, body, previous) if search else None
-    return no_interaction_recording(model, body, previous, best, searched=search)
 
 
 def _stored(request: web.Request) -> StoredInteraction | web.Response:

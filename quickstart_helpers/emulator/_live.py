@@ -40,7 +40,7 @@ from ._live_wire import (
     parse_client_message,
     render_turn,
 )
-from ._matching import NOT_SEARCHED, closest_text, normalize_contents
+from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
 from ._protocol import ReceivedRequest, bare_model, hinted, off_loop, parse_json, short
 
@@ -169,7 +169,9 @@ class _LiveSession:
                 if text is not None:
                     found = await off_loop(len(text), self._find_turn, text)
                     if found is None:
-                        raise await hinted(len(text), self._no_turn, text)
+                        inputs = [t.input for c in self.cassettes for t in c.turns]
+                        closest = await hinted(closest_text, text, inputs)
+                        raise self._no_turn(text, inputs, closest)
                     queue.put_nowait(found)
             except _Close as close:
                 queue.put_nowait(close)
@@ -301,13 +303,12 @@ class _LiveSession:
             )
         return None
 
-    def _no_turn(self, text: str, search: bool) -> _Close:
-        """The close for a turn no cassette recorded, naming the closest if ``search``."""
-        wanted = " ".join(text.split())
-        inputs = [t.input for c in self.cassettes for t in c.turns]
-        closest = closest_text(wanted, inputs) if search else None
-        hint = "" if search else " " + NOT_SEARCHED
-        if closest is not None:
+    def _no_turn(self, text: str, inputs: list[str], closest: int | str | None) -> _Close:
+        """The close for a turn no cassette recorded (``closest``: an index in ``inputs``,
+        None, or why none was searched for)."""
+        wanted = text[:1000]  # folded by short()
+        hint = " " + closest if isinstance(closest, str) else ""
+        if isinstance(closest, int):
             hint = f" The closest recorded turn is {inputs[closest]!r}."
         return _Close(
             CLOSE_NOT_FOUND,

@@ -254,20 +254,11 @@ _LIST = (
 )
 
 
-#: The hint of a 404 whose nearest recording was not searched for.
-NOT_SEARCHED = (
-    "It was not compared with the recordings: the emulator compares one unmatched request "
-    "at a time and was busy (send it again to be told the closest)."
-)
-
-
-def no_recording(
-    model: str, body: dict[str, Any], closest: GenerateCassette | None, searched: bool = True
-) -> str:
-    """Return the 404 message for an unrecorded ``generateContent`` request (``searched``:
-    ``closest`` was searched for)."""
-    hint = "There is no recording to compare it with." if searched else NOT_SEARCHED
-    if closest is not None:
+def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | str | None) -> str:
+    """Return the 404 message for an unrecorded ``generateContent`` request (``closest``:
+    the nearest recording, None, or a text saying why none was searched for)."""
+    hint = closest if isinstance(closest, str) else "There is no recording to compare it with."
+    if isinstance(closest, GenerateCassette):
         recorded = request_fields(closest.model, closest.request)
         hint = _differs(closest, recorded, request_fields(model, body))
     return (
@@ -280,16 +271,13 @@ def no_recording(
 
 
 def no_interaction_recording(
-    model: str,
-    body: dict[str, Any],
-    previous: str | None,
-    closest: InteractionsCassette | None,
-    searched: bool = True,
+    model: str, body: dict[str, Any], previous: str | None, closest: Any
 ) -> str:
-    """Return the 404 message for an unrecorded ``interactions.create`` request (as
-    :func:`no_recording`)."""
-    hint = "There is no interactions recording to compare it with." if searched else NOT_SEARCHED
-    if closest is not None:
+    """Return the 404 message for an unrecorded ``interactions.create`` request (``closest``
+    as :func:`no_recording`'s)."""
+    hint = "There is no interactions recording to compare it with."
+    hint = closest if isinstance(closest, str) else hint
+    if isinstance(closest, InteractionsCassette):
         recorded = interactions_fields(closest.model, closest.request, closest.previous)
         hint = _differs(closest, recorded, interactions_fields(model, body, previous))
         if closest.previous:

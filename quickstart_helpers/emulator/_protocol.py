@@ -4,7 +4,6 @@ the worker threads for large requests, and the log of received requests."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import json
 import sys
@@ -62,57 +61,48 @@ T = TypeVar("T")
 #: Bodies up to this many bytes are parsed, validated, keyed and matched on the event loop
 #: (a few ms at most); larger ones in :data:`WORKERS`, so that they never stall other clients.
 INLINE_BYTES = 4 << 10
-#: Seconds a thread holds the interpreter lock before another may take it, set process-wide
-#: when a worker starts: at Python's default of 5 ms the event loop, waiting for the lock
-#: at each socket call, took 0.3 s to a first chunk while a worker ran (1 ms: 30 ms).
+#: Seconds a thread may hold the interpreter lock while another waits, set process-wide when
+#: a worker starts: at Python's 5 ms the event loop, waiting at each socket call, took 0.3 s
+#: to a first chunk while a worker ran (1 ms: 30 ms).
 SWITCH_INTERVAL_S = 0.001
-
-
-def _lower_switch_interval() -> None:
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-
-
-#: The worker threads (two: pure-Python work in a thread competes with the event loop for
-#: the interpreter lock); more work waits for a free one.
-WORKERS = ThreadPoolExecutor(2, "quickstart-emulator", initializer=_lower_switch_interval)
+#: Two worker threads: pure-Python work in a thread competes with the loop for the lock.
+WORKERS = ThreadPoolExecutor(
+    2, "emulator", lambda: sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+)
 #: Nearest-recording searches at once (each in :data:`WORKERS`); past it a 404 has no hint.
 HINT_SEARCHES = 1
 _searching = threading.BoundedSemaphore(HINT_SEARCHES)
+#: The hint of a 404 whose nearest recording was not searched for.
+NOT_SEARCHED = "It was not compared with the recordings (busy with others: send it again)."
 
 
 async def off_loop(size: int, function: Callable[..., T], *args: Any) -> T:
     """Return ``function(*args)``, work linear in a request's ``size`` (bytes): on the event
-    loop up to :data:`INLINE_BYTES`, else in :data:`WORKERS`."""
+    loop up to :data:`INLINE_BYTES`, else in :data:`WORKERS`; then, past 1 MiB, the freed
+    memory goes back to the OS (glibc's ``malloc_trim``: a 4 MB body of small parts left the
+    process 67 MB larger without it, 30 MB with)."""
     if size <= INLINE_BYTES:
         return function(*args)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(WORKERS, function, *args)
-    if size > 1 << 20:  # once the request is answered, give the OS its memory back
-        loop.call_later(1, _trim_memory)
+    if size > 1 << 20 and sys.platform.startswith("linux"):  # once the request is answered
+        loop.call_later(1, lambda: ctypes.CDLL(None).malloc_trim(0))
     return result
 
 
-def _trim_memory() -> None:
-    """Return the heap's free memory to the OS (glibc's ``malloc_trim``; elsewhere nothing):
-    after a 4 MB body of small parts the process held 67 MB more without it, 30 MB with."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-async def hinted(size: int, function: Callable[..., T], *args: Any) -> T:
-    """Return ``function(*args, search)``, the answer to an unmatched request of ``size``
-    bytes: ``search`` True (the nearest recording is searched for) in :data:`WORKERS`
-    while fewer than :data:`HINT_SEARCHES` run, else False, as :func:`off_loop`."""
+async def hinted(search: Callable[..., T], *args: Any) -> T | str:
+    """Return ``search(*args)``, a nearest-recording search, run in :data:`WORKERS` while
+    fewer than :data:`HINT_SEARCHES` run; else :data:`NOT_SEARCHED` at once."""
     if not _searching.acquire(blocking=False):
-        return await off_loop(size, function, *args, False)
+        return NOT_SEARCHED
 
-    def search() -> T:
+    def run() -> T:
         try:
-            return function(*args, True)
+            return search(*args)
         finally:  # held until the search ends, even if its client has gone
             _searching.release()
 
-    return await asyncio.get_running_loop().run_in_executor(WORKERS, search)
+    return await asyncio.get_running_loop().run_in_executor(WORKERS, run)
 
 
 def bare_model(model: str) -> str:
