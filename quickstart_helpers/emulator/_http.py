@@ -158,7 +158,9 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return read
     raw, body = read
     if method == "countTokens":
-        return await _models.count_tokens(emulator, model, body, len(raw))
+        answer, delay_ms = await off_loop(len(raw), _models.count_tokens, emulator, model, body)
+        await emulator.sleep(delay_ms)
+        return answer
     body, found = await off_loop(len(raw), _match, emulator, model, body)
     if body is None:  # the API's 400
         return found

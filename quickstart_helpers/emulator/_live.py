@@ -164,7 +164,6 @@ class _LiveSession:
                 data = await self._next_message()
                 if data is None:
                     return True
-                # Parsed, matched and searched as the REST routes do (:func:`off_loop`).
                 text = await off_loop(self.last_size, self._turn_text, data)
                 if text is not None:
                     found = await off_loop(len(text), self._find_turn, text)

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from ._cassette import CountTokensCassette, GenerateCassette, LiveCassette, ModelsCassette
 from ._matching import count_key, count_request, prompt_text
-from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, off_loop, short
+from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
 from ._validation import validate_count_tokens_request
 
 if TYPE_CHECKING:
@@ -134,15 +134,9 @@ def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[s
     return 200, {"totalTokens": usage["promptTokenCount"], **more}
 
 
-async def count_tokens(emulator: Emulator, model: str, body: Any, size: int) -> web.Response:
-    """Answer ``:countTokens`` (a body of ``size`` bytes) from a recording (see
-    :func:`count_answer`), else 404; the work runs as :func:`~._protocol.off_loop`."""
-    answer, delay_ms = await off_loop(size, _count_tokens, emulator, model, body)
-    await emulator.sleep(delay_ms)
-    return answer
-
-
-def _count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
+def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
+    """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404:
+    ``(answer, milliseconds to wait before it)``."""
     normalized, error = validate_count_tokens_request(body)
     if error is not None:
         return error, 0
