@@ -31,6 +31,8 @@ from ._protocol import (
     api_error,
     bare_model,
     error_response,
+    hinted,
+    off_loop,
     read_keyed_json,
 )
 from ._validation import validate_generate_request
@@ -127,6 +129,14 @@ def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
     return f"data: {text}\r\n\r\n".encode("utf-8", "replace")
 
 
+def _match(emulator: Emulator, model: str, body: Any) -> tuple[Any, Any]:
+    """``(body, its cassette or None)``, or ``(body or None, the API's 400)``."""
+    body, error = validate_generate_request(body)
+    if body is None or (error := check_request(model, body)) is not None:
+        return body, error
+    return body, emulator.store.find(model, body)
+
+
 async def _generate(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     response = await _answer(emulator, request)
     if response.status >= 400 and request.query.get("alt") == "sse":
@@ -148,20 +158,20 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return read
     raw, body = read
     if method == "countTokens":
-        return await _models.count_tokens(emulator, model, body)
-    body, error = validate_generate_request(body)
-    if error is not None:
-        return error
+        answer, delay_ms = await off_loop(len(raw), _models.count_tokens, emulator, model, body)
+        await emulator.sleep(delay_ms)
+        return answer
+    body, found = await off_loop(len(raw), _match, emulator, model, body)
+    if body is None:  # the API's 400
+        return found
     version = request.match_info["version"]
     received = ReceivedRequest(method, bare_model(model), version, body, size=len(raw))
     emulator.requests.append(received)
-    if (error := check_request(model, body)) is not None:
-        return error
-    cassette = emulator.store.find(model, body)
-    if cassette is None:  # the API's 404, its hint searched off the event loop (issue 16)
-        loop = asyncio.get_running_loop()
-        closest = await loop.run_in_executor(None, emulator.store.closest, model, body)
-        message = no_recording(model, body, closest)
+    if isinstance(found, web.Response):  # the API's 400 for this model
+        return found
+    if (cassette := found) is None:  # the API's 404, naming the nearest recording
+        closest = await hinted(emulator.store.closest, model, body)
+        message = await off_loop(len(raw), no_recording, model, body, closest)
         if emulator.recorder is not None:
             message += " " + emulator.recorder.refusal()
         return api_error(404, "NOT_FOUND", message)

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..sse import format_event
+from . import _protocol
 from ._cassette import InteractionsCassette
 from ._matching import no_interaction_recording
-from ._protocol import ReceivedRequest, api_error, bare_model, key_error, read_keyed_json
+from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error, off_loop
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -119,7 +120,7 @@ def _not_found(interaction_id: str) -> web.Response:
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    read = await read_keyed_json(request, object_only=True)
+    read = await _protocol.read_keyed_json(request, object_only=True)
     if isinstance(read, web.Response):
         return read
     raw, body = read
@@ -140,11 +141,11 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     loop = asyncio.get_running_loop()
     # The first time, this imports the SDK's Interactions models: off the event loop.
     await loop.run_in_executor(None, emulator.store.check_interactions)
-    cassette = emulator.store.find_interaction(model, body, previous)
-    if cassette is None:  # the hint is searched off the event loop
-        closest = emulator.store.closest_interaction
-        best = await loop.run_in_executor(None, closest, model, body, previous)
-        return api_error(404, "NOT_FOUND", no_interaction_recording(model, body, previous, best))
+    cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
+    if cassette is None:
+        best = await hinted(emulator.store.closest_interaction, model, body, previous)
+        message = await off_loop(len(raw), no_interaction_recording, model, body, previous, best)
+        return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
     if body.get("store", True) is not False:

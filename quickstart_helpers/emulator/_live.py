@@ -14,7 +14,6 @@ at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from ._live_wire import (
 )
 from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
-from ._protocol import ReceivedRequest, bare_model, short
+from ._protocol import ReceivedRequest, bare_model, hinted, off_loop, parse_json, short
 
 if TYPE_CHECKING:
     from google.genai import types
@@ -111,10 +110,7 @@ class _LiveSession:
             return None
         if msg.type == WSMsgType.ERROR:
             raise ConnectionResetError(str(msg.data))
-        try:
-            data = json.loads(msg.data)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            data = None
+        data, _ = await off_loop(len(msg.data), parse_json, msg.data)
         if not isinstance(data, dict):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
         if self.received is not None:
@@ -168,9 +164,14 @@ class _LiveSession:
                 data = await self._next_message()
                 if data is None:
                     return True
-                text = self._turn_text(data)
+                text = await off_loop(self.last_size, self._turn_text, data)
                 if text is not None:
-                    queue.put_nowait(self._find_turn(text))
+                    found = await off_loop(len(text), self._find_turn, text)
+                    if found is None:
+                        inputs = [t.input for c in self.cassettes for t in c.turns]
+                        closest = await hinted(closest_text, text, inputs)
+                        raise self._no_turn(text, inputs, closest)
+                    queue.put_nowait(found)
             except _Close as close:
                 queue.put_nowait(close)
                 return False
@@ -274,7 +275,7 @@ class _LiveSession:
         why = f'Invalid JSON payload received. Unknown name "{unknown}": Cannot find field.'
         raise _Close(CLOSE_INVALID_ARGUMENT, why)
 
-    def _find_turn(self, text: str) -> tuple[LiveCassette, int]:
+    def _find_turn(self, text: str) -> tuple[LiveCassette, int] | None:
         wanted = " ".join(text.split())
         mine = _instruction(self.setup) or normalize_contents([{}])
         instruction_mismatch = False
@@ -299,10 +300,16 @@ class _LiveSession:
                 "No cassette recorded this turn with this system instruction. Use the "
                 "recorded one (assets/cassettes/live) or set GEMINI_API_KEY.",
             )
-        inputs = [t.input for c in self.cassettes for t in c.turns]
-        closest = closest_text(wanted, inputs)
-        hint = f" The closest recorded turn is {inputs[closest]!r}." if closest is not None else ""
-        raise _Close(
+        return None
+
+    def _no_turn(self, text: str, inputs: list[str], closest: int | str | None) -> _Close:
+        """The close for a turn no cassette recorded (``closest``: an index in ``inputs``,
+        None, or why none was searched for)."""
+        wanted = text[:1000]  # folded by short()
+        hint = " " + closest if isinstance(closest, str) else ""
+        if isinstance(closest, int):
+            hint = f" The closest recorded turn is {inputs[closest]!r}."
+        return _Close(
             CLOSE_NOT_FOUND,
             f"No cassette for {short(wanted, 36)!r}; record one in assets/cassettes/live or "
             "set GEMINI_API_KEY.",

@@ -22,12 +22,16 @@ _OPAQUE = frozenset({"args", "response", "parameters", "parametersJsonSchema", "
 HINT_CHARS = 2000
 
 
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z0-9])", lambda m: m[1].upper(), name)
+
+
 def _camel_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_camel_keys(v) for v in value]
     if not isinstance(value, dict):
         return value
-    named = {re.sub(r"_([a-z0-9])", lambda m: m[1].upper(), str(k)): v for k, v in value.items()}
+    named = {_camel(str(k)) if "_" in str(k) else k: v for k, v in value.items()}
     return {k: v if k in _OPAQUE else _camel_keys(v) for k, v in named.items()}
 
 
@@ -55,7 +59,8 @@ def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:
 
 def normalize_contents(contents: Any) -> list[dict[str, Any]]:
     """Reduce wire ``contents`` (list, dict or None) to one ``{"role", "parts"}`` per run of
-    a role, adjacent texts joined (SDK chats send an answer back one content per chunk)."""
+    a role, adjacent texts joined (SDK chats send an answer back one content per chunk).
+    Time linear in the size of ``contents``."""
     contents = _camel_keys(contents)
     result: list[dict[str, Any]] = []
     for content in [contents] if isinstance(contents, dict) else contents or []:
@@ -68,10 +73,13 @@ def normalize_contents(contents: Any) -> list[dict[str, Any]]:
             result.append({"role": role, "parts": []})
         parts = result[-1]["parts"]
         for normal in (_normal_part(p) for p in given if isinstance(p, dict)):
-            if normal and "text" in normal and parts and "text" in parts[-1]:
-                parts[-1] = {"text": parts[-1]["text"] + normal["text"]}
+            if normal and "text" in normal and parts and "texts" in parts[-1]:
+                parts[-1]["texts"].append(normal["text"])  # joined once, below
             elif normal:
-                parts.append(normal)
+                parts.append({"texts": [normal["text"]]} if "text" in normal else normal)
+    for content in result:
+        joined = [{"text": "".join(p["texts"])} if "texts" in p else p for p in content["parts"]]
+        content["parts"] = joined
     return result
 
 
@@ -246,10 +254,11 @@ _LIST = (
 )
 
 
-def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | None) -> str:
-    """Return the 404 message for an unrecorded ``generateContent`` request."""
-    hint = "There is no recording to compare it with."
-    if closest is not None:
+def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | str | None) -> str:
+    """Return the 404 message for an unrecorded ``generateContent`` request (``closest``:
+    the nearest recording, None, or a text saying why none was searched for)."""
+    hint = closest if isinstance(closest, str) else "There is no recording to compare it with."
+    if isinstance(closest, GenerateCassette):
         recorded = request_fields(closest.model, closest.request)
         hint = _differs(closest, recorded, request_fields(model, body))
     return (
@@ -262,11 +271,13 @@ def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | N
 
 
 def no_interaction_recording(
-    model: str, body: dict[str, Any], previous: str | None, closest: InteractionsCassette | None
+    model: str, body: dict[str, Any], previous: str | None, closest: Any
 ) -> str:
-    """Return the 404 message for an unrecorded ``interactions.create`` request."""
+    """Return the 404 message for an unrecorded ``interactions.create`` request (``closest``
+    as :func:`no_recording`'s)."""
     hint = "There is no interactions recording to compare it with."
-    if closest is not None:
+    hint = closest if isinstance(closest, str) else hint
+    if isinstance(closest, InteractionsCassette):
         recorded = interactions_fields(closest.model, closest.request, closest.previous)
         hint = _differs(closest, recorded, interactions_fields(model, body, previous))
         if closest.previous:

@@ -134,16 +134,17 @@ def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[s
     return 200, {"totalTokens": usage["promptTokenCount"], **more}
 
 
-async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Response:
-    """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404."""
+def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
+    """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404:
+    ``(answer, milliseconds to wait before it)``."""
     normalized, error = validate_count_tokens_request(body)
     if error is not None:
-        return error
+        return error, 0
     found = count_answer(emulator, model, normalized)
     if found is not None:
         recorded = emulator.store.find_count(model, normalized)
-        await emulator.sleep(recorded.error.delay_ms if recorded and recorded.error else 0)
-        return web.json_response(found[1], status=found[0])
+        delay_ms = recorded.error.delay_ms if recorded and recorded.error else 0
+        return web.json_response(found[1], status=found[0]), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))
     refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     return api_error(
@@ -154,4 +155,4 @@ async def count_tokens(emulator: Emulator, model: str, body: Any) -> web.Respons
         f"its tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
         f"record one with {RECORD_COMMAND} (see the README, 'Record your own cassettes'), "
         f"or set GEMINI_API_KEY to use the live API.{refusal}",
-    )
+    ), 0

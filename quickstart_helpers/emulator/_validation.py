@@ -117,20 +117,23 @@ def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
         kind = "an array" if isinstance(body, list) else json.dumps(body)
         problem = f"Invalid JSON payload received. Expected an object, got {kind}."
         raise RequestInvalid([("", problem)])
-    body = json.loads(json.dumps(body))  # a copy to wrap single objects in
+    text, copied = json.dumps(body), False
     while True:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # an unknown enum value: checked below
-                parsed = model.model_validate_json(json.dumps(body))
+                parsed = model.model_validate_json(text)
         except ValidationError as exc:
             errs = exc.errors()
             singles = [e for e in errs if e["type"] == "list_type" and isinstance(e["input"], dict)]
             if not singles:
                 raise RequestInvalid([violation(error) for error in errs]) from None
+            if not copied:  # a copy to wrap single objects in
+                body, copied = json.loads(text), True
             for error in singles:  # one object given for a list: wrap it, validate again
                 *parents, key = error["loc"]
                 functools.reduce(lambda node, k: node[k], parents, body)[key] = [error["input"]]
+            text = json.dumps(body)
             continue
         problems: list[tuple[str, str]] = []
         _bad_enums(parsed, "", problems)
