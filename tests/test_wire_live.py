@@ -21,6 +21,7 @@ import websockets
 
 from . import conformance
 from .conformance import KEY, NARRATION, system_text
+from .test_wire_generate import _shape  # keys in order at every level, no values
 
 emulator = conformance.emulator  # the module-scoped emulator of the shipped cassettes
 
@@ -37,15 +38,6 @@ def _camel_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_camel_keys(v) for v in value]
     return value
-
-
-def _shape(value: Any) -> Any:
-    """Keys in order at every level, values dropped (lists by their first item)."""
-    if isinstance(value, dict):
-        return [(k, _shape(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return [_shape(value[0])] if value else []
-    return type(value).__name__
 
 
 def _one_turn(emu) -> list[bytes | str]:
