@@ -344,42 +344,35 @@ def _cmd_cassettes(args: argparse.Namespace) -> int:
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
     import gc
-    import signal
     import threading
 
     from .emulator import Emulator
 
-    # SIGTERM and SIGHUP stop it as Ctrl-C does, and so does SIGINT in a job started
-    # with `&` from a script (which starts with SIGINT ignored): `finally` cleans up.
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.default_int_handler)
-
-    try:
-        pacing = args.pacing or settings.pacing()
-        emulator = Emulator(pacing=pacing, port=args.port).start()
-    except (ValueError, RuntimeError) as exc:
-        print(f"quickstart emulator: {exc}", file=sys.stderr)
-        return 2
-    try:
-        print("# The Gemini API emulator is serving. In another shell, run:")
-        print(emulator.shell_exports())
-        print(
-            "# then any unmodified genai.Client() program (Python or Node), or curl, talks\n"
-            "# to it. Ctrl-C (or SIGTERM) stops it and deletes its certificate.",
-            flush=True,
-        )
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-        gc.freeze()  # exit without collecting every object at shutdown (0.4 s or more)
+    with _signals_interrupt():  # `finally` cleans up on each of them
+        try:
+            pacing = args.pacing or settings.pacing()
+            emulator = Emulator(pacing=pacing, port=args.port).start()
+        except (ValueError, RuntimeError) as exc:
+            print(f"quickstart emulator: {exc}", file=sys.stderr)
+            return 2
+        try:
+            print("# The Gemini API emulator is serving. In another shell, run:")
+            print(emulator.shell_exports())
+            print(
+                "# then any unmodified genai.Client() program (Python or Node), or curl, talks\n"
+                "# to it. Ctrl-C (or SIGTERM) stops it and deletes its certificate.",
+                flush=True,
+            )
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            emulator.stop()
+            gc.freeze()  # exit without collecting every object at shutdown (0.4 s or more)
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import signal
     import threading
 
     from .client import make_client, resolve_mode
@@ -400,20 +393,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if isinstance(exc, RuntimeError):
             print("Pick another port with --port, or --port 0 for a free one.", file=sys.stderr)
         return 2
-    # SIGTERM (process managers, `kill`) and SIGHUP (a closed terminal) stop it as Ctrl-C
-    # does, and so does SIGINT in a job started with `&`: `finally` sends the final events.
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.default_int_handler)
-    try:
-        if mode == "offline":
-            print(f'Offline, only recorded questions have answers; try "{SAMPLE_QUESTION}"')
-        print(f"The chat page is at {server.url} (Ctrl-C stops the server).", flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    with _signals_interrupt():  # `finally` sends the final events on each of them
+        try:
+            if mode == "offline":
+                print(f'Offline, only recorded questions have answers; try "{SAMPLE_QUESTION}"')
+            print(f"The chat page is at {server.url} (Ctrl-C stops the server).", flush=True)
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
     return 0
 
 
