@@ -114,12 +114,15 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
     )
 
 
-def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[str, Any]] | None:
-    """Return ``(status, JSON)`` a recording gives for a ``countTokens`` body, or None."""
+def count_answer(
+    emulator: Emulator, model: str, body: Any
+) -> tuple[int, dict[str, Any], int] | None:
+    """Return ``(status, JSON, milliseconds to wait)`` a recording gives for a
+    ``countTokens`` body, or None."""
     recorded = emulator.store.find_count(model, body)
     if recorded is not None:
         error = recorded.error
-        return (error.status, error.body) if error else (200, recorded.response)
+        return (error.status, error.body, error.delay_ms) if error else (200, recorded.response, 0)
     wanted = count_key(model, count_request(body))
     usages = [
         (chunk.response or {}).get("usageMetadata", {})
@@ -131,7 +134,7 @@ def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict[s
     if usage is None:
         return None
     more = {k: usage[k] for k in ("promptTokensDetails", "cachedContentTokenCount") if k in usage}
-    return 200, {"totalTokens": usage["promptTokenCount"], **more}
+    return 200, {"totalTokens": usage["promptTokenCount"], **more}, 0
 
 
 def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
@@ -142,9 +145,8 @@ def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Respons
         return error, 0
     found = count_answer(emulator, model, normalized)
     if found is not None:
-        recorded = emulator.store.find_count(model, normalized)
-        delay_ms = recorded.error.delay_ms if recorded and recorded.error else 0
-        return web.json_response(found[1], status=found[0]), delay_ms
+        status, answer, delay_ms = found
+        return web.json_response(answer, status=status), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))
     refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     return api_error(
