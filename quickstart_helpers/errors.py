@@ -219,6 +219,12 @@ def _unwrap_message(message: str) -> str:
     return inner if isinstance(inner, str) else message
 
 
+def _status(err: genai_errors.APIError) -> str | None:
+    """The API's status name (``INVALID_ARGUMENT`` ...) of an SDK error, also when the SDK
+    left the error body unparsed (its own status is then the HTTP reason)."""
+    return (_unparsed_error(err.message) or {}).get("status") or err.status
+
+
 def _status_and_message(err: BaseException) -> tuple[int | None, str]:
     """The HTTP status and the API's error message of an SDK error, else ``(None, "")``.
 
@@ -269,8 +275,7 @@ def record_handled_error(err: BaseException) -> None:
 
     record: dict[str, Any] = {"type": type(err).__name__}
     if isinstance(err, errors.APIError):
-        status = (_unparsed_error(err.message) or {}).get("status") or err.status
-        record.update(code=err.code, status=status, reasons=sorted(_reasons(err)))
+        record.update(code=err.code, status=_status(err), reasons=sorted(_reasons(err)))
     try:
         with _log_lock, open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
@@ -312,7 +317,7 @@ def explain_api_error(err: BaseException) -> str:
             "(see .env.example), or create a new key at https://aistudio.google.com/apikey."
         )
     if isinstance(err, errors.APIError):
-        status = (_unparsed_error(err.message) or {}).get("status") or err.status
+        status = _status(err)
         what = f"{err.code} {status}" if status else str(err.code)
         advice = {
             403: "The key is not allowed to use this model or API.",
