@@ -61,7 +61,11 @@ def normalize_contents(contents: Any) -> list[dict[str, Any]]:
     """Reduce wire ``contents`` (list, dict or None) to one ``{"role", "parts"}`` per run of
     a role, adjacent texts joined (SDK chats send an answer back one content per chunk).
     Time linear in the size of ``contents``."""
-    contents = _camel_keys(contents)
+    return _normalize(_camel_keys(contents))
+
+
+def _normalize(contents: Any) -> list[dict[str, Any]]:
+    """:func:`normalize_contents` of ``contents`` whose keys are camelCase already."""
     result: list[dict[str, Any]] = []
     for content in [contents] if isinstance(contents, dict) else contents or []:
         if not isinstance(content, dict):
@@ -105,12 +109,12 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
     instruction = body.get("systemInstruction")
-    contents = normalize_contents(body.get("contents"))
+    contents = _normalize(body.get("contents"))
     fields = {
         "model": bare_model(model),
         "history": contents[:-1],
         "prompt": contents[-1] if contents else None,
-        "systemInstruction": normalize_contents([instruction])[0]["parts"] if instruction else [],
+        "systemInstruction": _normalize([instruction])[0]["parts"] if instruction else [],
         "tools": body.get("tools") or [],
         "toolConfig": body.get("toolConfig") or {},
         "responseModalities": _modalities(config.get("responseModalities") or [], "TEXT"),
