@@ -18,9 +18,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _short_reason(reason: str) -> str:  # RFC 6455
-    if len(reason.encode("utf-8")) > 123:
-        raise ValueError("a close reason holds at most 123 UTF-8 bytes")
+#: The longest close reason RFC 6455 allows, in UTF-8 bytes.
+MAX_REASON_BYTES = 123
+
+
+def _short_reason(reason: str) -> str:
+    if len(reason.encode("utf-8")) > MAX_REASON_BYTES:
+        raise ValueError(f"a close reason holds at most {MAX_REASON_BYTES} UTF-8 bytes")
     return reason
 
 

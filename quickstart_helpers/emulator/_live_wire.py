@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
-from ._cassette import LiveCassette, LiveMessage
+from ._cassette import MAX_REASON_BYTES, LiveCassette, LiveMessage
 from ._matching import normalize_contents
 from ._protocol import key_error
 from ._validation import violation
@@ -30,16 +30,17 @@ CONSTRAINED_ROUTE = LIVE_ROUTE + "Constrained"
 CLOSE_INVALID_ARGUMENT = 1007  # INVALID_ARGUMENT (RFC 6455: invalid payload data)
 CLOSE_NOT_FOUND = 1008  # NOT_FOUND / PERMISSION_DENIED (RFC 6455: policy violation)
 CLOSE_INTERNAL = 1011
-MAX_REASON_BYTES = 123  # the longest close reason RFC 6455 allows, in UTF-8 bytes
 INVALID_ARGUMENT = "Request contains an invalid argument."  # the API's (google/adk-python #5018)
 
 
-def close_reason(text: str, limit: int = MAX_REASON_BYTES) -> bytes:
-    """Encode a close reason, cut to ``limit`` UTF-8 bytes on a character boundary."""
+def close_reason(text: str) -> bytes:
+    """Encode a close reason, cut to :data:`MAX_REASON_BYTES` on a character boundary."""
     data = " ".join(text.split()).encode("utf-8")
-    if len(data) <= limit:
+    if len(data) <= MAX_REASON_BYTES:
         return data
-    return data[: limit - 3].decode("utf-8", "ignore").encode("utf-8") + "…".encode()  # 3 bytes
+    return (
+        data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + "…".encode()
+    )  # 3 bytes
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
