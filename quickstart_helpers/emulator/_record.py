@@ -43,11 +43,12 @@ from ._cassette import (
     RecordedError,
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
+from ._faults import abort
 from ._live import _LiveSession
 from ._matching import cassette_key, count_request, prompt_text
 from ._models import count_answer
-from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model
-from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, json_or_none, ms
+from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model, parse_json
+from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._server import Emulator
 from ._store import CassetteStore
@@ -238,8 +239,8 @@ class Recorder:
             else:
                 status = upstream.status
                 self.failures.append(f"{built.name}: the upstream answered {status}; not kept")
-        if chunks and chunks[-1].break_ and request.transport is not None:
-            request.transport.abort()
+        if chunks and chunks[-1].break_:
+            abort(request)
         with contextlib.suppress(ConnectionResetError):  # the client may be gone
             await response.write_eof()
         return response
@@ -250,7 +251,7 @@ class Recorder:
         """Forward a ``generateContent``/``streamGenerateContent``/``countTokens`` request
         if the mode says so, and record the answer; None: the usual route answers it."""
         raw = await request.read()
-        body, counting, model = json_or_none(raw), method == "countTokens", bare_model(model)
+        body, counting, model = parse_json(raw)[0], method == "countTokens", bare_model(model)
         find = functools.partial(count_answer, emulator) if counting else emulator.store.find
         if not isinstance(body, dict) or not self.forwards(find(model, body) is not None):
             return None

@@ -24,10 +24,11 @@ from aiohttp import WSMsgType, web
 
 from .._scrub import slug
 from ._cassette import LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
+from ._faults import abort
 from ._live_wire import close_reason
 from ._matching import normalize_contents
 from ._profiles import profile_for
-from ._protocol import ReceivedRequest, bare_model
+from ._protocol import ReceivedRequest, bare_model, parse_json
 
 if TYPE_CHECKING:
     from ._record import Recorder
@@ -43,14 +44,6 @@ def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
     from bodies) and a digest of ``identity`` (the request as JSON): a request keeps its name."""
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:10]
     return "_".join(p for p in [prefix, slug(model), slug(text) or "request", digest] if p)
-
-
-def json_or_none(raw: str | bytes) -> Any:
-    """Return the JSON in ``raw``, or None when it is not JSON."""
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
 
 
 def ms(since: float) -> int:
@@ -125,7 +118,7 @@ class LiveProxy:
         async for msg in self.ws:
             if msg.type not in _DATA:
                 break
-            data = json_or_none(msg.data)  # not a JSON object: the upstream refuses it
+            data = parse_json(msg.data)[0]  # not a JSON object: the upstream refuses it
             if isinstance(data, dict) and isinstance(data.get("setup"), dict) and not self.setup:
                 self.setup, version = data["setup"], self.request.match_info["version"]
                 self.model = bare_model(str(self.setup.get("model") or ""))
@@ -161,8 +154,7 @@ class LiveProxy:
             if self.turns and "setupComplete" not in data:
                 self._record(data, delay)
         if msg.type != WSMsgType.CLOSE:  # the upstream dropped the connection: drop it too
-            if self.request.transport is not None:
-                self.request.transport.abort()
+            abort(self.request)
             return
         code, reason = msg.data, close_reason(str(msg.extra or ""))
         if code != 1000 and self.turns and not self.complete:
