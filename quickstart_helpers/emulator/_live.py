@@ -77,6 +77,9 @@ class _LiveSession:
     setup: types.LiveClientSetup = field(init=False)
     rules: Profile = field(default_factory=lambda: profile_for(""))
     cassettes: list[LiveCassette] = field(default_factory=list)
+    #: Each cassette's recorded system instruction (None: any), by name; and the session's.
+    instructions: dict[str, Any] = field(default_factory=dict)
+    instruction: Any = None
     current: LiveCassette | None = None
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
@@ -218,9 +221,12 @@ class _LiveSession:
             offline = f" Offline, the Live API models with cassettes are: {recorded or 'none'}."
             raise _Close(CLOSE_NOT_FOUND, reason, reason + offline)
         wanted = _modalities(message.setup)
-        self.cassettes = [c for c in cassettes if _modalities(_recorded_setup(c)) == wanted]
+        recorded = [(c, _recorded_setup(c)) for c in cassettes]  # each parsed once a session
+        self.cassettes = [c for c, setup in recorded if _modalities(setup) == wanted]
+        self.instructions = {c.name: _instruction(setup) for c, setup in recorded}
+        self.instruction = _instruction(message.setup) or normalize_contents([{}])
         if not self.cassettes:
-            use = _modalities(_recorded_setup(cassettes[0]))
+            use = _modalities(recorded[0][1])
             why = f"The requested combination of response modalities ({', '.join(wanted)}) is"
             raise _Close(CLOSE_INVALID_ARGUMENT, f"{why} not supported by the model. Use {use}.")
 
@@ -277,7 +283,6 @@ class _LiveSession:
 
     def _find_turn(self, text: str) -> tuple[LiveCassette, int] | None:
         wanted = " ".join(text.split())
-        mine = _instruction(self.setup) or normalize_contents([{}])
         instruction_mismatch = False
         # The cassette in use first, from its next turn; then the others.
         for cassette in sorted(self.cassettes, key=lambda c: c is not self.current):
@@ -286,8 +291,8 @@ class _LiveSession:
             for index in [*range(start, len(turns)), *range(0, start)]:
                 if " ".join(turns[index].input.split()) != wanted:
                     continue
-                recorded = _instruction(_recorded_setup(cassette))
-                if recorded is not None and recorded != mine:
+                recorded = self.instructions[cassette.name]
+                if recorded is not None and recorded != self.instruction:
                     instruction_mismatch = True
                     continue
                 self.current, self.next_index, self.started = cassette, index + 1, True
