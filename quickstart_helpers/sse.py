@@ -1,32 +1,18 @@
-"""Server-Sent Events (SSE) framing for relaying model chunks to a browser.
+"""Server-Sent Events (SSE): frame events, and read them back as a browser does.
 
-An SSE stream is UTF-8 text of events separated by a blank line. Each event is a few
-``field: value`` lines (see the WHATWG HTML standard, "Server-sent events")::
+An SSE stream is UTF-8 text of events separated by a blank line, each a few
+``field: value`` lines (WHATWG HTML standard, "Server-sent events")::
 
     event: error
     data: first line of the payload
     data: second line of the payload
 
-The browser's ``EventSource`` joins an event's ``data`` lines with ``\\n``, so a chunk
-that holds a newline must be split over several ``data:`` lines: writing
-``data: {chunk}`` as is would end the field at the first newline and lose or corrupt
-the rest. SSE treats CRLF, a lone CR and LF all as line ends, so this module turns
-CRLF and CR into LF first: the browser receives the text with LF line ends.
-
-The streams served by :mod:`quickstart_helpers.web` use three kinds of event:
-
-- unnamed (``message``) events: one per model chunk, the chunk's text as the data
-  (an empty chunk is an event with empty data);
-- ``done``: the last event of a stream that ended well, with the data ``[DONE]``; it
-  is a named event so that a chunk whose text is literally ``[DONE]`` cannot end the
-  stream early;
-- ``error``: the last event of a stream that failed, with a readable message as the
-  data;
-- comment lines (``: keep-alive``) on a stream idle for a while, which ``EventSource``
-  ignores; they keep proxies and the browser from timing the connection out.
-
-:func:`iter_events` parses SSE lines back into :class:`ServerSentEvent` objects the
-way ``EventSource`` does, for Python clients (httpx) and tests.
+``EventSource`` joins an event's ``data`` lines with ``\\n``, so a chunk holding a
+newline needs one ``data:`` line per line: ``f"data: {chunk}\\n\\n"`` would lose the
+rest. CRLF, a lone CR and LF are all line ends in SSE (and nothing else is: not U+2028,
+not U+0085, where ``str.splitlines`` and httpx's ``iter_lines`` also split). The relay
+ends a good stream with a named ``done`` event (data ``[DONE]``, so a chunk reading
+``[DONE]`` cannot end it early) and a failed one with an ``error`` event.
 """
 
 from __future__ import annotations
@@ -47,15 +33,10 @@ __all__ = [
     "iter_lines",
     "iter_text",
     "normalize_newlines",
-    "replace_surrogates",
 ]
 
-#: The data of the final ``done`` event.
 DONE = "[DONE]"
-
-#: ``Content-Type`` of an SSE response.
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
-
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
@@ -64,80 +45,41 @@ def normalize_newlines(text: str) -> str:
     return _LINE_END.sub("\n", text)
 
 
-def _field(name: str, value: str) -> str:
-    if _LINE_END.search(value):
-        raise ValueError(f"The SSE {name} field cannot hold a line break; got {value!r}.")
-    return f"{name}: {value}\n"
-
-
 def format_event(
     data: str,
     *,
     event: str | None = None,
     id: str | None = None,  # noqa: A002 - the SSE field's name
     retry_ms: int | None = None,
-    newline: str = "\n",
 ) -> bytes:
-    """Frame one SSE event.
+    """Frame one SSE event as UTF-8 bytes, ending with the blank line that dispatches it.
 
-    Each line of ``data`` goes on its own ``data:`` line, after CRLF and CR are turned
-    into LF, so ``EventSource`` rebuilds exactly ``normalize_newlines(data)``. Empty
-    ``data`` gives ``data: `` (an event with empty data; a browser still dispatches it).
-
-    Args:
-        data: The payload, any text (a model chunk, a message, JSON).
-        event: Event name; None for an unnamed event, which ``EventSource`` delivers to
-            ``onmessage``. Defaults to None.
-        id: Event id the browser sends back in ``Last-Event-ID`` when it reconnects.
-            Defaults to None (no id line).
-        retry_ms: Reconnection delay the browser should use, in milliseconds.
-            Defaults to None (no retry line).
-        newline: The line ending written, ``"\\n"`` (default) or ``"\\r\\n"``; both are
-            valid SSE. The Gemini API emulator uses this framer too.
-
-    Returns:
-        The event as UTF-8 bytes, ending with the blank line that dispatches it. A
-        lone surrogate (text that has no UTF-8 form) is sent as U+FFFD, so framing
-        never fails on it.
+    Each line of ``data`` (CRLF and CR read as LF) gets its own ``data:`` line, so
+    ``EventSource`` rebuilds ``normalize_newlines(data)``; ``""`` is an event with empty
+    data. ``event`` names it (None: an unnamed ``message``), ``id`` is what the browser
+    sends back in ``Last-Event-ID``, ``retry_ms`` its reconnection delay. A lone
+    surrogate is sent as U+FFFD.
 
     Raises:
         TypeError: ``data`` is not a string.
-        ValueError: ``event`` or ``id`` contains a line break (or ``id`` a NUL),
-            ``retry_ms`` is negative, or ``newline`` is neither LF nor CRLF.
+        ValueError: ``event`` or ``id`` holds a line break (or ``id`` a NUL), or
+            ``retry_ms`` is negative.
     """
-    if newline not in ("\n", "\r\n"):
-        raise ValueError("newline must be '\\n' or '\\r\\n'")
     if not isinstance(data, str):
         raise TypeError(f"SSE data must be a str, not {type(data).__name__}")
-    text = ""
-    if event is not None:
-        text += _field("event", event)
-    if id is not None:
-        if "\0" in id:
-            raise ValueError("The SSE id field cannot hold a NUL character.")
-        text += _field("id", id)
-    if retry_ms is not None:
-        if retry_ms < 0:
-            raise ValueError(f"retry_ms must be >= 0, not {retry_ms}")
-        text += f"retry: {retry_ms}\n"
-    for line in normalize_newlines(data).split("\n"):
-        text += f"data: {line}\n"
-    text += "\n"
-    if newline != "\n":
-        text = text.replace("\n", newline)
+    fields = [("event", event), ("id", id)]
+    for name, value in fields:
+        if value is not None and (_LINE_END.search(value) or "\0" in value):
+            raise ValueError(f"The SSE {name} field cannot hold a line break or NUL: {value!r}.")
+    if retry_ms is not None and retry_ms < 0:
+        raise ValueError(f"retry_ms must be >= 0, not {retry_ms}")
+    fields.append(("retry", None if retry_ms is None else str(retry_ms)))
+    text = "".join(f"{name}: {value}\n" for name, value in fields if value is not None)
+    text += "".join(f"data: {line}\n" for line in normalize_newlines(data).split("\n")) + "\n"
     try:
         return text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (e.g. from json.loads("\\ud800"))
-        return replace_surrogates(text).encode("utf-8")
-
-
-def replace_surrogates(text: str) -> str:
-    """Return ``text`` with each lone surrogate replaced by U+FFFD.
-
-    A surrogate pair written as two code points (``"\\ud83d\\ude80"``) becomes the
-    character it encodes. Text without surrogates comes back unchanged.
-    """
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from json.loads('"\\ud800"')
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
 def done_event() -> bytes:
@@ -152,14 +94,8 @@ def error_event(message: str) -> bytes:
 
 @dataclass(frozen=True)
 class ServerSentEvent:
-    """One dispatched event, as ``EventSource`` would deliver it.
-
-    Attributes:
-        data: The ``data`` lines joined with ``\\n``.
-        event: The event name; ``"message"`` for an unnamed event.
-        id: The last event id seen so far in the stream, or ``""``.
-        retry_ms: The ``retry`` value given in this event, or None.
-    """
+    """One dispatched event: ``data`` lines joined with ``\\n``, its name (``"message"``
+    when unnamed), the last ``id`` seen in the stream, and this event's ``retry``."""
 
     data: str
     event: str = "message"
@@ -168,44 +104,16 @@ class ServerSentEvent:
 
 
 def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Decode a UTF-8 byte stream read in pieces of any size.
-
-    A network read can end in the middle of a multi-byte character (``é`` is two
-    bytes, ``☕`` three): decoding each read on its own then fails or yields
-    U+FFFD. An incremental decoder keeps the first bytes until the rest arrive.
-
-    Args:
-        chunks: The bytes as read (e.g. ``response.iter_bytes()``).
-
-    Yields:
-        Decoded text; feed it to :func:`iter_lines`.
-
-    Raises:
-        UnicodeDecodeError: The bytes are not UTF-8, or the stream ends mid-character.
-    """
+    """Decode UTF-8 bytes read in pieces of any size (a read may end mid-character)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     for chunk in chunks:
-        text = decoder.decode(chunk)
-        if text:
-            yield text
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        yield tail
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
 
 
 def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
-    """Split streamed text into SSE lines, at CRLF, CR or LF only.
-
-    ``str.splitlines`` and httpx's ``iter_lines()`` also split at Unicode separators
-    such as U+2028 and U+0085, which SSE treats as ordinary text: a chunk holding one
-    would be torn in two. Use this on ``response.iter_text()`` instead.
-
-    Args:
-        chunks: Decoded text in pieces of any size; a CRLF may straddle two pieces.
-
-    Yields:
-        Each line without its line end. Text after the last line end is yielded last.
-    """
+    """Split streamed text into SSE lines, at CRLF, CR or LF only (a CRLF may straddle
+    two pieces); use it on httpx's ``response.iter_text()`` rather than ``iter_lines()``."""
     buffer = ""
     for chunk in chunks:
         buffer += chunk
@@ -221,39 +129,23 @@ def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
 
 
 def iter_events(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
-    """Parse SSE lines into events, following the WHATWG "interpret an event stream".
+    """Parse SSE lines into events, as the WHATWG "interpret an event stream" says.
 
-    Comment lines (``:``) and unknown fields are ignored; one space after the colon is
-    removed; an event with no ``data`` line is not dispatched; an event left without
-    its closing blank line when the lines end is dropped, as a browser drops it.
-
-    Args:
-        lines: The stream's lines without their line ends (e.g. httpx's
-            ``response.iter_lines()``).
-
-    Yields:
-        Each dispatched :class:`ServerSentEvent`.
+    Comments (``:``) and unknown fields are ignored, one space after the colon is
+    removed, an event with no ``data`` line is not dispatched, and an event left without
+    its closing blank line at the end is dropped, as a browser drops it.
     """
     data: list[str] = []
-    event = ""
-    last_id = ""
-    retry: int | None = None
+    event, last_id, retry = "", "", None
     for index, raw in enumerate(lines):
-        line = raw.rstrip("\r\n")
-        if index == 0:
-            line = line.removeprefix("\ufeff")  # a byte order mark is ignored
-        if line == "":
+        line = raw.rstrip("\r\n").removeprefix("\ufeff" if index == 0 else "")
+        if not line:
             if data:
-                yield ServerSentEvent(
-                    data="\n".join(data), event=event or "message", id=last_id, retry_ms=retry
-                )
+                yield ServerSentEvent("\n".join(data), event or "message", last_id, retry)
             data, event, retry = [], "", None
             continue
-        if line.startswith(":"):
-            continue
         name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
+        value = value[1:] if value.startswith(" ") else value
         if name == "data":
             data.append(value)
         elif name == "event":
