@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .display import _Renderer, add_explanation, in_notebook
+from .display import LiveMarkdown, add_explanation, in_notebook
 from .errors import PartsStreamInterrupted
 
 __all__ = [
@@ -382,14 +382,14 @@ class _PartsRenderer:
         self.summary = PartsSummary()
         self._clock = clock
         self._text_parts: list[str] = []
-        self._run: _Renderer | None = None  # shows the current run of text
+        self._run: LiveMarkdown | None = None  # shows the current run of text
 
     def _show_text(self, text: str) -> None:
         if not self.show or not text:
             return
         if self._run is None:
-            self._run = _Renderer(self._clock, notebook=self.notebook)
-        self._run.show(text)
+            self._run = LiveMarkdown(self._clock, notebook=self.notebook)
+        self._run.add(text)
 
     def _end_text(self) -> None:
         """Show the whole run of text (final display update, or a closing newline)."""
