@@ -69,19 +69,16 @@ def client(emulator) -> genai.Client:
 
 def test_sdk_receives_every_part_in_order(client) -> None:
     stream = client.models.generate_content_stream(model=MODEL, contents=PROMPT, config=CONFIG)
-    received = list(iter_parts(stream))
+    by_chunk = [list(iter_parts([chunk])) for chunk in stream]
+    received = [p for parts in by_chunk for p in parts]
     expected = recorded_parts()
-    assert [p.kind for p in received] == ["text" if "text" in p else "image" for p in expected]
-    assert [p.text for p in received if p.kind == "text"] == [
-        p["text"] for p in expected if "text" in p
-    ]
-    assert [(p.mime_type, p.data) for p in received if p.kind == "image"] == recorded_images()
+    assert [p.text for p in received] == [p.get("text") for p in expected]
+    images = [(p.inline_data.mime_type, p.inline_data.data) for p in received if p.inline_data]
+    assert images == recorded_images()
     # Some chunks carry a caption and an image together, in both orders.
-    kinds_by_chunk: dict[int, list[str]] = {}
-    for p in received:
-        kinds_by_chunk.setdefault(p.chunk, []).append(p.kind)
-    assert ["text", "image"] in kinds_by_chunk.values()
-    assert ["image", "text"] in kinds_by_chunk.values()
+    kinds = [["text" if p.text is not None else "image" for p in parts] for parts in by_chunk]
+    assert ["text", "image"] in kinds
+    assert ["image", "text"] in kinds
 
 
 def test_saved_images_reopen_with_the_recorded_size(client, tmp_path) -> None:

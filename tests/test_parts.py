@@ -17,10 +17,8 @@ from quickstart_helpers.errors import explain_api_error
 from quickstart_helpers.parts import (
     PartsStreamInterrupted,
     UnknownMimeTypeWarning,
-    aiter_parts,
     astream_parts,
     extension_for,
-    image_filename,
     image_size,
     iter_parts,
     preview_image,
@@ -94,21 +92,24 @@ def test_extension_for_unknown_type_names_it(mime: str) -> None:
         extension_for(mime)
 
 
-def test_image_filename() -> None:
-    assert image_filename("storyboard", 1, "image/png") == "storyboard_1.png"
-    assert image_filename("panel", 12, "image/jpeg") == "panel_12.jpeg"
-    assert image_filename("x", 3, "image/webp") == "x_3.webp"
+def test_saved_file_names(tmp_path) -> None:
+    names = [
+        save_inline_data(PNG, "image/png", tmp_path, "storyboard", 1).name,
+        save_inline_data(JPEG, "image/jpeg", tmp_path, "panel", 12).name,
+        save_inline_data(PNG, "image/webp", tmp_path, "x", 3).name,
+    ]
+    assert names == ["storyboard_1.png", "panel_12.jpeg", "x_3.webp"]
 
 
 @pytest.mark.parametrize("stem", ["", "a/b", "a\\b", ".."])
-def test_image_filename_rejects_bad_stem(stem: str) -> None:
+def test_save_inline_data_rejects_bad_stem(tmp_path, stem: str) -> None:
     with pytest.raises(ValueError, match="stem must be a plain file name prefix"):
-        image_filename(stem, 1, "image/png")
+        save_inline_data(PNG, "image/png", tmp_path, stem, 1)
 
 
-def test_image_filename_counts_from_one() -> None:
+def test_save_inline_data_counts_from_one(tmp_path) -> None:
     with pytest.raises(ValueError, match="from 1"):
-        image_filename("x", 0, "image/png")
+        save_inline_data(PNG, "image/png", tmp_path, "x", 0)
 
 
 # -- saving ----------------------------------------------------------------------------
@@ -137,17 +138,13 @@ def test_save_inline_data_rejects_bad_index_before_writing(tmp_path) -> None:
 # -- iterating ---------------------------------------------------------------------------
 def test_iter_parts_yields_every_part_of_every_chunk_in_order() -> None:
     found = list(iter_parts(mixed_stream()))
-    assert [(p.chunk, p.position, p.kind) for p in found] == [
-        (0, 0, "text"),
-        (1, 1, "text"),
-        (1, 2, "image"),
-        (2, 3, "image"),
-        (2, 4, "text"),
-        (3, 5, "text"),
+    expected = [p for c in mixed_stream() for p in c.candidates[0].content.parts]
+    assert found == expected
+    assert [p.text for p in found] == ["Intro. ", "Panel 1", None, None, "Panel 2", "The end."]
+    assert [(p.inline_data.mime_type, p.inline_data.data) for p in found[2:4]] == [
+        ("image/png", PNG),
+        ("image/jpeg", JPEG),
     ]
-    assert found[2].data == PNG and found[2].mime_type == "image/png"
-    assert found[3].data == JPEG and found[3].mime_type == "image/jpeg"
-    assert found[0].text == "Intro. " and found[0].data is None
 
 
 def test_iter_parts_skips_chunks_without_content() -> None:
@@ -156,25 +153,15 @@ def test_iter_parts_skips_chunks_without_content() -> None:
         types.GenerateContentResponse(candidates=[types.Candidate(index=0)]),
         chunk(text("a")),
     ]
-    assert [(p.chunk, p.position, p.text) for p in iter_parts(empty)] == [(2, 0, "a")]
+    assert [p.text for p in iter_parts(empty)] == ["a"]
 
 
-def test_iter_parts_kinds_of_other_parts() -> None:
+def test_function_calls_and_audio_count_as_other_parts(tmp_path) -> None:
     call = types.Part(function_call=types.FunctionCall(name="f", args={}))
     pcm = blob(b"\0\0", "audio/pcm;rate=24000")
-    assert [p.kind for p in iter_parts([chunk(call, pcm)])] == ["other", "inline_data"]
-
-
-def test_aiter_parts_matches_iter_parts() -> None:
-    async def source():
-        for c in mixed_stream():
-            yield c
-
-    async def collect():
-        return [(p.chunk, p.position, p.kind) async for p in aiter_parts(source())]
-
-    expected = [(p.chunk, p.position, p.kind) for p in iter_parts(mixed_stream())]
-    assert asyncio.run(collect()) == expected
+    with pytest.warns(UnknownMimeTypeWarning):
+        summary = stream_parts([chunk(call, pcm)], folder=tmp_path, show=False)
+    assert (summary.other_parts, summary.image_parts, len(summary.files)) == (2, 0, 1)
 
 
 # -- streaming, saving and counting --------------------------------------------------------
