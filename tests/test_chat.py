@@ -226,7 +226,7 @@ def test_bad_storage_keys_are_refused(tmp_path, key: str) -> None:
 
 def test_load_reports_deeply_nested_json(tmp_path) -> None:
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
-    with pytest.raises(ValueError, match="nested too deeply"):
+    with pytest.raises(ValueError, match="(?s)not a saved conversation.*recursion limit"):
         Conversation.load(tmp_path, "deep")
 
 
@@ -293,12 +293,6 @@ def test_format_history_joins_chunk_contents() -> None:
     ]
     assert format_history(history) == "user: Hi\nmodel: Hello there"
     assert format_history(history, width=6) == "user: Hi\nmodel: Hello…"
-
-
-def test_transcript_marks_unfinished_messages() -> None:
-    text = build_conversation().transcript()
-    assert "model [failed]: A rip curr" in text
-    assert "model: A tide is the sea rising." in text
 
 
 @pytest.mark.parametrize(
