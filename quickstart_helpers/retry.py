@@ -1,19 +1,16 @@
-"""Resume broken streams: our patterns for faults the SDK does not retry by itself.
+"""Resume broken streams: our patterns for the faults the SDK does not retry by itself.
 
-The SDK's ``HttpRetryOptions`` retry only the *first* response of a request (408, 429,
-5xx and connection errors before any chunk). Two faults are left to you, and this
-module packages what notebook 07 writes out by hand:
+The SDK's ``HttpRetryOptions`` retry only a request's *first* response (408, 429, 5xx
+and connection errors before any chunk). Two faults are left to you:
 
 - :func:`resume_stream` / :func:`aresume_stream`: a ``generate_content_stream`` that
-  breaks midway (an ``{"error": ...}`` event, a dropped connection) is resumed by
-  asking the model to **continue** from the partial answer: the original contents,
-  the partial answer as a model turn, and :data:`CONTINUE_PROMPT`. This is our
-  pattern, not an SDK feature: the continuation is a new request (billed as one) and
-  the model may word the seam a little differently than it would have.
-- :class:`ResumableLiveSession`: a Live API session that follows ``goAway`` and
-  ``sessionResumptionUpdate``: it keeps the latest resumption handle and, when the
-  server has said it will close, reconnects with that handle before the next turn,
-  so one conversation spans several WebSocket connections.
+  breaks midway (an ``{"error": ...}`` event, a dropped connection) is resumed by asking
+  the model to **continue**: the original contents, the partial answer as a model turn,
+  then :data:`CONTINUE_PROMPT`. Our pattern, not an SDK feature: the continuation is a
+  new request (billed as one) and the model may word the seam a little differently.
+- :class:`ResumableLiveSession`: a Live API conversation that keeps its newest session
+  resumption handle and, after ``goAway``, reconnects with it before the next turn, so
+  one conversation spans several WebSocket connections.
 """
 
 from __future__ import annotations
@@ -31,17 +28,6 @@ if TYPE_CHECKING:
     from google import genai
     from google.genai import types
 
-__all__ = [
-    "CONTINUE_PROMPT",
-    "RESUMABLE_CODES",
-    "ResumableLiveSession",
-    "ResumedStream",
-    "aresume_stream",
-    "continue_contents",
-    "is_resumable",
-    "resume_stream",
-]
-
 #: The user turn that asks the model to go on from a partial answer.
 CONTINUE_PROMPT = (
     "Your previous answer was cut off. Continue it from exactly where it stopped, "
@@ -49,46 +35,28 @@ CONTINUE_PROMPT = (
 )
 
 #: API error codes worth another try: timeout, rate limit, server errors.
-RESUMABLE_CODES: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+RESUMABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def is_resumable(exc: BaseException) -> bool:
-    """Return whether a stream that failed with ``exc`` is worth resuming.
-
-    True for an ``APIError`` whose code is in :data:`RESUMABLE_CODES` and for broken
-    connections (httpx, httpx2 and aiohttp transport errors, ``ConnectionError``); False for
-    anything else, such as a 400 or 403, which would fail again.
-    """
+    """Whether a stream broken by ``exc`` is worth resuming: an ``APIError`` whose code is
+    in :data:`RESUMABLE_CODES`, or a broken connection; not a 400 or 403, which would fail
+    again."""
+    import aiohttp
     from google.genai import errors
 
     if isinstance(exc, errors.APIError):
         return exc.code in RESUMABLE_CODES
-    if isinstance(exc, ConnectionError):
-        return True
-    # The SDK's sync client uses httpx (or its fork httpx2), the async one aiohttp.
-    for name in ("httpx", "httpx2"):
-        module = sys.modules.get(name)
-        if module is not None and isinstance(exc, module.TransportError):
-            return True
-    aiohttp = sys.modules.get("aiohttp")
-    return aiohttp is not None and isinstance(
-        exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)
-    )
+    # The SDK's sync client uses httpx (or its fork httpx2), its async client aiohttp.
+    broken = [ConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError]
+    broken += [sys.modules[m].TransportError for m in ("httpx", "httpx2") if m in sys.modules]
+    return isinstance(exc, tuple(broken))
 
 
 def continue_contents(contents: Any, partial: str) -> list[types.Content]:
-    """Return the contents of a continue request.
-
-    Args:
-        contents: The original request's contents (a string, a ``Content``, a list of
-            them, or their dict form).
-        partial: The text that arrived before the stream broke.
-
-    Returns:
-        The original contents, then ``partial`` as a ``model`` turn and
-        :data:`CONTINUE_PROMPT` as a ``user`` turn. With no partial text, the original
-        contents alone (start over).
-    """
+    """The contents of a continue request: the original ``contents`` (any form
+    ``generate_content_stream`` takes), ``partial`` as a model turn, then
+    :data:`CONTINUE_PROMPT`; with no partial text, the original contents alone."""
     from google.genai import _transformers, types
 
     turns = list(_transformers.t_contents(contents))
@@ -103,13 +71,8 @@ def continue_contents(contents: Any, partial: str) -> list[types.Content]:
 
 @dataclass
 class ResumedStream:
-    """What :func:`resume_stream` saw: the answer and the faults it resumed from.
-
-    Attributes:
-        pieces: The text of every chunk yielded, in order.
-        errors: The exceptions that broke a stream and were resumed from.
-        requests: Streaming requests made (1 when nothing broke).
-    """
+    """What :func:`resume_stream` saw: the text of each chunk yielded (``pieces``), the
+    errors it resumed from, and the streaming requests made (1 when nothing broke)."""
 
     pieces: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -117,7 +80,7 @@ class ResumedStream:
 
     @property
     def text(self) -> str:
-        """The whole answer so far: every piece joined."""
+        """The whole answer so far."""
         return "".join(self.pieces)
 
 
@@ -126,11 +89,9 @@ def _check(max_resumes: int) -> None:
         raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
 
 
-def _wait_before_resuming(
-    seen: ResumedStream, exc: Exception, max_resumes: int, backoff_s: float
-) -> float:
-    """Record ``exc`` as resumed from and return the wait before the next request, in
-    seconds; re-raise it when it is not resumable or ``max_resumes`` are used up."""
+def _wait(seen: ResumedStream, exc: Exception, max_resumes: int, backoff_s: float) -> float:
+    """Note ``exc`` and return the wait before the next request, in seconds; raise it when
+    it is not resumable or ``max_resumes`` are used up."""
     if not is_resumable(exc) or len(seen.errors) >= max_resumes:
         raise exc
     seen.errors.append(exc)
@@ -150,27 +111,15 @@ def resume_stream(
 ) -> Iterator[types.GenerateContentResponse]:
     """Stream an answer, resuming with a continue request when the stream breaks.
 
-    Yields the chunks of the first stream, then (after a break) those of each
-    continue request, so the caller sees one answer. A break before any text retries
-    the original request; a break after some text asks to continue
-    (:func:`continue_contents`).
-
-    Args:
-        client: A ``genai.Client``.
-        model: The model name.
-        contents: The request's contents, as for ``generate_content_stream``.
-        config: A ``GenerateContentConfig`` (or dict) for every request, or None.
-        max_resumes: How many breaks to resume from before re-raising; >= 0.
-        backoff_s: Wait before the first resume, in seconds; doubled for each next.
-        result: A :class:`ResumedStream` to fill in (text, errors, request count).
-        sleep: The wait function (tests pass a fake).
-
-    Yields:
-        ``GenerateContentResponse`` chunks, as ``generate_content_stream`` does.
+    Yields the chunks of the first stream, then (after a break and a wait of
+    ``backoff_s`` seconds, doubled each time) those of a continue request
+    (:func:`continue_contents`), so the caller sees one answer. A break before any text
+    sends the original request again. ``result`` collects the text, the errors and the
+    request count; ``sleep`` is for tests.
 
     Raises:
-        google.genai.errors.APIError: A fault that is not resumable
-            (:func:`is_resumable`), or one more than ``max_resumes``.
+        google.genai.errors.APIError: A fault that is not resumable (:func:`is_resumable`),
+            or one more than ``max_resumes``.
         ValueError: ``max_resumes`` is negative.
     """
     _check(max_resumes)
@@ -186,7 +135,7 @@ def resume_stream(
                 yield chunk
             return
         except Exception as exc:
-            sleep(_wait_before_resuming(seen, exc, max_resumes, backoff_s))
+            sleep(_wait(seen, exc, max_resumes, backoff_s))
 
 
 async def aresume_stream(
@@ -199,7 +148,7 @@ async def aresume_stream(
     backoff_s: float = 1.0,
     result: ResumedStream | None = None,
 ) -> AsyncIterator[types.GenerateContentResponse]:
-    """The async :func:`resume_stream`, with ``client.aio`` (same arguments and errors)."""
+    """:func:`resume_stream` with ``client.aio`` (same arguments and errors)."""
     _check(max_resumes)
     seen = result if result is not None else ResumedStream()
     while True:
@@ -214,42 +163,34 @@ async def aresume_stream(
                 yield chunk
             return
         except Exception as exc:
-            await asyncio.sleep(_wait_before_resuming(seen, exc, max_resumes, backoff_s))
+            await asyncio.sleep(_wait(seen, exc, max_resumes, backoff_s))
 
 
 class ResumableLiveSession:
     """A Live API conversation that reconnects with its resumption handle after ``goAway``.
 
-    It asks for session resumption, keeps the newest handle from
-    ``session_resumption_update`` (when ``resumable``), and notes ``go_away``. The
-    server sends each turn's update right *after* its ``turn_complete`` (where
-    ``session.receive()`` has already stopped), so before the next turn this class
-    reads on until that update arrives. Then, if the server said it will close, it
-    opens a new connection whose config carries the handle: the server continues the
-    same conversation.
+    It asks for session resumption and keeps the newest resumable handle from
+    ``session_resumption_update``. The server sends a turn's update just *after* its
+    ``turn_complete``, where ``session.receive()`` has stopped, so before the next turn
+    it reads on until the update comes (at most ``update_timeout_s`` seconds); then, if
+    a ``go_away`` came, it opens a new connection whose config carries the handle, and
+    the server goes on with the same conversation (at most ``max_reconnects`` times).
 
-    Use it as an async context manager::
+    Turns go as realtime input (``send_realtime_input(text=...)``), which every Live
+    model takes: on gemini-3.1-flash-live-preview client content only seeds the initial
+    history, so ``history`` (``types.Content`` turns) is sent once, that way, with
+    ``history_config.initial_history_in_client_content``. One server message can carry
+    several things at once (audio parts, a transcription, ``go_away``, the handle): each
+    is checked on every message::
 
         async with ResumableLiveSession(client, model=MODEL, config=CONFIG) as live:
             async for message in live.send_turn("Hello"):
                 ...
 
-    Args:
-        client: A ``genai.Client``.
-        model: The Live API model.
-        config: A ``LiveConnectConfig`` (or dict); its ``session_resumption`` is set.
-        max_reconnects: Reconnections allowed in all; >= 0.
-        update_timeout_s: How long to wait, after a turn, for its
-            ``session_resumption_update`` before going on with the handle already
-            known, in seconds; > 0.
-
     Attributes:
         handle: The newest resumable handle, or None before the first.
-        reconnects: Why each reconnection happened (``"goAway (time left 10s)"`` ...).
+        reconnects: Why each reconnection happened (``"goAway (time left 10s)"``...).
         go_away: The pending ``goAway``'s ``time_left``, or None.
-
-    Raises:
-        ValueError: ``max_reconnects`` is negative or ``update_timeout_s`` is not positive.
     """
 
     def __init__(
@@ -258,6 +199,7 @@ class ResumableLiveSession:
         *,
         model: str,
         config: Any = None,
+        history: list[Any] | None = None,
         max_reconnects: int = 3,
         update_timeout_s: float = 5.0,
     ) -> None:
@@ -267,19 +209,13 @@ class ResumableLiveSession:
             raise ValueError(f"update_timeout_s must be > 0, not {update_timeout_s}")
         from google.genai import types
 
-        self.client = client
-        self.model = model
-        if config is None:
-            config = types.LiveConnectConfig()
-        elif isinstance(config, dict):
-            config = types.LiveConnectConfig.model_validate(config)
-        self.config: types.LiveConnectConfig = config
-        self.max_reconnects = max_reconnects
-        self.update_timeout_s = update_timeout_s
+        self.client, self.model, self.history = client, model, list(history or [])
+        self.config = types.LiveConnectConfig.model_validate(config or {})
+        self.max_reconnects, self.update_timeout_s = max_reconnects, update_timeout_s
         self.handle: str | None = None
         self.reconnects: list[str] = []
         self.go_away: str | None = None
-        self._update_due = False  # a turn completed; its update is not read yet
+        self._update_due = False  # a turn completed; its resumption update is not read yet
         self._context: Any = None
         self._session: Any = None
 
@@ -287,12 +223,18 @@ class ResumableLiveSession:
         from google.genai import types
 
         # handle=None goes on the wire as {} (a new session), never as a null handle.
-        config = self.config.model_copy(
-            update={"session_resumption": types.SessionResumptionConfig(handle=self.handle)}
-        )
+        update: dict[str, Any] = {
+            "session_resumption": types.SessionResumptionConfig(handle=self.handle)
+        }
+        seed = bool(self.history) and self.handle is None  # a resumed session has its history
+        if seed:
+            update["history_config"] = types.HistoryConfig(initial_history_in_client_content=True)
+        config = self.config.model_copy(update=update)
         self._context = self.client.aio.live.connect(model=self.model, config=config)
         self._session = await self._context.__aenter__()
         self._update_due = False
+        if seed:
+            await self._session.send_client_content(turns=self.history, turn_complete=True)
 
     async def _close(self) -> None:
         context, self._context, self._session = self._context, None, None
@@ -310,6 +252,9 @@ class ResumableLiveSession:
         await self._close()
 
     def _note(self, message: types.LiveServerMessage) -> None:
+        """Note what one server message says about the connection (maybe several things)."""
+        if message.server_content is not None and message.server_content.turn_complete:
+            self._update_due = True
         update = message.session_resumption_update
         if update is not None:
             self._update_due = False
@@ -319,13 +264,8 @@ class ResumableLiveSession:
             self.go_away = message.go_away.time_left or "?"
 
     async def read_update(self) -> str | None:
-        """Read on after a completed turn until its ``session_resumption_update`` arrives.
-
-        Notes a ``go_away`` on the way. Waits at most ``update_timeout_s`` seconds; does
-        nothing when the update was read already.
-
-        Returns:
-            The newest resumable handle (None before the first).
+        """After a completed turn, read on until its ``session_resumption_update`` (at most
+        ``update_timeout_s`` seconds; nothing to do if it was read) and return the handle.
 
         Raises:
             google.genai.errors.APIError: The connection closed before the update came.
@@ -345,24 +285,9 @@ class ResumableLiveSession:
             self._update_due = False  # go on with the handle we have
         return self.handle
 
-    async def _reconnect(self, why: str) -> None:
-        if len(self.reconnects) >= self.max_reconnects:
-            raise RuntimeError(
-                f"Gave up after {len(self.reconnects)} reconnections; the last reason: {why}."
-            )
-        if self.handle is None:
-            raise RuntimeError(f"Cannot resume the session ({why}): no resumption handle yet.")
-        self.reconnects.append(why)
-        self.go_away = None
-        await self._close()
-        await self._open()
-
     async def send_turn(self, text: str) -> AsyncIterator[types.LiveServerMessage]:
-        """Send one user turn as ``realtime_input.text``; yield the replies to ``turn_complete``.
-
-        First reads the previous turn's ``session_resumption_update``
-        (:meth:`read_update`) and reconnects when a ``goAway`` is pending. Notes every
-        resumption handle and ``goAway`` on the way.
+        """Send one user turn as realtime input; yield the server's messages up to
+        ``turn_complete``. Reconnects first when a ``goAway`` is pending.
 
         Raises:
             google.genai.errors.APIError: The connection closed during the turn.
@@ -373,13 +298,16 @@ class ResumableLiveSession:
             raise RuntimeError("Use ResumableLiveSession in an 'async with' block.")
         await self.read_update()
         if self.go_away is not None:
-            await self._reconnect(f"goAway (time left {self.go_away})")
-        # Text during the conversation goes as realtime input: on gemini-3.1-flash-live-preview
-        # client content only seeds the initial history (docs/emulator-rules.md).
+            why = f"goAway (time left {self.go_away})"
+            if len(self.reconnects) >= self.max_reconnects:
+                raise RuntimeError(f"Gave up after {len(self.reconnects)} reconnections: {why}.")
+            if self.handle is None:
+                raise RuntimeError(f"Cannot resume the session ({why}): no resumption handle yet.")
+            self.reconnects.append(why)
+            self.go_away = None
+            await self._close()
+            await self._open()
         await self._session.send_realtime_input(text=text)
         async for message in self._session.receive():
             self._note(message)
-            content = message.server_content
-            if content is not None and content.turn_complete:
-                self._update_due = True
             yield message
