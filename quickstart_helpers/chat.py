@@ -1,24 +1,16 @@
 """Chat state for streaming chats: messages, their states, conversations saved by key.
 
-A :class:`Message` has a role (``user`` or ``model``), its text and a status that moves
-through a small state machine::
-
-    created ──> streaming ──> completed
-       │            └──────> failed    (the partial text is kept)
-       ├───────────────────> completed (text known whole, e.g. a user message)
-       └───────────────────> failed    (the request was refused before any chunk)
-
-Any other move raises :class:`IllegalTransitionError`, and text is appended only while
-``streaming``. A :class:`Conversation` holds a chat's messages. :func:`stream_reply`
-drives an SDK chat's ``send_message_stream`` and keeps the conversation in step, chunk
-by chunk, calling ``on_change`` at each change. A conversation is saved as
-``<store_dir>/<key>.json`` and loaded back into a new chat session's history::
+A :class:`Message`'s status moves ``created`` -> ``streaming`` -> ``completed`` or
+``failed`` (partial text kept); ``created`` may also go straight to ``completed`` (a
+user message, whole at once) or ``failed`` (refused before any chunk). Any other move
+raises :class:`IllegalTransitionError`. :func:`stream_reply` drives an SDK chat's
+``send_message_stream`` and keeps a :class:`Conversation` in step, chunk by chunk::
 
     conversation = Conversation(model="gemini-3.8-flash", system_instruction="...")
     chat = conversation.open_chat(client)
     for chunk in stream_reply(chat, conversation, "Hello!"):
         print(chunk.text, end="")
-    conversation.save(store_dir, "my-chat")
+    conversation.save(store_dir, "my-chat")  # <store_dir>/my-chat.json
     chat = Conversation.load(store_dir, "my-chat").open_chat(client)  # history included
 """
 
@@ -54,37 +46,20 @@ TRANSITIONS: dict[str, set[str]] = {
     "completed": set(),
     "failed": set(),
 }
-
-#: Token counts of an answer: the SDK's own type, from the last chunk's ``usage_metadata``.
+#: Token counts of an answer: the SDK's own type, from the chunks' ``usage_metadata``.
 Usage = types.GenerateContentResponseUsageMetadata
-
-FILE_FORMAT = 1  # version of the JSON that Conversation.save writes
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a storage key, with fullmatch
+FILE_FORMAT = 1  # the version of the JSON Conversation.save writes
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a storage key (fullmatch)
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _describe(error: BaseException) -> str:
-    """``"ClientError 400 INVALID_ARGUMENT: <the API's message>"`` or ``"<Type>: <message>"``,
-    at most 300 characters, API keys replaced by ``[redacted]``."""
-    if isinstance(error, errors.APIError):
-        text = f"{type(error).__name__} {error.code} {error.status}: {error.message}"
-    else:
-        text = f"{type(error).__name__}: {str(error) or '(no message)'}"
-    text = scrub(text)
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
 class Message(BaseModel):
-    """One message of a conversation and where it is in its life.
-
-    ``id`` is unique in its conversation (``msg-1``, ``msg-2``...), ``chunk_count``
-    counts the chunks appended, ``error`` says why it failed, ``finish_reason`` and
-    ``usage`` come from the model's stream. Times are UTC: ``updated_at`` is the last
-    change, ``started_at`` when streaming began, ``finished_at`` when it became final.
-    """
+    """One message and where it is in its life. ``id`` is unique in its conversation
+    (``msg-1``...); ``error`` says why it failed. Times are UTC: ``updated_at`` is the
+    last change, ``started_at`` when streaming began, ``finished_at`` when it ended."""
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     role: Literal["user", "model"]
@@ -126,11 +101,11 @@ class Message(BaseModel):
         return self._move("streaming")
 
     def append(self, text: str) -> Message:
-        """Add one chunk's text (it counts as a chunk even when empty) while ``streaming``."""
+        """Add one chunk's text (an empty one counts as a chunk too) while ``streaming``."""
         if self.status != "streaming":
             raise IllegalTransitionError(
-                f"Message {self.id} ({self.role}) is {self.status}; text can only be "
-                "appended while it is streaming. Call start() first."
+                f"Message {self.id} is {self.status}; text can only be appended while it "
+                "is streaming. Call start() first."
             )
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
@@ -140,38 +115,37 @@ class Message(BaseModel):
         return self
 
     def complete(self, *, finish_reason: str | None = None, usage: Usage | None = None) -> Message:
-        """``created`` or ``streaming`` -> ``completed``, with the model's finish reason
-        (e.g. ``"STOP"``) and token usage when known."""
+        """``created`` or ``streaming`` -> ``completed``, with the finish reason and usage."""
         self._move("completed")
         self.finish_reason = finish_reason or self.finish_reason
         self.usage = usage or self.usage
         return self
 
     def fail(self, error: str | BaseException) -> Message:
-        """``created`` or ``streaming`` -> ``failed``, keeping the partial text; ``error``
-        is a message or the exception (its type and text are kept, keys redacted)."""
+        """``created`` or ``streaming`` -> ``failed``, keeping the partial text. An
+        exception is kept as ``"ClientError 400 INVALID_ARGUMENT: ..."`` or ``"<Type>:
+        <message>"``, API keys redacted."""
         self._move("failed")
-        self.error = _describe(error) if isinstance(error, BaseException) else scrub(error)
+        if isinstance(error, errors.APIError):
+            error = f"{type(error).__name__} {error.code} {error.status}: {error.message}"
+        elif isinstance(error, BaseException):
+            error = f"{type(error).__name__}: {str(error) or '(no message)'}"
+        self.error = scrub(error)[:300]
         return self
 
     def summary(self, width: int = 40) -> str:
         """One line: ``msg-2 model streaming (3 chunks, 97 chars) 'Tide pools are…'``."""
-        head = self.text[: 4 * width + 64]  # a bounded prefix: cheap at any length
-        text = " ".join(head.split())
-        if len(text) <= width and len(head) < len(self.text):
-            text = " ".join(self.text.split())
-        if len(text) > width:
-            text = text[: width - 1] + "…"
+        text = " ".join(self.text.split())
         line = f"{self.id} {self.role} {self.status}"
         if self.role == "model":
             s = "" if self.chunk_count == 1 else "s"
             line += f" ({self.chunk_count} chunk{s}, {len(self.text)} chars)"
-        return line + f" {text!r}" + (f" error={self.error!r}" if self.error else "")
+        line += f" {text if len(text) <= width else text[: width - 1] + '…'!r}"
+        return line + (f" error={self.error!r}" if self.error else "")
 
 
 class Conversation(BaseModel):
-    """The messages of one chat, oldest first, with the chat's model and system
-    instruction; ``format`` is the saved file's version."""
+    """The messages of one chat, oldest first, with its model and system instruction."""
 
     format: int = FILE_FORMAT
     model: str = DEFAULT_TEXT_MODEL
@@ -182,41 +156,24 @@ class Conversation(BaseModel):
     @property
     def in_progress(self) -> Message | None:
         """The model message that is ``created`` or ``streaming``, or None."""
-        return next((m for m in self.messages if m.role == "model" and not m.is_final), None)
+        return next((m for m in self.messages if not m.is_final), None)
 
     def _add(self, role: Literal["user", "model"], text: str = "") -> Message:
-        busy = self.in_progress
-        if busy is not None:
-            raise ValueError(
-                f"Message {busy.id} is still {busy.status}; complete() or fail() it before "
-                "adding another message."
-            )
-        taken, n = {m.id for m in self.messages}, len(self.messages) + 1
-        while f"msg-{n}" in taken:
-            n += 1
-        self.messages.append(Message(id=f"msg-{n}", role=role, text=text))
+        if (busy := self.in_progress) is not None:
+            raise ValueError(f"Message {busy.id} is still {busy.status}: complete() or fail() it.")
+        self.messages.append(Message(id=f"msg-{len(self.messages) + 1}", role=role, text=text))
         return self.messages[-1]
 
     def add_user_message(self, text: str) -> Message:
-        """Append the user's message, ``completed`` at once (its text is whole).
-
-        Raises:
-            ValueError: ``text`` is blank, or a model message is still in progress.
-        """
+        """Append the user's message, ``completed`` at once (its text is whole)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("A user message needs some text; got an empty message.")
         return self._add("user", text).complete()
 
     def start_model_message(self) -> Message:
-        """Append an empty model message (``created``) answering the last user message.
-
-        Raises:
-            ValueError: A model message is in progress, or the last message is not a user's.
-        """
+        """Append an empty model message (``created``) answering the last user message."""
         if self.in_progress is None and (not self.messages or self.messages[-1].role != "user"):
-            raise ValueError(
-                "A model message answers a user message: add one with add_user_message() first."
-            )
+            raise ValueError("A model message answers a user message: add_user_message() first.")
         return self._add("model")
 
     def to_history(self) -> list[types.Content]:
@@ -232,29 +189,22 @@ class Conversation(BaseModel):
         return history
 
     def chat_config(self, **config: Any) -> types.GenerateContentConfig:
-        """The chat's ``GenerateContentConfig``: the system instruction and ``config``."""
-        if self.system_instruction is not None:
-            config.setdefault("system_instruction", self.system_instruction)
+        """The chat's ``GenerateContentConfig``: its system instruction, and ``config``."""
+        config.setdefault("system_instruction", self.system_instruction)
         return types.GenerateContentConfig(**config)
 
     def open_chat(self, client: Any, **config: Any) -> Any:
         """``client.chats.create`` with this model, config and history."""
-        history = self.to_history()
-        return client.chats.create(
-            model=self.model, config=self.chat_config(**config), history=history
-        )
+        config = self.chat_config(**config)
+        return client.chats.create(model=self.model, config=config, history=self.to_history())
 
     def open_async_chat(self, client: Any, **config: Any) -> Any:
         """``client.aio.chats.create`` with this model, config and history."""
-        history = self.to_history()
-        return client.aio.chats.create(
-            model=self.model, config=self.chat_config(**config), history=history
-        )
+        config = self.chat_config(**config)
+        return client.aio.chats.create(model=self.model, config=config, history=self.to_history())
 
     @staticmethod
-    def path_for(store_dir: str | os.PathLike[str], key: str) -> Path:
-        """``<store_dir>/<key>.json``; a key is 1-128 letters, digits, ``_``, ``-`` or ``.``
-        starting with a letter or digit, so it cannot leave ``store_dir`` (else ValueError)."""
+    def _path(store_dir: str | os.PathLike[str], key: str) -> Path:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ValueError(
                 f"Storage key {key!r} is not valid: use 1-128 letters, digits, '_', '-' "
@@ -263,12 +213,10 @@ class Conversation(BaseModel):
         return Path(store_dir) / f"{key}.json"
 
     def save(self, store_dir: str | os.PathLike[str], key: str) -> Path:
-        """Write the conversation to ``<store_dir>/<key>.json`` and return that path.
-
-        It is written to a temporary file, flushed to disk and renamed, so a crash never
-        leaves half a file; temporary files of this key a crash left (a minute old) go.
-        """
-        path = self.path_for(store_dir, key)
+        """Write the conversation to ``<store_dir>/<key>.json``: to a temporary file,
+        flushed to disk, then renamed, so a crash never leaves half a file (temporary
+        files of this key a crash left, a minute old, are removed)."""
+        path = self._path(store_dir, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         for orphan in path.parent.glob(f".{escape(path.name)}.*.tmp"):
             with contextlib.suppress(OSError):  # another process may have removed it
@@ -287,20 +235,14 @@ class Conversation(BaseModel):
 
     @classmethod
     def load(cls, store_dir: str | os.PathLike[str], key: str) -> Conversation:
-        """Read a conversation :meth:`save` wrote. A model message saved mid-stream cannot
-        resume: it is loaded ``failed``, its partial text kept.
-
-        Raises:
-            ConversationNotFoundError: Nothing is saved under ``key`` (the message lists
-                the saved keys).
-            ValueError: The key is not valid, or the file is not a saved conversation.
-        """
-        path = cls.path_for(store_dir, key)
+        """Read a conversation :meth:`save` wrote; a message saved mid-stream is loaded
+        ``failed``. Raises ``ConversationNotFoundError`` naming the saved keys when none
+        is saved under ``key``, ``ValueError`` when the file is not a saved conversation."""
+        path = cls._path(store_dir, key)
         if not path.is_file():
-            known = ", ".join(repr(k) for k in cls.keys(store_dir)) or "none"
             raise ConversationNotFoundError(
                 f"No conversation is saved under the key {key!r} in {store_dir}. "
-                f"Saved keys: {known}."
+                f"Saved keys: {', '.join(map(repr, cls.keys(store_dir))) or 'none'}."
             )
         try:
             conversation = cls.model_validate_json(path.read_bytes())
@@ -308,8 +250,8 @@ class Conversation(BaseModel):
             raise ValueError(f"{path} is not a saved conversation: {exc}") from None
         if conversation.format > FILE_FORMAT:
             raise ValueError(
-                f"{path} uses conversation file format {conversation.format}; this version "
-                f"of quickstart_helpers reads format {FILE_FORMAT} or older. Upgrade it."
+                f"{path} has conversation file format {conversation.format}; this version "
+                f"reads format {FILE_FORMAT} or older: upgrade quickstart_helpers."
             )
         for message in conversation.messages:
             if not message.is_final:
@@ -322,55 +264,31 @@ class Conversation(BaseModel):
         return sorted(p.stem for p in Path(store_dir).glob("*.json") if _KEY.fullmatch(p.stem))
 
 
-#: Called with the message after each change: the user message added, the model message
-#: created, started, each chunk, completed or failed (a coroutine function for astream_reply).
-ChangeCallback = Callable[[Message], Any]
+def _take(reply: Message, chunk: types.GenerateContentResponse) -> bool:
+    """Update ``reply`` with one chunk; return whether it changed."""
+    text, created = chunk_text(chunk), reply.status == "created"
+    if created:
+        reply.start()
+    if chunk.candidates and chunk.candidates[0].finish_reason:
+        reply.finish_reason = chunk.candidates[0].finish_reason.value
+    reply.usage = chunk.usage_metadata or reply.usage
+    if text:
+        reply.append(text)
+    return created or bool(text)
 
 
-class _Turn:
-    """A user message and the model's reply, kept in step with the reply's stream."""
-
-    def __init__(self, conversation: Conversation) -> None:
-        self.conversation = conversation
-        self.reply: Message | None = None
-        self.finish_reason: str | None = None
-        self.usage: Usage | None = None
-
-    def begin(self, text: str) -> list[Message]:
-        user = self.conversation.add_user_message(text)
-        self.reply = self.conversation.start_model_message()
-        return [user, self.reply]
-
-    def add(self, chunk: types.GenerateContentResponse) -> Message | None:
-        """Take one chunk; return the reply if it changed."""
-        reply, text = self.reply, chunk_text(chunk)
-        changed = reply.status == "created" or bool(text)
-        if reply.status == "created":
-            reply.start()
-        if chunk.candidates and chunk.candidates[0].finish_reason:
-            self.finish_reason = chunk.candidates[0].finish_reason.value
-        self.usage = chunk.usage_metadata or self.usage
-        if text:
-            reply.append(text)
-        return reply if changed else None
-
-    def end(self) -> Message:
-        if self.reply.status == "created":
-            self.reply.start()
-        self.reply.usage = self.usage
-        if self.finish_reason is None:
-            return self.reply.fail(
-                "The stream ended without a finish reason, so the answer may be cut short."
-            )
-        return self.reply.complete(finish_reason=self.finish_reason)
-
-    def fail(self, error: BaseException) -> Message | None:
-        if self.reply is None or self.reply.is_final:
-            return None
-        self.reply.usage = self.usage
-        if isinstance(error, GeneratorExit):
-            return self.reply.fail("The caller stopped reading the stream before it ended.")
-        return self.reply.fail(error)
+def _end(reply: Message, error: BaseException | None = None) -> Message:
+    """End ``reply``: ``completed``, or ``failed`` with ``error`` or when no finish reason
+    came (the answer may be cut short)."""
+    if isinstance(error, GeneratorExit):
+        return reply.fail("The caller stopped reading the stream before it ended.")
+    if error is not None:
+        return reply.fail(error)
+    if reply.status == "created":
+        reply.start()
+    if reply.finish_reason is None:
+        return reply.fail("The stream ended without a finish reason: it may be cut short.")
+    return reply.complete()
 
 
 def stream_reply(
@@ -378,44 +296,36 @@ def stream_reply(
     conversation: Conversation,
     text: str,
     *,
-    on_change: ChangeCallback | None = None,
+    on_change: Callable[[Message], Any] | None = None,
     config: types.GenerateContentConfigOrDict | None = None,
 ) -> Iterator[types.GenerateContentResponse]:
     """Send ``text`` with ``chat.send_message_stream`` and track it in ``conversation``.
 
     Adds the user message (``completed``) and a model message (``created``), which
-    becomes ``streaming`` at the first chunk, gets each chunk's text, and ends
-    ``completed`` with the finish reason and usage. Yields each chunk after the state is
-    updated. If the request is refused, the stream breaks, the caller stops reading or
-    ``on_change`` raises, the model message ends ``failed`` (partial text kept) and the
-    error goes on: no path leaves it in progress. A stream that ends without a finish
-    reason leaves it ``failed`` without raising.
-
-    Args:
-        chat: A ``google.genai.chats.Chat`` whose history matches ``conversation``
-            (e.g. from :meth:`Conversation.open_chat`).
-        on_change: Called with the changed message after each change.
-        config: Per-request ``GenerateContentConfig``, replacing the chat's.
-
-    Raises:
-        ValueError: ``text`` is empty or a model message is still in progress.
-        google.genai.errors.APIError: The API refused the request.
+    becomes ``streaming`` at the first chunk, gets each chunk's text and ends
+    ``completed`` with the finish reason and usage; each chunk is yielded after that,
+    and ``on_change`` called with each changed message. Whatever breaks (the request,
+    the stream, the caller stopping early, ``on_change``), the model message ends
+    ``failed`` with its partial text and the error goes on. ``chat`` is a chat with the
+    conversation's history (:meth:`Conversation.open_chat`); ``config`` replaces its
+    ``GenerateContentConfig`` for this request.
     """
-    turn = _Turn(conversation)
     notify = on_change or (lambda message: None)
+    user = conversation.add_user_message(text)
+    reply = conversation.start_model_message()
     try:
-        for message in turn.begin(text):
-            notify(message)
+        notify(user)
+        notify(reply)
         for chunk in chat.send_message_stream(text, config=config):
-            if changed := turn.add(chunk):
-                notify(changed)
+            if _take(reply, chunk):
+                notify(reply)
             yield chunk
-        notify(turn.end())
+        notify(_end(reply))
     except BaseException as exc:
-        failed = turn.fail(exc)
-        if failed is not None:
+        if not reply.is_final:
+            _end(reply, exc)
             with contextlib.suppress(Exception):  # the original error is the one to raise
-                notify(failed)
+                notify(reply)
         raise
 
 
@@ -424,63 +334,57 @@ async def astream_reply(
     conversation: Conversation,
     text: str,
     *,
-    on_change: ChangeCallback | None = None,
+    on_change: Callable[[Message], Any] | None = None,
     config: types.GenerateContentConfigOrDict | None = None,
 ) -> AsyncIterator[types.GenerateContentResponse]:
-    """Async twin of :func:`stream_reply` for ``client.aio.chats`` sessions;
-    ``on_change`` may be a coroutine function."""
+    """:func:`stream_reply` for ``client.aio.chats``; ``on_change`` may be async."""
 
     async def notify(message: Message) -> None:
-        result = on_change(message) if on_change else None
-        if inspect.isawaitable(result):
+        if inspect.isawaitable(result := on_change(message) if on_change else None):
             await result
 
-    turn = _Turn(conversation)
+    user = conversation.add_user_message(text)
+    reply = conversation.start_model_message()
     try:
-        for message in turn.begin(text):
-            await notify(message)
+        await notify(user)
+        await notify(reply)
         async for chunk in await chat.send_message_stream(text, config=config):
-            if changed := turn.add(chunk):
-                await notify(changed)
+            if _take(reply, chunk):
+                await notify(reply)
             yield chunk
-        await notify(turn.end())
+        await notify(_end(reply))
     except BaseException as exc:
-        failed = turn.fail(exc)
-        if failed is not None:
+        if not reply.is_final:
+            _end(reply, exc)
             with contextlib.suppress(Exception):
-                await notify(failed)
+                await notify(reply)
         raise
 
 
 def format_history(history: list[types.Content], width: int | None = None) -> str:
-    """A chat history as ``role: text`` lines, each cut to ``width`` characters if given.
-
-    Contents of the same role in a row are one line: the SDK keeps a streamed answer as
-    one ``Content`` per chunk. Thoughts are left out.
-    """
+    """A chat history as ``role: text`` lines (cut to ``width`` characters if given),
+    one per run of one role's contents (the SDK keeps a streamed answer as one
+    ``Content`` per chunk), thoughts left out."""
     lines: list[list[str]] = []
     for content in history:
-        role = content.role or "user"
         text = "".join(p.text for p in content.parts or [] if p.text and not p.thought)
-        if lines and lines[-1][0] == role:
+        if lines and lines[-1][0] == content.role:
             lines[-1][1] += text
         else:
-            lines.append([role, text])
-    out = []
-    for role, text in lines:
-        text = " ".join(text.split())
-        if width is not None and len(text) > width:
-            text = text[: width - 1] + "…"
-        out.append(f"{role}: {text}")
-    return "\n".join(out)
+            lines.append([content.role or "user", text])
+    out = [(role, " ".join(text.split())) for role, text in lines]
+    return "\n".join(
+        f"{role}: {text if width is None or len(text) <= width else text[: width - 1] + '…'}"
+        for role, text in out
+    )
 
 
 class StateLog:
-    """An ``on_change`` callback that records each change as a :meth:`Message.summary` line.
+    """An ``on_change`` callback that keeps each change as a :meth:`Message.summary` line.
 
     With ``live=True`` in Jupyter the latest line is also shown in one output updated in
-    place: changes to ``created``, ``completed`` or ``failed`` at once, ``streaming`` ones
-    at most :data:`~quickstart_helpers.display.MAX_UPDATES_PER_SECOND` times a second.
+    place: changes to ``created``, ``completed`` or ``failed`` at once, ``streaming``
+    ones at most :data:`~quickstart_helpers.display.MAX_UPDATES_PER_SECOND` a second.
     """
 
     def __init__(self, *, live: bool = False, width: int = 40) -> None:
@@ -490,8 +394,7 @@ class StateLog:
         self.throttle = UpdateThrottle()
 
     def __call__(self, message: Message) -> None:
-        line = message.summary(self.width)
-        self.lines.append(line)
+        self.lines.append(line := message.summary(self.width))
         if not (self.live and in_notebook_kernel()):
             return
         if message.status != "streaming" or self.throttle.ready():
