@@ -1,21 +1,16 @@
 """Resume broken streams: our patterns for the faults the SDK does not retry by itself.
 
-The SDK's ``HttpRetryOptions`` retry only a request's *first* response (408, 429, 5xx
-and connection errors before any chunk). Two faults are left to you:
-
-- :func:`resume_stream` / :func:`aresume_stream`: a ``generate_content_stream`` that
-  breaks midway (an ``{"error": ...}`` event, a dropped connection) is resumed by asking
-  the model to **continue**: the original contents, the partial answer as a model turn,
-  then :data:`CONTINUE_PROMPT`. Our pattern, not an SDK feature: the continuation is a
-  new request (billed as one) and the model may word the seam a little differently.
-- :class:`ResumableLiveSession`: a Live API conversation that keeps its newest session
-  resumption handle and, after ``goAway``, reconnects with it before the next turn, so
-  one conversation spans several WebSocket connections.
+The SDK's ``HttpRetryOptions`` retry only a request's *first* response. A stream that
+breaks midway is resumed by :func:`resume_stream` with a **continue** request (the
+partial answer as a model turn, then :data:`CONTINUE_PROMPT`: a new, billed request,
+whose seam the model may word a little differently). :class:`ResumableLiveSession`
+carries a Live API conversation over a ``goAway`` with its session resumption handle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -39,9 +34,8 @@ RESUMABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def is_resumable(exc: BaseException) -> bool:
-    """Whether a stream broken by ``exc`` is worth resuming: an ``APIError`` whose code is
-    in :data:`RESUMABLE_CODES`, or a broken connection; not a 400 or 403, which would fail
-    again."""
+    """Whether ``exc`` is worth another try: an ``APIError`` with a code in
+    :data:`RESUMABLE_CODES` or a broken connection (not a 400, which would fail again)."""
     import aiohttp
     from google.genai import errors
 
@@ -54,9 +48,8 @@ def is_resumable(exc: BaseException) -> bool:
 
 
 def continue_contents(contents: Any, partial: str) -> list[types.Content]:
-    """The contents of a continue request: the original ``contents`` (any form
-    ``generate_content_stream`` takes), ``partial`` as a model turn, then
-    :data:`CONTINUE_PROMPT`; with no partial text, the original contents alone."""
+    """The original ``contents``, then ``partial`` as a model turn and
+    :data:`CONTINUE_PROMPT` (without partial text, the original contents alone)."""
     from google.genai import _transformers, types
 
     turns = list(_transformers.t_contents(contents))
@@ -71,8 +64,8 @@ def continue_contents(contents: Any, partial: str) -> list[types.Content]:
 
 @dataclass
 class ResumedStream:
-    """What :func:`resume_stream` saw: the text of each chunk yielded (``pieces``), the
-    errors it resumed from, and the streaming requests made (1 when nothing broke)."""
+    """What :func:`resume_stream` saw: each chunk's text, the errors it resumed from and
+    the requests made (1 when nothing broke)."""
 
     pieces: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -84,14 +77,9 @@ class ResumedStream:
         return "".join(self.pieces)
 
 
-def _check(max_resumes: int) -> None:
-    if max_resumes < 0:
-        raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
-
-
 def _wait(seen: ResumedStream, exc: Exception, max_resumes: int, backoff_s: float) -> float:
-    """Note ``exc`` and return the wait before the next request, in seconds; raise it when
-    it is not resumable or ``max_resumes`` are used up."""
+    """Note ``exc`` and return the wait before the next try, or raise it when it is not
+    resumable or ``max_resumes`` are used up."""
     if not is_resumable(exc) or len(seen.errors) >= max_resumes:
         raise exc
     seen.errors.append(exc)
@@ -111,18 +99,14 @@ def resume_stream(
 ) -> Iterator[types.GenerateContentResponse]:
     """Stream an answer, resuming with a continue request when the stream breaks.
 
-    Yields the chunks of the first stream, then (after a break and a wait of
-    ``backoff_s`` seconds, doubled each time) those of a continue request
-    (:func:`continue_contents`), so the caller sees one answer. A break before any text
-    sends the original request again. ``result`` collects the text, the errors and the
-    request count; ``sleep`` is for tests.
-
-    Raises:
-        google.genai.errors.APIError: A fault that is not resumable (:func:`is_resumable`),
-            or one more than ``max_resumes``.
-        ValueError: ``max_resumes`` is negative.
+    Yields the first stream's chunks, then (after a wait of ``backoff_s`` seconds,
+    doubled each time) a continue request's (:func:`continue_contents`; the original
+    request again if no text came), so the caller sees one answer. ``result`` collects
+    the text, errors and request count. Raises the error when it is not resumable
+    (:func:`is_resumable`) or after ``max_resumes``.
     """
-    _check(max_resumes)
+    if max_resumes < 0:
+        raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
     seen = result if result is not None else ResumedStream()
     while True:
         seen.requests += 1
@@ -149,7 +133,8 @@ async def aresume_stream(
     result: ResumedStream | None = None,
 ) -> AsyncIterator[types.GenerateContentResponse]:
     """:func:`resume_stream` with ``client.aio`` (same arguments and errors)."""
-    _check(max_resumes)
+    if max_resumes < 0:
+        raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
     seen = result if result is not None else ResumedStream()
     while True:
         seen.requests += 1
@@ -169,28 +154,18 @@ async def aresume_stream(
 class ResumableLiveSession:
     """A Live API conversation that reconnects with its resumption handle after ``goAway``.
 
-    It asks for session resumption and keeps the newest resumable handle from
-    ``session_resumption_update``. The server sends a turn's update just *after* its
-    ``turn_complete``, where ``session.receive()`` has stopped, so before the next turn
-    it reads on until the update comes (at most ``update_timeout_s`` seconds); then, if
-    a ``go_away`` came, it opens a new connection whose config carries the handle, and
-    the server goes on with the same conversation (at most ``max_reconnects`` times).
-
-    Turns go as realtime input (``send_realtime_input(text=...)``), which every Live
-    model takes: on gemini-3.1-flash-live-preview client content only seeds the initial
-    history, so ``history`` (``types.Content`` turns) is sent once, that way, with
-    ``history_config.initial_history_in_client_content``. One server message can carry
-    several things at once (audio parts, a transcription, ``go_away``, the handle): each
-    is checked on every message::
+    It keeps the newest resumable ``handle`` from ``session_resumption_update``, which
+    the server sends just *after* a turn's ``turn_complete`` (where ``receive()`` has
+    stopped): before the next turn it reads on until that update (at most
+    ``update_timeout_s`` s) and, if a ``go_away`` came, reconnects with the handle
+    (``reconnects`` says why, at most ``max_reconnects`` times). Turns go as realtime
+    input; on gemini-3.1-flash-live-preview client content only seeds the initial
+    history, so ``history`` is sent once that way, with ``history_config``. One server
+    message can carry several things (audio, transcription, ``go_away``, a handle)::
 
         async with ResumableLiveSession(client, model=MODEL, config=CONFIG) as live:
             async for message in live.send_turn("Hello"):
                 ...
-
-    Attributes:
-        handle: The newest resumable handle, or None before the first.
-        reconnects: Why each reconnection happened (``"goAway (time left 10s)"``...).
-        go_away: The pending ``goAway``'s ``time_left``, or None.
     """
 
     def __init__(
@@ -239,10 +214,8 @@ class ResumableLiveSession:
     async def _close(self) -> None:
         context, self._context, self._session = self._context, None, None
         if context is not None:
-            try:
+            with contextlib.suppress(Exception):  # the old connection may be gone already
                 await context.__aexit__(None, None, None)
-            except Exception:  # noqa: BLE001 - the old connection may be gone already
-                pass
 
     async def __aenter__(self) -> ResumableLiveSession:
         await self._open()
@@ -264,12 +237,8 @@ class ResumableLiveSession:
             self.go_away = message.go_away.time_left or "?"
 
     async def read_update(self) -> str | None:
-        """After a completed turn, read on until its ``session_resumption_update`` (at most
-        ``update_timeout_s`` seconds; nothing to do if it was read) and return the handle.
-
-        Raises:
-            google.genai.errors.APIError: The connection closed before the update came.
-        """
+        """Read on, after a completed turn, until its ``session_resumption_update`` (at
+        most ``update_timeout_s`` s); return the newest handle."""
         if self._session is None or not self._update_due:
             return self.handle
 
@@ -286,14 +255,8 @@ class ResumableLiveSession:
         return self.handle
 
     async def send_turn(self, text: str) -> AsyncIterator[types.LiveServerMessage]:
-        """Send one user turn as realtime input; yield the server's messages up to
-        ``turn_complete``. Reconnects first when a ``goAway`` is pending.
-
-        Raises:
-            google.genai.errors.APIError: The connection closed during the turn.
-            RuntimeError: A reconnection was needed without a handle, or
-                ``max_reconnects`` is used up.
-        """
+        """Send one user turn as realtime input (after reconnecting if a ``goAway`` is
+        pending); yield the server's messages up to ``turn_complete``."""
         if self._session is None:
             raise RuntimeError("Use ResumableLiveSession in an 'async with' block.")
         await self.read_update()
