@@ -1,14 +1,12 @@
 """Every part of every chunk: text and inline images streamed together.
 
-Image-capable models (``response_modalities=["TEXT", "IMAGE"]``) stream text parts and
-``inline_data`` image parts interleaved, sometimes several in one chunk, so reading
-``chunk.text`` or ``parts[0]`` alone loses images. :func:`stream_parts` walks every part
-in order: it shows text as it arrives (in Jupyter each run of text between two images is
-one Markdown output, throttled like :func:`~quickstart_helpers.display.stream_markdown`;
-elsewhere it is printed), saves each image as ``{stem}_{index}.{ext}`` with a caption
-line and a small preview, and returns a :class:`PartsSummary` of what arrived. Inline
-data of a MIME type not in :data:`IMAGE_EXTENSIONS` is saved too, as ``.bin``, with an
-:class:`UnknownMimeTypeWarning`: nothing that arrived is lost.
+Image models stream text and ``inline_data`` image parts interleaved, sometimes several
+in one chunk: ``chunk.text`` or ``parts[0]`` alone loses images. :func:`stream_parts`
+walks every part in order, shows text as it arrives (in Jupyter each run of text between
+two images is one Markdown output, throttled like
+:func:`~quickstart_helpers.display.stream_markdown`), saves each image as
+``{stem}_{index}.{ext}`` (an unknown MIME type as ``.bin``, with a warning: nothing is
+lost) with a caption line and a small preview, and returns a :class:`PartsSummary`.
 """
 
 from __future__ import annotations
@@ -44,8 +42,7 @@ def _bare_mime(mime_type: str) -> str:
 
 
 def extension_for(mime_type: str) -> str:
-    """Return the file extension (no dot) of an image MIME type, ignoring case and
-    parameters (``; ...``); raise ``ValueError`` for a type not in :data:`IMAGE_EXTENSIONS`."""
+    """The file extension of an image MIME type (case and ``; ...`` ignored)."""
     extension = IMAGE_EXTENSIONS.get(_bare_mime(mime_type))
     if extension is None:
         raise ValueError(
@@ -58,22 +55,15 @@ def extension_for(mime_type: str) -> str:
 def _check_stem(stem: str) -> None:
     if not stem or "/" in stem or "\\" in stem or stem in (".", ".."):
         raise ValueError(
-            f"stem must be a plain file name prefix such as 'storyboard', not {stem!r}; "
-            "pass the folder separately."
+            f"stem must be a plain file name prefix such as 'storyboard', not {stem!r}."
         )
 
 
 def save_inline_data(
     data: bytes, mime_type: str, folder: str | Path, stem: str, index: int
 ) -> Path:
-    """Write one inline data part to ``folder/{stem}_{index}.{ext}`` (folder created, a
-    file of that name replaced) and return its path. A MIME type with no known extension
-    is saved as ``.bin`` with an :class:`UnknownMimeTypeWarning`.
-
-    Raises:
-        ValueError: ``stem`` is empty or holds a path separator, or ``index`` (the
-            part's place among the stream's inline data parts) is below 1.
-    """
+    """Write one inline data part to ``folder/{stem}_{index}.{ext}`` (``index`` from 1);
+    a MIME type with no known extension is saved as ``.bin`` with a warning."""
     _check_stem(stem)
     if index < 1:
         raise ValueError(f"index counts parts from 1, not {index}.")
@@ -106,7 +96,7 @@ def iter_parts(chunks: Iterable[types.GenerateContentResponse]) -> Iterator[type
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """Return ``(width, height)`` in pixels of encoded image bytes, or None if unreadable."""
+    """``(width, height)`` of encoded image bytes, or None if unreadable."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -117,13 +107,9 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def preview_image(data: bytes, mime_type: str, *, max_size: int = PREVIEW_SIZE) -> Any:
-    """Return an ``IPython.display.Image`` preview, scaled down (never up) to at most
-    ``max_size`` pixels a side: JPEG stays JPEG (quality 80), anything else becomes PNG
-    (256 colours when opaque), a few KB so the notebook stays small.
-
-    Raises:
-        ValueError: ``data`` is not an image Pillow can read, or ``max_size`` < 1.
-    """
+    """An ``IPython.display.Image`` at most ``max_size`` pixels a side (never scaled up):
+    JPEG stays JPEG (quality 80), others become PNG (256 colours when opaque), so the
+    notebook stays small."""
     from IPython.display import Image as IPythonImage
     from PIL import Image, UnidentifiedImageError
 
@@ -146,10 +132,9 @@ def preview_image(data: bytes, mime_type: str, *, max_size: int = PREVIEW_SIZE) 
 
 
 class PartsSummary(BaseModel):
-    """What a mixed text and image stream delivered: chunks; text parts (thoughts
-    included, and counted apart: they are not shown); ``image/*`` inline data parts and
-    their bytes; other parts (non-image inline data, function calls...); inline data
-    parts per MIME type; the files saved; the last finish reason; the answer's text."""
+    """What a mixed stream delivered. ``text_parts`` count thoughts too (not shown,
+    counted apart); ``other_parts`` are non-image inline data, function calls...;
+    ``mime_types`` counts inline data parts per type; ``text`` is the answer."""
 
     chunks: int = 0
     text_parts: int = 0
@@ -191,15 +176,13 @@ class _Parts:
         self.folder, self.stem, self.show, self.size, self.clock = folder, stem, show, size, clock
         self.notebook = in_notebook()
         self.summary = PartsSummary()
-        self.pieces: list[str] = []  # the answer's text
         self.run: LiveMarkdown | None = None  # shows the current run of text
 
     def chunk(self, chunk: types.GenerateContentResponse) -> None:
         self.summary.chunks += 1
         for candidate in chunk.candidates or []:
             if candidate.finish_reason is not None:
-                reason = candidate.finish_reason
-                self.summary.finish_reason = getattr(reason, "value", None) or str(reason)
+                self.summary.finish_reason = candidate.finish_reason.value
         for part in _parts(chunk):
             self.part(part)
 
@@ -210,7 +193,7 @@ class _Parts:
             if part.thought:
                 summary.thought_parts += 1
                 return
-            self.pieces.append(part.text)
+            summary.text += part.text  # a few parts: += stays cheap
             summary.text_characters += len(part.text)
             if self.show and part.text:
                 self.run = self.run or LiveMarkdown(self.clock, notebook=self.notebook)
@@ -249,7 +232,6 @@ class _Parts:
 
     def finish(self) -> PartsSummary:
         self.end_text()
-        self.summary.text = "".join(self.pieces)
         return self.summary
 
 
@@ -264,21 +246,12 @@ def stream_parts(
 ) -> PartsSummary:
     """Show, save and count every part of a text and image stream, as it arrives.
 
-    Args:
-        chunks: The chunks of ``client.models.generate_content_stream(...)``.
-        folder: Where inline data is saved, as ``{stem}_{index}.{ext}`` (index from 1 in
-            arrival order); created if missing.
-        stem: File name prefix. Defaults to ``"image"``.
-        show: Show text, a line per saved file (name, MIME type, pixels, bytes) and, in
-            Jupyter, previews at most ``preview_size`` pixels a side. Defaults to True.
-        clock: The display throttle's time source (for tests).
-
-    Raises:
-        PartsStreamInterrupted: The stream broke midway; what arrived is kept (files
-            saved, text shown) and is its ``summary``, the error its ``__cause__``. An
-            error before the first chunk (e.g. the SDK's ``APIError`` for a refused
-            request) is raised as is, with a note that explains it.
-        ValueError: ``stem`` or ``preview_size`` is not valid (checked before reading).
+    Each inline data part is saved in ``folder`` as ``{stem}_{index}.{ext}``; with
+    ``show``, text is shown, each file gets a line (name, MIME type, pixels, bytes) and,
+    in Jupyter, a preview at most ``preview_size`` pixels a side. ``clock`` is the
+    display throttle's (for tests). A stream that breaks midway raises
+    :class:`PartsStreamInterrupted`, whose ``summary`` keeps what arrived; an error before
+    the first chunk (a refused request) is raised as is, with a note that explains it.
     """
     parts = _Parts(folder, stem, show, preview_size, clock)
     try:
@@ -303,7 +276,7 @@ async def astream_parts(
     preview_size: int = PREVIEW_SIZE,
     clock: Callable[[], float] = time.monotonic,
 ) -> PartsSummary:
-    """Async twin of :func:`stream_parts` for ``client.aio`` streams (same errors)."""
+    """:func:`stream_parts` for ``client.aio`` streams (same arguments and errors)."""
     parts = _Parts(folder, stem, show, preview_size, clock)
     try:
         async for chunk in chunks:
