@@ -176,6 +176,7 @@ class _Parts:
         self.folder, self.stem, self.show, self.size, self.clock = folder, stem, show, size, clock
         self.notebook = in_notebook()
         self.summary = PartsSummary()
+        self.pieces: list[str] = []  # the answer's text, joined at the end (linear)
         self.run: LiveMarkdown | None = None  # shows the current run of text
 
     def chunk(self, chunk: types.GenerateContentResponse) -> None:
@@ -193,7 +194,7 @@ class _Parts:
             if part.thought:
                 summary.thought_parts += 1
                 return
-            summary.text += part.text  # a few parts: += stays cheap
+            self.pieces.append(part.text)
             summary.text_characters += len(part.text)
             if self.show and part.text:
                 self.run = self.run or LiveMarkdown(self.clock, notebook=self.notebook)
@@ -232,6 +233,7 @@ class _Parts:
 
     def finish(self) -> PartsSummary:
         self.end_text()
+        self.summary.text = "".join(self.pieces)
         return self.summary
 
 
