@@ -13,11 +13,10 @@ with a note that explains it; after a chunk it is a :class:`StreamInterrupted`.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
 import time
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import settings
@@ -195,43 +194,6 @@ def stream_markdown(
             raise  # refused: the API's own error, not a broken stream
         raise StreamInterrupted(answer.text, exc) from exc
     finally:  # also on KeyboardInterrupt: what arrived stays on screen
-        if thinking is not None:
-            thinking.finish()
-        answer.finish()
-    return answer.text
-
-
-async def astream_markdown(
-    chunks: AsyncIterable[Any],
-    *,
-    typewriter: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    thoughts: bool = False,
-) -> str:
-    """:func:`stream_markdown` for ``client.aio`` streams (same arguments and errors)."""
-    step, pause = _frames(typewriter)
-    answer = LiveMarkdown(clock)
-    thinking = LiveMarkdown(clock, thoughts=True) if thoughts else None
-    received = 0
-    try:
-        async for chunk in chunks:
-            received += 1
-            text = chunk_text(chunk)
-            if thinking is not None:
-                thinking.add(thought_text(chunk))
-                if text:
-                    thinking.finish()
-                    thinking = None
-            for start in range(0, len(text), step):
-                answer.add(text[start : start + step])
-                if pause:
-                    await asyncio.sleep(pause)
-    except Exception as exc:
-        if received == 0:
-            add_explanation(exc)
-            raise
-        raise StreamInterrupted(answer.text, exc) from exc
-    finally:
         if thinking is not None:
             thinking.finish()
         answer.finish()

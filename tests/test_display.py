@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import pytest
@@ -13,7 +12,6 @@ from quickstart_helpers.display import (
     MAX_UPDATES_PER_SECOND,
     StreamInterrupted,
     UpdateThrottle,
-    astream_markdown,
     chunk_text,
     stream_markdown,
 )
@@ -119,25 +117,6 @@ def test_an_empty_chunk_then_an_error_is_a_broken_stream(capsys):
     with pytest.raises(StreamInterrupted, match="after 0 characters") as info:
         stream_markdown(chunks())
     assert info.value.text == ""
-
-
-def test_async_error_before_the_first_chunk_is_raised_as_is():
-    async def refused():
-        raise errors.ServerError(
-            503, {"error": {"code": 503, "message": "Overloaded", "status": "UNAVAILABLE"}}
-        )
-        yield  # pragma: no cover
-
-    with pytest.raises(errors.ServerError, match="Overloaded"):
-        asyncio.run(astream_markdown(refused()))
-
-
-def test_async_twin():
-    async def chunks():
-        for piece in ("a", "b", "c"):
-            yield piece
-
-    assert asyncio.run(astream_markdown(chunks(), typewriter=1000)) == "abc"
 
 
 def test_in_jupyter_one_display_is_updated_to_the_full_text():

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from google.genai import types
 
-from quickstart_helpers.display import astream_markdown, stream_markdown, thought_text
+from quickstart_helpers.display import stream_markdown, thought_text
 
 from ._kernel import execute_cells
 
@@ -42,15 +40,6 @@ def test_thoughts_shown_apart_on_a_terminal(capsys) -> None:
     assert capsys.readouterr().out == (
         "Thinking: **Counting** the r's one by one.\n\nThere are three r's.\n"
     )
-
-
-def test_async_twin_shows_thoughts_apart(capsys) -> None:
-    async def chunks():
-        for chunk in STREAM:
-            yield chunk
-
-    assert asyncio.run(astream_markdown(chunks(), thoughts=True)) == "There are three r's."
-    assert capsys.readouterr().out.startswith("Thinking: **Counting**")
 
 
 def test_in_jupyter_thoughts_get_their_own_display_above_the_answer() -> None:
