@@ -7,8 +7,6 @@ from pathlib import Path
 
 from . import settings
 
-__all__ = ["in_notebook_kernel", "output_dir", "repo_root"]
-
 
 def repo_root() -> Path | None:
     """Return the source checkout this package runs from (it has ``notebooks/`` and

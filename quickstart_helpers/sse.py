@@ -1,18 +1,11 @@
 """Server-Sent Events (SSE): frame events, and read them back as a browser does.
 
-An SSE stream is UTF-8 text of events separated by a blank line, each a few
-``field: value`` lines (WHATWG HTML standard, "Server-sent events")::
-
-    event: error
-    data: first line of the payload
-    data: second line of the payload
-
-``EventSource`` joins an event's ``data`` lines with ``\\n``, so a chunk holding a
-newline needs one ``data:`` line per line: ``f"data: {chunk}\\n\\n"`` would lose the
-rest. CRLF, a lone CR and LF are all line ends in SSE (and nothing else is: not U+2028,
-not U+0085, where ``str.splitlines`` and httpx's ``iter_lines`` also split). The relay
-ends a good stream with a named ``done`` event (data ``[DONE]``, so a chunk reading
-``[DONE]`` cannot end it early) and a failed one with an ``error`` event.
+An event is a few ``field: value`` lines and a blank line (WHATWG HTML, "Server-sent
+events"). ``EventSource`` joins an event's ``data:`` lines with a newline, so a chunk
+holding newlines needs one ``data:`` line per line (``f"data: {chunk}\\n\\n"`` would
+lose the rest). CRLF, CR and LF are SSE's only line ends: not U+2028 or U+0085, where
+``str.splitlines`` and httpx's ``iter_lines`` also split. A relay ends a stream with a
+named ``done`` event (so a chunk reading ``[DONE]`` cannot end it) or an ``error`` one.
 """
 
 from __future__ import annotations
@@ -21,19 +14,6 @@ import codecs
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
-__all__ = [
-    "CONTENT_TYPE",
-    "DONE",
-    "ServerSentEvent",
-    "done_event",
-    "error_event",
-    "format_event",
-    "iter_events",
-    "iter_lines",
-    "iter_text",
-    "normalize_newlines",
-]
 
 DONE = "[DONE]"
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -52,19 +32,10 @@ def format_event(
     id: str | None = None,  # noqa: A002 - the SSE field's name
     retry_ms: int | None = None,
 ) -> bytes:
-    """Frame one SSE event as UTF-8 bytes, ending with the blank line that dispatches it.
-
-    Each line of ``data`` (CRLF and CR read as LF) gets its own ``data:`` line, so
-    ``EventSource`` rebuilds ``normalize_newlines(data)``; ``""`` is an event with empty
-    data. ``event`` names it (None: an unnamed ``message``), ``id`` is what the browser
-    sends back in ``Last-Event-ID``, ``retry_ms`` its reconnection delay. A lone
-    surrogate is sent as U+FFFD.
-
-    Raises:
-        TypeError: ``data`` is not a string.
-        ValueError: ``event`` or ``id`` holds a line break (or ``id`` a NUL), or
-            ``retry_ms`` is negative.
-    """
+    """Frame one event as UTF-8 bytes: a ``data:`` line per line of ``data`` (so
+    ``EventSource`` rebuilds ``normalize_newlines(data)``), named ``event`` (None: a
+    ``message``), with the ``id`` a browser sends back in ``Last-Event-ID`` and its
+    reconnection delay ``retry_ms``. A lone surrogate is sent as U+FFFD."""
     if not isinstance(data, str):
         raise TypeError(f"SSE data must be a str, not {type(data).__name__}")
     fields = [("event", event), ("id", id)]
@@ -94,8 +65,7 @@ def error_event(message: str) -> bytes:
 
 @dataclass(frozen=True)
 class ServerSentEvent:
-    """One dispatched event: ``data`` lines joined with ``\\n``, its name (``"message"``
-    when unnamed), the last ``id`` seen in the stream, and this event's ``retry``."""
+    """One event as dispatched: ``id`` is the last one seen in the stream."""
 
     data: str
     event: str = "message"
@@ -112,8 +82,8 @@ def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
 
 
 def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
-    """Split streamed text into SSE lines, at CRLF, CR or LF only (a CRLF may straddle
-    two pieces); use it on httpx's ``response.iter_text()`` rather than ``iter_lines()``."""
+    """Split streamed text into lines at CRLF, CR or LF only (a CRLF may straddle two
+    pieces): use it on httpx's ``iter_text()``, not its ``iter_lines()``."""
     buffer = ""
     for chunk in chunks:
         buffer += chunk
@@ -129,12 +99,8 @@ def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
 
 
 def iter_events(lines: Iterable[str]) -> Iterator[ServerSentEvent]:
-    """Parse SSE lines into events, as the WHATWG "interpret an event stream" says.
-
-    Comments (``:``) and unknown fields are ignored, one space after the colon is
-    removed, an event with no ``data`` line is not dispatched, and an event left without
-    its closing blank line at the end is dropped, as a browser drops it.
-    """
+    """Parse lines into events as WHATWG's "interpret an event stream": comments and
+    unknown fields ignored, an event without ``data`` or its closing blank line dropped."""
     data: list[str] = []
     event, last_id, retry = "", "", None
     for index, raw in enumerate(lines):
