@@ -1,10 +1,9 @@
 """Chat state for streaming chats: messages, their states, conversations saved by key.
 
-A :class:`Message`'s status moves ``created`` -> ``streaming`` -> ``completed`` or
-``failed`` (partial text kept); ``created`` may also go straight to ``completed`` (a
-user message, whole at once) or ``failed`` (refused before any chunk). Any other move
-raises :class:`IllegalTransitionError`. :func:`stream_reply` drives an SDK chat's
-``send_message_stream`` and keeps a :class:`Conversation` in step, chunk by chunk::
+A :class:`Message` goes ``created`` -> ``streaming`` -> ``completed`` or ``failed``
+(partial text kept), or from ``created`` straight to either (:data:`TRANSITIONS`; any
+other move raises :class:`IllegalTransitionError`). :func:`stream_reply` keeps a
+:class:`Conversation` in step with an SDK chat's ``send_message_stream``::
 
     conversation = Conversation(model="gemini-3.8-flash", system_instruction="...")
     chat = conversation.open_chat(client)
@@ -57,9 +56,7 @@ def _now() -> datetime:
 
 
 class Message(BaseModel):
-    """One message and where it is in its life. ``id`` is unique in its conversation
-    (``msg-1``...); ``error`` says why it failed. Times are UTC: ``updated_at`` is the
-    last change, ``started_at`` when streaming began, ``finished_at`` when it ended."""
+    """One message and where it is in its life (times in UTC)."""
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     role: Literal["user", "model"]
@@ -122,9 +119,8 @@ class Message(BaseModel):
         return self
 
     def fail(self, error: str | BaseException) -> Message:
-        """``created`` or ``streaming`` -> ``failed``, keeping the partial text. An
-        exception is kept as ``"ClientError 400 INVALID_ARGUMENT: ..."`` or ``"<Type>:
-        <message>"``, API keys redacted."""
+        """``created`` or ``streaming`` -> ``failed``, keeping the partial text; ``error``
+        is kept as ``"<Type>: <message>"``, API keys redacted."""
         self._move("failed")
         if isinstance(error, errors.APIError):
             error = f"{type(error).__name__} {error.code} {error.status}: {error.message}"
@@ -159,7 +155,7 @@ class Conversation(BaseModel):
         return next((m for m in self.messages if not m.is_final), None)
 
     def _add(self, role: Literal["user", "model"], text: str = "") -> Message:
-        if (busy := self.in_progress) is not None:
+        if busy := self.in_progress:
             raise ValueError(f"Message {busy.id} is still {busy.status}: complete() or fail() it.")
         self.messages.append(Message(id=f"msg-{len(self.messages) + 1}", role=role, text=text))
         return self.messages[-1]
@@ -213,9 +209,8 @@ class Conversation(BaseModel):
         return Path(store_dir) / f"{key}.json"
 
     def save(self, store_dir: str | os.PathLike[str], key: str) -> Path:
-        """Write the conversation to ``<store_dir>/<key>.json``: to a temporary file,
-        flushed to disk, then renamed, so a crash never leaves half a file (temporary
-        files of this key a crash left, a minute old, are removed)."""
+        """Write ``<store_dir>/<key>.json`` via a temporary file, flushed to disk and
+        renamed: a crash never leaves half a file (nor, after a minute, its temporary)."""
         path = self._path(store_dir, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         for orphan in path.parent.glob(f".{escape(path.name)}.*.tmp"):
@@ -235,9 +230,8 @@ class Conversation(BaseModel):
 
     @classmethod
     def load(cls, store_dir: str | os.PathLike[str], key: str) -> Conversation:
-        """Read a conversation :meth:`save` wrote; a message saved mid-stream is loaded
-        ``failed``. Raises ``ConversationNotFoundError`` naming the saved keys when none
-        is saved under ``key``, ``ValueError`` when the file is not a saved conversation."""
+        """Read a conversation :meth:`save` wrote (a message saved mid-stream is loaded
+        ``failed``); ``ConversationNotFoundError`` lists the saved keys."""
         path = cls._path(store_dir, key)
         if not path.is_file():
             raise ConversationNotFoundError(
@@ -281,14 +275,12 @@ def _end(reply: Message, error: BaseException | None = None) -> Message:
     """End ``reply``: ``completed``, or ``failed`` with ``error`` or when no finish reason
     came (the answer may be cut short)."""
     if isinstance(error, GeneratorExit):
-        return reply.fail("The caller stopped reading the stream before it ended.")
-    if error is not None:
-        return reply.fail(error)
-    if reply.status == "created":
+        error = "The caller stopped reading the stream before it ended."
+    elif error is None and reply.finish_reason is None:
+        error = "The stream ended without a finish reason: it may be cut short."
+    if reply.status == "created" and error is None:
         reply.start()
-    if reply.finish_reason is None:
-        return reply.fail("The stream ended without a finish reason: it may be cut short.")
-    return reply.complete()
+    return reply.complete() if error is None else reply.fail(error)
 
 
 def stream_reply(
@@ -299,17 +291,13 @@ def stream_reply(
     on_change: Callable[[Message], Any] | None = None,
     config: types.GenerateContentConfigOrDict | None = None,
 ) -> Iterator[types.GenerateContentResponse]:
-    """Send ``text`` with ``chat.send_message_stream`` and track it in ``conversation``.
-
-    Adds the user message (``completed``) and a model message (``created``), which
-    becomes ``streaming`` at the first chunk, gets each chunk's text and ends
-    ``completed`` with the finish reason and usage; each chunk is yielded after that,
-    and ``on_change`` called with each changed message. Whatever breaks (the request,
-    the stream, the caller stopping early, ``on_change``), the model message ends
-    ``failed`` with its partial text and the error goes on. ``chat`` is a chat with the
-    conversation's history (:meth:`Conversation.open_chat`); ``config`` replaces its
-    ``GenerateContentConfig`` for this request.
-    """
+    """Send ``text`` with ``chat.send_message_stream`` (a chat with the conversation's
+    history, from :meth:`Conversation.open_chat`) and yield each chunk once
+    ``conversation`` has it: the user message, then the model message ``streaming``
+    with each chunk's text and ``completed`` with the finish reason and usage.
+    ``on_change`` gets each changed message. Whatever breaks (the request, the stream,
+    the caller stopping early, ``on_change``), the model message ends ``failed`` with
+    its partial text and the error goes on."""
     notify = on_change or (lambda message: None)
     user = conversation.add_user_message(text)
     reply = conversation.start_model_message()
@@ -362,9 +350,8 @@ async def astream_reply(
 
 
 def format_history(history: list[types.Content], width: int | None = None) -> str:
-    """A chat history as ``role: text`` lines (cut to ``width`` characters if given),
-    one per run of one role's contents (the SDK keeps a streamed answer as one
-    ``Content`` per chunk), thoughts left out."""
+    """A chat history as ``role: text`` lines (cut to ``width``), one per run of a
+    role's contents: the SDK keeps a streamed answer as one ``Content`` per chunk."""
     lines: list[list[str]] = []
     for content in history:
         text = "".join(p.text for p in content.parts or [] if p.text and not p.thought)
@@ -380,12 +367,9 @@ def format_history(history: list[types.Content], width: int | None = None) -> st
 
 
 class StateLog:
-    """An ``on_change`` callback that keeps each change as a :meth:`Message.summary` line.
-
-    With ``live=True`` in Jupyter the latest line is also shown in one output updated in
-    place: changes to ``created``, ``completed`` or ``failed`` at once, ``streaming``
-    ones at most :data:`~quickstart_helpers.display.MAX_UPDATES_PER_SECOND` a second.
-    """
+    """An ``on_change`` callback that keeps each change as a :meth:`Message.summary` line;
+    with ``live=True`` in Jupyter it also shows the latest in one output updated in place
+    (``streaming`` changes at most ``MAX_UPDATES_PER_SECOND`` a second)."""
 
     def __init__(self, *, live: bool = False, width: int = 40) -> None:
         self.lines: list[str] = []
