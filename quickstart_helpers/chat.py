@@ -101,8 +101,8 @@ class Message(BaseModel):
         """Add one chunk's text (an empty one counts as a chunk too) while ``streaming``."""
         if self.status != "streaming":
             raise IllegalTransitionError(
-                f"Message {self.id} is {self.status}; text can only be appended while it "
-                "is streaming. Call start() first."
+                f"Message {self.id} ({self.role}) is {self.status}; text can only be "
+                "appended while it is streaming. Call start() first."
             )
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, not {type(text).__name__}")
