@@ -31,9 +31,8 @@ from google.genai import errors, types
 from pydantic import BaseModel, Field, ValidationError
 
 from ._scrub import scrub
-from .display import UpdateThrottle, chunk_text
+from .display import UpdateThrottle, chunk_text, in_notebook
 from .errors import ConversationNotFoundError, IllegalTransitionError
-from .paths import in_notebook_kernel
 from .settings import DEFAULT_TEXT_MODEL
 
 Status = Literal["created", "streaming", "completed", "failed"]
@@ -379,7 +378,7 @@ class StateLog:
 
     def __call__(self, message: Message) -> None:
         self.lines.append(line := message.summary(self.width))
-        if not (self.live and in_notebook_kernel()):
+        if not (self.live and in_notebook()):
             return
         if message.status != "streaming" or self.throttle.ready():
             from IPython.display import display

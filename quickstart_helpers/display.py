@@ -21,11 +21,16 @@ from typing import Any
 
 from . import settings
 from .errors import StreamInterrupted
-from .paths import in_notebook_kernel as in_notebook
 
 #: Most display updates a second (plus a final one): a frame every 50 ms looks fluid, and
 #: a 10,000-chunk stream costs about what printing it does (see ``benchmarks/``).
 MAX_UPDATES_PER_SECOND = 20
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (as ``paths.in_notebook_kernel``, a sibling)."""
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython and ipython.get_ipython(), "kernel", None) is not None
 
 
 class UpdateThrottle:
