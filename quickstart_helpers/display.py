@@ -51,7 +51,9 @@ class UpdateThrottle:
         return True
 
 
-def _text(chunk: Any, thought: bool) -> str:
+def chunk_text(chunk: Any, *, thought: bool = False) -> str:
+    """A chunk's answer text (a ``str`` is returned as is): its first candidate's text
+    parts, without the SDK's warning for other parts; with ``thought=True``, its thoughts."""
     if isinstance(chunk, str):
         return "" if thought else chunk
     candidates = chunk.candidates or []
@@ -59,15 +61,9 @@ def _text(chunk: Any, thought: bool) -> str:
     return "".join(p.text for p in parts if p.text and bool(p.thought) == thought)
 
 
-def chunk_text(chunk: Any) -> str:
-    """A chunk's answer text (a ``str`` is returned as is): its first candidate's text
-    parts, thoughts and inline data skipped, without the SDK's warning."""
-    return _text(chunk, thought=False)
-
-
 def thought_text(chunk: Any) -> str:
     """A chunk's thought summary: its first candidate's text parts marked ``thought``."""
-    return _text(chunk, thought=True)
+    return chunk_text(chunk, thought=True)
 
 
 def add_explanation(err: BaseException) -> BaseException:

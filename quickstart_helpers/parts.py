@@ -43,20 +43,15 @@ def _bare_mime(mime_type: str) -> str:
 
 def extension_for(mime_type: str) -> str:
     """The file extension of an image MIME type (case and ``; ...`` ignored)."""
-    extension = IMAGE_EXTENSIONS.get(_bare_mime(mime_type))
-    if extension is None:
-        raise ValueError(
-            f"No file extension is known for the MIME type {mime_type!r}; the known image "
-            f"types are {', '.join(IMAGE_EXTENSIONS)}. Add it to IMAGE_EXTENSIONS if it is one."
-        )
+    if (extension := IMAGE_EXTENSIONS.get(_bare_mime(mime_type))) is None:
+        known = ", ".join(IMAGE_EXTENSIONS)
+        raise ValueError(f"{mime_type!r} has no known extension; known image types are {known}.")
     return extension
 
 
 def _check_stem(stem: str) -> None:
     if not stem or "/" in stem or "\\" in stem or stem in (".", ".."):
-        raise ValueError(
-            f"stem must be a plain file name prefix such as 'storyboard', not {stem!r}."
-        )
+        raise ValueError(f"stem must be a plain file name prefix (e.g. 'board'), not {stem!r}.")
 
 
 def save_inline_data(
@@ -71,13 +66,8 @@ def save_inline_data(
         name = f"{stem}_{index}.{extension_for(mime_type)}"
     except ValueError:
         name = f"{stem}_{index}.bin"
-        warnings.warn(
-            f"Inline data {index} has the MIME type {mime_type!r}, which has no known "
-            f"extension; its {len(data)} bytes were saved as {name}. Rename the file if "
-            "you know its format.",
-            UnknownMimeTypeWarning,
-            stacklevel=2,
-        )
+        why = f"{mime_type!r} has no known file extension: its data was saved as {name}."
+        warnings.warn(why, UnknownMimeTypeWarning, stacklevel=2)
     path = Path(folder) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
