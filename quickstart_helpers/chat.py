@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import os
 import re
 import time
@@ -351,18 +352,14 @@ async def astream_reply(
 def format_history(history: list[types.Content], width: int | None = None) -> str:
     """A chat history as ``role: text`` lines (cut to ``width``), one per run of a
     role's contents: the SDK keeps a streamed answer as one ``Content`` per chunk."""
-    lines: list[list[str]] = []
-    for content in history:
-        text = "".join(p.text for p in content.parts or [] if p.text and not p.thought)
-        if lines and lines[-1][0] == content.role:
-            lines[-1][1] += text
-        else:
-            lines.append([content.role or "user", text])
-    out = [(role, " ".join(text.split())) for role, text in lines]
-    return "\n".join(
-        f"{role}: {text if width is None or len(text) <= width else text[: width - 1] + '…'}"
-        for role, text in out
-    )
+    lines = []
+    for role, run in itertools.groupby(history, key=lambda content: content.role or "user"):
+        parts = [p for content in run for p in content.parts or []]
+        text = " ".join("".join(p.text for p in parts if p.text and not p.thought).split())
+        lines.append(
+            f"{role}: {text if width is None or len(text) <= width else text[: width - 1] + '…'}"
+        )
+    return "\n".join(lines)
 
 
 class StateLog:

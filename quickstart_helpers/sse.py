@@ -75,10 +75,7 @@ class ServerSentEvent:
 
 def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
     """Decode UTF-8 bytes read in pieces of any size (a read may end mid-character)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    for chunk in chunks:
-        yield decoder.decode(chunk)
-    yield decoder.decode(b"", final=True)
+    return codecs.iterdecode(chunks, "utf-8")
 
 
 def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
