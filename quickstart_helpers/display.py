@@ -28,7 +28,7 @@ MAX_UPDATES_PER_SECOND = 20
 
 
 def in_notebook() -> bool:
-    """Whether this runs in a Jupyter kernel (as ``paths.in_notebook_kernel``, a sibling)."""
+    """Whether this runs in a Jupyter kernel; IPython is not imported here."""
     ipython = sys.modules.get("IPython")
     return getattr(ipython and ipython.get_ipython(), "kernel", None) is not None
 
@@ -70,9 +70,8 @@ def add_explanation(err: BaseException) -> BaseException:
     """Add :func:`~quickstart_helpers.errors.explain_api_error` to ``err`` as a note."""
     from .errors import explain_api_error
 
-    if hasattr(err, "add_note") and (note := explain_api_error(err)) not in getattr(
-        err, "__notes__", []
-    ):
+    note = explain_api_error(err)
+    if hasattr(err, "add_note") and note not in getattr(err, "__notes__", []):
         err.add_note(note)
     return err
 
