@@ -1,4 +1,4 @@
-"""The README's "What the emulator serves" table lists exactly the emulator's routes."""
+"""docs/offline.md's "What the emulator serves" table lists exactly the emulator's routes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.emulator._http import METHODS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+OFFLINE_DOC = Path(__file__).resolve().parent.parent / "docs" / "offline.md"
 
 
 def table_endpoints() -> set[str]:
-    text = README.read_text("utf-8")
+    text = OFFLINE_DOC.read_text("utf-8")
     section = text.split("### What the emulator serves", 1)[1].split("\n\n", 2)[1]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     return {re.match(r"\| `([^`]+)`", row).group(1) for row in rows}
@@ -33,5 +33,5 @@ def app_endpoints() -> set[str]:
     return endpoints
 
 
-def test_the_readme_table_lists_every_route_and_nothing_else():
+def test_the_docs_table_lists_every_route_and_nothing_else():
     assert table_endpoints() == app_endpoints()

@@ -1,4 +1,4 @@
-"""The cassette file format (the README's "Cassettes" section describes every field): a
+"""The cassette file format (docs/recording.md, "The cassette format", describes it): a
 strict model per ``kind`` (:data:`Cassette`); ``delay_ms`` is the wait in milliseconds
 before an item in realtime pacing. :mod:`._cassette_io` reads and writes them."""
 

@@ -269,8 +269,8 @@ def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | s
         f"No recorded response (cassette) matches this request to model {model!r} with the "
         f"prompt {short(prompt_text(body.get('contents')))!r}. {_REPLAYS} {hint} {_LIST} "
         "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
-        "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the README, "
-        "'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
+        "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see "
+        "docs/recording.md), or set GEMINI_API_KEY to run against the live API."
     )
 
 
@@ -290,6 +290,6 @@ def no_interaction_recording(
     return (
         f"No recorded interaction (cassette) matches this request to model {model!r}{after}. "
         f"{_REPLAYS} {hint} {_LIST} write an interactions cassette for yours in a folder "
-        "listed in QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not "
+        "listed in QUICKSTART_CASSETTES (see docs/recording.md; record mode does not "
         "record the Interactions API), or set GEMINI_API_KEY to run against the live API."
     )

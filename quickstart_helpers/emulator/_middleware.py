@@ -158,8 +158,8 @@ def _error_answer(request: web.Request, exc: Exception) -> web.Response:
         raise exc
     allowed = sorted(getattr(exc, "allowed_methods", ()))
     message = {
-        404: f"The emulator does not serve {where}. See the README, 'What the emulator "
-        "serves', or set GEMINI_API_KEY to use the live API.",
+        404: f"The emulator does not serve {where}. See docs/offline.md, 'What the "
+        "emulator serves', or set GEMINI_API_KEY to use the live API.",
         405: f"The method {request.method} is not allowed for {request.path}; the emulator "
         f"serves it with {', '.join(allowed)}.",
         413: "The request body is larger than the emulator's limit of "

@@ -155,6 +155,6 @@ def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Respons
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
         f"{short(prompt)!r} holds a token count, so the offline emulator cannot count "
         f"its tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
-        f"record one with {RECORD_COMMAND} (see the README, 'Record your own cassettes'), "
+        f"record one with {RECORD_COMMAND} (see docs/recording.md), "
         f"or set GEMINI_API_KEY to use the live API.{refusal}",
     ), 0

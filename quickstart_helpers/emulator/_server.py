@@ -51,7 +51,7 @@ class Emulator:
         live_compression: Accept ``permessage-deflate`` (RFC 7692) on the Live API when
             the client offers it (the SDK always does). Off by default: no public capture
             shows what the live API negotiates, and deflating base64 PCM costs most of a
-            replay's CPU (see the README's performance notes).
+            replay's CPU (see docs/performance.md).
         max_body_bytes, header_timeout, body_timeout, live_setup_timeout: The limits
             above (``MAX_BODY_BYTES``, ``HEADER_TIMEOUT_S``, ...).
 

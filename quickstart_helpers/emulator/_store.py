@@ -237,6 +237,6 @@ def recordings_text(store: CassetteStore) -> str:
     lines.append(
         f"\n{len(store.cassettes)} recording(s) in {folders}. `quickstart cassettes --json` "
         "prints each request as a client sends it; a request answered offline must match one "
-        "(see the README, 'Record your own cassettes', to record more)."
+        "(see docs/recording.md to record more)."
     )
     return "\n".join(lines)
