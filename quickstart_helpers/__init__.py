@@ -32,7 +32,6 @@ _EXPORTS: dict[str, str] = {
     "aretry_on_invalid_key": "auth",
     # streaming text and parts
     "stream_markdown": "display",
-    "astream_markdown": "display",
     "chunk_text": "display",
     "stream_parts": "parts",
     "astream_parts": "parts",
