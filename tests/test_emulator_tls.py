@@ -15,7 +15,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from quickstart_helpers.emulator._tls import HOSTS, LocalCertificate, make_local_certificate
+from quickstart_helpers.emulator._tls import (
+    HOSTS,
+    LOOPBACK,
+    LocalCertificate,
+    _constrained,
+    make_local_certificate,
+)
 
 
 def handshake(client: ssl.SSLContext, server: ssl.SSLContext, hostname: str) -> None:
@@ -130,3 +136,23 @@ def test_without_an_in_memory_file_the_key_file_is_deleted_at_once(certificate, 
     monkeypatch.setattr(trustme, "NamedTemporaryFile", remembered)
     handshake(certificate.client_context(), certificate.server_context(), "localhost")
     assert len(written) == 1 and not Path(written[0].name).exists()
+
+
+def test_the_authority_is_name_constrained_to_the_loopback_names() -> None:
+    """Even with the authority's key, a certificate for another host fails verification
+    against what we print: its name constraints permit only 127.0.0.1, ::1 and localhost."""
+    printed = x509.load_pem_x509_certificate(make_local_certificate().ca_pem)
+    constraints = printed.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical and constraints.value == LOOPBACK
+    ca = _constrained(trustme.CA(path_length=0))  # a constrained authority whose key we hold
+    client = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+    handshake(client, _serving(ca.issue_cert("127.0.0.1")), "127.0.0.1")
+    for forged in ("generativelanguage.googleapis.com", "example.com"):
+        with pytest.raises(ssl.SSLCertVerificationError, match="name constraint|permitted"):
+            handshake(client, _serving(ca.issue_cert(forged)), forged)
+
+
+def _serving(leaf: trustme.LeafCert) -> ssl.SSLContext:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(server)
+    return server

@@ -3,8 +3,9 @@ client always uses ``wss://`` with an API key, so the emulator speaks TLS).
 
 :func:`make_local_certificate` makes an authority, issues one server certificate for
 :data:`HOSTS`, then forgets the authority's key: trusting it trusts the emulator and no
-other host. The server's private key never touches the disk (on Linux it reaches OpenSSL
-through an in-memory file; elsewhere trustme's temporary file, deleted at once). The
+other host; its name constraints (:data:`LOOPBACK`) would refuse any other name even if its
+key were found. The server's private key never touches the disk (on Linux it reaches
+OpenSSL through an in-memory file; elsewhere trustme's temporary file, deleted at once). The
 authority's public certificate is written only when a client needs a file, in a private
 temporary folder deleted by :meth:`LocalCertificate.cleanup`, garbage collection or exit.
 """
@@ -12,6 +13,7 @@ temporary folder deleted by :meth:`LocalCertificate.cleanup`, garbage collection
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import shutil
 import ssl
@@ -21,9 +23,20 @@ import weakref
 from pathlib import Path
 
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 #: The names the server certificate is valid for.
 HOSTS = ("127.0.0.1", "localhost", "::1")
+#: What the authority may vouch for (RFC 5280 name constraints), checked by OpenSSL and Node.
+LOOPBACK = x509.NameConstraints(
+    permitted_subtrees=[
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_network("127.0.0.1/32")),
+        x509.IPAddress(ipaddress.ip_network("::1/128")),
+    ],
+    excluded_subtrees=None,
+)
 
 
 class LocalCertificate:
@@ -83,10 +96,27 @@ def make_local_certificate(
     for ``days``; :attr:`LocalCertificate.cert_file` is written in ``folder`` (kept), by
     default a private temporary folder (see :meth:`LocalCertificate.cleanup`)."""
     now = dt.datetime.now(dt.timezone.utc)
-    ca = trustme.CA(path_length=0, organization_name="Gemini API emulator")
+    ca = _constrained(trustme.CA(path_length=0, organization_name="Gemini API emulator"))
     leaf = ca.issue_cert(
         *HOSTS,
         not_before=now - dt.timedelta(minutes=5),
         not_after=now + dt.timedelta(days=days),
     )
     return LocalCertificate(ca.cert_pem.bytes(), leaf, Path(folder) if folder else None)
+
+
+def _constrained(ca: trustme.CA) -> trustme.CA:
+    """``ca`` signed again with :data:`LOOPBACK` name constraints (trustme has no option)."""
+    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+    cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    builder = x509.CertificateBuilder(
+        cert.issuer, cert.subject, cert.public_key(), cert.serial_number,
+        cert.not_valid_before_utc, cert.not_valid_after_utc,
+    )  # fmt: skip
+    for extension in cert.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    builder = builder.add_extension(LOOPBACK, critical=True)
+    cert = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    return trustme.CA.from_pem(
+        cert.public_bytes(serialization.Encoding.PEM), ca.private_key_pem.bytes()
+    )
