@@ -1,33 +1,28 @@
-"""Serve an aiohttp application from a daemon thread with its own event loop.
-
-Both the Gemini API emulator and the web chat run this way, so a notebook (whose kernel
-owns the main event loop) or a test can start them and keep going.
-"""
+"""Serve an aiohttp application from a daemon thread with its own event loop, so a notebook
+(whose kernel owns the main loop) or a test can start a server and keep going. The emulator
+and the web chat both run this way."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-#: ``(status, request, detail) -> response``: the answer to a request aiohttp could not parse.
+#: ``(status, request, detail) -> response``: the answer to a request aiohttp cannot parse.
 ErrorAnswer = Callable[[int, web.BaseRequest | None, str], web.StreamResponse]
 
 
 class ErrorAnsweringRunner(web.AppRunner):
-    """An ``AppRunner`` that answers requests aiohttp cannot parse with ``error_answer``.
-
-    aiohttp answers those itself (a request line over the limit, a broken header), in
-    ``text/plain`` and before any middleware; here ``error_answer(status, request,
-    detail)`` builds the answer (``detail``: aiohttp's message on one line, at most 200
-    characters) and the connection is closed after it.
-    """
+    """An ``AppRunner`` whose answer to a request aiohttp cannot parse (a request line over
+    the limit, a broken header: answered in ``text/plain`` before any middleware) is
+    ``error_answer(status, request, detail)``, ``detail`` being aiohttp's message on one
+    line; the connection is closed after it."""
 
     def __init__(self, app: web.Application, *, error_answer: ErrorAnswer, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
@@ -52,78 +47,89 @@ class ErrorAnsweringRunner(web.AppRunner):
         return server
 
 
-@dataclass
 class BackgroundServer:
-    """A running aiohttp server and the daemon thread whose loop serves it."""
+    """The app ``make_app()`` builds, served on ``host``:``port`` (0 picks a free one) from a
+    daemon thread named ``name`` once :meth:`start` is called (or in a ``with`` block).
 
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-    runner: web.AppRunner
-    app: web.Application
-    host: str
-    port: int
+    ``runner_kwargs`` go to ``runner_class``; unless given, ``handler_cancellation=True``
+    (a handler stops when its client leaves) and ``shutdown_timeout=0.5`` (stopping waits
+    no longer for a stream).
+    """
+
+    def __init__(
+        self,
+        make_app: Callable[[], web.Application],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "aiohttp app",
+        ssl_context: ssl.SSLContext | None = None,
+        runner_class: type[web.AppRunner] = web.AppRunner,
+        **runner_kwargs: Any,
+    ) -> None:
+        self.make_app, self.host, self.port, self.name = make_app, host, port, name
+        self._site = (runner_class, ssl_context, {"handler_cancellation": True, **runner_kwargs})
+        self.runner: web.AppRunner | None = None
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
 
     @property
     def url(self) -> str:
         """The server's address, e.g. ``http://127.0.0.1:8000/``."""
         return f"http://{self.host}:{self.port}/"
 
+    @property
+    def running(self) -> bool:
+        return self.runner is not None
+
+    @property
+    def app(self) -> web.Application:
+        if self.runner is None:
+            raise RuntimeError(f"{self.name} is not running; call start() first.")
+        return self.runner.app
+
     def call(self, coroutine: Any, timeout: float = 10) -> Any:
         """Run ``coroutine`` on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def start(self) -> Any:
+        """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
+        if self.runner is None:
+            self.thread.start()
+            try:
+                self.port = self.call(self._start(), 30)
+            except Exception as exc:
+                self.stop()
+                raise RuntimeError(f"{self.name} could not start: {exc}") from exc
+        return self
+
+    async def _start(self) -> int:
+        runner_class, ssl_context, kwargs = self._site
+        runner = runner_class(self.make_app(), **{"shutdown_timeout": 0.5, **kwargs})
+        await runner.setup()
+        self.runner = runner
+        await web.TCPSite(runner, self.host, self.port, ssl_context=ssl_context).start()
+        return runner.addresses[0][1]
+
     def stop(self, timeout: float = 10) -> None:
-        """Stop the loop (the runner is cleaned up first) and wait for the thread."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout)
+        """Stop serving (the app's shutdown and cleanup run), then the loop and thread."""
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            with contextlib.suppress(Exception):  # e.g. a cleanup that took too long
+                self.call(runner.cleanup(), timeout)
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-def start_background_server(
-    make_app: Callable[[], web.Application],
-    *,
-    host: str,
-    port: int,
-    name: str,
-    ssl_context: ssl.SSLContext | None = None,
-    runner_class: type[web.AppRunner] = web.AppRunner,
-    **runner_kwargs: Any,
-) -> BackgroundServer:
-    """Build an app with ``make_app`` on a new thread's loop and serve it there.
-
-    ``runner_kwargs`` go to ``runner_class``; unless given, ``handler_cancellation=True``
-    (a handler stops when its client leaves) and ``shutdown_timeout=0.5`` (stopping never
-    waits long on a stream a client abandoned). Returns once the port is open (0 picks a
-    free one); raises RuntimeError saying why when the app or the port fails.
-    """
-    runner_kwargs.setdefault("handler_cancellation", True)
-    runner_kwargs.setdefault("shutdown_timeout", 0.5)
-    loop = asyncio.new_event_loop()
-    started: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            app = make_app()
-            runner = runner_class(app, **runner_kwargs)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-            loop.run_until_complete(site.start())
-            started.update(app=app, runner=runner, port=runner.addresses[0][1])
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            started["error"] = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    if not ready.wait(30):
-        raise RuntimeError(f"{name} did not open its port within 30 s.")
-    if "error" in started:
-        raise RuntimeError(f"{name} could not start: {started['error']}") from started["error"]
-    return BackgroundServer(loop, thread, started["runner"], started["app"], host, started["port"])
+def start_background_server(make_app: Callable[[], web.Application], **kwargs: Any) -> Any:
+    """``BackgroundServer(make_app, **kwargs).start()``: serve it now."""
+    return BackgroundServer(make_app, **kwargs).start()

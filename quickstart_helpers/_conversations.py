@@ -1,8 +1,11 @@
-"""The web chat's conversations: ``POST /chat`` starts an answer, readers follow its updates.
+"""The web chat's conversations, each a :class:`~quickstart_helpers.chat.Conversation`.
 
-Each conversation is a :class:`~quickstart_helpers.chat.Conversation`; its answer runs as a
-task of its own (to its end, even if every reader leaves) and publishes each state change
-of its messages, which ``GET /conversations/{id}/stream`` relays as SSE events.
+``POST /chat`` (JSON ``{"message", "conversationId"?}``; without an id a new conversation
+starts) starts an answer that runs to its end even if every reader leaves; 202.
+``GET /conversations/{id}/stream`` relays the latest turn's state updates: each event is
+named after the message's new status (``created``, ``streaming``, ``completed``,
+``failed``) with JSON data (:func:`_state_event`); a late reader gets the earlier ones
+first; it ends with ``done`` or ``error``. ``GET /conversations/{id}``: its JSON.
 """
 
 from __future__ import annotations
@@ -92,9 +95,9 @@ class Conversations:
         except asyncio.TimeoutError:
             reason = f"The body did not arrive within {relay.body_timeout:g} s; send it again."
             raise BadChatInput(408, "body_timeout", reason) from None
-        try:
+        try:  # not JSON, not UTF-8, or nested too deeply: None
             body = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
+        except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
             reason = 'The body must be a JSON object like {"message": "Hello"}.'

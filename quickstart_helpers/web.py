@@ -3,20 +3,16 @@
 - ``GET /``: the chat page (``static/``); its ``EventSource`` appends each chunk to a bubble.
 - ``GET /chat/stream?message=...``: one unnamed event per chunk (a ``data:`` line per line
   of text), then ``event: done`` (``data: [DONE]``) or ``event: error`` with a readable
-  message. With ``api="interactions"`` each event has an ``id:`` (``<interaction>/<event>``,
-  the first a ``started`` event with ``retry:``); an ``EventSource`` that reconnects sends
-  it back as ``Last-Event-ID`` and the answer goes on after it, not asked again.
-- ``POST /chat`` (JSON ``{"message", "conversationId"?}``): starts an answer in a
-  conversation, 202. ``GET /conversations/{id}/stream``: its latest turn's state updates,
-  each event named after the message's new status, JSON data; a late subscriber gets the
-  earlier ones first; then ``done`` or ``error``. ``GET /conversations/{id}``: its JSON.
+  message. With ``api="interactions"`` each event has an ``id:`` (``<interaction>/<event>``;
+  the first is a ``started`` event with ``retry:``): an ``EventSource`` that reconnects
+  sends it back as ``Last-Event-ID`` and the answer goes on after it, not asked again.
+- ``POST /chat``, ``GET /conversations/{id}[/stream]``: conversations (``_conversations``).
 
-Only the page itself may call it, and every error is JSON (:mod:`._front_door`). A browser
-that leaves cancels its stream's model call; a conversation's answer runs to its end.
-Silent clients time out, open streams get ``: ping`` comments, and on stop every open
-stream ends with an ``error`` event (:data:`STOPPING_MESSAGE`). Keys are scrubbed from
-upstream errors. Nothing process-wide is changed. ``ChatServer(genai.Client()).start()``
-serves it; ``.url`` is the page.
+Only the chat's own page may call it and every error is JSON (``_front_door``). A browser
+that leaves cancels its model call. Silent clients time out, open streams get ``: ping``
+comments, and when the server stops every open stream ends with an ``error`` event
+(:data:`STOPPING_MESSAGE`). API keys are scrubbed from relayed errors. Nothing
+process-wide is changed. ``ChatServer(genai.Client()).start().url`` is the page.
 """
 
 from __future__ import annotations
@@ -35,15 +31,19 @@ from aiohttp_sse import EventSourceResponse
 from google.genai import errors as genai_errors
 
 from . import settings
-from ._background import BackgroundServer, ErrorAnsweringRunner, start_background_server
+from ._background import BackgroundServer, ErrorAnsweringRunner
 from ._conversations import STOPPING_MESSAGE, Conversations
 from ._front_door import MAX_BODY_BYTES, http_error, middleware
 from ._scrub import scrub
-from .errors import BadChatInput, explain_api_error, is_unrecorded_request, record_handled_error
+from .errors import (
+    BadChatInput,
+    explain_api_error,
+    is_unrecorded_request,
+    record_handled_error,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
 #: A question recorded for the offline emulator (``assets/cassettes/web/web_sse_chat.json``).
 SAMPLE_QUESTION = "How did lighthouse keepers keep the light burning all night?"
 #: The ``error`` event offline for a question no recording answers (details go to the log).
@@ -52,6 +52,7 @@ UNRECORDED_MESSAGE = (
     f'answers. Ask "{SAMPLE_QUESTION}", or set GEMINI_API_KEY (or record an answer with '
     "`quickstart record`) to ask your own."
 )
+DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
 DEFAULT_MAX_MESSAGE_CHARS = 4000  # characters (code points)
 DEFAULT_MAX_TURNS = 100  # questions a conversation holds, then 409 conversation_full
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -62,7 +63,6 @@ KEEPALIVE_INTERVAL_S = 15.0  # between ``: ping`` comments on an open stream
 APIS = ("generate", "interactions")  # what /chat/stream asks
 RECONNECT_MS = 500  # the ``retry:`` of resumable streams
 MAX_RESUMABLE = 1000  # interactions remembered for resuming, the oldest forgotten first
-POOL_IDLE_S = 5.0  # without a stream this long, idle model connections are closed
 
 
 @dataclass
@@ -81,7 +81,7 @@ class StreamStats:
 
 @dataclass
 class _Relay:
-    """One app's state and the pieces its routes share."""
+    """One app's settings (``model``, ``api``, ``max_turns`` ...), state, and shared parts."""
 
     client: Any
     options: dict[str, Any]
@@ -92,37 +92,29 @@ class _Relay:
     streams: dict[asyncio.Task[Any], bool] = field(default_factory=dict)  # True: own model call
     stopping: bool = False
 
-    def __getattr__(self, name: str) -> Any:  # model, api, max_turns ... of create_app
+    def __getattr__(self, name: str) -> Any:
         return self.options[name]
 
     def count(self, outcome: str) -> None:
         setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
-        if self.stats.active == 0:  # close the idle model connections if this lasts
-            asyncio.get_running_loop().call_later(POOL_IDLE_S, self._release_if_idle)
-
-    def _release_if_idle(self) -> None:
-        if self.stats.active == 0 and not self.stopping:
-            self.tasks.add(asyncio.ensure_future(_close_model_connections(self.client)))
 
     def check_message(self, value: Any) -> str:
         """Return the question, or raise BadChatInput (missing, blank, too long, not text)."""
-        limit = self.max_message_chars
         if not isinstance(value, str):
             code = "missing_message" if value is None else "invalid_message"
             kind = "none was sent" if value is None else f"not {type(value).__name__}"
             raise BadChatInput(400, code, f"Send the question as the 'message' string ({kind}).")
         if not value.strip():
             raise BadChatInput(400, "empty_message", "The message is empty; type a question.")
-        if len(value) > limit:
+        if len(value) > (limit := self.max_message_chars):
             reason = f"The message has {len(value)} characters; the limit is {limit}. "
             reason += "Shorten it and send it again."
             raise BadChatInput(413, "message_too_long", reason, limit=limit)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            reason = "The message holds a character that is not valid Unicode text (a lone "
-            reason += f"surrogate at position {exc.start}); remove it and send it again."
-            raise BadChatInput(400, "invalid_text", reason) from None
+            reason = f"The message holds a lone surrogate (position {exc.start}), which is not "
+            raise BadChatInput(400, "invalid_text", reason + "text; remove it.") from None
         return value
 
     async def open_sse(self, request: web.Request, *, upstream: bool) -> EventSourceResponse:
@@ -142,25 +134,29 @@ class _Relay:
     def chunk_text(chunk: Any) -> str:
         """A chunk's answer text: its first candidate's text parts, thoughts left out."""
         content = chunk.candidates[0].content if chunk.candidates else None
-        parts = (content and content.parts) or []
-        return "".join(p.text for p in parts if p.text and not p.thought)
+        return "".join(
+            p.text for p in (content and content.parts) or [] if not p.thought and p.text
+        )
 
     def failure_text(self, error: BaseException, chunks: int) -> str:
         """A readable ``error`` event for a failed model call, without API keys."""
         if is_unrecorded_request(error):
-            logger.info("No recording answers this question: %s", scrub(str(error), self.secrets))
+            logger.info(
+                "No recording answers this question: %s",
+                scrub(str(error), self.secrets),
+            )
             record_handled_error(error)
             text = UNRECORDED_MESSAGE
         elif isinstance(error, genai_errors.APIError):
-            text = explain_api_error(error)
+            text = explain_api_error(error)  # also notes it as handled
         else:
             record_handled_error(error)
             detail = (" ".join(str(error).split()) or "no details")[:160]
             text = f"The connection to the model broke ({type(error).__name__}: {detail}). "
             text += "Try again in a moment."
         if chunks:
-            stopped = f"The answer stopped after {chunks} chunk{'s' if chunks != 1 else ''}; "
-            text = f"{stopped}the text so far is kept. {text}"
+            s = "s" if chunks != 1 else ""
+            text = f"The answer stopped after {chunks} chunk{s}; the text so far is kept. {text}"
         return scrub(text, self.secrets)
 
 
@@ -171,6 +167,7 @@ def create_app(
     client: Any,
     *,
     model: str = DEFAULT_MODEL,
+    api: str = "generate",
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
     max_conversations: int = 1000,
     max_turns: int = DEFAULT_MAX_TURNS,
@@ -178,31 +175,24 @@ def create_app(
     allowed_origins: Iterable[str] = (),
     body_timeout: float = BODY_TIMEOUT_S,
     keepalive_interval: float = KEEPALIVE_INTERVAL_S,
-    api: str = "generate",
 ) -> web.Application:
-    """Return the chat's aiohttp app; serve it with ``handler_cancellation=True`` (as
-    :class:`ChatServer` does) so a client that leaves cancels its model call at once.
+    """Return the chat's aiohttp app for ``client`` (a ``genai.Client``; its ``aio`` side).
 
-    ``client`` is a ``genai.Client`` (its ``aio`` side is used); ``allowed_hosts``
-    (``name:port``, or ``name`` for any port) and ``allowed_origins`` (e.g.
-    ``"https://chat.example.com"``) are accepted besides loopback, to serve beyond it;
-    ``max_conversations`` are kept (the oldest idle one makes room); ``api`` is what
-    ``/chat/stream`` asks: ``"generate"`` or ``"interactions"`` (resumable). Raises
-    ValueError for a limit below 1, a timeout not positive or an unknown ``api``.
+    Serve it with ``handler_cancellation=True`` (as :class:`ChatServer` does), so a client
+    that leaves cancels its model call at once. ``api`` is what ``/chat/stream`` asks:
+    ``"generate"`` or ``"interactions"`` (resumable). ``max_conversations`` are kept (the
+    oldest idle one makes room). ``allowed_hosts`` (``name:port``, or ``name`` for any port)
+    and ``allowed_origins`` (``"https://chat.example.com"``) are accepted besides loopback.
+    Raises ValueError for a limit below 1, a timeout not positive or an unknown ``api``.
     """
-    if min(max_message_chars, max_conversations) < 1:
-        raise ValueError("max_message_chars and max_conversations must be >= 1")
-    if max_turns < 1:
-        raise ValueError(f"max_turns must be >= 1, not {max_turns}")
-    if min(body_timeout, keepalive_interval) <= 0:
-        raise ValueError("body_timeout and keepalive_interval must be > 0 seconds")
-    if api not in APIS:
-        raise ValueError(f"api must be one of {', '.join(APIS)}, not {api!r}")
+    if min(max_message_chars, max_conversations) < 1 or max_turns < 1:
+        raise ValueError("max_message_chars, max_conversations and max_turns must be >= 1")
+    if min(body_timeout, keepalive_interval) <= 0 or api not in APIS:
+        raise ValueError(f"timeouts must be > 0 s; api must be one of {', '.join(APIS)}")
     key = getattr(getattr(client, "_api_client", None), "api_key", None)
     secrets = (key,) if isinstance(key, str) and key else ()
     hosts = frozenset(h.lower() for h in allowed_hosts)
-    origins = frozenset(o.lower().rstrip("/") for o in allowed_origins)
-    door = middleware(hosts, origins, secrets)
+    door = middleware(hosts, frozenset(o.lower().rstrip("/") for o in allowed_origins), secrets)
     app = web.Application(middlewares=[door], client_max_size=MAX_BODY_BYTES)
     options = dict(model=model, api=api, max_message_chars=max_message_chars)
     options.update(max_conversations=max_conversations, max_turns=max_turns)
@@ -271,12 +261,10 @@ async def _generate_events(relay: _Relay, message: str) -> AsyncIterator[tuple[s
 def _resume_point(request: web.Request, relay: _Relay) -> tuple[str, str] | None:
     """``(interaction id, event id)`` from ``Last-Event-ID``, one this relay handed out."""
     interaction_id, _, event_id = request.headers.get("Last-Event-ID", "").partition("/")
-    if not interaction_id:
-        return None
-    if not event_id or interaction_id not in relay.interactions:
+    if interaction_id and (not event_id or interaction_id not in relay.interactions):
         reason = "The stream to resume is unknown (the server may have restarted); ask again."
         raise BadChatInput(400, "unknown_last_event_id", reason)
-    return interaction_id, event_id
+    return (interaction_id, event_id) if interaction_id else None
 
 
 async def _interaction_events(
@@ -297,7 +285,10 @@ async def _interaction_events(
                 if len(relay.interactions) > MAX_RESUMABLE:
                     del relay.interactions[next(iter(relay.interactions))]
                 fields = {"event": "started", "retry": RECONNECT_MS}
-                yield interaction_id, {"id": f"{interaction_id}/{event.event_id}", **fields}
+                yield (
+                    interaction_id,
+                    {"id": f"{interaction_id}/{event.event_id}", **fields},
+                )
             elif event.event_type == "step.delta" and event.delta.type == "text":
                 yield event.delta.text, {"id": f"{interaction_id}/{event.event_id}"}
             elif event.event_type == "error":
@@ -325,24 +316,21 @@ async def _close_model_connections(client: Any) -> None:
     """Close the SDK's connection pool of this loop (it opens a new one when needed)."""
     session = getattr(getattr(client, "_api_client", None), "_aiohttp_session", None)
     if session is not None and not session.closed:
-        with contextlib.suppress(Exception):
-            await session.close()
+        await session.close()
 
 
 def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer:
     """Serve an aiohttp ``app`` on 127.0.0.1 (``port`` 0 picks a free one) from a daemon
     thread with its own event loop, so the notebook or script that started it can call it.
     Returns the running server: ``.url`` is its address, ``.stop()`` stops it."""
-    return start_background_server(
-        lambda: app, host="127.0.0.1", port=port, name="aiohttp app", access_log=None
-    )
+    return BackgroundServer(lambda: app, port=port, access_log=None).start()
 
 
-class ChatServer:
+class ChatServer(BackgroundServer):
     """The web chat, served from a daemon thread on ``host`` (127.0.0.1: this machine only)
-    and ``port`` (0 picks a free one). ``header_timeout``: seconds a connection has to send
-    a request head; ``options`` go to :func:`create_app` (``model``, ``max_turns``, ``api``,
-    ``allowed_hosts`` ...)."""
+    and ``port`` (0 picks a free one) once started (``start()`` or ``with``); ``stop()``
+    ends every open stream with an ``error`` event. ``header_timeout``: seconds a
+    connection has to send a request head; ``options`` go to :func:`create_app`."""
 
     def __init__(
         self,
@@ -353,64 +341,28 @@ class ChatServer:
         header_timeout: float = HEADER_TIMEOUT_S,
         **options: Any,
     ) -> None:
-        self.client, self.host, self.port, self.options = client, host, port, options
-        self.header_timeout = header_timeout
-        self._server: BackgroundServer | None = None
-
-    @property
-    def url(self) -> str:
-        """The chat page, ``http://{host}:{port}/``."""
-        return f"http://{self.host}:{self.port}/"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
+        if header_timeout <= 0:
+            raise ValueError(f"header_timeout must be > 0 seconds, not {header_timeout}")
+        super().__init__(
+            lambda: create_app(client, **options),
+            host=host,
+            port=port,
+            name="The chat server",
+            runner_class=ErrorAnsweringRunner,
+            error_answer=http_error,
+            access_log=None,
+            max_line_size=MAX_REQUEST_LINE_BYTES,
+            keepalive_timeout=header_timeout,  # a silent connection is closed then
+        )
 
     @property
     def stats(self) -> StreamStats:
         """Counts of the model streams run so far."""
-        return self._running().app[RELAY].stats
-
-    def _running(self) -> BackgroundServer:
-        if self._server is None:
-            raise RuntimeError("The chat server is not running; call start() first.")
-        return self._server
-
-    def start(self) -> ChatServer:
-        """Serve; return once the port is open (RuntimeError saying why if it cannot)."""
-        if self._server is None:
-            if self.header_timeout <= 0:
-                raise ValueError(f"header_timeout must be > 0 seconds, not {self.header_timeout}")
-            app = create_app(self.client, **self.options)
-            self._server = start_background_server(
-                lambda: app,
-                host=self.host,
-                port=self.port,
-                name="The chat server",
-                runner_class=ErrorAnsweringRunner,
-                error_answer=http_error,
-                access_log=None,
-                max_line_size=MAX_REQUEST_LINE_BYTES,
-                keepalive_timeout=self.header_timeout,  # a silent connection is closed then
-            )
-            self.port = self._server.port
-        return self
-
-    def stop(self) -> None:
-        """Stop: open streams get a last ``error`` event, answers are cancelled."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
+        return self.app[RELAY].stats
 
     def running_tasks(self) -> int:
         """How many asyncio tasks run on the server's loop now (besides this count)."""
-        return self._running().call(_count_tasks())
-
-    def __enter__(self) -> ChatServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.call(_count_tasks())
 
 
 async def _count_tasks() -> int:
