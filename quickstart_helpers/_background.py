@@ -70,8 +70,7 @@ class BackgroundServer:
         self.make_app, self.host, self.port, self.name = make_app, host, port, name
         self._site = (runner_class, ssl_context, {"handler_cancellation": True, **runner_kwargs})
         self.runner: web.AppRunner | None = None
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread: threading.Thread | None = None  # and its ``loop``, made by start()
 
     @property
     def url(self) -> str:
@@ -95,6 +94,9 @@ class BackgroundServer:
     def start(self) -> Any:
         """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
         if self.runner is None:
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=self.loop.run_forever, name=self.name)
+            self.thread.daemon = True
             self.thread.start()
             try:
                 self.port = self.call(self._start(), 30)
@@ -117,11 +119,11 @@ class BackgroundServer:
         if runner is not None:
             with contextlib.suppress(Exception):  # e.g. a cleanup that took too long
                 self.call(runner.cleanup(), timeout)
-        if self.thread.is_alive():
+        if self.thread is not None and self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout)
-        if not self.thread.is_alive():
-            self.loop.close()
+            if not self.thread.is_alive():
+                self.loop.close()
 
     def __enter__(self) -> Any:
         return self.start()

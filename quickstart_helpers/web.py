@@ -338,6 +338,7 @@ class ChatServer(BackgroundServer):
     ) -> None:
         if header_timeout <= 0:
             raise ValueError(f"header_timeout must be > 0 seconds, not {header_timeout}")
+        create_app(client, **options)  # a bad option is a ValueError now, not at start()
         super().__init__(
             lambda: create_app(client, **options),
             host=host,
