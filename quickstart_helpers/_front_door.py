@@ -24,13 +24,6 @@ logger = logging.getLogger("quickstart_helpers.web")
 #: Largest request body (``POST /chat``), in bytes; a bigger one gets 413.
 MAX_BODY_BYTES = 256 * 1024
 
-_REASONS = {
-    400: "The request could not be read: {detail}",
-    404: "There is nothing at {path}; the chat page is at /.",
-    405: "{method} is not allowed on {path}.",
-    413: f"The body is too large; the limit is {MAX_BODY_BYTES} bytes.",
-}
-
 
 def json_error(status: int, code: str, reason: str, **extra: Any) -> web.Response:
     return web.json_response({"error": code, "reason": reason, **extra}, status=status)
@@ -42,12 +35,12 @@ def http_error(status: int, request: web.BaseRequest | None, detail: str = "") -
     code = "request_too_large" if status == 413 else phrase.lower().replace(" ", "_")
     known = request is not None and request.method != "ERROR"
     path, method = (request.path, request.method) if known else ("this path", "This method")
-    reason = _REASONS.get(status, "{phrase}.").format(
-        path=path,
-        method=method,
-        phrase=phrase,
-        detail=scrub(detail) or "it is malformed",
-    )
+    reason = {
+        400: f"The request could not be read: {scrub(detail) or 'it is malformed'}",
+        404: f"There is nothing at {path}; the chat page is at /.",
+        405: f"{method} is not allowed on {path}.",
+        413: f"The body is too large; the limit is {MAX_BODY_BYTES} bytes.",
+    }.get(status, f"{phrase}.")
     return json_error(status, code, reason)
 
 
