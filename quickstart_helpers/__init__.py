@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     # files and the web chat
     "output_dir": "paths",
     "ChatServer": "web",
+    "serve_in_background": "web",
     # errors
     "explain_api_error": "errors",
     "MissingApiKeyError": "errors",

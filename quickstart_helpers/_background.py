@@ -1,11 +1,6 @@
-"""Serve an aiohttp application from a daemon thread with its own event loop.
-
-Both the Gemini API emulator and the web chat run this way, so a notebook (whose
-kernel owns the main event loop) or a test can start them and keep going. Both also
-share :class:`ErrorAnsweringRunner` (requests aiohttp cannot parse are answered in the
-server's own JSON error shape, not aiohttp's ``text/plain``) and
-:func:`raise_open_file_limit`.
-"""
+"""Serve an aiohttp application from a daemon thread with its own event loop, so a notebook
+(whose kernel owns the main loop) or a test can start a server and keep going. The emulator
+and the web chat both run this way."""
 
 from __future__ import annotations
 
@@ -14,38 +9,20 @@ import contextlib
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = [
-    "BackgroundServer",
-    "ErrorAnswer",
-    "ErrorAnsweringRunner",
-    "raise_open_file_limit",
-    "start_background_server",
-]
-
-#: Builds the answer to a request aiohttp could not parse: ``(status, request, detail)``
-#: to a response (the connection is closed after it).
+#: ``(status, request, detail) -> response``: the answer to a request aiohttp cannot parse.
 ErrorAnswer = Callable[[int, web.BaseRequest | None, str], web.StreamResponse]
 
 
 class ErrorAnsweringRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections answer unparsable requests with ``error_answer``.
-
-    aiohttp answers a request it cannot parse (a request line or header over the limit,
-    a broken header) itself, in ``text/plain``, before any middleware runs; this runner's
-    connection handler asks ``error_answer`` for the response instead.
-
-    Args:
-        app: The application.
-        error_answer: ``(status, request, detail) -> response``; ``detail`` is aiohttp's
-            message, folded to one line of at most 200 characters.
-        **kwargs: Passed on to ``aiohttp.web.AppRunner``.
-    """
+    """An ``AppRunner`` whose answer to a request aiohttp cannot parse (a request line over
+    the limit, a broken header: answered in ``text/plain`` before any middleware) is
+    ``error_answer(status, request, detail)``, ``detail`` being aiohttp's message on one
+    line; the connection is closed after it."""
 
     def __init__(self, app: web.Application, *, error_answer: ErrorAnswer, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
@@ -56,13 +33,7 @@ class ErrorAnsweringRunner(web.AppRunner):
         answer = self._error_answer
 
         class Handler(RequestHandler):
-            def handle_error(
-                self,
-                request: web.BaseRequest,
-                status: int = 500,
-                exc: BaseException | None = None,
-                message: str | None = None,
-            ) -> web.StreamResponse:
+            def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
                 super().handle_error(request, status, exc, message)  # logs; raises if sent
                 response = answer(status, request, " ".join((message or "").split())[:200])
                 response.force_close()
@@ -76,128 +47,91 @@ class ErrorAnsweringRunner(web.AppRunner):
         return server
 
 
-def raise_open_file_limit(target: int = 65536) -> int:
-    """Raise this process's soft limit of open files towards ``target``.
-
-    Each stream holds descriptors (a client connection; offline, also a connection to
-    the emulator and the emulator's end of it), and the common default soft limit of
-    1,024 is reached at a few hundred streams. The soft limit is raised up to the hard
-    limit, which needs no privilege. Does nothing where the OS has no such limit.
-
-    Args:
-        target: The soft limit wanted. Defaults to 65,536.
-
-    Returns:
-        The soft limit now in force (-1 for unlimited or unknown).
-    """
-    try:
-        import resource
-    except ImportError:  # Windows
-        return -1
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = target if hard == resource.RLIM_INFINITY else min(target, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            soft = want
-    return -1 if soft == resource.RLIM_INFINITY else soft
-
-
-@dataclass
 class BackgroundServer:
-    """A running aiohttp server and the thread whose loop serves it.
+    """The app ``make_app()`` builds, served on ``host``:``port`` (0 picks a free one) from a
+    daemon thread named ``name`` once :meth:`start` is called (or in a ``with`` block).
 
-    Attributes:
-        loop: The event loop the handlers run on.
-        thread: The daemon thread running ``loop``.
-        runner: The aiohttp runner (cleaned up by :meth:`stop`).
-        app: The application being served.
-        port: The TCP port it listens on.
+    ``runner_kwargs`` go to ``runner_class``; unless given, ``handler_cancellation=True``
+    (a handler stops when its client leaves) and ``shutdown_timeout=0.5`` (stopping waits
+    no longer for a stream).
     """
 
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-    runner: web.AppRunner
-    app: web.Application
-    port: int
+    def __init__(
+        self,
+        make_app: Callable[[], web.Application],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "aiohttp app",
+        ssl_context: ssl.SSLContext | None = None,
+        runner_class: type[web.AppRunner] = web.AppRunner,
+        **runner_kwargs: Any,
+    ) -> None:
+        self.make_app, self.host, self.port, self.name = make_app, host, port, name
+        self._site = (runner_class, ssl_context, {"handler_cancellation": True, **runner_kwargs})
+        self.runner: web.AppRunner | None = None
+        self.thread: threading.Thread | None = None  # and its ``loop``, made by start()
+
+    @property
+    def url(self) -> str:
+        """The server's address, e.g. ``http://127.0.0.1:8000/``."""
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def running(self) -> bool:
+        return self.runner is not None
+
+    @property
+    def app(self) -> web.Application:
+        if self.runner is None:
+            raise RuntimeError(f"{self.name} is not running; call start() first.")
+        return self.runner.app
 
     def call(self, coroutine: Any, timeout: float = 10) -> Any:
-        """Run ``coroutine`` on the server's loop and return its result.
-
-        Raises:
-            TimeoutError: It did not finish within ``timeout`` seconds.
-        """
+        """Run ``coroutine`` on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
+    def start(self) -> Any:
+        """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
+        if self.runner is None:
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=self.loop.run_forever, name=self.name)
+            self.thread.daemon = True
+            self.thread.start()
+            try:
+                self.port = self.call(self._start(), 30)
+            except Exception as exc:
+                self.stop()
+                raise RuntimeError(f"{self.name} could not start: {exc}") from exc
+        return self
+
+    async def _start(self) -> int:
+        runner_class, ssl_context, kwargs = self._site
+        runner = runner_class(self.make_app(), **{"shutdown_timeout": 0.5, **kwargs})
+        await runner.setup()
+        self.runner = runner
+        await web.TCPSite(runner, self.host, self.port, ssl_context=ssl_context).start()
+        return runner.addresses[0][1]
+
     def stop(self, timeout: float = 10) -> None:
-        """Stop the loop (the runner is cleaned up first) and wait for the thread."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout)
+        """Stop serving (the app's shutdown and cleanup run), then the loop and thread."""
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            with contextlib.suppress(Exception):  # e.g. a cleanup that took too long
+                self.call(runner.cleanup(), timeout)
+        if self.thread is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout)
+            if not self.thread.is_alive():
+                self.loop.close()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-def start_background_server(
-    make_app: Callable[[], web.Application],
-    *,
-    host: str,
-    port: int,
-    name: str,
-    ssl_context: ssl.SSLContext | None = None,
-    startup_timeout: float = 30,
-    runner_class: type[web.AppRunner] = web.AppRunner,
-    **runner_kwargs: Any,
-) -> BackgroundServer:
-    """Build an app with ``make_app`` in a new thread's loop and serve it there.
-
-    Args:
-        make_app: Returns the ``aiohttp.web.Application``; called on the new loop.
-        host: Address to listen on, e.g. ``"127.0.0.1"``.
-        port: TCP port; 0 picks a free one.
-        name: The thread's name (shown in tracebacks and debuggers).
-        ssl_context: Serve HTTPS with this context; None serves plain HTTP.
-        startup_timeout: Seconds to wait for the port to open. Defaults to 30.
-        runner_class: ``aiohttp.web.AppRunner`` or a subclass of it.
-        **runner_kwargs: Passed on to ``runner_class``. Unless given otherwise,
-            ``handler_cancellation=True`` (a handler stops when its client leaves) and
-            ``shutdown_timeout=0.5`` (seconds handlers get to finish when the server
-            stops before they are cancelled), so stopping never waits on a stream a
-            client abandoned.
-
-    Returns:
-        The running server, once its port is open.
-
-    Raises:
-        RuntimeError: The app could not be built or the port could not be opened; the
-            message says why.
-    """
-    runner_kwargs.setdefault("handler_cancellation", True)
-    runner_kwargs.setdefault("shutdown_timeout", 0.5)
-    loop = asyncio.new_event_loop()
-    started: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            app = make_app()
-            runner = runner_class(app, **runner_kwargs)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-            loop.run_until_complete(site.start())
-            started.update(app=app, runner=runner, port=runner.addresses[0][1])
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            started["error"] = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    if not ready.wait(startup_timeout):
-        raise RuntimeError(f"{name} did not open its port within {startup_timeout} s.")
-    if "error" in started:
-        raise RuntimeError(f"{name} could not start: {started['error']}") from started["error"]
-    return BackgroundServer(loop, thread, started["runner"], started["app"], started["port"])
+def start_background_server(make_app: Callable[[], web.Application], **kwargs: Any) -> Any:
+    """``BackgroundServer(make_app, **kwargs).start()``: serve it now."""
+    return BackgroundServer(make_app, **kwargs).start()

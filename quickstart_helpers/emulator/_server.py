@@ -111,14 +111,13 @@ class Emulator:
         return app
 
     def start(self) -> Emulator:
-        """Serve in a daemon thread (the open-file limit raised where the OS allows it);
-        return self once the port is open, or raise RuntimeError (e.g. the port is in use)."""
+        """Serve in a daemon thread; return self once the port is open, or raise RuntimeError
+        (e.g. the port is in use)."""
         if self._server is not None:
             return self
         if self.certificate is None:
             self.certificate = make_local_certificate()
             self._own_certificate = True
-        _background.raise_open_file_limit()
         self._server = _background.start_background_server(
             self.build_app,
             host=self.host,
