@@ -1,18 +1,17 @@
 """Every ```python block of the README runs as written: offline, fast pacing, own process.
 
-Each block runs in a process of its own, forked from a server that imported the SDK
-once (``tests/_zygote.py``), with its own environment and working folder.
+Each block runs in a Python process of its own, with its own environment and working folder.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-from . import _zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -26,6 +25,20 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
 
 
 BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+
+
+def _python(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run ``python *argv`` in ``cwd`` with exactly ``env``; what it printed, as text."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=180,
+    )
 
 
 def test_the_readme_has_python_blocks_and_they_are_found():
@@ -53,7 +66,7 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
     command = [str(script)]
     if is_test_module:
         command = ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
-    result = _zygote.run(command, cwd=tmp_path, env=env, timeout=180)
+    result = _python(command, cwd=tmp_path, env=env)
     assert result.returncode == 0, (
         f"README.md line {line}: the block failed.\n--- stdout\n{result.stdout}"
         f"\n--- stderr\n{result.stderr}"
@@ -64,10 +77,10 @@ def test_readme_python_block_runs_offline_as_written(line, code, tmp_path):
 
 
 def test_a_block_that_forgets_an_import_fails_in_its_own_process(tmp_path):
-    """The warm server imported the SDK, but a script sees only what it imports."""
+    """A block sees only what it imports (the test process imported the SDK)."""
     script = tmp_path / "snippet.py"
     script.write_text('print("before")\nclient = genai.Client()\n', encoding="utf-8")
-    result = _zygote.run([str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    result = _python([str(script)], cwd=tmp_path, env={"PATH": os.environ["PATH"]})
     assert result.returncode == 1
     assert result.stdout == "before\n"
     assert "NameError: name 'genai' is not defined" in result.stderr

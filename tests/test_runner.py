@@ -21,7 +21,6 @@ from quickstart_helpers._runner import execute_notebook, format_summary
 from quickstart_helpers.cli import main
 from quickstart_helpers.emulator import Emulator
 
-from . import _zygote
 from .notebook_compare import differences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +151,7 @@ def test_ctrl_c_shuts_every_kernel_down_and_exits_130(tmp_path):
         )
     _notebook(tmp_path / "z.ipynb", "print('never started')")
     run = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "run", "-j", "2", "--no-progress"])
+        [sys.executable, "-m", "quickstart_helpers.cli", "run", "-j", "2", "--no-progress"]
         + [str(tmp_path / f"{n}.ipynb") for n in "xyz"]
         + ["--output", str(tmp_path / "out")],
         stdout=subprocess.PIPE,
@@ -345,7 +344,7 @@ def test_summary_table_lists_each_notebook():
 def test_emulator_command_serves_an_unmodified_client(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("QUICKSTART_MODE",)}
     server = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "emulator", "--pacing", "fast"]),
+        [sys.executable, "-m", "quickstart_helpers.cli", "emulator", "--pacing", "fast"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
