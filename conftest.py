@@ -2,8 +2,8 @@
 
 - Tests never go live and never wait for recorded delays; what notebooks write goes to a
   temporary folder, one per pytest-xdist worker.
-- Tests that start Jupyter kernels, JupyterLab, Chromium or Node are marked ``slow``
-  (see :func:`pytest_collection_modifyitems`): ``pytest -m "not slow"`` is the fast tier.
+- Tests that start kernels, a browser or other processes, and load tests, are marked
+  ``slow`` (:data:`SLOW`): ``pytest -m "not slow"`` is the fast tier.
 - Kernels get TCP ports no other process of the run can take first (:func:`_hold_ports`).
 - nbval compares each notebook cell's outputs as JupyterLab and nbclient (which stores our
   notebooks) keep them (:func:`_get_kernel_message`), then checks the stored cell is the
@@ -44,34 +44,50 @@ os.environ["QUICKSTART_OUTPUT_ROOT"] = (
 
 pytest_plugins = ["pytester"]
 
-#: Test modules whose tests start Jupyter kernels, JupyterLab, Chromium or Node (or
-#: re-author recordings with espeak-ng): marked ``slow`` with every notebook and every
-#: test that uses the ``browser`` fixture. Add a module here when its tests start one.
-SLOW_MODULES = frozenset(
-    {
-        "test_authoring.py",
-        "test_display.py",
-        "test_display_thoughts.py",
-        "test_install.py",
-        "test_js_sdk.py",
-        "test_notebooks_fresh.py",
-        "test_player_browser.py",
-        "test_readme_snippets.py",
-        "test_record_keys.py",
-        "test_record_workflow.py",
-        "test_runner.py",
-    }
+#: Tests marked ``slow`` (node id prefixes: a whole module, or tests by name), besides
+#: every notebook and every test that uses the ``browser`` fixture: those that start Jupyter
+#: kernels, JupyterLab, Node, espeak-ng or a ``quickstart`` command, and the load tests
+#: (hundreds of connections, megabytes of parts). Add yours here when it starts a process.
+SLOW = (
+    "tests/test_authoring.py",
+    "tests/test_browser_lookup.py",
+    "tests/test_display.py",
+    "tests/test_display_thoughts.py",
+    "tests/test_emulator_command.py",
+    "tests/test_emulator_flood.py",
+    "tests/test_install.py",
+    "tests/test_js_sdk.py",
+    "tests/test_no_recording.py",
+    "tests/test_notebooks_fresh.py",
+    "tests/test_player_browser.py",
+    "tests/test_readme_snippets.py",
+    "tests/test_record_keys.py",
+    "tests/test_record_workflow.py",
+    "tests/test_runner.py",
+    "tests/test_conformance_rest.py::test_cli_emulator",
+    "tests/test_emulator.py::test_an_emulator_never_stopped",
+    "tests/test_emulator_hardening.py::test_500_concurrent",
+    "tests/test_interactions.py::test_an_emulator_that_serves_no_interaction",
+    "tests/test_parts.py::test_stream_parts_in_a_jupyter_kernel",
+    "tests/test_wav.py::test_a_sigkilled_writer",
+    "tests/test_wav.py::test_a_chunk_the_os_refuses",
+    "tests/test_web.py::test_quickstart_serve",
+    "tests/test_web_hardening.py::test_500_concurrent",
+    "tests/test_web_hardening.py::test_a_signal_stops_quickstart_serve",
+    "tests/test_web_hardening.py::test_a_failure_at_any_step",
+    "tests/test_web_limits.py::test_sigkill",
+    "tests/test_web_resume.py::test_quickstart_serve",
 )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: starts kernels, JupyterLab, a browser or Node")
+    config.addinivalue_line("markers", "slow: starts kernels, a browser or commands; load tests")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        if item.path.suffix == ".ipynb" or item.path.name in SLOW_MODULES or "browser" in fixtures:
+        notebook = item.path.suffix == ".ipynb"
+        if notebook or item.nodeid.startswith(SLOW) or "browser" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
 
 
