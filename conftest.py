@@ -136,15 +136,14 @@ def _hold_ports() -> None:
 
 _hold_ports()
 
-# -- nbval: outputs as nbclient keeps them --------------------------------------------
-# Why: nbval keeps a display's first payload and ignores clear_output, while JupyterLab and
-# nbclient keep the last (``update_display_data`` replaces the output with the same
-# ``display_id``; ``clear_output`` empties the cell). Our notebooks stream into updated
-# displays, so nbval alone would compare the first chunk with the stored whole answer.
-# This hook builds the cell's outputs as nbclient does and hands nbval that list when the
-# cell ends; nbval compares it as usual. The same list feeds the canonical check.
+# -- nbval's display-update hook -----------------------------------------------------
+# Why it exists: nbval keeps a display's first payload and ignores clear_output, while
+# JupyterLab and nbclient (which stores our notebooks) keep the last: update_display_data
+# replaces the output with the same display_id, clear_output empties the cell. Our
+# notebooks stream into updated displays, so nbval alone would compare the first chunk
+# with the stored whole answer. This hook builds the running cell's outputs as nbclient
+# does and hands nbval that list when the cell ends; nbval compares it as usual.
 
-_runtest = nbval_plugin.IPyNbCell.runtest
 _get_message = nbval_plugin.IPyNbFile.get_kernel_message
 
 
@@ -198,6 +197,12 @@ def _get_kernel_message(self, timeout=None, stream="iopub"):  # type: ignore[no-
         elif kind == "status" and content["execution_state"] == "idle":
             cell.test_outputs[:] = copy.deepcopy(cell.fresh)  # nbval's list, as nbclient's
         return msg
+
+
+# -- The canonical check: after nbval's, the same outputs (images too) and the execution
+# counts a fresh top-to-bottom run gives (tests/notebook_compare.py).
+
+_runtest = nbval_plugin.IPyNbCell.runtest
 
 
 def _runtest_canonical(self):  # type: ignore[no-untyped-def]
