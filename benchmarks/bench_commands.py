@@ -4,7 +4,7 @@
 notebook, offline with fast pacing, each against the same notebooks run one at a time
 (``--jobs 1``) in the same benchmark, and against issue 15's budget of 15 s. ``suite``
 times the README's test command (``pytest``, all of it) once, against its budget of
-60 s. Both run as subprocesses, as a user runs them; wall seconds.
+180 s. Both run as subprocesses, as a user runs them; wall seconds.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ LESSONS = [
     "04_audio_streaming.ipynb",
     "05_sse_web_chat.ipynb",
 ]
-#: Issue 15's budgets, in seconds.
+#: Issue 15's budget for ``quickstart run``, and issue 26's for the suite (3 minutes on
+#: 2 cores; issue 15's 60 s was withdrawn with the suite's custom process machinery).
 RUN_BUDGET_S = 15.0
-SUITE_BUDGET_S = 60.0
+SUITE_BUDGET_S = 180.0
 
 
 def _offline_env() -> dict[str, str]:
@@ -125,6 +126,6 @@ def bench_suite(options: Options) -> list[Result]:
             SUITE_BUDGET_S,
             "s",
             target=None if options.quick else 1.0,
-            baseline_name="issue 15's budget",
+            baseline_name="issue 26's budget",
         )
     ]

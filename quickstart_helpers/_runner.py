@@ -474,8 +474,8 @@ async def _execute(
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
         current["index"] = cell_index
-        if cell.cell_type == "code":
-            bar.set_postfix_str(f"cell {cell_index + 1} of {len(nb.cells)}")
+        # The bar counts code cells, as the summary does (its total is theirs).
+        bar.set_postfix_str("running")
 
     def on_cell_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
         current["done"] += 1
@@ -507,8 +507,7 @@ async def _execute(
         kernel_manager_class=_KernelManager,
         record_timing=False,
         resources={"metadata": {"path": str(path.parent.resolve())}},
-        # The kernel has answered, so it has read its connection file: delete it.
-        on_notebook_start=lambda **_: client.km.cleanup_connection_file(),
+        on_notebook_start=lambda **_: _started(nb, client.km),
         on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
     )
@@ -544,6 +543,24 @@ async def _execute(
     cells = current["done"] + (1 if uncounted else 0)
     bar.end(f"FAILED at cell {failed_cell}" if error else "ok")
     return nb, NotebookResult(path, executed, cells, seconds, mode, failed_cell, error)
+
+
+def _started(nb: Any, km: Any) -> None:
+    """Once the kernel has answered: delete its connection file (it has read it), and
+    store its spec as JupyterLab does when it opens the notebook.
+
+    JupyterLab writes the kernel's ``name``, ``display_name`` and ``language`` into
+    ``metadata.kernelspec`` (and its ``language_info``, which nbclient stores): a
+    notebook whose stored spec differs (``"Python 3"`` against ipykernel's ``"Python 3
+    (ipykernel)"``) opens marked as modified.
+    """
+    km.cleanup_connection_file()
+    spec = km.kernel_spec
+    nb.metadata["kernelspec"] = {
+        "display_name": spec.display_name,
+        "language": spec.language,
+        "name": km.kernel_name,
+    }
 
 
 def format_summary(results: list[NotebookResult]) -> str:

@@ -29,14 +29,16 @@ def _skip_the_iri_grammar() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 
-def _pacing_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--pacing``, whose default is :func:`quickstart_helpers.settings.pacing`."""
+def _pacing_option(
+    parser: argparse.ArgumentParser, default: str = "fast in CI and realtime elsewhere"
+) -> None:
+    """Add ``--pacing``; unset, the command uses ``$QUICKSTART_PACING``, else ``default``."""
     parser.add_argument(
         "--pacing",
         choices=list(settings.PACINGS),
         default=None,
         help="offline: replay recorded delays (realtime) or send at once (fast). Default: "
-        "$QUICKSTART_PACING, else fast in CI and realtime elsewhere",
+        f"$QUICKSTART_PACING, else {default}",
     )
 
 
@@ -108,7 +110,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .errors import MissingApiKeyError
 
     try:
-        args.pacing = args.pacing or settings.pacing()
+        # Full speed unless asked: a run checks notebooks, nobody watches it stream.
+        env_pacing = settings.pacing() if settings.get("QUICKSTART_PACING") else None
+        args.pacing = args.pacing or env_pacing or "fast"
         jobs = args.jobs or settings.jobs()
         mode = resolve_mode(args.mode)
         if mode == "live":
@@ -422,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("notebooks", nargs="*", help="notebooks or folders (default: notebooks/)")
     _mode_option(run)
-    _pacing_option(run)
+    _pacing_option(run, default="fast")
     run.add_argument("--output", default="build/run", help="output folder (default: build/run)")
     _jobs_option(run)
     _cell_options(run)

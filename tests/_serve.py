@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
-
-from . import _zygote
 
 
 def start_serve(
@@ -17,7 +16,7 @@ def start_serve(
     caller stops the process."""
     env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": pacing}
     process = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "serve", "--port", "0", *args]),
+        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -13,6 +13,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -21,7 +22,7 @@ from google.genai import errors, types
 
 from quickstart_helpers.emulator import Emulator
 
-from . import _zygote, conformance
+from . import conformance
 from .conformance import (
     CHAT1,
     CHAT2,
@@ -450,7 +451,7 @@ def test_foreign_origin_and_host_are_refused_as_json(http):
 def test_cli_emulator_frames_sse_with_crlf(tmp_path):
     env = {**os.environ, "QUICKSTART_PACING": "fast"}
     process = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "emulator"]),
+        [sys.executable, "-m", "quickstart_helpers.cli", "emulator"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

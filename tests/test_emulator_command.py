@@ -1,9 +1,8 @@
 """`quickstart emulator` as a real process: what it prints is all a client needs, and a
 signal stops it with nothing left on disk.
 
-Each test starts ``python -m quickstart_helpers.cli emulator`` (not through the zygote,
-so that the process's signal dispositions are the ones a shell gives it) and reads the
-``export`` lines it prints. The JavaScript SDK and curl then run with those variables
+Each test starts ``python -m quickstart_helpers.cli emulator`` and reads the ``export``
+lines it prints. The JavaScript SDK and curl then run with those variables
 and ``PATH`` only.
 """
 

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +32,6 @@ import pytest
 
 from quickstart_helpers._runner import execute_notebook
 from quickstart_helpers.emulator import CassetteStore, Emulator
-from tests import _zygote
 from tests.test_record import FAKE_KEY, STORY, scan_for_key, write_upstream
 from tests.test_record_workflow import _user_notebook
 
@@ -122,7 +122,7 @@ class Run:
         self.stderr = tmp_path / "stderr.txt"
         with self.stderr.open("wb") as err:
             self.process = subprocess.Popen(
-                _zygote.command([*argv, "--no-progress", "--output", str(tmp_path / "out")]),
+                [sys.executable, *argv, "--no-progress", "--output", str(tmp_path / "out")],
                 cwd=tmp_path,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -21,7 +21,6 @@ from quickstart_helpers._runner import execute_notebook, format_summary
 from quickstart_helpers.cli import main
 from quickstart_helpers.emulator import Emulator
 
-from . import _zygote
 from .notebook_compare import differences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +151,7 @@ def test_ctrl_c_shuts_every_kernel_down_and_exits_130(tmp_path):
         )
     _notebook(tmp_path / "z.ipynb", "print('never started')")
     run = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "run", "-j", "2", "--no-progress"])
+        [sys.executable, "-m", "quickstart_helpers.cli", "run", "-j", "2", "--no-progress"]
         + [str(tmp_path / f"{n}.ipynb") for n in "xyz"]
         + ["--output", str(tmp_path / "out")],
         stdout=subprocess.PIPE,
@@ -208,6 +207,68 @@ def test_run_refuses_a_job_count_below_one(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("QUICKSTART_JOBS", "many")
     assert main(["run", str(path), "--no-progress"]) == 2
     assert "QUICKSTART_JOBS='many' is not allowed" in capsys.readouterr().err
+
+
+def test_the_bars_count_the_code_cells_the_summary_counts(tmp_path, capsys):
+    # Markdown cells between code cells: the bar and the summary both count code cells.
+    path = _notebook(tmp_path / "mixed.ipynb", "1", "2", "3")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("between"))
+    nbformat.write(nb, path)
+    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert re.search(r"mixed\.ipynb\s+3\s", captured.out)
+    totals = set(re.findall(r"mixed: .*?\d+/(\d+)", captured.err))
+    assert totals == {"3"}, captured.err
+    assert " of 5" not in captured.err
+
+
+def _pacing_notebook(path: Path) -> Path:
+    return _notebook(path, "from quickstart_helpers import settings\nprint(settings.pacing())")
+
+
+def test_run_replays_at_full_speed_unless_asked_for_realtime(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("QUICKSTART_PACING", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    path = _pacing_notebook(tmp_path / "pace.ipynb")
+    for args, pacing in (([], "fast"), (["--pacing", "realtime"], "realtime")):
+        out = tmp_path / pacing
+        assert main(["run", str(path), "--output", str(out), "--no-progress", *args]) == 0
+        assert f"({pacing} pacing)" in capsys.readouterr().out
+        executed = nbformat.read(out / "pace.ipynb", as_version=4)
+        assert executed.cells[1].outputs[0]["text"] == f"{pacing}\n"
+
+
+def test_run_keeps_the_pacing_the_environment_asks_for(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("QUICKSTART_PACING", "realtime")
+    path = _pacing_notebook(tmp_path / "pace.ipynb")
+    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--no-progress"]) == 0
+    executed = nbformat.read(tmp_path / "out" / "pace.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "realtime\n"
+
+
+def test_a_refreshed_notebook_holds_what_jupyterlab_writes_on_opening_it(tmp_path):
+    """JupyterLab stores the running kernel's spec and language_info in the notebook's
+    metadata when it opens it: a refreshed notebook already holds them, so it does not
+    open marked as modified. Its bytes are what nbformat (JupyterLab's save) writes."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    path = tmp_path / "01_text_streaming.ipynb"
+    stale = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
+    stale.metadata["kernelspec"]["display_name"] = "Python 3"
+    nbformat.write(stale, path)
+    assert main(["refresh", str(path)]) == 0
+    refreshed = nbformat.read(path, as_version=4)
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert refreshed.metadata.kernelspec == {
+        "display_name": spec.display_name,
+        "language": spec.language,
+        "name": "python3",
+    }
+    assert refreshed.metadata.language_info["version"] == sys.version.split()[0]
+    assert all(cell.get("id") for cell in refreshed.cells)
+    assert (refreshed.nbformat, refreshed.nbformat_minor) == (4, 5)
+    assert nbformat.writes(refreshed) + "\n" == path.read_text("utf-8")
 
 
 def test_execute_notebook_runs_one_notebook_from_a_running_event_loop(tmp_path):
@@ -283,7 +344,7 @@ def test_summary_table_lists_each_notebook():
 def test_emulator_command_serves_an_unmodified_client(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("QUICKSTART_MODE",)}
     server = subprocess.Popen(
-        _zygote.command(["-m", "quickstart_helpers.cli", "emulator", "--pacing", "fast"]),
+        [sys.executable, "-m", "quickstart_helpers.cli", "emulator", "--pacing", "fast"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

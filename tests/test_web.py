@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,6 @@ from quickstart_helpers.web import (
     ChatServer,
 )
 
-from . import _zygote
 from ._serve import start_serve
 from ._store import STORE
 
@@ -455,7 +455,7 @@ def test_quickstart_serve_reports_a_taken_port() -> None:
         port = taken.getsockname()[1]
         env = {**os.environ, "QUICKSTART_MODE": "offline"}
         result = subprocess.run(
-            _zygote.command(["-m", "quickstart_helpers.cli", "serve", "--port", str(port)]),
+            [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", str(port)],
             env=env,
             capture_output=True,
             text=True,
