@@ -2,7 +2,7 @@
 
 Run: ``python3 -m uv run python scripts/author.py [FAMILY ...] [--out DIR] [--check]``.
 Without families it writes them all: text, chat, web, faults, images, interactions,
-live (``assets/cassettes/`` and the test-only ``tests/cassettes/``). ``--check`` writes
+live, openai (``assets/cassettes/`` and the test-only ``tests/cassettes/``). ``--check`` writes
 nothing and lists every file that differs from what its source makes (exit status 1).
 The live family (and ``faults``' Live cassette) needs ``espeak-ng`` and ``sox``
 (``apt-get install espeak-ng sox``); the others need nothing beyond the project.
@@ -71,6 +71,7 @@ FAMILIES: dict[str, Callable[[], list[a.Output]]] = {
     "images": _images,
     "interactions": _interactions,
     "live": _live_family,
+    "openai": lambda: _generate.openai_outputs(source("openai")),
 }
 
 

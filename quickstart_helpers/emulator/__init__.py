@@ -15,6 +15,7 @@ from ._cassette import (
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
+    OpenAICassette,
 )
 from ._cassette_io import cassette_json, dump_cassette, load_cassette, parse_cassette
 from ._protocol import RequestLog
@@ -36,6 +37,7 @@ __all__ = [
     "InteractionsCassette",
     "LiveCassette",
     "ModelsCassette",
+    "OpenAICassette",
     "Recorder",
     "RequestLog",
     "cassette_dirs",

@@ -285,23 +285,34 @@ class _CassetteBase(_Named):
     model: str = Field(min_length=1)
 
 
-class GenerateCassette(_CassetteBase):
-    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``."""
-
-    kind: Literal["generate"] = "generate"
-    faults: list[Fault] = Field(default_factory=list)
+class _ChunksCassette(_CassetteBase):
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
 
     @model_validator(mode="after")
-    def _fits(self) -> GenerateCassette:
+    def _fits(self) -> _ChunksCassette:
         if (self.error is None) == (not self.chunks):
             raise ValueError(
-                'a generate cassette has "chunks" or an "error", not both (at least one chunk)'
+                f'a {self.kind} cassette has "chunks" or an "error", not both (at least one chunk)'
             )
-        check_faults(self)
+        if isinstance(self, GenerateCassette):
+            check_faults(self)
         return self
+
+
+class GenerateCassette(_ChunksCassette):
+    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``."""
+
+    kind: Literal["generate"] = "generate"
+    faults: list[Fault] = Field(default_factory=list)
+
+
+class OpenAICassette(_ChunksCassette):
+    """A chat completion ``request`` (without ``model``) to the OpenAI compatibility endpoint
+    and its ``chat.completion.chunk`` ``chunks`` (or one ``chat.completion``) or ``error``."""
+
+    kind: Literal["openai"] = "openai"
 
 
 class LiveCassette(_CassetteBase):
@@ -367,7 +378,12 @@ class InteractionsCassette(_CassetteBase):
 
 
 AnyCassette = (
-    GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette | InteractionsCassette
+    GenerateCassette
+    | OpenAICassette
+    | LiveCassette
+    | CountTokensCassette
+    | ModelsCassette
+    | InteractionsCassette
 )
 #: Any cassette; ``kind`` picks the model.
 Cassette = Annotated[AnyCassette, Field(discriminator="kind")]

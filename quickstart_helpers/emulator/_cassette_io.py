@@ -12,7 +12,13 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import CassetteError
-from ._cassette import AnyCassette, Cassette, CountTokensCassette, InteractionsCassette
+from ._cassette import (
+    AnyCassette,
+    Cassette,
+    CountTokensCassette,
+    GenerateCassette,
+    InteractionsCassette,
+)
 
 _ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
 
@@ -54,7 +60,7 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
 def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str]]:
     from google.genai import types
 
-    for i, chunk in enumerate(getattr(cassette, "chunks", [])):
+    for i, chunk in enumerate(cassette.chunks if isinstance(cassette, GenerateCassette) else []):
         if chunk.response is not None:
             yield types.GenerateContentResponse, chunk.response, f"chunks[{i}].response"
     for t, turn in enumerate(getattr(cassette, "turns", [])):

@@ -11,7 +11,13 @@ import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, InteractionsCassette
+from ._cassette import (
+    AnyCassette,
+    CountTokensCassette,
+    GenerateCassette,
+    InteractionsCassette,
+    OpenAICassette,
+)
 from ._protocol import bare_model, short
 
 T = TypeVar("T")
@@ -158,6 +164,27 @@ def interactions_request_key(model: str, body: dict[str, Any], previous: str | N
     return _key(interactions_fields(model, body, previous))
 
 
+def openai_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Return the fields that select a chat completion's recording: the model, the messages
+    (keys set to null left out), ``tools``, ``response_format`` and ``reasoning_effort``."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    fields = {k: body.get(k) for k in ("tools", "response_format", "reasoning_effort")}
+    sent = [{k: v for k, v in m.items() if v is not None} for m in messages]
+    return {"model": bare_model(model), "messages": sent, **fields}
+
+
+def openai_key(model: str, body: dict[str, Any]) -> str:
+    """Return the key (kind first) of a chat completion request."""
+    return "openai " + _key(openai_fields(model, body))
+
+
+def last_message(body: dict[str, Any]) -> str:
+    """Return the text of a chat completion body's last message (for messages)."""
+    content = ([{}, *(body.get("messages") or [])][-1] or {}).get("content")
+    texts = content if isinstance(content, list) else [{"text": content or ""}]
+    return " ".join(str(t.get("text", "")) for t in texts if isinstance(t, dict))
+
+
 def input_text(body: dict[str, Any]) -> str:
     """Return the text of an ``interactions.create`` body's input (for messages)."""
     items = interactions_fields("", body, None)["input"]
@@ -192,6 +219,8 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     if isinstance(cassette, InteractionsCassette):
         key = interactions_request_key(cassette.model, cassette.request, cassette.previous)
         return "interactions " + key
+    if isinstance(cassette, OpenAICassette):
+        return openai_key(cassette.model, cassette.request)
     return None
 
 

@@ -40,12 +40,13 @@ from ._cassette import (
     CountTokensCassette,
     GenerateCassette,
     ModelsCassette,
+    OpenAICassette,
     RecordedError,
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
 from ._live import _LiveSession
-from ._matching import cassette_key, count_request, prompt_text
+from ._matching import cassette_key, count_request, last_message, openai_key, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model, parse_json
 from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, ms
@@ -105,7 +106,7 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
         cassette.error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
     elif status != 200 or not chunks:
         return False
-    elif isinstance(cassette, GenerateCassette):
+    elif isinstance(cassette, GenerateCassette | OpenAICassette):
         cassette.chunks = chunks
     elif isinstance(cassette, CountTokensCassette) and first:
         cassette.response = first
@@ -260,6 +261,20 @@ class Recorder:
         kind = CountTokensCassette if counting else GenerateCassette
         cassette = kind.model_construct(name=name, model=model, request=body)
         received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
+        return await self._relay(emulator, request, received, cassette)
+
+    async def openai(
+        self, emulator: Emulator, request: web.Request, model: str, body: dict[str, Any]
+    ) -> web.StreamResponse | None:
+        """Forward a chat completion to the OpenAI compatibility endpoint if the mode says
+        so, and record the answer; None: the usual route answers it."""
+        if not self.forwards(emulator.store.find_key(openai_key(model, body)) is not None):
+            return None
+        sent = {k: v for k, v in body.items() if k != "model"}
+        name = cassette_name("openai", model, last_message(body), [model, sent])
+        cassette = OpenAICassette.model_construct(name=name, model=model, request=sent)
+        version = request.match_info["version"]
+        received = ReceivedRequest("chat.completions", model, version, body)
         return await self._relay(emulator, request, received, cassette)
 
     async def models(

@@ -19,6 +19,7 @@ from ._cassette import (
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
+    OpenAICassette,
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
 from ._live_wire import LIVE_ROUTE
@@ -29,7 +30,9 @@ from ._matching import (
     input_text,
     interactions_fields,
     interactions_request_key,
+    last_message,
     nearest,
+    openai_fields,
     prompt_text,
     request_fields,
     request_key,
@@ -162,6 +165,15 @@ class CassetteStore:
         wanted = interactions_fields(model, body, previous)
         return nearest(wanted, input_text(body), candidates)
 
+    def closest_openai(self, model: str, body: dict[str, Any]) -> OpenAICassette | None:
+        """Return the ``openai`` cassette nearest a chat completion, as :meth:`closest`."""
+        candidates = [
+            (c, openai_fields(c.model, c.request), last_message(c.request))
+            for c in list(self.cassettes)
+            if isinstance(c, OpenAICassette) and not c.faulty
+        ]
+        return nearest(openai_fields(model, body), last_message(body), candidates)
+
     def live(self, model: str) -> list[LiveCassette]:
         return [
             c
@@ -201,6 +213,9 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         entry["path"] = "/v1beta/interactions"
         entry["request"] = {"model": model, **cassette.request}
         entry["previous"] = cassette.previous
+    elif isinstance(cassette, OpenAICassette):
+        entry["path"] = "/v1beta/openai/chat/completions"
+        entry["request"] = {"model": model, **cassette.request}
     elif isinstance(cassette, LiveCassette):
         entry["path"] = LIVE_ROUTE.format(version="v1beta")
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
@@ -217,6 +232,8 @@ def _prompt(cassette: AnyCassette) -> str:
         return prompt_text(count_request(cassette.request).get("contents"))
     if isinstance(cassette, InteractionsCassette):
         return input_text(cassette.request)
+    if isinstance(cassette, OpenAICassette):
+        return last_message(cassette.request)
     if isinstance(cassette, LiveCassette):
         return " / ".join(turn.input for turn in cassette.turns)
     return ", ".join(m["name"] for m in cassette.models)

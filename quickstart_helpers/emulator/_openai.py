@@ -1,0 +1,124 @@
+"""Gemini's OpenAI compatibility endpoint, ``/{version}/openai/`` (rules ``openai.*`` in
+:mod:`._profiles`): ``POST chat/completions`` answered from ``openai`` cassettes (with
+``stream``: ``data: <compact JSON>`` SSE events, then ``data: [DONE]``; without: the chunks
+merged into one ``chat.completion``), ``GET models`` and ``models/{id}`` from the catalog.
+The key comes as ``Authorization: Bearer <key>``; errors are the API's error JSON in a list."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from . import _faults, _models, _protocol
+from ._matching import _LIST, _REPLAYS, _differs, last_message, openai_fields, openai_key
+from ._protocol import ReceivedRequest, bare_model, hinted, parse_json, short
+
+if TYPE_CHECKING:
+    from ._server import Emulator
+
+
+def add_routes(app: web.Application, emulator: Emulator) -> None:
+    route, models = "/{version}/openai/", partial(_models_answer, emulator)
+    app.router.add_post(route + "chat/completions", partial(_chat, emulator))
+    app.router.add_get(route + "models", models)
+    app.router.add_get(route + "models/{model}", models)
+
+
+def error(status: int, name: str, message: str, body: dict[str, Any] | None = None) -> web.Response:
+    """The endpoint's error: ``[{"error": {"code", "message", "status"}}]`` (or ``[body]``)."""
+    body = body or {"error": {"code": status, "message": message, "status": name}}
+    text = json.dumps([body], indent=2, ensure_ascii=False) + "\n"
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def _key_error(request: web.Request) -> web.Response | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if not key.strip() or scheme.lower() != "bearer":
+        return error(403, "PERMISSION_DENIED", _protocol.MISSING_KEY_MESSAGE)
+    return error(400, "", "", _protocol.INVALID_KEY_ERROR) if key.strip() == "invalid" else None
+
+
+def merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``chat.completion`` from a stream's chunks: the texts joined, the last finish
+    reason and usage, the first chunk's id, created and model (a recorded one: as it is)."""
+    if chunks[0].get("object") == "chat.completion":
+        return chunks[0]
+    choices = [c for chunk in chunks for c in chunk.get("choices") or []]
+    text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+    finish = next((c["finish_reason"] for c in choices[::-1] if c.get("finish_reason")), None)
+    usage = next(({"usage": c["usage"]} for c in chunks[::-1] if c.get("usage")), {})
+    message = {"content": text, "role": "assistant"}
+    choice = {"finish_reason": finish, "index": 0, "message": message}
+    return {**chunks[0], "choices": [choice], "object": "chat.completion", **usage}
+
+
+async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+    if (refused := _key_error(request)) is not None:
+        return refused
+    raw = await request.read()
+    body, problem = parse_json(raw)
+    if problem or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        why = problem or "Expected an object with model and messages."
+        return error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {why}")
+    model, version = bare_model(str(body.get("model"))), request.match_info["version"]
+    if emulator.recorder is not None:  # record mode: forward what no cassette answers
+        forwarded = await emulator.recorder.openai(emulator, request, model, body)
+        if forwarded is not None:
+            return forwarded
+    received = ReceivedRequest("chat.completions", model, version, body, size=len(raw))
+    emulator.requests.append(received)
+    cassette = emulator.store.find_key(openai_key(model, body))
+    if cassette is None:  # 404, naming the nearest recording
+        closest = await hinted(emulator.store.closest_openai, model, body)
+        hint = closest if isinstance(closest, str) else "There is none to compare it with."
+        if closest is not None and not isinstance(closest, str):
+            wanted = openai_fields(model, body)
+            hint = _differs(closest, openai_fields(closest.model, closest.request), wanted)
+        refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
+        message = (
+            f"No recorded chat completion (cassette) matches this request to model {model!r} "
+            f"with the last message {short(last_message(body))!r}. {_REPLAYS} {hint} {_LIST} "
+            "record yours with `quickstart record NOTEBOOK --cassettes DIR`, or set "
+            f"GEMINI_API_KEY to run against the live API.{refusal}"
+        )
+        return error(404, "NOT_FOUND", message)
+    received.cassette = cassette.name
+    if cassette.error is not None:  # a recorded error answer
+        await emulator.sleep(cassette.error.delay_ms)
+        return error(cassette.error.status, "", "", dict(cassette.error.body))
+    if not body.get("stream"):
+        await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
+        return web.json_response(merge([c.response for c in cassette.chunks if c.response]))
+    usage = (body.get("stream_options") or {}).get("include_usage") is True
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+        for chunk in cassette.chunks:
+            await emulator.sleep(chunk.delay_ms)
+            if chunk.break_:  # the connection drops mid-stream, as a network failure
+                _faults.abort(request)
+                return response
+            payload = {k: v for k, v in (chunk.payload() or {}).items() if usage or k != "usage"}
+            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            await response.write(f"data: {text}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+    return response
+
+
+async def _models_answer(emulator: Emulator, request: web.Request) -> web.Response:
+    if (refused := _key_error(request)) is not None:
+        return refused
+    catalog = _models.catalog(emulator)
+    models = [{"id": m["name"], "object": "model", "owned_by": "google"} for m in catalog]
+    if "model" not in request.match_info:
+        return web.json_response({"object": "list", "data": models})
+    name = bare_model(request.match_info["model"])
+    found = [m for m in models if bare_model(m["id"]) == name]
+    why = f"models/{name} is not found for API version {request.match_info['version']}."
+    return web.json_response(found[0]) if found else error(404, "NOT_FOUND", why)
