@@ -379,10 +379,10 @@ class InteractionsCassette(_CassetteBase):
 
 AnyCassette = (
     GenerateCassette
-    | OpenAICassette
     | LiveCassette
     | CountTokensCassette
     | ModelsCassette
+    | OpenAICassette
     | InteractionsCassette
 )
 #: Any cassette; ``kind`` picks the model.

@@ -12,13 +12,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import CassetteError
-from ._cassette import (
-    AnyCassette,
-    Cassette,
-    CountTokensCassette,
-    GenerateCassette,
-    InteractionsCassette,
-)
+from ._cassette import AnyCassette, Cassette, CountTokensCassette, InteractionsCassette
 
 _ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
 
@@ -60,7 +54,9 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
 def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str]]:
     from google.genai import types
 
-    for i, chunk in enumerate(cassette.chunks if isinstance(cassette, GenerateCassette) else []):
+    for i, chunk in enumerate(
+        getattr(cassette, "chunks", []) if cassette.kind == "generate" else []
+    ):
         if chunk.response is not None:
             yield types.GenerateContentResponse, chunk.response, f"chunks[{i}].response"
     for t, turn in enumerate(getattr(cassette, "turns", [])):

@@ -171,7 +171,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return found
     if (cassette := found) is None:  # the API's 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body)
-        message = await off_loop(len(raw), no_recording, model, body, closest)
+        message = await off_loop(len(raw), no_recording, "generate", model, body, closest)
         if emulator.recorder is not None:
             message += " " + emulator.recorder.refusal()
         return api_error(404, "NOT_FOUND", message)

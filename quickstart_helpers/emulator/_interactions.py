@@ -30,7 +30,7 @@ from aiohttp import web
 from ..sse import format_event
 from . import _protocol
 from ._cassette import InteractionsCassette
-from ._matching import no_interaction_recording
+from ._matching import no_recording
 from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error, off_loop
 
 if TYPE_CHECKING:
@@ -143,8 +143,9 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     await loop.run_in_executor(None, emulator.store.check_interactions)
     cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
     if cassette is None:
-        best = await hinted(emulator.store.closest_interaction, model, body, previous)
-        message = await off_loop(len(raw), no_interaction_recording, model, body, previous, best)
+        best = await hinted(emulator.store.closest, model, body, previous, "interactions")
+        found = (model, body, best, previous)
+        message = await off_loop(len(raw), no_recording, "interactions", *found)
         return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())

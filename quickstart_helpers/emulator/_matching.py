@@ -8,16 +8,10 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ._cassette import (
-    AnyCassette,
-    CountTokensCassette,
-    GenerateCassette,
-    InteractionsCassette,
-    OpenAICassette,
-)
+from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, InteractionsCassette
 from ._protocol import bare_model, short
 
 T = TypeVar("T")
@@ -219,8 +213,8 @@ def cassette_key(cassette: AnyCassette) -> str | None:
     if isinstance(cassette, InteractionsCassette):
         key = interactions_request_key(cassette.model, cassette.request, cassette.previous)
         return "interactions " + key
-    if isinstance(cassette, OpenAICassette):
-        return openai_key(cassette.model, cassette.request)
+    if cassette.kind == "openai":
+        return openai_key(cassette.model, cassette.request)  # type: ignore[union-attr]
     return None
 
 
@@ -287,38 +281,47 @@ _LIST = (
 )
 
 
-def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | str | None) -> str:
-    """Return the 404 message for an unrecorded ``generateContent`` request (``closest``:
-    the nearest recording, None, or a text saying why none was searched for)."""
-    hint = closest if isinstance(closest, str) else "There is no recording to compare it with."
-    if isinstance(closest, GenerateCassette):
-        recorded = request_fields(closest.model, closest.request)
-        hint = _differs(closest, recorded, request_fields(model, body))
-    return (
-        f"No recorded response (cassette) matches this request to model {model!r} with the "
-        f"prompt {short(prompt_text(body.get('contents')))!r}. {_REPLAYS} {hint} {_LIST} "
-        "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
-        "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the README, "
-        "'Record your own cassettes'), or set GEMINI_API_KEY to run against the live API."
-    )
+#: Per cassette kind: the fields that select a request's recording (from the model, body
+#: and, for an interaction, the cassette it continues) and the text a 404 quotes.
+SELECTS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
+    "generate": (lambda m, b, _: request_fields(m, b), lambda b: prompt_text(b.get("contents"))),
+    "interactions": (interactions_fields, input_text),
+    "openai": (lambda m, b, _: openai_fields(m, b), last_message),
+}
+_RECORD = (
+    "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
+    "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the README, "
+    "'Record your own cassettes')"
+)
 
 
-def no_interaction_recording(
-    model: str, body: dict[str, Any], previous: str | None, closest: Any
+def no_recording(
+    kind: str, model: str, body: dict[str, Any], closest: Any, previous: str | None = None
 ) -> str:
-    """Return the 404 message for an unrecorded ``interactions.create`` request (``closest``
-    as :func:`no_recording`'s)."""
-    hint = "There is no interactions recording to compare it with."
-    hint = closest if isinstance(closest, str) else hint
-    if isinstance(closest, InteractionsCassette):
-        recorded = interactions_fields(closest.model, closest.request, closest.previous)
-        hint = _differs(closest, recorded, interactions_fields(model, body, previous))
-        if closest.previous:
-            hint += f" It records a turn continuing {closest.previous!r}."
-    after = f" continuing the interaction of cassette {previous!r}" if previous else ""
+    """Return the 404 message for an unrecorded request of cassette ``kind`` (``closest``: the
+    nearest recording, None, or a text saying why none was searched for; ``previous``: the
+    cassette an interaction continues)."""
+    fields, text = SELECTS[kind]
+    hint = f"There is no {'interactions ' * (kind == 'interactions')}recording to compare it with."
+    if closest is not None:
+        hint, earlier = closest, getattr(closest, "previous", None)
+    if not isinstance(hint, str):
+        recorded = fields(closest.model, closest.request, earlier)
+        hint = _differs(closest, recorded, fields(model, body, previous))
+        hint += f" It records a turn continuing {earlier!r}." if earlier else ""
+    todo = _RECORD
+    if kind == "interactions":
+        subject = "interaction"
+        about = f" continuing the interaction of cassette {previous!r}" if previous else ""
+        todo = (
+            "write an interactions cassette for yours in a folder listed in QUICKSTART_CASSETTES"
+            " (see the README, 'Cassettes'; record mode does not record the Interactions API)"
+        )
+    else:
+        subject = "response" if kind == "generate" else "chat completion"
+        quoted = "prompt" if kind == "generate" else "last message"
+        about = f" with the {quoted} {short(text(body))!r}"
     return (
-        f"No recorded interaction (cassette) matches this request to model {model!r}{after}. "
-        f"{_REPLAYS} {hint} {_LIST} write an interactions cassette for yours in a folder "
-        "listed in QUICKSTART_CASSETTES (see the README, 'Cassettes'; record mode does not "
-        "record the Interactions API), or set GEMINI_API_KEY to run against the live API."
+        f"No recorded {subject} (cassette) matches this request to model {model!r}{about}. "
+        f"{_REPLAYS} {hint} {_LIST} {todo}, or set GEMINI_API_KEY to run against the live API."
     )

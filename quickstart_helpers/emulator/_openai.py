@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import _faults, _models, _protocol
-from ._matching import _LIST, _REPLAYS, _differs, last_message, openai_fields, openai_key
-from ._protocol import ReceivedRequest, bare_model, hinted, parse_json, short
+from ._matching import no_recording, openai_key
+from ._protocol import ReceivedRequest, bare_model, hinted, parse_json
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -74,19 +74,10 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     emulator.requests.append(received)
     cassette = emulator.store.find_key(openai_key(model, body))
     if cassette is None:  # 404, naming the nearest recording
-        closest = await hinted(emulator.store.closest_openai, model, body)
-        hint = closest if isinstance(closest, str) else "There is none to compare it with."
-        if closest is not None and not isinstance(closest, str):
-            wanted = openai_fields(model, body)
-            hint = _differs(closest, openai_fields(closest.model, closest.request), wanted)
+        closest = await hinted(emulator.store.closest, model, body, None, "openai")
+        message = no_recording("openai", model, body, closest)
         refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
-        message = (
-            f"No recorded chat completion (cassette) matches this request to model {model!r} "
-            f"with the last message {short(last_message(body))!r}. {_REPLAYS} {hint} {_LIST} "
-            "record yours with `quickstart record NOTEBOOK --cassettes DIR`, or set "
-            f"GEMINI_API_KEY to run against the live API.{refusal}"
-        )
-        return error(404, "NOT_FOUND", message)
+        return error(404, "NOT_FOUND", message + refusal)
     received.cassette = cassette.name
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)

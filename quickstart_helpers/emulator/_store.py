@@ -24,17 +24,15 @@ from ._cassette import (
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
 from ._live_wire import LIVE_ROUTE
 from ._matching import (
+    SELECTS,
     cassette_key,
     count_key,
     count_request,
     input_text,
-    interactions_fields,
     interactions_request_key,
     last_message,
     nearest,
-    openai_fields,
     prompt_text,
-    request_fields,
     request_key,
 )
 from ._protocol import bare_model, short
@@ -144,35 +142,18 @@ class CassetteStore:
         ``previous``), or None. Raises as :meth:`check_interactions`."""
         return self.find_key("interactions " + interactions_request_key(model, body, previous))
 
-    def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the non-fault ``generate`` cassette :func:`~._matching.nearest` this request."""
+    def closest(
+        self, model: str, body: dict[str, Any], previous: str | None = None, kind: str = "generate"
+    ) -> Any:
+        """Return the non-fault cassette of ``kind`` (``generate``, ``interactions``, ``openai``)
+        :func:`~._matching.nearest` a request (``previous``: the cassette it continues)."""
+        fields, text = SELECTS[kind]
         candidates = [
-            (c, request_fields(c.model, c.request), prompt_text(c.request.get("contents")))
+            (c, fields(c.model, c.request, getattr(c, "previous", None)), text(c.request))
             for c in list(self.cassettes)
-            if isinstance(c, GenerateCassette) and not c.faulty
+            if c.kind == kind and not c.faulty
         ]
-        return nearest(request_fields(model, body), prompt_text(body.get("contents")), candidates)
-
-    def closest_interaction(
-        self, model: str, body: dict[str, Any], previous: str | None
-    ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette nearest a create request, as :meth:`closest`."""
-        candidates = [
-            (c, interactions_fields(c.model, c.request, c.previous), input_text(c.request))
-            for c in list(self.cassettes)
-            if isinstance(c, InteractionsCassette) and not c.faulty
-        ]
-        wanted = interactions_fields(model, body, previous)
-        return nearest(wanted, input_text(body), candidates)
-
-    def closest_openai(self, model: str, body: dict[str, Any]) -> OpenAICassette | None:
-        """Return the ``openai`` cassette nearest a chat completion, as :meth:`closest`."""
-        candidates = [
-            (c, openai_fields(c.model, c.request), last_message(c.request))
-            for c in list(self.cassettes)
-            if isinstance(c, OpenAICassette) and not c.faulty
-        ]
-        return nearest(openai_fields(model, body), last_message(body), candidates)
+        return nearest(fields(model, body, previous), text(body), candidates)
 
     def live(self, model: str) -> list[LiveCassette]:
         return [
