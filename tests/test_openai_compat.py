@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,7 +178,13 @@ def test_record_mode_records_a_compatibility_stream_that_replays(tmp_path: Path)
             _client(proxy).chat.completions.create(model=MODEL, messages=MESSAGES, **kwargs)
         )
         assert "".join(c.choices[0].delta.content for c in chunks) == ANSWER
-        (written,) = folder.glob("*.json")
+        # The SDK hangs up at `data: [DONE]`; the proxy writes the cassette once the upstream
+        # has ended its answer, a moment later.
+        for _ in range(200):
+            if proxy.recorder.written:
+                break
+            time.sleep(0.025)
+        (written,) = proxy.recorder.written
         assert KEY not in written.read_text("utf-8")
         recorded = load_cassette(written)
         assert isinstance(recorded, OpenAICassette) and len(recorded.chunks) == len(chunks)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from . import _faults, _models, _protocol
 from ._matching import no_recording, openai_key
-from ._protocol import ReceivedRequest, bare_model, hinted, parse_json
+from ._protocol import ReceivedRequest, bare_model, error_response, hinted, parse_json
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -29,18 +29,16 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_get(route + "models/{model}", models)
 
 
-def error(status: int, name: str, message: str, body: dict[str, Any] | None = None) -> web.Response:
-    """The endpoint's error: ``[{"error": {"code", "message", "status"}}]`` (or ``[body]``)."""
-    body = body or {"error": {"code": status, "message": message, "status": name}}
-    text = json.dumps([body], indent=2, ensure_ascii=False) + "\n"
-    return web.Response(text=text, status=status, content_type="application/json")
+def error(status: int, name: str, message: str) -> web.Response:
+    """The endpoint's error: ``[{"error": {"code", "message", "status"}}]``."""
+    return error_response([{"error": {"code": status, "message": message, "status": name}}], status)
 
 
 def _key_error(request: web.Request) -> web.Response | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if not key.strip() or scheme.lower() != "bearer":
         return error(403, "PERMISSION_DENIED", _protocol.MISSING_KEY_MESSAGE)
-    return error(400, "", "", _protocol.INVALID_KEY_ERROR) if key.strip() == "invalid" else None
+    return error_response([_protocol.INVALID_KEY_ERROR], 400) if key.strip() == "invalid" else None
 
 
 def merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -81,7 +79,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     received.cassette = cassette.name
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)
-        return error(cassette.error.status, "", "", dict(cassette.error.body))
+        return error_response([cassette.error.body], cassette.error.status)
     if not body.get("stream"):
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
         return web.json_response(merge([c.response for c in cassette.chunks if c.response]))

@@ -71,6 +71,9 @@ _SIGNATURES = (
     "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), on "
 )
 
+_OPENAI = "Gemini API docs, OpenAI compatibility (ai.google.dev/gemini-api/docs/openai)"
+_CAPTURES = "real gemini-2.0/2.5-flash bodies quoted in public code (2025-04, 2026-10)"
+
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
 RULES: dict[str, Rule] = {
     rule.id: rule
@@ -179,12 +182,39 @@ RULES: dict[str, Rule] = {
             f"{_B1}.",
             "The docs example (no summaries asked) shows one signature delta, its value cut.",
         ),
+        # -- OpenAI compatibility (every model) -------------------------------------------
+        Rule(
+            "openai.chat_completions",
+            "`POST /v1beta/openai/chat/completions` (key: `Authorization: Bearer`) answers a "
+            "`chat.completion`, or with `stream` `chat.completion.chunk` SSE events (compact JSON, "
+            "keys sorted, `delta.role` `assistant`) ending with `data: [DONE]`; `GET "
+            "/v1beta/openai/models[/{id}]` lists `{id: models/..., object: model, owned_by: "
+            "google}`.",
+            f"{_OPENAI}, Streaming and List models; {_CAPTURES}.",
+            "Line ends (LF LF) and every key of a chunk could not be checked live.",
+        ),
+        Rule(
+            "openai.usage_on_last_chunk",
+            "With `stream_options.include_usage` the last chunk (with `finish_reason`) carries "
+            "`usage`; `total_tokens` counts thinking, `completion_tokens` does not. Without it no "
+            "chunk has `usage` (OpenAI's contract; not checked on Gemini).",
+            f"{_CAPTURES}; envoyproxy/ai-gateway #1503 (no separate usage chunk).",
+        ),
+        Rule(
+            "openai.error_list",
+            'Errors are the API\'s error JSON in a list, `[{"error": {code, message, status}}]`; '
+            "the key `invalid` gets 400 `API_KEY_INVALID`; no key: 403 (the native message).",
+            "discuss.ai.google.dev/t/59916 (the list); llamastack/llama-stack and public "
+            "OpenAI SDK errors `Error code: 400 - [{'error': ...}]` (400 bad key).",
+            "The 403 for a missing key is the native endpoint's; not reported for this one.",
+        ),
     ]
 }
 
-#: The Interactions API's framing: it holds for every model, so every profile has it and
-#: the emulator's Interactions routes apply it without asking (a test checks both).
+#: The Interactions API's framing and the OpenAI compatibility endpoint's: they hold for every
+#: model, so every profile has them and their routes apply them without asking (tested).
 INTERACTIONS_RULES = frozenset(r for r in RULES if r.startswith("interactions."))
+_EVERY_MODEL = INTERACTIONS_RULES | {r for r in RULES if r.startswith("openai.")}
 
 #: The families, most specific first; :func:`profile_for` takes the first that matches.
 PROFILES: tuple[Profile, ...] = (
@@ -199,7 +229,7 @@ PROFILES: tuple[Profile, ...] = (
                 "live.several_parts_per_event",
             }
         )
-        | INTERACTIONS_RULES,
+        | _EVERY_MODEL,
     ),
     Profile(
         "Gemini 3",
@@ -211,9 +241,9 @@ PROFILES: tuple[Profile, ...] = (
                 "generate.function_call_signature_required",
             }
         )
-        | INTERACTIONS_RULES,
+        | _EVERY_MODEL,
     ),
-    Profile("Other models", ("*",), INTERACTIONS_RULES),
+    Profile("Other models", ("*",), _EVERY_MODEL),
 )
 
 
