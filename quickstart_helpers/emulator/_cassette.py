@@ -149,11 +149,12 @@ Fault = Annotated[
 ]
 
 
-def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
+def check_faults(cassette: _ChunksCassette | LiveCassette) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated
     (at most one fault ends the stream, per turn for ``live``)."""
     live, seen, kind = cassette.kind == "live", {}, cassette.kind
-    kinds = ("drop", "close", "go_away") if live else ("http_error", "error_event", "drop", "split")
+    kinds = ("drop", "close", "go_away") if live else ("error_event", "drop", "split")
+    kinds += ("http_error",) * (kind == "generate")  # openai: its errors are another shape
     for i, fault in enumerate(cassette.faults):
         where, turn = f"faults[{i}]", getattr(fault, "turn", None)
         at_byte = getattr(fault, "at_byte", None)
@@ -289,6 +290,7 @@ class _ChunksCassette(_CassetteBase):
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
+    faults: list[Fault] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _fits(self) -> _ChunksCassette:
@@ -296,8 +298,7 @@ class _ChunksCassette(_CassetteBase):
             raise ValueError(
                 f'a {self.kind} cassette has "chunks" or an "error", not both (at least one chunk)'
             )
-        if isinstance(self, GenerateCassette):
-            check_faults(self)
+        check_faults(self)
         return self
 
 
@@ -305,12 +306,12 @@ class GenerateCassette(_ChunksCassette):
     """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``."""
 
     kind: Literal["generate"] = "generate"
-    faults: list[Fault] = Field(default_factory=list)
 
 
 class OpenAICassette(_ChunksCassette):
     """A chat completion ``request`` (without ``model``) to the OpenAI compatibility endpoint
-    and its ``chat.completion.chunk`` ``chunks`` (or one ``chat.completion``) or ``error``."""
+    and its ``chat.completion.chunk`` ``chunks`` (or one ``chat.completion``) or ``error``
+    (``faults``: not ``http_error``)."""
 
     kind: Literal["openai"] = "openai"
 
@@ -377,13 +378,7 @@ class InteractionsCassette(_CassetteBase):
         return [e.event for e in self.events if e.event is not None]
 
 
-AnyCassette = (
-    GenerateCassette
-    | LiveCassette
-    | CountTokensCassette
-    | ModelsCassette
-    | OpenAICassette
-    | InteractionsCassette
-)
+AnyCassette = GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette
+AnyCassette |= OpenAICassette | InteractionsCassette  # type: ignore[misc]
 #: Any cassette; ``kind`` picks the model.
 Cassette = Annotated[AnyCassette, Field(discriminator="kind")]

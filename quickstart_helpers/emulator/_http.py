@@ -1,14 +1,12 @@
-"""The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
+"""The REST routes ``generateContent``, ``streamGenerateContent`` and ``countTokens``.
 
-``:streamGenerateContent?alt=sse`` sends an SSE event per recorded chunk as the API frames
-it (``tests/wire/generate/``): ``data: <JSON>``, CRLF CRLF, Google's JSON spacing (``": "``
-after a key, a bare ``,`` between members), the recorded key order; without ``alt=sse``, a
-streamed JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``; indented). ``:generateContent``
-merges the chunks. Bodies are checked with the SDK's types (:mod:`._validation`) and the
-model's rules (:func:`check_request`); an error before the first chunk is the API's error
-JSON (labelled ``text/event-stream`` on SSE, as the API does); no cassette matching: a 404
-naming the closest. Faults: :mod:`._faults`.
-"""
+``?alt=sse``: an SSE event per recorded chunk as the API frames it (``tests/wire/generate/``):
+``data: <JSON>``, CRLF CRLF, Google's spacing (``": "`` after a key, a bare ``,``), the recorded
+key order; else a streamed, indented JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``).
+``:generateContent`` merges the chunks. Bodies are checked with the SDK's types
+(:mod:`._validation`) and the model's rules (:func:`check_request`); an error before the first
+chunk is the API's error JSON (``text/event-stream`` on SSE, as the API labels it); no match: a
+404 naming the closest. Faults: :mod:`._faults`."""
 
 from __future__ import annotations
 
@@ -56,10 +54,9 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
 
 
 def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
-    """Merge a cassette's chunks into one ``GenerateContentResponse``: adjacent text (or
-    thought) parts joined, a closing empty text part's ``thoughtSignature`` put on the text
-    part before it (as a non-streaming answer carries it), the last chunk's other fields.
-    One chunk (a recorded non-streaming answer) is given as it is."""
+    """One ``GenerateContentResponse`` of a cassette's chunks (one recorded answer: as it is):
+    adjacent text (or thought) parts joined, a closing empty text part's ``thoughtSignature``
+    on the text before it (as a non-streaming answer has it), the last chunk's other fields."""
     if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
         return copy.deepcopy(cassette.chunks[0].response)
     parts: list[dict[str, Any]] = []
@@ -119,9 +116,8 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
 
 
 def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
-    """Frame one payload as the live API's SSE event: ``data: <JSON>``, CRLF CRLF (spacing
-    as the module says). ``split_json`` (to test a client's parser) indents the JSON over
-    several ``data:`` lines."""
+    """One payload as the API's SSE event (see the module); ``split_json`` (to test a client's
+    parser) indents the JSON over several ``data:`` lines."""
     if split_json:
         lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
         return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
@@ -190,12 +186,14 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
             status = code if isinstance(code, int) and 400 <= code <= 599 else 500
             return error_response({"error": error_event}, status)
         return web.json_response(merge_chunks(cassette))
-    return await _stream(emulator, request, cassette, sse=request.query.get("alt") == "sse")
+    return await stream(emulator, request, cassette, sse=request.query.get("alt") == "sse")
 
 
-async def _stream(
-    emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
+async def stream(
+    emulator: Emulator, request: web.Request, cassette: Any, *, sse: bool = True, **openai: Any
 ) -> web.StreamResponse:
+    """Stream a cassette's chunks and faults: as the module says, or (``openai``: ``framed``,
+    a payload's bytes, and ``done``, the closing event) as the OpenAI endpoint frames them."""
     kind = "text/event-stream" if sse else "application/json; charset=UTF-8"
     response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-cache"})
     await response.prepare(request)
@@ -204,6 +202,8 @@ async def _stream(
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
         nonlocal first
+        if openai:
+            return openai["framed"](payload)
         if sse:
             return sse_event(payload, emulator.sse_split_json)
         item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
@@ -225,5 +225,6 @@ async def _stream(
             return response
         if not sse:
             await response.write(b"[]" if first else b"\n]")
+        await response.write(openai.get("done", b""))
         await response.write_eof()
     return response

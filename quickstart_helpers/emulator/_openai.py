@@ -6,15 +6,13 @@ The key comes as ``Authorization: Bearer <key>``; errors are the API's error JSO
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import _faults, _models, _protocol
+from . import _http, _models, _protocol
 from ._matching import no_recording, openai_key
 from ._protocol import ReceivedRequest, bare_model, error_response, hinted, parse_json
 
@@ -84,20 +82,12 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
         return web.json_response(merge([c.response for c in cassette.chunks if c.response]))
     usage = (body.get("stream_options") or {}).get("include_usage") is True
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
-        for chunk in cassette.chunks:
-            await emulator.sleep(chunk.delay_ms)
-            if chunk.break_:  # the connection drops mid-stream, as a network failure
-                _faults.abort(request)
-                return response
-            payload = {k: v for k, v in (chunk.payload() or {}).items() if usage or k != "usage"}
-            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            await response.write(f"data: {text}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-    return response
+
+    def framed(payload: dict[str, Any]) -> bytes:
+        sent = {k: v for k, v in payload.items() if usage or k != "usage"}
+        return f"data: {json.dumps(sent, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
+
+    return await _http.stream(emulator, request, cassette, framed=framed, done=b"data: [DONE]\n\n")
 
 
 async def _models_answer(emulator: Emulator, request: web.Request) -> web.Response:
