@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, InteractionsCassette
+from ._cassette import AnyCassette, CountTokensCassette
 from ._protocol import bare_model, short
 
 T = TypeVar("T")
@@ -153,11 +153,6 @@ def interactions_fields(model: str, body: dict[str, Any], previous: str | None) 
     }
 
 
-def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
-    """Return the key of an ``interactions.create`` request."""
-    return _key(interactions_fields(model, body, previous))
-
-
 def openai_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     """Return the fields that select a chat completion's recording: the model, the messages
     (keys set to null left out), ``tools``, ``response_format`` and ``reasoning_effort``."""
@@ -167,9 +162,10 @@ def openai_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"model": bare_model(model), "messages": sent, **fields}
 
 
-def openai_key(model: str, body: dict[str, Any]) -> str:
-    """Return the key (kind first) of a chat completion request."""
-    return "openai " + _key(openai_fields(model, body))
+def key_of(kind: str, model: str, body: dict[str, Any], previous: str | None = None) -> str:
+    """Return the key (kind first) of a ``generate``, ``interactions`` or ``openai`` request
+    (``previous``: the cassette ``previous_interaction_id`` names)."""
+    return f"{kind} " + _key(SELECTS[kind][0](model, body, previous))
 
 
 def last_message(body: dict[str, Any]) -> str:
@@ -206,15 +202,11 @@ def count_key(model: str, request: dict[str, Any]) -> str:
 
 def cassette_key(cassette: AnyCassette) -> str | None:
     """Return the key (kind first) of the request a cassette answers (None: several)."""
-    if isinstance(cassette, GenerateCassette):
-        return "generate " + request_key(cassette.model, cassette.request)
     if isinstance(cassette, CountTokensCassette):
         return "count_tokens " + count_key(cassette.model, count_request(cassette.request))
-    if isinstance(cassette, InteractionsCassette):
-        key = interactions_request_key(cassette.model, cassette.request, cassette.previous)
-        return "interactions " + key
-    if cassette.kind == "openai":
-        return openai_key(cassette.model, cassette.request)  # type: ignore[union-attr]
+    if cassette.kind in SELECTS:  # generate, interactions, openai
+        earlier = getattr(cassette, "previous", None)
+        return key_of(cassette.kind, cassette.model, cassette.request, earlier)  # type: ignore[union-attr]
     return None
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from . import _http, _models, _protocol
-from ._matching import no_recording, openai_key
+from ._matching import key_of, no_recording
 from ._protocol import ReceivedRequest, bare_model, error_response, hinted, parse_json
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
             return forwarded
     received = ReceivedRequest("chat.completions", model, version, body, size=len(raw))
     emulator.requests.append(received)
-    cassette = emulator.store.find_key(openai_key(model, body))
+    cassette = emulator.store.find_key(key_of("openai", model, body))
     if cassette is None:  # 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body, None, "openai")
         message = no_recording("openai", model, body, closest)

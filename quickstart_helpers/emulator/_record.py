@@ -46,7 +46,7 @@ from ._cassette import (
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
 from ._live import _LiveSession
-from ._matching import cassette_key, count_request, last_message, openai_key, prompt_text
+from ._matching import cassette_key, count_request, key_of, last_message, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model, parse_json
 from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, ms
@@ -266,16 +266,14 @@ class Recorder:
     async def openai(
         self, emulator: Emulator, request: web.Request, model: str, body: dict[str, Any]
     ) -> web.StreamResponse | None:
-        """Forward a chat completion to the OpenAI compatibility endpoint if the mode says
-        so, and record the answer; None: the usual route answers it."""
-        if not self.forwards(emulator.store.find_key(openai_key(model, body)) is not None):
+        """Forward a chat completion if the mode says so and record it; None: replay answers."""
+        if not self.forwards(emulator.store.find_key(key_of("openai", model, body)) is not None):
             return None
         sent = {k: v for k, v in body.items() if k != "model"}
         name = cassette_name("openai", model, last_message(body), [model, sent])
-        cassette = OpenAICassette.model_construct(name=name, model=model, request=sent)
-        version = request.match_info["version"]
-        received = ReceivedRequest("chat.completions", model, version, body)
-        return await self._relay(emulator, request, received, cassette)
+        built = OpenAICassette.model_construct(name=name, model=model, request=sent)
+        logged = ReceivedRequest("chat.completions", model, request.match_info["version"], body)
+        return await self._relay(emulator, request, logged, built)
 
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool

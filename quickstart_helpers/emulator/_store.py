@@ -29,7 +29,7 @@ from ._matching import (
     count_key,
     count_request,
     input_text,
-    interactions_request_key,
+    key_of,
     last_message,
     nearest,
     prompt_text,
@@ -125,22 +125,18 @@ class CassetteStore:
             self.check_interactions()
         return self._by_key.get(key)
 
-    def find(
-        self, model: str, body: dict[str, Any], *, key: str | None = None
-    ) -> GenerateCassette | None:
-        """Return the ``generate`` cassette for this request (or its ``key``), or None."""
-        return self._by_key.get("generate " + (key or request_key(model, body)))
+    def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
+        """Return the ``generate`` cassette for this request, or None."""
+        return self._by_key.get("generate " + request_key(model, body))
 
     def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
         """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
         return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
 
-    def find_interaction(
-        self, model: str, body: dict[str, Any], previous: str | None
-    ) -> InteractionsCassette | None:
+    def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
         """Return the ``interactions`` cassette for this create request (continuing cassette
         ``previous``), or None. Raises as :meth:`check_interactions`."""
-        return self.find_key("interactions " + interactions_request_key(model, body, previous))
+        return self.find_key(key_of("interactions", model, body, previous))
 
     def closest(
         self, model: str, body: dict[str, Any], previous: str | None = None, kind: str = "generate"
