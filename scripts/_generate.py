@@ -9,7 +9,7 @@ from typing import Any
 import _authoring as a
 
 from quickstart_helpers import settings
-from quickstart_helpers.emulator import FORMAT, Chunk, GenerateCassette, OpenAICassette
+from quickstart_helpers.emulator import FORMAT, Chunk, GenerateCassette
 from quickstart_helpers.emulator._cassette import SplitFault
 from quickstart_helpers.emulator._http import sse_event
 from quickstart_helpers.retry import CONTINUE_PROMPT
@@ -222,7 +222,9 @@ def openai_outputs(family: dict[str, Any]) -> list[a.Output]:
         request["stream_options"] = {"include_usage": True}
         description = f"08_openai_compatible_streaming: turn {number} of the chat with Marlo."
         fields = {"format": FORMAT, "name": name, "kind": "openai", "model": model}
-        cassette = OpenAICassette(**fields, description=description, request=request, chunks=chunks)
+        cassette = GenerateCassette(
+            **fields, description=description, request=request, chunks=chunks
+        )
         out.append(a.cassette_file(family["folder"], cassette))
         messages.append({"role": "assistant", "content": "".join(pieces)})
     return out

@@ -15,7 +15,6 @@ from ._cassette import (
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
-    OpenAICassette,
 )
 from ._cassette_io import cassette_json, dump_cassette, load_cassette, parse_cassette
 from ._protocol import RequestLog
@@ -37,7 +36,6 @@ __all__ = [
     "InteractionsCassette",
     "LiveCassette",
     "ModelsCassette",
-    "OpenAICassette",
     "Recorder",
     "RequestLog",
     "cassette_dirs",

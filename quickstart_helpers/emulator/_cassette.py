@@ -149,7 +149,7 @@ Fault = Annotated[
 ]
 
 
-def check_faults(cassette: _ChunksCassette | LiveCassette) -> None:
+def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated
     (at most one fault ends the stream, per turn for ``live``)."""
     live, seen, kind = cassette.kind == "live", {}, cassette.kind
@@ -286,34 +286,25 @@ class _CassetteBase(_Named):
     model: str = Field(min_length=1)
 
 
-class _ChunksCassette(_CassetteBase):
+class GenerateCassette(_CassetteBase):
+    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``; with ``kind``
+    ``openai``, a chat completion ``request`` (without ``model``) to the OpenAI compatibility
+    endpoint and its ``chat.completion.chunk`` chunks (or one ``chat.completion``)."""
+
+    kind: Literal["generate", "openai"] = "generate"
+    faults: list[Fault] = Field(default_factory=list)
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
     error: RecordedError | None = None
-    faults: list[Fault] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _fits(self) -> _ChunksCassette:
+    def _fits(self) -> GenerateCassette:
         if (self.error is None) == (not self.chunks):
             raise ValueError(
                 f'a {self.kind} cassette has "chunks" or an "error", not both (at least one chunk)'
             )
         check_faults(self)
         return self
-
-
-class GenerateCassette(_ChunksCassette):
-    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``."""
-
-    kind: Literal["generate"] = "generate"
-
-
-class OpenAICassette(_ChunksCassette):
-    """A chat completion ``request`` (without ``model``) to the OpenAI compatibility endpoint
-    and its ``chat.completion.chunk`` ``chunks`` (or one ``chat.completion``) or ``error``
-    (``faults``: not ``http_error``)."""
-
-    kind: Literal["openai"] = "openai"
 
 
 class LiveCassette(_CassetteBase):
@@ -378,7 +369,8 @@ class InteractionsCassette(_CassetteBase):
         return [e.event for e in self.events if e.event is not None]
 
 
-AnyCassette = GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette
-AnyCassette |= OpenAICassette | InteractionsCassette  # type: ignore[misc]
+AnyCassette = (
+    GenerateCassette | LiveCassette | CountTokensCassette | ModelsCassette | InteractionsCassette
+)
 #: Any cassette; ``kind`` picks the model.
 Cassette = Annotated[AnyCassette, Field(discriminator="kind")]

@@ -54,10 +54,8 @@ def interactions_problems(cassette: InteractionsCassette) -> list[str]:
 def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str]]:
     from google.genai import types
 
-    for i, chunk in enumerate(
-        getattr(cassette, "chunks", []) if cassette.kind == "generate" else []
-    ):
-        if chunk.response is not None:
+    for i, chunk in enumerate(getattr(cassette, "chunks", [])):
+        if chunk.response is not None and cassette.kind == "generate":
             yield types.GenerateContentResponse, chunk.response, f"chunks[{i}].response"
     for t, turn in enumerate(getattr(cassette, "turns", [])):
         for i, m in enumerate(turn.messages):

@@ -36,13 +36,6 @@ def _captured() -> dict[tuple[str, str], type[BaseModel]]:
     }
 
 
-def _loc(loc: Any) -> str:
-    text = ""
-    for item in loc:
-        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
-    return text
-
-
 def _walk(value: Any, where: str, problems: list[str]) -> None:
     if isinstance(value, BaseModel):
         name = type(value).__name__
@@ -73,6 +66,8 @@ def _check(validate: Any, data: Any, where: str) -> list[str]:
     try:
         parsed = validate(data)
     except ValidationError as exc:
+        from ._cassette_io import _loc
+
         return [f"{where}.{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
     problems: list[str] = []
     _walk(parsed, where, problems)

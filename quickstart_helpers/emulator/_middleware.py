@@ -1,16 +1,15 @@
 """The middleware every emulator route goes through (:func:`guard`), in this order:
 
-1. Local only: the ``Host`` and a browser's ``Origin`` (http or https, any port) must name
-   this machine (127.0.0.1, ``localhost``, ``[::1]``), against DNS rebinding. CORS as the
-   live API answers it: the origin echoed; a preflight ``OPTIONS`` answered 200 with the
-   allowed methods, the requested headers and ``Access-Control-Max-Age: 3600``.
-2. Repeated slashes are one, as the live API treats them (the Python SDK with a base URL
-   ending in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
-3. The body is read within :data:`BODY_TIMEOUT` (else 408, the connection closed; 413
-   beyond the app's ``client_max_size``).
-4. Every error is the API's error JSON: 404 for an unknown route and 405 for another
-   method (naming both), 400 for JSON nested too deeply, 500 (logged) for an exception.
-"""
+1. Local only: the ``Host`` and a browser's ``Origin`` (http or https, any port) must name this
+   machine (127.0.0.1, ``localhost``, ``[::1]``), against DNS rebinding. CORS as the live API
+   answers it: the origin echoed; a preflight ``OPTIONS`` answered 200 with the allowed
+   methods, the requested headers and ``Access-Control-Max-Age: 3600``.
+2. Repeated slashes are one, as the live API treats them (the Python SDK with a base URL ending
+   in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
+3. The body is read within :data:`BODY_TIMEOUT` (else 408, the connection closed; 413 beyond
+   the app's ``client_max_size``).
+4. Every error is the API's error JSON: 404 for an unknown route and 405 for another method
+   (naming both), 400 for JSON nested too deeply, 500 (logged) for an exception."""
 
 from __future__ import annotations
 

@@ -1,16 +1,14 @@
 """Record mode: the emulator as a recording proxy in front of the live API.
 
-What no cassette answers goes, with the client's key, to an upstream (the live API, or a
-second emulator in tests), is passed on as it comes, and is recorded with each item's delay
-as the cassette models replay reads: REST answers here (``generateContent``,
-``streamGenerateContent`` as SSE or a JSON array, with an error event or a dropped
-connection, ``countTokens``, model look-ups, error answers), Live API sessions in
-:mod:`._record_stream`. A cassette is written when its exchange ends, never when the client
-left midway, never with a key or token in it (:mod:`._secrets`). Record modes
-(:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records only if the folder
-held no cassette when recording started; ``all`` re-records what cassettes answer too,
-replacing them. A mode that records records every Live API session (turns unknown at start).
-"""
+What no cassette answers goes, with the client's key, to an upstream (the live API, or a second
+emulator in tests), passes on as it comes, and is recorded, each item with its delay, in the
+cassette models replay reads: REST answers here (``generateContent`` and its streams, as SSE or
+a JSON array, with an error event or a dropped connection; ``countTokens``; model look-ups; chat
+completions; error answers), Live API sessions in :mod:`._record_stream`. A cassette is written
+when its exchange ends, never when the client left midway, never with a key or token in it
+(:mod:`._secrets`). Modes (:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records
+only into a folder that held no cassette at the start; ``all`` re-records what cassettes answer
+too; a mode that records records every Live API session (its turns unknown at the start)."""
 
 from __future__ import annotations
 
@@ -40,7 +38,6 @@ from ._cassette import (
     CountTokensCassette,
     GenerateCassette,
     ModelsCassette,
-    OpenAICassette,
     RecordedError,
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
@@ -106,7 +103,7 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
         cassette.error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
     elif status != 200 or not chunks:
         return False
-    elif isinstance(cassette, GenerateCassette | OpenAICassette):
+    elif isinstance(cassette, GenerateCassette):
         cassette.chunks = chunks
     elif isinstance(cassette, CountTokensCassette) and first:
         cassette.response = first
@@ -119,21 +116,13 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
 
 @dataclass
 class Recorder:
-    """Forwards unanswered requests upstream and writes what comes back as cassettes.
+    """Forwards unanswered requests upstream and writes what comes back as cassettes."""
 
-    Args:
-        folder: Where cassettes (and their WAV files) are written.
-        mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Base URL of the server to record (the live API by default).
-        ssl_context: Trust for the upstream's certificate; None uses the system's.
-        timeout: Seconds an upstream request may take in all.
-    """
-
-    folder: Path
-    mode: RecordMode = "once"
-    upstream: str = settings.DEFAULT_UPSTREAM
-    ssl_context: ssl.SSLContext | None = None
-    timeout: float = 600
+    folder: Path  # where cassettes (and their WAV files) are written
+    mode: RecordMode = "once"  # none, once, new_episodes or all
+    upstream: str = settings.DEFAULT_UPSTREAM  # base URL of the server recorded
+    ssl_context: ssl.SSLContext | None = None  # trust for its certificate (None: the system's)
+    timeout: float = 600  # seconds an upstream request may take in all
     written: list[Path] = field(default_factory=list)  # every cassette file written, in order
     failures: list[str] = field(default_factory=list)  # why an exchange was not recorded
     records: bool = field(init=False)  # whether this mode records anything
@@ -271,7 +260,9 @@ class Recorder:
             return None
         sent = {k: v for k, v in body.items() if k != "model"}
         name = cassette_name("openai", model, last_message(body), [model, sent])
-        built = OpenAICassette.model_construct(name=name, model=model, request=sent)
+        built = GenerateCassette.model_construct(
+            kind="openai", name=name, model=model, request=sent
+        )
         logged = ReceivedRequest("chat.completions", model, request.match_info["version"], body)
         return await self._relay(emulator, request, logged, built)
 

@@ -19,7 +19,6 @@ from ._cassette import (
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
-    OpenAICassette,
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
 from ._live_wire import LIVE_ROUTE
@@ -28,9 +27,7 @@ from ._matching import (
     cassette_key,
     count_key,
     count_request,
-    input_text,
     key_of,
-    last_message,
     nearest,
     prompt_text,
     request_key,
@@ -182,7 +179,10 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         "path": f"/v1beta/models/{model}",
         "request": getattr(cassette, "request", None),
     }
-    if isinstance(cassette, GenerateCassette):
+    if cassette.kind == "openai":
+        entry["path"] = "/v1beta/openai/chat/completions"
+        entry["request"] = {"model": model, **cassette.request}  # type: ignore[union-attr]
+    elif isinstance(cassette, GenerateCassette):
         entry["path"] += ":streamGenerateContent?alt=sse"
     elif isinstance(cassette, CountTokensCassette):
         entry["path"] += ":countTokens"
@@ -190,9 +190,6 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         entry["path"] = "/v1beta/interactions"
         entry["request"] = {"model": model, **cassette.request}
         entry["previous"] = cassette.previous
-    elif isinstance(cassette, OpenAICassette):
-        entry["path"] = "/v1beta/openai/chat/completions"
-        entry["request"] = {"model": model, **cassette.request}
     elif isinstance(cassette, LiveCassette):
         entry["path"] = LIVE_ROUTE.format(version="v1beta")
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
@@ -205,12 +202,10 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
 
 
 def _prompt(cassette: AnyCassette) -> str:
-    if isinstance(cassette, GenerateCassette | CountTokensCassette):
+    if cassette.kind in SELECTS:  # generate, interactions, openai
+        return SELECTS[cassette.kind][1](cassette.request)  # type: ignore[union-attr]
+    if isinstance(cassette, CountTokensCassette):
         return prompt_text(count_request(cassette.request).get("contents"))
-    if isinstance(cassette, InteractionsCassette):
-        return input_text(cassette.request)
-    if isinstance(cassette, OpenAICassette):
-        return last_message(cassette.request)
     if isinstance(cassette, LiveCassette):
         return " / ".join(turn.input for turn in cassette.turns)
     return ", ".join(m["name"] for m in cassette.models)
