@@ -1,21 +1,18 @@
-"""The emulator's Interactions API routes, replayed from ``interactions`` cassettes.
+"""The Interactions API routes (any version segment, as the SDK's paths in
+``google/genai/_gaos/interactions.py``), replayed from ``interactions`` cassettes.
 
-Any API version segment (the SDK's paths, ``google/genai/_gaos/interactions.py``):
 ``POST /{version}/interactions`` creates; with ``"stream": true`` the answer is
-``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF
-line ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then
-``event: done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``:
-the interaction; with ``stream=true`` its events again (after ``last_event_id`` if given).
-``POST .../{id}/cancel``: cancel one in progress (else 400 ``FAILED_PRECONDITION``);
-``DELETE``: forget it (``{}``).
-
-With ``store`` true (the default) interactions are kept by id while the emulator runs, so
-``previous_interaction_id`` chains a conversation; a create request is matched by
-:func:`~._matching.interactions_request_key`, the previous interaction counting as its
-cassette's name. Events are generated from creation, each after its ``delay_ms`` (realtime
-pacing), whether or not a client listens; ``"break": true`` drops the create request's
-connection there. No match: the API's 404 naming how it differs from the nearest recording.
-"""
+``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF line
+ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then ``event:
+done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``: the
+interaction, with ``stream=true`` its events again (after ``last_event_id`` if given); ``POST
+.../{id}/cancel`` cancels one in progress (else 400 ``FAILED_PRECONDITION``); ``DELETE`` forgets
+it (``{}``). With ``store`` true (the default) interactions are kept by id while the emulator
+runs, so ``previous_interaction_id`` chains a conversation; a create request is matched by
+:func:`~._matching.key_of`, the previous interaction counting as its cassette's name. Events
+are generated from creation, each after its ``delay_ms`` (realtime pacing), whether or not a
+client listens; ``"break": true`` drops the create request's connection there. No match: the
+API's 404 naming how it differs from the nearest recording."""
 
 from __future__ import annotations
 
@@ -44,18 +41,11 @@ DONE = "[DONE]"
 
 @dataclass
 class StoredInteraction:
-    """An interaction the emulator created, kept by id while it runs.
+    """An interaction the emulator created, kept by id while it runs."""
 
-    Attributes:
-        cassette: The recording that answers it.
-        started: Event-loop time (seconds) when it was created.
-        cancelled_at: Number of recorded events (breaks included) generated before a
-            cancel, or None when not cancelled.
-    """
-
-    cassette: InteractionsCassette
-    started: float
-    cancelled_at: int | None = None
+    cassette: InteractionsCassette  # the recording that answers it
+    started: float  # event-loop time (seconds) when it was created
+    cancelled_at: int | None = None  # events (breaks too) generated before a cancel, or None
 
     def due(self, index: int) -> float:
         """Return the loop time at which event ``index`` (breaks counted) is generated."""

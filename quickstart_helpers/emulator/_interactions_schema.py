@@ -1,12 +1,11 @@
 """Strict checks of Interactions API JSON with the SDK's own models.
 
-The SDK's models (``google.genai.interactions``) accept unknown fields and keep unknown
-variants (``UnknownStep``, ...) so a newer server never breaks an older client; a recording
-must be stricter: validated with those models, every unknown field and variant reported.
-Two fields of real streams the models lack are allowed and checked with the SDK models of
-their shape (``docs/emulator-rules.md``, "Interactions API"): ``metadata`` on
-``interaction.created``, ``metadata.usage`` on ``step.delta``.
-"""
+The SDK's models (``google.genai.interactions``) accept unknown fields and keep unknown variants
+(``UnknownStep``, ...) so a newer server never breaks an older client; a recording must be
+stricter: validated with those models, every unknown field and variant reported. Two fields of
+real streams the models lack are allowed and checked with the SDK models of their shape
+(``docs/emulator-rules.md``, "Interactions API"): ``metadata`` on ``interaction.created``,
+``metadata.usage`` on ``step.delta``."""
 
 from __future__ import annotations
 

@@ -285,6 +285,10 @@ _RECORD = (
     "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see the README, "
     "'Record your own cassettes')"
 )
+_WRITE = (
+    "write an interactions cassette for yours in a folder listed in QUICKSTART_CASSETTES (see "
+    "the README, 'Cassettes'; record mode does not record the Interactions API)"
+)
 
 
 def no_recording(
@@ -301,18 +305,10 @@ def no_recording(
         recorded = fields(closest.model, closest.request, earlier)
         hint = _differs(closest, recorded, fields(model, body, previous))
         hint += f" It records a turn continuing {earlier!r}." if earlier else ""
-    todo = _RECORD
+    subject, about, todo = "response", f" with the prompt {short(text(body))!r}", _RECORD
     if kind == "interactions":
-        subject = "interaction"
+        subject, todo = "interaction", _WRITE
         about = f" continuing the interaction of cassette {previous!r}" if previous else ""
-        todo = (
-            "write an interactions cassette for yours in a folder listed in QUICKSTART_CASSETTES"
-            " (see the README, 'Cassettes'; record mode does not record the Interactions API)"
-        )
-    else:
-        subject = "response" if kind == "generate" else "chat completion"
-        quoted = "prompt" if kind == "generate" else "last message"
-        about = f" with the {quoted} {short(text(body))!r}"
     return (
         f"No recorded {subject} (cassette) matches this request to model {model!r}{about}. "
         f"{_REPLAYS} {hint} {_LIST} {todo}, or set GEMINI_API_KEY to run against the live API."

@@ -1,14 +1,12 @@
-"""The emulator's ``models.list``, ``models.get`` and ``countTokens``.
+"""The emulator's ``models.list``, ``models.get`` and ``countTokens`` (record mode forwards
+what these do not answer upstream, :mod:`._record`).
 
-- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API,
-  as Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's),
-  else the name and the methods its cassettes serve; unknown: 404.
-- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system
-  instruction, tools), else the ``promptTokenCount`` a ``generate`` cassette of that
-  request recorded, else 404. No count is ever estimated.
-
-Record mode forwards what these do not answer upstream (:mod:`._record`).
-"""
+- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API, as
+  Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's), else the
+  name and the methods its cassettes serve; unknown: 404.
+- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system instruction,
+  tools), else the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else
+  404. No count is ever estimated."""
 
 from __future__ import annotations
 
@@ -23,7 +21,7 @@ from aiohttp import web
 from ._cassette import CountTokensCassette, GenerateCassette, LiveCassette, ModelsCassette
 from ._matching import count_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
-from ._validation import validate_count_tokens_request
+from ._validation import count_tokens_model, validate_generate_request
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -140,7 +138,7 @@ def count_answer(
 def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
     """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404:
     ``(answer, milliseconds to wait before it)``."""
-    normalized, error = validate_count_tokens_request(body)
+    normalized, error = validate_generate_request(body, count_tokens_model())
     if error is not None:
         return error, 0
     found = count_answer(emulator, model, normalized)

@@ -298,20 +298,13 @@ def recording_emulator(
     pacing: Pacing | None = None,
     shared: bool = True,
 ) -> Emulator:
-    """Return a started emulator in record mode that replays and records in ``folder``.
-
-    Args:
-        folder: The cassette folder: replayed from, and written to.
-        mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Server to record: ``$QUICKSTART_UPSTREAM``, else the live API.
-        upstream_ca: PEM file to trust for it: ``$QUICKSTART_UPSTREAM_CA``, else the system's.
-        pacing: Replay pacing of what is already recorded.
-        shared: Reuse (and keep until exit) one emulator per folder, mode and upstream.
-
-    Raises:
-        ValueError: A mode, pacing or URL that is not allowed.
-        CassetteError: A cassette already in ``folder`` is not valid.
-    """
+    """Return a started emulator in record mode that replays from and records into
+    ``folder``: ``mode`` ``none``, ``once``, ``new_episodes`` or ``all``; ``upstream``, the
+    server recorded (``$QUICKSTART_UPSTREAM``, else the live API), and ``upstream_ca``, a PEM
+    file to trust for it (``$QUICKSTART_UPSTREAM_CA``, else the system's); ``pacing`` of the
+    replays; ``shared``: reuse (and keep until exit) one emulator per folder, mode and
+    upstream. Raises ``ValueError`` (a mode, pacing or URL not allowed) or ``CassetteError``
+    (a cassette already in ``folder`` is not valid)."""
     upstream = (upstream or settings.upstream()).rstrip("/")
     if not upstream.startswith(("https://", "http://")):
         raise ValueError(f"The upstream must be an http(s):// URL, not {upstream!r}.")

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .. import _background, settings
 from ..settings import Pacing
-from . import _auth_tokens, _http, _interactions, _live, _middleware, _models, _openai
+from . import _auth_tokens, _http, _interactions, _live, _middleware, _models
 from ._protocol import RequestLog
 from ._store import CassetteStore
 from ._tls import LocalCertificate, make_local_certificate
@@ -108,7 +108,6 @@ class Emulator:
         _auth_tokens.add_routes(app, self.tokens)
         _live.add_routes(app, self)
         _interactions.add_routes(app, self)
-        _openai.add_routes(app, self)
         return app
 
     def start(self) -> Emulator:
