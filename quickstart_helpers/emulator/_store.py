@@ -89,11 +89,8 @@ class CassetteStore:
         memory (None). Raises :class:`CassetteError` if its name or request is taken,
         unless ``put`` (:meth:`put`)."""
         key = cassette_key(cassette)
-        for other in [
-            c
-            for c in self.cassettes
-            if c.name == cassette.name or (key and self._origin[c.name][0] == key)
-        ]:
+        same_request = self._by_key.get(key) if key else None
+        for other in [c for c in self.cassettes if c.name == cassette.name or c is same_request]:
             earlier = self._origin[other.name][1]
             if not put and (folder is None or earlier is None or earlier >= folder):
                 same = "share a name" if other.name == cassette.name else "answer the same request"
@@ -149,11 +146,8 @@ class CassetteStore:
         return nearest(fields(model, body, previous), text(body), candidates)
 
     def live(self, model: str) -> list[LiveCassette]:
-        return [
-            c
-            for c in self.cassettes
-            if isinstance(c, LiveCassette) and bare_model(c.model) == bare_model(model)
-        ]
+        live = [c for c in self.cassettes if isinstance(c, LiveCassette)]
+        return [c for c in live if bare_model(c.model) == bare_model(model)]
 
     def models(self) -> list[dict[str, Any]]:
         """Return the Model JSON of the ``models`` cassettes (a later one wins), by name."""
@@ -195,9 +189,8 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
         entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
-        entry["path"] = "/v1beta/" + (
-            cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
-        )
+        one = cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
+        entry["path"] = "/v1beta/" + one
     return entry
 
 
