@@ -277,9 +277,8 @@ class _Named(_Strict):
         items = [*getattr(self, "chunks", []), *getattr(self, "events", [])]
         items += [m for turn in getattr(self, "turns", []) for m in turn.messages]
         marks = ("faults", "error", "break_", "close")
-        return any(getattr(x, mark, None) for x in (self, *items) for mark in marks) or (
-            self._path is not None and "faults" in self._path.parent.parts
-        )
+        in_faults = self._path is not None and "faults" in self._path.parent.parts
+        return in_faults or any(getattr(x, m, None) for x in (self, *items) for m in marks)
 
 
 class _CassetteBase(_Named):

@@ -297,9 +297,8 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         return error_response([cassette.error.body], cassette.error.status)
     if not body.get("stream"):
         await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
-        return web.json_response(
-            merge_completion([c.response for c in cassette.chunks if c.response])
-        )
+        chunks = [c.response for c in cassette.chunks if c.response]
+        return web.json_response(merge_completion(chunks))
     usage = (body.get("stream_options") or {}).get("include_usage") is True
 
     def framed(payload: dict[str, Any]) -> bytes:

@@ -33,7 +33,7 @@ from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["StoredInteraction", "add_routes", "stored_interactions"]
+__all__ = ["StoredInteraction", "add_routes"]
 
 #: The data of the event that ends every Interactions API stream.
 DONE = "[DONE]"
@@ -78,12 +78,8 @@ class StoredInteraction:
         return {**rest, "status": status}
 
 
+#: The interactions an emulator app keeps, by id.
 _STORE = web.AppKey("quickstart_interactions", dict)
-
-
-def stored_interactions(app: web.Application) -> dict[str, StoredInteraction]:
-    """Return the interactions an emulator app keeps, by id (for tests)."""
-    return app[_STORE]
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -122,7 +118,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if not isinstance(model, str) or not model:
         message = "The offline emulator replays model interactions only: give 'model'."
         return api_error(400, "INVALID_ARGUMENT", message)
-    store = stored_interactions(request.app)
+    store = request.app[_STORE]
     previous: str | None = None
     if previous_id := body.get("previous_interaction_id"):
         if (parent := store.get(str(previous_id))) is None:
@@ -152,14 +148,13 @@ def _stored(request: web.Request) -> StoredInteraction | web.Response:
     if (error := key_error(request)) is not None:
         return error
     interaction_id = request.match_info["id"]
-    found = stored_interactions(request.app).get(interaction_id)
+    found = request.app[_STORE].get(interaction_id)
     return _not_found(interaction_id) if found is None else found
 
 
 async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if key_error(request) is None:
-        query = dict(request.query)
-        version = request.match_info["version"]
+        query, version = dict(request.query), request.match_info["version"]
         emulator.requests.append(ReceivedRequest("interactions.get", "", version, query))
     stored = _stored(request)
     if isinstance(stored, web.Response):
@@ -197,7 +192,7 @@ async def _delete(emulator: Emulator, request: web.Request) -> web.StreamRespons
     stored = _stored(request)
     if isinstance(stored, web.Response):
         return stored
-    del stored_interactions(request.app)[stored.cassette.interaction_id]
+    del request.app[_STORE][stored.cassette.interaction_id]
     return web.json_response({})
 
 

@@ -177,10 +177,8 @@ def last_message(body: dict[str, Any]) -> str:
 
 def input_text(body: dict[str, Any]) -> str:
     """Return the text of an ``interactions.create`` body's input (for messages)."""
-    items = interactions_fields("", body, None)["input"]
-    return " ".join(
-        str(i.get("text") or f"[{i.get('type')}]") for i in items if isinstance(i, dict)
-    )
+    items = [i for i in interactions_fields("", body, None)["input"] if isinstance(i, dict)]
+    return " ".join(str(i.get("text") or f"[{i.get('type')}]") for i in items)
 
 
 def count_request(body: Any) -> dict[str, Any]:
@@ -291,9 +289,7 @@ _WRITE = (
 )
 
 
-def no_recording(
-    kind: str, model: str, body: dict[str, Any], closest: Any, previous: str | None = None
-) -> str:
+def no_recording(kind: str, model: str, body: dict, closest: Any, previous: Any = None) -> str:
     """Return the 404 message for an unrecorded request of cassette ``kind`` (``closest``: the
     nearest recording, None, or a text saying why none was searched for; ``previous``: the
     cassette an interaction continues)."""

@@ -58,9 +58,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         routed, route = request, handler
         if "//" in request.rel_url.raw_path:  # routed again; aiohttp clones unread requests
             routed, route = await _merged(request)
-        if routed.body_exists:
-            if (late := await _read_in_time(routed)) is not None:
-                return late
+        if routed.body_exists and (late := await _read_in_time(routed)) is not None:
+            return late
         return await route(routed)
     except Exception as exc:  # noqa: BLE001 - answered as the API's error JSON
         return _error_answer(request, exc)
@@ -145,14 +144,12 @@ def _error_answer(request: web.Request, exc: Exception) -> web.Response:
     """The API's error JSON for what a handler raised; an HTTP redirect is raised again."""
     where = f"{request.method} {request.path}"
     if isinstance(exc, RecursionError):  # deeply nested JSON a parser or validator walked into
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. The JSON is nested too deeply."
-        )
+        why = "Invalid JSON payload received. The JSON is nested too deeply."
+        return api_error(400, "INVALID_ARGUMENT", why)
     if not isinstance(exc, web.HTTPException):
         logger.exception("The emulator failed on %s", where)
-        return api_error(
-            500, "INTERNAL", f"Internal error in the emulator: {type(exc).__name__}: {exc}"
-        )
+        why = f"Internal error in the emulator: {type(exc).__name__}: {exc}"
+        return api_error(500, "INTERNAL", why)
     if exc.status < 400:
         raise exc
     allowed = sorted(getattr(exc, "allowed_methods", ()))

@@ -182,19 +182,17 @@ RULES: dict[str, Rule] = {
             f"{_B1}.",
             "The docs example (no summaries asked) shows one signature delta, its value cut.",
         ),
-        # -- OpenAI compatibility (every model; docs/emulator-rules.md says more) ----------
+        # -- OpenAI compatibility (every model; docs/emulator-rules.md has the detail) ------
         Rule(
             "openai.chat_completions",
             "`POST .../openai/chat/completions` (key: `Authorization: Bearer`) answers a "
             "`chat.completion`, or `chat.completion.chunk` SSE events ending `data: [DONE]`.",
             f"{_OPENAI}; {_CAPTURES}.",
-            "The events' line ends could not be checked live.",
         ),
         Rule(
             "openai.usage_on_last_chunk",
             "`stream_options.include_usage` puts `usage` on the last chunk (`finish_reason`).",
             f"{_CAPTURES}; envoyproxy/ai-gateway #1503.",
-            "Usage without include_usage: not checked on Gemini (OpenAI sends none).",
         ),
         Rule(
             "openai.error_list",

@@ -252,17 +252,13 @@ class Recorder:
         received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
         return await self._relay(emulator, request, received, cassette)
 
-    async def openai(
-        self, emulator: Emulator, request: web.Request, model: str, body: dict[str, Any]
-    ) -> web.StreamResponse | None:
+    async def openai(self, emulator: Emulator, request: web.Request, model: str, body: Any) -> Any:
         """Forward a chat completion if the mode says so and record it; None: replay answers."""
         if not self.forwards(emulator.store.find_key(key_of("openai", model, body)) is not None):
             return None
-        sent = {k: v for k, v in body.items() if k != "model"}
-        name = cassette_name("openai", model, last_message(body), [model, sent])
-        built = GenerateCassette.model_construct(
-            kind="openai", name=name, model=model, request=sent
-        )
+        sent, kind = {k: v for k, v in body.items() if k != "model"}, "openai"
+        name = cassette_name(kind, model, last_message(body), [model, sent])
+        built = GenerateCassette.model_construct(kind=kind, name=name, model=model, request=sent)
         logged = ReceivedRequest("chat.completions", model, request.match_info["version"], body)
         return await self._relay(emulator, request, logged, built)
 

@@ -132,9 +132,7 @@ class CassetteStore:
         ``previous``), or None. Raises as :meth:`check_interactions`."""
         return self.find_key(key_of("interactions", model, body, previous))
 
-    def closest(
-        self, model: str, body: dict[str, Any], previous: str | None = None, kind: str = "generate"
-    ) -> Any:
+    def closest(self, model: str, body: dict, previous: Any = None, kind: str = "generate") -> Any:
         """Return the non-fault cassette of ``kind`` (``generate``, ``interactions``, ``openai``)
         :func:`~._matching.nearest` a request (``previous``: the cassette it continues)."""
         fields, text = SELECTS[kind]
