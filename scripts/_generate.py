@@ -9,7 +9,7 @@ from typing import Any
 import _authoring as a
 
 from quickstart_helpers import settings
-from quickstart_helpers.emulator import FORMAT, Chunk, GenerateCassette
+from quickstart_helpers.emulator import Chunk, GenerateCassette
 from quickstart_helpers.emulator._cassette import SplitFault
 from quickstart_helpers.emulator._http import sse_event
 from quickstart_helpers.retry import CONTINUE_PROMPT
@@ -210,21 +210,16 @@ def openai_outputs(family: dict[str, Any]) -> list[a.Output]:
         answer = a.estimate_tokens(turn["answer"])
         total = prompt + answer + a.thinking_tokens(delays[0])
         usage = {"completion_tokens": answer, "prompt_tokens": prompt, "total_tokens": total}
-        head = {"created": family["created"], "id": a.response_id(name), "model": model}
-        chunks = []
+        ids, chunks = {"created": family["created"], "id": a.response_id(name), "model": model}, []
         for i, (piece, delay) in enumerate(zip(pieces, delays, strict=True)):
-            last = {"finish_reason": "stop"} if i == len(pieces) - 1 else {}
-            choice = {"delta": {"content": piece, "role": "assistant"}, **last, "index": 0}
-            ending = {"usage": usage} if last else {}
-            body = {"choices": [choice], **head, "object": "chat.completion.chunk", **ending}
-            chunks.append(Chunk(delay_ms=delay, response=body))
+            end = {"finish_reason": "stop"} if i == len(pieces) - 1 else {}
+            choice = {"delta": {"content": piece, "role": "assistant"}, **end, "index": 0}
+            body = {"choices": [choice], **ids, "object": "chat.completion.chunk"}
+            chunks.append(Chunk(delay_ms=delay, response=body | ({"usage": usage} if end else {})))
         request = {"messages": list(messages), "stream": True}
         request["stream_options"] = {"include_usage": True}
         description = f"08_openai_compatible_streaming: turn {number} of the chat with Marlo."
-        fields = {"format": FORMAT, "name": name, "kind": "openai", "model": model}
-        cassette = GenerateCassette(
-            **fields, description=description, request=request, chunks=chunks
-        )
+        cassette = a.generate_cassette(name, description, model, request, chunks, kind="openai")
         out.append(a.cassette_file(family["folder"], cassette))
         messages.append({"role": "assistant", "content": "".join(pieces)})
     return out

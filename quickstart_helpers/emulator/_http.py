@@ -93,8 +93,7 @@ def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
     """``(function name, position from 1)`` of the first model content of the current turn
     (from the last user text) whose first ``functionCall`` part (parallel calls: only the
     first is signed) has no ``thoughtSignature``; None if every call is signed."""
-    contents = body.get("contents") or []
-    start = 0
+    contents, start = body.get("contents") or [], 0
     for index, content in enumerate(contents):
         parts = content.get("parts") or []
         if content.get("role", "user") == "user" and any("text" in p for p in parts):
@@ -208,8 +207,7 @@ async def stream(
     kind = "text/event-stream" if sse else "application/json; charset=UTF-8"
     response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-cache"})
     await response.prepare(request)
-    faults = _faults.StreamFaults(cassette, request)
-    first = True
+    faults, first = _faults.StreamFaults(cassette, request), True
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
         nonlocal first

@@ -70,8 +70,7 @@ class StoredInteraction:
     def resource(self, now: float, realtime: bool) -> dict[str, Any]:
         """The ``Interaction`` JSON as of ``now``: as recorded once finished; before that, or
         cancelled, without its output (``steps``, ``usage``) and with its status."""
-        status = self.status(now, realtime)
-        recorded = self.cassette.interaction
+        status, recorded = self.status(now, realtime), self.cassette.interaction
         if status == recorded.get("status", "completed"):
             return dict(recorded)
         rest = {k: v for k, v in recorded.items() if k not in ("steps", "usage", "updated")}
@@ -205,8 +204,7 @@ async def _replay(
     await response.prepare(request)
     try:
         for index in range(start, len(stored.cassette.events)):
-            if _realtime(emulator):
-                await emulator.sleep(round((stored.due(index) - _now()) * 1000))
+            await emulator.sleep(round((stored.due(index) - _now()) * 1000))  # fast: at once
             if stored.cancelled_at is not None and index >= stored.cancelled_at:
                 break
             event = stored.cassette.events[index].event

@@ -146,6 +146,5 @@ def violation(error: Any) -> tuple[str, str]:
         at = f" at '{where}'" if where else ""
         unknown = f'Unknown name "{name}"{at}: Cannot find field.'
         return where, f"Invalid JSON payload received. {unknown}"
-    where = _path(error["loc"])
-    shown = json.dumps(error.get("input"), default=str)[:80]
+    where, shown = _path(error["loc"]), json.dumps(error.get("input"), default=str)[:80]
     return where, f"Invalid value at '{where}' ({error['msg']}), {shown}"
