@@ -255,8 +255,8 @@ def _bearer_error(request: web.Request) -> web.Response | None:
 
 
 def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """One ``chat.completion`` from a stream's chunks: the texts joined, the last finish
-    reason and usage, the first chunk's id, created and model (a recorded one: as it is)."""
+    """One ``chat.completion`` of chunks: texts joined, the last finish reason and usage, the
+    first chunk's id, created and model (a recorded ``chat.completion``: as it is)."""
     if chunks[0].get("object") == "chat.completion":
         return chunks[0]
     choices = [c for chunk in chunks for c in chunk.get("choices") or []]

@@ -109,9 +109,8 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if isinstance(read, web.Response):
         return read
     raw, body = read
-    model = body.get("model")
+    model, version = body.get("model"), request.match_info["version"]
     name = bare_model(str(model or body.get("agent") or ""))
-    version = request.match_info["version"]
     received = ReceivedRequest("interactions.create", name, version, body, size=len(raw))
     emulator.requests.append(received)
     if not isinstance(model, str) or not model:

@@ -108,8 +108,7 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     none: ``TEXT``) count, no other setting (temperature, ...)."""
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
-    instruction = body.get("systemInstruction")
-    contents = _normalize(body.get("contents"))
+    instruction, contents = body.get("systemInstruction"), _normalize(body.get("contents"))
     fields = {
         "model": bare_model(model),
         "history": contents[:-1],

@@ -71,7 +71,6 @@ _SIGNATURES = (
     "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), on "
 )
 
-_OPENAI = "Gemini API docs, OpenAI compatibility (ai.google.dev/gemini-api/docs/openai)"
 _CAPTURES = "real gemini-2.0/2.5-flash bodies quoted in public code"
 
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
@@ -187,7 +186,7 @@ RULES: dict[str, Rule] = {
             "openai.chat_completions",
             "`POST .../openai/chat/completions` (key: `Authorization: Bearer`) answers a "
             "`chat.completion`, or `chat.completion.chunk` SSE events ending `data: [DONE]`.",
-            f"{_OPENAI}; {_CAPTURES}.",
+            f"ai.google.dev/gemini-api/docs/openai (OpenAI compatibility); {_CAPTURES}.",
         ),
         Rule(
             "openai.usage_on_last_chunk",
