@@ -271,8 +271,7 @@ def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
 async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if (refused := _bearer_error(request)) is not None:
         return refused
-    raw = await request.read()
-    body, problem = parse_json(raw)
+    body, problem = parse_json(raw := await request.read())
     if problem or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         why = problem or "Expected an object with model and messages."
         return openai_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {why}")

@@ -162,16 +162,14 @@ def openai_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def key_of(kind: str, model: str, body: dict[str, Any], previous: str | None = None) -> str:
-    """Return the key (kind first) of a ``generate``, ``interactions`` or ``openai`` request
-    (``previous``: the cassette ``previous_interaction_id`` names)."""
+    """Return the key (kind first) of a request of cassette ``kind`` (:data:`SELECTS`)."""
     return f"{kind} " + _key(SELECTS[kind][0](model, body, previous))
 
 
 def last_message(body: dict[str, Any]) -> str:
     """Return the text of a chat completion body's last message (for messages)."""
-    content = ([{}, *(body.get("messages") or [])][-1] or {}).get("content")
-    texts = content if isinstance(content, list) else [{"text": content or ""}]
-    return " ".join(str(t.get("text", "")) for t in texts if isinstance(t, dict))
+    content = ([{}, *(body.get("messages") or [])][-1] or {}).get("content") or ""
+    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
 def input_text(body: dict[str, Any]) -> str:
@@ -217,9 +215,7 @@ def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return [name for name in {**recorded, **wanted} if recorded.get(name) != wanted.get(name)]
 
 
-def nearest(
-    wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
-) -> T | None:
+def nearest(wanted: dict, text: str, candidates: Sequence[tuple[T, dict, str]]) -> T | None:
     """Return the ``item`` of the ``(item, fields, text)`` differing from ``wanted`` in the
     fewest fields, then with the text most like ``text`` (:data:`HINT_CHARS`), or None."""
 
@@ -263,15 +259,8 @@ def _differs(cassette: AnyCassette, recorded: dict[str, Any], wanted: dict[str, 
     )
 
 
-_REPLAYS = "The offline emulator only replays recordings and never makes an answer up."
-_LIST = (
-    "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
-    "request as a client sends it),"
-)
-
-
-#: Per cassette kind: the fields that select a request's recording (from the model, body
-#: and, for an interaction, the cassette it continues) and the text a 404 quotes.
+#: Per cassette kind: the fields that select a request's recording (from the model, body and,
+#: for an interaction, the cassette ``previous_interaction_id`` names) and the text a 404 quotes.
 SELECTS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "generate": (lambda m, b, _: request_fields(m, b), lambda b: prompt_text(b.get("contents"))),
     "interactions": (interactions_fields, input_text),
@@ -290,8 +279,7 @@ _WRITE = (
 
 def no_recording(kind: str, model: str, body: dict, closest: Any, previous: Any = None) -> str:
     """Return the 404 message for an unrecorded request of cassette ``kind`` (``closest``: the
-    nearest recording, None, or a text saying why none was searched for; ``previous``: the
-    cassette an interaction continues)."""
+    nearest recording, None, or why none was searched for; ``previous``: as :func:`key_of`)."""
     fields, text = SELECTS[kind]
     hint = f"There is no {'interactions ' * (kind == 'interactions')}recording to compare it with."
     if closest is not None:
@@ -305,6 +293,8 @@ def no_recording(kind: str, model: str, body: dict, closest: Any, previous: Any 
         subject, todo = "interaction", _WRITE
         about = f" continuing the interaction of cassette {previous!r}" if previous else ""
     return (
-        f"No recorded {subject} (cassette) matches this request to model {model!r}{about}. "
-        f"{_REPLAYS} {hint} {_LIST} {todo}, or set GEMINI_API_KEY to run against the live API."
+        f"No recorded {subject} (cassette) matches this request to model {model!r}{about}. The "
+        f"offline emulator only replays recordings and never makes an answer up. {hint} List "
+        "what is recorded with `quickstart cassettes` (`--json` prints each recorded request as "
+        f"a client sends it), {todo}, or set GEMINI_API_KEY to run against the live API."
     )

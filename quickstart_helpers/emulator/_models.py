@@ -111,9 +111,7 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
     return api_error(404, "NOT_FOUND", why)
 
 
-def count_answer(
-    emulator: Emulator, model: str, body: Any
-) -> tuple[int, dict[str, Any], int] | None:
+def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict, int] | None:
     """Return ``(status, JSON, milliseconds to wait)`` a recording gives for a
     ``countTokens`` body, or None."""
     recorded = emulator.store.find_count(model, body)

@@ -128,13 +128,11 @@ class CassetteStore:
         return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
 
     def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
-        """Return the ``interactions`` cassette for this create request (continuing cassette
-        ``previous``), or None. Raises as :meth:`check_interactions`."""
+        """Return the interactions cassette of a create request continuing ``previous``, or None."""
         return self.find_key(key_of("interactions", model, body, previous))
 
     def closest(self, model: str, body: dict, previous: Any = None, kind: str = "generate") -> Any:
-        """Return the non-fault cassette of ``kind`` (``generate``, ``interactions``, ``openai``)
-        :func:`~._matching.nearest` a request (``previous``: the cassette it continues)."""
+        """Return the non-fault cassette of ``kind`` :func:`~._matching.nearest` a request."""
         fields, text = SELECTS[kind]
         candidates = [
             (c, fields(c.model, c.request, getattr(c, "previous", None)), text(c.request))
