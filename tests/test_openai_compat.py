@@ -197,3 +197,29 @@ def test_record_mode_records_a_compatibility_stream_that_replays(tmp_path: Path)
         assert [c.model_dump() for c in replayed] == [c.model_dump() for c in chunks]
     finally:
         replay.stop()
+
+
+def test_a_body_that_is_not_a_chat_request_gets_the_400_list(emulator):
+    url = f"{emulator.base_url}/v1beta/openai/chat/completions"
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    answer = _http(emulator).post(url, content=b"{not json", headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()[0]["error"]["status"] == "INVALID_ARGUMENT"
+    assert answer.json()[0]["error"]["message"].startswith("Invalid JSON payload received.")
+
+
+def test_a_recorded_drop_fault_breaks_the_compatibility_stream(tmp_path):
+    broken = json.loads((SHIPPED / "openai_marlo_1.json").read_text("utf-8"))
+    broken["name"], broken["faults"] = "openai_dropped", [{"fault": "drop", "after": 2}]
+    (tmp_path / "dropped.json").write_text(json.dumps(broken), "utf-8")
+    dropping = Emulator(store=CassetteStore([tmp_path]), pacing="fast").start()
+    try:
+        stream = _client(dropping).chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True
+        )
+        received = []
+        with pytest.raises(httpx.RemoteProtocolError):  # as a dropped connection live
+            received.extend(c.choices[0].delta.content for c in stream)
+        assert len(received) == 2
+    finally:
+        dropping.stop()
