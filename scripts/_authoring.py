@@ -231,11 +231,11 @@ def generate_cassette(
     chunks: list[Chunk],
     **fields: Any,
 ) -> GenerateCassette:
-    """A ``generate`` cassette model (``fields``: e.g. ``faults``)."""
+    """A ``generate`` cassette model (``fields``: e.g. ``faults``, or ``kind="openai"``)."""
     return GenerateCassette(
         format=FORMAT,
         name=name,
-        kind="generate",
+        kind=fields.pop("kind", "generate"),
         description=description,
         model=model,
         request=request,

@@ -196,3 +196,30 @@ def fault_outputs(family: dict[str, Any]) -> list[a.Output]:
 def _text(chunk: Chunk) -> str:
     parts = chunk.response["candidates"][0]["content"]["parts"]  # type: ignore[index]
     return "".join(p.get("text", "") for p in parts)
+
+
+def openai_outputs(family: dict[str, Any]) -> list[a.Output]:
+    """Every cassette of the openai family (see openai.toml's comment)."""
+    model, out = getattr(settings, family["model"]), []
+    messages = [{"role": "system", "content": family["system"]}]
+    for number, turn in enumerate(family["turns"], 1):
+        name, pieces = f"{family['name']}_{number}", _chunks(turn, turn["prompt"])
+        messages.append({"role": "user", "content": turn["prompt"]})
+        delays = a.stream_delays(len(pieces), seed=name)
+        prompt = a.estimate_tokens(" ".join(m["content"] for m in messages))
+        answer = a.estimate_tokens(turn["answer"])
+        total = prompt + answer + a.thinking_tokens(delays[0])
+        usage = {"completion_tokens": answer, "prompt_tokens": prompt, "total_tokens": total}
+        ids, chunks = {"created": family["created"], "id": a.response_id(name), "model": model}, []
+        for i, (piece, delay) in enumerate(zip(pieces, delays, strict=True)):
+            end = {"finish_reason": "stop"} if i == len(pieces) - 1 else {}
+            choice = {"delta": {"content": piece, "role": "assistant"}, **end, "index": 0}
+            body = {"choices": [choice], **ids, "object": "chat.completion.chunk"}
+            chunks.append(Chunk(delay_ms=delay, response=body | ({"usage": usage} if end else {})))
+        request = {"messages": list(messages), "stream": True}
+        request["stream_options"] = {"include_usage": True}
+        description = f"08_openai_compatible_streaming: turn {number} of the chat with Marlo."
+        cassette = a.generate_cassette(name, description, model, request, chunks, kind="openai")
+        out.append(a.cassette_file(family["folder"], cassette))
+        messages.append({"role": "assistant", "content": "".join(pieces)})
+    return out

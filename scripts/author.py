@@ -1,18 +1,17 @@
 """Author every shipped recording from its source: ``scripts/recordings/<family>.toml``.
 
-Run: ``python3 -m uv run python scripts/author.py [FAMILY ...] [--out DIR] [--check]``.
-Without families it writes them all: text, chat, web, faults, images, interactions,
-live (``assets/cassettes/`` and the test-only ``tests/cassettes/``). ``--check`` writes
-nothing and lists every file that differs from what its source makes (exit status 1).
-The live family (and ``faults``' Live cassette) needs ``espeak-ng`` and ``sox``
-(``apt-get install espeak-ng sox``); the others need nothing beyond the project.
+Run: ``python3 -m uv run python scripts/author.py [FAMILY ...] [--out DIR] [--check]``. Without
+families it writes them all: text, chat, web, faults, images, interactions, live, openai
+(``assets/cassettes/`` and the test-only ``tests/cassettes/``). ``--check`` writes nothing and
+lists every file that differs from what its source makes (exit status 1). The live family (and
+``faults``' Live cassette) needs ``espeak-ng`` and ``sox`` (``apt-get install espeak-ng sox``);
+the others need nothing beyond the project.
 
-Each family's TOML holds its prompts, answers and the rules it is cut and paced by
-(its opening comment says which); ``scripts/_generate.py``, ``_storyboard.py``,
-``_interactions.py`` and ``_live.py`` are the code those rules need. The cassettes are
-the emulator's own models, written by ``_authoring.cassette_file``; the output is
-deterministic, so running the command again rewrites the same bytes.
-"""
+Each family's TOML holds its prompts, answers and the rules it is cut and paced by (its opening
+comment says which); ``scripts/_generate.py``, ``_storyboard.py``, ``_interactions.py`` and
+``_live.py`` are the code those rules need. The cassettes are the emulator's own models, written
+by ``_authoring.cassette_file``; the output is deterministic, so running the command again
+rewrites the same bytes."""
 
 from __future__ import annotations
 
@@ -71,6 +70,7 @@ FAMILIES: dict[str, Callable[[], list[a.Output]]] = {
     "images": _images,
     "interactions": _interactions,
     "live": _live_family,
+    "openai": lambda: _generate.openai_outputs(source("openai")),
 }
 
 

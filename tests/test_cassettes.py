@@ -72,8 +72,8 @@ def test_a_wrong_kind_fails(tmp_path):
     with pytest.raises(CassetteError, match=r"kind\.json is not a valid cassette") as info:
         load_cassette(path)
     assert (
-        "does not match any of the expected tags: 'generate', 'live', 'count_tokens', 'models'"
-        in str(info.value)
+        "does not match any of the expected tags: 'generate', 'openai', 'live', 'count_tokens', "
+        "'models'" in str(info.value)
     )
 
 

@@ -153,7 +153,8 @@ def check_faults(cassette: GenerateCassette | LiveCassette) -> None:
     """Check that each fault suits the cassette's kind, lies within it and is not repeated
     (at most one fault ends the stream, per turn for ``live``)."""
     live, seen, kind = cassette.kind == "live", {}, cassette.kind
-    kinds = ("drop", "close", "go_away") if live else ("http_error", "error_event", "drop", "split")
+    kinds = ("drop", "close", "go_away") if live else ("error_event", "drop", "split")
+    kinds += ("http_error",) * (kind == "generate")  # openai: its errors are another shape
     for i, fault in enumerate(cassette.faults):
         where, turn = f"faults[{i}]", getattr(fault, "turn", None)
         at_byte = getattr(fault, "at_byte", None)
@@ -276,9 +277,8 @@ class _Named(_Strict):
         items = [*getattr(self, "chunks", []), *getattr(self, "events", [])]
         items += [m for turn in getattr(self, "turns", []) for m in turn.messages]
         marks = ("faults", "error", "break_", "close")
-        return any(getattr(x, mark, None) for x in (self, *items) for mark in marks) or (
-            self._path is not None and "faults" in self._path.parent.parts
-        )
+        in_faults = self._path is not None and "faults" in self._path.parent.parts
+        return in_faults or any(getattr(x, m, None) for x in (self, *items) for m in marks)
 
 
 class _CassetteBase(_Named):
@@ -286,9 +286,11 @@ class _CassetteBase(_Named):
 
 
 class GenerateCassette(_CassetteBase):
-    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``."""
+    """A ``generateContent`` ``request`` body and its ``chunks`` or ``error``; with ``kind``
+    ``openai``, a chat completion ``request`` (without ``model``) to the OpenAI compatibility
+    endpoint and its ``chat.completion.chunk`` chunks (or one ``chat.completion``)."""
 
-    kind: Literal["generate"] = "generate"
+    kind: Literal["generate", "openai"] = "generate"
     faults: list[Fault] = Field(default_factory=list)
     request: dict[str, Any]
     chunks: list[Chunk] = Field(default_factory=list)
@@ -298,7 +300,7 @@ class GenerateCassette(_CassetteBase):
     def _fits(self) -> GenerateCassette:
         if (self.error is None) == (not self.chunks):
             raise ValueError(
-                'a generate cassette has "chunks" or an "error", not both (at least one chunk)'
+                f'a {self.kind} cassette has "chunks" or an "error", not both (at least one chunk)'
             )
         check_faults(self)
         return self

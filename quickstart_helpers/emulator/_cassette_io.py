@@ -55,7 +55,7 @@ def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str
     from google.genai import types
 
     for i, chunk in enumerate(getattr(cassette, "chunks", [])):
-        if chunk.response is not None:
+        if chunk.response is not None and cassette.kind == "generate":
             yield types.GenerateContentResponse, chunk.response, f"chunks[{i}].response"
     for t, turn in enumerate(getattr(cassette, "turns", [])):
         for i, m in enumerate(turn.messages):

@@ -1,14 +1,16 @@
-"""The emulator's REST routes: ``generateContent``, ``streamGenerateContent``, ``countTokens``.
+"""The REST routes ``generateContent``, ``streamGenerateContent``, ``countTokens`` and, at the
+end, Gemini's OpenAI compatibility endpoint ``/{version}/openai/`` (rules ``openai.*``,
+:mod:`._profiles`): ``POST chat/completions`` from ``openai`` cassettes (``stream``: compact
+``data:`` events, then ``data: [DONE]``; else the chunks merged into a ``chat.completion``),
+``GET models[/{id}]`` from the catalog, the key as ``Authorization: Bearer``, errors in a list.
 
-``:streamGenerateContent?alt=sse`` sends an SSE event per recorded chunk as the API frames
-it (``tests/wire/generate/``): ``data: <JSON>``, CRLF CRLF, Google's JSON spacing (``": "``
-after a key, a bare ``,`` between members), the recorded key order; without ``alt=sse``, a
-streamed JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``; indented). ``:generateContent``
-merges the chunks. Bodies are checked with the SDK's types (:mod:`._validation`) and the
-model's rules (:func:`check_request`); an error before the first chunk is the API's error
-JSON (labelled ``text/event-stream`` on SSE, as the API does); no cassette matching: a 404
-naming the closest. Faults: :mod:`._faults`.
-"""
+``?alt=sse``: an SSE event per recorded chunk as the API frames it (``tests/wire/generate/``):
+``data: <JSON>``, CRLF CRLF, Google's spacing (``": "`` after a key, a bare ``,``), the recorded
+key order; else a streamed, indented JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``).
+``:generateContent`` merges the chunks. Bodies are checked with the SDK's types
+(:mod:`._validation`) and the model's rules (:func:`check_request`); an error before the first
+chunk is the API's error JSON (``text/event-stream`` on SSE, as the API labels it); no match: a
+404 naming the closest. Faults: :mod:`._faults`."""
 
 from __future__ import annotations
 
@@ -23,16 +25,19 @@ from aiohttp import web
 
 from . import _faults, _models
 from ._cassette import GenerateCassette
-from ._matching import no_recording
+from ._matching import key_of, no_recording
 from ._profiles import profile_for
 from ._protocol import (
     IMAGE_OUTPUT_MODELS,
+    INVALID_KEY_ERROR,
+    MISSING_KEY_MESSAGE,
     ReceivedRequest,
     api_error,
     bare_model,
     error_response,
     hinted,
     off_loop,
+    parse_json,
     read_keyed_json,
 )
 from ._validation import validate_generate_request
@@ -53,13 +58,16 @@ MISSING_SIGNATURE = (
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_post("/{version}/models/{model_method}", functools.partial(_generate, emulator))
+    models = functools.partial(_openai_models, emulator)
+    app.router.add_post("/{version}/openai/chat/completions", functools.partial(_chat, emulator))
+    app.router.add_get("/{version}/openai/models", models)
+    app.router.add_get("/{version}/openai/models/{model}", models)
 
 
 def merge_chunks(cassette: GenerateCassette) -> dict[str, Any]:
-    """Merge a cassette's chunks into one ``GenerateContentResponse``: adjacent text (or
-    thought) parts joined, a closing empty text part's ``thoughtSignature`` put on the text
-    part before it (as a non-streaming answer carries it), the last chunk's other fields.
-    One chunk (a recorded non-streaming answer) is given as it is."""
+    """One ``GenerateContentResponse`` of a cassette's chunks (one recorded answer: as it is):
+    adjacent text (or thought) parts joined, a closing empty text part's ``thoughtSignature``
+    on the text before it (as a non-streaming answer has it), the last chunk's other fields."""
     if len(cassette.chunks) == 1 and cassette.chunks[0].response is not None:
         return copy.deepcopy(cassette.chunks[0].response)
     parts: list[dict[str, Any]] = []
@@ -85,8 +93,7 @@ def _missing_signature(body: dict[str, Any]) -> tuple[str, int] | None:
     """``(function name, position from 1)`` of the first model content of the current turn
     (from the last user text) whose first ``functionCall`` part (parallel calls: only the
     first is signed) has no ``thoughtSignature``; None if every call is signed."""
-    contents = body.get("contents") or []
-    start = 0
+    contents, start = body.get("contents") or [], 0
     for index, content in enumerate(contents):
         parts = content.get("parts") or []
         if content.get("role", "user") == "user" and any("text" in p for p in parts):
@@ -119,9 +126,8 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
 
 
 def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
-    """Frame one payload as the live API's SSE event: ``data: <JSON>``, CRLF CRLF (spacing
-    as the module says). ``split_json`` (to test a client's parser) indents the JSON over
-    several ``data:`` lines."""
+    """One payload as the API's SSE event (see the module); ``split_json`` (to test a client's
+    parser) indents the JSON over several ``data:`` lines."""
     if split_json:
         lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
         return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
@@ -171,7 +177,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         return found
     if (cassette := found) is None:  # the API's 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body)
-        message = await off_loop(len(raw), no_recording, model, body, closest)
+        message = await off_loop(len(raw), no_recording, "generate", model, body, closest)
         if emulator.recorder is not None:
             message += " " + emulator.recorder.refusal()
         return api_error(404, "NOT_FOUND", message)
@@ -190,20 +196,23 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
             status = code if isinstance(code, int) and 400 <= code <= 599 else 500
             return error_response({"error": error_event}, status)
         return web.json_response(merge_chunks(cassette))
-    return await _stream(emulator, request, cassette, sse=request.query.get("alt") == "sse")
+    return await stream(emulator, request, cassette, sse=request.query.get("alt") == "sse")
 
 
-async def _stream(
-    emulator: Emulator, request: web.Request, cassette: GenerateCassette, *, sse: bool
+async def stream(
+    emulator: Emulator, request: web.Request, cassette: Any, *, sse: bool = True, **openai: Any
 ) -> web.StreamResponse:
+    """Stream a cassette's chunks and faults: as the module says, or (``openai``: ``framed``,
+    a payload's bytes, and ``done``, the closing event) as the OpenAI endpoint frames them."""
     kind = "text/event-stream" if sse else "application/json; charset=UTF-8"
     response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-cache"})
     await response.prepare(request)
-    faults = _faults.StreamFaults(cassette, request)
-    first = True
+    faults, first = _faults.StreamFaults(cassette, request), True
 
     def frame(payload: dict[str, Any], *, last: bool = False) -> bytes:
         nonlocal first
+        if openai:
+            return openai["framed"](payload)
         if sse:
             return sse_event(payload, emulator.sse_split_json)
         item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
@@ -225,5 +234,85 @@ async def _stream(
             return response
         if not sse:
             await response.write(b"[]" if first else b"\n]")
+        await response.write(openai.get("done", b""))
         await response.write_eof()
     return response
+
+
+# -- Gemini's OpenAI compatibility endpoint (see the module) ------------------------------
+
+
+def openai_error(status: int, name: str, message: str) -> web.Response:
+    """The endpoint's error: ``[{"error": {"code", "message", "status"}}]``."""
+    return error_response([{"error": {"code": status, "message": message, "status": name}}], status)
+
+
+def _bearer_error(request: web.Request) -> web.Response | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if not key.strip() or scheme.lower() != "bearer":
+        return openai_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
+    return error_response([INVALID_KEY_ERROR], 400) if key.strip() == "invalid" else None
+
+
+def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``chat.completion`` of chunks: texts joined, the last finish reason and usage, the
+    first chunk's id, created and model (a recorded ``chat.completion``: as it is)."""
+    if chunks[0].get("object") == "chat.completion":
+        return chunks[0]
+    choices = [c for chunk in chunks for c in chunk.get("choices") or []]
+    text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+    finish = next((c["finish_reason"] for c in choices[::-1] if c.get("finish_reason")), None)
+    usage = next(({"usage": c["usage"]} for c in chunks[::-1] if c.get("usage")), {})
+    message = {"content": text, "role": "assistant"}
+    choice = {"finish_reason": finish, "index": 0, "message": message}
+    return {**chunks[0], "choices": [choice], "object": "chat.completion", **usage}
+
+
+async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
+    if (refused := _bearer_error(request)) is not None:
+        return refused
+    body, problem = parse_json(raw := await request.read())
+    if problem or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        why = problem or "Expected an object with model and messages."
+        return openai_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {why}")
+    model, version = bare_model(str(body.get("model"))), request.match_info["version"]
+    if emulator.recorder is not None:  # record mode: forward what no cassette answers
+        forwarded = await emulator.recorder.openai(emulator, request, model, body)
+        if forwarded is not None:
+            return forwarded
+    received = ReceivedRequest("chat.completions", model, version, body, size=len(raw))
+    emulator.requests.append(received)
+    cassette = emulator.store.find_key(key_of("openai", model, body))
+    if cassette is None:  # 404, naming the nearest recording
+        closest = await hinted(emulator.store.closest, model, body, None, "openai")
+        message = no_recording("openai", model, body, closest)
+        refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
+        return openai_error(404, "NOT_FOUND", message + refusal)
+    received.cassette = cassette.name
+    if cassette.error is not None:  # a recorded error answer
+        await emulator.sleep(cassette.error.delay_ms)
+        return error_response([cassette.error.body], cassette.error.status)
+    if not body.get("stream"):
+        await emulator.sleep(sum(c.delay_ms for c in cassette.chunks))
+        chunks = [c.response for c in cassette.chunks if c.response]
+        return web.json_response(merge_completion(chunks))
+    usage = (body.get("stream_options") or {}).get("include_usage") is True
+
+    def framed(payload: dict[str, Any]) -> bytes:
+        sent = {k: v for k, v in payload.items() if usage or k != "usage"}
+        return f"data: {json.dumps(sent, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
+
+    return await stream(emulator, request, cassette, framed=framed, done=b"data: [DONE]\n\n")
+
+
+async def _openai_models(emulator: Emulator, request: web.Request) -> web.Response:
+    if (refused := _bearer_error(request)) is not None:
+        return refused
+    catalog = _models.catalog(emulator)
+    models = [{"id": m["name"], "object": "model", "owned_by": "google"} for m in catalog]
+    if "model" not in request.match_info:
+        return web.json_response({"object": "list", "data": models})
+    name = bare_model(request.match_info["model"])
+    found = [m for m in models if bare_model(m["id"]) == name]
+    why = f"models/{name} is not found for API version {request.match_info['version']}."
+    return web.json_response(found[0]) if found else openai_error(404, "NOT_FOUND", why)

@@ -1,21 +1,18 @@
-"""The emulator's Interactions API routes, replayed from ``interactions`` cassettes.
+"""The Interactions API routes (any version segment, as the SDK's paths in
+``google/genai/_gaos/interactions.py``), replayed from ``interactions`` cassettes.
 
-Any API version segment (the SDK's paths, ``google/genai/_gaos/interactions.py``):
 ``POST /{version}/interactions`` creates; with ``"stream": true`` the answer is
-``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF
-line ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then
-``event: done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``:
-the interaction; with ``stream=true`` its events again (after ``last_event_id`` if given).
-``POST .../{id}/cancel``: cancel one in progress (else 400 ``FAILED_PRECONDITION``);
-``DELETE``: forget it (``{}``).
-
-With ``store`` true (the default) interactions are kept by id while the emulator runs, so
-``previous_interaction_id`` chains a conversation; a create request is matched by
-:func:`~._matching.interactions_request_key`, the previous interaction counting as its
-cassette's name. Events are generated from creation, each after its ``delay_ms`` (realtime
-pacing), whether or not a client listens; ``"break": true`` drops the create request's
-connection there. No match: the API's 404 naming how it differs from the nearest recording.
-"""
+``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF line
+ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then ``event:
+done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``: the
+interaction, with ``stream=true`` its events again (after ``last_event_id`` if given); ``POST
+.../{id}/cancel`` cancels one in progress (else 400 ``FAILED_PRECONDITION``); ``DELETE`` forgets
+it (``{}``). With ``store`` true (the default) interactions are kept by id while the emulator
+runs, so ``previous_interaction_id`` chains a conversation; a create request is matched by
+:func:`~._matching.key_of`, the previous interaction counting as its cassette's name. Events
+are generated from creation, each after its ``delay_ms`` (realtime pacing), whether or not a
+client listens; ``"break": true`` drops the create request's connection there. No match: the
+API's 404 naming how it differs from the nearest recording."""
 
 from __future__ import annotations
 
@@ -30,13 +27,13 @@ from aiohttp import web
 from ..sse import format_event
 from . import _protocol
 from ._cassette import InteractionsCassette
-from ._matching import no_interaction_recording
+from ._matching import no_recording
 from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error, off_loop
 
 if TYPE_CHECKING:
     from ._server import Emulator
 
-__all__ = ["StoredInteraction", "add_routes", "stored_interactions"]
+__all__ = ["StoredInteraction", "add_routes"]
 
 #: The data of the event that ends every Interactions API stream.
 DONE = "[DONE]"
@@ -44,18 +41,11 @@ DONE = "[DONE]"
 
 @dataclass
 class StoredInteraction:
-    """An interaction the emulator created, kept by id while it runs.
+    """An interaction the emulator created, kept by id while it runs."""
 
-    Attributes:
-        cassette: The recording that answers it.
-        started: Event-loop time (seconds) when it was created.
-        cancelled_at: Number of recorded events (breaks included) generated before a
-            cancel, or None when not cancelled.
-    """
-
-    cassette: InteractionsCassette
-    started: float
-    cancelled_at: int | None = None
+    cassette: InteractionsCassette  # the recording that answers it
+    started: float  # event-loop time (seconds) when it was created
+    cancelled_at: int | None = None  # events (breaks too) generated before a cancel, or None
 
     def due(self, index: int) -> float:
         """Return the loop time at which event ``index`` (breaks counted) is generated."""
@@ -80,20 +70,15 @@ class StoredInteraction:
     def resource(self, now: float, realtime: bool) -> dict[str, Any]:
         """The ``Interaction`` JSON as of ``now``: as recorded once finished; before that, or
         cancelled, without its output (``steps``, ``usage``) and with its status."""
-        status = self.status(now, realtime)
-        recorded = self.cassette.interaction
+        status, recorded = self.status(now, realtime), self.cassette.interaction
         if status == recorded.get("status", "completed"):
             return dict(recorded)
         rest = {k: v for k, v in recorded.items() if k not in ("steps", "usage", "updated")}
         return {**rest, "status": status}
 
 
+#: The interactions an emulator app keeps, by id.
 _STORE = web.AppKey("quickstart_interactions", dict)
-
-
-def stored_interactions(app: web.Application) -> dict[str, StoredInteraction]:
-    """Return the interactions an emulator app keeps, by id (for tests)."""
-    return app[_STORE]
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -124,15 +109,14 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if isinstance(read, web.Response):
         return read
     raw, body = read
-    model = body.get("model")
+    model, version = body.get("model"), request.match_info["version"]
     name = bare_model(str(model or body.get("agent") or ""))
-    version = request.match_info["version"]
     received = ReceivedRequest("interactions.create", name, version, body, size=len(raw))
     emulator.requests.append(received)
     if not isinstance(model, str) or not model:
         message = "The offline emulator replays model interactions only: give 'model'."
         return api_error(400, "INVALID_ARGUMENT", message)
-    store = stored_interactions(request.app)
+    store = request.app[_STORE]
     previous: str | None = None
     if previous_id := body.get("previous_interaction_id"):
         if (parent := store.get(str(previous_id))) is None:
@@ -143,8 +127,9 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     await loop.run_in_executor(None, emulator.store.check_interactions)
     cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
     if cassette is None:
-        best = await hinted(emulator.store.closest_interaction, model, body, previous)
-        message = await off_loop(len(raw), no_interaction_recording, model, body, previous, best)
+        best = await hinted(emulator.store.closest, model, body, previous, "interactions")
+        found = (model, body, best, previous)
+        message = await off_loop(len(raw), no_recording, "interactions", *found)
         return api_error(404, "NOT_FOUND", message)
     received.cassette = cassette.name
     stored = StoredInteraction(cassette, _now())
@@ -161,14 +146,13 @@ def _stored(request: web.Request) -> StoredInteraction | web.Response:
     if (error := key_error(request)) is not None:
         return error
     interaction_id = request.match_info["id"]
-    found = stored_interactions(request.app).get(interaction_id)
+    found = request.app[_STORE].get(interaction_id)
     return _not_found(interaction_id) if found is None else found
 
 
 async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if key_error(request) is None:
-        query = dict(request.query)
-        version = request.match_info["version"]
+        query, version = dict(request.query), request.match_info["version"]
         emulator.requests.append(ReceivedRequest("interactions.get", "", version, query))
     stored = _stored(request)
     if isinstance(stored, web.Response):
@@ -206,7 +190,7 @@ async def _delete(emulator: Emulator, request: web.Request) -> web.StreamRespons
     stored = _stored(request)
     if isinstance(stored, web.Response):
         return stored
-    del stored_interactions(request.app)[stored.cassette.interaction_id]
+    del request.app[_STORE][stored.cassette.interaction_id]
     return web.json_response({})
 
 
@@ -219,8 +203,7 @@ async def _replay(
     await response.prepare(request)
     try:
         for index in range(start, len(stored.cassette.events)):
-            if _realtime(emulator):
-                await emulator.sleep(round((stored.due(index) - _now()) * 1000))
+            await emulator.sleep(round((stored.due(index) - _now()) * 1000))  # fast: at once
             if stored.cancelled_at is not None and index >= stored.cancelled_at:
                 break
             event = stored.cassette.events[index].event

@@ -1,12 +1,11 @@
 """Strict checks of Interactions API JSON with the SDK's own models.
 
-The SDK's models (``google.genai.interactions``) accept unknown fields and keep unknown
-variants (``UnknownStep``, ...) so a newer server never breaks an older client; a recording
-must be stricter: validated with those models, every unknown field and variant reported.
-Two fields of real streams the models lack are allowed and checked with the SDK models of
-their shape (``docs/emulator-rules.md``, "Interactions API"): ``metadata`` on
-``interaction.created``, ``metadata.usage`` on ``step.delta``.
-"""
+The SDK's models (``google.genai.interactions``) accept unknown fields and keep unknown variants
+(``UnknownStep``, ...) so a newer server never breaks an older client; a recording must be
+stricter: validated with those models, every unknown field and variant reported. Two fields of
+real streams the models lack are allowed and checked with the SDK models of their shape
+(``docs/emulator-rules.md``, "Interactions API"): ``metadata`` on ``interaction.created``,
+``metadata.usage`` on ``step.delta``."""
 
 from __future__ import annotations
 
@@ -34,13 +33,6 @@ def _captured() -> dict[tuple[str, str], type[BaseModel]]:
         ("InteractionCreatedEvent", "metadata"): StepDeltaMetadata,
         ("StepDeltaMetadata", "usage"): Usage,
     }
-
-
-def _loc(loc: Any) -> str:
-    text = ""
-    for item in loc:
-        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
-    return text
 
 
 def _walk(value: Any, where: str, problems: list[str]) -> None:
@@ -73,6 +65,8 @@ def _check(validate: Any, data: Any, where: str) -> list[str]:
     try:
         parsed = validate(data)
     except ValidationError as exc:
+        from ._cassette_io import _loc
+
         return [f"{where}.{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
     problems: list[str] = []
     _walk(parsed, where, problems)

@@ -8,10 +8,10 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ._cassette import AnyCassette, CountTokensCassette, GenerateCassette, InteractionsCassette
+from ._cassette import AnyCassette, CountTokensCassette
 from ._protocol import bare_model, short
 
 T = TypeVar("T")
@@ -108,8 +108,7 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
     none: ``TEXT``) count, no other setting (temperature, ...)."""
     body = _camel_keys(body if isinstance(body, dict) else {})
     config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
-    instruction = body.get("systemInstruction")
-    contents = _normalize(body.get("contents"))
+    instruction, contents = body.get("systemInstruction"), _normalize(body.get("contents"))
     fields = {
         "model": bare_model(model),
         "history": contents[:-1],
@@ -153,17 +152,30 @@ def interactions_fields(model: str, body: dict[str, Any], previous: str | None) 
     }
 
 
-def interactions_request_key(model: str, body: dict[str, Any], previous: str | None) -> str:
-    """Return the key of an ``interactions.create`` request."""
-    return _key(interactions_fields(model, body, previous))
+def openai_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Return the fields that select a chat completion's recording: the model, the messages
+    (keys set to null left out), ``tools``, ``response_format`` and ``reasoning_effort``."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    fields = {k: body.get(k) for k in ("tools", "response_format", "reasoning_effort")}
+    sent = [{k: v for k, v in m.items() if v is not None} for m in messages]
+    return {"model": bare_model(model), "messages": sent, **fields}
+
+
+def key_of(kind: str, model: str, body: dict[str, Any], previous: str | None = None) -> str:
+    """Return the key (kind first) of a request of cassette ``kind`` (:data:`SELECTS`)."""
+    return f"{kind} " + _key(SELECTS[kind][0](model, body, previous))
+
+
+def last_message(body: dict[str, Any]) -> str:
+    """Return the text of a chat completion body's last message (for messages)."""
+    content = ([{}, *(body.get("messages") or [])][-1] or {}).get("content") or ""
+    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
 def input_text(body: dict[str, Any]) -> str:
     """Return the text of an ``interactions.create`` body's input (for messages)."""
-    items = interactions_fields("", body, None)["input"]
-    return " ".join(
-        str(i.get("text") or f"[{i.get('type')}]") for i in items if isinstance(i, dict)
-    )
+    items = [i for i in interactions_fields("", body, None)["input"] if isinstance(i, dict)]
+    return " ".join(str(i.get("text") or f"[{i.get('type')}]") for i in items)
 
 
 def count_request(body: Any) -> dict[str, Any]:
@@ -185,13 +197,11 @@ def count_key(model: str, request: dict[str, Any]) -> str:
 
 def cassette_key(cassette: AnyCassette) -> str | None:
     """Return the key (kind first) of the request a cassette answers (None: several)."""
-    if isinstance(cassette, GenerateCassette):
-        return "generate " + request_key(cassette.model, cassette.request)
     if isinstance(cassette, CountTokensCassette):
         return "count_tokens " + count_key(cassette.model, count_request(cassette.request))
-    if isinstance(cassette, InteractionsCassette):
-        key = interactions_request_key(cassette.model, cassette.request, cassette.previous)
-        return "interactions " + key
+    if cassette.kind in SELECTS:  # generate, interactions, openai
+        earlier = getattr(cassette, "previous", None)
+        return key_of(cassette.kind, cassette.model, cassette.request, earlier)  # type: ignore[union-attr]
     return None
 
 
@@ -205,9 +215,7 @@ def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     return [name for name in {**recorded, **wanted} if recorded.get(name) != wanted.get(name)]
 
 
-def nearest(
-    wanted: dict[str, Any], text: str, candidates: Sequence[tuple[T, dict[str, Any], str]]
-) -> T | None:
+def nearest(wanted: dict, text: str, candidates: Sequence[tuple[T, dict, str]]) -> T | None:
     """Return the ``item`` of the ``(item, fields, text)`` differing from ``wanted`` in the
     fewest fields, then with the text most like ``text`` (:data:`HINT_CHARS`), or None."""
 
@@ -251,45 +259,42 @@ def _differs(cassette: AnyCassette, recorded: dict[str, Any], wanted: dict[str, 
     )
 
 
-_REPLAYS = "The offline emulator only replays recordings and never makes an answer up."
-_LIST = (
-    "List what is recorded with `quickstart cassettes` (`--json` prints each recorded "
-    "request as a client sends it),"
+#: Per cassette kind: the fields that select a request's recording (from the model, body and,
+#: for an interaction, the cassette ``previous_interaction_id`` names) and the text a 404 quotes.
+SELECTS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
+    "generate": (lambda m, b, _: request_fields(m, b), lambda b: prompt_text(b.get("contents"))),
+    "interactions": (interactions_fields, input_text),
+    "openai": (lambda m, b, _: openai_fields(m, b), last_message),
+}
+_RECORD = (
+    "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
+    "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see "
+    "docs/recording.md)"
+)
+_WRITE = (
+    "write an interactions cassette for yours in a folder listed in QUICKSTART_CASSETTES (see "
+    "docs/recording.md; record mode does not record the Interactions API)"
 )
 
 
-def no_recording(model: str, body: dict[str, Any], closest: GenerateCassette | str | None) -> str:
-    """Return the 404 message for an unrecorded ``generateContent`` request (``closest``:
-    the nearest recording, None, or a text saying why none was searched for)."""
-    hint = closest if isinstance(closest, str) else "There is no recording to compare it with."
-    if isinstance(closest, GenerateCassette):
-        recorded = request_fields(closest.model, closest.request)
-        hint = _differs(closest, recorded, request_fields(model, body))
+def no_recording(kind: str, model: str, body: dict, closest: Any, previous: Any = None) -> str:
+    """Return the 404 message for an unrecorded request of cassette ``kind`` (``closest``: the
+    nearest recording, None, or why none was searched for; ``previous``: as :func:`key_of`)."""
+    fields, text = SELECTS[kind]
+    hint = f"There is no {'interactions ' * (kind == 'interactions')}recording to compare it with."
+    if closest is not None:
+        hint, earlier = closest, getattr(closest, "previous", None)
+    if not isinstance(hint, str):
+        recorded = fields(closest.model, closest.request, earlier)
+        hint = _differs(closest, recorded, fields(model, body, previous))
+        hint += f" It records a turn continuing {earlier!r}." if earlier else ""
+    subject, about, todo = "response", f" with the prompt {short(text(body))!r}", _RECORD
+    if kind == "interactions":
+        subject, todo = "interaction", _WRITE
+        about = f" continuing the interaction of cassette {previous!r}" if previous else ""
     return (
-        f"No recorded response (cassette) matches this request to model {model!r} with the "
-        f"prompt {short(prompt_text(body.get('contents')))!r}. {_REPLAYS} {hint} {_LIST} "
-        "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
-        "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see "
-        "docs/recording.md), or set GEMINI_API_KEY to run against the live API."
-    )
-
-
-def no_interaction_recording(
-    model: str, body: dict[str, Any], previous: str | None, closest: Any
-) -> str:
-    """Return the 404 message for an unrecorded ``interactions.create`` request (``closest``
-    as :func:`no_recording`'s)."""
-    hint = "There is no interactions recording to compare it with."
-    hint = closest if isinstance(closest, str) else hint
-    if isinstance(closest, InteractionsCassette):
-        recorded = interactions_fields(closest.model, closest.request, closest.previous)
-        hint = _differs(closest, recorded, interactions_fields(model, body, previous))
-        if closest.previous:
-            hint += f" It records a turn continuing {closest.previous!r}."
-    after = f" continuing the interaction of cassette {previous!r}" if previous else ""
-    return (
-        f"No recorded interaction (cassette) matches this request to model {model!r}{after}. "
-        f"{_REPLAYS} {hint} {_LIST} write an interactions cassette for yours in a folder "
-        "listed in QUICKSTART_CASSETTES (see docs/recording.md; record mode does not "
-        "record the Interactions API), or set GEMINI_API_KEY to run against the live API."
+        f"No recorded {subject} (cassette) matches this request to model {model!r}{about}. The "
+        f"offline emulator only replays recordings and never makes an answer up. {hint} List "
+        "what is recorded with `quickstart cassettes` (`--json` prints each recorded request as "
+        f"a client sends it), {todo}, or set GEMINI_API_KEY to run against the live API."
     )

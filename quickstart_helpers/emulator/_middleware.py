@@ -1,16 +1,15 @@
 """The middleware every emulator route goes through (:func:`guard`), in this order:
 
-1. Local only: the ``Host`` and a browser's ``Origin`` (http or https, any port) must name
-   this machine (127.0.0.1, ``localhost``, ``[::1]``), against DNS rebinding. CORS as the
-   live API answers it: the origin echoed; a preflight ``OPTIONS`` answered 200 with the
-   allowed methods, the requested headers and ``Access-Control-Max-Age: 3600``.
-2. Repeated slashes are one, as the live API treats them (the Python SDK with a base URL
-   ending in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
-3. The body is read within :data:`BODY_TIMEOUT` (else 408, the connection closed; 413
-   beyond the app's ``client_max_size``).
-4. Every error is the API's error JSON: 404 for an unknown route and 405 for another
-   method (naming both), 400 for JSON nested too deeply, 500 (logged) for an exception.
-"""
+1. Local only: the ``Host`` and a browser's ``Origin`` (http or https, any port) must name this
+   machine (127.0.0.1, ``localhost``, ``[::1]``), against DNS rebinding. CORS as the live API
+   answers it: the origin echoed; a preflight ``OPTIONS`` answered 200 with the allowed
+   methods, the requested headers and ``Access-Control-Max-Age: 3600``.
+2. Repeated slashes are one, as the live API treats them (the Python SDK with a base URL ending
+   in ``/`` and the JavaScript SDK's Live API send ``//v1beta/...``, ``//ws/...``).
+3. The body is read within :data:`BODY_TIMEOUT` (else 408, the connection closed; 413 beyond
+   the app's ``client_max_size``).
+4. Every error is the API's error JSON: 404 for an unknown route and 405 for another method
+   (naming both), 400 for JSON nested too deeply, 500 (logged) for an exception."""
 
 from __future__ import annotations
 
@@ -59,9 +58,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         routed, route = request, handler
         if "//" in request.rel_url.raw_path:  # routed again; aiohttp clones unread requests
             routed, route = await _merged(request)
-        if routed.body_exists:
-            if (late := await _read_in_time(routed)) is not None:
-                return late
+        if routed.body_exists and (late := await _read_in_time(routed)) is not None:
+            return late
         return await route(routed)
     except Exception as exc:  # noqa: BLE001 - answered as the API's error JSON
         return _error_answer(request, exc)
@@ -146,14 +144,12 @@ def _error_answer(request: web.Request, exc: Exception) -> web.Response:
     """The API's error JSON for what a handler raised; an HTTP redirect is raised again."""
     where = f"{request.method} {request.path}"
     if isinstance(exc, RecursionError):  # deeply nested JSON a parser or validator walked into
-        return api_error(
-            400, "INVALID_ARGUMENT", "Invalid JSON payload received. The JSON is nested too deeply."
-        )
+        why = "Invalid JSON payload received. The JSON is nested too deeply."
+        return api_error(400, "INVALID_ARGUMENT", why)
     if not isinstance(exc, web.HTTPException):
         logger.exception("The emulator failed on %s", where)
-        return api_error(
-            500, "INTERNAL", f"Internal error in the emulator: {type(exc).__name__}: {exc}"
-        )
+        why = f"Internal error in the emulator: {type(exc).__name__}: {exc}"
+        return api_error(500, "INTERNAL", why)
     if exc.status < 400:
         raise exc
     allowed = sorted(getattr(exc, "allowed_methods", ()))

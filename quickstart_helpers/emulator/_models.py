@@ -1,14 +1,12 @@
-"""The emulator's ``models.list``, ``models.get`` and ``countTokens``.
+"""The emulator's ``models.list``, ``models.get`` and ``countTokens`` (record mode forwards
+what these do not answer upstream, :mod:`._record`).
 
-- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API,
-  as Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's),
-  else the name and the methods its cassettes serve; unknown: 404.
-- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system
-  instruction, tools), else the ``promptTokenCount`` a ``generate`` cassette of that
-  request recorded, else 404. No count is ever estimated.
-
-Record mode forwards what these do not answer upstream (:mod:`._record`).
-"""
+- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API, as
+  Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's), else the
+  name and the methods its cassettes serve; unknown: 404.
+- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system instruction,
+  tools), else the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else
+  404. No count is ever estimated."""
 
 from __future__ import annotations
 
@@ -23,7 +21,7 @@ from aiohttp import web
 from ._cassette import CountTokensCassette, GenerateCassette, LiveCassette, ModelsCassette
 from ._matching import count_key, count_request, prompt_text
 from ._protocol import RECORD_COMMAND, api_error, bare_model, key_error, short
-from ._validation import validate_count_tokens_request
+from ._validation import count_tokens_model, validate_generate_request
 
 if TYPE_CHECKING:
     from ._server import Emulator
@@ -105,18 +103,15 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
     if name in models:
         return web.json_response(models[name])
     refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
-    return api_error(
-        404,
-        "NOT_FOUND",
+    why = (
         f"models/{name} is not found for API version {version}. Offline, the emulator knows "
         f"the models its cassettes use: {', '.join(models) or 'none'}. Record this look-up "
-        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{refusal}",
+        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{refusal}"
     )
+    return api_error(404, "NOT_FOUND", why)
 
 
-def count_answer(
-    emulator: Emulator, model: str, body: Any
-) -> tuple[int, dict[str, Any], int] | None:
+def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict, int] | None:
     """Return ``(status, JSON, milliseconds to wait)`` a recording gives for a
     ``countTokens`` body, or None."""
     recorded = emulator.store.find_count(model, body)
@@ -140,7 +135,7 @@ def count_answer(
 def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Response, int]:
     """Answer ``:countTokens`` from a recording (see :func:`count_answer`), else 404:
     ``(answer, milliseconds to wait before it)``."""
-    normalized, error = validate_count_tokens_request(body)
+    normalized, error = validate_generate_request(body, count_tokens_model())
     if error is not None:
         return error, 0
     found = count_answer(emulator, model, normalized)
@@ -149,12 +144,11 @@ def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Respons
         return web.json_response(answer, status=status), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))
     refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
-    return api_error(
-        404,
-        "NOT_FOUND",
+    why = (
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
-        f"{short(prompt)!r} holds a token count, so the offline emulator cannot count "
-        f"its tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
+        f"{short(prompt)!r} holds a token count, so the offline emulator cannot count its "
+        "tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
         f"record one with {RECORD_COMMAND} (see docs/recording.md), "
-        f"or set GEMINI_API_KEY to use the live API.{refusal}",
-    ), 0
+        f"or set GEMINI_API_KEY to use the live API.{refusal}"
+    )
+    return api_error(404, "NOT_FOUND", why), 0

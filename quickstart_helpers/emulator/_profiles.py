@@ -71,6 +71,8 @@ _SIGNATURES = (
     "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), on "
 )
 
+_CAPTURES = "real gemini-2.0/2.5-flash bodies quoted in public code"
+
 #: Every rule, by id. Each family of rules is added by the change that enforces it.
 RULES: dict[str, Rule] = {
     rule.id: rule
@@ -179,12 +181,30 @@ RULES: dict[str, Rule] = {
             f"{_B1}.",
             "The docs example (no summaries asked) shows one signature delta, its value cut.",
         ),
+        # -- OpenAI compatibility (every model; docs/emulator-rules.md has the detail) ------
+        Rule(
+            "openai.chat_completions",
+            "`POST .../openai/chat/completions` (key: `Authorization: Bearer`) answers a "
+            "`chat.completion`, or `chat.completion.chunk` SSE events ending `data: [DONE]`.",
+            f"ai.google.dev/gemini-api/docs/openai (OpenAI compatibility); {_CAPTURES}.",
+        ),
+        Rule(
+            "openai.usage_on_last_chunk",
+            "`stream_options.include_usage` puts `usage` on the last chunk (`finish_reason`).",
+            f"{_CAPTURES}; envoyproxy/ai-gateway #1503.",
+        ),
+        Rule(
+            "openai.error_list",
+            'An error is the API\'s error JSON in a list: `[{"error": {...}}]`.',
+            "discuss.ai.google.dev/t/59916; llamastack/llama-stack; public SDK error reports.",
+        ),
     ]
 }
 
-#: The Interactions API's framing: it holds for every model, so every profile has it and
-#: the emulator's Interactions routes apply it without asking (a test checks both).
+#: The Interactions API's framing and the OpenAI compatibility endpoint's: they hold for every
+#: model, so every profile has them and their routes apply them without asking (tested).
 INTERACTIONS_RULES = frozenset(r for r in RULES if r.startswith("interactions."))
+_EVERY_MODEL = INTERACTIONS_RULES | {r for r in RULES if r.startswith("openai.")}
 
 #: The families, most specific first; :func:`profile_for` takes the first that matches.
 PROFILES: tuple[Profile, ...] = (
@@ -199,7 +219,7 @@ PROFILES: tuple[Profile, ...] = (
                 "live.several_parts_per_event",
             }
         )
-        | INTERACTIONS_RULES,
+        | _EVERY_MODEL,
     ),
     Profile(
         "Gemini 3",
@@ -211,9 +231,9 @@ PROFILES: tuple[Profile, ...] = (
                 "generate.function_call_signature_required",
             }
         )
-        | INTERACTIONS_RULES,
+        | _EVERY_MODEL,
     ),
-    Profile("Other models", ("*",), INTERACTIONS_RULES),
+    Profile("Other models", ("*",), _EVERY_MODEL),
 )
 
 

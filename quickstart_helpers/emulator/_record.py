@@ -1,16 +1,14 @@
 """Record mode: the emulator as a recording proxy in front of the live API.
 
-What no cassette answers goes, with the client's key, to an upstream (the live API, or a
-second emulator in tests), is passed on as it comes, and is recorded with each item's delay
-as the cassette models replay reads: REST answers here (``generateContent``,
-``streamGenerateContent`` as SSE or a JSON array, with an error event or a dropped
-connection, ``countTokens``, model look-ups, error answers), Live API sessions in
-:mod:`._record_stream`. A cassette is written when its exchange ends, never when the client
-left midway, never with a key or token in it (:mod:`._secrets`). Record modes
-(:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records only if the folder
-held no cassette when recording started; ``all`` re-records what cassettes answer too,
-replacing them. A mode that records records every Live API session (turns unknown at start).
-"""
+What no cassette answers goes, with the client's key, to an upstream (the live API, or a second
+emulator in tests), passes on as it comes, and is recorded, each item with its delay, in the
+cassette models replay reads: REST answers here (``generateContent`` and its streams, as SSE or
+a JSON array, with an error event or a dropped connection; ``countTokens``; model look-ups; chat
+completions; error answers), Live API sessions in :mod:`._record_stream`. A cassette is written
+when its exchange ends, never when the client left midway, never with a key or token in it
+(:mod:`._secrets`). Modes (:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records
+only into a folder that held no cassette at the start; ``all`` re-records what cassettes answer
+too; a mode that records records every Live API session (its turns unknown at the start)."""
 
 from __future__ import annotations
 
@@ -45,7 +43,7 @@ from ._cassette import (
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
 from ._live import _LiveSession
-from ._matching import cassette_key, count_request, prompt_text
+from ._matching import cassette_key, count_request, key_of, last_message, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model, parse_json
 from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, ms
@@ -118,21 +116,13 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
 
 @dataclass
 class Recorder:
-    """Forwards unanswered requests upstream and writes what comes back as cassettes.
+    """Forwards unanswered requests upstream and writes what comes back as cassettes."""
 
-    Args:
-        folder: Where cassettes (and their WAV files) are written.
-        mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Base URL of the server to record (the live API by default).
-        ssl_context: Trust for the upstream's certificate; None uses the system's.
-        timeout: Seconds an upstream request may take in all.
-    """
-
-    folder: Path
-    mode: RecordMode = "once"
-    upstream: str = settings.DEFAULT_UPSTREAM
-    ssl_context: ssl.SSLContext | None = None
-    timeout: float = 600
+    folder: Path  # where cassettes (and their WAV files) are written
+    mode: RecordMode = "once"  # none, once, new_episodes or all
+    upstream: str = settings.DEFAULT_UPSTREAM  # base URL of the server recorded
+    ssl_context: ssl.SSLContext | None = None  # trust for its certificate (None: the system's)
+    timeout: float = 600  # seconds an upstream request may take in all
     written: list[Path] = field(default_factory=list)  # every cassette file written, in order
     failures: list[str] = field(default_factory=list)  # why an exchange was not recorded
     records: bool = field(init=False)  # whether this mode records anything
@@ -262,6 +252,16 @@ class Recorder:
         received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
         return await self._relay(emulator, request, received, cassette)
 
+    async def openai(self, emulator: Emulator, request: web.Request, model: str, body: Any) -> Any:
+        """Forward a chat completion if the mode says so and record it; None: replay answers."""
+        if not self.forwards(emulator.store.find_key(key_of("openai", model, body)) is not None):
+            return None
+        sent, kind = {k: v for k, v in body.items() if k != "model"}, "openai"
+        name = cassette_name(kind, model, last_message(body), [model, sent])
+        built = GenerateCassette.model_construct(kind=kind, name=name, model=model, request=sent)
+        logged = ReceivedRequest("chat.completions", model, request.match_info["version"], body)
+        return await self._relay(emulator, request, logged, built)
+
     async def models(
         self, emulator: Emulator, request: web.Request, known: bool
     ) -> web.StreamResponse | None:
@@ -294,20 +294,13 @@ def recording_emulator(
     pacing: Pacing | None = None,
     shared: bool = True,
 ) -> Emulator:
-    """Return a started emulator in record mode that replays and records in ``folder``.
-
-    Args:
-        folder: The cassette folder: replayed from, and written to.
-        mode: ``none``, ``once``, ``new_episodes`` or ``all``.
-        upstream: Server to record: ``$QUICKSTART_UPSTREAM``, else the live API.
-        upstream_ca: PEM file to trust for it: ``$QUICKSTART_UPSTREAM_CA``, else the system's.
-        pacing: Replay pacing of what is already recorded.
-        shared: Reuse (and keep until exit) one emulator per folder, mode and upstream.
-
-    Raises:
-        ValueError: A mode, pacing or URL that is not allowed.
-        CassetteError: A cassette already in ``folder`` is not valid.
-    """
+    """Return a started emulator in record mode that replays from and records into
+    ``folder``: ``mode`` ``none``, ``once``, ``new_episodes`` or ``all``; ``upstream``, the
+    server recorded (``$QUICKSTART_UPSTREAM``, else the live API), and ``upstream_ca``, a PEM
+    file to trust for it (``$QUICKSTART_UPSTREAM_CA``, else the system's); ``pacing`` of the
+    replays; ``shared``: reuse (and keep until exit) one emulator per folder, mode and
+    upstream. Raises ``ValueError`` (a mode, pacing or URL not allowed) or ``CassetteError``
+    (a cassette already in ``folder`` is not valid)."""
     upstream = (upstream or settings.upstream()).rstrip("/")
     if not upstream.startswith(("https://", "http://")):
         raise ValueError(f"The upstream must be an http(s):// URL, not {upstream!r}.")

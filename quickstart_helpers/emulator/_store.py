@@ -23,15 +23,13 @@ from ._cassette import (
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
 from ._live_wire import LIVE_ROUTE
 from ._matching import (
+    SELECTS,
     cassette_key,
     count_key,
     count_request,
-    input_text,
-    interactions_fields,
-    interactions_request_key,
+    key_of,
     nearest,
     prompt_text,
-    request_fields,
     request_key,
 )
 from ._protocol import bare_model, short
@@ -91,11 +89,8 @@ class CassetteStore:
         memory (None). Raises :class:`CassetteError` if its name or request is taken,
         unless ``put`` (:meth:`put`)."""
         key = cassette_key(cassette)
-        for other in [
-            c
-            for c in self.cassettes
-            if c.name == cassette.name or (key and self._origin[c.name][0] == key)
-        ]:
+        same_request = self._by_key.get(key) if key else None
+        for other in [c for c in self.cassettes if c.name == cassette.name or c is same_request]:
             earlier = self._origin[other.name][1]
             if not put and (folder is None or earlier is None or earlier >= folder):
                 same = "share a name" if other.name == cassette.name else "answer the same request"
@@ -124,50 +119,31 @@ class CassetteStore:
             self.check_interactions()
         return self._by_key.get(key)
 
-    def find(
-        self, model: str, body: dict[str, Any], *, key: str | None = None
-    ) -> GenerateCassette | None:
-        """Return the ``generate`` cassette for this request (or its ``key``), or None."""
-        return self._by_key.get("generate " + (key or request_key(model, body)))
+    def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
+        """Return the ``generate`` cassette for this request, or None."""
+        return self._by_key.get("generate " + request_key(model, body))
 
     def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
         """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
         return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
 
-    def find_interaction(
-        self, model: str, body: dict[str, Any], previous: str | None
-    ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette for this create request (continuing cassette
-        ``previous``), or None. Raises as :meth:`check_interactions`."""
-        return self.find_key("interactions " + interactions_request_key(model, body, previous))
+    def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
+        """Return the interactions cassette of a create request continuing ``previous``, or None."""
+        return self.find_key(key_of("interactions", model, body, previous))
 
-    def closest(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the non-fault ``generate`` cassette :func:`~._matching.nearest` this request."""
+    def closest(self, model: str, body: dict, previous: Any = None, kind: str = "generate") -> Any:
+        """Return the non-fault cassette of ``kind`` :func:`~._matching.nearest` a request."""
+        fields, text = SELECTS[kind]
         candidates = [
-            (c, request_fields(c.model, c.request), prompt_text(c.request.get("contents")))
+            (c, fields(c.model, c.request, getattr(c, "previous", None)), text(c.request))
             for c in list(self.cassettes)
-            if isinstance(c, GenerateCassette) and not c.faulty
+            if c.kind == kind and not c.faulty
         ]
-        return nearest(request_fields(model, body), prompt_text(body.get("contents")), candidates)
-
-    def closest_interaction(
-        self, model: str, body: dict[str, Any], previous: str | None
-    ) -> InteractionsCassette | None:
-        """Return the ``interactions`` cassette nearest a create request, as :meth:`closest`."""
-        candidates = [
-            (c, interactions_fields(c.model, c.request, c.previous), input_text(c.request))
-            for c in list(self.cassettes)
-            if isinstance(c, InteractionsCassette) and not c.faulty
-        ]
-        wanted = interactions_fields(model, body, previous)
-        return nearest(wanted, input_text(body), candidates)
+        return nearest(fields(model, body, previous), text(body), candidates)
 
     def live(self, model: str) -> list[LiveCassette]:
-        return [
-            c
-            for c in self.cassettes
-            if isinstance(c, LiveCassette) and bare_model(c.model) == bare_model(model)
-        ]
+        live = [c for c in self.cassettes if isinstance(c, LiveCassette)]
+        return [c for c in live if bare_model(c.model) == bare_model(model)]
 
     def models(self) -> list[dict[str, Any]]:
         """Return the Model JSON of the ``models`` cassettes (a later one wins), by name."""
@@ -193,7 +169,10 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         "path": f"/v1beta/models/{model}",
         "request": getattr(cassette, "request", None),
     }
-    if isinstance(cassette, GenerateCassette):
+    if cassette.kind == "openai":
+        entry["path"] = "/v1beta/openai/chat/completions"
+        entry["request"] = {"model": model, **cassette.request}  # type: ignore[union-attr]
+    elif isinstance(cassette, GenerateCassette):
         entry["path"] += ":streamGenerateContent?alt=sse"
     elif isinstance(cassette, CountTokensCassette):
         entry["path"] += ":countTokens"
@@ -206,17 +185,16 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
         entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
-        entry["path"] = "/v1beta/" + (
-            cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
-        )
+        one = cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
+        entry["path"] = "/v1beta/" + one
     return entry
 
 
 def _prompt(cassette: AnyCassette) -> str:
-    if isinstance(cassette, GenerateCassette | CountTokensCassette):
+    if cassette.kind in SELECTS:  # generate, interactions, openai
+        return SELECTS[cassette.kind][1](cassette.request)  # type: ignore[union-attr]
+    if isinstance(cassette, CountTokensCassette):
         return prompt_text(count_request(cassette.request).get("contents"))
-    if isinstance(cassette, InteractionsCassette):
-        return input_text(cassette.request)
     if isinstance(cassette, LiveCassette):
         return " / ".join(turn.input for turn in cassette.turns)
     return ", ".join(m["name"] for m in cassette.models)

@@ -1,10 +1,10 @@
 """Request bodies validated as the live API parses JSON (proto3), with the SDK's types.
 
-Accepted: either spelling of a field (lowerCamelCase, snake_case), one object for a
-repeated field, enum values in any case. Refused (400 ``INVALID_ARGUMENT``): an unknown
-field (``Invalid JSON payload received. Unknown name "generationConfg" [at
-'generation_config']: Cannot find field.``), a bad value (``Invalid value at
-'generation_config.response_modalities[0]' (Modality), "FOO"``)."""
+Accepted: either spelling of a field (lowerCamelCase, snake_case), one object for a repeated
+field, enum values in any case. Refused (400 ``INVALID_ARGUMENT``): an unknown field (``Invalid
+JSON payload received. Unknown name "generationConfg" [at 'generation_config']: Cannot find
+field.``), a bad value (``Invalid value at 'generation_config.response_modalities[0]'
+(Modality), "FOO"``)."""
 
 from __future__ import annotations
 
@@ -58,12 +58,9 @@ def count_tokens_model() -> type[BaseModel]:
     """Return the pydantic model of a ``countTokens`` body (``contents`` or a whole request)."""
     from google.genai import _common, types
 
-    return create_model(
-        "CountTokensRequest",
-        __base__=_common.BaseModel,
-        contents=(list[types.Content] | None, None),
-        generate_content_request=(request_model() | None, None),
-    )
+    fields = {"contents": (list[types.Content] | None, None)}
+    fields["generate_content_request"] = (request_model() | None, None)
+    return create_model("CountTokensRequest", __base__=_common.BaseModel, **fields)
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -149,11 +146,5 @@ def violation(error: Any) -> tuple[str, str]:
         at = f" at '{where}'" if where else ""
         unknown = f'Unknown name "{name}"{at}: Cannot find field.'
         return where, f"Invalid JSON payload received. {unknown}"
-    where = _path(error["loc"])
-    shown = json.dumps(error.get("input"), default=str)[:80]
+    where, shown = _path(error["loc"]), json.dumps(error.get("input"), default=str)[:80]
     return where, f"Invalid value at '{where}' ({error['msg']}), {shown}"
-
-
-def validate_count_tokens_request(body: Any) -> tuple[dict[str, Any] | None, web.Response | None]:
-    """Like :func:`validate_generate_request`, for a ``countTokens`` body."""
-    return validate_generate_request(body, count_tokens_model())
