@@ -23,7 +23,7 @@ from quickstart_helpers.emulator import (
     shipped_cassette_dir,
 )
 from quickstart_helpers.emulator._live_wire import encode_message, render_message
-from quickstart_helpers.wav import write_wav
+from quickstart_helpers.wav import wave_file
 
 #: Shipped Live cassettes; those with fault directives (goAway, close) end sessions on purpose,
 #: so their replays are compared turn by turn in tests/test_faults.py instead.
@@ -183,6 +183,7 @@ def test_a_reloaded_cassette_is_rendered_from_its_files_again(tmp_path) -> None:
     wav = tmp_path / narration.turns[0].messages[0].audio.file  # type: ignore[union-attr]
     with wave.open(str(wav), "rb") as read:
         frames = read.getnframes()
-    write_wav(wav, bytes(frames * 2))  # the same length, silent
+    with wave_file(wav) as wf:
+        wf.writeframes(bytes(frames * 2))  # the same length, silent
     after = first_turn()
     assert len(after) == len(before) and after != before
