@@ -420,14 +420,31 @@ def test_missing_key_closes_with_1008(emulator: Emulator) -> None:
     assert "API Key" in reason
 
 
-def test_audio_input_is_refused_with_a_reason(emulator: Emulator) -> None:
+def test_unrecorded_audio_and_video_input_are_refused_with_a_reason(emulator: Emulator) -> None:
     audio = {"audio": {"mimeType": "audio/pcm;rate=16000", "data": "AAAA"}}
-    received, code, reason = asyncio.run(
-        raw_session(emulator, [{"realtimeInput": audio}], headers={"x-goog-api-key": KEY})
-    )
-    assert received == [{"setupComplete": {}}]
+
+    async def speak() -> tuple[int | None, str | None]:
+        ssl = emulator.certificate.client_context()  # type: ignore[union-attr]
+        headers = {"x-goog-api-key": KEY}
+        async with websockets.connect(
+            live_uri(emulator, ""), ssl=ssl, additional_headers=headers
+        ) as ws:
+            await ws.send(json.dumps(SETUP))
+            assert json.loads(await ws.recv()) == {"setupComplete": {}}
+            await ws.send(json.dumps({"realtimeInput": audio}))  # no answer until the turn ends
+            await ws.send(json.dumps({"realtimeInput": {"audioStreamEnd": True}}))
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code, ws.close_reason
+
+    code, reason = asyncio.run(speak())
     assert code == 1008
-    assert "text turns only" in reason and "GEMINI_API_KEY" in reason
+    assert "No cassette recorded this audio (0.0 s)" in reason and "quickstart record" in reason
+    video = {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}
+    received, code, reason = asyncio.run(
+        raw_session(emulator, [{"realtimeInput": video}], headers={"x-goog-api-key": KEY})
+    )
+    assert code == 1008 and "not video or mediaChunks" in reason and "GEMINI_API_KEY" in reason
 
 
 def test_unknown_message_is_refused_with_1007(emulator: Emulator) -> None:
@@ -620,11 +637,10 @@ def test_media_chunks_close_with_1007_and_audio_is_not_refused_as_such(emulator:
     )
     assert code == 1007
     assert reason == "realtime_input.media_chunks is deprecated. Use audio, video, or text instead."
-    # The same audio in ``audio``: accepted as input (offline, only text turns are replayed).
-    _, code, reason = asyncio.run(
-        raw_session(emulator, [{"realtimeInput": {"audio": MEDIA_CHUNK}}], query=f"?key={KEY}")
-    )
-    assert code == 1008 and "text turns only" in reason
+    # The same audio in ``audio``: accepted as input (offline, no recording holds it).
+    spoken = {"realtimeInput": {"audio": MEDIA_CHUNK, "audioStreamEnd": True}}
+    _, code, reason = asyncio.run(raw_session(emulator, [spoken], query=f"?key={KEY}"))
+    assert code == 1008 and "No cassette recorded this audio" in reason
 
 
 @pytest.mark.filterwarnings("ignore:The `session.send` method is deprecated")
@@ -640,7 +656,7 @@ def test_media_chunks_are_not_refused_on_other_models(
                 pass
 
     err = closed_with(run)
-    assert err.code == 1008 and "text turns only" in str(err.details)
+    assert err.code == 1008 and "not video or mediaChunks" in str(err.details)
 
 
 def test_a_null_resumption_handle_is_refused_and_no_handle_starts_a_session(

@@ -115,6 +115,17 @@ RULES: dict[str, Rule] = {
             "(usageMetadata beside serverContent) and UsageMetadata (thoughtsTokenCount).",
             "A property of recordings, not a check: the shipped Live cassettes carry these shapes.",
         ),
+        Rule(
+            "live.activity_signals_need_manual",
+            "realtimeInput.activityStart and activityEnd can only be sent when the setup has "
+            "realtimeInputConfig.automaticActivityDetection.disabled: true; with automatic "
+            "detection (the default) the server ends a turn at the end of speech, or at "
+            "audioStreamEnd.",
+            "Live API reference (ai.google.dev/api/live), BidiGenerateContentRealtimeInput; "
+            "the SDK's docstrings of types.ActivityStart, ActivityEnd and audio_stream_end.",
+            "The references give no close code or reason: 1007 and the reason are the "
+            "emulator's (not checked live).",
+        ),
         # -- generateContent, Gemini 3 ------------------------------------------------
         Rule(
             "generate.thought_signature_on_final_chunk",
@@ -197,6 +208,7 @@ PROFILES: tuple[Profile, ...] = (
                 "live.media_chunks_refused",
                 "live.null_resumption_handle_refused",
                 "live.several_parts_per_event",
+                "live.activity_signals_need_manual",
             }
         )
         | INTERACTIONS_RULES,
