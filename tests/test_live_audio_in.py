@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from quickstart_helpers.audio import (
     microphone_chunks,
     read_pcm,
 )
-from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator import CassetteStore, Emulator, load_cassette, recording_emulator
 from quickstart_helpers.emulator._live_wire import MAX_REASON_BYTES, load_audio
 from quickstart_helpers.wav import wave_file
 
@@ -198,3 +199,45 @@ def test_file_chunks_are_16k_mono_chunks_of_the_file() -> None:
     sizes = asyncio.run(sizes_of())
     assert set(sizes[:-1]) == {3_200} and sum(sizes) == len(read_pcm(SPOKEN_QUESTION))
     assert read_pcm(SPOKEN_QUESTION) == wav_pcm(SPOKEN_QUESTION)[1]  # 16 kHz mono: unchanged
+
+
+def test_record_mode_records_a_spoken_session_that_then_replays(tmp_path: Path) -> None:
+    assert QUESTION.path is not None
+    upstream = Emulator(store=CassetteStore([QUESTION.path.parent]), pacing="fast").start()
+    proxy = recording_emulator(
+        tmp_path / "cassettes",
+        mode="once",
+        upstream=upstream.base_url,
+        upstream_ca=upstream.certificate.cert_file,
+        pacing="fast",
+        shared=False,
+    )
+    try:
+        recorder = genai.Client(api_key=KEY, http_options=proxy.http_options())
+        chunks = file_chunks(SPOKEN_QUESTION, 120, realtime=False)
+        asked = asyncio.run(ask(recorder, chunks, tmp_path / "live.wav", end="stream"))
+        for _ in range(200):  # written when the proxy sees the session end
+            if proxy.recorder.written or proxy.recorder.failures:
+                break
+            time.sleep(0.05)
+        assert not proxy.recorder.failures
+    finally:
+        proxy.stop()
+        upstream.stop()
+    (path,) = (tmp_path / "cassettes").glob("*.json")
+    cassette = load_cassette(path)
+    (turn,) = cassette.turns
+    assert turn.input == "" and turn.audio is not None and turn.audio.file.endswith("_input.wav")
+    assert load_audio(path.parent / turn.audio.file) == (16_000, read_pcm(SPOKEN_QUESTION))
+    assert KEY not in path.read_text()
+
+    offline = Emulator(store=CassetteStore([tmp_path / "cassettes"]), pacing="fast").start()
+    try:
+        client = genai.Client(api_key="other", http_options=offline.http_options())
+        chunks = file_chunks(SPOKEN_QUESTION, 300, realtime=False)
+        replayed = asyncio.run(ask(client, chunks, tmp_path / "offline.wav", end="stream"))
+    finally:
+        offline.stop()
+    assert replayed == asked and asked[0] == "How many high tides does a coast see each day?"
+    assert wav_pcm(tmp_path / "offline.wav") == wav_pcm(tmp_path / "live.wav")
+    assert wav_pcm(tmp_path / "offline.wav")[1] == recorded_reply()
