@@ -444,7 +444,7 @@ def test_unrecorded_audio_and_video_input_are_refused_with_a_reason(emulator: Em
     received, code, reason = asyncio.run(
         raw_session(emulator, [{"realtimeInput": video}], headers={"x-goog-api-key": KEY})
     )
-    assert code == 1008 and "not video or mediaChunks" in reason and "GEMINI_API_KEY" in reason
+    assert code == 1008 and "no video or mediaChunks" in reason and "GEMINI_API_KEY" in reason
 
 
 def test_unknown_message_is_refused_with_1007(emulator: Emulator) -> None:
@@ -656,7 +656,7 @@ def test_media_chunks_are_not_refused_on_other_models(
                 pass
 
     err = closed_with(run)
-    assert err.code == 1008 and "not video or mediaChunks" in str(err.details)
+    assert err.code == 1008 and "no video or mediaChunks" in str(err.details)
 
 
 def test_a_null_resumption_handle_is_refused_and_no_handle_starts_a_session(

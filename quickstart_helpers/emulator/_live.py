@@ -2,9 +2,10 @@
 
 ``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). ``setup`` first:
 key, model (with a ``live`` cassette), response modalities checked, then ``setupComplete``.
-Each client turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` where
-the model takes it) replays the cassette turn with that ``input``, each message after its
-``delay_ms`` (realtime pacing); ``outputTranscription`` only if the setup asked. The model's
+Each client turn (``realtimeInput.text``; spoken ``realtimeInput.audio``, matched by its PCM and
+ended at the recorded end of speech, ``audioStreamEnd`` or ``activityEnd``; ``clientContent``
+where the model takes it) replays its cassette turn, each message after its ``delay_ms``;
+transcriptions only if the setup asked. The model's
 rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid
 argument, 1008 not found or not allowed; the full explanation logged at INFO). With
 ``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle resumes
@@ -57,12 +58,8 @@ __all__ = ["add_routes"]
 logger = logging.getLogger("quickstart_helpers.emulator")
 _NO_TOOLS = "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools."
 _MEDIA_CHUNKS = "realtime_input.media_chunks is deprecated. Use audio, video, or text instead."
-_NO_AUDIO = (
-    "No cassette recorded this audio ({}); record it with quickstart record or set GEMINI_API_KEY."
-)
-_NO_VIDEO = (
-    "The offline emulator replays text and audio, not video or mediaChunks. Set GEMINI_API_KEY."
-)
+_NO_AUDIO = "No cassette recorded this audio ({}); record it with quickstart record or set {}."
+_NO_VIDEO = "Offline, no video or mediaChunks input is replayed: set GEMINI_API_KEY."
 _MANUAL = "activityStart/End need realtimeInputConfig.automaticActivityDetection.disabled: true."
 
 
@@ -187,7 +184,7 @@ class _LiveSession:
                     found = await off_loop(len(text), self._find_turn, text)
                     if found is None and isinstance(text, bytes):
                         seconds = f"{len(text) / 2 / int(self.rate or 16000):.1f} s"
-                        raise _Close(CLOSE_NOT_FOUND, _NO_AUDIO.format(seconds))
+                        raise _Close(CLOSE_NOT_FOUND, _NO_AUDIO.format(seconds, "GEMINI_API_KEY"))
                     if found is None:
                         inputs = [t.input for c in self.cassettes for t in c.turns]
                         closest = await hinted(closest_text, text, inputs)
@@ -296,15 +293,14 @@ class _LiveSession:
                 raise _Close(CLOSE_INVALID_ARGUMENT, _MEDIA_CHUNKS)
             if realtime.text is not None:
                 return realtime.text
-            manual = self.manual
-            activity = realtime.activity_start or realtime.activity_end
+            manual, activity = self.manual, realtime.activity_start or realtime.activity_end
             if activity and not manual and self.rules.has("live.activity_signals_need_manual"):
                 raise _Close(CLOSE_INVALID_ARGUMENT, _MANUAL)
+            if realtime.activity_start:
+                self.heard = bytearray()  # a new turn starts
             if realtime.audio is not None and realtime.audio.data:
-                before, self.rate = (
-                    len(self.heard),
-                    (realtime.audio.mime_type or "").partition("rate=")[2],
-                )
+                before = len(self.heard)
+                self.rate = (realtime.audio.mime_type or "").partition("rate=")[2]
                 self.heard += realtime.audio.data
                 for size in [] if manual else self.sizes:  # the recorded end of speech
                     if before < size <= len(self.heard):

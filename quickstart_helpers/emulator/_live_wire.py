@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,38 +106,17 @@ def render_message(
     return payload or None
 
 
-#: Wire bytes of the last 64 turns replayed, by (id(cassette), turn, transcription): without it,
-#: 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py). Loaded
-#: cassettes are read-only; a reloaded store makes new cassette objects (a WAV file read again).
-_RENDERED: dict[tuple[int, int, bool, bool], tuple[LiveCassette, list[bytes | None]]] = {}
-_rendered_lock = threading.Lock()
-
-
 def render_turn(
     cassette: LiveCassette, index: int, *, transcription: bool, heard: bool = False
 ) -> list[bytes | None]:
     """The wire bytes of each message of turn ``index`` (None: nothing), with the output
     (``transcription``) and input (``heard``) transcriptions; ValueError as above."""
-    key = (id(cassette), index, transcription, heard)
-    kept = _RENDERED.get(key)
-    if kept is not None and kept[0] is cassette:
-        return kept[1]
     audio: dict[str, tuple[int, bytes]] = {}  # each WAV file read once
-    wire = []
-    for message in cassette.turns[index].messages:
-        payload = render_message(
-            cassette,
-            message,
-            output_transcription=transcription,
-            input_transcription=heard,
-            audio=audio,
-        )
-        wire.append(None if payload is None else encode_message(payload))
-    with _rendered_lock:
-        _RENDERED[key] = (cassette, wire)
-        if len(_RENDERED) > 64:
-            del _RENDERED[next(iter(_RENDERED))]  # the oldest
-    return wire
+    kept = {"output_transcription": transcription, "input_transcription": heard}
+    payloads = [
+        render_message(cassette, m, **kept, audio=audio) for m in cassette.turns[index].messages
+    ]
+    return [None if p is None else encode_message(p) for p in payloads]
 
 
 def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:

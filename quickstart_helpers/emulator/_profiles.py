@@ -117,14 +117,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "live.activity_signals_need_manual",
-            "realtimeInput.activityStart and activityEnd can only be sent when the setup has "
-            "realtimeInputConfig.automaticActivityDetection.disabled: true; with automatic "
-            "detection (the default) the server ends a turn at the end of speech, or at "
-            "audioStreamEnd.",
-            "Live API reference (ai.google.dev/api/live), BidiGenerateContentRealtimeInput; "
-            "the SDK's docstrings of types.ActivityStart, ActivityEnd and audio_stream_end.",
-            "The references give no close code or reason: 1007 and the reason are the "
-            "emulator's (not checked live).",
+            "activityStart/activityEnd only with realtimeInputConfig.automaticActivityDetection"
+            ".disabled; with automatic detection a turn ends at end of speech or audioStreamEnd.",
+            "Live API reference (ai.google.dev/api/live), BidiGenerateContentRealtimeInput; the "
+            "SDK's docstrings of types.ActivityStart, ActivityEnd.",
+            "No close code or reason documented: 1007 and the reason are ours (unchecked live).",
         ),
         # -- generateContent, Gemini 3 ------------------------------------------------
         Rule(
