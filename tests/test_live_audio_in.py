@@ -19,6 +19,7 @@ from google.genai import errors, types
 from quickstart_helpers.audio import (
     MIME_TYPE,
     SPOKEN_QUESTION,
+    Player,
     file_chunks,
     microphone_chunks,
     read_pcm,
@@ -241,3 +242,26 @@ def test_record_mode_records_a_spoken_session_that_then_replays(tmp_path: Path) 
     assert replayed == asked and asked[0] == "How many high tides does a coast see each day?"
     assert wav_pcm(tmp_path / "offline.wav") == wav_pcm(tmp_path / "live.wav")
     assert wav_pcm(tmp_path / "offline.wav")[1] == recorded_reply()
+
+
+def test_a_player_embeds_the_whole_file_as_ogg_opus_under_its_name_and_duration() -> None:
+    import base64
+    import io
+    import re
+
+    player = Player(SPOKEN_QUESTION)
+    assert repr(player) == "question.wav: 3.20 s"
+    page = player._repr_html_()
+    assert "<code>question.wav</code>: 3.20 s" in page
+    data = re.search(r'src="data:audio/ogg;base64,([^"]+)"', page)
+    assert data is not None
+    ogg = base64.b64decode(data.group(1))
+    info = soundfile.info(io.BytesIO(ogg))
+    assert (info.format, info.subtype, info.channels) == ("OGG", "OPUS", 1)
+    assert abs(info.duration - soundfile.info(SPOKEN_QUESTION).duration) <= 0.02
+    assert len(ogg) < 8_000 * info.duration  # compressed: under 8 KB a second
+
+
+def test_notebook_04_stays_under_400_kb() -> None:
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / "04_audio_streaming.ipynb"
+    assert notebook.stat().st_size <= 400_000

@@ -53,6 +53,14 @@ def ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
+def _wav(pcm: bytes | bytearray, rate: int) -> bytes:
+    with io.BytesIO() as wav:
+        with wave.open(wav, "wb") as out:  # 16-bit mono PCM
+            out.setparams((1, 2, rate, 0, "NONE", "not compressed"))
+            out.writeframes(pcm)
+        return wav.getvalue()
+
+
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
     await (target.send_bytes if msg.type == WSMsgType.BINARY else target.send_str)(msg.data)
 
@@ -113,16 +121,8 @@ class LiveProxy:
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
         for turn in (t for t in self.turns if t.audio is not None):
             turn.audio.file = f"audio/{name}_input.wav"  # type: ignore[union-attr]
-        audio = {}
-        for file, pcm, rate in (
-            (name, self.pcm, self.rate),
-            (f"{name}_input", self.heard, self.heard_rate),
-        ):
-            with io.BytesIO() as wav:
-                with wave.open(wav, "wb") as out:  # 16-bit mono PCM
-                    out.setparams((1, 2, rate, 0, "NONE", "not compressed"))
-                    out.writeframes(pcm)
-                audio |= {f"audio/{file}.wav": wav.getvalue()} if pcm else {}
+        files = {name: (self.pcm, self.rate), f"{name}_input": (self.heard, self.heard_rate)}
+        audio = {f"audio/{file}.wav": _wav(*pcm) for file, pcm in files.items() if pcm[0]}
         built = LiveCassette.model_construct(
             name=name, model=self.model, setup=self.setup, turns=self.turns
         )
@@ -171,8 +171,7 @@ class LiveProxy:
         self.heard += pcm
         self.last = time.monotonic()  # the reply's delay counts from the last audio
 
-    def _drop_unanswered_audio(self) -> None:
-        """Audio after the last answered turn that nothing answered (trailing silence)."""
+    def _drop_unanswered_audio(self) -> None:  # audio nothing answered (trailing silence)
         if self.turns and self.turns[-1].audio is not None and not self.turns[-1].messages:
             self.turns.pop()
             self.complete = bool(self.turns)

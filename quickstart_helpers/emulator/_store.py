@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from collections.abc import Iterable
@@ -18,10 +19,11 @@ from ._cassette import (
     GenerateCassette,
     InteractionsCassette,
     LiveCassette,
+    LiveTurn,
     ModelsCassette,
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
-from ._live_wire import LIVE_ROUTE
+from ._live_wire import LIVE_ROUTE, audio_slice
 from ._matching import (
     cassette_key,
     count_key,
@@ -203,7 +205,7 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         entry["previous"] = cassette.previous
     elif isinstance(cassette, LiveCassette):
         entry["path"] = LIVE_ROUTE.format(version="v1beta")
-        turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
+        turns = [_realtime_input(cassette, turn) for turn in cassette.turns]
         entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
         entry["path"] = "/v1beta/" + (
@@ -212,13 +214,22 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
     return entry
 
 
+def _realtime_input(cassette: LiveCassette, turn: LiveTurn) -> dict[str, Any]:
+    """A turn as one ``realtimeInput`` message: its text, or its audio and ``audioStreamEnd``."""
+    if turn.audio is None:
+        return {"realtimeInput": {"text": turn.input}}
+    rate, pcm = audio_slice(cassette, turn.audio)
+    audio = {"data": base64.b64encode(pcm).decode(), "mimeType": f"audio/pcm;rate={rate}"}
+    return {"realtimeInput": {"audio": audio, "audioStreamEnd": True}}
+
+
 def _prompt(cassette: AnyCassette) -> str:
     if isinstance(cassette, GenerateCassette | CountTokensCassette):
         return prompt_text(count_request(cassette.request).get("contents"))
     if isinstance(cassette, InteractionsCassette):
         return input_text(cassette.request)
     if isinstance(cassette, LiveCassette):
-        return " / ".join(turn.input for turn in cassette.turns)
+        return " / ".join(turn.input or f"(spoken: {turn.audio.file})" for turn in cassette.turns)  # type: ignore[union-attr]
     return ", ".join(m["name"] for m in cassette.models)
 
 
