@@ -41,7 +41,6 @@ from ._live_wire import (
     close_reason,
     encode_message,
     parse_client_message,
-    parse_realtime_config,
     render_turn,
 )
 from ._matching import closest_text, normalize_contents
@@ -217,7 +216,9 @@ class _LiveSession:
         # realtimeInputConfig: in the API's setup, not in the SDK's LiveClientSetup type.
         setup = dict(first["setup"]) if isinstance(first.get("setup"), dict) else None
         realtime = setup and (setup.pop("realtimeInputConfig", None) or {})
-        detection = parse_realtime_config(realtime).automatic_activity_detection
+        detection = parse_client_message(
+            realtime, "RealtimeInputConfig"
+        ).automatic_activity_detection
         self.manual = bool(detection and detection.disabled)  # activityStart/End mark turns
         message = parse_client_message({**first, "setup": setup})
         if message.setup is None or set(first) != {"setup"}:

@@ -119,23 +119,13 @@ def render_turn(
     return [None if p is None else encode_message(p) for p in payloads]
 
 
-def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
-    """Parse one client message with the SDK's ``types.LiveClientMessage``; a field unknown or
+def parse_client_message(data: Any, kind: str = "LiveClientMessage") -> Any:
+    """Parse a client message (or part, ``kind``) with the SDK's ``types``; a field unknown or
     of the wrong type raises LiveSessionClosed (1007, the API's "Unknown name" message)."""
     from google.genai import types
 
     try:
-        return types.LiveClientMessage.model_validate(data)
-    except ValidationError as exc:
-        raise _Close(CLOSE_INVALID_ARGUMENT, violation(exc.errors()[0])[1]) from None
-
-
-def parse_realtime_config(data: Any) -> types.RealtimeInputConfig:
-    """Parse a setup's ``realtimeInputConfig`` with the SDK's type (1007 as above)."""
-    from google.genai import types
-
-    try:
-        return types.RealtimeInputConfig.model_validate(data or {})
+        return getattr(types, kind).model_validate(data)
     except ValidationError as exc:
         raise _Close(CLOSE_INVALID_ARGUMENT, violation(exc.errors()[0])[1]) from None
 

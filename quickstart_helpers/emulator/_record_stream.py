@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -25,9 +26,10 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from .._scrub import slug
+from ..errors import LiveSessionClosed
 from ._cassette import LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._faults import abort
-from ._live_wire import close_reason
+from ._live_wire import close_reason, parse_client_message
 from ._matching import normalize_contents
 from ._profiles import profile_for
 from ._protocol import ReceivedRequest, bare_model, parse_json
@@ -151,25 +153,19 @@ class LiveProxy:
 
     def _hear(self, data: dict[str, Any]) -> None:
         """Add realtime input audio to the spoken turn it opens or continues."""
-        realtime = data.get("realtimeInput", data.get("realtime_input")) or {}
-        blob = realtime.get("audio") if isinstance(realtime, dict) else None
-        from google.genai import types  # its base64 reading, as the emulator's replay
-
-        try:
-            audio_in = types.Blob.model_validate(blob)
-        except ValueError:  # not audio (pydantic's ValidationError): the upstream refuses it
-            return
-        pcm = audio_in.data or b""
-        self.heard_rate = int((audio_in.mime_type or "").partition("rate=")[2] or 16000)
-        if self.turns and not self.complete and self.turns[-1].audio is None:
-            return  # audio during a text turn's reply: not that turn's input
-        if self.complete or not self.turns:
-            audio = LiveAudio.model_construct(file="", start=len(self.heard) // 2, frames=0)
-            self.turns.append(LiveTurn.model_construct(input="", audio=audio, messages=[]))
-            self.complete = False
-        self.turns[-1].audio.frames += len(pcm) // 2  # type: ignore[union-attr]
-        self.heard += pcm
-        self.last = time.monotonic()  # the reply's delay counts from the last audio
+        with contextlib.suppress(LiveSessionClosed):  # not a valid message: the upstream says so
+            realtime = parse_client_message(data).realtime_input
+            spoken = realtime and realtime.audio
+            if not spoken or (self.turns and not self.complete and self.turns[-1].audio is None):
+                return  # no audio, or audio during a text turn's reply
+            self.heard_rate = int((spoken.mime_type or "").partition("rate=")[2] or 16000)
+            if self.complete or not self.turns:
+                audio = LiveAudio.model_construct(file="", start=len(self.heard) // 2, frames=0)
+                self.turns.append(LiveTurn.model_construct(input="", audio=audio, messages=[]))
+                self.complete = False
+            self.turns[-1].audio.frames += len(spoken.data or b"") // 2  # type: ignore[union-attr]
+            self.heard += spoken.data or b""
+            self.last = time.monotonic()  # the reply's delay counts from the last audio
 
     def _drop_unanswered_audio(self) -> None:  # audio nothing answered (trailing silence)
         if self.turns and self.turns[-1].audio is not None and not self.turns[-1].messages:
