@@ -42,9 +42,6 @@ _EXPORTS: dict[str, str] = {
     "astream_reply": "chat",
     # audio
     "wave_file": "wav",
-    "write_wav": "wav",
-    "wav_info": "wav",
-    "wav_player": "wav",
     # files and the web chat
     "output_dir": "paths",
     "ChatServer": "web",

@@ -68,10 +68,13 @@ class Session:
         self.f = family
         self.tokens = a.estimate_tokens(family["narrator"])
         self.chunk = family["rate"] * family["chunk_ms"] // 1000  # frames per audio chunk
+        self.heard = b""  # a spoken turn's question: 16 kHz PCM
 
     def usage(self, sent: str, frames: int, *, keep: bool = True) -> dict[str, Any]:
-        """Usage of a reply of ``frames`` audio frames to ``sent`` (``keep``: it ends the turn)."""
-        prompt = self.tokens + a.estimate_tokens(sent)
+        """Usage of a reply of ``frames`` audio frames to ``sent`` (``keep``: it ends the turn;
+        a spoken ``sent`` counts as speech of its length)."""
+        heard = math.ceil(len(self.heard) / 32000 * self.f["audio_tokens_per_second"])
+        prompt = self.tokens + (heard or a.estimate_tokens(sent))
         response = math.ceil(frames / self.f["rate"] * self.f["audio_tokens_per_second"])
         if keep:
             self.tokens = prompt + response
@@ -79,7 +82,9 @@ class Session:
             "promptTokenCount": prompt,
             "responseTokenCount": response,
             "totalTokenCount": prompt + response + self.f["thoughts"],
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "promptTokensDetails": [
+                {"modality": "AUDIO" if heard else "TEXT", "tokenCount": prompt}
+            ],
             "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": response}],
             "thoughtsTokenCount": self.f["thoughts"],  # last, as in tests/wire/live/
         }
@@ -120,6 +125,13 @@ class Session:
     def turn(self, spec: dict[str, Any], folder: str, files: list[a.Output]) -> LiveTurn:
         """One turn: its reply spoken, cut (interrupted or dropped) or complete."""
         sent, spoken = spec["input"], spec.get("reply", spec["input"])
+        if "spoken" in spec:  # the user speaks `input`: a 16 kHz WAV in the package and here
+            self.heard = synthesize(sent, self.f["user_voice"], 16000)
+            for path in (
+                f"quickstart_helpers/data/{spec['spoken']}",
+                f"assets/cassettes/{folder}/audio/{spec['spoken']}",
+            ):
+                files.append((path, wav_bytes(self.heard, 16000)))
         pcm = synthesize(spoken, self.f["voice"], self.f["rate"])
         frames, stop = len(pcm) // 2, None
         if "interrupt_s" in spec:
@@ -147,7 +159,14 @@ class Session:
             usage = self.usage(sent, frames)
             messages.append(LiveMessage(delay_ms=10, message=done))
             messages.append(LiveMessage(delay_ms=30, message=complete | {"usageMetadata": usage}))
-        return LiveTurn(input=sent, messages=messages)
+        if not self.heard:
+            return LiveTurn(input=sent, messages=messages)
+        heard = [{"serverContent": {"inputTranscription": {"text": p}}} for p in pieces(sent, 3)]
+        messages[:0] = [LiveMessage(delay_ms=90, message=m) for m in heard]
+        spoken_audio = LiveAudio(
+            file=f"audio/{spec['spoken']}", start=0, frames=len(self.heard) // 2
+        )
+        return LiveTurn(audio=spoken_audio, messages=messages)
 
 
 def outputs(family: dict[str, Any], folder: str) -> list[a.Output]:
@@ -168,7 +187,9 @@ def outputs(family: dict[str, Any], folder: str) -> list[a.Output]:
             setup={
                 "model": f"models/{model}",
                 "generationConfig": {"responseModalities": ["AUDIO"]},
-                "systemInstruction": {"parts": [{"text": family["narrator"]}]},
+                **spec.get(
+                    "setup", {"systemInstruction": {"parts": [{"text": family["narrator"]}]}}
+                ),
             },
             turns=[session.turn(turn, folder, files) for turn in spec["turns"]],
         )

@@ -502,7 +502,7 @@ async def test_go_away_then_reconnect_with_the_handle_keeps_one_wav(client, emu,
                     await session.send_realtime_input(text=passages[0])
                     async for message in session.receive():
                         if message.data:
-                            wav.write(message.data)
+                            wav.writeframes(message.data)
                         if message.go_away:
                             go_away = message.go_away.time_left
                         # The update comes after turn_complete, where receive() stops.
@@ -543,7 +543,7 @@ async def test_resumable_live_session_follows_go_away(client, emu, tmp_path) -> 
             for passage in spoken.GO_AWAY_PASSAGES:
                 async for message in live.send_turn(passage):
                     if message.data:
-                        wav.write(message.data)
+                        wav.writeframes(message.data)
         assert emu.live_handles.get(live.handle) == ("live_go_away", 2)
         assert await live.read_update() == live.handle  # the update after the last turn
     assert live.reconnects == ["goAway (time left 10s)"]

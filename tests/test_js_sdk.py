@@ -19,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from quickstart_helpers.audio import SPOKEN_QUESTION, read_pcm
 from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator._live_wire import load_audio
 
+from ._store import STORE
 from .conformance import (
     CHAT1,
     CHAT2,
@@ -33,6 +36,7 @@ from .conformance import (
     turn_pcm,
 )
 
+SPOKEN = next(c for c in STORE.cassettes if c.name == "live_spoken_question")
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "js"
 BUILD = ROOT / "build" / "js-sdk"
@@ -62,7 +66,9 @@ def install_sdk() -> Path:
 @pytest.fixture(scope="module")
 def js_run(tmp_path_factory):
     folder = install_sdk()
-    wav_path = tmp_path_factory.mktemp("js") / "turn.wav"
+    folder_js = tmp_path_factory.mktemp("js")
+    wav_path = folder_js / "turn.wav"
+    (folder_js / "question.pcm").write_bytes(read_pcm(SPOKEN_QUESTION))
     cases = {
         "text": {"model": TEXT.model, "prompt": last_prompt(TEXT)},
         "chat": {
@@ -75,6 +81,11 @@ def js_run(tmp_path_factory):
             "system": system_text(NARRATION),
             "prompt": NARRATION.turns[0].input,
             "wav": str(wav_path),
+        },
+        "spoken": {
+            "model": SPOKEN.model,
+            "pcm": str(folder_js / "question.pcm"),
+            "reply": str(folder_js / "reply.pcm"),
         },
     }
     with Emulator(pacing="fast") as emulator:
@@ -124,3 +135,13 @@ def test_live_connect_writes_the_cassette_pcm(js_run):
     assert pcm == turn_pcm(NARRATION, 0)
     live = [r for r in requests if r.method == "BidiGenerateContent"]
     assert live and live[0].cassette == NARRATION.name
+
+
+def test_live_connect_streams_the_spoken_question(js_run):
+    out, wav_path, requests = js_run
+    assert out["spoken"] == {"heard": "How many high tides does a coast see each day?", "end": None}
+    assert SPOKEN.path is not None
+    recorded = load_audio(SPOKEN.path.parent / "audio" / "question_reply.wav")[1]
+    assert (wav_path.parent / "reply.pcm").read_bytes() == recorded
+    spoken = [r for r in requests if r.cassette == SPOKEN.name]
+    assert spoken and spoken[0].method == "BidiGenerateContent"

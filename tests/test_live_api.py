@@ -24,7 +24,7 @@ from google.genai import errors, types
 
 from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette, shipped_cassette_dir
 from quickstart_helpers.emulator._live_wire import MAX_REASON_BYTES, load_audio
-from quickstart_helpers.wav import parse_pcm_mime_type, wave_file
+from quickstart_helpers.wav import wave_file
 
 from ._store import STORE
 
@@ -80,7 +80,7 @@ async def receive_turn(session, path: Path) -> Turn:
                 for part in content.model_turn.parts or []:
                     if part.inline_data:
                         turn.mime_types.add(part.inline_data.mime_type)
-                        wav.write(part.inline_data.data)
+                        wav.writeframes(part.inline_data.data)
                         turn.pcm += part.inline_data.data
             if content and content.output_transcription:
                 turn.transcript += content.output_transcription.text or ""
@@ -143,7 +143,7 @@ def test_send_realtime_input_text_writes_one_wav_per_narration_turn(
         assert len(turn.pcm) == recorded_frames(NARRATION, i) * 2 > 24_000 * 2  # > 1 s
         assert_wav_holds(tmp_path / f"audio_response_{i + 1}.wav", bytes(turn.pcm))
         assert turn.mime_types == {"audio/pcm;rate=24000"}
-        assert parse_pcm_mime_type(turn.mime_types.pop()).rate == 24_000
+        assert turn.mime_types.pop() == "audio/pcm;rate=24000"
         assert turn.transcript == ""  # the setup did not ask for a transcription
         assert turn.generation_complete and not turn.interrupted
         assert turn.usage is not None and turn.usage.total_token_count > 0
@@ -216,7 +216,7 @@ def test_a_connection_that_breaks_midway_leaves_a_valid_wav(
             with wave_file(path) as wav:
                 async for message in session.receive():
                     if message.data:
-                        wav.write(message.data)
+                        wav.writeframes(message.data)
                         received.extend(message.data)
 
     with pytest.raises(errors.APIError) as caught:
@@ -310,10 +310,10 @@ def test_closing_mid_reply_does_not_wait_for_the_reply(tmp_path: Path) -> None:
                 with wave_file(tmp_path / "cut.wav") as wav:
                     async for message in session.receive():
                         if message.data:
-                            wav.write(message.data)
+                            wav.writeframes(message.data)
                             break
                 started = time.perf_counter()
-            return wav.frames, time.perf_counter() - started
+            return wav.getnframes(), time.perf_counter() - started
 
         frames, closing = asyncio.run(run())
         assert frames == 1920  # one 80 ms chunk
@@ -420,14 +420,31 @@ def test_missing_key_closes_with_1008(emulator: Emulator) -> None:
     assert "API Key" in reason
 
 
-def test_audio_input_is_refused_with_a_reason(emulator: Emulator) -> None:
+def test_unrecorded_audio_and_video_input_are_refused_with_a_reason(emulator: Emulator) -> None:
     audio = {"audio": {"mimeType": "audio/pcm;rate=16000", "data": "AAAA"}}
-    received, code, reason = asyncio.run(
-        raw_session(emulator, [{"realtimeInput": audio}], headers={"x-goog-api-key": KEY})
-    )
-    assert received == [{"setupComplete": {}}]
+
+    async def speak() -> tuple[int | None, str | None]:
+        ssl = emulator.certificate.client_context()  # type: ignore[union-attr]
+        headers = {"x-goog-api-key": KEY}
+        async with websockets.connect(
+            live_uri(emulator, ""), ssl=ssl, additional_headers=headers
+        ) as ws:
+            await ws.send(json.dumps(SETUP))
+            assert json.loads(await ws.recv()) == {"setupComplete": {}}
+            await ws.send(json.dumps({"realtimeInput": audio}))  # no answer until the turn ends
+            await ws.send(json.dumps({"realtimeInput": {"audioStreamEnd": True}}))
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code, ws.close_reason
+
+    code, reason = asyncio.run(speak())
     assert code == 1008
-    assert "text turns only" in reason and "GEMINI_API_KEY" in reason
+    assert "No cassette recorded this audio (0.0 s)" in reason and "quickstart record" in reason
+    video = {"video": {"mimeType": "image/jpeg", "data": "AAAA"}}
+    received, code, reason = asyncio.run(
+        raw_session(emulator, [{"realtimeInput": video}], headers={"x-goog-api-key": KEY})
+    )
+    assert code == 1008 and "no video or mediaChunks" in reason and "GEMINI_API_KEY" in reason
 
 
 def test_unknown_message_is_refused_with_1007(emulator: Emulator) -> None:
@@ -443,9 +460,8 @@ def test_realtime_pacing_waits_the_recorded_delays(tmp_path: Path) -> None:
     folder = tmp_path / "cassettes"
     (folder / "audio").mkdir(parents=True)
     pcm = recorded_pcm(NARRATION, 0)[: 1920 * 2 * 3]
-    from quickstart_helpers.wav import write_wav
-
-    write_wav(folder / "audio" / "a.wav", pcm)
+    with wave_file(folder / "audio" / "a.wav") as wf:
+        wf.writeframes(pcm)
     messages = [
         {"delay_ms": 400, "audio": {"file": "audio/a.wav", "start": i * 1920, "frames": 1920}}
         for i in range(3)
@@ -621,11 +637,10 @@ def test_media_chunks_close_with_1007_and_audio_is_not_refused_as_such(emulator:
     )
     assert code == 1007
     assert reason == "realtime_input.media_chunks is deprecated. Use audio, video, or text instead."
-    # The same audio in ``audio``: accepted as input (offline, only text turns are replayed).
-    _, code, reason = asyncio.run(
-        raw_session(emulator, [{"realtimeInput": {"audio": MEDIA_CHUNK}}], query=f"?key={KEY}")
-    )
-    assert code == 1008 and "text turns only" in reason
+    # The same audio in ``audio``: accepted as input (offline, no recording holds it).
+    spoken = {"realtimeInput": {"audio": MEDIA_CHUNK, "audioStreamEnd": True}}
+    _, code, reason = asyncio.run(raw_session(emulator, [spoken], query=f"?key={KEY}"))
+    assert code == 1008 and "No cassette recorded this audio" in reason
 
 
 @pytest.mark.filterwarnings("ignore:The `session.send` method is deprecated")
@@ -641,7 +656,7 @@ def test_media_chunks_are_not_refused_on_other_models(
                 pass
 
     err = closed_with(run)
-    assert err.code == 1008 and "text turns only" in str(err.details)
+    assert err.code == 1008 and "no video or mediaChunks" in str(err.details)
 
 
 def test_a_null_resumption_handle_is_refused_and_no_handle_starts_a_session(

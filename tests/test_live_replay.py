@@ -8,6 +8,7 @@ The wire tests connect with ``websockets`` (the SDK's WebSocket library, which o
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import wave
@@ -22,8 +23,8 @@ from quickstart_helpers.emulator import (
     LiveCassette,
     shipped_cassette_dir,
 )
-from quickstart_helpers.emulator._live_wire import encode_message, render_message
-from quickstart_helpers.wav import write_wav
+from quickstart_helpers.emulator._live_wire import audio_slice, encode_message, render_message
+from quickstart_helpers.wav import wave_file
 
 #: Shipped Live cassettes; those with fault directives (goAway, close) end sessions on purpose,
 #: so their replays are compared turn by turn in tests/test_faults.py instead.
@@ -43,7 +44,9 @@ def rendered(cassette: LiveCassette, turn_index: int, transcription: bool) -> li
     for message in cassette.turns[turn_index].messages:
         if message.break_:
             break
-        payload = render_message(cassette, message, output_transcription=transcription)
+        payload = render_message(
+            cassette, message, output_transcription=transcription, input_transcription=transcription
+        )
         if payload is not None:
             frames.append(encode_message(payload))
     return frames
@@ -60,16 +63,23 @@ async def replay(
     emulator: Emulator, cassette: LiveCassette, transcription: bool
 ) -> list[list[bytes]]:
     """Send every turn of ``cassette`` in one session; return each turn's frames."""
-    setup = {k: v for k, v in cassette.setup.items() if k != "model"}
+    setup = {k: v for k, v in cassette.setup.items() if "Transcription" not in k and k != "model"}
     if transcription:
-        setup["outputAudioTranscription"] = {}
+        setup["outputAudioTranscription"] = setup["inputAudioTranscription"] = {}
     ctx = emulator.certificate.client_context()  # type: ignore[union-attr]
     turns: list[list[bytes]] = []
     async with websockets.connect(uri(emulator), ssl=ctx, max_size=None) as ws:
         await ws.send(json.dumps({"setup": {"model": f"models/{cassette.model}", **setup}}))
         assert json.loads(await ws.recv(decode=False)) == {"setupComplete": {}}
         for turn in cassette.turns:
-            await ws.send(json.dumps({"realtimeInput": {"text": turn.input}}))
+            if turn.audio is not None:  # a spoken turn: its audio in 0.1 s chunks, then the end
+                rate, pcm = audio_slice(cassette, turn.audio)
+                for start in range(0, len(pcm), 3200):
+                    data = base64.b64encode(pcm[start : start + 3200]).decode()
+                    audio = {"data": data, "mimeType": f"audio/pcm;rate={rate}"}
+                    await ws.send(json.dumps({"realtimeInput": {"audio": audio}}))
+            else:
+                await ws.send(json.dumps({"realtimeInput": {"text": turn.input}}))
             frames: list[bytes] = []
             turns.append(frames)
             try:
@@ -183,6 +193,7 @@ def test_a_reloaded_cassette_is_rendered_from_its_files_again(tmp_path) -> None:
     wav = tmp_path / narration.turns[0].messages[0].audio.file  # type: ignore[union-attr]
     with wave.open(str(wav), "rb") as read:
         frames = read.getnframes()
-    write_wav(wav, bytes(frames * 2))  # the same length, silent
+    with wave_file(wav) as wf:
+        wf.writeframes(bytes(frames * 2))  # the same length, silent
     after = first_turn()
     assert len(after) == len(before) and after != before

@@ -83,7 +83,13 @@ def test_cassettes_json_lists_every_recording_with_the_request_a_client_sends(li
         elif cassette.kind == "live":
             setup, *messages = entry["request"]
             assert setup["setup"]["model"] == f"models/{cassette.model}"
-            assert messages == [{"realtimeInput": {"text": t.input}} for t in cassette.turns]
+            for message, turn in zip(messages, cassette.turns, strict=True):
+                realtime = message["realtimeInput"]
+                if turn.audio is None:
+                    assert realtime == {"text": turn.input}
+                else:  # a spoken turn: its audio, then the end of the stream
+                    assert realtime["audioStreamEnd"] is True
+                    assert realtime["audio"]["mimeType"] == "audio/pcm;rate=16000"
         elif cassette.kind == "interactions":
             assert entry["request"] == {"model": cassette.model, **cassette.request}
             assert entry["previous"] == cassette.previous

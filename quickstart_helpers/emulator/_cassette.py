@@ -241,7 +241,11 @@ class LiveMessage(_Strict):
 
 
 class LiveTurn(_Strict):
-    input: str
+    """A client turn, its text ``input`` or its spoken ``audio`` (matched by the PCM, however
+    it was chunked), and the server messages that answer it."""
+
+    input: str = ""
+    audio: LiveAudio | None = None
     messages: list[LiveMessage] = Field(min_length=1)
 
 
@@ -307,7 +311,7 @@ class GenerateCassette(_CassetteBase):
 
 
 class LiveCassette(_CassetteBase):
-    """A Live API session: its ``setup`` and the answer to each turn's text ``input``."""
+    """A Live API session: its ``setup`` and the answer to each turn's text or audio input."""
 
     kind: Literal["live"] = "live"
     faults: list[Fault] = Field(default_factory=list)

@@ -2,9 +2,10 @@
 
 ``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). ``setup`` first:
 key, model (with a ``live`` cassette), response modalities checked, then ``setupComplete``.
-Each client turn (``realtimeInput.text``, or ``clientContent`` up to ``turnComplete`` where
-the model takes it) replays the cassette turn with that ``input``, each message after its
-``delay_ms`` (realtime pacing); ``outputTranscription`` only if the setup asked. The model's
+Each client turn (``realtimeInput.text``; spoken ``realtimeInput.audio``, matched by its PCM and
+ended at the recorded end of speech, ``audioStreamEnd`` or ``activityEnd``; ``clientContent``
+where the model takes it) replays its cassette turn, each message after its ``delay_ms``;
+transcriptions only if the setup asked. The model's
 rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid
 argument, 1008 not found or not allowed; the full explanation logged at INFO). With
 ``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle resumes
@@ -14,6 +15,7 @@ at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from ._live_wire import (
     _instruction,
     _modalities,
     _recorded_setup,
+    audio_slice,
     check_key,
     close_reason,
     encode_message,
@@ -54,6 +57,9 @@ __all__ = ["add_routes"]
 logger = logging.getLogger("quickstart_helpers.emulator")
 _NO_TOOLS = "No cassette records tool calls for the Live API. Set GEMINI_API_KEY to use tools."
 _MEDIA_CHUNKS = "realtime_input.media_chunks is deprecated. Use audio, video, or text instead."
+_NO_AUDIO = "No cassette recorded this audio ({}); record it with quickstart record or set {}."
+_NO_VIDEO = "Offline, no video or mediaChunks input is replayed: set GEMINI_API_KEY."
+_MANUAL = "activityStart/End need realtimeInputConfig.automaticActivityDetection.disabled: true."
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
@@ -84,6 +90,11 @@ class _LiveSession:
     next_index: int = 0
     pending: list[dict[str, Any]] = field(default_factory=list)
     started: bool = False  # the realtime conversation started: no more history seeded
+    keys: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)  # turn -> key
+    sizes: list[int] = field(default_factory=list)  # bytes of each recorded spoken turn
+    heard: bytearray = field(default_factory=bytearray)  # this turn's audio so far
+    rate: str = "16000"
+    manual: bool = False  # automatic activity detection disabled: activityStart/End mark turns
     faults: LiveFaults = field(init=False)
     last_size: int = 0  # bytes of the last message read (for the request log)
 
@@ -170,6 +181,9 @@ class _LiveSession:
                 text = await off_loop(self.last_size, self._turn_text, data)
                 if text is not None:
                     found = await off_loop(len(text), self._find_turn, text)
+                    if found is None and isinstance(text, bytes):
+                        seconds = f"{len(text) / 2 / int(self.rate or 16000):.1f} s"
+                        raise _Close(CLOSE_NOT_FOUND, _NO_AUDIO.format(seconds, "GEMINI_API_KEY"))
                     if found is None:
                         inputs = [t.input for c in self.cassettes for t in c.turns]
                         closest = await hinted(closest_text, text, inputs)
@@ -199,7 +213,14 @@ class _LiveSession:
             self.received.cassette = found[0].name
 
     def _check_setup(self, first: dict[str, Any]) -> None:
-        message = parse_client_message(first)
+        # realtimeInputConfig: in the API's setup, not in the SDK's LiveClientSetup type.
+        setup = dict(first["setup"]) if isinstance(first.get("setup"), dict) else None
+        realtime = setup and (setup.pop("realtimeInputConfig", None) or {})
+        detection = parse_client_message(
+            realtime, "RealtimeInputConfig"
+        ).automatic_activity_detection
+        self.manual = bool(detection and detection.disabled)  # activityStart/End mark turns
+        message = parse_client_message({**first, "setup": setup})
         if message.setup is None or set(first) != {"setup"}:
             why = "The first message must be a setup message ({'setup': {'model': ...}})."
             raise _Close(CLOSE_INVALID_ARGUMENT, why)
@@ -225,6 +246,13 @@ class _LiveSession:
         self.cassettes = [c for c, setup in recorded if _modalities(setup) == wanted]
         self.instructions = {c.name: _instruction(setup) for c, setup in recorded}
         self.instruction = _instruction(message.setup) or normalize_contents([{}])
+        for cassette in self.cassettes:
+            for i, turn in enumerate(cassette.turns):
+                rate, pcm = audio_slice(cassette, turn.audio) if turn.audio else (0, b"")
+                self.keys[cassette.name, i] = (
+                    _key(pcm, str(rate)) if turn.audio else _key(turn.input)
+                )
+                self.sizes += [len(pcm)] if turn.audio else []
         if not self.cassettes:
             use = _modalities(recorded[0][1])
             why = f"The requested combination of response modalities ({', '.join(wanted)}) is"
@@ -243,8 +271,8 @@ class _LiveSession:
             raise _Close(CLOSE_INVALID_ARGUMENT, INVALID_ARGUMENT, detail)
         self.started = bool(content.turn_complete)  # the history is complete: no model call
 
-    def _turn_text(self, data: dict[str, Any]) -> str | None:
-        """Return the text of a completed client turn, or None when none is complete."""
+    def _turn_text(self, data: dict[str, Any]) -> str | bytes | None:
+        """Return the text or audio (PCM) of a completed client turn, or None."""
         message = parse_client_message(data)
         if message.client_content is not None:
             content = message.client_content
@@ -266,13 +294,26 @@ class _LiveSession:
                 raise _Close(CLOSE_INVALID_ARGUMENT, _MEDIA_CHUNKS)
             if realtime.text is not None:
                 return realtime.text
-            if realtime.audio or realtime.video or realtime.media_chunks:
-                raise _Close(
-                    CLOSE_NOT_FOUND,
-                    "The offline emulator replays text turns only, not audio or video "
-                    "input. Send text, or set GEMINI_API_KEY.",
-                )
-            return None  # activityStart/End, audioStreamEnd: nothing to answer
+            manual, activity = self.manual, realtime.activity_start or realtime.activity_end
+            if activity and not manual and self.rules.has("live.activity_signals_need_manual"):
+                raise _Close(CLOSE_INVALID_ARGUMENT, _MANUAL)
+            if realtime.activity_start:
+                self.heard = bytearray()  # a new turn starts
+            if realtime.audio is not None and realtime.audio.data:
+                before = len(self.heard)
+                self.rate = (realtime.audio.mime_type or "").partition("rate=")[2]
+                self.heard += realtime.audio.data
+                for size in [] if manual else self.sizes:  # the recorded end of speech
+                    if before < size <= len(self.heard):
+                        if _key(bytes(self.heard[:size]), self.rate) in self.keys.values():
+                            spoken, self.heard = bytes(self.heard[:size]), self.heard[size:]
+                            return spoken
+            elif realtime.video or realtime.media_chunks:
+                raise _Close(CLOSE_NOT_FOUND, _NO_VIDEO)
+            if (realtime.activity_end if manual else realtime.audio_stream_end) and self.heard:
+                spoken, self.heard = bytes(self.heard), bytearray()
+                return spoken  # the turn's audio, ended by activityEnd or audioStreamEnd
+            return None
         if message.tool_response is not None:
             raise _Close(CLOSE_NOT_FOUND, _NO_TOOLS)
         if message.setup is not None:
@@ -281,15 +322,15 @@ class _LiveSession:
         why = f'Invalid JSON payload received. Unknown name "{unknown}": Cannot find field.'
         raise _Close(CLOSE_INVALID_ARGUMENT, why)
 
-    def _find_turn(self, text: str) -> tuple[LiveCassette, int] | None:
-        wanted = " ".join(text.split())
+    def _find_turn(self, text: str | bytes) -> tuple[LiveCassette, int] | None:
+        wanted = _key(text, self.rate)
         instruction_mismatch = False
         # The cassette in use first, from its next turn; then the others.
         for cassette in sorted(self.cassettes, key=lambda c: c is not self.current):
             turns = cassette.turns
             start = self.next_index if cassette is self.current else 0
             for index in [*range(start, len(turns)), *range(0, start)]:
-                if " ".join(turns[index].input.split()) != wanted:
+                if self.keys[cassette.name, index] != wanted:
                     continue
                 recorded = self.instructions[cassette.name]
                 if recorded is not None and recorded != self.instruction:
@@ -325,7 +366,8 @@ class _LiveSession:
 
     async def _replay(self, cassette: LiveCassette, turn: int) -> None:
         transcription = self.setup.output_audio_transcription is not None
-        wire = render_turn(cassette, turn, transcription=transcription)
+        heard = self.setup.input_audio_transcription is not None
+        wire = render_turn(cassette, turn, transcription=transcription, heard=heard)
         messages = cassette.turns[turn].messages
         for index in range(len(messages) + 1):  # faults may come after the last message too
             await self.faults.before_message(cassette, turn, index)
@@ -345,3 +387,10 @@ class _LiveSession:
             self.emulator.live_handles[handle] = (cassette.name, self.next_index)
             update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
             await self.ws.send_bytes(encode_message(update))
+
+
+def _key(said: str | bytes, rate: str = "") -> tuple[str, str]:
+    """What a turn is matched by: its text, spaces folded, or its audio's rate and PCM digest."""
+    if isinstance(said, str):
+        return "text", " ".join(said.split())
+    return "audio", f"{rate or 16000}:{hashlib.sha256(said).hexdigest()}"

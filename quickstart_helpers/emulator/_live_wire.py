@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from ..errors import LiveSessionClosed as _Close
 from ._auth_tokens import TOKEN_PREFIX
-from ._cassette import MAX_REASON_BYTES, LiveCassette, LiveMessage
+from ._cassette import MAX_REASON_BYTES, LiveAudio, LiveCassette, LiveMessage
 from ._matching import normalize_contents
 from ._protocol import key_error
 from ._validation import violation
@@ -58,37 +57,47 @@ def load_audio(path: Path) -> tuple[int, bytes]:
         return wav.getframerate(), wav.readframes(wav.getnframes())
 
 
+def audio_slice(
+    cassette: LiveCassette, slice_: LiveAudio, audio: dict[str, tuple[int, bytes]] | None = None
+) -> tuple[int, bytes]:
+    """``(rate, pcm)`` of a cassette's audio slice (``audio``: the WAV files read, by name).
+    ValueError: a slice past its file."""
+    name, audio = slice_.file, {} if audio is None else audio
+    if name not in audio:
+        audio[name] = load_audio((cassette.path.parent if cassette.path else Path.cwd()) / name)
+    rate, pcm = audio[name]
+    start, frames = slice_.start, slice_.frames
+    if (start + frames) * 2 > len(pcm):
+        raise ValueError(
+            f"Cassette {cassette.name!r}: frames {start}..{start + frames} lie past "
+            f"the end of {name} ({len(pcm) // 2} frames)."
+        )
+    return rate, pcm[start * 2 : (start + frames) * 2]
+
+
 def render_message(
     cassette: LiveCassette,
     message: LiveMessage,
     *,
     output_transcription: bool = True,
+    input_transcription: bool = True,
     audio: dict[str, tuple[int, bytes]] | None = None,
 ) -> dict[str, Any] | None:
     """The JSON a cassette message sends (None: nothing). An audio slice becomes an ``inlineData``
-    part of ``serverContent.modelTurn`` beside what else it carries; ``outputTranscription`` is
-    dropped unless ``output_transcription``; ``audio`` keeps the WAV files read, by name.
-    ValueError: a slice past its file."""
+    part of ``serverContent.modelTurn`` beside what else it carries; ``outputTranscription``
+    and ``inputTranscription`` are dropped unless the setup asked for them."""
     payload = dict(message.message)  # copied as deep as it is changed
     content = payload.get("serverContent")
     if isinstance(content, dict):
         content = payload["serverContent"] = dict(content)
-        if not output_transcription:
-            content.pop("outputTranscription", None)
-            if not content:
-                del payload["serverContent"]
+        for asked, key in (output_transcription, "output"), (input_transcription, "input"):
+            if not asked:
+                content.pop(f"{key}Transcription", None)
+        if not content:
+            del payload["serverContent"]
     if message.audio is not None:
-        name, audio = message.audio.file, {} if audio is None else audio
-        if name not in audio:
-            audio[name] = load_audio((cassette.path.parent if cassette.path else Path.cwd()) / name)
-        rate, pcm = audio[name]
-        start, frames = message.audio.start, message.audio.frames
-        if (start + frames) * 2 > len(pcm):
-            raise ValueError(
-                f"Cassette {cassette.name!r}: frames {start}..{start + frames} lie past "
-                f"the end of {name} ({len(pcm) // 2} frames)."
-            )
-        data = base64.b64encode(pcm[start * 2 : (start + frames) * 2]).decode("ascii")
+        rate, pcm = audio_slice(cassette, message.audio, audio)
+        data = base64.b64encode(pcm).decode("ascii")
         part = {"inlineData": {"mimeType": f"audio/pcm;rate={rate}", "data": data}}
         content = payload.get("serverContent") or {}
         turn = dict(content.pop("modelTurn", {}))
@@ -97,38 +106,26 @@ def render_message(
     return payload or None
 
 
-#: Wire bytes of the last 64 turns replayed, by (id(cassette), turn, transcription): without it,
-#: 20 concurrent replays took 1.5-1.8x a bare replay (benchmarks/bench_live.py). Loaded
-#: cassettes are read-only; a reloaded store makes new cassette objects (a WAV file read again).
-_RENDERED: dict[tuple[int, int, bool], tuple[LiveCassette, list[bytes | None]]] = {}
-_rendered_lock = threading.Lock()
-
-
-def render_turn(cassette: LiveCassette, index: int, *, transcription: bool) -> list[bytes | None]:
-    """The wire bytes of each message of turn ``index`` (None: nothing); ValueError as above."""
-    key = (id(cassette), index, transcription)
-    kept = _RENDERED.get(key)
-    if kept is not None and kept[0] is cassette:
-        return kept[1]
+def render_turn(
+    cassette: LiveCassette, index: int, *, transcription: bool, heard: bool = False
+) -> list[bytes | None]:
+    """The wire bytes of each message of turn ``index`` (None: nothing), with the output
+    (``transcription``) and input (``heard``) transcriptions; ValueError as above."""
     audio: dict[str, tuple[int, bytes]] = {}  # each WAV file read once
-    wire = []
-    for message in cassette.turns[index].messages:
-        payload = render_message(cassette, message, output_transcription=transcription, audio=audio)
-        wire.append(None if payload is None else encode_message(payload))
-    with _rendered_lock:
-        _RENDERED[key] = (cassette, wire)
-        if len(_RENDERED) > 64:
-            del _RENDERED[next(iter(_RENDERED))]  # the oldest
-    return wire
+    kept = {"output_transcription": transcription, "input_transcription": heard}
+    payloads = [
+        render_message(cassette, m, **kept, audio=audio) for m in cassette.turns[index].messages
+    ]
+    return [None if p is None else encode_message(p) for p in payloads]
 
 
-def parse_client_message(data: dict[str, Any]) -> types.LiveClientMessage:
-    """Parse one client message with the SDK's ``types.LiveClientMessage``; a field unknown or
+def parse_client_message(data: Any, kind: str = "LiveClientMessage") -> Any:
+    """Parse a client message (or part, ``kind``) with the SDK's ``types``; a field unknown or
     of the wrong type raises LiveSessionClosed (1007, the API's "Unknown name" message)."""
     from google.genai import types
 
     try:
-        return types.LiveClientMessage.model_validate(data)
+        return getattr(types, kind).model_validate(data)
     except ValidationError as exc:
         raise _Close(CLOSE_INVALID_ARGUMENT, violation(exc.errors()[0])[1]) from None
 

@@ -117,6 +117,14 @@ RULES: dict[str, Rule] = {
             "(usageMetadata beside serverContent) and UsageMetadata (thoughtsTokenCount).",
             "A property of recordings, not a check: the shipped Live cassettes carry these shapes.",
         ),
+        Rule(
+            "live.activity_signals_need_manual",
+            "activityStart/activityEnd only with realtimeInputConfig.automaticActivityDetection"
+            ".disabled; with automatic detection a turn ends at end of speech or audioStreamEnd.",
+            "Live API reference (ai.google.dev/api/live), BidiGenerateContentRealtimeInput; the "
+            "SDK's docstrings of types.ActivityStart, ActivityEnd.",
+            "No close code or reason documented: 1007 and the reason are ours (unchecked live).",
+        ),
         # -- generateContent, Gemini 3 ------------------------------------------------
         Rule(
             "generate.thought_signature_on_final_chunk",
@@ -217,6 +225,7 @@ PROFILES: tuple[Profile, ...] = (
                 "live.media_chunks_refused",
                 "live.null_resumption_handle_refused",
                 "live.several_parts_per_event",
+                "live.activity_signals_need_manual",
             }
         )
         | _EVERY_MODEL,

@@ -1,8 +1,10 @@
 """Record mode's Live API sessions: a WebSocket proxy that passes every message on as it
 comes and records the setup, each client turn's text (``realtimeInput.text``, or
 ``clientContent`` up to ``turnComplete``; not where it only seeds the initial history, rule
-``live.client_content_only_as_history``) and each server message with its delay. Audio goes
-to ``audio/<cassette>.wav`` (:class:`~._cassette.LiveAudio` slices); an upstream close
+``live.client_content_only_as_history``) or spoken audio (``realtimeInput.audio``, to
+``audio/<cassette>_input.wav``, a turn from its first chunk to the reply's end) and each
+server message with its delay. Reply audio goes to ``audio/<cassette>.wav``
+(:class:`~._cassette.LiveAudio` slices); an upstream close
 mid-turn (not 1000) is a final ``close`` message. A session is written when it ends with
 every turn answered to its end.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -23,9 +26,10 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from .._scrub import slug
+from ..errors import LiveSessionClosed
 from ._cassette import LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._faults import abort
-from ._live_wire import close_reason
+from ._live_wire import close_reason, parse_client_message
 from ._matching import normalize_contents
 from ._profiles import profile_for
 from ._protocol import ReceivedRequest, bare_model, parse_json
@@ -51,6 +55,14 @@ def ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
+def _wav(pcm: bytes | bytearray, rate: int) -> bytes:
+    with io.BytesIO() as wav:
+        with wave.open(wav, "wb") as out:  # 16-bit mono PCM
+            out.setparams((1, 2, rate, 0, "NONE", "not compressed"))
+            out.writeframes(pcm)
+        return wav.getvalue()
+
+
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
     await (target.send_bytes if msg.type == WSMsgType.BINARY else target.send_str)(msg.data)
 
@@ -72,6 +84,8 @@ class LiveProxy:
     last: float = 0.0  # when the last message came (``time.monotonic()``)
     rate: int = 24000
     pcm: bytearray = field(default_factory=bytearray)
+    heard_rate: int = 16000  # the client's audio, to ``audio/<cassette>_input.wav``
+    heard: bytearray = field(default_factory=bytearray)
 
     async def run(self) -> web.WebSocketResponse:
         limit, compress = self.emulator.max_body_bytes, self.emulator.live_compression
@@ -96,18 +110,21 @@ class LiveProxy:
 
     def _finish(self) -> None:
         """Write the session's cassette if every turn was answered to its end."""
+        self._drop_unanswered_audio()
         if not (self.turns and self.complete and self.received):
             self.recorder.failures.append("A Live API session ended midway; nothing recorded.")
             return
         inputs = [t.input for t in self.turns]
-        name = cassette_name("live", self.model, inputs[0], [self.setup, inputs])
+        spoken = [hashlib.sha256(self.heard).hexdigest()] if self.heard else []
+        name = cassette_name(
+            "live", self.model, inputs[0] or "spoken", [self.setup, inputs, *spoken]
+        )
         for message in (m for t in self.turns for m in t.messages if m.audio is not None):
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
-        with io.BytesIO() as wav:
-            with wave.open(wav, "wb") as out:  # 16-bit mono PCM
-                out.setparams((1, 2, self.rate, 0, "NONE", "not compressed"))
-                out.writeframes(self.pcm)
-            audio = {f"audio/{name}.wav": wav.getvalue()} if self.pcm else {}
+        for turn in (t for t in self.turns if t.audio is not None):
+            turn.audio.file = f"audio/{name}_input.wav"  # type: ignore[union-attr]
+        files = {name: (self.pcm, self.rate), f"{name}_input": (self.heard, self.heard_rate)}
+        audio = {f"audio/{file}.wav": _wav(*pcm) for file, pcm in files.items() if pcm[0]}
         built = LiveCassette.model_construct(
             name=name, model=self.model, setup=self.setup, turns=self.turns
         )
@@ -127,9 +144,33 @@ class LiveProxy:
             elif isinstance(data, dict) and (text := self._turn_text(data)) is not None:
                 self.turns.append(LiveTurn.model_construct(input=text, messages=[]))
                 self.complete, self.last = False, time.monotonic()
+            elif isinstance(data, dict):
+                self._hear(data)
             await _send(upstream, msg)
+        self._drop_unanswered_audio()
         if not self.complete:
             self.turns.clear()  # the client left mid-turn: nothing to record
+
+    def _hear(self, data: dict[str, Any]) -> None:
+        """Add realtime input audio to the spoken turn it opens or continues."""
+        with contextlib.suppress(LiveSessionClosed):  # not a valid message: the upstream says so
+            realtime = parse_client_message(data).realtime_input
+            spoken = realtime and realtime.audio
+            if not spoken or (self.turns and not self.complete and self.turns[-1].audio is None):
+                return  # no audio, or audio during a text turn's reply
+            self.heard_rate = int((spoken.mime_type or "").partition("rate=")[2] or 16000)
+            if self.complete or not self.turns:
+                audio = LiveAudio.model_construct(file="", start=len(self.heard) // 2, frames=0)
+                self.turns.append(LiveTurn.model_construct(input="", audio=audio, messages=[]))
+                self.complete = False
+            self.turns[-1].audio.frames += len(spoken.data or b"") // 2  # type: ignore[union-attr]
+            self.heard += spoken.data or b""
+            self.last = time.monotonic()  # the reply's delay counts from the last audio
+
+    def _drop_unanswered_audio(self) -> None:  # audio nothing answered (trailing silence)
+        if self.turns and self.turns[-1].audio is not None and not self.turns[-1].messages:
+            self.turns.pop()
+            self.complete = bool(self.turns)
 
     def _turn_text(self, data: dict[str, Any]) -> str | None:
         """Return the text of the client turn ``data`` completes, or None."""

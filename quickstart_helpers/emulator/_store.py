@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from collections.abc import Iterable
@@ -18,10 +19,11 @@ from ._cassette import (
     GenerateCassette,
     InteractionsCassette,
     LiveCassette,
+    LiveTurn,
     ModelsCassette,
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
-from ._live_wire import LIVE_ROUTE
+from ._live_wire import LIVE_ROUTE, audio_slice
 from ._matching import (
     SELECTS,
     cassette_key,
@@ -182,12 +184,21 @@ def listing(cassette: AnyCassette) -> dict[str, Any]:
         entry["previous"] = cassette.previous
     elif isinstance(cassette, LiveCassette):
         entry["path"] = LIVE_ROUTE.format(version="v1beta")
-        turns = [{"realtimeInput": {"text": turn.input}} for turn in cassette.turns]
+        turns = [_realtime_input(cassette, turn) for turn in cassette.turns]
         entry["request"] = [{"setup": {"model": f"models/{model}", **cassette.setup}}, *turns]
     else:  # models: a GET, of one model or of the list
         one = cassette.models[0]["name"] if len(cassette.models) == 1 else "models"
         entry["path"] = "/v1beta/" + one
     return entry
+
+
+def _realtime_input(cassette: LiveCassette, turn: LiveTurn) -> dict[str, Any]:
+    """A turn as one ``realtimeInput`` message: its text, or its audio and ``audioStreamEnd``."""
+    if turn.audio is None:
+        return {"realtimeInput": {"text": turn.input}}
+    rate, pcm = audio_slice(cassette, turn.audio)
+    audio = {"data": base64.b64encode(pcm).decode(), "mimeType": f"audio/pcm;rate={rate}"}
+    return {"realtimeInput": {"audio": audio, "audioStreamEnd": True}}
 
 
 def _prompt(cassette: AnyCassette) -> str:
@@ -196,7 +207,7 @@ def _prompt(cassette: AnyCassette) -> str:
     if isinstance(cassette, CountTokensCassette):
         return prompt_text(count_request(cassette.request).get("contents"))
     if isinstance(cassette, LiveCassette):
-        return " / ".join(turn.input for turn in cassette.turns)
+        return " / ".join(turn.input or f"(spoken: {turn.audio.file})" for turn in cassette.turns)  # type: ignore[union-attr]
     return ", ".join(m["name"] for m in cassette.models)
 
 

@@ -3,7 +3,7 @@
 // file there and passes the cases as JSON in CASES (prompts and expectations come from
 // the cassettes). The emulator's certificate is trusted through NODE_EXTRA_CA_CERTS.
 // Prints one JSON object: what each case received.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { GoogleGenAI, Modality } from '@google/genai';
 
 const cases = JSON.parse(process.env.CASES);
@@ -90,5 +90,39 @@ header.writeUInt16LE(16, 34);
 header.write('data', 36);
 header.writeUInt32LE(data.length, 40);
 writeFileSync(cases.live.wav, Buffer.concat([header, data]));
+
+// live.connect: a spoken question streamed in 100 ms chunks of 16 kHz PCM, then audioStreamEnd
+if (cases.spoken) {
+  const reply = [];
+  const heard = [];
+  let answered;
+  const spokenTurn = new Promise((resolve) => (answered = resolve));
+  const spoken = await ai.live.connect({
+    model: cases.spoken.model,
+    config: { responseModalities: [Modality.AUDIO], inputAudioTranscription: {} },
+    callbacks: {
+      onmessage: (message) => {
+        const content = message.serverContent;
+        if (content?.inputTranscription?.text) heard.push(content.inputTranscription.text);
+        for (const part of content?.modelTurn?.parts ?? []) {
+          if (part.inlineData) reply.push(Buffer.from(part.inlineData.data, 'base64'));
+        }
+        if (content?.turnComplete) answered();
+      },
+      onerror: (e) => answered(e),
+      onclose: (e) => answered(e),
+    },
+  });
+  const question = readFileSync(cases.spoken.pcm);
+  for (let start = 0; start < question.length; start += 3200) {
+    const data = question.subarray(start, start + 3200).toString('base64');
+    spoken.sendRealtimeInput({ audio: { data, mimeType: 'audio/pcm;rate=16000' } });
+  }
+  spoken.sendRealtimeInput({ audioStreamEnd: true });
+  const spokenEnd = await spokenTurn;
+  spoken.close();
+  out.spoken = { heard: heard.join(''), end: spokenEnd ? String(spokenEnd.reason ?? spokenEnd) : null };
+  writeFileSync(cases.spoken.reply, Buffer.concat(reply));
+}
 
 console.log(JSON.stringify(out));
