@@ -77,15 +77,6 @@ class ResumedStream:
         return "".join(self.pieces)
 
 
-def _wait(seen: ResumedStream, exc: Exception, max_resumes: int, backoff_s: float) -> float:
-    """Note ``exc`` and return the wait before the next try, or raise it when it is not
-    resumable or ``max_resumes`` are used up."""
-    if not is_resumable(exc) or len(seen.errors) >= max_resumes:
-        raise exc
-    seen.errors.append(exc)
-    return backoff_s * 2 ** (len(seen.errors) - 1)
-
-
 def resume_stream(
     client: genai.Client,
     *,
@@ -119,36 +110,10 @@ def resume_stream(
                 yield chunk
             return
         except Exception as exc:
-            sleep(_wait(seen, exc, max_resumes, backoff_s))
-
-
-async def aresume_stream(
-    client: genai.Client,
-    *,
-    model: str,
-    contents: Any,
-    config: Any = None,
-    max_resumes: int = 2,
-    backoff_s: float = 1.0,
-    result: ResumedStream | None = None,
-) -> AsyncIterator[types.GenerateContentResponse]:
-    """:func:`resume_stream` with ``client.aio`` (same arguments and errors)."""
-    if max_resumes < 0:
-        raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
-    seen = result if result is not None else ResumedStream()
-    while True:
-        seen.requests += 1
-        request = continue_contents(contents, seen.text)
-        try:
-            stream = await client.aio.models.generate_content_stream(
-                model=model, contents=request, config=config
-            )
-            async for chunk in stream:
-                seen.pieces.append(chunk_text(chunk))
-                yield chunk
-            return
-        except Exception as exc:
-            await asyncio.sleep(_wait(seen, exc, max_resumes, backoff_s))
+            if not is_resumable(exc) or len(seen.errors) >= max_resumes:
+                raise
+            seen.errors.append(exc)
+            sleep(backoff_s * 2 ** (len(seen.errors) - 1))
 
 
 class ResumableLiveSession:
