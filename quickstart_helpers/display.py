@@ -61,11 +61,6 @@ def chunk_text(chunk: Any, *, thought: bool = False) -> str:
     return "".join(p.text for p in parts if p.text and bool(p.thought) == thought)
 
 
-def thought_text(chunk: Any) -> str:
-    """A chunk's thought summary: its first candidate's text parts marked ``thought``."""
-    return chunk_text(chunk, thought=True)
-
-
 def add_explanation(err: BaseException) -> BaseException:
     """Add :func:`~quickstart_helpers.errors.explain_api_error` to ``err`` as a note."""
     from .errors import explain_api_error
@@ -180,7 +175,7 @@ def stream_markdown(
             received += 1
             text = chunk_text(chunk)
             if thinking is not None:
-                thinking.add(thought_text(chunk))
+                thinking.add(chunk_text(chunk, thought=True))
                 if text:  # the answer starts below the thoughts
                     thinking.finish()
                     thinking = None

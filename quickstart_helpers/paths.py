@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from . import settings
+from .display import in_notebook
 
 
 def repo_root() -> Path | None:
@@ -15,27 +15,14 @@ def repo_root() -> Path | None:
     return here if (here / "notebooks").is_dir() and (here / "assets").is_dir() else None
 
 
-def in_notebook_kernel() -> bool:
-    """Whether this code runs in a Jupyter kernel (JupyterLab, Notebook, Colab, VS Code).
-
-    False in a plain Python process or a terminal IPython. IPython is never imported here.
-    """
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
-
-
 def output_dir(name: str) -> Path:
-    """Return (and create) the output folder of one notebook's run, e.g. ``"04_audio_streaming"``.
-
-    The first that applies: ``$QUICKSTART_OUTPUT_ROOT/name`` (set by ``quickstart run``
-    and ``refresh``); in a Jupyter kernel ``<notebook folder>/output/name``, the folder
-    being ``$QUICKSTART_NOTEBOOK_DIR`` or the current one, so links to the files resolve
-    from the notebook; ``<checkout>/build/run/name`` in a source checkout; else
-    ``./build/run/name``.
-    """
+    """Return (and create) a notebook run's output folder, e.g. ``"04_audio_streaming"``:
+    ``$QUICKSTART_OUTPUT_ROOT/name`` (``quickstart run`` and ``refresh`` set it); in a
+    Jupyter kernel ``<notebook folder>/output/name`` (``$QUICKSTART_NOTEBOOK_DIR`` or the
+    current folder), so links from the notebook resolve; else ``build/run/name`` in the
+    source checkout or the current folder."""
     base = settings.output_root()
-    if base is None and in_notebook_kernel():
+    if base is None and in_notebook():
         base = (settings.notebook_dir() or Path.cwd()) / "output"
     if base is None:
         base = (repo_root() or Path.cwd()) / "build" / "run"

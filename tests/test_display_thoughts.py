@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.genai import types
 
-from quickstart_helpers.display import stream_markdown, thought_text
+from quickstart_helpers.display import chunk_text, stream_markdown
 
 from ._kernel import execute_cells
 
@@ -23,11 +23,11 @@ STREAM = [
 ]
 
 
-def test_thought_text_reads_only_thought_parts() -> None:
+def test_chunk_text_reads_only_thought_parts_with_thought_true() -> None:
     chunk = _response(types.Part(text="plan", thought=True), types.Part(text="answer"))
-    assert thought_text(chunk) == "plan"
-    assert thought_text("plain") == ""
-    assert thought_text(types.GenerateContentResponse()) == ""
+    assert chunk_text(chunk, thought=True) == "plan"
+    assert chunk_text("plain", thought=True) == ""
+    assert chunk_text(types.GenerateContentResponse(), thought=True) == ""
 
 
 def test_thoughts_are_skipped_by_default(capsys) -> None:
