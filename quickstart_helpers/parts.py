@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,29 +255,5 @@ def stream_parts(
             raise  # refused: the API's own error, not a broken stream
         raise PartsStreamInterrupted(parts.finish(), exc) from exc
     finally:  # also on KeyboardInterrupt: what arrived stays on screen
-        parts.finish()
-    return parts.summary
-
-
-async def astream_parts(
-    chunks: AsyncIterable[types.GenerateContentResponse],
-    *,
-    folder: str | Path,
-    stem: str = "image",
-    show: bool = True,
-    preview_size: int = PREVIEW_SIZE,
-    clock: Callable[[], float] = time.monotonic,
-) -> PartsSummary:
-    """:func:`stream_parts` for ``client.aio`` streams (same arguments and errors)."""
-    parts = _Parts(folder, stem, show, preview_size, clock)
-    try:
-        async for chunk in chunks:
-            parts.chunk(chunk)
-    except Exception as exc:
-        if parts.summary.chunks == 0:
-            add_explanation(exc)
-            raise
-        raise PartsStreamInterrupted(parts.finish(), exc) from exc
-    finally:
         parts.finish()
     return parts.summary

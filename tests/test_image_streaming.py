@@ -16,7 +16,7 @@ from PIL import Image
 
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.emulator._protocol import IMAGE_OUTPUT_MODELS
-from quickstart_helpers.parts import astream_parts, extension_for, iter_parts, stream_parts
+from quickstart_helpers.parts import extension_for, iter_parts, stream_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTE = ROOT / "assets" / "cassettes" / "images" / "storyboard_stream.json"
@@ -121,9 +121,9 @@ def test_async_client_streams_the_same_parts(emulator, tmp_path) -> None:
         stream = await client.aio.models.generate_content_stream(
             model=MODEL, contents=PROMPT, config=CONFIG
         )
-        return await astream_parts(stream, folder=tmp_path, show=False)
+        return [chunk async for chunk in stream]
 
-    summary = asyncio.run(run())
+    summary = stream_parts(asyncio.run(run()), folder=tmp_path, show=False)
     assert [p.read_bytes() for p in summary.files] == [d for _, d in recorded_images()]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
 import warnings
@@ -17,7 +16,6 @@ from quickstart_helpers.errors import explain_api_error
 from quickstart_helpers.parts import (
     PartsStreamInterrupted,
     UnknownMimeTypeWarning,
-    astream_parts,
     extension_for,
     image_size,
     iter_parts,
@@ -376,13 +374,6 @@ def test_stream_parts_error_before_the_first_chunk_is_raised_as_is(tmp_path) -> 
     if sys.version_info >= (3, 11):
         assert info.value.__notes__ == [explain_api_error(info.value)]
 
-    async def arefused():
-        raise PermissionError("request refused")
-        yield  # pragma: no cover
-
-    with pytest.raises(PermissionError, match="request refused"):
-        asyncio.run(astream_parts(arefused(), folder=tmp_path))
-
 
 def test_stream_parts_rejects_bad_arguments_before_reading(tmp_path) -> None:
     consumed = []
@@ -396,17 +387,6 @@ def test_stream_parts_rejects_bad_arguments_before_reading(tmp_path) -> None:
     with pytest.raises(ValueError, match="preview_size"):
         stream_parts(source(), folder=tmp_path, preview_size=0)
     assert consumed == []
-
-
-def test_astream_parts_matches_stream_parts(tmp_path) -> None:
-    async def source():
-        for c in mixed_stream():
-            yield c
-
-    summary = asyncio.run(astream_parts(source(), folder=tmp_path / "a", show=False))
-    expected = stream_parts(mixed_stream(), folder=tmp_path / "s", show=False)
-    assert summary.model_dump(exclude={"files"}) == expected.model_dump(exclude={"files"})
-    assert [p.name for p in summary.files] == [p.name for p in expected.files]
 
 
 def test_summary_describe_lists_counts_and_file_names(tmp_path) -> None:
