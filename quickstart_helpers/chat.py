@@ -16,6 +16,7 @@ other move raises :class:`IllegalTransitionError`). :func:`stream_reply` keeps a
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import itertools
 import os
@@ -51,8 +52,7 @@ FILE_FORMAT = 1  # the version of the JSON Conversation.save writes
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a storage key (fullmatch)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+_now = functools.partial(datetime.now, timezone.utc)
 
 
 class Message(BaseModel):
@@ -94,7 +94,6 @@ class Message(BaseModel):
         return self
 
     def start(self) -> Message:
-        """``created`` -> ``streaming``: the first chunk is on its way."""
         return self._move("streaming")
 
     def append(self, text: str) -> Message:
@@ -195,9 +194,8 @@ class Conversation(BaseModel):
         return client.chats.create(model=self.model, config=config, history=self.to_history())
 
     def open_async_chat(self, client: Any, **config: Any) -> Any:
-        """``client.aio.chats.create`` with this model, config and history."""
-        config = self.chat_config(**config)
-        return client.aio.chats.create(model=self.model, config=config, history=self.to_history())
+        """The same with ``client.aio.chats.create``."""
+        return self.open_chat(client.aio, **config)
 
     @staticmethod
     def _path(store_dir: str | os.PathLike[str], key: str) -> Path:

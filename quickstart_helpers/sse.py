@@ -5,7 +5,8 @@ events"). ``EventSource`` joins an event's ``data:`` lines with a newline, so a 
 holding newlines needs one ``data:`` line per line (``f"data: {chunk}\\n\\n"`` would
 lose the rest). CRLF, CR and LF are SSE's only line ends: not U+2028 or U+0085, where
 ``str.splitlines`` and httpx's ``iter_lines`` also split. A relay ends a stream with a
-named ``done`` event (so a chunk reading ``[DONE]`` cannot end it) or an ``error`` one.
+named ``done`` event, ``format_event(DONE, event="done")`` (so a chunk reading ``[DONE]``
+cannot end it), or an ``error`` event whose data is readable text.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 DONE = "[DONE]"
-CONTENT_TYPE = "text/event-stream; charset=utf-8"
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
@@ -25,42 +25,20 @@ def normalize_newlines(text: str) -> str:
     return _LINE_END.sub("\n", text)
 
 
-def format_event(
-    data: str,
-    *,
-    event: str | None = None,
-    id: str | None = None,  # noqa: A002 - the SSE field's name
-    retry_ms: int | None = None,
-) -> bytes:
+def format_event(data: str, *, event: str | None = None) -> bytes:
     """Frame one event as UTF-8 bytes: a ``data:`` line per line of ``data`` (so
     ``EventSource`` rebuilds ``normalize_newlines(data)``), named ``event`` (None: a
-    ``message``), with the ``id`` a browser sends back in ``Last-Event-ID`` and its
-    reconnection delay ``retry_ms``. A lone surrogate is sent as U+FFFD."""
+    ``message``). A lone surrogate is sent as U+FFFD."""
     if not isinstance(data, str):
         raise TypeError(f"SSE data must be a str, not {type(data).__name__}")
-    fields = [("event", event), ("id", id)]
-    for name, value in fields:
-        if value is not None and (_LINE_END.search(value) or "\0" in value):
-            raise ValueError(f"The SSE {name} field cannot hold a line break or NUL: {value!r}.")
-    if retry_ms is not None and retry_ms < 0:
-        raise ValueError(f"retry_ms must be >= 0, not {retry_ms}")
-    fields.append(("retry", None if retry_ms is None else str(retry_ms)))
-    text = "".join(f"{name}: {value}\n" for name, value in fields if value is not None)
+    if event is not None and (_LINE_END.search(event) or "\0" in event):
+        raise ValueError(f"The SSE event field cannot hold a line break or NUL: {event!r}.")
+    text = "" if event is None else f"event: {event}\n"
     text += "".join(f"data: {line}\n" for line in normalize_newlines(data).split("\n")) + "\n"
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates, e.g. from json.loads('"\\ud800"')
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
-
-
-def done_event() -> bytes:
-    """Return the final ``done`` event: ``event: done`` and ``data: [DONE]``."""
-    return format_event(DONE, event="done")
-
-
-def error_event(message: str) -> bytes:
-    """Return an ``error`` event whose data is ``message`` (readable text)."""
-    return format_event(message, event="error")
 
 
 @dataclass(frozen=True)
