@@ -15,13 +15,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import aiohttp
+from google import genai
+from google.genai import _transformers, errors, types
 
 from .display import chunk_text
-
-if TYPE_CHECKING:
-    from google import genai
-    from google.genai import types
 
 #: The user turn that asks the model to go on from a partial answer.
 CONTINUE_PROMPT = (
@@ -36,9 +36,6 @@ RESUMABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 def is_resumable(exc: BaseException) -> bool:
     """Whether ``exc`` is worth another try: an ``APIError`` with a code in
     :data:`RESUMABLE_CODES` or a broken connection (not a 400, which would fail again)."""
-    import aiohttp
-    from google.genai import errors
-
     if isinstance(exc, errors.APIError):
         return exc.code in RESUMABLE_CODES
     # The SDK's sync client uses httpx (or its fork httpx2), its async client aiohttp.
@@ -50,8 +47,6 @@ def is_resumable(exc: BaseException) -> bool:
 def continue_contents(contents: Any, partial: str) -> list[types.Content]:
     """The original ``contents``, then ``partial`` as a model turn and
     :data:`CONTINUE_PROMPT` (without partial text, the original contents alone)."""
-    from google.genai import _transformers, types
-
     turns = list(_transformers.t_contents(contents))
     if not partial:
         return turns
@@ -73,7 +68,6 @@ class ResumedStream:
 
     @property
     def text(self) -> str:
-        """The whole answer so far."""
         return "".join(self.pieces)
 
 
@@ -147,8 +141,6 @@ class ResumableLiveSession:
             raise ValueError(f"max_reconnects must be >= 0, not {max_reconnects}")
         if not update_timeout_s > 0:
             raise ValueError(f"update_timeout_s must be > 0, not {update_timeout_s}")
-        from google.genai import types
-
         self.client, self.model, self.history = client, model, list(history or [])
         self.config = types.LiveConnectConfig.model_validate(config or {})
         self.max_reconnects, self.update_timeout_s = max_reconnects, update_timeout_s
@@ -160,8 +152,6 @@ class ResumableLiveSession:
         self._session: Any = None
 
     async def _open(self) -> None:
-        from google.genai import types
-
         # handle=None goes on the wire as {} (a new session), never as a null handle.
         update: dict[str, Any] = {
             "session_resumption": types.SessionResumptionConfig(handle=self.handle)
@@ -190,7 +180,6 @@ class ResumableLiveSession:
         await self._close()
 
     def _note(self, message: types.LiveServerMessage) -> None:
-        """Note what one server message says about the connection (maybe several things)."""
         if message.server_content is not None and message.server_content.turn_complete:
             self._update_due = True
         update = message.session_resumption_update
