@@ -159,11 +159,9 @@ class PartsSummary(BaseModel):
 class _Parts:
     """Counts, saves and shows the parts of one stream, one at a time."""
 
-    def __init__(self, folder: str | Path, stem: str, show: bool, size: int, clock: Any) -> None:
+    def __init__(self, folder: str | Path, stem: str, show: bool, clock: Any) -> None:
         _check_stem(stem)
-        if size < 1:
-            raise ValueError(f"preview_size must be a positive number of pixels, not {size}.")
-        self.folder, self.stem, self.show, self.size, self.clock = folder, stem, show, size, clock
+        self.folder, self.stem, self.show, self.clock = folder, stem, show, clock
         self.notebook = in_notebook()
         self.summary = PartsSummary()
         self.pieces: list[str] = []  # the answer's text, joined at the end (linear)
@@ -213,7 +211,7 @@ class _Parts:
         if self.notebook and size is not None:
             from IPython.display import display
 
-            display(preview_image(data, mime, max_size=self.size))
+            display(preview_image(data, mime))
 
     def end_text(self) -> None:
         """Show the whole run of text (a final display update, or the end of the line)."""
@@ -233,19 +231,18 @@ def stream_parts(
     folder: str | Path,
     stem: str = "image",
     show: bool = True,
-    preview_size: int = PREVIEW_SIZE,
     clock: Callable[[], float] = time.monotonic,
 ) -> PartsSummary:
     """Show, save and count every part of a text and image stream, as it arrives.
 
     Each inline data part is saved in ``folder`` as ``{stem}_{index}.{ext}``; with
     ``show``, text is shown, each file gets a line (name, MIME type, pixels, bytes) and,
-    in Jupyter, a preview at most ``preview_size`` pixels a side. ``clock`` is the
+    in Jupyter, a preview at most :data:`PREVIEW_SIZE` pixels a side. ``clock`` is the
     display throttle's (for tests). A stream that breaks midway raises
     :class:`PartsStreamInterrupted`, whose ``summary`` keeps what arrived; an error before
     the first chunk (a refused request) is raised as is, with a note that explains it.
     """
-    parts = _Parts(folder, stem, show, preview_size, clock)
+    parts = _Parts(folder, stem, show, clock)
     try:
         for chunk in chunks:
             parts.chunk(chunk)

@@ -230,10 +230,10 @@ def jupyter(monkeypatch) -> _FakeJupyter:
 
 
 def test_stream_parts_displays_a_preview_per_image_in_a_notebook(tmp_path, jupyter) -> None:
-    stream_parts(mixed_stream(), folder=tmp_path, preview_size=32)
+    stream_parts(mixed_stream(), folder=tmp_path)  # small images: shown at their own size
     assert [e[1:] for e in jupyter.events if e[0] == "image"] == [
-        ("png", (32, 24)),
-        ("jpeg", (32, 24)),
+        ("png", (64, 48)),
+        ("jpeg", (80, 60)),
     ]
 
 
@@ -384,8 +384,6 @@ def test_stream_parts_rejects_bad_arguments_before_reading(tmp_path) -> None:
 
     with pytest.raises(ValueError, match="stem"):
         stream_parts(source(), folder=tmp_path, stem="a/b")
-    with pytest.raises(ValueError, match="preview_size"):
-        stream_parts(source(), folder=tmp_path, preview_size=0)
     assert consumed == []
 
 
