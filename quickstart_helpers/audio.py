@@ -101,11 +101,8 @@ async def microphone_chunks(
 
 
 class Player:
-    """A WAV file in a notebook: ``name: 3.02 s`` above a player of the whole file.
-
-    The audio is embedded as Ogg Opus (libsndfile's encoder, 24 kbit/s mono), so the
-    player plays it all wherever the notebook is opened and a stored notebook stays small.
-    """
+    """A WAV file in a notebook: ``name: 3.02 s`` above a player of the whole file
+    (Ogg Opus from libsndfile's encoder, 24 kbit/s mono)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

@@ -7,8 +7,7 @@ chunks) and can overflow the kernel's output channel: updates come at most
 :data:`MAX_UPDATES_PER_SECOND` times a second, and once more at the end, and the text is
 joined only for an update, so the cost stays linear. Thought parts (``include_thoughts``)
 are never in the answer: skipped, or with ``thoughts=True`` shown in their own block
-above it. An error before the first chunk (a refused request) is the API's own error,
-with a note that explains it; after a chunk it is a :class:`StreamInterrupted`.
+above it.
 """
 
 from __future__ import annotations
@@ -34,8 +33,7 @@ def in_notebook() -> bool:
 
 
 class UpdateThrottle:
-    """Allows an update at most ``rate`` times a second: the first at once, then each
-    ``1 / rate`` seconds after the last one allowed (``clock`` is for tests)."""
+    """Allows an update at most ``rate`` times a second, the first at once."""
 
     def __init__(self, rate: float = MAX_UPDATES_PER_SECOND, clock: Any = time.monotonic) -> None:
         if not rate > 0:
@@ -91,7 +89,6 @@ class LiveMarkdown:
 
     @property
     def text(self) -> str:
-        """Everything added so far."""
         self.pieces[:] = ["".join(self.pieces)] if self.pieces else []
         return self.pieces[0] if self.pieces else ""
 
