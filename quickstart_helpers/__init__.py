@@ -34,7 +34,6 @@ _EXPORTS: dict[str, str] = {
     "stream_markdown": "display",
     "chunk_text": "display",
     "stream_parts": "parts",
-    "astream_parts": "parts",
     "iter_parts": "parts",
     # chat
     "Conversation": "chat",
