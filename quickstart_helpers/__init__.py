@@ -1,17 +1,15 @@
 """Helpers for the Gemini streaming quickstarts.
 
-The names a notebook needs are importable from here::
+In a notebook, one line chooses live (your key) or offline (a local emulator replaying
+recorded responses) and changes nothing else::
 
-    from quickstart_helpers import make_client, stream_markdown, wave_file
+    %load_ext quickstart_helpers
 
-Each lives in a small module (``client``, ``display``, ``parts``, ``chat``, ``wav``,
-``web``, ...), where the rest of that module's API is. The Gemini API emulator is the
-subpackage :mod:`quickstart_helpers.emulator`; settings (``QUICKSTART_*`` variables)
-are read in :mod:`quickstart_helpers.settings`; every exception is in
-:mod:`quickstart_helpers.errors`.
+A script does the same with ``import quickstart_helpers; quickstart_helpers.setup()``.
+After it, ``genai.Client()`` is the client you write against the live API.
 
-Names are imported on first use, so ``import quickstart_helpers`` is cheap and does not
-load the SDK or the emulator.
+The other names here are the teaching helpers the notebooks use; each lives in a small
+module. Names are imported on first use, so ``import quickstart_helpers`` is cheap.
 """
 
 from __future__ import annotations
@@ -23,42 +21,28 @@ __version__ = "0.1.0"
 
 #: Public name -> module that defines it.
 _EXPORTS: dict[str, str] = {
-    # client and key
-    "make_client": "client",
-    "client_mode": "client",
-    "resolve_mode": "client",
-    "load_api_key": "env",
-    "retry_on_invalid_key": "auth",
-    "aretry_on_invalid_key": "auth",
-    # streaming text and parts
+    "setup": "_extension",
     "stream_markdown": "display",
-    "astream_markdown": "display",
-    "chunk_text": "display",
     "stream_parts": "parts",
-    "astream_parts": "parts",
-    "iter_parts": "parts",
-    # chat
     "Conversation": "chat",
+    "Message": "chat",
+    "StateLog": "chat",
     "stream_reply": "chat",
-    "astream_reply": "chat",
-    # audio
-    "wave_file": "wav",
-    "write_wav": "wav",
-    "wav_info": "wav",
-    "wav_player": "wav",
-    # files and the web chat
+    "retry_on_invalid_key": "auth",
+    "resume_stream": "retry",
+    "ResumableLiveSession": "retry",
     "output_dir": "paths",
-    "ChatServer": "web",
-    # errors
-    "explain_api_error": "errors",
-    "MissingApiKeyError": "errors",
-    "InvalidApiKeyError": "errors",
-    "StreamInterrupted": "errors",
-    "PartsStreamInterrupted": "errors",
-    "CassetteError": "errors",
+    "wave_file": "wav",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "load_ipython_extension"])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext quickstart_helpers``: live with a key, else the offline emulator."""
+    from ._extension import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 from google import genai
 
 from . import settings
+from ._api_errors import is_invalid_api_key
 from .client import Mode, client_mode, make_client
 from .env import load_api_key
-from .errors import InvalidApiKeyError, is_invalid_api_key
+from .errors import InvalidApiKeyError
 
 __all__ = [
     "Ask",

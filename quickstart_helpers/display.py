@@ -100,7 +100,7 @@ def typewriter_pauses() -> bool:
 def add_explanation(err: BaseException) -> BaseException:
     """Attach a one-paragraph explanation (what went wrong, what to do) to an error.
 
-    The explanation is :func:`quickstart_helpers.errors.explain_api_error`, added as an
+    The explanation is :func:`quickstart_helpers._api_errors.explain_api_error`, added as an
     exception note (shown under the traceback; Python 3.11 and later) unless the error
     already carries it.
 
@@ -110,7 +110,7 @@ def add_explanation(err: BaseException) -> BaseException:
     Returns:
         ``err`` itself.
     """
-    from .errors import explain_api_error
+    from ._api_errors import explain_api_error
 
     note = explain_api_error(err)
     if hasattr(err, "add_note") and note not in (getattr(err, "__notes__", None) or []):

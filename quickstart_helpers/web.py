@@ -77,6 +77,7 @@ from aiohttp import web
 from google.genai import errors as genai_errors
 
 from . import settings
+from ._api_errors import explain_api_error, is_unrecorded_request, record_handled_error
 from ._background import (
     BackgroundServer,
     ErrorAnsweringRunner,
@@ -85,12 +86,7 @@ from ._background import (
 )
 from ._scrub import scrub
 from .chat import Conversation, Message, astream_reply, chunk_text
-from .errors import (
-    BadChatInput,
-    explain_api_error,
-    is_unrecorded_request,
-    record_handled_error,
-)
+from .errors import BadChatInput
 from .sse import CONTENT_TYPE, done_event, error_event, format_event
 
 __all__ = [
