@@ -8,7 +8,8 @@ A notebook fails when a cell raises, and also when a cell *handles* a failed mod
 stream): the helpers log each handled error (``quickstart_helpers._api_errors``), each
 kernel writes those records to the file the runner names in ``$QUICKSTART_ERROR_LOG``
 (:func:`log_handled_errors`, run at kernel start), and the runner checks it after every
-cell. A cell that shows an error on purpose (a bad-key demo) carries the cell tag ``expect-api-error``.
+cell. A cell that shows an error on purpose (a bad-key demo) carries the cell tag
+``expect-api-error``.
 """
 
 from __future__ import annotations
