@@ -30,9 +30,9 @@ _EXPORTS: dict[str, str] = {
     "stream_reply": "chat",
     "retry_on_invalid_key": "auth",
     "resume_stream": "retry",
+    "ResumedStream": "retry",
     "ResumableLiveSession": "retry",
     "output_dir": "paths",
-    "wave_file": "wav",
 }
 
 __all__ = sorted([*_EXPORTS, "load_ipython_extension"])
