@@ -44,7 +44,7 @@ def _reasons(err: Any) -> set[str]:
     return found - {""}
 
 
-def _status(err: Any) -> str | None:
+def status(err: Any) -> str | None:
     """The API's status name (``INVALID_ARGUMENT`` ...), also from an unparsed body."""
     return _body(err).get("status") or getattr(err, "status", None)
 
@@ -111,12 +111,10 @@ def explain_api_error(err: BaseException) -> str:
     code, message = code_and_message(err)
     if code is None:
         return f"The request failed: {type(err).__name__}: {err}"
-    status = _status(err)
+    name = status(err)
     if message and not message.endswith((".", "!", "?")):
         message += "."
-    return (
-        f"The Gemini API answered {code}{f' {status}' if status else ''}: {message} {advice(err)}"
-    )
+    return f"The Gemini API answered {code}{f' {name}' if name else ''}: {message} {advice(err)}"
 
 
 def record_handled_error(err: BaseException) -> None:
@@ -131,5 +129,5 @@ def record_handled_error(err: BaseException) -> None:
     record: dict[str, Any] = {"type": type(err).__name__}
     code, _ = code_and_message(err)
     if code is not None:
-        record.update(code=code, status=_status(err), reasons=sorted(_reasons(err)))
+        record.update(code=code, status=status(err), reasons=sorted(_reasons(err)))
     logger.info("handled %s", record["type"], extra={"api_error": record})

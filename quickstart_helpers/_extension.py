@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import settings
-from ._api_errors import advice, code_and_message
+from ._api_errors import advice, code_and_message, status
 from .env import load_api_key
 
 #: The key sent to the emulator (the SDK insists on one; the emulator refuses only "invalid").
@@ -78,7 +78,8 @@ def setup() -> Literal["live", "offline"]:
 def show_api_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset=None):
     """IPython custom exception handler: the API's message once, then one line of advice."""
     code, message = code_and_message(value)
-    lines = [f"{etype.__name__}: {code} {message or value}", advice(value)]
+    what = " ".join(str(w) for w in (code, status(value)) if w)
+    lines = [f"{etype.__name__}: {what}: {message or value}", advice(value)]
     shell._showtraceback(etype, value, lines)
     return lines
 
