@@ -17,7 +17,7 @@ from quickstart_helpers.display import (
     chunk_text,
     stream_markdown,
 )
-from quickstart_helpers.errors import explain_api_error
+from quickstart_helpers._api_errors import explain_api_error
 
 from ._kernel import execute_cells
 

@@ -334,7 +334,7 @@ BAD_KEY_CLIENT = (
 )
 EXPLAINED = (
     "from google.genai import errors\n"
-    "from quickstart_helpers.errors import explain_api_error\n"
+    "from quickstart_helpers._api_errors import explain_api_error\n"
     "try:\n"
     "    bad_client.models.generate_content(model='gemini-3.8-flash', contents='Hi')\n"
     "except errors.APIError as err:\n"
