@@ -9,6 +9,7 @@ import pytest
 from google.genai import errors, types
 
 from quickstart_helpers import display as display_module
+from quickstart_helpers._api_errors import explain_api_error
 from quickstart_helpers.display import (
     MAX_UPDATES_PER_SECOND,
     StreamInterrupted,
@@ -17,7 +18,6 @@ from quickstart_helpers.display import (
     chunk_text,
     stream_markdown,
 )
-from quickstart_helpers._api_errors import explain_api_error
 
 from ._kernel import execute_cells
 
