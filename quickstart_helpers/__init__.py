@@ -1,15 +1,12 @@
 """Helpers for the Gemini streaming quickstarts.
 
 In a notebook, one line chooses live (your key) or offline (a local emulator replaying
-recorded responses) and changes nothing else::
+recorded responses) and changes nothing else: ``%load_ext quickstart_helpers``. A script
+does the same with ``import quickstart_helpers; quickstart_helpers.setup()``. After it,
+``genai.Client()`` is the client you write against the live API.
 
-    %load_ext quickstart_helpers
-
-A script does the same with ``import quickstart_helpers; quickstart_helpers.setup()``.
-After it, ``genai.Client()`` is the client you write against the live API.
-
-The other names here are the teaching helpers the notebooks use; each lives in a small
-module. Names are imported on first use, so ``import quickstart_helpers`` is cheap.
+The other names are the teaching helpers the notebooks use, imported on first use (so
+``import quickstart_helpers`` is cheap); each lives in a small module.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 #: Public name -> module that defines it.
-_EXPORTS: dict[str, str] = {
+_EXPORTS = {
     "setup": "_extension",
     "stream_markdown": "display",
     "stream_parts": "parts",
@@ -34,7 +31,6 @@ _EXPORTS: dict[str, str] = {
     "ResumableLiveSession": "retry",
     "output_dir": "paths",
 }
-
 __all__ = sorted([*_EXPORTS, "load_ipython_extension"])
 
 
@@ -46,10 +42,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name not in _EXPORTS:
         raise AttributeError(f"module 'quickstart_helpers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     globals()[name] = value
     return value
 

@@ -1,10 +1,9 @@
-"""Reading the API's errors: its message, one line of advice, and a note for ``quickstart run``.
+"""Reading the API's errors: the message, one line of advice, and a note for ``quickstart run``.
 
-No I/O here. A helper that *shows* an error instead of raising it (the web chat, a display)
-calls :func:`record_handled_error`, which logs a record on the logger
-``quickstart_helpers.handled_errors``; ``quickstart run`` attaches a handler to it in each
-kernel and fails the cell unless it is tagged ``expect-api-error``. Elsewhere the record
-goes nowhere. ``google.genai`` is imported only when an error is read.
+No I/O: a helper that *shows* an error instead of raising it (the web chat, a display) calls
+:func:`record_handled_error`, which logs a record on :data:`HANDLED_LOGGER`; ``quickstart
+run`` writes those records from each kernel and fails the cell unless it is tagged
+``expect-api-error``. ``google.genai`` is imported only when an error is read.
 """
 
 from __future__ import annotations
@@ -14,29 +13,26 @@ import logging
 import re
 from typing import Any
 
-#: Where :func:`record_handled_error` logs (INFO, the record in ``extra={"api_error": ...}``).
 HANDLED_LOGGER = "quickstart_helpers.handled_errors"
-
-#: How the offline emulator's 404 ``NOT_FOUND`` begins when no cassette holds a request.
+#: How the offline emulator's 404 begins when no cassette holds a request.
 _UNRECORDED = re.compile(r"No recorded (response|interaction) \(cassette\)")
 
 
-def _unparsed_error(message: Any) -> dict[str, Any] | None:
-    """The ``error`` object when an SDK error's message is the whole error body (the SDK's
-    aiohttp transport does not parse an error sent before a stream's first chunk)."""
+def _body(err: Any) -> dict[str, Any]:
+    """The API's ``error`` object; also when the SDK left it unparsed as the message (its
+    aiohttp transport does, for an error sent before a stream's first chunk), and for the
+    Interactions API's errors (``body``)."""
+    message = getattr(err, "message", None)
     if isinstance(message, str) and message.lstrip().startswith("{"):
         try:
             inner = json.loads(message).get("error")
         except (ValueError, AttributeError):
-            return None
-        return inner if isinstance(inner, dict) else None
-    return None
-
-
-def _body(err: Any) -> dict[str, Any]:
+            inner = None
+        if isinstance(inner, dict):
+            return inner
     details: Any = getattr(err, "details", None) or getattr(err, "body", None) or {}
     body = details.get("error", details) if isinstance(details, dict) else {}
-    return _unparsed_error(getattr(err, "message", None)) or body
+    return body if isinstance(body, dict) else {}
 
 
 def _reasons(err: Any) -> set[str]:
@@ -45,19 +41,14 @@ def _reasons(err: Any) -> set[str]:
 
 
 def status(err: Any) -> str | None:
-    """The API's status name (``INVALID_ARGUMENT`` ...), also from an unparsed body."""
+    """The API's status name (``INVALID_ARGUMENT`` ...) of an error."""
     return _body(err).get("status") or getattr(err, "status", None)
 
 
 def code_and_message(err: BaseException) -> tuple[int | None, str]:
-    """The HTTP status and the API's error message of an SDK error, else ``(None, "")``.
-
-    Reads ``google.genai.errors.APIError`` (``code``, ``message``) and the Interactions
-    API's errors (``status_code``, the message in the JSON ``body``).
-    """
+    """The HTTP status and the API's message of an SDK error, else ``(None, "")``."""
     code = getattr(err, "code", None)
-    if not isinstance(code, int):
-        code = getattr(err, "status_code", None)
+    code = code if isinstance(code, int) else getattr(err, "status_code", None)
     if not isinstance(code, int):
         return None, ""
     message = _body(err).get("message") or getattr(err, "message", None)
@@ -65,8 +56,7 @@ def code_and_message(err: BaseException) -> tuple[int | None, str]:
 
 
 def is_invalid_api_key(err: BaseException) -> bool:
-    """Whether ``err`` is the API's answer to a key that is not valid (HTTP 400
-    ``INVALID_ARGUMENT``, reason ``API_KEY_INVALID``)."""
+    """Whether ``err`` is the API's 400 ``INVALID_ARGUMENT`` for a bad key (``API_KEY_INVALID``)."""
     from google.genai import errors
 
     return isinstance(err, errors.ClientError) and (
@@ -75,9 +65,8 @@ def is_invalid_api_key(err: BaseException) -> bool:
 
 
 def is_unrecorded_request(err: BaseException) -> bool:
-    """Whether ``err`` is the offline emulator's 404 saying no recording answers a request
-    ("No recorded response (cassette)" or "No recorded interaction (cassette)"); the live
-    API never sends it."""
+    """Whether ``err`` is the offline emulator's 404 for a request no recording answers (the
+    live API never sends it)."""
     code, message = code_and_message(err)
     return code == 404 and _UNRECORDED.match(message) is not None
 
@@ -105,8 +94,7 @@ def advice(err: BaseException) -> str:
 
 
 def explain_api_error(err: BaseException) -> str:
-    """One paragraph: what the API answered and what to do next. The error counts as
-    handled (:func:`record_handled_error`)."""
+    """One paragraph: what the API answered and what to do. Counts as handled."""
     record_handled_error(err)
     code, message = code_and_message(err)
     if code is None:
@@ -118,16 +106,12 @@ def explain_api_error(err: BaseException) -> str:
 
 
 def record_handled_error(err: BaseException) -> None:
-    """Log that a failed model call was shown instead of raised (see the module's note).
-
-    The record holds the exception's type and, for an API error, its code, status and
-    reasons: never its message, which could quote a key.
-    """
+    """Log that a failed call was shown, not raised: its type, code, status and reasons, never
+    its message (it could quote a key)."""
     logger = logging.getLogger(HANDLED_LOGGER)
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    record: dict[str, Any] = {"type": type(err).__name__}
-    code, _ = code_and_message(err)
-    if code is not None:
-        record.update(code=code, status=status(err), reasons=sorted(_reasons(err)))
-    logger.info("handled %s", record["type"], extra={"api_error": record})
+    if logger.isEnabledFor(logging.INFO):
+        record: dict[str, Any] = {"type": type(err).__name__}
+        code, _ = code_and_message(err)
+        if code is not None:
+            record.update(code=code, status=status(err), reasons=sorted(_reasons(err)))
+        logger.info("handled %s", record["type"], extra={"api_error": record})

@@ -1,19 +1,18 @@
-"""``%load_ext quickstart_helpers``: live with your key, else the offline emulator.
+"""``%load_ext quickstart_helpers`` (and :func:`setup` for scripts): live with your key, else
+the offline emulator. Like ``%load_ext dotenv``, it changes the process's environment and
+nothing else, so every later ``genai.Client()`` is what a learner writes against the live API.
 
-It changes the process's environment and nothing else, the way ``%load_ext dotenv`` does,
-so every later ``genai.Client()`` is the one a learner writes against the live API:
-
-- a key (the Colab secret ``GEMINI_API_KEY``, then ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``
-  in the environment, then the nearest ``.env``) goes to ``GEMINI_API_KEY``: live;
-- without one (or with ``QUICKSTART_MODE=offline``) the emulator starts and the SDK's own
+- A key (Colab secret, then ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``, then the nearest
+  ``.env``) goes to ``GEMINI_API_KEY``, where the SDK reads it: live.
+- Without one, or with ``QUICKSTART_MODE=offline``, the emulator starts and the SDK's own
   variables point at it: ``GOOGLE_GEMINI_BASE_URL`` (read when ``http_options.base_url`` is
-  unset), ``GEMINI_API_KEY`` (a placeholder it accepts) and ``SSL_CERT_FILE``: certifi's
-  roots plus the emulator's certificate authority, so REST, SSE, the Live API's WebSocket
-  and the Interactions API verify the emulator while ``%pip`` and other HTTPS still verify
-  the rest of the world.
+  unset), ``GEMINI_API_KEY`` (a placeholder it accepts) and ``SSL_CERT_FILE``, a bundle of
+  certifi's roots plus the emulator's authority. The SDK builds the SSL contexts of its REST
+  and SSE transports (httpx, aiohttp) and of the Live API's WebSocket from ``SSL_CERT_FILE``
+  (``_api_client.py``), and the Interactions API uses the same httpx clients, so all verify
+  the emulator, while ``%pip`` and other HTTPS still verify everyone else.
 
-It also shows an API error raised in a cell as its message and one line of advice.
-Scripts call :func:`setup` for the same switch.
+In IPython it also shows an API error raised in a cell as its message and one line of advice.
 """
 
 from __future__ import annotations
@@ -26,48 +25,57 @@ from typing import Any, Literal
 
 from . import settings
 from ._api_errors import advice, code_and_message, status
+from .client import OFFLINE_KEY
 from .env import load_api_key
-
-#: The key sent to the emulator (the SDK insists on one; the emulator refuses only "invalid").
-OFFLINE_KEY = "offline-emulator"
 
 
 def _trust_bundle(ca_pem: bytes) -> Path:
-    """A PEM file of certifi's roots plus ``ca_pem``, deleted at exit (certificates only)."""
+    """A PEM file of certifi's roots plus ``ca_pem`` (certificates only), deleted at exit."""
     import certifi
 
     folder = Path(tempfile.mkdtemp(prefix="quickstart-ca-"))
     bundle = folder / "ca-bundle.pem"
     bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + ca_pem)
-
-    def remove() -> None:
-        bundle.unlink(missing_ok=True)
-        folder.rmdir()
-
-    atexit.register(remove)
+    atexit.register(lambda: (bundle.unlink(missing_ok=True), folder.rmdir()))
     return bundle
 
 
-def setup() -> Literal["live", "offline"]:
-    """Choose live or offline for this process, print one line saying which, return it.
+def _point_sdk_at(server: Any, key: str) -> None:
+    os.environ.pop("GOOGLE_API_KEY", None)  # the SDK prefers it to GEMINI_API_KEY
+    os.environ.update(
+        GOOGLE_GEMINI_BASE_URL=server.base_url,
+        GEMINI_API_KEY=key,
+        SSL_CERT_FILE=str(_trust_bundle(server.certificate.ca_pem)),
+    )
 
-    The key is never printed. Offline, the shared emulator starts (stopped at exit).
+
+def setup() -> Literal["live", "offline", "record"]:
+    """Choose the mode for this process; print one line saying which (never the key).
+
+    ``QUICKSTART_MODE=record`` (with ``QUICKSTART_CASSETTES=DIR`` and a key) instead points
+    the SDK at a local recording proxy: what the cassettes in ``DIR`` do not answer goes to
+    the live API and is recorded there (with ``QUICKSTART_RECORD_MODE=once``, for example).
     """
-    key = None if settings.mode() == "offline" else load_api_key()
+    mode = settings.mode()
+    key = None if mode == "offline" else load_api_key(required=mode in ("live", "record"))
+    if mode == "record":
+        from .emulator import recording_emulator
+
+        folders = settings.extra_cassette_dirs()
+        if not folders:
+            raise ValueError("QUICKSTART_MODE=record needs QUICKSTART_CASSETTES=DIR.")
+        chosen = settings.record_mode()
+        _point_sdk_at(recording_emulator(folders[0], mode=chosen), key)
+        print(f"Mode: record ({chosen}). What {folders[0]} does not answer is recorded there.")
+        return "record"
     if key:
-        os.environ["GEMINI_API_KEY"] = key  # from Colab or .env; the SDK reads the environment
+        os.environ["GEMINI_API_KEY"] = key
         where = os.environ.get("GOOGLE_GEMINI_BASE_URL") or "the Gemini API"
         print(f"Mode: live. Requests go to {where} with your key.")
         return "live"
     from .emulator import get_emulator
 
-    emulator = get_emulator()
-    os.environ.pop("GOOGLE_API_KEY", None)  # the SDK prefers it to GEMINI_API_KEY
-    os.environ.update(
-        GOOGLE_GEMINI_BASE_URL=emulator.base_url,
-        GEMINI_API_KEY=OFFLINE_KEY,
-        SSL_CERT_FILE=str(_trust_bundle(emulator.certificate.ca_pem)),
-    )
+    _point_sdk_at(get_emulator(), OFFLINE_KEY)
     print(
         "Mode: offline. No API key found, so a local emulator replays recorded responses; "
         "set GEMINI_API_KEY to go live."
@@ -80,7 +88,7 @@ def show_api_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_of
     code, message = code_and_message(value)
     what = " ".join(str(w) for w in (code, status(value)) if w)
     lines = [f"{etype.__name__}: {what}: {message or value}", advice(value)]
-    shell._showtraceback(etype, value, lines)
+    shell._showtraceback(etype, value, lines)  # an error output, as for any failed cell
     return lines
 
 

@@ -1,32 +1,12 @@
 """Every exception of the package, in one tree: catch :class:`QuickstartError` for all of them.
 
-Exceptions only, no I/O. The API's own errors are the SDK's (``google.genai.errors.APIError``,
-with ``ClientError`` for 4xx and ``ServerError`` for 5xx); the helpers raise them unchanged or
-keep them as ``__cause__``.
+Exceptions only, no I/O. The API's own errors stay the SDK's (``google.genai.errors.APIError``:
+``ClientError`` for 4xx, ``ServerError`` for 5xx), raised as they are or kept as ``__cause__``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .parts import PartsSummary
-
-__all__ = [
-    "BadChatInput",
-    "CassetteError",
-    "ConversationNotFoundError",
-    "HandledErrorInCell",
-    "IllegalTransitionError",
-    "InvalidApiKeyError",
-    "LiveSessionClosed",
-    "MissingApiKeyError",
-    "PartsStreamInterrupted",
-    "QuickstartError",
-    "RecordingError",
-    "RequestInvalid",
-    "StreamInterrupted",
-]
+from typing import Any
 
 
 class QuickstartError(Exception):
@@ -39,12 +19,10 @@ class MissingApiKeyError(QuickstartError, RuntimeError):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
             message
-            or (
-                "No Gemini API key found. Set the GEMINI_API_KEY environment variable, "
-                "or copy .env.example to .env at the repository root and put your key "
-                "after GEMINI_API_KEY= (get one at https://aistudio.google.com/apikey). "
-                "Without a key, run offline: the recorded responses are replayed."
-            )
+            or "No Gemini API key found. Set the GEMINI_API_KEY environment variable, or copy "
+            ".env.example to .env at the repository root and put your key after "
+            "GEMINI_API_KEY= (get one at https://aistudio.google.com/apikey). Without a key, "
+            "run offline: the recorded responses are replayed."
         )
 
 
@@ -53,7 +31,7 @@ class InvalidApiKeyError(QuickstartError, RuntimeError):
 
 
 class StreamInterrupted(QuickstartError, RuntimeError):
-    """A stream failed midway. ``text`` holds everything that arrived before it broke."""
+    """A stream failed midway; ``text`` holds everything that arrived before it broke."""
 
     def __init__(self, text: str, cause: BaseException) -> None:
         super().__init__(
@@ -64,10 +42,9 @@ class StreamInterrupted(QuickstartError, RuntimeError):
 
 
 class PartsStreamInterrupted(QuickstartError, RuntimeError):
-    """A mixed stream failed midway; ``summary`` (a ``PartsSummary``: text, counts, saved
-    files) holds everything that arrived."""
+    """A mixed stream failed midway; ``summary`` (a ``PartsSummary``) holds what arrived."""
 
-    def __init__(self, summary: PartsSummary, cause: BaseException) -> None:
+    def __init__(self, summary: Any, cause: BaseException) -> None:
         super().__init__(
             f"The stream broke after {summary.chunks} chunks ({type(cause).__name__}: "
             f"{cause}). What arrived is kept: {summary.text_parts} text parts and "
@@ -89,40 +66,26 @@ class CassetteError(QuickstartError, ValueError):
 
 
 class RecordingError(QuickstartError, RuntimeError):
-    """Record mode could not write a cassette (a secret would reach it, or it is invalid);
-    nothing is written."""
+    """Record mode wrote no cassette: a secret would reach it, or it is invalid."""
 
 
 class HandledErrorInCell(QuickstartError):
-    """``quickstart run``: a cell without the ``expect-api-error`` tag showed a failed model
-    call instead of raising it."""
+    """``quickstart run``: a cell not tagged ``expect-api-error`` showed a failed model call."""
 
 
 class LiveSessionClosed(QuickstartError):
-    """Ends a Live API emulator session with a WebSocket close code and reason.
-
-    Attributes:
-        code: The close code (1007 invalid argument, 1008 not found, 1011 internal).
-        reason: The short reason sent in the close frame (at most 123 bytes once encoded).
-        detail: The full explanation, logged by the emulator.
-    """
+    """Ends a Live API emulator session: WebSocket close ``code`` (1007 invalid argument, 1008
+    not found, 1011 internal), the ``reason`` sent (at most 123 bytes encoded), and the
+    ``detail`` the emulator logs."""
 
     def __init__(self, code: int, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.detail = detail or reason
+        self.code, self.reason, self.detail = code, reason, detail or reason
 
 
 class BadChatInput(QuickstartError):
-    """The web chat refuses a request; answered as JSON ``{"error": code, "reason": ...}``.
-
-    Attributes:
-        status: HTTP status, e.g. 400.
-        code: Machine-readable error code, e.g. ``"missing_message"``.
-        reason: What went wrong and what to do, for people.
-        extra: More JSON fields for the answer.
-    """
+    """The web chat refuses a request, answered as JSON ``{"error": code, "reason": ...}``:
+    HTTP ``status``, machine-readable ``code``, ``reason`` for people, ``extra`` JSON fields."""
 
     def __init__(self, status: int, code: str, reason: str, **extra: Any) -> None:
         super().__init__(reason)
@@ -131,10 +94,7 @@ class BadChatInput(QuickstartError):
 
 class RequestInvalid(QuickstartError):
     """A request body the live API would refuse (400 ``INVALID_ARGUMENT``); emulator use.
-
-    Attributes:
-        violations: ``(field path, description)`` pairs, the path in snake_case.
-    """
+    ``violations``: ``(field path in snake_case, description)`` pairs."""
 
     def __init__(self, violations: list[tuple[str, str]]) -> None:
         self.violations = violations

@@ -208,3 +208,35 @@ def test_quickstart_mode_offline_ignores_a_key(tmp_path):
         QUICKSTART_MODE="offline",
     )
     assert result.stdout.splitlines() == [OFFLINE_LINE]
+
+
+def test_record_mode_records_what_no_cassette_answers(tmp_path):
+    from quickstart_helpers.emulator import Emulator
+
+    cassettes = tmp_path / "mine"
+    with Emulator(pacing="fast") as upstream:  # stands in for the live API
+        result = run(
+            f"""
+            import quickstart_helpers
+            from google import genai
+
+            assert quickstart_helpers.setup() == "record"
+            client = genai.Client()
+            chunks = client.models.generate_content_stream(
+                model="gemini-3.8-flash", contents={PROMPT!r})
+            print(len("".join(c.text or "" for c in chunks)) > 100)
+            """,
+            tmp_path,
+            GEMINI_API_KEY=KEY,
+            QUICKSTART_MODE="record",
+            QUICKSTART_RECORD_MODE="once",
+            QUICKSTART_CASSETTES=str(cassettes),
+            QUICKSTART_UPSTREAM=upstream.base_url,
+            QUICKSTART_UPSTREAM_CA=str(upstream.certificate.cert_file),
+        )
+    assert result.stdout.splitlines() == [
+        f"Mode: record (once). What {cassettes} does not answer is recorded there.",
+        "True",
+    ]
+    recorded = list(cassettes.rglob("*.json"))
+    assert len(recorded) == 1 and KEY not in recorded[0].read_text()
