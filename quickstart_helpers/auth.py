@@ -19,22 +19,11 @@ from google import genai
 from ._api_errors import is_invalid_api_key
 from .errors import InvalidApiKeyError
 
-__all__ = [
-    "KEY_PROMPT",
-    "REJECTED_MESSAGE",
-    "InvalidApiKeyError",
-    "aretry_on_invalid_key",
-    "ask_for_key",
-    "find_invalid_key_error",
-    "is_interactive",
-    "retry_on_invalid_key",
-]
+__all__ = ["InvalidApiKeyError", "aretry_on_invalid_key", "retry_on_invalid_key"]
 
 T = TypeVar("T")
-#: An input function: shows a prompt, returns what the user typed (``getpass.getpass``).
-Ask = Callable[[str], str]
-#: Builds the client for a new key from the old client.
-Make = Callable[[genai.Client, str], genai.Client]
+Ask = Callable[[str], str]  # shows a prompt, returns what was typed (like getpass.getpass)
+Make = Callable[[genai.Client, str], genai.Client]  # the client for a new key
 
 KEY_PROMPT = "Gemini API key (input is hidden; leave empty to cancel): "
 REJECTED_MESSAGE = (
@@ -79,8 +68,7 @@ def find_invalid_key_error(error: BaseException) -> BaseException | None:
 
 
 def _new_client(client: genai.Client, key: str) -> genai.Client:
-    """A ``genai.Client`` for ``key``; the base URL comes from the environment, as for any."""
-    return genai.Client(api_key=key)
+    return genai.Client(api_key=key)  # the base URL from the environment, as for any client
 
 
 def _next_key(error: Exception, attempt: int, attempts: int, ask, interactive, say) -> str:
@@ -115,17 +103,10 @@ def retry_on_invalid_key(
     interactive: bool | None = None,
     make: Make = _new_client,
 ) -> T:
-    """Run ``call(client)``; each time the API refuses the key, ask for another and retry.
-
-    Args:
-        call: Makes the request with the client it is given (read a stream inside it: the
-            key is checked when the stream starts).
-        client: The first client to try.
-        ask: The input function. Defaults to ``getpass.getpass`` when the session is
-            interactive (:func:`is_interactive`, or ``interactive``).
-        attempts: How many times ``call`` may be refused before giving up.
-        say: Where :data:`REJECTED_MESSAGE` goes. Defaults to ``print``.
-        make: Builds the client for a new key. Defaults to ``genai.Client(api_key=key)``.
+    """Run ``call(client)`` (read a stream inside it: the key is checked when it starts);
+    each time the API refuses the key, ``say`` :data:`REJECTED_MESSAGE`, ``ask`` for a key
+    (default ``getpass`` when :func:`is_interactive`, or ``interactive``) and run ``call``
+    again with ``make(client, key)`` (default ``genai.Client(api_key=key)``).
 
     Raises:
         InvalidApiKeyError: Refused ``attempts`` times, nothing entered, or the session

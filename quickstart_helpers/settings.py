@@ -1,25 +1,14 @@
-"""Settings: the only place that reads the ``QUICKSTART_*`` environment variables.
+"""Settings: the only reader of ``QUICKSTART_*`` variables. One default each; empty means unset;
+read at each call; a value not allowed raises ``ValueError`` naming the variable.
 
-Each has one default, and an empty value counts as unset. Functions read the environment
-each time (a test or a notebook may change it) and raise ``ValueError`` naming the
-variable for a value that is not allowed.
-
-- ``QUICKSTART_MODE``: ``auto`` (live with a key, else offline), ``live``, ``offline`` or
-  ``record``. Default ``auto``.
-- ``QUICKSTART_RECORD_MODE``: in record mode, one of :data:`RECORD_MODES`. Default ``none``.
-- ``QUICKSTART_UPSTREAM``: where record mode forwards what no cassette answers. Default
-  :data:`DEFAULT_UPSTREAM` (the live API). ``QUICKSTART_UPSTREAM_CA``: a PEM file of
-  certificates to trust for it (a local test server). Default: the system's.
-- ``QUICKSTART_PACING``: offline replay, ``realtime`` or ``fast``. Default ``fast`` when
-  ``CI`` is set, else ``realtime``.
-- ``QUICKSTART_CASSETTES``: extra cassette folders (``os.pathsep``-separated), searched
-  after the shipped ones.
-- ``QUICKSTART_OUTPUT_ROOT``: where notebooks write their files (see
-  :func:`quickstart_helpers.paths.output_dir`). ``QUICKSTART_NOTEBOOK_DIR``: the executed
-  notebook's folder (``quickstart run`` sets it). ``QUICKSTART_ERROR_LOG``: where a kernel
-  of ``quickstart run`` writes the API errors it handled.
-- ``QUICKSTART_JOBS``: notebooks ``quickstart run`` executes at once. Default: four per CPU.
-- ``QUICKSTART_TEXT_MODEL``: the web chat's model. Default :data:`DEFAULT_TEXT_MODEL`.
+``QUICKSTART_MODE`` (``auto``: live with a key, else offline; ``live``; ``offline``; ``record``),
+``QUICKSTART_RECORD_MODE`` (:data:`RECORD_MODES`, default ``none``), ``QUICKSTART_UPSTREAM``
+(what record mode records, default the live API) and ``QUICKSTART_UPSTREAM_CA`` (a PEM file to
+trust for it), ``QUICKSTART_PACING`` (``realtime``, or ``fast`` when ``CI`` is set),
+``QUICKSTART_CASSETTES`` (extra cassette folders, ``os.pathsep``-separated, after the shipped
+ones), ``QUICKSTART_OUTPUT_ROOT`` (where notebooks write files), ``QUICKSTART_NOTEBOOK_DIR``
+and ``QUICKSTART_ERROR_LOG`` (set by ``quickstart run`` for its kernels), ``QUICKSTART_JOBS``
+(notebooks run at once, default four per CPU), ``QUICKSTART_TEXT_MODEL`` (the web chat's).
 """
 
 from __future__ import annotations
@@ -98,22 +87,18 @@ def _path(name: str) -> Path | None:
 
 
 def upstream_ca() -> Path | None:
-    """``$QUICKSTART_UPSTREAM_CA``, or None."""
     return _path("QUICKSTART_UPSTREAM_CA")
 
 
 def output_root() -> Path | None:
-    """``$QUICKSTART_OUTPUT_ROOT``, or None."""
     return _path("QUICKSTART_OUTPUT_ROOT")
 
 
 def notebook_dir() -> Path | None:
-    """``$QUICKSTART_NOTEBOOK_DIR``, or None."""
     return _path("QUICKSTART_NOTEBOOK_DIR")
 
 
 def error_log() -> Path | None:
-    """``$QUICKSTART_ERROR_LOG``, or None."""
     return _path(ERROR_LOG_ENV)
 
 
