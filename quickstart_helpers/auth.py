@@ -10,7 +10,6 @@ tested with scripted answers. A key is never printed, logged or stored.
 from __future__ import annotations
 
 import getpass
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -31,20 +30,6 @@ REJECTED_MESSAGE = (
     "is your API key valid? Paste it again, or create one at "
     "https://aistudio.google.com/apikey."
 )
-
-
-def is_interactive() -> bool:
-    """Whether the session can ask for input: a terminal, or a Jupyter kernel whose front end
-    accepts input (not nbclient, nbval or pytest)."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
-        return bool(getattr(getattr(shell, "kernel", None), "_allow_stdin", False))
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):  # closed or replaced stdin
-        return False
 
 
 def ask_for_key(ask: Ask | None = None, *, prompt: str = KEY_PROMPT) -> str | None:
@@ -71,21 +56,21 @@ def _new_client(client: genai.Client, key: str) -> genai.Client:
     return genai.Client(api_key=key)  # the base URL from the environment, as for any client
 
 
-def _next_key(error: Exception, attempt: int, attempts: int, ask, interactive, say) -> str:
+def _next_key(error: Exception, attempt: int, attempts: int, ask: Ask | None, say) -> str:
     """Tell the user the key was refused and ask for another; raise when we cannot."""
     if find_invalid_key_error(error) is None:
         raise error
-    why = None
-    if attempt >= attempts:
-        why = f"It was refused {attempts} times."
-    elif ask is None and not (interactive if interactive is not None else is_interactive()):
-        why = "This session cannot ask for a new one."
-    if why is None:
+    why = f"It was refused {attempts} times."
+    if attempt < attempts:
         say(REJECTED_MESSAGE)
-        key = ask_for_key(ask)
-        if key is not None:
+        try:
+            key = ask_for_key(ask)
+        except (EOFError, OSError, NotImplementedError):  # no input here: a headless run
+            key, why = None, "This session cannot ask for a new one."
+        else:
+            why = "No new key was entered."
+        if key:
             return key
-        why = "No new key was entered."
     raise InvalidApiKeyError(
         f"The Gemini API rejected the key (400 INVALID_ARGUMENT, API_KEY_INVALID). {why} "
         "Is your API key valid? Set GEMINI_API_KEY (see .env.example) to a valid key from "
@@ -100,13 +85,12 @@ def retry_on_invalid_key(
     ask: Ask | None = None,
     attempts: int = 3,
     say: Callable[[str], Any] = print,
-    interactive: bool | None = None,
     make: Make = _new_client,
 ) -> T:
     """Run ``call(client)`` (read a stream inside it: the key is checked when it starts);
     each time the API refuses the key, ``say`` :data:`REJECTED_MESSAGE`, ``ask`` for a key
-    (default ``getpass`` when :func:`is_interactive`, or ``interactive``) and run ``call``
-    again with ``make(client, key)`` (default ``genai.Client(api_key=key)``).
+    (default ``getpass``; a session with no input, such as a headless run, gives up) and run
+    ``call`` again with ``make(client, key)`` (default ``genai.Client(api_key=key)``).
 
     Raises:
         InvalidApiKeyError: Refused ``attempts`` times, nothing entered, or the session
@@ -116,7 +100,7 @@ def retry_on_invalid_key(
         try:
             return call(client)
         except Exception as exc:  # noqa: BLE001 - anything but a bad key is re-raised
-            client = make(client, _next_key(exc, attempt, attempts, ask, interactive, say))
+            client = make(client, _next_key(exc, attempt, attempts, ask, say))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -127,7 +111,6 @@ async def aretry_on_invalid_key(
     ask: Ask | None = None,
     attempts: int = 3,
     say: Callable[[str], Any] = print,
-    interactive: bool | None = None,
     make: Make = _new_client,
 ) -> T:
     """:func:`retry_on_invalid_key` for a coroutine function (use ``client.aio`` inside)."""
@@ -135,5 +118,5 @@ async def aretry_on_invalid_key(
         try:
             return await call(client)
         except Exception as exc:  # noqa: BLE001 - anything but a bad key is re-raised
-            client = make(client, _next_key(exc, attempt, attempts, ask, interactive, say))
+            client = make(client, _next_key(exc, attempt, attempts, ask, say))
     raise AssertionError("unreachable")  # pragma: no cover
