@@ -1,18 +1,14 @@
-"""``%load_ext quickstart_helpers`` (and :func:`setup` for scripts): live with your key, else
-the offline emulator. Like ``%load_ext dotenv``, it changes the process's environment and
-nothing else, so every later ``genai.Client()`` is what a learner writes against the live API.
+"""``%load_ext quickstart_helpers`` (:func:`setup` in scripts): live with your key, else the
+offline emulator. Like ``%load_ext dotenv`` it changes the process's environment and nothing
+else, so each later ``genai.Client()`` is the one a learner writes against the live API.
 
-- A key (Colab secret, then ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``, then the nearest
-  ``.env``) goes to ``GEMINI_API_KEY``, where the SDK reads it: live.
-- Without one, or with ``QUICKSTART_MODE=offline``, the emulator starts and the SDK's own
-  variables point at it: ``GOOGLE_GEMINI_BASE_URL`` (read when ``http_options.base_url`` is
-  unset), ``GEMINI_API_KEY`` (a placeholder it accepts) and ``SSL_CERT_FILE``, a bundle of
-  certifi's roots plus the emulator's authority. The SDK builds the SSL contexts of its REST
-  and SSE transports (httpx, aiohttp) and of the Live API's WebSocket from ``SSL_CERT_FILE``
-  (``_api_client.py``), and the Interactions API uses the same httpx clients, so all verify
-  the emulator, while ``%pip`` and other HTTPS still verify everyone else.
-
-In IPython it also shows an API error raised in a cell as its message and one line of advice.
+A key (Colab secret, ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``, the nearest ``.env``) goes to
+``GEMINI_API_KEY``. Without one the emulator starts and the SDK's own variables point at it:
+``GOOGLE_GEMINI_BASE_URL`` (read when ``http_options.base_url`` is unset), a placeholder key,
+and ``SSL_CERT_FILE``: certifi's roots plus the emulator's authority. The SDK builds the SSL
+contexts of REST and SSE (httpx, aiohttp) and of the Live API's WebSocket from it
+(``_api_client.py``) and the Interactions API shares those clients, so all verify the
+emulator while ``%pip`` and other HTTPS verify everyone else as before.
 """
 
 from __future__ import annotations
