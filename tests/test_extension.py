@@ -125,10 +125,24 @@ def test_without_a_key_every_api_reaches_the_emulator_through_the_sdks_variables
             client.interactions.create(model="gemini-3.8-flash", input="unrecorded", stream=True)
         except Exception as err:  # the emulator's 404: it was reached and verified
             print("interactions", getattr(err, "status_code", None))
+
+        async def interactions():
+            try:
+                await client.aio.interactions.create(model="gemini-3.8-flash", input="unrecorded")
+            except Exception as err:
+                return getattr(err, "status_code", None)
+
+        print("aio interactions", asyncio.run(interactions()))
         """,
         tmp_path,
     )
-    assert result.stdout.splitlines() == [OFFLINE_LINE, "sse True", "live True", "interactions 404"]
+    assert result.stdout.splitlines() == [
+        OFFLINE_LINE,
+        "sse True",
+        "live True",
+        "interactions 404",
+        "aio interactions 404",
+    ]
 
 
 def test_other_https_still_verifies_certificates_after_it(tmp_path):
