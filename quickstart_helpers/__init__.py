@@ -1,12 +1,9 @@
 """Helpers for the Gemini streaming quickstarts.
 
-In a notebook, one line chooses live (your key) or offline (a local emulator replaying
-recorded responses) and changes nothing else: ``%load_ext quickstart_helpers``. A script
-does the same with ``import quickstart_helpers; quickstart_helpers.setup()``. After it,
-``genai.Client()`` is the client you write against the live API.
-
-The other names are the teaching helpers the notebooks use, imported on first use (so
-``import quickstart_helpers`` is cheap); each lives in a small module.
+``%load_ext quickstart_helpers`` (in a script, ``quickstart_helpers.setup()``) chooses live
+(your key) or offline (a local emulator replaying recorded responses) and changes nothing
+else: after it, ``genai.Client()`` is the client you write against the live API. The other
+names are the notebooks' teaching helpers, imported on first use.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-#: Public name -> module that defines it.
 _EXPORTS = {
     "setup": "_extension",
     "stream_markdown": "display",

@@ -74,9 +74,7 @@ class HandledErrorInCell(QuickstartError):
 
 
 class LiveSessionClosed(QuickstartError):
-    """Ends a Live API emulator session: WebSocket close ``code`` (1007 invalid argument, 1008
-    not found, 1011 internal), the ``reason`` sent (at most 123 bytes encoded), and the
-    ``detail`` the emulator logs."""
+    """Ends a Live API emulator session: close ``code``, ``reason`` sent, ``detail`` logged."""
 
     def __init__(self, code: int, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
@@ -84,8 +82,7 @@ class LiveSessionClosed(QuickstartError):
 
 
 class BadChatInput(QuickstartError):
-    """The web chat refuses a request, answered as JSON ``{"error": code, "reason": ...}``:
-    HTTP ``status``, machine-readable ``code``, ``reason`` for people, ``extra`` JSON fields."""
+    """The web chat refuses a request: HTTP ``status``, JSON ``{"error": code, "reason": ...}``."""
 
     def __init__(self, status: int, code: str, reason: str, **extra: Any) -> None:
         super().__init__(reason)
@@ -93,8 +90,7 @@ class BadChatInput(QuickstartError):
 
 
 class RequestInvalid(QuickstartError):
-    """A request body the live API would refuse (400 ``INVALID_ARGUMENT``); emulator use.
-    ``violations``: ``(field path in snake_case, description)`` pairs."""
+    """The emulator refuses a body as the API does (400): ``(field path, why)`` violations."""
 
     def __init__(self, violations: list[tuple[str, str]]) -> None:
         self.violations = violations
