@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from . import settings
 from ._api_errors import advice, code_and_message, status
-from .client import OFFLINE_KEY
+from .client import LIVE_LINE, OFFLINE_KEY, OFFLINE_LINE
 from .env import load_api_key
 
 
@@ -67,15 +67,12 @@ def setup() -> Literal["live", "offline", "record"]:
     if key:
         os.environ["GEMINI_API_KEY"] = key
         where = os.environ.get("GOOGLE_GEMINI_BASE_URL") or "the Gemini API"
-        print(f"Mode: live. Requests go to {where} with your key.")
+        print(LIVE_LINE.format(where=where))
         return "live"
     from .emulator import get_emulator
 
     _point_sdk_at(get_emulator(), OFFLINE_KEY)
-    print(
-        "Mode: offline. No API key found, so a local emulator replays recorded responses; "
-        "set GEMINI_API_KEY to go live."
-    )
+    print(OFFLINE_LINE)
     return "offline"
 
 

@@ -26,18 +26,33 @@ def resolve_mode(mode: Mode = "auto", api_key: str | None = None) -> Literal["li
     return mode  # type: ignore[return-value]
 
 
+LIVE_LINE = "Mode: live. Requests go to {where} with your key."
+OFFLINE_LINE = (
+    "Mode: offline. No API key found, so a local emulator replays recorded responses; "
+    "set GEMINI_API_KEY to go live."
+)
+
+
 def make_client(
-    mode: Mode = "auto", *, api_key: str | None = None, pacing: Pacing | None = None, **kw: Any
+    mode: Mode = "auto",
+    *,
+    api_key: str | None = None,
+    pacing: Pacing | None = None,
+    quiet: bool = False,
+    **kw: Any,
 ) -> genai.Client:
     """A client for the live API (``kw`` go to ``genai.Client``) or the shared emulator
-    (``api_key="invalid"`` gets the API's bad-key error).
+    (``api_key="invalid"`` gets the API's bad-key error); prints which unless ``quiet``.
 
     Raises:
         MissingApiKeyError: Live mode and no key is found.
     """
     from google import genai
 
-    if resolve_mode(mode, api_key) == "live":
+    live = resolve_mode(mode, api_key) == "live"
+    if not quiet:
+        print(LIVE_LINE.format(where="the Gemini API") if live else OFFLINE_LINE)
+    if live:
         return genai.Client(api_key=load_api_key(api_key, required=True), **kw)
     from .emulator import get_emulator
 

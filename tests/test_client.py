@@ -16,11 +16,13 @@ def no_key(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
-def test_auto_with_a_key_builds_a_live_client_and_starts_no_emulator(no_key, monkeypatch):
+def test_auto_with_a_key_builds_a_live_client_and_starts_no_emulator(no_key, monkeypatch, capsys):
     emulator_module.stop_emulator()
     monkeypatch.setenv("GEMINI_API_KEY", "AIza-live-test-key")
     api_client = make_client()._api_client
     assert emulator_module._shared is None
+    out = capsys.readouterr().out
+    assert out == "Mode: live. Requests go to the Gemini API with your key.\n"
     assert api_client.api_key == "AIza-live-test-key"
     assert api_client._http_options.base_url.startswith("https://generativelanguage.googleapis.com")
 
@@ -30,8 +32,9 @@ def test_auto_with_a_dotenv_key_is_live(no_key, tmp_path):
     assert resolve_mode() == "live"
 
 
-def test_auto_without_a_key_uses_the_shared_emulator(no_key):
+def test_auto_without_a_key_uses_the_shared_emulator(no_key, capsys):
     client = make_client(pacing="fast")
+    assert capsys.readouterr().out.startswith("Mode: offline.")
     shared = emulator_module._shared
     assert shared is not None and shared.running
     assert client._api_client._http_options.base_url.rstrip("/") == shared.base_url
@@ -40,8 +43,10 @@ def test_auto_without_a_key_uses_the_shared_emulator(no_key):
         contents="Give me four tips for exploring tide pools safely, as a numbered list.",
     )
     assert response.text.startswith("1. **Check the tide table first.**")
-    make_client()
-    assert emulator_module._shared is shared  # started once per process
+    make_client(quiet=True)
+    assert (
+        emulator_module._shared is shared and capsys.readouterr().out == ""
+    )  # started once per process
 
 
 def test_live_mode_without_a_key_raises(no_key):
