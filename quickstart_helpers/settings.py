@@ -39,8 +39,10 @@ ERROR_LOG_ENV = "QUICKSTART_ERROR_LOG"
 DEFAULT_TEXT_MODEL = "gemini-3.8-flash"
 DEFAULT_IMAGE_MODEL = "gemini-3.1-flash-lite-image"
 DEFAULT_LIVE_MODEL = "gemini-3.1-flash-live-preview"
-#: The Interactions API's recordings (a Gemini 3 model).
-INTERACTIONS_MODEL = DEFAULT_TEXT_MODEL
+#: The Interactions API's and the thinking examples' recordings (Gemini 3 models); the
+#: authoring script names these constants in ``scripts/recordings/*.toml``.
+INTERACTIONS_MODEL = THINKING_MODEL = DEFAULT_TEXT_MODEL
+INTERACTIONS_IMAGE_MODEL = DEFAULT_IMAGE_MODEL
 
 
 def get(name: str) -> str | None:
