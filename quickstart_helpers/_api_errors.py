@@ -99,6 +99,8 @@ def explain_api_error(err: BaseException) -> str:
     code, message = code_and_message(err)
     if code is None:
         return f"The request failed: {type(err).__name__}: {err}"
+    if is_invalid_api_key(err):
+        return f"The Gemini API rejected the API key (400 INVALID_ARGUMENT). {advice(err)}"
     name = status(err)
     if message and not message.endswith((".", "!", "?")):
         message += "."
