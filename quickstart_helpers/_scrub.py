@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MIN_SECRET", "REDACTED", "TOKEN", "scrub", "scrub_value", "slug"]
-
 #: What a removed key is replaced with.
 REDACTED = "[redacted]"
 
