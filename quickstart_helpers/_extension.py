@@ -65,7 +65,9 @@ def setup() -> Literal["live", "offline", "record"]:
         print(f"Mode: record ({chosen}). What {folders[0]} does not answer is recorded there.")
         return "record"
     if key:
-        os.environ["GEMINI_API_KEY"] = key
+        if os.environ.get("GOOGLE_API_KEY") != key:  # the SDK prefers GOOGLE_API_KEY
+            os.environ.pop("GOOGLE_API_KEY", None)
+            os.environ["GEMINI_API_KEY"] = key
         where = os.environ.get("GOOGLE_GEMINI_BASE_URL") or "the Gemini API"
         print(LIVE_LINE.format(where=where))
         return "live"

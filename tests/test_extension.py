@@ -254,3 +254,20 @@ def test_record_mode_records_what_no_cassette_answers(tmp_path):
     ]
     recorded = list(cassettes.rglob("*.json"))
     assert len(recorded) == 1 and KEY not in recorded[0].read_text()
+
+
+def test_a_key_in_google_api_key_stays_the_only_key_the_sdk_sees(tmp_path):
+    result = run(
+        """
+        import os
+        import quickstart_helpers
+        from google import genai
+
+        assert quickstart_helpers.setup() == "live"
+        assert "GEMINI_API_KEY" not in os.environ  # no "both keys are set" warning
+        assert genai.Client()._api_client.api_key == os.environ["GOOGLE_API_KEY"]
+        """,
+        tmp_path,
+        GOOGLE_API_KEY=KEY,
+    )
+    assert KEY not in result.stdout + result.stderr
