@@ -1,17 +1,9 @@
 """Helpers for the Gemini streaming quickstarts.
 
-The names a notebook needs are importable from here::
-
-    from quickstart_helpers import make_client, stream_markdown, wave_file
-
-Each lives in a small module (``client``, ``display``, ``parts``, ``chat``, ``wav``,
-``web``, ...), where the rest of that module's API is. The Gemini API emulator is the
-subpackage :mod:`quickstart_helpers.emulator`; settings (``QUICKSTART_*`` variables)
-are read in :mod:`quickstart_helpers.settings`; every exception is in
-:mod:`quickstart_helpers.errors`.
-
-Names are imported on first use, so ``import quickstart_helpers`` is cheap and does not
-load the SDK or the emulator.
+``%load_ext quickstart_helpers`` (in a script, ``quickstart_helpers.setup()``) chooses live
+(your key) or offline (a local emulator replaying recorded responses) and changes nothing
+else: after it, ``genai.Client()`` is the client you write against the live API. The other
+names are the notebooks' teaching helpers, imported on first use.
 """
 
 from __future__ import annotations
@@ -21,47 +13,37 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-#: Public name -> module that defines it.
-_EXPORTS: dict[str, str] = {
-    # client and key
-    "make_client": "client",
-    "client_mode": "client",
-    "resolve_mode": "client",
-    "load_api_key": "env",
-    "retry_on_invalid_key": "auth",
-    "aretry_on_invalid_key": "auth",
-    # streaming text and parts
+_EXPORTS = {
+    "setup": "_extension",
     "stream_markdown": "display",
-    "chunk_text": "display",
     "stream_parts": "parts",
-    "iter_parts": "parts",
-    # chat
     "Conversation": "chat",
+    "Message": "chat",
+    "StateLog": "chat",
     "stream_reply": "chat",
-    "astream_reply": "chat",
-    # audio
-    "wave_file": "wav",
-    # files and the web chat
+    "retry_on_invalid_key": "auth",
+    "resume_stream": "retry",
+    "ResumableLiveSession": "retry",
     "output_dir": "paths",
-    "ChatServer": "web",
+    "wave_file": "wav",
     "serve_in_background": "web",
-    # errors
-    "explain_api_error": "errors",
-    "MissingApiKeyError": "errors",
-    "InvalidApiKeyError": "errors",
-    "StreamInterrupted": "errors",
-    "PartsStreamInterrupted": "errors",
-    "CassetteError": "errors",
+    "audio": "audio",  # the module: audio.file_chunks, audio.microphone_chunks, audio.Player
 }
+__all__ = sorted([*_EXPORTS, "load_ipython_extension"])
 
-__all__ = sorted(_EXPORTS)
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext quickstart_helpers``: live with a key, else the offline emulator."""
+    from ._extension import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name not in _EXPORTS:
         raise AttributeError(f"module 'quickstart_helpers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+    value = module if name == _EXPORTS[name] else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -5,16 +5,18 @@ in a thread of its own (:func:`execute_notebook` runs one).
 
 A notebook fails when a cell raises, and also when a cell *handles* a failed model call
 (shows an API error instead of raising it, as the web chat does for every failed
-stream): the helpers note each handled error in a log file the runner names in
-``$QUICKSTART_ERROR_LOG`` (see :func:`quickstart_helpers.errors.record_handled_error`),
-and the runner checks it after every cell. A cell that shows an error on purpose (a
-bad-key demo) carries the cell tag ``expect-api-error``.
+stream): the helpers log each handled error (``quickstart_helpers._api_errors``), each
+kernel writes those records to the file the runner names in ``$QUICKSTART_ERROR_LOG``
+(:func:`log_handled_errors`, run at kernel start), and the runner checks it after every
+cell. A cell that shows an error on purpose (a bad-key demo) carries the cell tag
+``expect-api-error``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import threading
@@ -30,9 +32,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
-from .errors import HandledErrorInCell, describe_handled_error
+from ._api_errors import HANDLED_LOGGER
+from .errors import HandledErrorInCell
 from .paths import repo_root
-from .settings import ERROR_LOG_ENV
+from .settings import ERROR_LOG_ENV, error_log
 
 __all__ = [
     "EXPECTED_ERROR_TAG",
@@ -73,6 +76,38 @@ class _ErrorLog:
                 record = None
             records.append(record if isinstance(record, dict) else {"type": "error"})
         return records
+
+
+def log_handled_errors() -> None:
+    """In a kernel: append each handled API error's record to ``$QUICKSTART_ERROR_LOG``
+    as a JSON line (nothing when it is unset)."""
+    path = error_log()
+    if path is None:
+        return
+
+    class _Writer(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            line = json.dumps(getattr(record, "api_error", {"type": "error"})) + "\n"
+            try:
+                with open(path, "a", encoding="utf-8") as log:
+                    log.write(line)
+            except OSError:
+                pass
+
+    logger = logging.getLogger(HANDLED_LOGGER)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(_Writer())
+
+
+def describe_handled_error(record: dict[str, Any]) -> str:
+    """One line for a handled error's record, e.g.
+    ``ClientError 400 INVALID_ARGUMENT (API_KEY_INVALID)``."""
+    words = [str(record.get("type", "error"))]
+    words += [str(record[k]) for k in ("code", "status") if record.get(k) is not None]
+    if record.get("reasons"):
+        words.append(f"({', '.join(map(str, record['reasons']))})")
+    return " ".join(words)
 
 
 def _check_handled_errors(cell: Any, records: list[dict[str, Any]]) -> None:
@@ -510,6 +545,11 @@ async def _execute(
         on_notebook_start=lambda **_: _started(nb, client.km),
         on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
+        # Handled API errors go to $QUICKSTART_ERROR_LOG (read by _check_handled_errors).
+        extra_arguments=[
+            "--IPKernelApp.exec_lines="
+            "__import__('quickstart_helpers._runner')._runner.log_handled_errors()"
+        ],
     )
     started = time.perf_counter()
     failed_cell: int | None = None

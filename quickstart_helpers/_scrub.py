@@ -1,21 +1,12 @@
-"""Remove API keys and tokens from text before it reaches an event, a file or a log.
+"""The one key scrubber: keys and tokens out of text before it reaches an event, a file or a log.
 
-The one key scrubber of the package. Upstream error messages are relayed to people
-(SSE ``error`` events, saved conversations, log lines) and record mode writes what the
-API sent into cassettes; an upstream that echoes the request, or a proxy that puts the
-key in a URL, would leak the key that way. :func:`scrub` removes:
-
-- every key it is told about (``secrets``), and the ones in ``GEMINI_API_KEY`` and
-  ``GOOGLE_API_KEY``, also percent-encoded;
-- anything shaped like a Google API key (``AIza`` and 30 or more letters, digits, ``_``
-  or ``-``), known or not;
-- the value of a ``key=`` URL query parameter;
-- ephemeral tokens (``auth_tokens/...``, from ``client.auth_tokens.create``).
-
-Each is replaced by :data:`REDACTED`. :func:`scrub_value` does the same in every
-string of a JSON value, and :func:`slug` turns text into a file-name part after scrubbing
-it (a key-shaped string lowercased and cut short would no longer match). The web chat
-(``web``, ``chat``) and the emulator's record mode (``emulator._secrets``) use them.
+Upstream error messages reach people (SSE ``error`` events, saved conversations, logs) and
+record mode writes what the API sent into cassettes; an upstream that echoes the request, or
+a proxy that puts the key in a URL, would leak it. :func:`scrub` replaces with
+:data:`REDACTED`: the keys it is told about and those in ``GEMINI_API_KEY`` and
+``GOOGLE_API_KEY`` (also percent-encoded); anything shaped like a Google API key; the value
+of a ``key=`` URL parameter; ephemeral tokens (``auth_tokens/...``). :func:`scrub_value`
+does it in every string of a JSON value; :func:`slug` makes a file-name part after it.
 """
 
 from __future__ import annotations
@@ -25,8 +16,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
-
-__all__ = ["MIN_SECRET", "REDACTED", "TOKEN", "scrub", "scrub_value", "slug"]
 
 #: What a removed key is replaced with.
 REDACTED = "[redacted]"
@@ -44,17 +33,8 @@ MIN_SECRET = 8
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Return ``text`` with API keys and ephemeral tokens replaced by :data:`REDACTED`.
-
-    Args:
-        text: Any text, e.g. an upstream error message.
-        secrets: Keys to remove besides those in the environment (e.g. the client's
-            key). None and values shorter than :data:`MIN_SECRET` (8) characters are
-            ignored.
-
-    Returns:
-        The text without the keys; unchanged when it holds none.
-    """
+    """``text`` without keys and tokens; ``secrets`` are keys to remove besides those in the
+    environment (None and those shorter than :data:`MIN_SECRET` are ignored)."""
     if not isinstance(text, str):
         text = str(text)
     known = {s for s in (*secrets, *(os.environ.get(name) for name in _ENV_KEYS)) if s}
@@ -71,12 +51,7 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def scrub_value(value: Any, secrets: Iterable[str | None] = ()) -> Any:
-    """Return a copy of a JSON value with :func:`scrub` applied to every string (keys too).
-
-    Args:
-        value: Any JSON value (dicts, lists, strings, numbers, booleans, None).
-        secrets: As for :func:`scrub`.
-    """
+    """A copy of a JSON value with :func:`scrub` applied to every string (keys too)."""
     secrets = list(secrets)
     if isinstance(value, str):
         return scrub(value, secrets)
@@ -88,16 +63,8 @@ def scrub_value(value: Any, secrets: Iterable[str | None] = ()) -> Any:
 
 
 def slug(text: str, secrets: Iterable[str | None] = (), *, max_chars: int = 40) -> str:
-    """Return ``text`` as a file-name part, keys removed first (:func:`scrub`).
-
-    Runs of anything but ASCII letters and digits become ``-``; the result is lowercase,
-    at most ``max_chars`` characters, without leading or trailing ``-`` (``""`` when
-    nothing is left). E.g. ``"My key is AIza..."`` becomes ``"my-key-is-redacted"``.
-
-    Args:
-        text: E.g. a recorded prompt that names a cassette and its file.
-        secrets: As for :func:`scrub`.
-        max_chars: Longest result, in characters.
-    """
+    """``text`` as a file-name part, scrubbed first (a key lowercased and cut short would no
+    longer match): runs of anything but ASCII letters and digits become ``-``, lowercase, at
+    most ``max_chars``, e.g. ``"My key is AIza..."`` gives ``"my-key-is-redacted"``."""
     words = re.sub(r"[^A-Za-z0-9]+", "-", scrub(text, secrets)).strip("-").lower()
     return words[:max_chars].strip("-")

@@ -60,8 +60,8 @@ def chunk_text(chunk: Any, *, thought: bool = False) -> str:
 
 
 def add_explanation(err: BaseException) -> BaseException:
-    """Add :func:`~quickstart_helpers.errors.explain_api_error` to ``err`` as a note."""
-    from .errors import explain_api_error
+    """Add :func:`~quickstart_helpers._api_errors.explain_api_error` to ``err`` as a note."""
+    from ._api_errors import explain_api_error
 
     note = explain_api_error(err)
     if hasattr(err, "add_note") and note not in getattr(err, "__notes__", []):

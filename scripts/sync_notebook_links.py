@@ -1,10 +1,12 @@
-"""Make every notebook's install cell and Open-in-Colab badge use the repository URL.
+"""Make every notebook's Open-in-Colab badge and install cell follow the repository URL.
 
-The URL lives in one place, ``[project.urls] Repository`` in ``pyproject.toml``. Run
-this after changing it (``python3 -m uv run python scripts/sync_notebook_links.py``);
-``tests/test_notebook_hygiene.py`` fails while a notebook disagrees. Only the
-``REPOSITORY = "..."`` line of install cells and the Colab links of Markdown cells
-change; outputs stay as they are.
+The URL lives in one place, ``[project.urls] Repository`` in ``pyproject.toml``; run this
+after changing it (``tests/test_notebook_hygiene.py`` fails while a notebook disagrees).
+While it is the placeholder (owner ``OWNER``) a learner sees no address that does not work:
+no badge, and an install cell that installs from the project folder the notebook came with
+or prints exactly how to install. With a real address: the badge under the title and an
+install from the repository. Only the first cell's badge line and the install cell (the
+code cell that checks ``find_spec("quickstart_helpers")``) change.
 """
 
 from __future__ import annotations
@@ -21,18 +23,36 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+_BADGE_LINE = re.compile(r"^<a [^\n]*colab\.research\.google\.com/github/[^\n]*\n\n?", re.M)
+_INSTALL_MARK = 'find_spec("quickstart_helpers")'
 
-_REPOSITORY_LINE = re.compile(r'^REPOSITORY = "[^"]*"$', re.MULTILINE)
-_COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s\"')]+")
+INSTALL_FROM_FOLDER = """\
+import importlib.util
+from pathlib import Path
+
+if importlib.util.find_spec("quickstart_helpers") is None:
+    if Path("../pyproject.toml").is_file():  # the notebooks/ folder of the project
+        %pip install -q ..
+    else:
+        print(
+            "Install the helpers first, from the folder or wheel this notebook came with:\\n"
+            "  pip install path/to/gemini-streaming-quickstarts\\n"
+            "or\\n"
+            "  pip install path/to/gemini_streaming_quickstarts-0.1.0-py3-none-any.whl\\n"
+            "then restart the kernel."
+        )"""
+
+INSTALL_FROM_URL = """\
+import importlib.util
+
+REPOSITORY = "{repository}"
+if importlib.util.find_spec("quickstart_helpers") is None:
+    %pip install -q "gemini-streaming-quickstarts @ git+{{REPOSITORY}}\""""
 
 
-def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
-    """Return ``[project.urls] Repository`` from ``pyproject.toml``, without a final ``/``.
-
-    Raises:
-        ValueError: The URL is missing or is not a ``https://github.com/owner/name`` URL.
-    """
+def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str | None:
+    """``[project.urls] Repository`` without a final ``/``, None for the placeholder; raises
+    ``ValueError`` for a URL that is not ``https://github.com/owner/name``."""
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     url = (data.get("project", {}).get("urls", {}).get("Repository") or "").rstrip("/")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
@@ -40,29 +60,35 @@ def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
             f"[project.urls] Repository in {pyproject} must be https://github.com/OWNER/NAME, "
             f"not {url!r}."
         )
-    return url
+    return None if url.split("/")[3] == "OWNER" else url
 
 
-def colab_url(repository: str, notebook: str) -> str:
-    """Return the Open-in-Colab address of ``notebooks/<notebook>`` on the main branch."""
+def badge(repository: str, notebook: str) -> str:
+    """The Open-in-Colab badge of ``notebooks/<notebook>`` on the main branch."""
+    path = f"{repository.removeprefix('https://github.com/')}/blob/main/notebooks/{notebook}"
     return (
-        "https://colab.research.google.com/github/"
-        f"{repository.removeprefix('https://github.com/')}/blob/main/notebooks/{notebook}"
+        f'<a target="_blank" href="https://colab.research.google.com/github/{path}"><img '
+        'src="https://colab.research.google.com/assets/colab-badge.svg" '
+        'alt="Open in Colab" height="30"/></a>'
     )
 
 
-def sync(path: Path, repository: str) -> bool:
-    """Rewrite one notebook's install cells and Colab links; return whether it changed."""
+def install_cell(repository: str | None) -> str:
+    """The install cell's source for ``repository`` (None: the placeholder)."""
+    return INSTALL_FROM_URL.format(repository=repository) if repository else INSTALL_FROM_FOLDER
+
+
+def sync(path: Path, repository: str | None) -> bool:
+    """Rewrite one notebook's badge and install cell; return whether it changed."""
     nb = nbformat.read(path, as_version=4)
-    changed = False
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            new = _REPOSITORY_LINE.sub(f'REPOSITORY = "{repository}"', cell.source)
-        else:
-            new = _COLAB_LINK.sub(colab_url(repository, path.name), cell.source)
-        if new != cell.source:
-            cell.source = new
-            changed = True
+    title, old = nb.cells[0], [c.source for c in nb.cells]
+    title.source = _BADGE_LINE.sub("", title.source)
+    if repository is not None:
+        heading, _, rest = title.source.partition("\n\n")
+        title.source = f"{heading}\n\n{badge(repository, path.name)}\n\n{rest}"
+    install = next(c for c in nb.cells if c.cell_type == "code" and _INSTALL_MARK in c.source)
+    install.source = install_cell(repository)
+    changed = old != [c.source for c in nb.cells]
     if changed:
         nbformat.write(nb, path)
     return changed
@@ -70,9 +96,8 @@ def sync(path: Path, repository: str) -> bool:
 
 def main() -> int:
     repository = repository_url()
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        state = "updated" if sync(path, repository) else "up to date"
-        print(f"{path.relative_to(ROOT)}: {state}")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        print(f"{path.name}: {'updated' if sync(path, repository) else 'up to date'}")
     return 0
 
 

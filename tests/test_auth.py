@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import io
 
 import pytest
 from google import genai
@@ -16,16 +15,12 @@ from quickstart_helpers.auth import (
     InvalidApiKeyError,
     aretry_on_invalid_key,
     ask_for_key,
-    connect,
     find_invalid_key_error,
-    is_interactive,
     retry_on_invalid_key,
 )
 from quickstart_helpers.chat import Conversation, stream_reply
-from quickstart_helpers.client import client_mode, make_client
 from quickstart_helpers.display import StreamInterrupted, stream_markdown
 from quickstart_helpers.emulator import Emulator
-from quickstart_helpers.env import MissingApiKeyError
 
 from .conftest import CHAT_MODEL
 
@@ -83,63 +78,7 @@ def test_ask_for_key_uses_getpass_by_default(monkeypatch) -> None:
     assert keyboard.prompts == ["Key: "]
 
 
-def test_is_interactive_follows_the_terminal(monkeypatch) -> None:
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setattr("sys.stdin", Tty())
-    assert is_interactive() is True
-    monkeypatch.setattr("sys.stdin", io.StringIO())
-    assert is_interactive() is False
-    monkeypatch.setattr("sys.stdin", None)
-    assert is_interactive() is False
-
-
-# -- connect -----------------------------------------------------------------------------
-def test_connect_asks_when_no_key_is_set(no_key, monkeypatch, capsys) -> None:
-    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
-    keyboard = Keyboard(SECRET)
-    client = connect(ask=keyboard, interactive=True)
-    assert client_mode(client) == "live"
-    assert keyboard.prompts == [auth.KEY_PROMPT]
-    assert SECRET not in capsys.readouterr().out
-
-
-def test_connect_stays_offline_on_an_empty_answer(no_key, monkeypatch) -> None:
-    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
-    client = connect(ask=Keyboard(""), interactive=True, quiet=True)
-    assert client_mode(client) == "offline"
-
-
-def test_connect_never_asks_when_not_interactive(no_key, monkeypatch) -> None:
-    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
-    client = connect(ask=Keyboard(), interactive=False, quiet=True)
-    assert client_mode(client) == "offline"
-
-
-def test_connect_never_asks_in_forced_offline_mode(no_key, monkeypatch) -> None:
-    monkeypatch.setenv("QUICKSTART_MODE", "offline")
-    keyboard = Keyboard(SECRET)
-    assert client_mode(connect(ask=keyboard, interactive=True, quiet=True)) == "offline"
-    assert client_mode(connect("offline", ask=keyboard, interactive=True, quiet=True)) == "offline"
-    assert keyboard.prompts == []
-
-
-def test_connect_does_not_ask_when_a_key_is_set(no_key, monkeypatch) -> None:
-    monkeypatch.delenv("QUICKSTART_MODE", raising=False)
-    monkeypatch.setenv("GEMINI_API_KEY", SECRET)
-    keyboard = Keyboard()
-    assert client_mode(connect(ask=keyboard, interactive=True, quiet=True)) == "live"
-    assert keyboard.prompts == []
-
-
-def test_connect_live_without_any_key_explains(no_key) -> None:
-    with pytest.raises(MissingApiKeyError, match="GEMINI_API_KEY"):
-        connect("live", ask=Keyboard(""), interactive=True)
-
-
-# -- retry on a rejected key ---------------------------------------------------------------
+# -- retrying -----------------------------------------------------------------------------
 def test_rejected_key_is_explained_and_asked_again(chat_emu, capsys) -> None:
     keyboard = Keyboard("invalid", SECRET)
     said: list[str] = []
@@ -184,13 +123,16 @@ def test_empty_answer_gives_up(chat_emu) -> None:
         )
 
 
-def test_cannot_ask_gives_up_without_prompting(chat_emu) -> None:
-    said: list[str] = []
-    with pytest.raises(InvalidApiKeyError, match="cannot ask"):
-        retry_on_invalid_key(
-            ask_keeper, client_for(chat_emu, "invalid"), interactive=False, say=said.append
+def test_a_session_without_input_gives_up(chat_emu) -> None:
+    from IPython.core.error import StdinNotImplementedError
+
+    def headless(prompt: str) -> str:  # what getpass does in a kernel run by nbclient
+        raise StdinNotImplementedError(
+            "getpass was called, but this frontend does not support input requests."
         )
-    assert said == []
+
+    with pytest.raises(InvalidApiKeyError, match="cannot ask"):
+        retry_on_invalid_key(ask_keeper, client_for(chat_emu, "invalid"), ask=headless, say=print)
 
 
 def test_other_errors_pass_through(chat_emu) -> None:
@@ -258,27 +200,21 @@ def test_chat_retry_keeps_the_refused_turn_out_of_the_history(chat_emu) -> None:
     assert SECRET not in conversation.model_dump_json()
 
 
-def test_default_client_rebuild_keeps_offline_mode(capsys) -> None:
-    """Without ``make``, the new client is made by make_client in the old client's mode."""
-    conversation = Conversation(
-        model=CHAT_MODEL,
-        system_instruction=(
-            "You are Marlo, a cheerful guide at a small seaside aquarium who loves tide pools. "
-            "Answer in two to four short sentences, in plain words a twelve-year-old would "
-            "follow, and never make facts up."
-        ),
-    )
+def test_the_default_new_client_goes_where_the_environment_points(
+    chat_emu, monkeypatch, capsys
+) -> None:
+    """Without ``make``, the new client is ``genai.Client(api_key=key)``: after the set-up
+    line, that is the emulator offline (its base URL and CA from the environment)."""
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", chat_emu.base_url)
+    monkeypatch.setenv("SSL_CERT_FILE", str(chat_emu.certificate.cert_file))
+    made: list[genai.Client] = []
 
-    def send(client: genai.Client) -> list:
-        assert client_mode(client) == "offline"
-        return list(
-            stream_reply(conversation.open_chat(client), conversation, "Hi Marlo! Are you there?")
-        )
+    def send(client: genai.Client) -> str:
+        made.append(client)
+        return ask_keeper(client)
 
-    retry_on_invalid_key(
-        send, make_client("offline", api_key="invalid", quiet=True), ask=Keyboard(SECRET)
-    )
-    assert conversation.messages[-1].text.startswith("Hi there!")
+    assert retry_on_invalid_key(send, genai.Client(api_key="invalid"), ask=Keyboard(SECRET)) == A1
+    assert made[-1]._api_client.api_key == SECRET and len(made) == 2
     assert SECRET not in capsys.readouterr().out
 
 

@@ -8,6 +8,7 @@ import pytest
 from google.genai import errors, types
 
 from quickstart_helpers import display as display_module
+from quickstart_helpers._api_errors import explain_api_error
 from quickstart_helpers.display import (
     MAX_UPDATES_PER_SECOND,
     StreamInterrupted,
@@ -15,7 +16,6 @@ from quickstart_helpers.display import (
     chunk_text,
     stream_markdown,
 )
-from quickstart_helpers.errors import explain_api_error
 
 from ._kernel import execute_cells
 

@@ -1,19 +1,23 @@
-"""explain_api_error: what went wrong and what to do, for the errors the API gives."""
+"""Reading the API's errors (``_api_errors``) and the package's one exception tree."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 from google.genai import errors
 
-from quickstart_helpers.emulator._protocol import INVALID_KEY_ERROR
-from quickstart_helpers.errors import (
-    describe_handled_error,
+from quickstart_helpers import _runner
+from quickstart_helpers import errors as our_errors
+from quickstart_helpers._api_errors import (
+    HANDLED_LOGGER,
     explain_api_error,
     is_invalid_api_key,
     is_unrecorded_request,
     record_handled_error,
 )
+from quickstart_helpers._runner import describe_handled_error
+from quickstart_helpers.emulator._protocol import INVALID_KEY_ERROR
 from quickstart_helpers.settings import ERROR_LOG_ENV
 
 from ._keys import fake_google_key
@@ -31,7 +35,7 @@ def test_invalid_key_is_recognised_and_explained():
     assert is_invalid_api_key(err)
     text = explain_api_error(err)
     assert "Is your API key valid?" in text
-    assert "GEMINI_API_KEY" in text and ".env.example" in text
+    assert "GEMINI_API_KEY" in text and "aistudio.google.com/apikey" in text
 
 
 def test_other_400_errors_are_not_key_errors():
@@ -44,7 +48,11 @@ def test_other_400_errors_are_not_key_errors():
 
 
 def test_not_found_and_rate_limit_give_advice():
-    assert "record a cassette" in explain_api_error(_client_error(404, "NOT_FOUND", "No match."))
+    assert explain_api_error(_client_error(404, "NOT_FOUND", "No match.")).endswith(
+        "Check the model name."
+    )
+    unrecorded = _client_error(404, "NOT_FOUND", "No recorded response (cassette) matches x.")
+    assert "record this prompt" in explain_api_error(unrecorded)
     assert "wait a moment" in explain_api_error(
         _client_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.")
     )
@@ -83,13 +91,21 @@ def test_other_exceptions_are_named():
 def test_explained_errors_are_recorded_for_the_runner_without_their_message(tmp_path, monkeypatch):
     log = tmp_path / "errors.jsonl"
     leaky = _client_error(403, "PERMISSION_DENIED", f"Key {fake_google_key('SyFAKE-key-')} denied")
-    explain_api_error(leaky)  # no log configured: nothing is written anywhere
+    explain_api_error(leaky)  # no runner: nothing is written anywhere
     assert not log.exists()
 
     monkeypatch.setenv(ERROR_LOG_ENV, str(log))
-    explain_api_error(leaky)
-    explain_api_error(errors.ClientError(400, INVALID_KEY_ERROR))
-    record_handled_error(ConnectionResetError("peer reset"))
+    logger = logging.getLogger(HANDLED_LOGGER)
+    before = list(logger.handlers)
+    _runner.log_handled_errors()  # what the runner runs in each kernel
+    try:
+        explain_api_error(leaky)
+        explain_api_error(errors.ClientError(400, INVALID_KEY_ERROR))
+        record_handled_error(ConnectionResetError("peer reset"))
+    finally:
+        logger.handlers[:] = before
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records == [
         {"type": "ClientError", "code": 403, "status": "PERMISSION_DENIED", "reasons": []},
@@ -112,8 +128,6 @@ def test_explained_errors_are_recorded_for_the_runner_without_their_message(tmp_
 def test_an_error_body_the_sdk_left_unparsed_is_read_from_its_json() -> None:
     # The API labels an error before the first chunk of a stream text/event-stream; the
     # SDK's aiohttp transport then gives the whole body as the message.
-    from quickstart_helpers.errors import explain_api_error, is_unrecorded_request
-
     body = {
         "error": {
             "code": 404,
@@ -126,3 +140,14 @@ def test_an_error_body_the_sdk_left_unparsed_is_read_from_its_json() -> None:
     assert explain_api_error(err).startswith(
         "The Gemini API answered 404 NOT_FOUND: No recorded response (cassette) matches x."
     )
+
+
+def test_every_exception_of_the_package_is_one_tree_a_learner_can_catch():
+    values = vars(our_errors).values()
+    classes = [c for c in values if isinstance(c, type) and issubclass(c, BaseException)]
+    assert all(issubclass(c, our_errors.QuickstartError) for c in classes)
+    assert len(classes) > 10
+    try:
+        raise our_errors.CassetteError("bad cassette")
+    except our_errors.QuickstartError as err:  # and still the ValueError it was
+        assert isinstance(err, ValueError)

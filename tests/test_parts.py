@@ -11,8 +11,8 @@ from google.genai import types
 from PIL import Image
 
 from quickstart_helpers import parts
+from quickstart_helpers._api_errors import explain_api_error
 from quickstart_helpers.display import MAX_UPDATES_PER_SECOND
-from quickstart_helpers.errors import explain_api_error
 from quickstart_helpers.parts import (
     PartsStreamInterrupted,
     UnknownMimeTypeWarning,

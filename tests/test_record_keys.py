@@ -71,8 +71,9 @@ def write_notebook(path: Path, marker: Path, *, stream: bool) -> Path:
     cells = []
     if stream:
         cells.append(
-            "from quickstart_helpers import make_client\n\n"
-            "client = make_client(quiet=True)\n"
+            "%load_ext quickstart_helpers\n"
+            "from google import genai\n\n"
+            "client = genai.Client()\n"
             f'for chunk in client.models.generate_content_stream(model="gemini-2.5-flash", '
             f"contents={STORY!r}):\n"
             '    print(chunk.text, end="")'

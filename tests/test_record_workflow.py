@@ -108,7 +108,7 @@ def _user_notebook(path: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell(
-            "from quickstart_helpers import make_client\n\nclient = make_client(quiet=True)"
+            "%load_ext quickstart_helpers\nfrom google import genai\n\nclient = genai.Client()"
         ),
         nbformat.v4.new_code_cell(
             f"for chunk in client.models.generate_content_stream(\n"

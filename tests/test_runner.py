@@ -40,7 +40,7 @@ def test_run_executes_writes_copies_and_outputs_and_summarises(tmp_path, capsys)
     notebooks.mkdir()
     _notebook(
         notebooks / "a.ipynb",
-        "from quickstart_helpers.client import make_client\nclient = make_client()",
+        "%load_ext quickstart_helpers\nfrom google import genai\nclient = genai.Client()",
         "from quickstart_helpers.paths import output_dir\n"
         "(output_dir('a') / 'made.txt').write_text('hi')\nprint('wrote')",
     )
@@ -390,12 +390,13 @@ def test_emulator_command_serves_an_unmodified_client(tmp_path):
 
 
 BAD_KEY_CLIENT = (
-    "from quickstart_helpers.client import make_client\n"
-    "bad_client = make_client(api_key='invalid', quiet=True)"
+    "%load_ext quickstart_helpers\n"
+    "from google import genai\n"
+    "bad_client = genai.Client(api_key='invalid')"
 )
 EXPLAINED = (
     "from google.genai import errors\n"
-    "from quickstart_helpers.errors import explain_api_error\n"
+    "from quickstart_helpers._api_errors import explain_api_error\n"
     "try:\n"
     "    bad_client.models.generate_content(model='gemini-3.8-flash', contents='Hi')\n"
     "except errors.APIError as err:\n"
@@ -432,7 +433,7 @@ def test_run_fails_a_cell_that_shows_an_api_error_instead_of_raising(tmp_path, c
     assert "expect-api-error" in captured.err
     assert re.search(r"swallow\.ipynb\s+2\s+\d+\.\d\s+offline\s+FAILED at cell 3", captured.out)
     executed = nbformat.read(out / "swallow.ipynb", as_version=4)
-    assert "rejected the API key" in executed.cells[2].outputs[0]["text"]
+    assert "Is your API key valid?" in executed.cells[2].outputs[0]["text"]
     assert executed.cells[3].outputs == []  # execution stopped at the failing cell
     # The record names the error, never the key or the message.
     assert '"reasons": ["API_KEY_INVALID"]' in (out / "swallow.errors.jsonl").read_text()

@@ -18,8 +18,6 @@ def clean_env(monkeypatch):
         "QUICKSTART_PACING",
         "QUICKSTART_CASSETTES",
         "QUICKSTART_TEXT_MODEL",
-        "QUICKSTART_IMAGE_MODEL",
-        "QUICKSTART_LIVE_MODEL",
         "CI",
         "GEMINI_API_KEY",
         "GOOGLE_API_KEY",
@@ -57,8 +55,6 @@ def test_empty_mode_is_unset(monkeypatch):
 def test_empty_model_overrides_are_unset(monkeypatch):
     for name, read, default in (
         ("QUICKSTART_TEXT_MODEL", settings.text_model, settings.DEFAULT_TEXT_MODEL),
-        ("QUICKSTART_IMAGE_MODEL", settings.image_model, settings.DEFAULT_IMAGE_MODEL),
-        ("QUICKSTART_LIVE_MODEL", settings.live_model, settings.DEFAULT_LIVE_MODEL),
     ):
         monkeypatch.setenv(name, "")
         assert read() == default
