@@ -59,12 +59,17 @@ def continue_contents(contents: Any, partial: str) -> list[types.Content]:
 
 @dataclass
 class ResumedStream:
-    """What :func:`resume_stream` saw: each chunk's text, the errors it resumed from and
-    the requests made (1 when nothing broke)."""
+    """One answer streamed across breaks, from :func:`resume_stream`: iterate over it for
+    the SDK's chunks; then ``text``, the ``errors`` it resumed from and the ``requests``
+    made (1 when nothing broke)."""
 
     pieces: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     requests: int = 0
+    chunks: Iterator[types.GenerateContentResponse] = field(default_factory=lambda: iter(()), repr=False)
+
+    def __iter__(self) -> Iterator[types.GenerateContentResponse]:
+        return self.chunks
 
     @property
     def text(self) -> str:
@@ -79,35 +84,39 @@ def resume_stream(
     config: Any = None,
     max_resumes: int = 2,
     backoff_s: float = 1.0,
-    result: ResumedStream | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[types.GenerateContentResponse]:
+) -> ResumedStream:
     """Stream an answer, resuming with a continue request when the stream breaks.
 
-    Yields the first stream's chunks, then (after a wait of ``backoff_s`` seconds,
-    doubled each time) a continue request's (:func:`continue_contents`; the original
-    request again if no text came), so the caller sees one answer. ``result`` collects
-    the text, errors and request count. Raises the error when it is not resumable
-    (:func:`is_resumable`) or after ``max_resumes``.
+    The returned :class:`ResumedStream` yields the first stream's chunks, then (after a
+    wait of ``backoff_s`` seconds, doubled each time) a continue request's
+    (:func:`continue_contents`; the original request again if no text came), so the
+    caller sees one answer. Iterating raises the error when it is not resumable
+    (:func:`is_resumable`) or after ``max_resumes``; ``ValueError`` if ``max_resumes`` < 0.
     """
     if max_resumes < 0:
         raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
-    seen = result if result is not None else ResumedStream()
-    while True:
-        seen.requests += 1
-        request = continue_contents(contents, seen.text)
-        try:
-            for chunk in client.models.generate_content_stream(
-                model=model, contents=request, config=config
-            ):
-                seen.pieces.append(chunk_text(chunk))
-                yield chunk
-            return
-        except Exception as exc:
-            if not is_resumable(exc) or len(seen.errors) >= max_resumes:
-                raise
-            seen.errors.append(exc)
-            sleep(backoff_s * 2 ** (len(seen.errors) - 1))
+    seen = ResumedStream()
+
+    def chunks() -> Iterator[types.GenerateContentResponse]:
+        while True:
+            seen.requests += 1
+            request = continue_contents(contents, seen.text)
+            try:
+                for chunk in client.models.generate_content_stream(
+                    model=model, contents=request, config=config
+                ):
+                    seen.pieces.append(chunk_text(chunk))
+                    yield chunk
+                return
+            except Exception as exc:
+                if not is_resumable(exc) or len(seen.errors) >= max_resumes:
+                    raise
+                seen.errors.append(exc)
+                sleep(backoff_s * 2 ** (len(seen.errors) - 1))
+
+    seen.chunks = chunks()
+    return seen
 
 
 class ResumableLiveSession:

@@ -35,7 +35,6 @@ from quickstart_helpers.errors import CassetteError
 from quickstart_helpers.retry import (
     CONTINUE_PROMPT,
     ResumableLiveSession,
-    ResumedStream,
     is_resumable,
     resume_stream,
 )
@@ -331,11 +330,8 @@ def test_a_stream_breaks_mid_word_and_its_continue_request_carries_on_from_there
 
 @pytest.mark.parametrize("prompt", [made.ERROR_MIDSTREAM, made.DROPPED])
 def test_resume_stream_continues_from_the_partial_answer(client, emu, prompt) -> None:
-    result = ResumedStream()
-    pieces = [
-        c.text
-        for c in resume_stream(client, model=MODEL, contents=prompt, result=result, backoff_s=0)
-    ]
+    result = resume_stream(client, model=MODEL, contents=prompt, backoff_s=0)
+    pieces = [c.text for c in result]
     name = "faults_error_midstream" if prompt == made.ERROR_MIDSTREAM else "faults_dropped_stream"
     assert "".join(pieces) == "".join(texts(name)) == result.text
     assert result.requests == 2 and len(result.errors) == 1

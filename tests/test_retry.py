@@ -16,7 +16,6 @@ from quickstart_helpers.emulator import CassetteStore, Emulator, shipped_cassett
 from quickstart_helpers.retry import (
     CONTINUE_PROMPT,
     ResumableLiveSession,
-    ResumedStream,
     continue_contents,
     is_resumable,
     resume_stream,
@@ -87,13 +86,9 @@ class FakeClient:
 def test_resume_stream_waits_with_backoff_and_stops_on_a_client_error() -> None:
     client = FakeClient([(["a", "b"], api_error(503)), (["c"], api_error(400))])
     waits: list[float] = []
-    result = ResumedStream()
+    result = resume_stream(client, model="m", contents="q", backoff_s=0.5, sleep=waits.append)
     with pytest.raises(errors.APIError):
-        list(
-            resume_stream(
-                client, model="m", contents="q", result=result, backoff_s=0.5, sleep=waits.append
-            )
-        )
+        list(result)
     assert result.text == "abc" and waits == [0.5] and len(result.errors) == 1
     assert client.models.calls[1][-2].parts[0].text == "ab"
 
