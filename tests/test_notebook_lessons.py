@@ -29,7 +29,7 @@ RULES = [
     (
         "points the client at the emulator",
         re.compile(
-            r"get_emulator|resolve_mode|make_client|load_api_key|\bemulator\.|base_url\s*="
+            r"get_emulator|resolve_mode|make_client|load_api_key|\bemulator\.|base_url\s*=(?!.*/openai/)"
             r"|\.certificate\b|client_context|quickstart_helpers\.emulator"
         ),
     ),
@@ -68,6 +68,9 @@ def test_the_rules_catch_what_they_look_for():
     assert problems("URL = f'{emulator.base_url}/v1beta'")
     assert problems("ctx = emulator.certificate.client_context()")
     assert problems("from quickstart_helpers.client import resolve_mode")
+    assert problems("client = OpenAI(base_url=emu_url)")
+    # Gemini's OpenAI-compatible endpoint is live code (notebook 08).
+    assert not problems('client = OpenAI(api_key=KEY, base_url=GEMINI + "/v1beta/openai/")')
     assert problems("from google.genai import _interactions")
     assert problems("import google.genai._interactions as i")
     assert problems("from quickstart_helpers._background import start_background_server")
