@@ -41,9 +41,6 @@ __all__ = [
     "run_notebooks",
 ]
 
-#: Seconds one cell may run.
-CELL_TIMEOUT = 600
-
 #: Cell tag of a cell that shows an API error on purpose; the runner accepts it there.
 EXPECTED_ERROR_TAG = "expect-api-error"
 
@@ -261,7 +258,7 @@ async def _execute(
     env = kernel_env(path, executed, mode=mode, pacing=pacing, output_root=output_root, extra=env)
     client = NotebookClient(
         nb,
-        timeout=CELL_TIMEOUT,
+        timeout=600,  # seconds one cell may run
         kernel_name="python3",
         kernel_manager_class=KernelManager,
         record_timing=False,
