@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -27,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jupyter_client import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
 from ._api_errors import HANDLED_LOGGER
+from ._kernel import KernelManager, kernel_env, kernel_started, run_in_thread
+from ._progress import progress_bar
 from .errors import HandledErrorInCell
-from .paths import repo_root
 from .settings import ERROR_LOG_ENV, error_log
 
 __all__ = [
@@ -42,10 +41,6 @@ __all__ = [
     "HandledErrorInCell",
     "NotebookResult",
     "execute_notebook",
-    "find_notebooks",
-    "format_summary",
-    "notebook_cassette_dir",
-    "recording_kernel_env",
     "run_notebooks",
 ]
 
@@ -121,92 +116,13 @@ def _check_handled_errors(cell: Any, records: list[dict[str, Any]]) -> None:
     )
 
 
-def notebook_cassette_dir(notebook: Path) -> Path:
-    """Return a notebook's own cassette folder: ``<its folder>/cassettes/<its stem>/``.
-
-    ``quickstart record`` writes there unless told otherwise; ``quickstart run``,
-    ``quickstart refresh`` and nbval runs (through the pytest plugin) replay from it.
-    """
-    return notebook.parent / "cassettes" / notebook.stem
-
-
-def recording_kernel_env(base_url: str, ca_pem: bytes, api_key: str, bundle: Path) -> dict:
-    """Return the environment that sends a kernel's every Gemini client to a recording proxy.
-
-    ``GOOGLE_GEMINI_BASE_URL`` points any ``genai.Client()`` (and ``make_client()`` in
-    live mode) at the proxy; ``SSL_CERT_FILE`` is a bundle of the usual certificate
-    authorities plus the proxy's (``ca_pem``), written to ``bundle``. The bundle is
-    public: certificates only, and the proxy's authority forgot its private key once it
-    had signed the proxy's own certificate (see ``emulator/_tls.py``), so a bundle left
-    behind (the process killed) lets nobody sign anything. Delete it when the run ends.
-    """
-    try:
-        import certifi
-
-        usual = Path(certifi.where()).read_text("utf-8")
-    except (ImportError, OSError):
-        usual = ""
-    bundle.write_text(usual + "\n" + ca_pem.decode("ascii"), "utf-8")
-    return {
-        "GOOGLE_GEMINI_BASE_URL": base_url,
-        "SSL_CERT_FILE": str(bundle),
-        "GEMINI_API_KEY": api_key,
-        "QUICKSTART_MODE": "live",
-    }
-
-
-class _KernelManager(AsyncKernelManager):
-    """A kernel manager whose connection file never outlives this process.
-
-    The connection file holds the kernel's ports and the HMAC key that signs every
-    message to it: whoever reads it can run code in the kernel (with the API key in its
-    environment). jupyter_client writes it to the temporary folder and deletes it only at
-    a clean shut-down. Here it is deleted as soon as the kernel has answered (it reads the
-    file once, at start), and on Linux it never touches the disk at all: it is an
-    in-memory file (``memfd``) the kernel opens as ``/proc/<this process>/fd/<n>``, gone
-    with this process however it ends (SIGKILL too).
-    """
-
-    _memfd: int | None = None
-
-    def write_connection_file(self, **kwargs: Any) -> None:
-        if self._memfd is None and hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-            self._memfd = os.memfd_create("kernel-connection")
-            os.fchmod(self._memfd, 0o600)  # jupyter_client writes the key only to such a file
-            self.connection_file = f"/proc/{os.getpid()}/fd/{self._memfd}"
-        super().write_connection_file(**kwargs)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        if self._memfd is None:
-            return cmd
-        # jupyter_client passes the path resolved, which for a memfd names no file.
-        resolved = os.path.realpath(self.connection_file)
-        return [arg.replace(resolved, self.connection_file) for arg in cmd]
-
-    def cleanup_connection_file(self) -> None:
-        super().cleanup_connection_file()
-        if self._memfd is not None:
-            os.close(self._memfd)
-            self._memfd = None
-
-
 @dataclass
 class NotebookResult:
-    """The outcome of executing one notebook.
-
-    Attributes:
-        notebook: Path of the source notebook.
-        executed: Path of the executed copy that was written.
-        cells: Number of code cells executed (including a failing one).
-        seconds: Wall-clock execution time in seconds.
-        mode: ``"live"`` or ``"offline"``.
-        failed_cell: 1-based index among all cells of the cell that failed, or None.
-        error: One-line description of the failure, or None.
-    """
+    """The outcome of executing one notebook; ``cells`` counts the code cells executed
+    (a failing one too), ``failed_cell`` is 1-based among all cells, ``error`` one line."""
 
     notebook: Path
-    executed: Path
+    executed: Path  # the executed copy
     cells: int
     seconds: float
     mode: str
@@ -215,29 +131,7 @@ class NotebookResult:
 
     @property
     def ok(self) -> bool:
-        """Whether every cell ran without error."""
         return self.error is None
-
-
-def find_notebooks(paths: list[str] | None = None) -> list[Path]:
-    """Return the notebooks to run: ``paths`` (files or folders) or all of ``notebooks/``.
-
-    Raises:
-        FileNotFoundError: A named path does not exist or holds no notebook.
-    """
-    targets = [Path(p) for p in paths] if paths else [(repo_root() or Path.cwd()) / "notebooks"]
-    found: list[Path] = []
-    for target in targets:
-        if target.is_dir():
-            notebooks = sorted(p for p in target.glob("*.ipynb"))
-            if not notebooks:
-                raise FileNotFoundError(f"No notebooks (*.ipynb) in {target}.")
-            found.extend(notebooks)
-        elif target.is_file() and target.suffix == ".ipynb":
-            found.append(target)
-        else:
-            raise FileNotFoundError(f"{target} is not a notebook (.ipynb) or a folder of them.")
-    return found
 
 
 def execute_notebook(
@@ -247,40 +141,26 @@ def execute_notebook(
     mode: str,
     pacing: str,
     output_root: Path,
-    timeout: int = 600,
     progress: bool = True,
     env: dict[str, str] | None = None,
 ) -> tuple[Any, NotebookResult]:
-    """Execute one notebook in a fresh kernel and write the executed copy.
+    """Execute one notebook in a fresh kernel, write the executed copy to ``executed``
+    (which may be ``path``), and return the executed notebook node and the result.
 
-    The kernel runs in the notebook's folder with ``QUICKSTART_MODE``,
-    ``QUICKSTART_PACING`` and ``QUICKSTART_OUTPUT_ROOT`` set, so the notebook uses the
-    chosen mode and writes its files under ``output_root/<notebook stem>/``. The
-    notebook's own cassette folder (:func:`notebook_cassette_dir`), when it exists, is
-    added to ``QUICKSTART_CASSETTES``.
+    The kernel runs in the notebook's folder with the environment
+    :func:`~quickstart_helpers._kernel.kernel_env` gives it (``env`` added, and winning):
+    the notebook uses ``mode`` and ``pacing``, and writes its files under
+    ``output_root/<notebook stem>/``; the kernel's stderr goes to
+    ``output_root/<notebook stem>.kernel.log``.
 
     Execution stops at the first cell that raises, or that shows a handled API error
     (recorded in ``output_root/<notebook stem>.errors.jsonl``) without the
     ``expect-api-error`` tag; the result names that cell.
-
-    Args:
-        path: The notebook to execute.
-        executed: Where to write the executed copy (may equal ``path``).
-        mode: ``"live"`` or ``"offline"``.
-        pacing: ``"realtime"`` or ``"fast"`` (offline only).
-        output_root: Root folder for what notebooks produce. The kernel's stderr goes
-            to ``output_root/<notebook stem>.kernel.log``.
-        timeout: Seconds one cell may run. Defaults to 600.
-        progress: Show a tqdm progress bar over the code cells.
-        env: More environment variables for the kernel (they win).
-
-    Returns:
-        The executed notebook node and the result.
     """
-    nb = nbformat.read(path, as_version=4)
-    bar = _progress_bar(path, nb, progress=progress)
+    nb = _read(path)
+    bar = progress_bar(path, nb, progress=progress)
     try:
-        return _run(
+        return run_in_thread(
             _execute,
             path,
             nb,
@@ -288,7 +168,6 @@ def execute_notebook(
             mode=mode,
             pacing=pacing,
             output_root=output_root,
-            timeout=timeout,
             bar=bar,
             env=env,
         )
@@ -303,32 +182,17 @@ def run_notebooks(
     mode: str,
     pacing: str,
     jobs: int = 1,
-    timeout: int = 600,
     progress: bool = True,
     executed_in: Path | None = None,
     on_result: Callable[[NotebookResult], None] | None = None,
 ) -> list[NotebookResult]:
-    """Execute notebooks, up to ``jobs`` at once, each in its own kernel.
+    """Execute notebooks, up to ``jobs`` at once; return their results in their order.
 
     Each notebook runs as :func:`execute_notebook` runs it (its own kernel, and so its
-    own emulator offline; its files under ``output_root/<stem>/``). With progress on,
-    every notebook has its own bar, on its own line in the order given.
-
-    Args:
-        notebooks: The notebooks, in the order of the results.
-        output_root: Root folder for what notebooks produce.
-        mode: ``"live"`` or ``"offline"``.
-        pacing: ``"realtime"`` or ``"fast"`` (offline only).
-        jobs: How many notebooks run at once (at least 1). Defaults to 1.
-        timeout: Seconds one cell may run. Defaults to 600.
-        progress: Show the progress bars.
-        executed_in: Folder of the executed copies (``<folder>/<notebook name>``);
-            None writes each notebook back in place. Defaults to None.
-        on_result: Called with each result as soon as its notebook ends (in the order
-            they end), while no bar is drawn, so it may print.
-
-    Returns:
-        One result per notebook, in the order of ``notebooks``.
+    own emulator offline). With progress on, every notebook has its own bar, on its own
+    line in the order given. The executed copies go to ``executed_in/<notebook name>``,
+    or back in place when ``executed_in`` is None. ``on_result`` is called with each
+    result as soon as its notebook ends, while no bar is drawn, so it may print.
 
     Raises:
         ValueError: ``jobs`` is below 1, a file is not a notebook, or two notebooks
@@ -347,7 +211,7 @@ def run_notebooks(
     # Read them all first: a notebook that is not valid JSON fails before any kernel starts.
     nbs = [_read(path) for path in notebooks]
     bars = [
-        _progress_bar(path, nb, progress=progress, position=i)
+        progress_bar(path, nb, progress=progress, position=i)
         for i, (path, nb) in enumerate(zip(notebooks, nbs, strict=True))
     ]
     for bar in bars[jobs:]:
@@ -367,7 +231,6 @@ def run_notebooks(
                     mode=mode,
                     pacing=pacing,
                     output_root=output_root,
-                    timeout=timeout,
                     bar=bar,
                 )
             # Once Ctrl-C stops the run, nbclient reports the kernels it shuts down as dead.
@@ -386,87 +249,11 @@ def run_notebooks(
         return outcomes
 
     try:
-        return _run(run_all, stopping=stopping)
+        return run_in_thread(run_all, stopping=stopping)
     finally:
         # In order: each closed bar moves the cursor below it, onto the next one.
         for bar in bars:
             bar.close()
-
-
-def _run(
-    main: Callable[..., Any],
-    *args: Any,
-    stopping: threading.Event | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Run the coroutine function ``main(*args, **kwargs)`` in a thread of its own.
-
-    Returns what it returns.
-
-    In its own thread the event loop works the same inside a running loop (a Jupyter
-    kernel), and nbclient leaves the process's signal handlers alone (each of its
-    clients would take SIGINT over and shut only its own kernel down). Ctrl-C here sets
-    ``stopping`` and cancels ``main`` instead: every kernel is shut down, then
-    ``KeyboardInterrupt`` is raised.
-    """
-    started, done = threading.Event(), threading.Event()
-    box: dict[str, Any] = {}
-
-    async def wrapper() -> Any:
-        box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
-        started.set()
-        return await main(*args, **kwargs)
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(wrapper())
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            box["error"] = exc
-        finally:
-            started.set()
-            done.set()
-
-    threading.Thread(target=target, name="quickstart-notebooks").start()
-    try:
-        # Not Thread.join(): before Python 3.13, a join that Ctrl-C interrupts leaves the
-        # thread marked as ended, and the next join returns at once.
-        done.wait()
-    except KeyboardInterrupt:
-        if stopping is not None:
-            stopping.set()
-        started.wait()
-        if "task" in box:
-            box["loop"].call_soon_threadsafe(box["task"].cancel)
-        done.wait()
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-class _NotebookBar(tqdm):
-    """A notebook's progress bar whose clock stops when the notebook ends.
-
-    With several notebooks at once, the bars stay drawn until the last one ends; a
-    stopped clock keeps each bar's elapsed time that of its own notebook.
-    """
-
-    _ended_at: float | None = None
-
-    def end(self, status: str) -> None:
-        """Stop the clock and show ``status`` (``ok``, ``FAILED at cell 3``)."""
-        if self.disable:  # hidden (or closed): no clock
-            return
-        self._ended_at = self._time()
-        self.set_postfix_str(status)
-
-    @property
-    def format_dict(self) -> dict[str, Any]:
-        """tqdm's figures, the elapsed time frozen once :meth:`end` was called."""
-        figures = super().format_dict
-        if self._ended_at is not None:
-            figures["elapsed"] = self._ended_at - self.start_t
-        return figures
 
 
 def _read(path: Path) -> Any:
@@ -474,20 +261,6 @@ def _read(path: Path) -> Any:
         return nbformat.read(path, as_version=4)
     except (ValueError, UnicodeDecodeError) as exc:  # nbformat's NotJSONError is a ValueError
         raise ValueError(f"{path} is not a notebook: {exc}") from None
-
-
-def _progress_bar(
-    path: Path, nb: Any, *, progress: bool, position: int | None = None
-) -> _NotebookBar:
-    return _NotebookBar(
-        total=sum(1 for c in nb.cells if c.cell_type == "code"),
-        desc=path.stem,
-        unit="cell",
-        disable=not progress,
-        file=sys.stderr,
-        leave=True,
-        position=position,
-    )
 
 
 async def _execute(
@@ -498,7 +271,6 @@ async def _execute(
     mode: str,
     pacing: str,
     output_root: Path,
-    timeout: int,
     bar: Any,
     env: dict[str, str] | None = None,
 ) -> tuple[Any, NotebookResult]:
@@ -518,31 +290,15 @@ async def _execute(
         bar.update(1)
         _check_handled_errors(cell, error_log.new_records())
 
-    extra = env or {}
-    env = dict(os.environ)
-    env.update(
-        QUICKSTART_MODE=mode,
-        QUICKSTART_PACING=pacing,
-        QUICKSTART_OUTPUT_ROOT=str(output_root.resolve()),
-        # Where the executed copy lives, so links to output files resolve from it.
-        QUICKSTART_NOTEBOOK_DIR=str(executed.parent.resolve()),
-        PYTHONUNBUFFERED="1",
-    )
-    own = notebook_cassette_dir(path)
-    if own.is_dir():
-        listed = [p for p in (env.get("QUICKSTART_CASSETTES") or "").split(os.pathsep) if p]
-        env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(own.resolve())])
-    env.update(extra)
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env = kernel_env(path, executed, mode=mode, pacing=pacing, output_root=output_root, extra=env)
     client = NotebookClient(
         nb,
-        timeout=timeout,
+        timeout=600,  # seconds one cell may run
         kernel_name="python3",
-        kernel_manager_class=_KernelManager,
+        kernel_manager_class=KernelManager,
         record_timing=False,
         resources={"metadata": {"path": str(path.parent.resolve())}},
-        on_notebook_start=lambda **_: _started(nb, client.km),
+        on_notebook_start=lambda **_: kernel_started(nb, client.km),
         on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
         # Handled API errors go to $QUICKSTART_ERROR_LOG (read by _check_handled_errors).
@@ -583,36 +339,3 @@ async def _execute(
     cells = current["done"] + (1 if uncounted else 0)
     bar.end(f"FAILED at cell {failed_cell}" if error else "ok")
     return nb, NotebookResult(path, executed, cells, seconds, mode, failed_cell, error)
-
-
-def _started(nb: Any, km: Any) -> None:
-    """Once the kernel has answered: delete its connection file (it has read it), and
-    store its spec as JupyterLab does when it opens the notebook.
-
-    JupyterLab writes the kernel's ``name``, ``display_name`` and ``language`` into
-    ``metadata.kernelspec`` (and its ``language_info``, which nbclient stores): a
-    notebook whose stored spec differs (``"Python 3"`` against ipykernel's ``"Python 3
-    (ipykernel)"``) opens marked as modified.
-    """
-    km.cleanup_connection_file()
-    spec = km.kernel_spec
-    nb.metadata["kernelspec"] = {
-        "display_name": spec.display_name,
-        "language": spec.language,
-        "name": km.kernel_name,
-    }
-
-
-def format_summary(results: list[NotebookResult]) -> str:
-    """Return a plain-text table: notebook, cells, seconds, mode, status."""
-    rows = [("notebook", "cells", "seconds", "mode", "status")]
-    for r in results:
-        status = "ok" if r.ok else f"FAILED at cell {r.failed_cell}"
-        rows.append((r.notebook.name, str(r.cells), f"{r.seconds:.1f}", r.mode, status))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -176,7 +176,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     listed = [str(p) for p in settings.extra_cassette_dirs()]
     env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(folder.resolve())])
     if mode not in (None, "none"):
-        from ._runner import recording_kernel_env
+        from ._kernel import recording_kernel_env
         from .emulator import recording_emulator
 
         key = _api_key(mode)

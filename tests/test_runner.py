@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from quickstart_helpers._runner import execute_notebook, format_summary
+from quickstart_helpers._progress import format_summary
+from quickstart_helpers._runner import execute_notebook
 from quickstart_helpers.cli import main
 from quickstart_helpers.emulator import Emulator
 
