@@ -66,7 +66,9 @@ class ResumedStream:
     pieces: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     requests: int = 0
-    chunks: Iterator[types.GenerateContentResponse] = field(default_factory=lambda: iter(()), repr=False)
+    chunks: Iterator[types.GenerateContentResponse] = field(
+        default_factory=lambda: iter(()), repr=False
+    )
 
     def __iter__(self) -> Iterator[types.GenerateContentResponse]:
         return self.chunks

@@ -31,11 +31,11 @@ from aiohttp_sse import EventSourceResponse
 from google.genai import errors as genai_errors
 
 from . import settings
+from ._api_errors import explain_api_error, is_unrecorded_request, record_handled_error
 from ._background import BackgroundServer, ErrorAnsweringRunner
 from ._conversations import STOPPING_MESSAGE, Conversations
 from ._front_door import MAX_BODY_BYTES, http_error, middleware
 from ._scrub import scrub
-from ._api_errors import explain_api_error, is_unrecorded_request, record_handled_error
 from .errors import BadChatInput
 
 logger = logging.getLogger(__name__)
