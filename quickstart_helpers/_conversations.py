@@ -20,10 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .chat import Conversation
-from .errors import BadChatInput
+from ._front_door import ChatError
+from .chat import Conversation, Message, astream_reply
 
-#: The data of the last ``error`` event of every stream still open when the server stops.
+MAX_CONVERSATIONS = 1000  # kept in memory; the oldest idle one makes room, else 429
+#: The last ``error`` event of every stream still open when the server stops.
 STOPPING_MESSAGE = (
     "The server is stopping, so this answer ends here; the text so far is kept. "
     "Ask again once the server is back."
@@ -61,14 +62,10 @@ class _Entry:
     id: str
     conversation: Conversation
     turn: _Turn = field(default_factory=_Turn)
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.task is not None and not self.task.done()
+    task: asyncio.Task[None] | None = None  # the answer running, if any
 
 
-def _state_event(conversation_id: str, m: Any, delta: str) -> str:
+def _state_event(conversation_id: str, m: Message, delta: str) -> str:
     """An update's JSON data: the message's state and the text this change added."""
     data = {"conversationId": conversation_id, "messageId": m.id, "role": m.role}
     data.update(status=m.status, text=m.text, delta=delta, chunkCount=m.chunk_count)
@@ -76,136 +73,101 @@ def _state_event(conversation_id: str, m: Any, delta: str) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-class Conversations:
-    """The conversation routes of a relay (``relay``: the app's state in ``web``)."""
+def add_routes(app: web.Application, relay: Any) -> None:
+    """Add the conversation routes; ``relay`` is the app's ``web.Relay``."""
+    entries: dict[str, _Entry] = {}  # the most recently used last
 
-    def __init__(self, app: web.Application, relay: Any) -> None:
-        self.relay = relay
-        self.entries: dict[str, _Entry] = {}  # the most recently used last
-        app.router.add_post("/chat", self.post_chat)
-        app.router.add_get("/conversations/{id}", self.get)
-        app.router.add_get("/conversations/{id}/stream", self.stream)
+    def lookup(conversation_id: Any, hint: str) -> _Entry:
+        entry = entries.get(conversation_id) if isinstance(conversation_id, str) else None
+        if entry is None:
+            raise ChatError(404, "unknown_conversation", f"There is no such conversation; {hint}")
+        return entry
 
-    async def post_chat(self, request: web.Request) -> web.Response:
-        relay = self.relay
-        if relay.stopping:
-            raise BadChatInput(503, "server_stopping", "The server is stopping; try again soon.")
-        try:
-            raw = await asyncio.wait_for(request.read(), relay.body_timeout)
-        except asyncio.TimeoutError:
-            reason = f"The body did not arrive within {relay.body_timeout:g} s; send it again."
-            raise BadChatInput(408, "body_timeout", reason) from None
-        try:  # not JSON, not UTF-8, or nested too deeply: None
-            body = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):
-            body = None
-        if not isinstance(body, dict):
-            reason = 'The body must be a JSON object like {"message": "Hello"}.'
-            raise BadChatInput(400, "invalid_json", reason)
-        text = relay.check_message(body.get("message"))
-        entry = self._find_or_create(body.get("conversationId"))
-        entry.turn = turn = _Turn()
-        entry.task = asyncio.get_running_loop().create_task(self._answer(entry, turn, text))
-        relay.tasks.add(entry.task)
-        entry.task.add_done_callback(relay.tasks.discard)
-        return web.json_response({"conversationId": entry.id, "status": "streaming"}, status=202)
-
-    def _find_or_create(self, conversation_id: Any) -> _Entry:
-        relay, entries = self.relay, self.entries
+    def find_or_create(conversation_id: Any) -> _Entry:
         if conversation_id is None:
-            if len(entries) >= relay.max_conversations:
-                idle = next((k for k, e in entries.items() if not e.busy), None)
-                if idle is None:
+            if len(entries) >= MAX_CONVERSATIONS:
+                idle = [k for k, e in entries.items() if e.task is None or e.task.done()]
+                if not idle:
                     reason = "Every conversation kept is busy; try again shortly."
-                    raise BadChatInput(429, "too_many_conversations", reason)
-                del entries[idle]
+                    raise ChatError(429, "too_many_conversations", reason)
+                del entries[idle[0]]
             entry = _Entry(uuid.uuid4().hex, Conversation(model=relay.model))
         else:
-            entry = self._lookup(conversation_id, "leave conversationId out to start one.")
-            if entry.busy:
+            entry = lookup(conversation_id, "leave conversationId out to start one.")
+            if entry.task is not None and not entry.task.done():
                 reason = "The model is still answering the last message; wait for its end."
-                raise BadChatInput(409, "conversation_busy", reason)
+                raise ChatError(409, "conversation_busy", reason)
             if sum(m.role == "user" for m in entry.conversation.messages) >= relay.max_turns:
                 reason = f"This conversation has reached its limit of {relay.max_turns} "
                 reason += "questions; leave conversationId out to start a new one."
-                raise BadChatInput(409, "conversation_full", reason, limit=relay.max_turns)
+                raise ChatError(409, "conversation_full", reason, limit=relay.max_turns)
             del entries[entry.id]
         entries[entry.id] = entry
         return entry
 
-    def _lookup(self, conversation_id: Any, hint: str) -> _Entry:
-        entry = self.entries.get(conversation_id) if isinstance(conversation_id, str) else None
-        if entry is None:
-            reason = f"There is no conversation {conversation_id!r:.80}; {hint}"
-            raise BadChatInput(404, "unknown_conversation", reason)
-        return entry
+    async def post_chat(request: web.Request) -> web.Response:
+        if relay.stopping:
+            raise ChatError(503, "server_stopping", "The server is stopping; try again soon.")
+        try:
+            body = await asyncio.wait_for(request.json(), relay.body_timeout)
+        except asyncio.TimeoutError:
+            reason = f"The body did not arrive within {relay.body_timeout:g} s; send it again."
+            raise ChatError(408, "body_timeout", reason) from None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
+            body = None
+        if not isinstance(body, dict):
+            reason = 'The body must be a JSON object like {"message": "Hello"}.'
+            raise ChatError(400, "invalid_json", reason)
+        text = relay.check_message(body.get("message"))
+        entry = find_or_create(body.get("conversationId"))
+        entry.turn = _Turn()
+        entry.task = asyncio.get_running_loop().create_task(answer(entry, entry.turn, text))
+        relay.answers.add(entry.task)
+        entry.task.add_done_callback(relay.answers.discard)
+        return web.json_response({"conversationId": entry.id, "status": "streaming"}, status=202)
 
-    async def _answer(self, entry: _Entry, turn: _Turn, text: str) -> None:
-        """Answer one question, publishing each state change of its messages.
+    async def answer(entry: _Entry, turn: _Turn, text: str) -> None:
+        """Answer one question, publishing each change of its messages, then a final
+        ``done`` or ``error``, whatever fails on the way."""
+        sent: dict[str, int] = {}  # characters of each message's text published
 
-        Every path ends with the model message ``completed`` or ``failed`` and a final
-        ``done`` or ``error`` update, whatever fails on the way.
-        """
-        relay, conversation, seen = self.relay, entry.conversation, {}
-
-        def publish(message: Any) -> None:
-            delta = message.text[seen.get(message.id, 0) :]
-            seen[message.id] = len(message.text)
-            turn.publish(_state_event(entry.id, message, delta), message.status)
+        def publish(m: Message) -> None:
+            turn.publish(_state_event(entry.id, m, m.text[sent.get(m.id, 0) :]), m.status)
+            sent[m.id] = len(m.text)
 
         relay.stats.started += 1
-        outcome, chunks, error = "failed", 0, None
-        final = ("The answer could not be completed.", "error")
+        outcome, chunks, final = "failed", 0, "The answer could not be completed."
         try:
-            chat = conversation.open_async_chat(relay.client)  # the whole turns so far
-            publish(conversation.add_user_message(text))
-            publish(reply := conversation.start_model_message())
-            finish = None
-            async for chunk in await chat.send_message_stream(text):
+            chat = entry.conversation.open_async_chat(relay.client)  # the turns so far
+            async for _ in astream_reply(chat, entry.conversation, text, on_change=publish):
                 chunks += 1
-                if started := reply.status == "created":
-                    reply.start()
-                if chunk.candidates:
-                    finish = chunk.candidates[0].finish_reason or finish
-                if piece := relay.chunk_text(chunk):
-                    reply.append(piece)
-                if started or piece:
-                    publish(reply)
-            if finish is None:
-                reply.fail("The stream ended without a finish reason; the answer may be cut.")
-                publish(reply)
-                final = (reply.error or final[0], "error")
-            else:
-                publish(reply.complete(finish_reason=getattr(finish, "value", str(finish))))
-                outcome, final = "completed", ("[DONE]", "done")
-        except asyncio.CancelledError as exc:  # the server is stopping
-            outcome, final, error = "cancelled", (STOPPING_MESSAGE, "error"), exc
+            reply = entry.conversation.messages[-1]
+            if reply.status == "completed":
+                outcome, final = "completed", "[DONE]"
+            final = reply.error or final
+        except asyncio.CancelledError:  # the server is stopping
+            outcome, final = "cancelled", STOPPING_MESSAGE
             raise
         except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
-            final, error = (relay.failure_text(exc, chunks), "error"), exc
+            final = relay.failure_text(exc, chunks)
         finally:
-            busy = conversation.in_progress
-            if busy is not None:
-                busy.fail(error or final[0])
-                with contextlib.suppress(Exception):
-                    publish(busy)
-            relay.count(outcome)
-            turn.publish(*final, final=True)
+            relay.stats.end(outcome)
+            turn.publish(final, "done" if outcome == "completed" else "error", final=True)
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        entry = self._lookup(request.match_info["id"], "POST /chat starts one.")
-        sse = await self.relay.open_sse(request, upstream=False)
-        try:
-            async for data, event in entry.turn.follow():
-                await sse.send(data, event=event)
-        except ConnectionError:
-            pass
-        finally:
-            self.relay.close_sse(sse)
+    async def stream(request: web.Request) -> web.StreamResponse:
+        entry = lookup(request.match_info["id"], "POST /chat starts one.")
+        sse = await relay.open_sse(request)
+        with contextlib.suppress(ConnectionError):  # the reader left
+            async with sse:
+                async for data, event in entry.turn.follow():
+                    await sse.send(data, event=event)
         return sse
 
-    async def get(self, request: web.Request) -> web.Response:
-        entry = self._lookup(request.match_info["id"], "POST /chat starts one.")
-        return web.json_response(
-            {"conversationId": entry.id, **entry.conversation.model_dump(mode="json")}
-        )
+    async def get(request: web.Request) -> web.Response:
+        entry = lookup(request.match_info["id"], "POST /chat starts one.")
+        state = entry.conversation.model_dump(mode="json")
+        return web.json_response({"conversationId": entry.id, **state})
+
+    app.router.add_post("/chat", post_chat)
+    app.router.add_get("/conversations/{id}", get)
+    app.router.add_get("/conversations/{id}/stream", stream)

@@ -11,8 +11,7 @@
 Only the chat's own page may call it and every error is JSON (``_front_door``). A browser
 that leaves cancels its model call. Silent clients time out, open streams get ``: ping``
 comments, and when the server stops every open stream ends with an ``error`` event
-(:data:`STOPPING_MESSAGE`). API keys are scrubbed from relayed errors. Nothing
-process-wide is changed. ``ChatServer(genai.Client()).start().url`` is the page.
+(``STOPPING_MESSAGE``). API keys are scrubbed from relayed errors.
 """
 
 from __future__ import annotations
@@ -30,12 +29,13 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 from google.genai import errors as genai_errors
 
-from . import settings
-from ._background import BackgroundServer, ErrorAnsweringRunner
-from ._conversations import STOPPING_MESSAGE, Conversations
-from ._front_door import MAX_BODY_BYTES, http_error, middleware
+from . import _conversations, settings
+from ._background import BackgroundServer
+from ._conversations import STOPPING_MESSAGE
+from ._front_door import MAX_BODY_BYTES, ChatError, front_door, http_error
 from ._scrub import scrub
-from .errors import BadChatInput, explain_api_error, is_unrecorded_request, record_handled_error
+from .display import chunk_text
+from .errors import explain_api_error, is_unrecorded_request, record_handled_error
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,12 @@ UNRECORDED_MESSAGE = (
     f'answers. Ask "{SAMPLE_QUESTION}", or set GEMINI_API_KEY (or record an answer with '
     "`quickstart record`) to ask your own."
 )
-DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
-DEFAULT_MAX_MESSAGE_CHARS = 4000  # characters (code points)
+MAX_MESSAGE_CHARS = 4000  # characters (code points) a question may have, then 413
 DEFAULT_MAX_TURNS = 100  # questions a conversation holds, then 409 conversation_full
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_REQUEST_LINE_BYTES = 64 * 1024  # room for a whole message, percent-encoded
-HEADER_TIMEOUT_S = 15.0  # to send a request head (from connecting or the last response)
-BODY_TIMEOUT_S = 15.0  # to send a request body, then 408
-KEEPALIVE_INTERVAL_S = 15.0  # between ``: ping`` comments on an open stream
 APIS = ("generate", "interactions")  # what /chat/stream asks
 RECONNECT_MS = 500  # the ``retry:`` of resumable streams
 MAX_RESUMABLE = 1000  # interactions remembered for resuming, the oldest forgotten first
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 @dataclass
@@ -73,73 +68,31 @@ class StreamStats:
     def active(self) -> int:
         return self.started - self.completed - self.failed - self.cancelled
 
+    def end(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
 
 @dataclass
-class _Relay:
-    """One app's settings (``model``, ``api``, ``max_turns`` ...), state, and shared parts."""
+class Relay:
+    """One chat app's settings and state: ``request.app[RELAY]``."""
 
-    client: Any
-    options: dict[str, Any]
-    secrets: tuple[str, ...]
+    client: Any  # a genai.Client; the relay uses its ``aio`` side
+    model: str
+    api: str
+    max_turns: int
+    body_timeout: float  # seconds for a POST body, then 408
+    keepalive_interval: float  # seconds between ``: ping`` comments
+    secrets: tuple[str, ...]  # scrubbed from every relayed error
     stats: StreamStats = field(default_factory=StreamStats)
     interactions: dict[str, None] = field(default_factory=dict)  # resumable, oldest first
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # conversation answers
-    streams: dict[asyncio.Task[Any], bool] = field(default_factory=dict)  # True: own model call
+    answers: set[asyncio.Task[Any]] = field(default_factory=set)  # conversations' answers
+    streams: set[asyncio.Task[Any]] = field(default_factory=set)  # open /chat/stream calls
     stopping: bool = False
-
-    def __getattr__(self, name: str) -> Any:
-        return self.options[name]
-
-    def count(self, outcome: str) -> None:
-        setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
-
-    def check_message(self, value: Any) -> str:
-        """Return the question, or raise BadChatInput (missing, blank, too long, not text)."""
-        if not isinstance(value, str):
-            code = "missing_message" if value is None else "invalid_message"
-            kind = "none was sent" if value is None else f"not {type(value).__name__}"
-            raise BadChatInput(400, code, f"Send the question as the 'message' string ({kind}).")
-        if not value.strip():
-            raise BadChatInput(400, "empty_message", "The message is empty; type a question.")
-        if len(value) > (limit := self.max_message_chars):
-            reason = f"The message has {len(value)} characters; the limit is {limit}. "
-            reason += "Shorten it and send it again."
-            raise BadChatInput(413, "message_too_long", reason, limit=limit)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            reason = f"The message holds a lone surrogate (position {exc.start}), which is not "
-            raise BadChatInput(400, "invalid_text", reason + "text; remove it.") from None
-        return value
-
-    async def open_sse(self, request: web.Request, *, upstream: bool) -> EventSourceResponse:
-        """Start an SSE response (aiohttp-sse's, with its pings); :meth:`close_sse` ends it."""
-        sse = EventSourceResponse(sep="\n")
-        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
-        sse.ping_interval = self.keepalive_interval
-        await sse.prepare(request)
-        self.streams[asyncio.current_task()] = upstream  # type: ignore[index]
-        return sse
-
-    def close_sse(self, sse: EventSourceResponse) -> None:
-        self.streams.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-        sse.stop_streaming()  # ends its ping task
-
-    @staticmethod
-    def chunk_text(chunk: Any) -> str:
-        """A chunk's answer text: its first candidate's text parts, thoughts left out."""
-        content = chunk.candidates[0].content if chunk.candidates else None
-        return "".join(
-            p.text for p in (content and content.parts) or [] if not p.thought and p.text
-        )
 
     def failure_text(self, error: BaseException, chunks: int) -> str:
         """A readable ``error`` event for a failed model call, without API keys."""
         if is_unrecorded_request(error):
-            logger.info(
-                "No recording answers this question: %s",
-                scrub(str(error), self.secrets),
-            )
+            logger.info("No recording answers this question: %s", scrub(str(error), self.secrets))
             record_handled_error(error)
             text = UNRECORDED_MESSAGE
         elif isinstance(error, genai_errors.APIError):
@@ -154,51 +107,74 @@ class _Relay:
             text = f"The answer stopped after {chunks} chunk{s}; the text so far is kept. {text}"
         return scrub(text, self.secrets)
 
+    @staticmethod
+    def check_message(value: Any) -> str:
+        """The question, or a 400/413 ChatError (missing, blank, too long, not text)."""
+        if not isinstance(value, str):
+            code = "missing_message" if value is None else "invalid_message"
+            kind = "none was sent" if value is None else f"not {type(value).__name__}"
+            raise ChatError(400, code, f"Send the question as the 'message' string ({kind}).")
+        if not value.strip():
+            raise ChatError(400, "empty_message", "The message is empty; type a question.")
+        if len(value) > MAX_MESSAGE_CHARS:
+            reason = f"The message has {len(value)} characters; the limit is {MAX_MESSAGE_CHARS}."
+            raise ChatError(413, "message_too_long", reason, limit=MAX_MESSAGE_CHARS)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            reason = f"The message holds a lone surrogate (at {exc.start}), not text; remove it."
+            raise ChatError(400, "invalid_text", reason) from None
+        return value
 
-RELAY = web.AppKey("quickstart_relay", _Relay)
+    async def open_sse(self, request: web.Request) -> EventSourceResponse:
+        """Start an SSE response (aiohttp-sse's: ``: ping`` comments, a timeout for stalled
+        clients); ``stop_streaming()`` ends its pings."""
+        sse = EventSourceResponse(sep="\n")
+        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
+        sse.ping_interval = self.keepalive_interval
+        await sse.prepare(request)
+        return sse
+
+
+RELAY = web.AppKey("quickstart_relay", Relay)
 
 
 def create_app(
     client: Any,
     *,
-    model: str = DEFAULT_MODEL,
+    model: str = settings.DEFAULT_TEXT_MODEL,
     api: str = "generate",
-    max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
-    max_conversations: int = 1000,
     max_turns: int = DEFAULT_MAX_TURNS,
     allowed_hosts: Iterable[str] = (),
     allowed_origins: Iterable[str] = (),
-    body_timeout: float = BODY_TIMEOUT_S,
-    keepalive_interval: float = KEEPALIVE_INTERVAL_S,
+    body_timeout: float = 15.0,
+    keepalive_interval: float = 15.0,
 ) -> web.Application:
-    """Return the chat's aiohttp app for ``client`` (a ``genai.Client``; its ``aio`` side).
+    """Return the chat's aiohttp app for ``client`` (a ``genai.Client``).
 
     Serve it with ``handler_cancellation=True`` (as :class:`ChatServer` does), so a client
-    that leaves cancels its model call at once. ``api`` is what ``/chat/stream`` asks:
-    ``"generate"`` or ``"interactions"`` (resumable). ``max_conversations`` are kept (the
-    oldest idle one makes room). ``allowed_hosts`` (``name:port``, or ``name`` for any port)
-    and ``allowed_origins`` (``"https://chat.example.com"``) are accepted besides loopback.
-    Raises ValueError for a limit below 1, a timeout not positive or an unknown ``api``.
+    that leaves cancels its model call. ``api``: what ``/chat/stream`` asks. ``allowed_hosts``
+    (``name:port``, or ``name`` for any port) and ``allowed_origins``
+    (``"https://chat.example.com"``) are accepted besides loopback.
+    Raises ValueError for ``max_turns`` below 1 or an unknown ``api``.
     """
-    if min(max_message_chars, max_conversations) < 1 or max_turns < 1:
-        raise ValueError("max_message_chars, max_conversations and max_turns must be >= 1")
-    if min(body_timeout, keepalive_interval) <= 0 or api not in APIS:
-        raise ValueError(f"timeouts must be > 0 s; api must be one of {', '.join(APIS)}")
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be >= 1, not {max_turns}")
+    if api not in APIS:
+        raise ValueError(f"api must be one of {', '.join(APIS)}, not {api!r}")
     key = getattr(getattr(client, "_api_client", None), "api_key", None)
     secrets = (key,) if isinstance(key, str) and key else ()
     hosts = frozenset(h.lower() for h in allowed_hosts)
-    door = middleware(hosts, frozenset(o.lower().rstrip("/") for o in allowed_origins), secrets)
+    door = front_door(hosts, frozenset(o.lower().rstrip("/") for o in allowed_origins), secrets)
     app = web.Application(middlewares=[door], client_max_size=MAX_BODY_BYTES)
-    options = dict(model=model, api=api, max_message_chars=max_message_chars)
-    options.update(max_conversations=max_conversations, max_turns=max_turns)
-    options.update(body_timeout=body_timeout, keepalive_interval=keepalive_interval)
-    app[RELAY] = relay = _Relay(client, options, secrets)
+    relay = Relay(client, model, api, max_turns, body_timeout, keepalive_interval, secrets)
+    app[RELAY] = relay
     app.router.add_get("/", _page)
     app.router.add_get("/static/{name}", _page)
     app.router.add_get("/chat/stream", _chat_stream)
-    Conversations(app, relay)
+    _conversations.add_routes(app, relay)
     app.on_shutdown.append(_stop_streams)
-    app.on_cleanup.append(lambda app: _close_model_connections(app[RELAY].client))
+    app.on_cleanup.append(_close_model_connections)
     return app
 
 
@@ -216,7 +192,8 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
         events = _interaction_events(relay, message, _resume_point(request, relay))
     else:
         events = _generate_events(relay, message)
-    sse = await relay.open_sse(request, upstream=True)
+    sse = await relay.open_sse(request)
+    relay.streams.add(task := asyncio.current_task())  # type: ignore[arg-type]
     relay.stats.started += 1
     outcome, chunks = "failed", 0
     try:
@@ -231,7 +208,7 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
         if not relay.stopping:
             raise
         if sys.version_info >= (3, 11):
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            task.uncancel()  # type: ignore[union-attr]
         with contextlib.suppress(ConnectionError):
             await sse.send(STOPPING_MESSAGE, event="error")
     except ConnectionError:
@@ -240,30 +217,31 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(ConnectionError):
             await sse.send(relay.failure_text(exc, chunks), event="error")
     finally:
-        relay.close_sse(sse)
-        relay.count(outcome)
+        relay.streams.discard(task)  # type: ignore[arg-type]
+        relay.stats.end(outcome)
+        sse.stop_streaming()
     return sse
 
 
-async def _generate_events(relay: _Relay, message: str) -> AsyncIterator[tuple[str, dict]]:
+async def _generate_events(relay: Relay, message: str) -> AsyncIterator[tuple[str, dict]]:
     models = relay.client.aio.models
     stream = await models.generate_content_stream(model=relay.model, contents=message)
     async with contextlib.aclosing(stream):
         async for chunk in stream:
-            yield relay.chunk_text(chunk), {}
+            yield chunk_text(chunk), {}
 
 
-def _resume_point(request: web.Request, relay: _Relay) -> tuple[str, str] | None:
+def _resume_point(request: web.Request, relay: Relay) -> tuple[str, str] | None:
     """``(interaction id, event id)`` from ``Last-Event-ID``, one this relay handed out."""
     interaction_id, _, event_id = request.headers.get("Last-Event-ID", "").partition("/")
     if interaction_id and (not event_id or interaction_id not in relay.interactions):
         reason = "The stream to resume is unknown (the server may have restarted); ask again."
-        raise BadChatInput(400, "unknown_last_event_id", reason)
+        raise ChatError(400, "unknown_last_event_id", reason)
     return (interaction_id, event_id) if interaction_id else None
 
 
 async def _interaction_events(
-    relay: _Relay, message: str, resume: tuple[str, str] | None
+    relay: Relay, message: str, resume: tuple[str, str] | None
 ) -> AsyncIterator[tuple[str, dict]]:
     interactions = relay.client.aio.interactions
     if resume is None:
@@ -279,11 +257,8 @@ async def _interaction_events(
                 relay.interactions[interaction_id] = None
                 if len(relay.interactions) > MAX_RESUMABLE:
                     del relay.interactions[next(iter(relay.interactions))]
-                fields = {"event": "started", "retry": RECONNECT_MS}
-                yield (
-                    interaction_id,
-                    {"id": f"{interaction_id}/{event.event_id}", **fields},
-                )
+                started = {"event": "started", "retry": RECONNECT_MS}
+                yield interaction_id, {"id": f"{interaction_id}/{event.event_id}", **started}
             elif event.event_type == "step.delta" and event.delta.type == "text":
                 yield event.delta.text, {"id": f"{interaction_id}/{event.event_id}"}
             elif event.event_type == "error":
@@ -297,19 +272,19 @@ async def _stop_streams(app: web.Application) -> None:
     """On shutdown: end every answer and every open stream with a final ``error`` event."""
     relay = app[RELAY]
     relay.stopping = True
-    for task in relay.tasks:
+    for task in relay.answers:
         task.cancel()  # a conversation's answer publishes STOPPING_MESSAGE to its readers
-    await asyncio.gather(*relay.tasks, return_exceptions=True)
-    for task, upstream in relay.streams.items():
-        if upstream:
-            task.cancel()  # closes the model stream, then sends STOPPING_MESSAGE
+    await asyncio.gather(*relay.answers, return_exceptions=True)
+    for task in relay.streams:
+        task.cancel()  # closes the model stream, then sends STOPPING_MESSAGE
     if relay.streams:
         await asyncio.wait(list(relay.streams), timeout=1.0)
 
 
-async def _close_model_connections(client: Any) -> None:
+async def _close_model_connections(app: web.Application) -> None:
     """Close the SDK's connection pool of this loop (it opens a new one when needed)."""
-    session = getattr(getattr(client, "_api_client", None), "_aiohttp_session", None)
+    api_client = getattr(app[RELAY].client, "_api_client", None)
+    session = getattr(api_client, "_aiohttp_session", None)
     if session is not None and not session.closed:
         await session.close()
 
@@ -322,44 +297,25 @@ def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer
 
 
 class ChatServer(BackgroundServer):
-    """The web chat, served from a daemon thread on ``host`` (127.0.0.1: this machine only)
-    and ``port`` (0 picks a free one) once started (``start()`` or ``with``); ``stop()``
-    ends every open stream with an ``error`` event. ``header_timeout``: seconds a
-    connection has to send a request head; ``options`` go to :func:`create_app`."""
+    """The web chat, served on 127.0.0.1 (this machine only) and ``port`` (0 picks a free one)
+    from a daemon thread once started (``start()`` or ``with``); ``stop()`` ends every open
+    stream with an ``error`` event. A connection has ``header_timeout`` seconds to send a
+    request head; ``options`` go to :func:`create_app`."""
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        header_timeout: float = HEADER_TIMEOUT_S,
-        **options: Any,
-    ) -> None:
-        if header_timeout <= 0:
-            raise ValueError(f"header_timeout must be > 0 seconds, not {header_timeout}")
+    def __init__(self, client: Any, *, port: int = 0, header_timeout: float = 15.0, **options: Any):
         create_app(client, **options)  # a bad option is a ValueError now, not at start()
         super().__init__(
             lambda: create_app(client, **options),
-            host=host,
             port=port,
             name="The chat server",
-            runner_class=ErrorAnsweringRunner,
             error_answer=http_error,
             access_log=None,
-            max_line_size=MAX_REQUEST_LINE_BYTES,
+            max_line_size=64 * 1024,  # room for a whole message, percent-encoded
             keepalive_timeout=header_timeout,  # a silent connection is closed then
+            lingering_time=0,  # after an error such as 408, do not wait for the body
         )
 
     @property
     def stats(self) -> StreamStats:
-        """Counts of the model streams run so far."""
-        return self.app[RELAY].stats
-
-    def running_tasks(self) -> int:
-        """How many asyncio tasks run on the server's loop now (besides this count)."""
-        return self.call(_count_tasks())
-
-
-async def _count_tasks() -> int:
-    return len(asyncio.all_tasks()) - 1
+        """Counts of the model streams run so far (while it runs)."""
+        return self.runner.app[RELAY].stats  # type: ignore[union-attr]
