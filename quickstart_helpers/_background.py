@@ -14,19 +14,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-#: ``(status, request, detail) -> response``: the answer to a request aiohttp cannot parse.
-ErrorAnswer = Callable[[int, web.BaseRequest | None, str], web.StreamResponse]
-
 
 class BackgroundServer:
-    """The app ``make_app()`` builds, served on ``host``:``port`` (0 picks a free one) from a
-    daemon thread once started (``start()`` or ``with``); ``stop()`` runs its shutdown.
-
-    ``error_answer`` answers what aiohttp cannot parse (a request line over the limit, a
-    broken header), which it would answer in ``text/plain`` before any middleware; the rest
-    goes to ``web.AppRunner``: by default ``handler_cancellation=True`` (a handler stops
-    when its client leaves) and ``shutdown_timeout=0.5`` (stopping waits no longer).
-    """
+    """``make_app()``'s app on ``host``:``port`` (0: a free one) from a daemon thread, once
+    started (``start()`` or ``with``). ``error_answer(status, request, detail)`` answers what
+    aiohttp cannot parse (else ``text/plain``); ``runner_kwargs`` go to ``web.AppRunner``."""
 
     def __init__(
         self,
@@ -36,29 +28,19 @@ class BackgroundServer:
         port: int = 0,
         name: str = "aiohttp app",
         ssl_context: ssl.SSLContext | None = None,
-        error_answer: ErrorAnswer | None = None,
+        error_answer: Callable[..., web.StreamResponse] | None = None,
         **runner_kwargs: Any,
     ) -> None:
         self.make_app, self.host, self.port, self.name = make_app, host, port, name
         self.ssl_context, self.error_answer = ssl_context, error_answer
-        self.runner_kwargs = {"handler_cancellation": True, "shutdown_timeout": 0.5}
-        self.runner_kwargs.update(runner_kwargs)
+        # A handler stops when its client leaves; stopping waits at most 0.5 s for one.
+        self.runner_kwargs = dict(handler_cancellation=True, shutdown_timeout=0.5) | runner_kwargs
         self.runner: web.AppRunner | None = None
         self.thread: threading.Thread | None = None  # and its ``loop``, made by start()
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
-
-    @property
-    def running(self) -> bool:
-        return self.runner is not None
-
-    @property
-    def app(self) -> web.Application:
-        if self.runner is None:
-            raise RuntimeError(f"{self.name} is not running; call start() first.")
-        return self.runner.app
 
     def call(self, coroutine: Any, timeout: float = 10) -> Any:
         """Run ``coroutine`` on the server's loop and return its result."""
@@ -68,8 +50,9 @@ class BackgroundServer:
         """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
         if self.runner is None:
             self.loop = asyncio.new_event_loop()
-            self.thread = threading.Thread(target=self.loop.run_forever, name=self.name)
-            self.thread.daemon = True
+            self.thread = threading.Thread(
+                target=self.loop.run_forever, name=self.name, daemon=True
+            )
             self.thread.start()
             try:
                 self.port = self.call(self._start(), 30)
@@ -106,9 +89,8 @@ class BackgroundServer:
         self.stop()
 
 
-def _server_answering(error_answer: ErrorAnswer) -> type[web.Server]:
-    """A ``web.Server`` whose connections answer unparsable requests with ``error_answer``
-    (``detail``: aiohttp's message on one line), then close."""
+def _server_answering(error_answer: Callable[..., web.StreamResponse]) -> type[web.Server]:
+    """A ``web.Server`` answering unparsable requests with ``error_answer``, then closing."""
 
     class Handler(RequestHandler):
         def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
@@ -125,5 +107,4 @@ def _server_answering(error_answer: ErrorAnswer) -> type[web.Server]:
 
 
 def start_background_server(make_app: Callable[[], web.Application], **kwargs: Any) -> Any:
-    """``BackgroundServer(make_app, **kwargs).start()``: serve it now."""
     return BackgroundServer(make_app, **kwargs).start()

@@ -1,11 +1,13 @@
-"""The web chat's conversations, each a :class:`~quickstart_helpers.chat.Conversation`.
+"""The web chat's answers (each a :class:`Turn` of SSE events) and its conversations.
 
-``POST /chat`` (JSON ``{"message", "conversationId"?}``; without an id a new conversation
-starts) starts an answer that runs to its end even if every reader leaves; 202.
-``GET /conversations/{id}/stream`` relays the latest turn's state updates: each event is
-named after the message's new status (``created``, ``streaming``, ``completed``,
-``failed``) with JSON data (:func:`_state_event`); a late reader gets the earlier ones
-first; it ends with ``done`` or ``error``. ``GET /conversations/{id}``: its JSON.
+An answer runs as a task that publishes into its turn, which any number of readers follow
+(a late one gets the earlier events first); it ends with ``done`` or ``error``. ``GET
+/chat/stream`` has one reader, whose leaving cancels the model call. ``POST /chat`` (JSON
+``{"message", "conversationId"?}``; no id starts a new conversation, each a
+:class:`~quickstart_helpers.chat.Conversation`) answers 202 and its answer runs to its end;
+``GET /conversations/{id}/stream`` follows the latest turn: events named after a message's
+new status (``created``, ``streaming``, ``completed``, ``failed``) with JSON data
+(:func:`_state_event`). ``GET /conversations/{id}``: the conversation as JSON.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -24,45 +25,72 @@ from ._front_door import ChatError
 from .chat import Conversation, Message, astream_reply
 
 MAX_CONVERSATIONS = 1000  # kept in memory; the oldest idle one makes room, else 429
-#: The last ``error`` event of every stream still open when the server stops.
+#: The last ``error`` event of every answer still running when the server stops.
 STOPPING_MESSAGE = (
     "The server is stopping, so this answer ends here; the text so far is kept. "
     "Ask again once the server is back."
 )
 
 
-class _Turn:
-    """The ``(data, event)`` updates of one answer, for any number of readers."""
+class Turn:
+    """One answer's SSE events, ``(data, fields)``, for any number of readers."""
 
     def __init__(self) -> None:
-        self.updates: list[tuple[str, str]] = []
-        self.finished = False
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.chunks = 0  # model chunks received
+        self.finished = False  # True once the last event (``done`` or ``error``) is in
         self._changed = asyncio.Event()
 
-    def publish(self, data: str, event: str, *, final: bool = False) -> None:
+    def publish(self, data: str, *, final: bool = False, **fields: Any) -> None:
         if not self.finished:
-            self.updates.append((data, event))
+            self.events.append((data, fields))
             self.finished = final
             self._changed.set()
             self._changed = asyncio.Event()
 
-    async def follow(self) -> AsyncIterator[tuple[str, str]]:
-        """Every update from the first, then each new one until the last."""
+    async def follow(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Every event from the first, then each new one until the last."""
         sent = 0
-        while sent < len(self.updates) or not self.finished:
-            if sent == len(self.updates):
+        while sent < len(self.events) or not self.finished:
+            if sent == len(self.events):
                 await self._changed.wait()
-            for update in self.updates[sent:]:
-                yield update
+            for event in self.events[sent:]:
+                yield event
                 sent += 1
 
 
-@dataclass(eq=False)
-class _Entry:
-    id: str
-    conversation: Conversation
-    turn: _Turn = field(default_factory=_Turn)
-    task: asyncio.Task[None] | None = None  # the answer running, if any
+def start_answer(relay: Any, turn: Turn, answer: Coroutine[Any, Any, None]) -> asyncio.Task:
+    """Run ``answer`` (it publishes into ``turn``) as a task, then the final event."""
+
+    async def run() -> None:
+        relay.stats.started += 1
+        outcome, final = "failed", ""
+        try:
+            await answer
+            outcome, final = "completed", "[DONE]"
+        except asyncio.CancelledError:  # the reader left, or the server is stopping
+            outcome, final = "cancelled", STOPPING_MESSAGE if relay.stopping else ""
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
+            final = relay.failure_text(exc, turn.chunks)
+        finally:
+            relay.stats.end(outcome)
+            if final:
+                turn.publish(final, event="done" if final == "[DONE]" else "error", final=True)
+
+    relay.answers.add(task := asyncio.create_task(run()))
+    task.add_done_callback(relay.answers.discard)
+    return task
+
+
+async def send_turn(relay: Any, request: web.Request, turn: Turn) -> web.StreamResponse:
+    """Send the turn's events as an SSE response until its last."""
+    sse = await relay.open_sse(request)
+    with contextlib.suppress(ConnectionError):  # the reader left
+        async with sse:  # stops its pings at the end
+            async for data, fields in turn.follow():
+                await sse.send(data, **fields)
+    return sse
 
 
 def _state_event(conversation_id: str, m: Message, delta: str) -> str:
@@ -75,35 +103,48 @@ def _state_event(conversation_id: str, m: Message, delta: str) -> str:
 
 def add_routes(app: web.Application, relay: Any) -> None:
     """Add the conversation routes; ``relay`` is the app's ``web.Relay``."""
-    entries: dict[str, _Entry] = {}  # the most recently used last
+    entries: dict[str, tuple[Conversation, Turn]] = {}  # with its latest turn; last used last
 
-    def lookup(conversation_id: Any, hint: str) -> _Entry:
-        entry = entries.get(conversation_id) if isinstance(conversation_id, str) else None
-        if entry is None:
+    def lookup(conversation_id: Any, hint: str) -> tuple[Conversation, Turn]:
+        if not isinstance(conversation_id, str) or conversation_id not in entries:
             raise ChatError(404, "unknown_conversation", f"There is no such conversation; {hint}")
-        return entry
+        return entries[conversation_id]
 
-    def find_or_create(conversation_id: Any) -> _Entry:
+    def next_turn(conversation_id: Any) -> tuple[str, Conversation, Turn]:
         if conversation_id is None:
+            idle = [key for key, (_, turn) in entries.items() if turn.finished]
+            if len(entries) >= MAX_CONVERSATIONS and not idle:
+                reason = "Every conversation kept is busy; try again shortly."
+                raise ChatError(429, "too_many_conversations", reason)
             if len(entries) >= MAX_CONVERSATIONS:
-                idle = [k for k, e in entries.items() if e.task is None or e.task.done()]
-                if not idle:
-                    reason = "Every conversation kept is busy; try again shortly."
-                    raise ChatError(429, "too_many_conversations", reason)
                 del entries[idle[0]]
-            entry = _Entry(uuid.uuid4().hex, Conversation(model=relay.model))
+            conversation_id, conversation = uuid.uuid4().hex, Conversation(model=relay.model)
         else:
-            entry = lookup(conversation_id, "leave conversationId out to start one.")
-            if entry.task is not None and not entry.task.done():
+            conversation, turn = lookup(conversation_id, "leave conversationId out for a new one.")
+            if not turn.finished:
                 reason = "The model is still answering the last message; wait for its end."
                 raise ChatError(409, "conversation_busy", reason)
-            if sum(m.role == "user" for m in entry.conversation.messages) >= relay.max_turns:
+            if sum(m.role == "user" for m in conversation.messages) >= relay.max_turns:
                 reason = f"This conversation has reached its limit of {relay.max_turns} "
                 reason += "questions; leave conversationId out to start a new one."
                 raise ChatError(409, "conversation_full", reason, limit=relay.max_turns)
-            del entries[entry.id]
-        entries[entry.id] = entry
-        return entry
+            del entries[conversation_id]
+        entries[conversation_id] = conversation, Turn()
+        return conversation_id, *entries[conversation_id]
+
+    async def answer(conversation_id: str, conversation: Conversation, turn: Turn, text: str):
+        sent: dict[str, int] = {}  # characters of each message's text published
+
+        def publish(m: Message) -> None:
+            delta = m.text[sent.get(m.id, 0) :]
+            turn.publish(_state_event(conversation_id, m, delta), event=m.status)
+            sent[m.id] = len(m.text)
+
+        chat = conversation.open_async_chat(relay.client)  # with the turns so far
+        async for _ in astream_reply(chat, conversation, text, on_change=publish):
+            turn.chunks += 1
+        if (reply := conversation.messages[-1]).status == "failed":
+            raise RuntimeError(reply.error)
 
     async def post_chat(request: web.Request) -> web.Response:
         if relay.stopping:
@@ -119,54 +160,20 @@ def add_routes(app: web.Application, relay: Any) -> None:
             reason = 'The body must be a JSON object like {"message": "Hello"}.'
             raise ChatError(400, "invalid_json", reason)
         text = relay.check_message(body.get("message"))
-        entry = find_or_create(body.get("conversationId"))
-        entry.turn = _Turn()
-        entry.task = asyncio.get_running_loop().create_task(answer(entry, entry.turn, text))
-        relay.answers.add(entry.task)
-        entry.task.add_done_callback(relay.answers.discard)
-        return web.json_response({"conversationId": entry.id, "status": "streaming"}, status=202)
-
-    async def answer(entry: _Entry, turn: _Turn, text: str) -> None:
-        """Answer one question, publishing each change of its messages, then a final
-        ``done`` or ``error``, whatever fails on the way."""
-        sent: dict[str, int] = {}  # characters of each message's text published
-
-        def publish(m: Message) -> None:
-            turn.publish(_state_event(entry.id, m, m.text[sent.get(m.id, 0) :]), m.status)
-            sent[m.id] = len(m.text)
-
-        relay.stats.started += 1
-        outcome, chunks, final = "failed", 0, "The answer could not be completed."
-        try:
-            chat = entry.conversation.open_async_chat(relay.client)  # the turns so far
-            async for _ in astream_reply(chat, entry.conversation, text, on_change=publish):
-                chunks += 1
-            reply = entry.conversation.messages[-1]
-            if reply.status == "completed":
-                outcome, final = "completed", "[DONE]"
-            final = reply.error or final
-        except asyncio.CancelledError:  # the server is stopping
-            outcome, final = "cancelled", STOPPING_MESSAGE
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
-            final = relay.failure_text(exc, chunks)
-        finally:
-            relay.stats.end(outcome)
-            turn.publish(final, "done" if outcome == "completed" else "error", final=True)
+        conversation_id, conversation, turn = next_turn(body.get("conversationId"))
+        start_answer(relay, turn, answer(conversation_id, conversation, turn, text))
+        return web.json_response(
+            {"conversationId": conversation_id, "status": "streaming"}, status=202
+        )
 
     async def stream(request: web.Request) -> web.StreamResponse:
-        entry = lookup(request.match_info["id"], "POST /chat starts one.")
-        sse = await relay.open_sse(request)
-        with contextlib.suppress(ConnectionError):  # the reader left
-            async with sse:
-                async for data, event in entry.turn.follow():
-                    await sse.send(data, event=event)
-        return sse
+        _, turn = lookup(request.match_info["id"], "POST /chat starts one.")
+        return await send_turn(relay, request, turn)
 
     async def get(request: web.Request) -> web.Response:
-        entry = lookup(request.match_info["id"], "POST /chat starts one.")
-        state = entry.conversation.model_dump(mode="json")
-        return web.json_response({"conversationId": entry.id, **state})
+        conversation, _ = lookup(request.match_info["id"], "POST /chat starts one.")
+        state = conversation.model_dump(mode="json")
+        return web.json_response({"conversationId": request.match_info["id"], **state})
 
     app.router.add_post("/chat", post_chat)
     app.router.add_get("/conversations/{id}", get)

@@ -19,9 +19,7 @@ from aiohttp import web
 from ._scrub import scrub
 
 logger = logging.getLogger("quickstart_helpers.web")
-
 MAX_BODY_BYTES = 256 * 1024  # the largest request body (``POST /chat``); a bigger one: 413
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 class ChatError(web.HTTPException):
@@ -33,7 +31,7 @@ class ChatError(web.HTTPException):
         super().__init__(text=body, content_type="application/json")
 
 
-def http_error(status: int, request: web.BaseRequest | None = None, detail: str = "") -> ChatError:
+def http_error(status: int, request: Any = None, detail: str = "") -> ChatError:
     """The JSON answer to aiohttp's own errors (404, 405, 413, a request it cannot parse)."""
     phrase = HTTPStatus(status).phrase
     code = "request_too_large" if status == 413 else phrase.lower().replace(" ", "_")
@@ -46,11 +44,11 @@ def http_error(status: int, request: web.BaseRequest | None = None, detail: str 
 
 
 def check_caller(request: web.Request, hosts: frozenset[str], origins: frozenset[str]) -> None:
-    """Raise the 403 or 415 for a request from outside the chat's page. ``hosts`` (``name:port``,
+    """Raise 403 or 415 for a request from outside the chat's page; ``hosts`` (``name:port``,
     or ``name`` for any port) and ``origins`` are accepted besides loopback."""
     host = (request.headers.get("Host") or "").lower()
     port = request.transport.get_extra_info("sockname")[1] if request.transport else 0
-    allowed = {*hosts, *(f"{name}:{port}" for name in LOOPBACK)}
+    allowed = {*hosts, *(f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))}
     origin, site = request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
     if host not in allowed and host.rpartition(":")[0] not in hosts:
         reason = f"This server answers requests for {', '.join(sorted(allowed))} only, not "
@@ -69,22 +67,21 @@ def check_caller(request: web.Request, hosts: frozenset[str], origins: frozenset
 
 
 def front_door(hosts: frozenset[str], origins: frozenset[str], secrets: tuple[str, ...]) -> Any:
-    """The middleware every request passes: :func:`check_caller`, then errors as JSON."""
+    """The middleware every request passes: :func:`check_caller`, then any error as JSON."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         check_caller(request, hosts, origins)
         try:
             return await handler(request)
-        except (ChatError, ConnectionResetError):
-            raise
-        except web.HTTPException as exc:  # aiohttp's own: 404, 405, 413 ...
-            if exc.status < 400:
+        except web.HTTPException as exc:  # aiohttp's own (404, 405, 413 ...) made JSON
+            if exc.status < 400 or isinstance(exc, ChatError):
                 raise
-            error = http_error(exc.status, request)
-            if "Allow" in exc.headers:
-                error.headers["Allow"] = exc.headers["Allow"]
+            error = http_error(exc.status)
+            error.headers.update({"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {})
             raise error from None
+        except ConnectionResetError:
+            raise
         except Exception as exc:  # noqa: BLE001 - answered as JSON, logged without keys
             detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
             logger.error("%s %s failed: %s", request.method, request.path, detail)

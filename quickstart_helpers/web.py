@@ -8,10 +8,9 @@
   sends it back as ``Last-Event-ID`` and the answer goes on after it, not asked again.
 - ``POST /chat``, ``GET /conversations/{id}[/stream]``: conversations (``_conversations``).
 
-Only the chat's own page may call it and every error is JSON (``_front_door``). A browser
-that leaves cancels its model call. Silent clients time out, open streams get ``: ping``
-comments, and when the server stops every open stream ends with an ``error`` event
-(``STOPPING_MESSAGE``). API keys are scrubbed from relayed errors.
+Only the chat's own page may call it; every error is JSON (``_front_door``). A client that
+leaves cancels its model call; open streams get ``: ping`` comments; when the server stops,
+every open stream ends with an ``error`` event. API keys are scrubbed from relayed errors.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,8 @@ from google.genai import errors as genai_errors
 
 from . import _conversations, settings
 from ._background import BackgroundServer
-from ._conversations import STOPPING_MESSAGE
+from ._conversations import STOPPING_MESSAGE as STOPPING_MESSAGE
+from ._conversations import Turn, send_turn, start_answer
 from ._front_door import MAX_BODY_BYTES, ChatError, front_door, http_error
 from ._scrub import scrub
 from .display import chunk_text
@@ -47,11 +46,10 @@ UNRECORDED_MESSAGE = (
     f'answers. Ask "{SAMPLE_QUESTION}", or set GEMINI_API_KEY (or record an answer with '
     "`quickstart record`) to ask your own."
 )
-MAX_MESSAGE_CHARS = 4000  # characters (code points) a question may have, then 413
-DEFAULT_MAX_TURNS = 100  # questions a conversation holds, then 409 conversation_full
-APIS = ("generate", "interactions")  # what /chat/stream asks
+MAX_MESSAGE_CHARS = 4000  # characters (code points) in a question, then 413
+DEFAULT_MAX_TURNS = 100  # questions in a conversation, then 409 conversation_full
 RECONNECT_MS = 500  # the ``retry:`` of resumable streams
-MAX_RESUMABLE = 1000  # interactions remembered for resuming, the oldest forgotten first
+MAX_RESUMABLE = 1000  # interactions kept for resuming, the oldest forgotten first
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
@@ -74,23 +72,50 @@ class StreamStats:
 
 @dataclass
 class Relay:
-    """One chat app's settings and state: ``request.app[RELAY]``."""
+    """One chat app's settings and state, ``app[RELAY]``."""
 
-    client: Any  # a genai.Client; the relay uses its ``aio`` side
+    client: Any  # a genai.Client
     model: str
-    api: str
+    api: str  # what /chat/stream asks: "generate" or "interactions"
     max_turns: int
     body_timeout: float  # seconds for a POST body, then 408
     keepalive_interval: float  # seconds between ``: ping`` comments
-    secrets: tuple[str, ...]  # scrubbed from every relayed error
+    secrets: tuple[str, ...]  # scrubbed from relayed errors
     stats: StreamStats = field(default_factory=StreamStats)
     interactions: dict[str, None] = field(default_factory=dict)  # resumable, oldest first
-    answers: set[asyncio.Task[Any]] = field(default_factory=set)  # conversations' answers
-    streams: set[asyncio.Task[Any]] = field(default_factory=set)  # open /chat/stream calls
+    answers: set[asyncio.Task[Any]] = field(default_factory=set)  # running (start_answer)
     stopping: bool = False
 
+    @staticmethod
+    def check_message(value: Any) -> str:
+        """The question, or a 400/413 ChatError (missing, blank, too long, not text)."""
+        if not isinstance(value, str):
+            code = "missing_message" if value is None else "invalid_message"
+            kind = "none was sent" if value is None else f"not {type(value).__name__}"
+            raise ChatError(400, code, f"Send the question as the 'message' string ({kind}).")
+        if not value.strip():
+            raise ChatError(400, "empty_message", "The message is empty; type a question.")
+        if len(value) > MAX_MESSAGE_CHARS:
+            reason = f"The message has {len(value)} characters; the limit is {MAX_MESSAGE_CHARS}."
+            reason += " Shorten it and send it again."
+            raise ChatError(413, "message_too_long", reason, limit=MAX_MESSAGE_CHARS)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            reason = f"The message holds a lone surrogate (at {exc.start}), not text; remove it."
+            raise ChatError(400, "invalid_text", reason) from None
+        return value
+
+    async def open_sse(self, request: web.Request) -> EventSourceResponse:
+        """A started SSE response (aiohttp-sse's: ``: ping`` comments, stalled clients cut)."""
+        sse = EventSourceResponse(sep="\n")
+        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
+        sse.ping_interval = self.keepalive_interval
+        await sse.prepare(request)
+        return sse
+
     def failure_text(self, error: BaseException, chunks: int) -> str:
-        """A readable ``error`` event for a failed model call, without API keys."""
+        """The ``error`` event for a failed model call: what to do, without API keys."""
         if is_unrecorded_request(error):
             logger.info("No recording answers this question: %s", scrub(str(error), self.secrets))
             record_handled_error(error)
@@ -107,34 +132,6 @@ class Relay:
             text = f"The answer stopped after {chunks} chunk{s}; the text so far is kept. {text}"
         return scrub(text, self.secrets)
 
-    @staticmethod
-    def check_message(value: Any) -> str:
-        """The question, or a 400/413 ChatError (missing, blank, too long, not text)."""
-        if not isinstance(value, str):
-            code = "missing_message" if value is None else "invalid_message"
-            kind = "none was sent" if value is None else f"not {type(value).__name__}"
-            raise ChatError(400, code, f"Send the question as the 'message' string ({kind}).")
-        if not value.strip():
-            raise ChatError(400, "empty_message", "The message is empty; type a question.")
-        if len(value) > MAX_MESSAGE_CHARS:
-            reason = f"The message has {len(value)} characters; the limit is {MAX_MESSAGE_CHARS}."
-            raise ChatError(413, "message_too_long", reason, limit=MAX_MESSAGE_CHARS)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            reason = f"The message holds a lone surrogate (at {exc.start}), not text; remove it."
-            raise ChatError(400, "invalid_text", reason) from None
-        return value
-
-    async def open_sse(self, request: web.Request) -> EventSourceResponse:
-        """Start an SSE response (aiohttp-sse's: ``: ping`` comments, a timeout for stalled
-        clients); ``stop_streaming()`` ends its pings."""
-        sse = EventSourceResponse(sep="\n")
-        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
-        sse.ping_interval = self.keepalive_interval
-        await sse.prepare(request)
-        return sse
-
 
 RELAY = web.AppKey("quickstart_relay", Relay)
 
@@ -150,18 +147,14 @@ def create_app(
     body_timeout: float = 15.0,
     keepalive_interval: float = 15.0,
 ) -> web.Application:
-    """Return the chat's aiohttp app for ``client`` (a ``genai.Client``).
-
-    Serve it with ``handler_cancellation=True`` (as :class:`ChatServer` does), so a client
-    that leaves cancels its model call. ``api``: what ``/chat/stream`` asks. ``allowed_hosts``
-    (``name:port``, or ``name`` for any port) and ``allowed_origins``
-    (``"https://chat.example.com"``) are accepted besides loopback.
-    Raises ValueError for ``max_turns`` below 1 or an unknown ``api``.
-    """
+    """The chat's aiohttp app for ``client`` (a ``genai.Client``). Serve it with
+    ``handler_cancellation=True`` (as :class:`ChatServer` does) so that a client that leaves
+    cancels its model call. ``allowed_hosts`` (``name:port``, or ``name`` for any port) and
+    ``allowed_origins`` (``"https://chat.example.com"``) are accepted besides loopback."""
     if max_turns < 1:
         raise ValueError(f"max_turns must be >= 1, not {max_turns}")
-    if api not in APIS:
-        raise ValueError(f"api must be one of {', '.join(APIS)}, not {api!r}")
+    if api not in ("generate", "interactions"):
+        raise ValueError(f"api must be one of generate, interactions, not {api!r}")
     key = getattr(getattr(client, "_api_client", None), "api_key", None)
     secrets = (key,) if isinstance(key, str) and key else ()
     hosts = frozenset(h.lower() for h in allowed_hosts)
@@ -173,8 +166,8 @@ def create_app(
     app.router.add_get("/static/{name}", _page)
     app.router.add_get("/chat/stream", _chat_stream)
     _conversations.add_routes(app, relay)
-    app.on_shutdown.append(_stop_streams)
-    app.on_cleanup.append(_close_model_connections)
+    app.on_shutdown.append(_stop_answers)
+    app.on_cleanup.append(lambda app: client.aio.aclose())  # this loop's connections
     return app
 
 
@@ -187,48 +180,25 @@ async def _page(request: web.Request) -> web.FileResponse:
 
 async def _chat_stream(request: web.Request) -> web.StreamResponse:
     relay = request.app[RELAY]
-    message = relay.check_message(request.query.get("message"))
+    message, turn = relay.check_message(request.query.get("message")), Turn()
     if relay.api == "interactions":
-        events = _interaction_events(relay, message, _resume_point(request, relay))
+        answer = _interaction_events(relay, turn, message, _resume_point(request, relay))
     else:
-        events = _generate_events(relay, message)
-    sse = await relay.open_sse(request)
-    relay.streams.add(task := asyncio.current_task())  # type: ignore[arg-type]
-    relay.stats.started += 1
-    outcome, chunks = "failed", 0
+        answer = _generate_events(relay, turn, message)
+    task = start_answer(relay, turn, answer)
     try:
-        async with contextlib.aclosing(events):  # leaving it closes the model stream
-            async for data, fields in events:
-                await sse.send(data, **fields)
-                chunks += "event" not in fields
-        await sse.send("[DONE]", event="done")
-        outcome = "completed"
-    except asyncio.CancelledError:  # the client left, or the server is stopping
-        outcome = "cancelled"
-        if not relay.stopping:
-            raise
-        if sys.version_info >= (3, 11):
-            task.uncancel()  # type: ignore[union-attr]
-        with contextlib.suppress(ConnectionError):
-            await sse.send(STOPPING_MESSAGE, event="error")
-    except ConnectionError:
-        outcome = "cancelled"
-    except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
-        with contextlib.suppress(ConnectionError):
-            await sse.send(relay.failure_text(exc, chunks), event="error")
+        return await send_turn(relay, request, turn)
     finally:
-        relay.streams.discard(task)  # type: ignore[arg-type]
-        relay.stats.end(outcome)
-        sse.stop_streaming()
-    return sse
+        task.cancel()  # the client left (or the answer is over): close the model stream
 
 
-async def _generate_events(relay: Relay, message: str) -> AsyncIterator[tuple[str, dict]]:
+async def _generate_events(relay: Relay, turn: Turn, message: str) -> None:
     models = relay.client.aio.models
     stream = await models.generate_content_stream(model=relay.model, contents=message)
     async with contextlib.aclosing(stream):
         async for chunk in stream:
-            yield chunk_text(chunk), {}
+            turn.chunks += 1
+            turn.publish(chunk_text(chunk))
 
 
 def _resume_point(request: web.Request, relay: Relay) -> tuple[str, str] | None:
@@ -241,8 +211,8 @@ def _resume_point(request: web.Request, relay: Relay) -> tuple[str, str] | None:
 
 
 async def _interaction_events(
-    relay: Relay, message: str, resume: tuple[str, str] | None
-) -> AsyncIterator[tuple[str, dict]]:
+    relay: Relay, turn: Turn, message: str, resume: tuple[str, str] | None
+) -> None:
     interactions = relay.client.aio.interactions
     if resume is None:
         upstream = await interactions.create(model=relay.model, input=message, stream=True)
@@ -257,10 +227,11 @@ async def _interaction_events(
                 relay.interactions[interaction_id] = None
                 if len(relay.interactions) > MAX_RESUMABLE:
                     del relay.interactions[next(iter(relay.interactions))]
-                started = {"event": "started", "retry": RECONNECT_MS}
-                yield interaction_id, {"id": f"{interaction_id}/{event.event_id}", **started}
+                sse_id = f"{interaction_id}/{event.event_id}"
+                turn.publish(interaction_id, id=sse_id, event="started", retry=RECONNECT_MS)
             elif event.event_type == "step.delta" and event.delta.type == "text":
-                yield event.delta.text, {"id": f"{interaction_id}/{event.event_id}"}
+                turn.chunks += 1
+                turn.publish(event.delta.text, id=f"{interaction_id}/{event.event_id}")
             elif event.event_type == "error":
                 detail = event.error.message if event.error else None
                 raise RuntimeError(detail or "The Interactions API reported an error.")
@@ -268,25 +239,13 @@ async def _interaction_events(
         await upstream.close()
 
 
-async def _stop_streams(app: web.Application) -> None:
-    """On shutdown: end every answer and every open stream with a final ``error`` event."""
+async def _stop_answers(app: web.Application) -> None:
+    """On shutdown: end every answer, its readers getting STOPPING_MESSAGE as last event."""
     relay = app[RELAY]
     relay.stopping = True
     for task in relay.answers:
-        task.cancel()  # a conversation's answer publishes STOPPING_MESSAGE to its readers
+        task.cancel()
     await asyncio.gather(*relay.answers, return_exceptions=True)
-    for task in relay.streams:
-        task.cancel()  # closes the model stream, then sends STOPPING_MESSAGE
-    if relay.streams:
-        await asyncio.wait(list(relay.streams), timeout=1.0)
-
-
-async def _close_model_connections(app: web.Application) -> None:
-    """Close the SDK's connection pool of this loop (it opens a new one when needed)."""
-    api_client = getattr(app[RELAY].client, "_api_client", None)
-    session = getattr(api_client, "_aiohttp_session", None)
-    if session is not None and not session.closed:
-        await session.close()
 
 
 def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer:
@@ -297,13 +256,13 @@ def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer
 
 
 class ChatServer(BackgroundServer):
-    """The web chat, served on 127.0.0.1 (this machine only) and ``port`` (0 picks a free one)
-    from a daemon thread once started (``start()`` or ``with``); ``stop()`` ends every open
-    stream with an ``error`` event. A connection has ``header_timeout`` seconds to send a
-    request head; ``options`` go to :func:`create_app`."""
+    """The web chat on 127.0.0.1 (this machine only) and ``port`` (0 picks a free one), from a
+    daemon thread once started (``start()`` or ``with``); ``stop()`` ends every open stream
+    with an ``error`` event. A connection has ``header_timeout`` seconds to send a request
+    head. ``options`` go to :func:`create_app` (ValueError at once for a bad one)."""
 
     def __init__(self, client: Any, *, port: int = 0, header_timeout: float = 15.0, **options: Any):
-        create_app(client, **options)  # a bad option is a ValueError now, not at start()
+        create_app(client, **options)
         super().__init__(
             lambda: create_app(client, **options),
             port=port,
