@@ -31,7 +31,7 @@ class ChatError(web.HTTPException):
         super().__init__(text=body, content_type="application/json")
 
 
-def http_error(status: int, request: Any = None, detail: str = "") -> ChatError:
+def http_error(status: int, request: Any = None, detail: str = "") -> web.Response:
     """The JSON answer to aiohttp's own errors (404, 405, 413, a request it cannot parse)."""
     phrase = HTTPStatus(status).phrase
     code = "request_too_large" if status == 413 else phrase.lower().replace(" ", "_")
@@ -40,7 +40,7 @@ def http_error(status: int, request: Any = None, detail: str = "") -> ChatError:
         405: "This method is not allowed on this path (see the Allow header).",
         413: f"The body is too large; the limit is {MAX_BODY_BYTES} bytes.",
     }.get(status, f"{phrase}: {scrub(detail) or 'the request could not be read'}.")
-    return ChatError(status, code, reason)
+    return web.json_response({"error": code, "reason": reason}, status=status)
 
 
 def check_caller(request: web.Request, hosts: frozenset[str], origins: frozenset[str]) -> None:
@@ -74,12 +74,10 @@ def front_door(hosts: frozenset[str], origins: frozenset[str], secrets: tuple[st
         check_caller(request, hosts, origins)
         try:
             return await handler(request)
-        except web.HTTPException as exc:  # aiohttp's own (404, 405, 413 ...) made JSON
-            if exc.status < 400 or isinstance(exc, ChatError):
-                raise
-            error = http_error(exc.status)
-            error.headers.update({"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {})
-            raise error from None
+        except web.HTTPException as exc:  # aiohttp's own (404, 405, 413 ...) get JSON too
+            if exc.status >= 400 and not isinstance(exc, ChatError):
+                exc.text, exc.content_type = http_error(exc.status).text, "application/json"
+            raise
         except ConnectionResetError:
             raise
         except Exception as exc:  # noqa: BLE001 - answered as JSON, logged without keys
