@@ -1,12 +1,10 @@
-"""The web chat's answers (each a :class:`Turn` of SSE events) and its conversations.
+"""The web chat's answers, each a :class:`Turn` of SSE events, and its conversations.
 
-An answer runs as a task that publishes into its turn, which any number of readers follow
-(a late one gets the earlier events first); it ends with ``done`` or ``error``. ``GET
-/chat/stream`` has one reader, whose leaving cancels the model call. ``POST /chat`` (JSON
-``{"message", "conversationId"?}``; no id starts a new conversation, each a
-:class:`~quickstart_helpers.chat.Conversation`) answers 202 and its answer runs to its end;
-``GET /conversations/{id}/stream`` follows the latest turn: events named after a message's
-new status (``created``, ``streaming``, ``completed``, ``failed``) with JSON data
+An answer is a task publishing into its turn; readers follow it (a late one gets the earlier
+events first) to its ``done`` or ``error``. ``POST /chat`` (JSON ``{"message",
+"conversationId"?}``, no id: a new :class:`~quickstart_helpers.chat.Conversation`) answers
+202; ``GET /conversations/{id}/stream`` follows the latest turn: events named after a
+message's new status (``created``, ``streaming``, ``completed``, ``failed``) with JSON data
 (:func:`_state_event`). ``GET /conversations/{id}``: the conversation as JSON.
 """
 
@@ -24,7 +22,7 @@ from aiohttp import web
 from ._front_door import ChatError
 from .chat import Conversation, Message, astream_reply
 
-MAX_CONVERSATIONS = 1000  # kept in memory; the oldest idle one makes room, else 429
+MAX_CONVERSATIONS = 1000  # kept in memory
 #: The last ``error`` event of every answer still running when the server stops.
 STOPPING_MESSAGE = (
     "The server is stopping, so this answer ends here; the text so far is kept. "
@@ -74,7 +72,7 @@ def start_answer(relay: Any, turn: Turn, answer: Coroutine[Any, Any, None]) -> a
         except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
             final = relay.failure_text(exc, turn.chunks)
         finally:
-            relay.stats.end(outcome)
+            setattr(relay.stats, outcome, getattr(relay.stats, outcome) + 1)
             if final:
                 turn.publish(final, event="done" if final == "[DONE]" else "error", final=True)
 
@@ -112,12 +110,8 @@ def add_routes(app: web.Application, relay: Any) -> None:
 
     def next_turn(conversation_id: Any) -> tuple[str, Conversation, Turn]:
         if conversation_id is None:
-            idle = [key for key, (_, turn) in entries.items() if turn.finished]
-            if len(entries) >= MAX_CONVERSATIONS and not idle:
-                reason = "Every conversation kept is busy; try again shortly."
-                raise ChatError(429, "too_many_conversations", reason)
-            if len(entries) >= MAX_CONVERSATIONS:
-                del entries[idle[0]]
+            if len(entries) >= MAX_CONVERSATIONS:  # forget the least recently used
+                del entries[next(iter(entries))]
             conversation_id, conversation = uuid.uuid4().hex, Conversation(model=relay.model)
         else:
             conversation, turn = lookup(conversation_id, "leave conversationId out for a new one.")

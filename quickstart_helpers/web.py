@@ -1,16 +1,11 @@
 """The browser chat relay (``quickstart serve``, notebook 05): model chunks as SSE events.
 
-- ``GET /``: the chat page (``static/``); its ``EventSource`` appends each chunk to a bubble.
-- ``GET /chat/stream?message=...``: one unnamed event per chunk (a ``data:`` line per line
-  of text), then ``event: done`` (``data: [DONE]``) or ``event: error`` with a readable
-  message. With ``api="interactions"`` each event has an ``id:`` (``<interaction>/<event>``;
-  the first is a ``started`` event with ``retry:``): an ``EventSource`` that reconnects
-  sends it back as ``Last-Event-ID`` and the answer goes on after it, not asked again.
-- ``POST /chat``, ``GET /conversations/{id}[/stream]``: conversations (``_conversations``).
-
-Only the chat's own page may call it; every error is JSON (``_front_door``). A client that
-leaves cancels its model call; open streams get ``: ping`` comments; when the server stops,
-every open stream ends with an ``error`` event. API keys are scrubbed from relayed errors.
+``GET /`` is the chat page (``static/``). ``GET /chat/stream?message=...`` sends one unnamed
+event per chunk (a ``data:`` line per line of text), then ``event: done`` (``data: [DONE]``)
+or ``event: error`` saying what to do. With ``api="interactions"`` each event has an ``id:``
+(``<interaction>/<event>``; the first is ``started``, with ``retry:``): an ``EventSource``
+that reconnects sends it back as ``Last-Event-ID`` and the answer goes on after it.
+Conversations: ``_conversations``; who may call, and errors as JSON: ``_front_door``.
 """
 
 from __future__ import annotations
@@ -65,9 +60,6 @@ class StreamStats:
     @property
     def active(self) -> int:
         return self.started - self.completed - self.failed - self.cancelled
-
-    def end(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
 
 
 @dataclass
@@ -124,9 +116,8 @@ class Relay:
             text = explain_api_error(error)  # also notes it as handled
         else:
             record_handled_error(error)
-            detail = (" ".join(str(error).split()) or "no details")[:160]
-            text = f"The connection to the model broke ({type(error).__name__}: {detail}). "
-            text += "Try again in a moment."
+            detail = f"{type(error).__name__}: {' '.join(str(error).split())[:160]}"
+            text = f"The connection to the model broke ({detail}). Try again in a moment."
         if chunks:
             s = "s" if chunks != 1 else ""
             text = f"The answer stopped after {chunks} chunk{s}; the text so far is kept. {text}"
