@@ -42,6 +42,10 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
+    @property
+    def running(self) -> bool:
+        return self.runner is not None
+
     def call(self, coroutine: Any, timeout: float = 10) -> Any:
         """Run ``coroutine`` on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
