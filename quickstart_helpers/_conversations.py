@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from aiohttp import web
+from aiohttp_sse import EventSourceResponse
 
 from ._front_door import ChatError
 from .chat import Conversation, Message, astream_reply
@@ -82,8 +83,11 @@ def start_answer(relay: Any, turn: Turn, answer: Coroutine[Any, Any, None]) -> a
 
 
 async def send_turn(relay: Any, request: web.Request, turn: Turn) -> web.StreamResponse:
-    """Send the turn's events as an SSE response until its last."""
-    sse = await relay.open_sse(request)
+    """Send the turn's events until its last, with aiohttp-sse (``: ping`` comments)."""
+    sse = EventSourceResponse(sep="\n")
+    sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
+    sse.ping_interval = relay.keepalive_interval
+    await sse.prepare(request)
     with contextlib.suppress(ConnectionError):  # the reader left
         async with sse:  # stops its pings at the end
             async for data, fields in turn.follow():

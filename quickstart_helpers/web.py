@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 from google.genai import errors as genai_errors
 
 from . import _conversations, settings
@@ -97,14 +96,6 @@ class Relay:
             reason = f"The message holds a lone surrogate (at {exc.start}), not text; remove it."
             raise ChatError(400, "invalid_text", reason) from None
         return value
-
-    async def open_sse(self, request: web.Request) -> EventSourceResponse:
-        """A started SSE response (aiohttp-sse's: ``: ping`` comments, stalled clients cut)."""
-        sse = EventSourceResponse(sep="\n")
-        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
-        sse.ping_interval = self.keepalive_interval
-        await sse.prepare(request)
-        return sse
 
     def failure_text(self, error: BaseException, chunks: int) -> str:
         """The ``error`` event for a failed model call: what to do, without API keys."""
