@@ -130,7 +130,9 @@ def add_routes(app: web.Application, relay: Any) -> None:
         entries[conversation_id] = conversation, Turn()
         return conversation_id, *entries[conversation_id]
 
-    async def answer(conversation_id: str, conversation: Conversation, turn: Turn, text: str):
+    async def answer(
+        conversation_id: str, conversation: Conversation, turn: Turn, text: str
+    ) -> None:
         sent: dict[str, int] = {}  # characters of each message's text published
 
         def publish(m: Message) -> None:
