@@ -164,9 +164,9 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
     relay = request.app[RELAY]
     message, turn = relay.check_message(request.query.get("message")), Turn()
     if relay.api == "interactions":
-        answer = _interaction_events(relay, turn, message, _resume_point(request, relay))
+        answer = _ask_interactions(relay, turn, message, _resume_point(request, relay))
     else:
-        answer = _generate_events(relay, turn, message)
+        answer = _ask_generate(relay, turn, message)
     task = start_answer(relay, turn, answer)
     try:
         return await send_turn(relay, request, turn)
@@ -174,7 +174,8 @@ async def _chat_stream(request: web.Request) -> web.StreamResponse:
         task.cancel()  # the client left (or the answer is over): close the model stream
 
 
-async def _generate_events(relay: Relay, turn: Turn, message: str) -> None:
+async def _ask_generate(relay: Relay, turn: Turn, message: str) -> None:
+    """Publish each chunk's text into ``turn`` (one unnamed event each)."""
     models = relay.client.aio.models
     stream = await models.generate_content_stream(model=relay.model, contents=message)
     async with contextlib.aclosing(stream):
@@ -192,9 +193,11 @@ def _resume_point(request: web.Request, relay: Relay) -> tuple[str, str] | None:
     return (interaction_id, event_id) if interaction_id else None
 
 
-async def _interaction_events(
+async def _ask_interactions(
     relay: Relay, turn: Turn, message: str, resume: tuple[str, str] | None
 ) -> None:
+    """Publish the interaction's text into ``turn``, each event with an ``id:``; ``resume``
+    goes on after that event of a stored interaction instead of asking again."""
     interactions = relay.client.aio.interactions
     if resume is None:
         upstream = await interactions.create(model=relay.model, input=message, stream=True)
