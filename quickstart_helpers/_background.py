@@ -1,6 +1,6 @@
-"""Serve an aiohttp application from a daemon thread with its own event loop, so a notebook
-(whose kernel owns the main loop) or a test can start a server and keep going. The emulator
-and the web chat both run this way."""
+"""Serve an aiohttp app from a daemon thread with its own event loop, so a notebook (whose
+kernel owns the main loop) or a test can start a server and keep going. The emulator and
+the web chat both run this way."""
 
 from __future__ import annotations
 
@@ -14,47 +14,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-#: ``(status, request, detail) -> response``: the answer to a request aiohttp cannot parse.
-ErrorAnswer = Callable[[int, web.BaseRequest | None, str], web.StreamResponse]
-
-
-class ErrorAnsweringRunner(web.AppRunner):
-    """An ``AppRunner`` whose answer to a request aiohttp cannot parse (a request line over
-    the limit, a broken header: answered in ``text/plain`` before any middleware) is
-    ``error_answer(status, request, detail)``, ``detail`` being aiohttp's message on one
-    line; the connection is closed after it."""
-
-    def __init__(self, app: web.Application, *, error_answer: ErrorAnswer, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self._error_answer = error_answer
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        answer = self._error_answer
-
-        class Handler(RequestHandler):
-            def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
-                super().handle_error(request, status, exc, message)  # logs; raises if sent
-                response = answer(status, request, " ".join((message or "").split())[:200])
-                response.force_close()
-                return response
-
-        class Server(web.Server):
-            def __call__(self) -> RequestHandler:
-                return Handler(self, loop=self._loop, **self._kwargs)
-
-        server.__class__ = Server
-        return server
-
 
 class BackgroundServer:
-    """The app ``make_app()`` builds, served on ``host``:``port`` (0 picks a free one) from a
-    daemon thread named ``name`` once :meth:`start` is called (or in a ``with`` block).
-
-    ``runner_kwargs`` go to ``runner_class``; unless given, ``handler_cancellation=True``
-    (a handler stops when its client leaves) and ``shutdown_timeout=0.5`` (stopping waits
-    no longer for a stream).
-    """
+    """``make_app()``'s app on ``host``:``port`` (0: a free one) from a daemon thread, once
+    started (``start()`` or ``with``). ``error_answer(status, request, detail)`` answers what
+    aiohttp cannot parse (else ``text/plain``); ``runner_kwargs`` go to ``web.AppRunner``."""
 
     def __init__(
         self,
@@ -64,28 +28,23 @@ class BackgroundServer:
         port: int = 0,
         name: str = "aiohttp app",
         ssl_context: ssl.SSLContext | None = None,
-        runner_class: type[web.AppRunner] = web.AppRunner,
+        error_answer: Callable[..., web.StreamResponse] | None = None,
         **runner_kwargs: Any,
     ) -> None:
         self.make_app, self.host, self.port, self.name = make_app, host, port, name
-        self._site = (runner_class, ssl_context, {"handler_cancellation": True, **runner_kwargs})
+        self.ssl_context, self.error_answer = ssl_context, error_answer
+        # A handler stops when its client leaves; stopping waits at most 0.5 s for one.
+        self.runner_kwargs = dict(handler_cancellation=True, shutdown_timeout=0.5) | runner_kwargs
         self.runner: web.AppRunner | None = None
         self.thread: threading.Thread | None = None  # and its ``loop``, made by start()
 
     @property
     def url(self) -> str:
-        """The server's address, e.g. ``http://127.0.0.1:8000/``."""
         return f"http://{self.host}:{self.port}/"
 
     @property
     def running(self) -> bool:
         return self.runner is not None
-
-    @property
-    def app(self) -> web.Application:
-        if self.runner is None:
-            raise RuntimeError(f"{self.name} is not running; call start() first.")
-        return self.runner.app
 
     def call(self, coroutine: Any, timeout: float = 10) -> Any:
         """Run ``coroutine`` on the server's loop and return its result."""
@@ -95,8 +54,9 @@ class BackgroundServer:
         """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
         if self.runner is None:
             self.loop = asyncio.new_event_loop()
-            self.thread = threading.Thread(target=self.loop.run_forever, name=self.name)
-            self.thread.daemon = True
+            self.thread = threading.Thread(
+                target=self.loop.run_forever, name=self.name, daemon=True
+            )
             self.thread.start()
             try:
                 self.port = self.call(self._start(), 30)
@@ -106,11 +66,12 @@ class BackgroundServer:
         return self
 
     async def _start(self) -> int:
-        runner_class, ssl_context, kwargs = self._site
-        runner = runner_class(self.make_app(), **{"shutdown_timeout": 0.5, **kwargs})
+        runner = web.AppRunner(self.make_app(), **self.runner_kwargs)
         await runner.setup()
+        if self.error_answer is not None:  # each connection's handler answers with it
+            runner.server.__class__ = _server_answering(self.error_answer)  # type: ignore[union-attr]
         self.runner = runner
-        await web.TCPSite(runner, self.host, self.port, ssl_context=ssl_context).start()
+        await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
         return runner.addresses[0][1]
 
     def stop(self, timeout: float = 10) -> None:
@@ -132,6 +93,22 @@ class BackgroundServer:
         self.stop()
 
 
+def _server_answering(error_answer: Callable[..., web.StreamResponse]) -> type[web.Server]:
+    """A ``web.Server`` answering unparsable requests with ``error_answer``, then closing."""
+
+    class Handler(RequestHandler):
+        def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+            super().handle_error(request, status, exc, message)  # logs; raises if sent
+            response = error_answer(status, request, " ".join((message or "").split())[:200])
+            response.force_close()
+            return response
+
+    class Server(web.Server):
+        def __call__(self) -> RequestHandler:
+            return Handler(self, loop=self._loop, **self._kwargs)
+
+    return Server
+
+
 def start_background_server(make_app: Callable[[], web.Application], **kwargs: Any) -> Any:
-    """``BackgroundServer(make_app, **kwargs).start()``: serve it now."""
     return BackgroundServer(make_app, **kwargs).start()

@@ -1,11 +1,11 @@
-"""The web chat's conversations, each a :class:`~quickstart_helpers.chat.Conversation`.
+"""The web chat's answers, each a :class:`Turn` of SSE events, and its conversations.
 
-``POST /chat`` (JSON ``{"message", "conversationId"?}``; without an id a new conversation
-starts) starts an answer that runs to its end even if every reader leaves; 202.
-``GET /conversations/{id}/stream`` relays the latest turn's state updates: each event is
-named after the message's new status (``created``, ``streaming``, ``completed``,
-``failed``) with JSON data (:func:`_state_event`); a late reader gets the earlier ones
-first; it ends with ``done`` or ``error``. ``GET /conversations/{id}``: its JSON.
+An answer is a task publishing into its turn; readers follow it (a late one gets the earlier
+events first) to its ``done`` or ``error``. ``POST /chat`` (JSON ``{"message",
+"conversationId"?}``, no id: a new :class:`~quickstart_helpers.chat.Conversation`) answers
+202; ``GET /conversations/{id}/stream`` follows the latest turn: events named after a
+message's new status (``created``, ``streaming``, ``completed``, ``failed``) with JSON data
+(:func:`_state_event`). ``GET /conversations/{id}``: the conversation as JSON.
 """
 
 from __future__ import annotations
@@ -14,61 +14,88 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from aiohttp import web
+from aiohttp_sse import EventSourceResponse
 
-from .chat import Conversation
-from .errors import BadChatInput
+from ._front_door import ChatError
+from .chat import Conversation, Message, astream_reply
 
-#: The data of the last ``error`` event of every stream still open when the server stops.
+MAX_CONVERSATIONS = 1000  # kept in memory
+#: The last ``error`` event of every answer still running when the server stops.
 STOPPING_MESSAGE = (
     "The server is stopping, so this answer ends here; the text so far is kept. "
     "Ask again once the server is back."
 )
 
 
-class _Turn:
-    """The ``(data, event)`` updates of one answer, for any number of readers."""
+class Turn:
+    """One answer's SSE events, ``(data, fields)``, for any number of readers."""
 
     def __init__(self) -> None:
-        self.updates: list[tuple[str, str]] = []
-        self.finished = False
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.chunks = 0  # model chunks received
+        self.finished = False  # True once the last event (``done`` or ``error``) is in
         self._changed = asyncio.Event()
 
-    def publish(self, data: str, event: str, *, final: bool = False) -> None:
+    def publish(self, data: str, *, final: bool = False, **fields: Any) -> None:
         if not self.finished:
-            self.updates.append((data, event))
+            self.events.append((data, fields))
             self.finished = final
             self._changed.set()
             self._changed = asyncio.Event()
 
-    async def follow(self) -> AsyncIterator[tuple[str, str]]:
-        """Every update from the first, then each new one until the last."""
+    async def follow(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Every event from the first, then each new one until the last."""
         sent = 0
-        while sent < len(self.updates) or not self.finished:
-            if sent == len(self.updates):
+        while sent < len(self.events) or not self.finished:
+            if sent == len(self.events):
                 await self._changed.wait()
-            for update in self.updates[sent:]:
-                yield update
+            for event in self.events[sent:]:
+                yield event
                 sent += 1
 
 
-@dataclass(eq=False)
-class _Entry:
-    id: str
-    conversation: Conversation
-    turn: _Turn = field(default_factory=_Turn)
-    task: asyncio.Task[None] | None = None
+def start_answer(relay: Any, turn: Turn, answer: Coroutine[Any, Any, None]) -> asyncio.Task:
+    """Run ``answer`` (it publishes into ``turn``) as a task, then the final event."""
 
-    @property
-    def busy(self) -> bool:
-        return self.task is not None and not self.task.done()
+    async def run() -> None:
+        relay.stats.started += 1
+        outcome, final = "failed", ""
+        try:
+            await answer
+            outcome, final = "completed", "[DONE]"
+        except asyncio.CancelledError:  # the reader left, or the server is stopping
+            outcome, final = "cancelled", STOPPING_MESSAGE if relay.stopping else ""
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
+            final = relay.failure_text(exc, turn.chunks)
+        finally:
+            setattr(relay.stats, outcome, getattr(relay.stats, outcome) + 1)
+            if final:
+                turn.publish(final, event="done" if final == "[DONE]" else "error", final=True)
+
+    relay.answers.add(task := asyncio.create_task(run()))
+    task.add_done_callback(relay.answers.discard)
+    return task
 
 
-def _state_event(conversation_id: str, m: Any, delta: str) -> str:
+async def send_turn(relay: Any, request: web.Request, turn: Turn) -> web.StreamResponse:
+    """Send the turn's events until its last, with aiohttp-sse (``: ping`` comments)."""
+    sse = EventSourceResponse(sep="\n")
+    sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
+    sse.ping_interval = relay.keepalive_interval
+    await sse.prepare(request)
+    with contextlib.suppress(ConnectionError):  # the reader left
+        async with sse:  # stops its pings at the end
+            async for data, fields in turn.follow():
+                await sse.send(data, **fields)
+    return sse
+
+
+def _state_event(conversation_id: str, m: Message, delta: str) -> str:
     """An update's JSON data: the message's state and the text this change added."""
     data = {"conversationId": conversation_id, "messageId": m.id, "role": m.role}
     data.update(status=m.status, text=m.text, delta=delta, chunkCount=m.chunk_count)
@@ -76,136 +103,78 @@ def _state_event(conversation_id: str, m: Any, delta: str) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-class Conversations:
-    """The conversation routes of a relay (``relay``: the app's state in ``web``)."""
+def add_routes(app: web.Application, relay: Any) -> None:
+    """Add the conversation routes; ``relay`` is the app's ``web.Relay``."""
+    entries: dict[str, tuple[Conversation, Turn]] = {}  # with its latest turn; last used last
 
-    def __init__(self, app: web.Application, relay: Any) -> None:
-        self.relay = relay
-        self.entries: dict[str, _Entry] = {}  # the most recently used last
-        app.router.add_post("/chat", self.post_chat)
-        app.router.add_get("/conversations/{id}", self.get)
-        app.router.add_get("/conversations/{id}/stream", self.stream)
+    def lookup(conversation_id: Any, hint: str) -> tuple[Conversation, Turn]:
+        if not isinstance(conversation_id, str) or conversation_id not in entries:
+            raise ChatError(404, "unknown_conversation", f"There is no such conversation; {hint}")
+        return entries[conversation_id]
 
-    async def post_chat(self, request: web.Request) -> web.Response:
-        relay = self.relay
+    def next_turn(conversation_id: Any) -> tuple[str, Conversation, Turn]:
+        if conversation_id is None:
+            if len(entries) >= MAX_CONVERSATIONS:  # forget the least recently used
+                del entries[next(iter(entries))]
+            conversation_id, conversation = uuid.uuid4().hex, Conversation(model=relay.model)
+        else:
+            conversation, turn = lookup(conversation_id, "leave conversationId out for a new one.")
+            if not turn.finished:
+                reason = "The model is still answering the last message; wait for its end."
+                raise ChatError(409, "conversation_busy", reason)
+            if sum(m.role == "user" for m in conversation.messages) >= relay.max_turns:
+                reason = f"This conversation has reached its limit of {relay.max_turns} "
+                reason += "questions; leave conversationId out to start a new one."
+                raise ChatError(409, "conversation_full", reason, limit=relay.max_turns)
+            del entries[conversation_id]
+        entries[conversation_id] = conversation, Turn()
+        return conversation_id, *entries[conversation_id]
+
+    async def answer(
+        conversation_id: str, conversation: Conversation, turn: Turn, text: str
+    ) -> None:
+        sent: dict[str, int] = {}  # characters of each message's text published
+
+        def publish(m: Message) -> None:
+            delta = m.text[sent.get(m.id, 0) :]
+            turn.publish(_state_event(conversation_id, m, delta), event=m.status)
+            sent[m.id] = len(m.text)
+
+        chat = conversation.open_async_chat(relay.client)  # with the turns so far
+        async for _ in astream_reply(chat, conversation, text, on_change=publish):
+            turn.chunks += 1
+        if (reply := conversation.messages[-1]).status == "failed":
+            raise RuntimeError(reply.error)
+
+    async def post_chat(request: web.Request) -> web.Response:
         if relay.stopping:
-            raise BadChatInput(503, "server_stopping", "The server is stopping; try again soon.")
+            raise ChatError(503, "server_stopping", "The server is stopping; try again soon.")
         try:
-            raw = await asyncio.wait_for(request.read(), relay.body_timeout)
+            body = await asyncio.wait_for(request.json(), relay.body_timeout)
         except asyncio.TimeoutError:
             reason = f"The body did not arrive within {relay.body_timeout:g} s; send it again."
-            raise BadChatInput(408, "body_timeout", reason) from None
-        try:  # not JSON, not UTF-8, or nested too deeply: None
-            body = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):
+            raise ChatError(408, "body_timeout", reason) from None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deeply
             body = None
         if not isinstance(body, dict):
             reason = 'The body must be a JSON object like {"message": "Hello"}.'
-            raise BadChatInput(400, "invalid_json", reason)
+            raise ChatError(400, "invalid_json", reason)
         text = relay.check_message(body.get("message"))
-        entry = self._find_or_create(body.get("conversationId"))
-        entry.turn = turn = _Turn()
-        entry.task = asyncio.get_running_loop().create_task(self._answer(entry, turn, text))
-        relay.tasks.add(entry.task)
-        entry.task.add_done_callback(relay.tasks.discard)
-        return web.json_response({"conversationId": entry.id, "status": "streaming"}, status=202)
-
-    def _find_or_create(self, conversation_id: Any) -> _Entry:
-        relay, entries = self.relay, self.entries
-        if conversation_id is None:
-            if len(entries) >= relay.max_conversations:
-                idle = next((k for k, e in entries.items() if not e.busy), None)
-                if idle is None:
-                    reason = "Every conversation kept is busy; try again shortly."
-                    raise BadChatInput(429, "too_many_conversations", reason)
-                del entries[idle]
-            entry = _Entry(uuid.uuid4().hex, Conversation(model=relay.model))
-        else:
-            entry = self._lookup(conversation_id, "leave conversationId out to start one.")
-            if entry.busy:
-                reason = "The model is still answering the last message; wait for its end."
-                raise BadChatInput(409, "conversation_busy", reason)
-            if sum(m.role == "user" for m in entry.conversation.messages) >= relay.max_turns:
-                reason = f"This conversation has reached its limit of {relay.max_turns} "
-                reason += "questions; leave conversationId out to start a new one."
-                raise BadChatInput(409, "conversation_full", reason, limit=relay.max_turns)
-            del entries[entry.id]
-        entries[entry.id] = entry
-        return entry
-
-    def _lookup(self, conversation_id: Any, hint: str) -> _Entry:
-        entry = self.entries.get(conversation_id) if isinstance(conversation_id, str) else None
-        if entry is None:
-            reason = f"There is no conversation {conversation_id!r:.80}; {hint}"
-            raise BadChatInput(404, "unknown_conversation", reason)
-        return entry
-
-    async def _answer(self, entry: _Entry, turn: _Turn, text: str) -> None:
-        """Answer one question, publishing each state change of its messages.
-
-        Every path ends with the model message ``completed`` or ``failed`` and a final
-        ``done`` or ``error`` update, whatever fails on the way.
-        """
-        relay, conversation, seen = self.relay, entry.conversation, {}
-
-        def publish(message: Any) -> None:
-            delta = message.text[seen.get(message.id, 0) :]
-            seen[message.id] = len(message.text)
-            turn.publish(_state_event(entry.id, message, delta), message.status)
-
-        relay.stats.started += 1
-        outcome, chunks, error = "failed", 0, None
-        final = ("The answer could not be completed.", "error")
-        try:
-            chat = conversation.open_async_chat(relay.client)  # the whole turns so far
-            publish(conversation.add_user_message(text))
-            publish(reply := conversation.start_model_message())
-            finish = None
-            async for chunk in await chat.send_message_stream(text):
-                chunks += 1
-                if started := reply.status == "created":
-                    reply.start()
-                if chunk.candidates:
-                    finish = chunk.candidates[0].finish_reason or finish
-                if piece := relay.chunk_text(chunk):
-                    reply.append(piece)
-                if started or piece:
-                    publish(reply)
-            if finish is None:
-                reply.fail("The stream ended without a finish reason; the answer may be cut.")
-                publish(reply)
-                final = (reply.error or final[0], "error")
-            else:
-                publish(reply.complete(finish_reason=getattr(finish, "value", str(finish))))
-                outcome, final = "completed", ("[DONE]", "done")
-        except asyncio.CancelledError as exc:  # the server is stopping
-            outcome, final, error = "cancelled", (STOPPING_MESSAGE, "error"), exc
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
-            final, error = (relay.failure_text(exc, chunks), "error"), exc
-        finally:
-            busy = conversation.in_progress
-            if busy is not None:
-                busy.fail(error or final[0])
-                with contextlib.suppress(Exception):
-                    publish(busy)
-            relay.count(outcome)
-            turn.publish(*final, final=True)
-
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        entry = self._lookup(request.match_info["id"], "POST /chat starts one.")
-        sse = await self.relay.open_sse(request, upstream=False)
-        try:
-            async for data, event in entry.turn.follow():
-                await sse.send(data, event=event)
-        except ConnectionError:
-            pass
-        finally:
-            self.relay.close_sse(sse)
-        return sse
-
-    async def get(self, request: web.Request) -> web.Response:
-        entry = self._lookup(request.match_info["id"], "POST /chat starts one.")
+        conversation_id, conversation, turn = next_turn(body.get("conversationId"))
+        start_answer(relay, turn, answer(conversation_id, conversation, turn, text))
         return web.json_response(
-            {"conversationId": entry.id, **entry.conversation.model_dump(mode="json")}
+            {"conversationId": conversation_id, "status": "streaming"}, status=202
         )
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        _, turn = lookup(request.match_info["id"], "POST /chat starts one.")
+        return await send_turn(relay, request, turn)
+
+    async def get(request: web.Request) -> web.Response:
+        conversation, _ = lookup(request.match_info["id"], "POST /chat starts one.")
+        state = conversation.model_dump(mode="json")
+        return web.json_response({"conversationId": request.match_info["id"], **state})
+
+    app.router.add_post("/chat", post_chat)
+    app.router.add_get("/conversations/{id}", get)
+    app.router.add_get("/conversations/{id}/stream", stream)

@@ -81,14 +81,6 @@ class LiveSessionClosed(QuickstartError):
         self.code, self.reason, self.detail = code, reason, detail or reason
 
 
-class BadChatInput(QuickstartError):
-    """The web chat refuses a request: HTTP ``status``, JSON ``{"error": code, "reason": ...}``."""
-
-    def __init__(self, status: int, code: str, reason: str, **extra: Any) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason, self.extra = status, code, reason, extra
-
-
 class RequestInvalid(QuickstartError):
     """The emulator refuses a body as the API does (400): ``(field path, why)`` violations."""
 

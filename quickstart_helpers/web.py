@@ -1,18 +1,11 @@
 """The browser chat relay (``quickstart serve``, notebook 05): model chunks as SSE events.
 
-- ``GET /``: the chat page (``static/``); its ``EventSource`` appends each chunk to a bubble.
-- ``GET /chat/stream?message=...``: one unnamed event per chunk (a ``data:`` line per line
-  of text), then ``event: done`` (``data: [DONE]``) or ``event: error`` with a readable
-  message. With ``api="interactions"`` each event has an ``id:`` (``<interaction>/<event>``;
-  the first is a ``started`` event with ``retry:``): an ``EventSource`` that reconnects
-  sends it back as ``Last-Event-ID`` and the answer goes on after it, not asked again.
-- ``POST /chat``, ``GET /conversations/{id}[/stream]``: conversations (``_conversations``).
-
-Only the chat's own page may call it and every error is JSON (``_front_door``). A browser
-that leaves cancels its model call. Silent clients time out, open streams get ``: ping``
-comments, and when the server stops every open stream ends with an ``error`` event
-(:data:`STOPPING_MESSAGE`). API keys are scrubbed from relayed errors. Nothing
-process-wide is changed. ``ChatServer(genai.Client()).start().url`` is the page.
+``GET /`` is the chat page (``static/``). ``GET /chat/stream?message=...`` sends one unnamed
+event per chunk (a ``data:`` line per line of text), then ``event: done`` (``data: [DONE]``)
+or ``event: error`` saying what to do. With ``api="interactions"`` each event has an ``id:``
+(``<interaction>/<event>``; the first is ``started``, with ``retry:``): an ``EventSource``
+that reconnects sends it back as ``Last-Event-ID`` and the answer goes on after it.
+Conversations: ``_conversations``; who may call, and errors as JSON: ``_front_door``.
 """
 
 from __future__ import annotations
@@ -20,23 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 from google.genai import errors as genai_errors
 
-from . import settings
+from . import _conversations, settings
 from ._api_errors import explain_api_error, is_unrecorded_request, record_handled_error
-from ._background import BackgroundServer, ErrorAnsweringRunner
-from ._conversations import STOPPING_MESSAGE, Conversations
-from ._front_door import MAX_BODY_BYTES, http_error, middleware
+from ._background import BackgroundServer
+from ._conversations import STOPPING_MESSAGE as STOPPING_MESSAGE
+from ._conversations import Turn, send_turn, start_answer
+from ._front_door import MAX_BODY_BYTES, ChatError, front_door, http_error
 from ._scrub import scrub
-from .errors import BadChatInput
+from .display import chunk_text
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +40,11 @@ UNRECORDED_MESSAGE = (
     f'answers. Ask "{SAMPLE_QUESTION}", or set GEMINI_API_KEY (or record an answer with '
     "`quickstart record`) to ask your own."
 )
-DEFAULT_MODEL = settings.DEFAULT_TEXT_MODEL
-DEFAULT_MAX_MESSAGE_CHARS = 4000  # characters (code points)
-DEFAULT_MAX_TURNS = 100  # questions a conversation holds, then 409 conversation_full
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_REQUEST_LINE_BYTES = 64 * 1024  # room for a whole message, percent-encoded
-HEADER_TIMEOUT_S = 15.0  # to send a request head (from connecting or the last response)
-BODY_TIMEOUT_S = 15.0  # to send a request body, then 408
-KEEPALIVE_INTERVAL_S = 15.0  # between ``: ping`` comments on an open stream
-APIS = ("generate", "interactions")  # what /chat/stream asks
+MAX_MESSAGE_CHARS = 4000  # characters (code points) in a question, then 413
+DEFAULT_MAX_TURNS = 100  # questions in a conversation, then 409 conversation_full
 RECONNECT_MS = 500  # the ``retry:`` of resumable streams
-MAX_RESUMABLE = 1000  # interactions remembered for resuming, the oldest forgotten first
+MAX_RESUMABLE = 1000  # interactions kept for resuming, the oldest forgotten first
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 @dataclass
@@ -76,130 +62,94 @@ class StreamStats:
 
 
 @dataclass
-class _Relay:
-    """One app's settings (``model``, ``api``, ``max_turns`` ...), state, and shared parts."""
+class Relay:
+    """One chat app's settings and state, ``app[RELAY]``."""
 
-    client: Any
-    options: dict[str, Any]
-    secrets: tuple[str, ...]
+    client: Any  # a genai.Client
+    model: str
+    api: str  # what /chat/stream asks: "generate" or "interactions"
+    max_turns: int
+    body_timeout: float  # seconds for a POST body, then 408
+    keepalive_interval: float  # seconds between ``: ping`` comments
+    secrets: tuple[str, ...]  # scrubbed from relayed errors
     stats: StreamStats = field(default_factory=StreamStats)
     interactions: dict[str, None] = field(default_factory=dict)  # resumable, oldest first
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # conversation answers
-    streams: dict[asyncio.Task[Any], bool] = field(default_factory=dict)  # True: own model call
+    answers: set[asyncio.Task[Any]] = field(default_factory=set)  # running (start_answer)
     stopping: bool = False
 
-    def __getattr__(self, name: str) -> Any:
-        return self.options[name]
-
-    def count(self, outcome: str) -> None:
-        setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
-
-    def check_message(self, value: Any) -> str:
-        """Return the question, or raise BadChatInput (missing, blank, too long, not text)."""
+    @staticmethod
+    def check_message(value: Any) -> str:
+        """The question, or a 400/413 ChatError (missing, blank, too long, not text)."""
         if not isinstance(value, str):
             code = "missing_message" if value is None else "invalid_message"
             kind = "none was sent" if value is None else f"not {type(value).__name__}"
-            raise BadChatInput(400, code, f"Send the question as the 'message' string ({kind}).")
+            raise ChatError(400, code, f"Send the question as the 'message' string ({kind}).")
         if not value.strip():
-            raise BadChatInput(400, "empty_message", "The message is empty; type a question.")
-        if len(value) > (limit := self.max_message_chars):
-            reason = f"The message has {len(value)} characters; the limit is {limit}. "
-            reason += "Shorten it and send it again."
-            raise BadChatInput(413, "message_too_long", reason, limit=limit)
+            raise ChatError(400, "empty_message", "The message is empty; type a question.")
+        if len(value) > MAX_MESSAGE_CHARS:
+            reason = f"The message has {len(value)} characters; the limit is {MAX_MESSAGE_CHARS}."
+            reason += " Shorten it and send it again."
+            raise ChatError(413, "message_too_long", reason, limit=MAX_MESSAGE_CHARS)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            reason = f"The message holds a lone surrogate (position {exc.start}), which is not "
-            raise BadChatInput(400, "invalid_text", reason + "text; remove it.") from None
+            reason = f"The message holds a lone surrogate (at {exc.start}), not text; remove it."
+            raise ChatError(400, "invalid_text", reason) from None
         return value
 
-    async def open_sse(self, request: web.Request, *, upstream: bool) -> EventSourceResponse:
-        """Start an SSE response (aiohttp-sse's, with its pings); :meth:`close_sse` ends it."""
-        sse = EventSourceResponse(sep="\n")
-        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
-        sse.ping_interval = self.keepalive_interval
-        await sse.prepare(request)
-        self.streams[asyncio.current_task()] = upstream  # type: ignore[index]
-        return sse
-
-    def close_sse(self, sse: EventSourceResponse) -> None:
-        self.streams.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-        sse.stop_streaming()  # ends its ping task
-
-    @staticmethod
-    def chunk_text(chunk: Any) -> str:
-        """A chunk's answer text: its first candidate's text parts, thoughts left out."""
-        content = chunk.candidates[0].content if chunk.candidates else None
-        return "".join(
-            p.text for p in (content and content.parts) or [] if not p.thought and p.text
-        )
-
     def failure_text(self, error: BaseException, chunks: int) -> str:
-        """A readable ``error`` event for a failed model call, without API keys."""
+        """The ``error`` event for a failed model call: what to do, without API keys."""
         if is_unrecorded_request(error):
-            logger.info(
-                "No recording answers this question: %s",
-                scrub(str(error), self.secrets),
-            )
+            logger.info("No recording answers this question: %s", scrub(str(error), self.secrets))
             record_handled_error(error)
             text = UNRECORDED_MESSAGE
         elif isinstance(error, genai_errors.APIError):
             text = explain_api_error(error)  # also notes it as handled
         else:
             record_handled_error(error)
-            detail = (" ".join(str(error).split()) or "no details")[:160]
-            text = f"The connection to the model broke ({type(error).__name__}: {detail}). "
-            text += "Try again in a moment."
+            detail = f"{type(error).__name__}: {' '.join(str(error).split())[:160]}"
+            text = f"The connection to the model broke ({detail}). Try again in a moment."
         if chunks:
             s = "s" if chunks != 1 else ""
             text = f"The answer stopped after {chunks} chunk{s}; the text so far is kept. {text}"
         return scrub(text, self.secrets)
 
 
-RELAY = web.AppKey("quickstart_relay", _Relay)
+RELAY = web.AppKey("quickstart_relay", Relay)
 
 
 def create_app(
     client: Any,
     *,
-    model: str = DEFAULT_MODEL,
+    model: str = settings.DEFAULT_TEXT_MODEL,
     api: str = "generate",
-    max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
-    max_conversations: int = 1000,
     max_turns: int = DEFAULT_MAX_TURNS,
     allowed_hosts: Iterable[str] = (),
     allowed_origins: Iterable[str] = (),
-    body_timeout: float = BODY_TIMEOUT_S,
-    keepalive_interval: float = KEEPALIVE_INTERVAL_S,
+    body_timeout: float = 15.0,
+    keepalive_interval: float = 15.0,
 ) -> web.Application:
-    """Return the chat's aiohttp app for ``client`` (a ``genai.Client``; its ``aio`` side).
-
-    Serve it with ``handler_cancellation=True`` (as :class:`ChatServer` does), so a client
-    that leaves cancels its model call at once. ``api`` is what ``/chat/stream`` asks:
-    ``"generate"`` or ``"interactions"`` (resumable). ``max_conversations`` are kept (the
-    oldest idle one makes room). ``allowed_hosts`` (``name:port``, or ``name`` for any port)
-    and ``allowed_origins`` (``"https://chat.example.com"``) are accepted besides loopback.
-    Raises ValueError for a limit below 1, a timeout not positive or an unknown ``api``.
-    """
-    if min(max_message_chars, max_conversations) < 1 or max_turns < 1:
-        raise ValueError("max_message_chars, max_conversations and max_turns must be >= 1")
-    if min(body_timeout, keepalive_interval) <= 0 or api not in APIS:
-        raise ValueError(f"timeouts must be > 0 s; api must be one of {', '.join(APIS)}")
+    """The chat's aiohttp app for ``client`` (a ``genai.Client``). Serve it with
+    ``handler_cancellation=True`` (as :class:`ChatServer` does) so that a client that leaves
+    cancels its model call. ``allowed_hosts`` (``name:port``, or ``name`` for any port) and
+    ``allowed_origins`` (``"https://chat.example.com"``) are accepted besides loopback."""
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be >= 1, not {max_turns}")
+    if api not in ("generate", "interactions"):
+        raise ValueError(f"api must be one of generate, interactions, not {api!r}")
     key = getattr(getattr(client, "_api_client", None), "api_key", None)
     secrets = (key,) if isinstance(key, str) and key else ()
     hosts = frozenset(h.lower() for h in allowed_hosts)
-    door = middleware(hosts, frozenset(o.lower().rstrip("/") for o in allowed_origins), secrets)
+    door = front_door(hosts, frozenset(o.lower().rstrip("/") for o in allowed_origins), secrets)
     app = web.Application(middlewares=[door], client_max_size=MAX_BODY_BYTES)
-    options = dict(model=model, api=api, max_message_chars=max_message_chars)
-    options.update(max_conversations=max_conversations, max_turns=max_turns)
-    options.update(body_timeout=body_timeout, keepalive_interval=keepalive_interval)
-    app[RELAY] = relay = _Relay(client, options, secrets)
+    relay = Relay(client, model, api, max_turns, body_timeout, keepalive_interval, secrets)
+    app[RELAY] = relay
     app.router.add_get("/", _page)
     app.router.add_get("/static/{name}", _page)
     app.router.add_get("/chat/stream", _chat_stream)
-    Conversations(app, relay)
-    app.on_shutdown.append(_stop_streams)
-    app.on_cleanup.append(lambda app: _close_model_connections(app[RELAY].client))
+    _conversations.add_routes(app, relay)
+    app.on_shutdown.append(_stop_answers)
+    app.on_cleanup.append(lambda app: client.aio.aclose())  # this loop's connections
     return app
 
 
@@ -212,60 +162,42 @@ async def _page(request: web.Request) -> web.FileResponse:
 
 async def _chat_stream(request: web.Request) -> web.StreamResponse:
     relay = request.app[RELAY]
-    message = relay.check_message(request.query.get("message"))
+    message, turn = relay.check_message(request.query.get("message")), Turn()
     if relay.api == "interactions":
-        events = _interaction_events(relay, message, _resume_point(request, relay))
+        answer = _ask_interactions(relay, turn, message, _resume_point(request, relay))
     else:
-        events = _generate_events(relay, message)
-    sse = await relay.open_sse(request, upstream=True)
-    relay.stats.started += 1
-    outcome, chunks = "failed", 0
+        answer = _ask_generate(relay, turn, message)
+    task = start_answer(relay, turn, answer)
     try:
-        async with contextlib.aclosing(events):  # leaving it closes the model stream
-            async for data, fields in events:
-                await sse.send(data, **fields)
-                chunks += "event" not in fields
-        await sse.send("[DONE]", event="done")
-        outcome = "completed"
-    except asyncio.CancelledError:  # the client left, or the server is stopping
-        outcome = "cancelled"
-        if not relay.stopping:
-            raise
-        if sys.version_info >= (3, 11):
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        with contextlib.suppress(ConnectionError):
-            await sse.send(STOPPING_MESSAGE, event="error")
-    except ConnectionError:
-        outcome = "cancelled"
-    except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
-        with contextlib.suppress(ConnectionError):
-            await sse.send(relay.failure_text(exc, chunks), event="error")
+        return await send_turn(relay, request, turn)
     finally:
-        relay.close_sse(sse)
-        relay.count(outcome)
-    return sse
+        task.cancel()  # the client left (or the answer is over): close the model stream
 
 
-async def _generate_events(relay: _Relay, message: str) -> AsyncIterator[tuple[str, dict]]:
+async def _ask_generate(relay: Relay, turn: Turn, message: str) -> None:
+    """Publish each chunk's text into ``turn`` (one unnamed event each)."""
     models = relay.client.aio.models
     stream = await models.generate_content_stream(model=relay.model, contents=message)
     async with contextlib.aclosing(stream):
         async for chunk in stream:
-            yield relay.chunk_text(chunk), {}
+            turn.chunks += 1
+            turn.publish(chunk_text(chunk))
 
 
-def _resume_point(request: web.Request, relay: _Relay) -> tuple[str, str] | None:
+def _resume_point(request: web.Request, relay: Relay) -> tuple[str, str] | None:
     """``(interaction id, event id)`` from ``Last-Event-ID``, one this relay handed out."""
     interaction_id, _, event_id = request.headers.get("Last-Event-ID", "").partition("/")
     if interaction_id and (not event_id or interaction_id not in relay.interactions):
         reason = "The stream to resume is unknown (the server may have restarted); ask again."
-        raise BadChatInput(400, "unknown_last_event_id", reason)
+        raise ChatError(400, "unknown_last_event_id", reason)
     return (interaction_id, event_id) if interaction_id else None
 
 
-async def _interaction_events(
-    relay: _Relay, message: str, resume: tuple[str, str] | None
-) -> AsyncIterator[tuple[str, dict]]:
+async def _ask_interactions(
+    relay: Relay, turn: Turn, message: str, resume: tuple[str, str] | None
+) -> None:
+    """Publish the interaction's text into ``turn``, each event with an ``id:``; ``resume``
+    goes on after that event of a stored interaction instead of asking again."""
     interactions = relay.client.aio.interactions
     if resume is None:
         upstream = await interactions.create(model=relay.model, input=message, stream=True)
@@ -280,13 +212,11 @@ async def _interaction_events(
                 relay.interactions[interaction_id] = None
                 if len(relay.interactions) > MAX_RESUMABLE:
                     del relay.interactions[next(iter(relay.interactions))]
-                fields = {"event": "started", "retry": RECONNECT_MS}
-                yield (
-                    interaction_id,
-                    {"id": f"{interaction_id}/{event.event_id}", **fields},
-                )
+                sse_id = f"{interaction_id}/{event.event_id}"
+                turn.publish(interaction_id, id=sse_id, event="started", retry=RECONNECT_MS)
             elif event.event_type == "step.delta" and event.delta.type == "text":
-                yield event.delta.text, {"id": f"{interaction_id}/{event.event_id}"}
+                turn.chunks += 1
+                turn.publish(event.delta.text, id=f"{interaction_id}/{event.event_id}")
             elif event.event_type == "error":
                 detail = event.error.message if event.error else None
                 raise RuntimeError(detail or "The Interactions API reported an error.")
@@ -294,25 +224,13 @@ async def _interaction_events(
         await upstream.close()
 
 
-async def _stop_streams(app: web.Application) -> None:
-    """On shutdown: end every answer and every open stream with a final ``error`` event."""
+async def _stop_answers(app: web.Application) -> None:
+    """On shutdown: end every answer, its readers getting STOPPING_MESSAGE as last event."""
     relay = app[RELAY]
     relay.stopping = True
-    for task in relay.tasks:
-        task.cancel()  # a conversation's answer publishes STOPPING_MESSAGE to its readers
-    await asyncio.gather(*relay.tasks, return_exceptions=True)
-    for task, upstream in relay.streams.items():
-        if upstream:
-            task.cancel()  # closes the model stream, then sends STOPPING_MESSAGE
-    if relay.streams:
-        await asyncio.wait(list(relay.streams), timeout=1.0)
-
-
-async def _close_model_connections(client: Any) -> None:
-    """Close the SDK's connection pool of this loop (it opens a new one when needed)."""
-    session = getattr(getattr(client, "_api_client", None), "_aiohttp_session", None)
-    if session is not None and not session.closed:
-        await session.close()
+    for task in relay.answers:
+        task.cancel()
+    await asyncio.gather(*relay.answers, return_exceptions=True)
 
 
 def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer:
@@ -323,44 +241,25 @@ def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer
 
 
 class ChatServer(BackgroundServer):
-    """The web chat, served from a daemon thread on ``host`` (127.0.0.1: this machine only)
-    and ``port`` (0 picks a free one) once started (``start()`` or ``with``); ``stop()``
-    ends every open stream with an ``error`` event. ``header_timeout``: seconds a
-    connection has to send a request head; ``options`` go to :func:`create_app`."""
+    """The web chat on 127.0.0.1 (this machine only) and ``port`` (0 picks a free one), from a
+    daemon thread once started (``start()`` or ``with``); ``stop()`` ends every open stream
+    with an ``error`` event. A connection has ``header_timeout`` seconds to send a request
+    head. ``options`` go to :func:`create_app` (ValueError at once for a bad one)."""
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        header_timeout: float = HEADER_TIMEOUT_S,
-        **options: Any,
-    ) -> None:
-        if header_timeout <= 0:
-            raise ValueError(f"header_timeout must be > 0 seconds, not {header_timeout}")
-        create_app(client, **options)  # a bad option is a ValueError now, not at start()
+    def __init__(self, client: Any, *, port: int = 0, header_timeout: float = 15.0, **options: Any):
+        create_app(client, **options)
         super().__init__(
             lambda: create_app(client, **options),
-            host=host,
             port=port,
             name="The chat server",
-            runner_class=ErrorAnsweringRunner,
             error_answer=http_error,
             access_log=None,
-            max_line_size=MAX_REQUEST_LINE_BYTES,
+            max_line_size=64 * 1024,  # room for a whole message, percent-encoded
             keepalive_timeout=header_timeout,  # a silent connection is closed then
+            lingering_time=0,  # after an error such as 408, do not wait for the body
         )
 
     @property
     def stats(self) -> StreamStats:
-        """Counts of the model streams run so far."""
-        return self.app[RELAY].stats
-
-    def running_tasks(self) -> int:
-        """How many asyncio tasks run on the server's loop now (besides this count)."""
-        return self.call(_count_tasks())
-
-
-async def _count_tasks() -> int:
-    return len(asyncio.all_tasks()) - 1
+        """Counts of the model streams run so far (while it runs)."""
+        return self.runner.app[RELAY].stats  # type: ignore[union-attr]

@@ -3,6 +3,7 @@ and the emulator replaying the cassettes under assets/cassettes/web/."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -109,6 +110,15 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def running_tasks(server: ChatServer) -> int:
+    """How many asyncio tasks run on the server's loop now (besides the one counting)."""
+
+    async def count() -> int:
+        return len(asyncio.all_tasks()) - 1
+
+    return server.call(count())
 
 
 def upstream_connections(emulator: Emulator) -> set[tuple]:
@@ -236,7 +246,7 @@ def test_broken_stream_keeps_chunks_and_ends_with_error(server: ChatServer) -> N
 def test_client_disconnect_cancels_the_model_stream(
     slow_server: ChatServer, slow_emulator: Emulator
 ) -> None:
-    idle_tasks = slow_server.running_tasks()
+    idle_tasks = running_tasks(slow_server)
     idle_connections = upstream_connections(slow_emulator)
     with httpx.stream(
         "GET", slow_server.url + "chat/stream", params={"message": SLOW}, timeout=30
@@ -246,14 +256,14 @@ def test_client_disconnect_cancels_the_model_stream(
         assert first.data == cassette_chunks("web_sse_slow")[0]
         # The model stream is open: a handler task and a connection to the emulator.
         assert slow_server.stats.active == 1
-        assert slow_server.running_tasks() > idle_tasks
+        assert running_tasks(slow_server) > idle_tasks
         streaming = upstream_connections(slow_emulator) - idle_connections
         assert streaming
     # The client left 60 s before the second chunk: everything stops now.
     assert wait_until(lambda: slow_server.stats.cancelled == 1, timeout=5)
     assert slow_server.stats.active == 0
     assert wait_until(lambda: not streaming & upstream_connections(slow_emulator), timeout=5)
-    assert wait_until(lambda: slow_server.running_tasks() == idle_tasks, timeout=5)
+    assert wait_until(lambda: running_tasks(slow_server) == idle_tasks, timeout=5)
 
 
 def test_concurrent_clients_are_independent(slow_server: ChatServer) -> None:

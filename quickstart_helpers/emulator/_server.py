@@ -125,7 +125,6 @@ class Emulator:
             name="The Gemini API emulator",
             ssl_context=self.certificate.server_context(),
             access_log=None,
-            runner_class=_background.ErrorAnsweringRunner,
             error_answer=_middleware.unparsable,
             keepalive_timeout=self.header_timeout,
             shutdown_timeout=0.2,  # twice at most: a stream in flight, then its handler
