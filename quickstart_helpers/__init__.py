@@ -26,7 +26,7 @@ _EXPORTS = {
     "ResumableLiveSession": "retry",
     "output_dir": "paths",
     "wave_file": "wav",
-    "serve_in_background": "web",
+    "ChatServer": "web",
     "audio": "audio",  # the module: audio.file_chunks, audio.microphone_chunks, audio.Player
 }
 __all__ = sorted([*_EXPORTS, "load_ipython_extension"])

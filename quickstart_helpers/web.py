@@ -233,13 +233,6 @@ async def _stop_answers(app: web.Application) -> None:
     await asyncio.gather(*relay.answers, return_exceptions=True)
 
 
-def serve_in_background(app: web.Application, port: int = 0) -> BackgroundServer:
-    """Serve an aiohttp ``app`` on 127.0.0.1 (``port`` 0 picks a free one) from a daemon
-    thread with its own event loop, so the notebook or script that started it can call it.
-    Returns the running server: ``.url`` is its address, ``.stop()`` stops it."""
-    return BackgroundServer(lambda: app, port=port, access_log=None).start()
-
-
 class ChatServer(BackgroundServer):
     """The web chat on 127.0.0.1 (this machine only) and ``port`` (0 picks a free one), from a
     daemon thread once started (``start()`` or ``with``); ``stop()`` ends every open stream
