@@ -27,6 +27,7 @@ from aiohttp import web
 from ..sse import format_event
 from . import _protocol
 from ._cassette import InteractionsCassette
+from ._faults import abort
 from ._matching import no_recording
 from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error, off_loop
 
@@ -208,8 +209,8 @@ async def _replay(
                 break
             event = stored.cassette.events[index].event
             if event is None:
-                if create and request.transport is not None:
-                    request.transport.abort()  # the connection drops, as a network failure
+                if create:
+                    abort(request)  # the connection drops, as a network failure
                     return response
                 continue
             data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)

@@ -4,6 +4,7 @@ from cassette messages, client messages parsed with the SDK's types, setups comp
 from __future__ import annotations
 
 import base64
+import io
 import json
 import wave
 from pathlib import Path
@@ -55,6 +56,15 @@ def load_audio(path: Path) -> tuple[int, bytes]:
             has = f"{width * 8}-bit samples and {channels} channels"
             raise ValueError(f"{path} must be 16-bit mono PCM (it has {has}).")
         return wav.getframerate(), wav.readframes(wav.getnframes())
+
+
+def wav_bytes(pcm: bytes | bytearray, rate: int) -> bytes:
+    """``pcm`` as the 16-bit mono WAV file :func:`load_audio` reads."""
+    with io.BytesIO() as file:
+        with wave.open(file, "wb") as wav:
+            wav.setparams((1, 2, rate, 0, "NONE", "not compressed"))
+            wav.writeframes(pcm)
+        return file.getvalue()
 
 
 def audio_slice(

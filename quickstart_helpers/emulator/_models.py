@@ -114,11 +114,10 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict, int] | None:
     """Return ``(status, JSON, milliseconds to wait)`` a recording gives for a
     ``countTokens`` body, or None."""
-    recorded = emulator.store.find_count(model, body)
-    if recorded is not None:
+    wanted = count_key(model, count_request(body))
+    if (recorded := emulator.store.find_key(f"count_tokens {wanted}")) is not None:
         error = recorded.error
         return (error.status, error.body, error.delay_ms) if error else (200, recorded.response, 0)
-    wanted = count_key(model, count_request(body))
     usages = [
         (chunk.response or {}).get("usageMetadata", {})
         for c in emulator.store.cassettes

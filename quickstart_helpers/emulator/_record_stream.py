@@ -15,10 +15,8 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import io
 import json
 import time
-import wave
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +27,7 @@ from .._scrub import slug
 from ..errors import LiveSessionClosed
 from ._cassette import LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._faults import abort
-from ._live_wire import close_reason, parse_client_message
+from ._live_wire import close_reason, parse_client_message, wav_bytes
 from ._matching import normalize_contents
 from ._profiles import profile_for
 from ._protocol import ReceivedRequest, bare_model, parse_json
@@ -53,14 +51,6 @@ def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
 def ms(since: float) -> int:
     """Milliseconds since ``since`` (a ``time.monotonic()``)."""
     return round((time.monotonic() - since) * 1000)
-
-
-def _wav(pcm: bytes | bytearray, rate: int) -> bytes:
-    with io.BytesIO() as wav:
-        with wave.open(wav, "wb") as out:  # 16-bit mono PCM
-            out.setparams((1, 2, rate, 0, "NONE", "not compressed"))
-            out.writeframes(pcm)
-        return wav.getvalue()
 
 
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
@@ -124,7 +114,7 @@ class LiveProxy:
         for turn in (t for t in self.turns if t.audio is not None):
             turn.audio.file = f"audio/{name}_input.wav"  # type: ignore[union-attr]
         files = {name: (self.pcm, self.rate), f"{name}_input": (self.heard, self.heard_rate)}
-        audio = {f"audio/{file}.wav": _wav(*pcm) for file, pcm in files.items() if pcm[0]}
+        audio = {f"audio/{file}.wav": wav_bytes(*pcm) for file, pcm in files.items() if pcm[0]}
         built = LiveCassette.model_construct(
             name=name, model=self.model, setup=self.setup, turns=self.turns
         )

@@ -27,7 +27,6 @@ from ._live_wire import LIVE_ROUTE, audio_slice
 from ._matching import (
     SELECTS,
     cassette_key,
-    count_key,
     count_request,
     key_of,
     nearest,
@@ -124,10 +123,6 @@ class CassetteStore:
     def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
         """Return the ``generate`` cassette for this request, or None."""
         return self._by_key.get("generate " + request_key(model, body))
-
-    def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
-        """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
-        return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
 
     def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
         """Return the interactions cassette of a create request continuing ``previous``, or None."""
