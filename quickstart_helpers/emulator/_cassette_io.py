@@ -57,7 +57,6 @@ def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str
 
 
 def _sdk_problems(cassette: AnyCassette) -> list[str]:
-    """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
     problems = []
     for model, data, where in _recorded(cassette):
         usage = data.get("usageMetadata") if isinstance(data, dict) else None

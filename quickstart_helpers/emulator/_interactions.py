@@ -83,7 +83,6 @@ _STORE = web.AppKey("quickstart_interactions", dict)
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register the Interactions API routes on the emulator's aiohttp app."""
     app[_STORE] = {}
     app.router.add_post("/{version}/interactions", partial(_create, emulator))
     app.router.add_get("/{version}/interactions/{id}", partial(_get, emulator))

@@ -24,7 +24,6 @@ def _event_adapter() -> TypeAdapter[Any]:
     return TypeAdapter(InteractionSSEEvent)
 
 
-@cache
 def _captured() -> dict[tuple[str, str], type[BaseModel]]:
     """(SDK model, field) of real-capture fields the model lacks -> the model of its value."""
     from google.genai.interactions import StepDeltaMetadata, Usage

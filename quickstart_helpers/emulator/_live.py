@@ -216,9 +216,8 @@ class _LiveSession:
         # realtimeInputConfig: in the API's setup, not in the SDK's LiveClientSetup type.
         setup = dict(first["setup"]) if isinstance(first.get("setup"), dict) else None
         realtime = setup and (setup.pop("realtimeInputConfig", None) or {})
-        detection = parse_client_message(
-            realtime, "RealtimeInputConfig"
-        ).automatic_activity_detection
+        config = parse_client_message(realtime, "RealtimeInputConfig")
+        detection = config.automatic_activity_detection
         self.manual = bool(detection and detection.disabled)  # activityStart/End mark turns
         message = parse_client_message({**first, "setup": setup})
         if message.setup is None or set(first) != {"setup"}:
@@ -249,9 +248,7 @@ class _LiveSession:
         for cassette in self.cassettes:
             for i, turn in enumerate(cassette.turns):
                 rate, pcm = audio_slice(cassette, turn.audio) if turn.audio else (0, b"")
-                self.keys[cassette.name, i] = (
-                    _key(pcm, str(rate)) if turn.audio else _key(turn.input)
-                )
+                self.keys[cassette.name, i] = _key(pcm if turn.audio else turn.input, str(rate))
                 self.sizes += [len(pcm)] if turn.audio else []
         if not self.cassettes:
             use = _modalities(recorded[0][1])

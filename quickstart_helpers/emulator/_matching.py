@@ -124,7 +124,6 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
-    """Return the key of a ``generateContent`` request."""
     return _key(request_fields(model, body))
 
 
@@ -211,7 +210,6 @@ def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
 
 
 def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """Return the names of the fields in which two field dicts differ."""
     return [name for name in {**recorded, **wanted} if recorded.get(name) != wanted.get(name)]
 
 

@@ -96,11 +96,9 @@ class Emulator:
 
     @property
     def running(self) -> bool:
-        """Whether the server thread is serving."""
         return self._server is not None
 
     def build_app(self) -> web.Application:
-        """Return the aiohttp application with the emulator's routes."""
         app = web.Application(client_max_size=self.max_body_bytes)
         _middleware.install(app, body_timeout=self.body_timeout)
         _http.add_routes(app, self)

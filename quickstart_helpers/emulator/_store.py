@@ -121,7 +121,6 @@ class CassetteStore:
         return self._by_key.get(key)
 
     def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the ``generate`` cassette for this request, or None."""
         return self._by_key.get("generate " + request_key(model, body))
 
     def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
