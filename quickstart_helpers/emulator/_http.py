@@ -1,16 +1,10 @@
-"""The REST routes ``generateContent``, ``streamGenerateContent``, ``countTokens`` and, at the
-end, Gemini's OpenAI compatibility endpoint ``/{version}/openai/`` (rules ``openai.*``,
-:mod:`._profiles`): ``POST chat/completions`` from ``openai`` cassettes (``stream``: compact
-``data:`` events, then ``data: [DONE]``; else the chunks merged into a ``chat.completion``),
-``GET models[/{id}]`` from the catalog, the key as ``Authorization: Bearer``, errors in a list.
-
-``?alt=sse``: an SSE event per recorded chunk as the API frames it (``tests/wire/generate/``):
-``data: <JSON>``, CRLF CRLF, Google's spacing (``": "`` after a key, a bare ``,``), the recorded
-key order; else a streamed, indented JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``).
-``:generateContent`` merges the chunks. Bodies are checked with the SDK's types
-(:mod:`._validation`) and the model's rules (:func:`check_request`); an error before the first
-chunk is the API's error JSON (``text/event-stream`` on SSE, as the API labels it); no match: a
-404 naming the closest. Faults: :mod:`._faults`."""
+"""The REST routes ``generateContent``, ``streamGenerateContent``, ``countTokens`` and Gemini's
+OpenAI compatibility endpoint ``/{version}/openai/`` (rules ``openai.*``, :mod:`._profiles`):
+docs/offline.md, "What the emulator serves", says what each answers and refuses, and
+docs/emulator-rules.md how ``?alt=sse`` events are framed (``tests/wire/generate/``). Without
+``alt=sse`` a stream is an indented JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``).
+Bodies are checked with the SDK's types (:mod:`._validation`) and the model's rules
+(:func:`check_request`); no match: a 404 naming the closest. Faults: :mod:`._faults`."""
 
 from __future__ import annotations
 

@@ -1,18 +1,11 @@
 """The Interactions API routes (any version segment, as the SDK's paths in
-``google/genai/_gaos/interactions.py``), replayed from ``interactions`` cassettes.
-
-``POST /{version}/interactions`` creates; with ``"stream": true`` the answer is
-``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF line
-ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then ``event:
-done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``: the
-interaction, with ``stream=true`` its events again (after ``last_event_id`` if given); ``POST
-.../{id}/cancel`` cancels one in progress (else 400 ``FAILED_PRECONDITION``); ``DELETE`` forgets
-it (``{}``). With ``store`` true (the default) interactions are kept by id while the emulator
-runs, so ``previous_interaction_id`` chains a conversation; a create request is matched by
-:func:`~._matching.key_of`, the previous interaction counting as its cassette's name. Events
+``google/genai/_gaos/interactions.py``), replayed from ``interactions`` cassettes: create (framed
+as rules ``interactions.*`` say), get, cancel and delete, as docs/offline.md, "What the emulator
+serves", lists them. With ``store`` true (the default) interactions are kept by id while the
+emulator runs, so ``previous_interaction_id`` chains a conversation; a create request is matched
+by :func:`~._matching.key_of`, the previous interaction counting as its cassette's name. Events
 are generated from creation, each after its ``delay_ms`` (realtime pacing), whether or not a
-client listens; ``"break": true`` drops the create request's connection there. No match: the
-API's 404 naming how it differs from the nearest recording."""
+client listens; ``"break": true`` drops the create request's connection there."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
-"""The emulator's Live API: a TLS WebSocket session that replays ``live`` cassettes.
-
-``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). ``setup`` first:
-key, model (with a ``live`` cassette), response modalities checked, then ``setupComplete``.
-Each client turn (``realtimeInput.text``; spoken ``realtimeInput.audio``, matched by its PCM and
-ended at the recorded end of speech, ``audioStreamEnd`` or ``activityEnd``; ``clientContent``
-where the model takes it) replays its cassette turn, each message after its ``delay_ms``;
-transcriptions only if the setup asked. The model's
-rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid
-argument, 1008 not found or not allowed; the full explanation logged at INFO). With
-``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle resumes
-at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
-"""
+"""The emulator's Live API (docs/offline.md, "The Live API"): a TLS WebSocket session replaying
+``live`` cassettes on ``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens).
+A spoken turn (``realtimeInput.audio``) is matched by its PCM, however it was chunked, and ends
+at the recorded end of speech, ``audioStreamEnd`` or ``activityEnd``. The model's rules
+(:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid argument, 1008
+not found or not allowed; the full explanation logged at INFO). Faults: :mod:`._faults`; the
+wire: :mod:`._live_wire`."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
-"""The emulator's ``models.list``, ``models.get`` and ``countTokens`` (record mode forwards
-what these do not answer upstream, :mod:`._record`).
-
-- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API, as
-  Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's), else the
-  name and the methods its cassettes serve; unknown: 404.
-- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system instruction,
-  tools), else the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else
-  404. No count is ever estimated."""
+"""The emulator's ``models.list``, ``models.get`` and ``countTokens`` (docs/offline.md, "What the
+emulator serves"; record mode forwards what these do not answer, :mod:`._record`). The catalog:
+Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's), else the name
+and the methods its cassettes serve. A token count is only ever recorded, never estimated."""
 
 from __future__ import annotations
 
