@@ -65,9 +65,8 @@ class TokenStore:
         setup = body.get("bidiGenerateContentSetup") or {}
         if not isinstance(setup, dict):
             raise ValueError("Invalid value at 'bidi_generate_content_setup', expected an object")
-        token = EphemeralToken(
-            TOKEN_PREFIX + secrets.token_urlsafe(24), uses, expire, new_session, setup
-        )
+        name = TOKEN_PREFIX + secrets.token_urlsafe(24)
+        token = EphemeralToken(name, uses, expire, new_session, setup)
         with self._lock:
             self._tokens[token.name] = token
         return token

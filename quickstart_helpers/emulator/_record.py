@@ -1,14 +1,9 @@
-"""Record mode: the emulator as a recording proxy in front of the live API.
-
-What no cassette answers goes, with the client's key, to an upstream (the live API, or a second
-emulator in tests), passes on as it comes, and is recorded, each item with its delay, in the
-cassette models replay reads: REST answers here (``generateContent`` and its streams, as SSE or
-a JSON array, with an error event or a dropped connection; ``countTokens``; model look-ups; chat
-completions; error answers), Live API sessions in :mod:`._record_stream`. A cassette is written
-when its exchange ends, never when the client left midway, never with a key or token in it
-(:mod:`._secrets`). Modes (:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records
-only into a folder that held no cassette at the start; ``all`` re-records what cassettes answer
-too; a mode that records records every Live API session (its turns unknown at the start)."""
+"""Record mode (docs/recording.md says what it records and its modes): the emulator as a
+recording proxy in front of the live API. What no cassette answers goes, with the client's key,
+to an upstream (the live API, or a second emulator in tests), passes on as it comes, and is
+recorded, each item with its delay, in the cassette models replay reads: REST answers here,
+Live API sessions in :mod:`._record_stream`. A cassette is written when its exchange ends,
+never when the client left midway, never with a key or token in it (:mod:`._secrets`)."""
 
 from __future__ import annotations
 
