@@ -40,6 +40,7 @@ from ._live_wire import (
 from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
 from ._protocol import ReceivedRequest, bare_model, hinted, off_loop, parse_json, short
+from ._record_stream import LiveProxy
 
 if TYPE_CHECKING:
     from google.genai import types
@@ -58,9 +59,10 @@ _MANUAL = "activityStart/End need realtimeInputConfig.automaticActivityDetection
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     async def live(request: web.Request) -> web.StreamResponse:
-        constrained = request.path.endswith("Constrained")
-        if emulator.recorder is not None and not constrained:  # record mode (see _record.py)
-            return await emulator.recorder.live(emulator, request)
+        # Record mode records every session (its turns are unknown when it starts).
+        constrained, recorder = request.path.endswith("Constrained"), emulator.recorder
+        if recorder is not None and recorder.records and not constrained:
+            return await LiveProxy(recorder, emulator, request).run()
         return await _LiveSession(emulator, request, constrained=constrained).run()
 
     app.router.add_get(LIVE_ROUTE, live)

@@ -37,11 +37,10 @@ from ._cassette import (
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
-from ._live import _LiveSession
 from ._matching import cassette_key, count_request, key_of, last_message, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model, parse_json
-from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, ms
+from ._record_stream import UPSTREAM_ERRORS, cassette_name, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._server import Emulator
 from ._store import CassetteStore
@@ -271,13 +270,6 @@ class Recorder:
         cassette = ModelsCassette.model_construct(name=title)
         received = ReceivedRequest(method, name, request.match_info["version"], query)
         return await self._relay(emulator, request, received, cassette)
-
-    async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-        """Serve a Live API WebSocket: a session's turns are unknown when it starts, so a mode
-        that records forwards (and records) every session; the others replay it."""
-        if not self.records:
-            return await _LiveSession(emulator, request).run()
-        return await LiveProxy(self, emulator, request).run()
 
 
 def recording_emulator(
