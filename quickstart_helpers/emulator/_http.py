@@ -172,9 +172,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if (cassette := found) is None:  # the API's 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body)
         message = await off_loop(len(raw), no_recording, "generate", model, body, closest)
-        if emulator.recorder is not None:
-            message += " " + emulator.recorder.refusal()
-        return api_error(404, "NOT_FOUND", message)
+        return api_error(404, "NOT_FOUND", message + emulator.refusal())
     received.cassette = cassette.name
     if (failed := _faults.http_error(emulator, cassette)) is not None:
         return failed
@@ -280,8 +278,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if cassette is None:  # 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body, None, "openai")
         message = no_recording("openai", model, body, closest)
-        refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
-        return openai_error(404, "NOT_FOUND", message + refusal)
+        return openai_error(404, "NOT_FOUND", message + emulator.refusal())
     received.cassette = cassette.name
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)

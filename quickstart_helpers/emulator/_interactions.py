@@ -84,10 +84,6 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
-def _realtime(emulator: Emulator) -> bool:
-    return emulator.pacing == "realtime"
-
-
 def _not_found(interaction_id: str) -> web.Response:
     kept = "the interactions created (with store on) since it started; create it again first."
     message = f"Interaction {interaction_id!r} was not found. The offline emulator keeps {kept}"
@@ -128,7 +124,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if body.get("stream") is True:
         return await _replay(emulator, request, stored, 0, create=True)
     await emulator.sleep(sum(e.delay_ms for e in cassette.events))
-    return web.json_response(stored.resource(_now(), _realtime(emulator)))
+    return web.json_response(stored.resource(_now(), emulator.pacing == "realtime"))
 
 
 def _stored(request: web.Request) -> StoredInteraction | web.Response:
@@ -152,7 +148,7 @@ async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         if last_event_id:
             message = "last_event_id can only be used with stream=true."
             return api_error(400, "INVALID_ARGUMENT", message)
-        return web.json_response(stored.resource(_now(), _realtime(emulator)))
+        return web.json_response(stored.resource(_now(), emulator.pacing == "realtime"))
     ids = [e.event.get("event_id") if e.event else None for e in stored.cassette.events]
     if last_event_id and last_event_id not in ids:
         where = f"interaction {stored.cassette.interaction_id!r}"
@@ -166,7 +162,7 @@ async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamRespons
     stored = _stored(request)
     if isinstance(stored, web.Response):
         return stored
-    now, realtime = _now(), _realtime(emulator)
+    now, realtime = _now(), emulator.pacing == "realtime"
     status = stored.status(now, realtime)
     if status != "in_progress":
         why = "only an interaction still in progress can be cancelled."

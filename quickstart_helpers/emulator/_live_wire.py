@@ -38,9 +38,8 @@ def close_reason(text: str) -> bytes:
     data = " ".join(text.split()).encode("utf-8")
     if len(data) <= MAX_REASON_BYTES:
         return data
-    return (
-        data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + "…".encode()
-    )  # 3 bytes
+    cut = data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore")  # room for "…" (3 bytes)
+    return (cut + "…").encode("utf-8")
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:

@@ -97,11 +97,10 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
     models = {bare_model(m["name"]): m for m in catalog(emulator)}
     if name in models:
         return web.json_response(models[name])
-    refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     why = (
         f"models/{name} is not found for API version {version}. Offline, the emulator knows "
         f"the models its cassettes use: {', '.join(models) or 'none'}. Record this look-up "
-        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{refusal}"
+        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{emulator.refusal()}"
     )
     return api_error(404, "NOT_FOUND", why)
 
@@ -137,12 +136,11 @@ def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Respons
         status, answer, delay_ms = found
         return web.json_response(answer, status=status), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))
-    refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     why = (
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
         f"{short(prompt)!r} holds a token count, so the offline emulator cannot count its "
         "tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
         f"record one with {RECORD_COMMAND} (see docs/recording.md), "
-        f"or set GEMINI_API_KEY to use the live API.{refusal}"
+        f"or set GEMINI_API_KEY to use the live API.{emulator.refusal()}"
     )
     return api_error(404, "NOT_FOUND", why), 0

@@ -181,7 +181,7 @@ class Recorder:
         old = emulator.store.find_key(key) if (key := cassette_key(cassette)) else None
         if old and old.path and old.path != path and old.path.resolve().is_relative_to(root):
             old.path.unlink(missing_ok=True)  # re-recorded under another name
-        emulator.store.put(cassette)
+        emulator.store.add(cassette, put=True)
         self.written.append(path)
         logged.cassette = cassette.name
         logger.info("Record mode wrote %s", path)

@@ -106,9 +106,8 @@ class LiveProxy:
             return
         inputs = [t.input for t in self.turns]
         spoken = [hashlib.sha256(self.heard).hexdigest()] if self.heard else []
-        name = cassette_name(
-            "live", self.model, inputs[0] or "spoken", [self.setup, inputs, *spoken]
-        )
+        identity = [self.setup, inputs, *spoken]  # the same session keeps its name
+        name = cassette_name("live", self.model, inputs[0] or "spoken", identity)
         for message in (m for t in self.turns for m in t.messages if m.audio is not None):
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
         for turn in (t for t in self.turns if t.audio is not None):

@@ -88,7 +88,7 @@ class CassetteStore:
     def add(self, cassette: AnyCassette, *, folder: int | None = None, put: bool = False) -> None:
         """Add a cassette from folder number ``folder`` (overriding earlier folders) or
         memory (None). Raises :class:`CassetteError` if its name or request is taken,
-        unless ``put`` (:meth:`put`)."""
+        unless ``put`` (record mode: it replaces that cassette)."""
         key = cassette_key(cassette)
         same_request = self._by_key.get(key) if key else None
         for other in [c for c in self.cassettes if c.name == cassette.name or c is same_request]:
@@ -109,10 +109,6 @@ class CassetteStore:
             self._by_key[key] = cassette
         self._origin[cassette.name] = key, folder
         self.cassettes.append(cassette)
-
-    def put(self, cassette: AnyCassette) -> None:
-        """Add a cassette, replacing one with the same name or request (record mode)."""
-        self.add(cassette, put=True)
 
     def find_key(self, key: str) -> AnyCassette | None:
         """Return the cassette under a :func:`~._matching.cassette_key`, or None."""
