@@ -1,9 +1,8 @@
-"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol
-(HTTPS + SSE, the Live API's WebSocket, Interactions), so the real SDKs stream with no key
-and no network; docs/offline.md, "What the emulator serves", lists every route. Run it with
-:class:`Emulator` or :func:`get_emulator`, read and write recordings with
-:class:`CassetteStore` and the cassette models, record with :func:`recording_emulator`.
-"""
+"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol (HTTPS +
+SSE, the Live API's WebSocket, Interactions), so the real SDKs stream with no key and no network;
+docs/offline.md, "What the emulator serves", lists every route. Run it with :class:`Emulator` or
+:func:`get_emulator`, read and write recordings with :class:`CassetteStore` and the cassette models,
+record with :func:`recording_emulator`."""
 
 from ._cassette import (
     FORMAT,

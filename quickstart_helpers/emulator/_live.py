@@ -1,10 +1,9 @@
 """The emulator's Live API (docs/offline.md, "The Live API"): a TLS WebSocket session replaying
-``live`` cassettes on ``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens).
-A spoken turn (``realtimeInput.audio``) is matched by its PCM, however it was chunked, and ends
-at the recorded end of speech, ``audioStreamEnd`` or ``activityEnd``. The model's rules
-(:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid argument, 1008
-not found or not allowed; the full explanation logged at INFO). Faults: :mod:`._faults`; the
-wire: :mod:`._live_wire`."""
+``live`` cassettes on ``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). A
+spoken turn (``realtimeInput.audio``) is matched by its PCM, however it was chunked, and ends at the
+recorded end of speech, ``audioStreamEnd`` or ``activityEnd``. The model's rules (:mod:`._profiles`)
+hold. Errors close the socket as the API does (1007 invalid argument, 1008 not found or not allowed;
+the full explanation logged at INFO). Faults: :mod:`._faults`; the wire: :mod:`._live_wire`."""
 
 from __future__ import annotations
 

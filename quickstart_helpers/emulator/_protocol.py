@@ -171,10 +171,9 @@ def parse_json(raw: bytes | str) -> tuple[Any, str | None]:
 class ReceivedRequest:
     """A request the emulator received (never its API key): ``method`` (``generateContent``,
     ``BidiGenerateContent``, ...), ``model`` (without ``models/``), ``api_version`` (e.g.
-    ``v1beta``), the JSON ``body`` (Live API: the list of client messages), the ``cassette``
-    that answered (or None), ``size`` (bytes received), and whether it was ``truncated`` (the
-    body, or part, replaced by a ``"<not kept ...>"`` marker, over the log's per-body limit).
-    """
+    ``v1beta``), the JSON ``body`` (Live API: the list of client messages), the ``cassette`` that
+    answered (or None), ``size`` (bytes received), and whether it was ``truncated`` (the body, or
+    part, replaced by a ``"<not kept ...>"`` marker, over the log's per-body limit)."""
 
     method: str
     model: str

@@ -1,13 +1,11 @@
-"""Record mode's Live API sessions: a WebSocket proxy that passes every message on as it
-comes and records the setup, each client turn's text (``realtimeInput.text``, or
-``clientContent`` up to ``turnComplete``; not where it only seeds the initial history, rule
+"""Record mode's Live API sessions: a WebSocket proxy that passes every message on as it comes and
+records the setup, each client turn's text (``realtimeInput.text``, or ``clientContent`` up to
+``turnComplete``; not where it only seeds the initial history, rule
 ``live.client_content_only_as_history``) or spoken audio (``realtimeInput.audio``, to
-``audio/<cassette>_input.wav``, a turn from its first chunk to the reply's end) and each
-server message with its delay. Reply audio goes to ``audio/<cassette>.wav``
-(:class:`~._cassette.LiveAudio` slices); an upstream close
-mid-turn (not 1000) is a final ``close`` message. A session is written when it ends with
-every turn answered to its end.
-"""
+``audio/<cassette>_input.wav``, a turn from its first chunk to the reply's end) and each server
+message with its delay. Reply audio goes to ``audio/<cassette>.wav`` (:class:`~._cassette.LiveAudio`
+slices); an upstream close mid-turn (not 1000) is a final ``close`` message. A session is written
+when it ends with every turn answered to its end."""
 
 from __future__ import annotations
 
