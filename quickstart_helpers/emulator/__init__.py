@@ -6,16 +6,14 @@ record with :func:`recording_emulator`."""
 
 from ._cassette import (
     FORMAT,
-    Cassette,
     Chunk,
     CountTokensCassette,
-    Fault,
     GenerateCassette,
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
 )
-from ._cassette_io import cassette_json, dump_cassette, load_cassette, parse_cassette
+from ._cassette_io import dump_cassette, load_cassette, parse_cassette
 from ._protocol import RequestLog
 from ._record import Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator
@@ -25,12 +23,10 @@ from ._verify import verify_cassettes
 
 __all__ = [
     "FORMAT",
-    "Cassette",
     "CassetteStore",
     "Chunk",
     "CountTokensCassette",
     "Emulator",
-    "Fault",
     "GenerateCassette",
     "InteractionsCassette",
     "LiveCassette",
@@ -38,7 +34,6 @@ __all__ = [
     "Recorder",
     "RequestLog",
     "cassette_dirs",
-    "cassette_json",
     "cassette_listing",
     "dump_cassette",
     "get_emulator",
