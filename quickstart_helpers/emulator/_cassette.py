@@ -303,7 +303,9 @@ class GenerateCassette(_CassetteBase):
     @model_validator(mode="after")
     def _fits(self) -> GenerateCassette:
         if (self.error is None) == (not self.chunks):
-            raise ValueError(f'a {self.kind} cassette has "chunks" or an "error", not both')
+            raise ValueError(
+                f'a {self.kind} cassette has "chunks" or an "error", not both (at least one chunk)'
+            )
         check_faults(self)
         return self
 
@@ -323,8 +325,10 @@ class LiveCassette(_CassetteBase):
         for t, turn in enumerate(self.turns):
             for m, message in enumerate(turn.messages):
                 if message.close is not None and (t, m) != last:
-                    where = f"turns[{t}].messages[{m}]"
-                    raise ValueError(f'{where}: only the last turn\'s last message may "close"')
+                    raise ValueError(
+                        f'turns[{t}].messages[{m}]: a "close" can only be the last message '
+                        "of the last turn"
+                    )
         return self
 
 
