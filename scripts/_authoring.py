@@ -245,8 +245,8 @@ def generate_cassette(
 
 
 def _dumps(value: Any, indent: int, one_line: Collection[str], level: int = 0) -> str:
-    """``json.dumps(value, indent=indent)``, but each item of a list under a key in
-    ``one_line`` on one compact line (short, readable diffs)."""
+    """``json.dumps(value, indent=indent, ensure_ascii=False)``, but each item of a list under
+    a key in ``one_line`` on one compact line (short, readable diffs)."""
     pad, end = " " * indent * (level + 1), " " * indent * level
     if isinstance(value, dict) and value:
         items = []
@@ -282,12 +282,7 @@ def cassette_file(
         ]
     path = f"{folder}/{cassette.name}.json"
     parse_cassette(data, path)
-    text = (
-        _dumps(data, indent, one_line)
-        if one_line
-        else json.dumps(data, indent=indent, ensure_ascii=False)
-    )
-    return path, (text + "\n").encode()
+    return path, (_dumps(data, indent, one_line) + "\n").encode()
 
 
 def write_cassettes(folder: str | Path, cassettes: Iterable[Any], **layout: Any) -> list[Path]:

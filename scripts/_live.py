@@ -3,12 +3,10 @@ comment gives the rules applied here). Needs ``espeak-ng`` and ``sox``."""
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
 import subprocess
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import _authoring as a
 from quickstart_helpers import settings
 from quickstart_helpers.emulator import FORMAT, LiveCassette
 from quickstart_helpers.emulator._cassette import LiveAudio, LiveMessage, LiveTurn
+from quickstart_helpers.emulator._live_wire import load_audio, wav_bytes
 
 
 def synthesize(text: str, voice: list[str], rate: int) -> bytes:
@@ -34,20 +33,9 @@ def synthesize(text: str, voice: list[str], rate: int) -> bytes:
         # -R: repeatable dither, so authoring again writes the same WAV bytes.
         sox = ["sox", "-R", str(raw), "-r", str(rate), "-b", "16", "-c", "1", str(resampled)]
         subprocess.run([*sox, "gain", "-n", "-3"], check=True)
-        with wave.open(str(resampled), "rb") as wav:
-            assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (rate, 2, 1)
-            return wav.readframes(wav.getnframes())
-
-
-def wav_bytes(pcm: bytes, rate: int) -> bytes:
-    """``pcm`` as a WAV file (16-bit mono)."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm)
-    return buffer.getvalue()
+        got, pcm = load_audio(resampled)  # 16-bit mono, or ValueError
+        assert got == rate
+        return pcm
 
 
 def pieces(text: str, count: int) -> list[str]:

@@ -31,6 +31,9 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 
 import _authoring as a  # noqa: E402
 import _generate  # noqa: E402
+import _interactions  # noqa: E402
+import _live  # noqa: E402
+import _storyboard  # noqa: E402
 
 
 def source(family: str) -> dict:
@@ -38,38 +41,16 @@ def source(family: str) -> dict:
     return tomllib.loads((HERE / "recordings" / f"{family}.toml").read_text("utf-8"))
 
 
-def _faults() -> list[a.Output]:
-    import _live
-
-    return _generate.fault_outputs(source("faults")) + _live.outputs(source("live"), "faults")
-
-
-def _images() -> list[a.Output]:
-    import _storyboard
-
-    return _storyboard.outputs(source("images"))
-
-
-def _interactions() -> list[a.Output]:
-    import _interactions
-
-    return _interactions.outputs(source("interactions"))
-
-
-def _live_family() -> list[a.Output]:
-    import _live
-
-    return _live.outputs(source("live"), "live")
-
-
 FAMILIES: dict[str, Callable[[], list[a.Output]]] = {
     "text": lambda: _generate.family_outputs(source("text")),
     "chat": lambda: _generate.family_outputs(source("chat")),
     "web": lambda: _generate.family_outputs(source("web")),
-    "faults": _faults,
-    "images": _images,
-    "interactions": _interactions,
-    "live": _live_family,
+    "faults": lambda: (
+        _generate.fault_outputs(source("faults")) + _live.outputs(source("live"), "faults")
+    ),
+    "images": lambda: _storyboard.outputs(source("images")),
+    "interactions": lambda: _interactions.outputs(source("interactions")),
+    "live": lambda: _live.outputs(source("live"), "live"),
     "openai": lambda: _generate.openai_outputs(source("openai")),
 }
 

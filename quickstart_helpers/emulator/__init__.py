@@ -1,22 +1,19 @@
-"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol
-(HTTPS + SSE, the Live API's WebSocket, Interactions), so the real SDKs stream with no key
-and no network; docs/offline.md, "What the emulator serves", lists every route. Run it with
-:class:`Emulator` or :func:`get_emulator`, read and write recordings with
-:class:`CassetteStore` and the cassette models, record with :func:`recording_emulator`.
-"""
+"""The embedded Gemini API emulator: replays cassettes over the API's real wire protocol (HTTPS +
+SSE, the Live API's WebSocket, Interactions), so the real SDKs stream with no key and no network;
+docs/offline.md, "What the emulator serves", lists every route. Run it with :class:`Emulator` or
+:func:`get_emulator`, read and write recordings with :class:`CassetteStore` and the cassette models,
+record with :func:`recording_emulator`."""
 
 from ._cassette import (
     FORMAT,
-    Cassette,
     Chunk,
     CountTokensCassette,
-    Fault,
     GenerateCassette,
     InteractionsCassette,
     LiveCassette,
     ModelsCassette,
 )
-from ._cassette_io import cassette_json, dump_cassette, load_cassette, parse_cassette
+from ._cassette_io import dump_cassette, load_cassette, parse_cassette
 from ._protocol import RequestLog
 from ._record import Recorder, recording_emulator, upstream_ssl_context
 from ._server import Emulator, get_emulator
@@ -26,12 +23,10 @@ from ._verify import verify_cassettes
 
 __all__ = [
     "FORMAT",
-    "Cassette",
     "CassetteStore",
     "Chunk",
     "CountTokensCassette",
     "Emulator",
-    "Fault",
     "GenerateCassette",
     "InteractionsCassette",
     "LiveCassette",
@@ -39,7 +34,6 @@ __all__ = [
     "Recorder",
     "RequestLog",
     "cassette_dirs",
-    "cassette_json",
     "cassette_listing",
     "dump_cassette",
     "get_emulator",

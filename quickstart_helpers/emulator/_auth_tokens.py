@@ -1,14 +1,9 @@
-"""Ephemeral tokens for the Live API: ``POST /{version}/auth_tokens``.
-
-``client.auth_tokens.create(config=...)`` (``v1alpha``) sends ``{"uses", "expireTime",
-"newSessionExpireTime", "bidiGenerateContentSetup", "fieldMask"}`` with an API key and
-gets ``{"name": "auth_tokens/<random>"}``. A client with ``api_key=token.name`` opens
-``...BidiGenerateContentConstrained`` with ``Authorization: Token auth_tokens/...``
-(Python SDK) or ``?access_token=auth_tokens/...`` (JavaScript SDK). As the live API: a
-token starts at most ``uses`` sessions (default 1), none after ``newSessionExpireTime``
-(default a minute) or ``expireTime`` (30 minutes); ``bidiGenerateContentSetup``'s fields
-are locked (they replace the client's). Tokens are valid only in the emulator that made them.
-"""
+"""Ephemeral tokens for the Live API: ``POST /{version}/auth_tokens`` (``v1alpha``'s
+``client.auth_tokens.create``) answers ``{"name": "auth_tokens/<random>"}``, which the constrained
+Live route takes (:func:`~._live_wire.check_key`). As the live API: a token starts at most
+``uses`` sessions (default 1), none after ``newSessionExpireTime`` (default a minute) or
+``expireTime`` (30 minutes); ``bidiGenerateContentSetup``'s fields are locked (they replace the
+client's). Tokens are valid only in the emulator that made them."""
 
 from __future__ import annotations
 
@@ -70,9 +65,8 @@ class TokenStore:
         setup = body.get("bidiGenerateContentSetup") or {}
         if not isinstance(setup, dict):
             raise ValueError("Invalid value at 'bidi_generate_content_setup', expected an object")
-        token = EphemeralToken(
-            TOKEN_PREFIX + secrets.token_urlsafe(24), uses, expire, new_session, setup
-        )
+        name = TOKEN_PREFIX + secrets.token_urlsafe(24)
+        token = EphemeralToken(name, uses, expire, new_session, setup)
         with self._lock:
             self._tokens[token.name] = token
         return token

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +13,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import CassetteError
 from ._cassette import AnyCassette, Cassette, CountTokensCassette, InteractionsCassette
+from ._interactions_schema import error_lines, event_problems, interaction_problems
 
 _ADAPTER: TypeAdapter[AnyCassette] = TypeAdapter(Cassette)
 
 
-def _loc(loc: Iterable[Any]) -> str:
-    """A pydantic error location as a path: ``chunks[2].response.candidates``."""
-    text = ""
-    for item in loc:
-        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
-    return text or "(top level)"
-
-
 def interactions_problems(cassette: InteractionsCassette) -> list[str]:
     """Check an ``interactions`` cassette with the SDK's models and for consistency."""
-    from ._interactions_schema import event_problems, interaction_problems
-
     problems = interaction_problems(cassette.interaction, "interaction")
     if not cassette.interaction_id:
         problems.append("interaction.id: the recorded interaction needs its id")
@@ -66,7 +57,6 @@ def _recorded(cassette: AnyCassette) -> Iterator[tuple[type[BaseModel], Any, str
 
 
 def _sdk_problems(cassette: AnyCassette) -> list[str]:
-    """Check recorded answers with the SDK's models; return ``path: problem`` lines."""
     problems = []
     for model, data, where in _recorded(cassette):
         usage = data.get("usageMetadata") if isinstance(data, dict) else None
@@ -77,7 +67,7 @@ def _sdk_problems(cassette: AnyCassette) -> list[str]:
         try:
             model.model_validate(data)
         except ValidationError as exc:
-            problems += [f"{where}.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
+            problems += error_lines(exc, where)
     return problems
 
 
@@ -90,7 +80,7 @@ def parse_cassette(
     try:
         cassette = _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise_problems(source, [f"{_loc(e['loc'])}: {e['msg']}" for e in exc.errors()], "")
+        raise_problems(source, error_lines(exc), "")
     if not isinstance(cassette, InteractionsCassette):
         raise_problems(source, _sdk_problems(cassette))
     elif interactions:

@@ -1,14 +1,7 @@
-"""Fault directives: what breaks streams in production, replayed on the real wire.
-
-A cassette's ``faults`` (:mod:`._cassette`) for :mod:`._http` and :mod:`._live`. ``generate``:
-``http_error`` (the API's error JSON before any chunk; with ``times``, that many requests in a
-row fail, then one succeeds), ``error_event`` (an ``{"error": ...}`` event after chunk N, then
-the end), ``drop`` (after chunk N, or ``at_byte`` bytes into chunk N+1), ``split`` (a chunk in
-flushed TCP writes :data:`SPLIT_PAUSE_S` apart, in fast pacing too; may split a UTF-8
-character). ``live``, at message N of turn T: ``close`` (code, reason), ``drop`` (no close
-frame), ``go_away`` (``{"goAway": {"timeLeft": "10s"}}``; the turn goes on, then no new turn
-is taken and the socket closes with 1001 once the time is up, at once in fast pacing).
-"""
+"""Fault directives: what breaks streams in production, replayed on the real wire for
+:mod:`._http` and :mod:`._live`. A cassette's ``faults`` (each model in :mod:`._cassette` says
+what it does); a ``split`` chunk's pieces are flushed :data:`SPLIT_PAUSE_S` apart, in fast pacing
+too; after a ``go_away`` no new turn is taken and the socket closes with 1001."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
-"""The REST routes ``generateContent``, ``streamGenerateContent``, ``countTokens`` and, at the
-end, Gemini's OpenAI compatibility endpoint ``/{version}/openai/`` (rules ``openai.*``,
-:mod:`._profiles`): ``POST chat/completions`` from ``openai`` cassettes (``stream``: compact
-``data:`` events, then ``data: [DONE]``; else the chunks merged into a ``chat.completion``),
-``GET models[/{id}]`` from the catalog, the key as ``Authorization: Bearer``, errors in a list.
-
-``?alt=sse``: an SSE event per recorded chunk as the API frames it (``tests/wire/generate/``):
-``data: <JSON>``, CRLF CRLF, Google's spacing (``": "`` after a key, a bare ``,``), the recorded
-key order; else a streamed, indented JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``).
-``:generateContent`` merges the chunks. Bodies are checked with the SDK's types
-(:mod:`._validation`) and the model's rules (:func:`check_request`); an error before the first
-chunk is the API's error JSON (``text/event-stream`` on SSE, as the API labels it); no match: a
-404 naming the closest. Faults: :mod:`._faults`."""
+"""The REST routes ``generateContent``, ``streamGenerateContent``, ``countTokens`` and Gemini's
+OpenAI compatibility endpoint ``/{version}/openai/`` (rules ``openai.*``, :mod:`._profiles`):
+docs/offline.md, "What the emulator serves", says what each answers and refuses, and
+docs/emulator-rules.md how ``?alt=sse`` events are framed (``tests/wire/generate/``). Without
+``alt=sse`` a stream is an indented JSON array (``[{...}``, ``\n,\r\n{...}``, ``\n]``).
+Bodies are checked with the SDK's types (:mod:`._validation`) and the model's rules
+(:func:`check_request`); no match: a 404 naming the closest. Faults: :mod:`._faults`."""
 
 from __future__ import annotations
 
@@ -178,9 +172,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if (cassette := found) is None:  # the API's 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body)
         message = await off_loop(len(raw), no_recording, "generate", model, body, closest)
-        if emulator.recorder is not None:
-            message += " " + emulator.recorder.refusal()
-        return api_error(404, "NOT_FOUND", message)
+        return api_error(404, "NOT_FOUND", message + emulator.refusal())
     received.cassette = cassette.name
     if (failed := _faults.http_error(emulator, cassette)) is not None:
         return failed
@@ -286,8 +278,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if cassette is None:  # 404, naming the nearest recording
         closest = await hinted(emulator.store.closest, model, body, None, "openai")
         message = no_recording("openai", model, body, closest)
-        refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
-        return openai_error(404, "NOT_FOUND", message + refusal)
+        return openai_error(404, "NOT_FOUND", message + emulator.refusal())
     received.cassette = cassette.name
     if cassette.error is not None:  # a recorded error answer
         await emulator.sleep(cassette.error.delay_ms)

@@ -1,18 +1,11 @@
 """The Interactions API routes (any version segment, as the SDK's paths in
-``google/genai/_gaos/interactions.py``), replayed from ``interactions`` cassettes.
-
-``POST /{version}/interactions`` creates; with ``"stream": true`` the answer is
-``text/event-stream`` as the API frames it (rules ``interactions.*``, :mod:`._profiles`; LF line
-ends): per event ``event: <event_type>``, ``data: <compact JSON>``, a blank line, then ``event:
-done`` / ``data: [DONE]``; without ``stream``, the ``Interaction``. ``GET .../{id}``: the
-interaction, with ``stream=true`` its events again (after ``last_event_id`` if given); ``POST
-.../{id}/cancel`` cancels one in progress (else 400 ``FAILED_PRECONDITION``); ``DELETE`` forgets
-it (``{}``). With ``store`` true (the default) interactions are kept by id while the emulator
-runs, so ``previous_interaction_id`` chains a conversation; a create request is matched by
-:func:`~._matching.key_of`, the previous interaction counting as its cassette's name. Events
+``google/genai/_gaos/interactions.py``), replayed from ``interactions`` cassettes: create (framed
+as rules ``interactions.*`` say), get, cancel and delete, as docs/offline.md, "What the emulator
+serves", lists them. With ``store`` true (the default) interactions are kept by id while the
+emulator runs, so ``previous_interaction_id`` chains a conversation; a create request is matched
+by :func:`~._matching.key_of`, the previous interaction counting as its cassette's name. Events
 are generated from creation, each after its ``delay_ms`` (realtime pacing), whether or not a
-client listens; ``"break": true`` drops the create request's connection there. No match: the
-API's 404 naming how it differs from the nearest recording."""
+client listens; ``"break": true`` drops the create request's connection there."""
 
 from __future__ import annotations
 
@@ -24,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..sse import format_event
+from ..sse import done_event, format_event
 from . import _protocol
 from ._cassette import InteractionsCassette
+from ._faults import abort
 from ._matching import no_recording
 from ._protocol import ReceivedRequest, api_error, bare_model, hinted, key_error, off_loop
 
@@ -34,9 +28,6 @@ if TYPE_CHECKING:
     from ._server import Emulator
 
 __all__ = ["StoredInteraction", "add_routes"]
-
-#: The data of the event that ends every Interactions API stream.
-DONE = "[DONE]"
 
 
 @dataclass
@@ -82,7 +73,6 @@ _STORE = web.AppKey("quickstart_interactions", dict)
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register the Interactions API routes on the emulator's aiohttp app."""
     app[_STORE] = {}
     app.router.add_post("/{version}/interactions", partial(_create, emulator))
     app.router.add_get("/{version}/interactions/{id}", partial(_get, emulator))
@@ -92,10 +82,6 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
-
-
-def _realtime(emulator: Emulator) -> bool:
-    return emulator.pacing == "realtime"
 
 
 def _not_found(interaction_id: str) -> web.Response:
@@ -138,7 +124,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if body.get("stream") is True:
         return await _replay(emulator, request, stored, 0, create=True)
     await emulator.sleep(sum(e.delay_ms for e in cassette.events))
-    return web.json_response(stored.resource(_now(), _realtime(emulator)))
+    return web.json_response(stored.resource(_now(), emulator.pacing == "realtime"))
 
 
 def _stored(request: web.Request) -> StoredInteraction | web.Response:
@@ -162,7 +148,7 @@ async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         if last_event_id:
             message = "last_event_id can only be used with stream=true."
             return api_error(400, "INVALID_ARGUMENT", message)
-        return web.json_response(stored.resource(_now(), _realtime(emulator)))
+        return web.json_response(stored.resource(_now(), emulator.pacing == "realtime"))
     ids = [e.event.get("event_id") if e.event else None for e in stored.cassette.events]
     if last_event_id and last_event_id not in ids:
         where = f"interaction {stored.cassette.interaction_id!r}"
@@ -176,7 +162,7 @@ async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamRespons
     stored = _stored(request)
     if isinstance(stored, web.Response):
         return stored
-    now, realtime = _now(), _realtime(emulator)
+    now, realtime = _now(), emulator.pacing == "realtime"
     status = stored.status(now, realtime)
     if status != "in_progress":
         why = "only an interaction still in progress can be cancelled."
@@ -208,13 +194,13 @@ async def _replay(
                 break
             event = stored.cassette.events[index].event
             if event is None:
-                if create and request.transport is not None:
-                    request.transport.abort()  # the connection drops, as a network failure
+                if create:
+                    abort(request)  # the connection drops, as a network failure
                     return response
                 continue
             data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
             await response.write(format_event(data, event=str(event.get("event_type"))))
-        await response.write(format_event(DONE, event="done"))
+        await response.write(done_event())
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass

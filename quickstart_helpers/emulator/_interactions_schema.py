@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-__all__ = ["event_problems", "interaction_problems"]
+__all__ = ["error_lines", "event_problems", "interaction_problems"]
 
 
 @cache
@@ -24,7 +24,6 @@ def _event_adapter() -> TypeAdapter[Any]:
     return TypeAdapter(InteractionSSEEvent)
 
 
-@cache
 def _captured() -> dict[tuple[str, str], type[BaseModel]]:
     """(SDK model, field) of real-capture fields the model lacks -> the model of its value."""
     from google.genai.interactions import StepDeltaMetadata, Usage
@@ -33,6 +32,17 @@ def _captured() -> dict[tuple[str, str], type[BaseModel]]:
         ("InteractionCreatedEvent", "metadata"): StepDeltaMetadata,
         ("StepDeltaMetadata", "usage"): Usage,
     }
+
+
+def error_lines(exc: ValidationError, where: str = "") -> list[str]:
+    """``path: message`` per error, the path after ``where``: ``chunks[2].response``."""
+    lines = []
+    for error in exc.errors():
+        path = where
+        for item in error["loc"]:
+            path += f"[{item}]" if isinstance(item, int) else (f".{item}" if path else str(item))
+        lines.append(f"{path or '(top level)'}: {error['msg']}")
+    return lines
 
 
 def _walk(value: Any, where: str, problems: list[str]) -> None:
@@ -65,9 +75,7 @@ def _check(validate: Any, data: Any, where: str) -> list[str]:
     try:
         parsed = validate(data)
     except ValidationError as exc:
-        from ._cassette_io import _loc
-
-        return [f"{where}.{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        return error_lines(exc, where)
     problems: list[str] = []
     _walk(parsed, where, problems)
     return problems

@@ -1,16 +1,9 @@
-"""The emulator's Live API: a TLS WebSocket session that replays ``live`` cassettes.
-
-``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). ``setup`` first:
-key, model (with a ``live`` cassette), response modalities checked, then ``setupComplete``.
-Each client turn (``realtimeInput.text``; spoken ``realtimeInput.audio``, matched by its PCM and
-ended at the recorded end of speech, ``audioStreamEnd`` or ``activityEnd``; ``clientContent``
-where the model takes it) replays its cassette turn, each message after its ``delay_ms``;
-transcriptions only if the setup asked. The model's
-rules (:mod:`._profiles`) hold. Errors close the socket as the API does (1007 invalid
-argument, 1008 not found or not allowed; the full explanation logged at INFO). With
-``sessionResumption`` each turn ends with a ``sessionResumptionUpdate`` whose handle resumes
-at the next turn. Faults: :mod:`._faults`; the wire: :mod:`._live_wire`.
-"""
+"""The emulator's Live API (docs/offline.md, "The Live API"): a TLS WebSocket session replaying
+``live`` cassettes on ``LIVE_ROUTE`` (an API key) and ``CONSTRAINED_ROUTE`` (ephemeral tokens). A
+spoken turn (``realtimeInput.audio``) is matched by its PCM, however it was chunked, and ends at the
+recorded end of speech, ``audioStreamEnd`` or ``activityEnd``. The model's rules (:mod:`._profiles`)
+hold. Errors close the socket as the API does (1007 invalid argument, 1008 not found or not allowed;
+the full explanation logged at INFO). Faults: :mod:`._faults`; the wire: :mod:`._live_wire`."""
 
 from __future__ import annotations
 
@@ -46,6 +39,7 @@ from ._live_wire import (
 from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
 from ._protocol import ReceivedRequest, bare_model, hinted, off_loop, parse_json, short
+from ._record_stream import LiveProxy
 
 if TYPE_CHECKING:
     from google.genai import types
@@ -64,9 +58,10 @@ _MANUAL = "activityStart/End need realtimeInputConfig.automaticActivityDetection
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
     async def live(request: web.Request) -> web.StreamResponse:
-        constrained = request.path.endswith("Constrained")
-        if emulator.recorder is not None and not constrained:  # record mode (see _record.py)
-            return await emulator.recorder.live(emulator, request)
+        # Record mode records every session (its turns are unknown when it starts).
+        constrained, recorder = request.path.endswith("Constrained"), emulator.recorder
+        if recorder is not None and recorder.records and not constrained:
+            return await LiveProxy(recorder, emulator, request).run()
         return await _LiveSession(emulator, request, constrained=constrained).run()
 
     app.router.add_get(LIVE_ROUTE, live)
@@ -216,9 +211,8 @@ class _LiveSession:
         # realtimeInputConfig: in the API's setup, not in the SDK's LiveClientSetup type.
         setup = dict(first["setup"]) if isinstance(first.get("setup"), dict) else None
         realtime = setup and (setup.pop("realtimeInputConfig", None) or {})
-        detection = parse_client_message(
-            realtime, "RealtimeInputConfig"
-        ).automatic_activity_detection
+        config = parse_client_message(realtime, "RealtimeInputConfig")
+        detection = config.automatic_activity_detection
         self.manual = bool(detection and detection.disabled)  # activityStart/End mark turns
         message = parse_client_message({**first, "setup": setup})
         if message.setup is None or set(first) != {"setup"}:
@@ -249,9 +243,7 @@ class _LiveSession:
         for cassette in self.cassettes:
             for i, turn in enumerate(cassette.turns):
                 rate, pcm = audio_slice(cassette, turn.audio) if turn.audio else (0, b"")
-                self.keys[cassette.name, i] = (
-                    _key(pcm, str(rate)) if turn.audio else _key(turn.input)
-                )
+                self.keys[cassette.name, i] = _key(pcm if turn.audio else turn.input, str(rate))
                 self.sizes += [len(pcm)] if turn.audio else []
         if not self.cassettes:
             use = _modalities(recorded[0][1])

@@ -4,6 +4,7 @@ from cassette messages, client messages parsed with the SDK's types, setups comp
 from __future__ import annotations
 
 import base64
+import io
 import json
 import wave
 from pathlib import Path
@@ -37,9 +38,8 @@ def close_reason(text: str) -> bytes:
     data = " ".join(text.split()).encode("utf-8")
     if len(data) <= MAX_REASON_BYTES:
         return data
-    return (
-        data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + "…".encode()
-    )  # 3 bytes
+    cut = data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore")  # room for "…" (3 bytes)
+    return (cut + "…").encode("utf-8")
 
 
 def encode_message(payload: dict[str, Any]) -> bytes:
@@ -55,6 +55,15 @@ def load_audio(path: Path) -> tuple[int, bytes]:
             has = f"{width * 8}-bit samples and {channels} channels"
             raise ValueError(f"{path} must be 16-bit mono PCM (it has {has}).")
         return wav.getframerate(), wav.readframes(wav.getnframes())
+
+
+def wav_bytes(pcm: bytes | bytearray, rate: int) -> bytes:
+    """``pcm`` as the 16-bit mono WAV file :func:`load_audio` reads."""
+    with io.BytesIO() as file:
+        with wave.open(file, "wb") as wav:
+            wav.setparams((1, 2, rate, 0, "NONE", "not compressed"))
+            wav.writeframes(pcm)
+        return file.getvalue()
 
 
 def audio_slice(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ._cassette import AnyCassette, CountTokensCassette
-from ._protocol import bare_model, short
+from ._protocol import RECORD_COMMAND, bare_model, short
 
 T = TypeVar("T")
 
@@ -124,7 +124,6 @@ def request_fields(model: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
-    """Return the key of a ``generateContent`` request."""
     return _key(request_fields(model, body))
 
 
@@ -211,7 +210,6 @@ def closest_text(wanted: str, texts: Sequence[str]) -> int | None:
 
 
 def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """Return the names of the fields in which two field dicts differ."""
     return [name for name in {**recorded, **wanted} if recorded.get(name) != wanted.get(name)]
 
 
@@ -267,9 +265,8 @@ SELECTS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]
     "openai": (lambda m, b, _: openai_fields(m, b), last_message),
 }
 _RECORD = (
-    "record your request with `quickstart record NOTEBOOK --cassettes DIR` (pytest: "
-    "--gemini-record-mode=once) and list DIR in QUICKSTART_CASSETTES (see "
-    "docs/recording.md)"
+    f"record your request with {RECORD_COMMAND} and list DIR in QUICKSTART_CASSETTES "
+    "(see docs/recording.md)"
 )
 _WRITE = (
     "write an interactions cassette for yours in a folder listed in QUICKSTART_CASSETTES (see "

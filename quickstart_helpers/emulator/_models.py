@@ -1,12 +1,7 @@
-"""The emulator's ``models.list``, ``models.get`` and ``countTokens`` (record mode forwards
-what these do not answer upstream, :mod:`._record`).
-
-- ``GET /{version}/models[/{model}]``: the models the cassettes use, paged like the API, as
-  Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's), else the
-  name and the methods its cassettes serve; unknown: 404.
-- ``:countTokens``: the ``count_tokens`` cassette for these contents (and system instruction,
-  tools), else the ``promptTokenCount`` a ``generate`` cassette of that request recorded, else
-  404. No count is ever estimated."""
+"""The emulator's ``models.list``, ``models.get`` and ``countTokens`` (docs/offline.md, "What the
+emulator serves"; record mode forwards what these do not answer, :mod:`._record`). The catalog:
+Model JSON from ``models`` cassettes, else ``data/models.json`` (the live API's), else the name
+and the methods its cassettes serve. A token count is only ever recorded, never estimated."""
 
 from __future__ import annotations
 
@@ -102,11 +97,10 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
     models = {bare_model(m["name"]): m for m in catalog(emulator)}
     if name in models:
         return web.json_response(models[name])
-    refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     why = (
         f"models/{name} is not found for API version {version}. Offline, the emulator knows "
         f"the models its cassettes use: {', '.join(models) or 'none'}. Record this look-up "
-        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{refusal}"
+        f"with {RECORD_COMMAND}, or set GEMINI_API_KEY to use the live API.{emulator.refusal()}"
     )
     return api_error(404, "NOT_FOUND", why)
 
@@ -114,11 +108,10 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict, int] | None:
     """Return ``(status, JSON, milliseconds to wait)`` a recording gives for a
     ``countTokens`` body, or None."""
-    recorded = emulator.store.find_count(model, body)
-    if recorded is not None:
+    wanted = count_key(model, count_request(body))
+    if (recorded := emulator.store.find_key(f"count_tokens {wanted}")) is not None:
         error = recorded.error
         return (error.status, error.body, error.delay_ms) if error else (200, recorded.response, 0)
-    wanted = count_key(model, count_request(body))
     usages = [
         (chunk.response or {}).get("usageMetadata", {})
         for c in emulator.store.cassettes
@@ -143,12 +136,11 @@ def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Respons
         status, answer, delay_ms = found
         return web.json_response(answer, status=status), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))
-    refusal = f" {emulator.recorder.refusal()}" if emulator.recorder is not None else ""
     why = (
         f"No recorded response (cassette) for model {bare_model(model)!r} with the prompt "
         f"{short(prompt)!r} holds a token count, so the offline emulator cannot count its "
         "tokens (it never estimates). List what is recorded with `quickstart cassettes`, "
         f"record one with {RECORD_COMMAND} (see docs/recording.md), "
-        f"or set GEMINI_API_KEY to use the live API.{refusal}"
+        f"or set GEMINI_API_KEY to use the live API.{emulator.refusal()}"
     )
     return api_error(404, "NOT_FOUND", why), 0

@@ -22,7 +22,8 @@ RECORD_COMMAND = (
 )
 
 _KEY_INVALID = "API key not valid. Please pass a valid API key."
-_RPC = "type.googleapis.com/google.rpc."
+#: The ``@type`` prefix of the API's error details.
+RPC_TYPE = "type.googleapis.com/google.rpc."
 #: The body the live API returns (HTTP 400) for an API key that is not valid.
 INVALID_KEY_ERROR: dict[str, Any] = {
     "error": {
@@ -31,12 +32,12 @@ INVALID_KEY_ERROR: dict[str, Any] = {
         "status": "INVALID_ARGUMENT",
         "details": [
             {
-                "@type": _RPC + "ErrorInfo",
+                "@type": RPC_TYPE + "ErrorInfo",
                 "reason": "API_KEY_INVALID",
                 "domain": "googleapis.com",
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             },
-            {"@type": _RPC + "LocalizedMessage", "locale": "en-US", "message": _KEY_INVALID},
+            {"@type": RPC_TYPE + "LocalizedMessage", "locale": "en-US", "message": _KEY_INVALID},
         ],
     }
 }
@@ -170,10 +171,9 @@ def parse_json(raw: bytes | str) -> tuple[Any, str | None]:
 class ReceivedRequest:
     """A request the emulator received (never its API key): ``method`` (``generateContent``,
     ``BidiGenerateContent``, ...), ``model`` (without ``models/``), ``api_version`` (e.g.
-    ``v1beta``), the JSON ``body`` (Live API: the list of client messages), the ``cassette``
-    that answered (or None), ``size`` (bytes received), and whether it was ``truncated`` (the
-    body, or part, replaced by a ``"<not kept ...>"`` marker, over the log's per-body limit).
-    """
+    ``v1beta``), the JSON ``body`` (Live API: the list of client messages), the ``cassette`` that
+    answered (or None), ``size`` (bytes received), and whether it was ``truncated`` (the body, or
+    part, replaced by a ``"<not kept ...>"`` marker, over the log's per-body limit)."""
 
     method: str
     model: str

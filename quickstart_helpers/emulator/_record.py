@@ -1,14 +1,9 @@
-"""Record mode: the emulator as a recording proxy in front of the live API.
-
-What no cassette answers goes, with the client's key, to an upstream (the live API, or a second
-emulator in tests), passes on as it comes, and is recorded, each item with its delay, in the
-cassette models replay reads: REST answers here (``generateContent`` and its streams, as SSE or
-a JSON array, with an error event or a dropped connection; ``countTokens``; model look-ups; chat
-completions; error answers), Live API sessions in :mod:`._record_stream`. A cassette is written
-when its exchange ends, never when the client left midway, never with a key or token in it
-(:mod:`._secrets`). Modes (:data:`~quickstart_helpers.settings.RECORD_MODES`): ``once`` records
-only into a folder that held no cassette at the start; ``all`` re-records what cassettes answer
-too; a mode that records records every Live API session (its turns unknown at the start)."""
+"""Record mode (docs/recording.md says what it records and its modes): the emulator as a
+recording proxy in front of the live API. What no cassette answers goes, with the client's key,
+to an upstream (the live API, or a second emulator in tests), passes on as it comes, and is
+recorded, each item with its delay, in the cassette models replay reads: REST answers here,
+Live API sessions in :mod:`._record_stream`. A cassette is written when its exchange ends,
+never when the client left midway, never with a key or token in it (:mod:`._secrets`)."""
 
 from __future__ import annotations
 
@@ -42,11 +37,10 @@ from ._cassette import (
 )
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
-from ._live import _LiveSession
 from ._matching import cassette_key, count_request, key_of, last_message, prompt_text
 from ._models import count_answer
 from ._protocol import RECORD_COMMAND, ReceivedRequest, api_error, bare_model, parse_json
-from ._record_stream import UPSTREAM_ERRORS, LiveProxy, cassette_name, ms
+from ._record_stream import UPSTREAM_ERRORS, cassette_name, ms
 from ._secrets import assert_clean, request_secrets, scrub_value
 from ._server import Emulator
 from ._store import CassetteStore
@@ -187,7 +181,7 @@ class Recorder:
         old = emulator.store.find_key(key) if (key := cassette_key(cassette)) else None
         if old and old.path and old.path != path and old.path.resolve().is_relative_to(root):
             old.path.unlink(missing_ok=True)  # re-recorded under another name
-        emulator.store.put(cassette)
+        emulator.store.add(cassette, put=True)
         self.written.append(path)
         logged.cassette = cassette.name
         logger.info("Record mode wrote %s", path)
@@ -276,13 +270,6 @@ class Recorder:
         cassette = ModelsCassette.model_construct(name=title)
         received = ReceivedRequest(method, name, request.match_info["version"], query)
         return await self._relay(emulator, request, received, cassette)
-
-    async def live(self, emulator: Emulator, request: web.Request) -> web.StreamResponse:
-        """Serve a Live API WebSocket: a session's turns are unknown when it starts, so a mode
-        that records forwards (and records) every session; the others replay it."""
-        if not self.records:
-            return await _LiveSession(emulator, request).run()
-        return await LiveProxy(self, emulator, request).run()
 
 
 def recording_emulator(

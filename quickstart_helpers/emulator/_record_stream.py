@@ -1,13 +1,11 @@
-"""Record mode's Live API sessions: a WebSocket proxy that passes every message on as it
-comes and records the setup, each client turn's text (``realtimeInput.text``, or
-``clientContent`` up to ``turnComplete``; not where it only seeds the initial history, rule
+"""Record mode's Live API sessions: a WebSocket proxy that passes every message on as it comes and
+records the setup, each client turn's text (``realtimeInput.text``, or ``clientContent`` up to
+``turnComplete``; not where it only seeds the initial history, rule
 ``live.client_content_only_as_history``) or spoken audio (``realtimeInput.audio``, to
-``audio/<cassette>_input.wav``, a turn from its first chunk to the reply's end) and each
-server message with its delay. Reply audio goes to ``audio/<cassette>.wav``
-(:class:`~._cassette.LiveAudio` slices); an upstream close
-mid-turn (not 1000) is a final ``close`` message. A session is written when it ends with
-every turn answered to its end.
-"""
+``audio/<cassette>_input.wav``, a turn from its first chunk to the reply's end) and each server
+message with its delay. Reply audio goes to ``audio/<cassette>.wav`` (:class:`~._cassette.LiveAudio`
+slices); an upstream close mid-turn (not 1000) is a final ``close`` message. A session is written
+when it ends with every turn answered to its end."""
 
 from __future__ import annotations
 
@@ -15,10 +13,8 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import io
 import json
 import time
-import wave
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +25,7 @@ from .._scrub import slug
 from ..errors import LiveSessionClosed
 from ._cassette import LiveAudio, LiveCassette, LiveClose, LiveMessage, LiveTurn
 from ._faults import abort
-from ._live_wire import close_reason, parse_client_message
+from ._live_wire import close_reason, parse_client_message, wav_bytes
 from ._matching import normalize_contents
 from ._profiles import profile_for
 from ._protocol import ReceivedRequest, bare_model, parse_json
@@ -53,14 +49,6 @@ def cassette_name(prefix: str, model: str, text: str, identity: Any) -> str:
 def ms(since: float) -> int:
     """Milliseconds since ``since`` (a ``time.monotonic()``)."""
     return round((time.monotonic() - since) * 1000)
-
-
-def _wav(pcm: bytes | bytearray, rate: int) -> bytes:
-    with io.BytesIO() as wav:
-        with wave.open(wav, "wb") as out:  # 16-bit mono PCM
-            out.setparams((1, 2, rate, 0, "NONE", "not compressed"))
-            out.writeframes(pcm)
-        return wav.getvalue()
 
 
 async def _send(target: Any, msg: aiohttp.WSMessage) -> None:
@@ -116,15 +104,14 @@ class LiveProxy:
             return
         inputs = [t.input for t in self.turns]
         spoken = [hashlib.sha256(self.heard).hexdigest()] if self.heard else []
-        name = cassette_name(
-            "live", self.model, inputs[0] or "spoken", [self.setup, inputs, *spoken]
-        )
+        identity = [self.setup, inputs, *spoken]  # the same session keeps its name
+        name = cassette_name("live", self.model, inputs[0] or "spoken", identity)
         for message in (m for t in self.turns for m in t.messages if m.audio is not None):
             message.audio.file = f"audio/{name}.wav"  # type: ignore[union-attr]
         for turn in (t for t in self.turns if t.audio is not None):
             turn.audio.file = f"audio/{name}_input.wav"  # type: ignore[union-attr]
         files = {name: (self.pcm, self.rate), f"{name}_input": (self.heard, self.heard_rate)}
-        audio = {f"audio/{file}.wav": _wav(*pcm) for file, pcm in files.items() if pcm[0]}
+        audio = {f"audio/{file}.wav": wav_bytes(*pcm) for file, pcm in files.items() if pcm[0]}
         built = LiveCassette.model_construct(
             name=name, model=self.model, setup=self.setup, turns=self.turns
         )

@@ -49,9 +49,7 @@ class Emulator:
         recorder: Record mode (:class:`~quickstart_helpers.emulator._record.Recorder`):
             what no cassette answers is forwarded upstream and recorded. None replays only.
         live_compression: Accept ``permessage-deflate`` (RFC 7692) on the Live API when
-            the client offers it (the SDK always does). Off by default: no public capture
-            shows what the live API negotiates, and deflating base64 PCM costs most of a
-            replay's CPU (see docs/performance.md).
+            the client offers it (the SDK always does); off by default (docs/performance.md).
         max_body_bytes, header_timeout, body_timeout, live_setup_timeout: The limits
             above (``MAX_BODY_BYTES``, ``HEADER_TIMEOUT_S``, ...).
 
@@ -96,11 +94,9 @@ class Emulator:
 
     @property
     def running(self) -> bool:
-        """Whether the server thread is serving."""
         return self._server is not None
 
     def build_app(self) -> web.Application:
-        """Return the aiohttp application with the emulator's routes."""
         app = web.Application(client_max_size=self.max_body_bytes)
         _middleware.install(app, body_timeout=self.body_timeout)
         _http.add_routes(app, self)
@@ -178,6 +174,10 @@ class Emulator:
             f"export CURL_CA_BUNDLE={ca}"
         )
 
+    def refusal(self) -> str:
+        """Record mode's reason for not recording a request (after a space), or ``""``."""
+        return f" {self.recorder.refusal()}" if self.recorder is not None else ""
+
     async def sleep(self, delay_ms: int) -> None:
         """Wait ``delay_ms`` milliseconds in realtime pacing; return at once in fast pacing."""
         if self.pacing == "realtime" and delay_ms > 0:
@@ -195,8 +195,7 @@ def get_emulator(pacing: Pacing | None = None) -> Emulator:
     global _shared
     with _shared_lock:
         if _shared is None:
-            emulator = Emulator() if pacing is None else Emulator(pacing=pacing)
-            _shared = emulator.start()
+            _shared = Emulator(pacing=pacing or settings.pacing()).start()
             atexit.register(stop_emulator)
         elif pacing is not None:
             _shared.pacing = pacing

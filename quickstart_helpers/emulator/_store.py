@@ -27,7 +27,6 @@ from ._live_wire import LIVE_ROUTE, audio_slice
 from ._matching import (
     SELECTS,
     cassette_key,
-    count_key,
     count_request,
     key_of,
     nearest,
@@ -89,7 +88,7 @@ class CassetteStore:
     def add(self, cassette: AnyCassette, *, folder: int | None = None, put: bool = False) -> None:
         """Add a cassette from folder number ``folder`` (overriding earlier folders) or
         memory (None). Raises :class:`CassetteError` if its name or request is taken,
-        unless ``put`` (:meth:`put`)."""
+        unless ``put`` (record mode: it replaces that cassette)."""
         key = cassette_key(cassette)
         same_request = self._by_key.get(key) if key else None
         for other in [c for c in self.cassettes if c.name == cassette.name or c is same_request]:
@@ -111,10 +110,6 @@ class CassetteStore:
         self._origin[cassette.name] = key, folder
         self.cassettes.append(cassette)
 
-    def put(self, cassette: AnyCassette) -> None:
-        """Add a cassette, replacing one with the same name or request (record mode)."""
-        self.add(cassette, put=True)
-
     def find_key(self, key: str) -> AnyCassette | None:
         """Return the cassette under a :func:`~._matching.cassette_key`, or None."""
         if key.startswith("interactions "):
@@ -122,12 +117,7 @@ class CassetteStore:
         return self._by_key.get(key)
 
     def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        """Return the ``generate`` cassette for this request, or None."""
         return self._by_key.get("generate " + request_key(model, body))
-
-    def find_count(self, model: str, body: dict[str, Any]) -> CountTokensCassette | None:
-        """Return the ``count_tokens`` cassette for a ``countTokens`` body, or None."""
-        return self._by_key.get("count_tokens " + count_key(model, count_request(body)))
 
     def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
         """Return the interactions cassette of a create request continuing ``previous``, or None."""

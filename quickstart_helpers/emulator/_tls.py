@@ -71,7 +71,6 @@ class LocalCertificate:
             self._finalizer()
 
     def server_context(self) -> ssl.SSLContext:
-        """Return an ``ssl.SSLContext`` that serves the certificate."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):  # not Linux
             self._leaf.configure_cert(ctx)  # trustme's temporary file, deleted at once

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from pydantic.alias_generators import to_snake
 
 from ..errors import RequestInvalid
-from ._protocol import api_error
+from ._protocol import RPC_TYPE, api_error
 
 #: Fields of ``GenerateContentConfig`` that configure the SDK itself and never go on the wire.
 _CLIENT_ONLY = {"http_options", "should_return_http_response", "automatic_function_calling"}
@@ -104,8 +104,7 @@ def validate_generate_request(
             {"field": field, "description": text} if field else {"description": text}
             for field, text in error.violations
         ]
-        bad_request = "type.googleapis.com/google.rpc.BadRequest"
-        details = [{"@type": bad_request, "fieldViolations": violations}]
+        details = [{"@type": RPC_TYPE + "BadRequest", "fieldViolations": violations}]
         return None, api_error(400, "INVALID_ARGUMENT", str(error), details=details)
 
 
