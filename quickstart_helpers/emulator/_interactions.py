@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..sse import done_event, format_event
+from ..sse import format_event
 from . import _protocol
 from ._cassette import InteractionsCassette
 from ._faults import abort
@@ -200,7 +200,7 @@ async def _replay(
                 continue
             data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
             await response.write(format_event(data, event=str(event.get("event_type"))))
-        await response.write(done_event())
+        await response.write(format_event("[DONE]", event="done"))
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
