@@ -1,18 +1,12 @@
-"""Make every notebook's Open-in-Colab badge and install cell follow the repository URL.
-
-The URL lives in one place, ``[project.urls] Repository`` in ``pyproject.toml``; run this
-after changing it (``tests/test_notebook_hygiene.py`` fails while a notebook disagrees).
-While it is the placeholder (owner ``OWNER``) a learner sees no address that does not work:
-no badge, and an install cell that installs from the project folder the notebook came with
-or prints exactly how to install. With a real address: the badge under the title and an
-install from the repository. Only the first cell's badge line and the install cell (the
-code cell that checks ``find_spec("quickstart_helpers")``) change.
-"""
+"""Make every notebook's Open-in-Colab badge and install cell follow ``[project.urls]
+Repository`` in ``pyproject.toml`` (run it after changing that; the hygiene test checks).
+While it is the placeholder (owner ``OWNER``): no badge, and an install from the project
+folder the notebook came with, or exact instructions. A real address: the badge under the
+title and an install from the repository."""
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -51,15 +45,11 @@ if importlib.util.find_spec("quickstart_helpers") is None:
 
 
 def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str | None:
-    """``[project.urls] Repository`` without a final ``/``, None for the placeholder; raises
-    ``ValueError`` for a URL that is not ``https://github.com/owner/name``."""
+    """``[project.urls] Repository`` (None: the placeholder); ValueError unless a GitHub URL."""
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     url = (data.get("project", {}).get("urls", {}).get("Repository") or "").rstrip("/")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
-        raise ValueError(
-            f"[project.urls] Repository in {pyproject} must be https://github.com/OWNER/NAME, "
-            f"not {url!r}."
-        )
+        raise ValueError(f"{pyproject}: Repository must be https://github.com/O/N, not {url!r}")
     return None if url.split("/")[3] == "OWNER" else url
 
 
@@ -94,12 +84,11 @@ def sync(path: Path, repository: str | None) -> bool:
     return changed
 
 
-def main() -> int:
+def main() -> None:
     repository = repository_url()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         print(f"{path.name}: {'updated' if sync(path, repository) else 'up to date'}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
