@@ -49,7 +49,9 @@ def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str | None:
     data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     url = (data.get("project", {}).get("urls", {}).get("Repository") or "").rstrip("/")
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
-        raise ValueError(f"{pyproject}: Repository must be https://github.com/O/N, not {url!r}")
+        raise ValueError(
+            f"{pyproject}: Repository must be https://github.com/OWNER/NAME, not {url!r}"
+        )
     return None if url.split("/")[3] == "OWNER" else url
 
 
