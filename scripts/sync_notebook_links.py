@@ -1,8 +1,7 @@
 """Make every notebook's Open-in-Colab badge and install cell follow ``[project.urls]
 Repository`` in ``pyproject.toml`` (run it after changing that; the hygiene test checks).
-While it is the placeholder (owner ``OWNER``): no badge, and an install from the project
-folder the notebook came with, or exact instructions. A real address: the badge under the
-title and an install from the repository."""
+Placeholder (owner ``OWNER``): no badge; install from the notebook's project folder, or say
+how. A real address: the badge under the title, and an install from the repository."""
 
 from __future__ import annotations
 
