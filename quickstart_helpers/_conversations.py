@@ -84,9 +84,8 @@ def start_answer(relay: Any, turn: Turn, answer: Coroutine[Any, Any, None]) -> a
 
 async def send_turn(relay: Any, request: web.Request, turn: Turn) -> web.StreamResponse:
     """Send the turn's events until its last, with aiohttp-sse (``: ping`` comments)."""
-    sse = EventSourceResponse(sep="\n")
+    sse = EventSourceResponse(sep="\n", ping_interval=relay.keepalive_interval)
     sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
-    sse.ping_interval = relay.keepalive_interval
     await sse.prepare(request)
     with contextlib.suppress(ConnectionError):  # the reader left
         async with sse:  # stops its pings at the end

@@ -425,11 +425,14 @@ def test_idle_streams_get_keepalive_comments(slow_emulator: Emulator) -> None:
     client = genai.Client(api_key="test", http_options=slow_emulator.http_options())
     with ChatServer(client, keepalive_interval=0.2) as srv:
         with httpx.stream(
-            "GET", srv.url + "chat/stream", params={"message": SLOW}, timeout=30
+            "GET",
+            srv.url + "chat/stream",
+            params={"message": SLOW},
+            timeout=httpx.Timeout(30, read=3),
         ) as response:
             lines = iter_lines(response.iter_text())
             seen = []
-            for line in lines:  # bounded: the server sends a comment within a second
+            for line in lines:  # a comment every 0.2 s, long before a 3 s read timeout
                 seen.append(line)
                 if line.startswith(":"):
                     break
