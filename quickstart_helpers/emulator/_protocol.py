@@ -73,6 +73,8 @@ WORKERS = ThreadPoolExecutor(
 #: Nearest-recording searches at once (each in :data:`WORKERS`); past it a 404 has no hint.
 HINT_SEARCHES = 1
 _searching = threading.BoundedSemaphore(HINT_SEARCHES)
+#: glibc, loaded once: a ``CDLL`` per trim left objects alive amid a burst's garbage (pinned it).
+_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 #: The hint of a 404 whose nearest recording was not searched for.
 NOT_SEARCHED = "It was not compared with the recordings (busy with others: send it again)."
 
@@ -86,8 +88,8 @@ async def off_loop(size: int, function: Callable[..., T], *args: Any) -> T:
         return function(*args)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(WORKERS, function, *args)
-    if size > 1 << 20 and sys.platform.startswith("linux"):  # once the request is answered
-        loop.call_later(1, lambda: ctypes.CDLL(None).malloc_trim(0))
+    if size > 1 << 20 and _LIBC is not None:  # once the request is answered
+        loop.call_later(1, _LIBC.malloc_trim, 0)
     return result
 
 
