@@ -46,7 +46,7 @@ pytest_plugins = ["pytester"]
 
 #: Tests marked ``slow`` (node id prefixes: a whole module, or tests by name), besides
 #: every notebook and every test that uses the ``browser`` fixture: those that start Jupyter
-#: kernels, JupyterLab, Node, espeak-ng or a ``quickstart`` command, and the load tests
+#: kernels, IPython or JupyterLab, Node, espeak-ng or a ``quickstart`` command, and the load tests
 #: (hundreds of connections, megabytes of parts). Add yours here when it starts a process.
 SLOW = (
     "tests/test_authoring.py",
@@ -55,6 +55,7 @@ SLOW = (
     "tests/test_display_thoughts.py",
     "tests/test_emulator_command.py",
     "tests/test_emulator_flood.py",
+    "tests/test_extension.py",
     "tests/test_install.py",
     "tests/test_js_sdk.py",
     "tests/test_no_recording.py",
