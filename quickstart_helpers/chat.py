@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import itertools
 import os
 import re
 import time
@@ -345,19 +344,6 @@ async def astream_reply(
             with contextlib.suppress(Exception):
                 await notify(reply)
         raise
-
-
-def format_history(history: list[types.Content], width: int | None = None) -> str:
-    """A chat history as ``role: text`` lines (cut to ``width``), one per run of a
-    role's contents: the SDK keeps a streamed answer as one ``Content`` per chunk."""
-    lines = []
-    for role, run in itertools.groupby(history, key=lambda content: content.role or "user"):
-        parts = [p for content in run for p in content.parts or []]
-        text = " ".join("".join(p.text for p in parts if p.text and not p.thought).split())
-        lines.append(
-            f"{role}: {text if width is None or len(text) <= width else text[: width - 1] + '…'}"
-        )
-    return "\n".join(lines)
 
 
 class StateLog:

@@ -15,7 +15,6 @@ from quickstart_helpers.chat import (
     IllegalTransitionError,
     Message,
     Usage,
-    format_history,
 )
 
 from ._keys import fake_google_key
@@ -283,16 +282,6 @@ def test_chat_config_carries_the_system_instruction() -> None:
     assert config.system_instruction == "Be brief."
     assert config.temperature == 0.2
     assert Conversation().chat_config().system_instruction is None
-
-
-def test_format_history_joins_chunk_contents() -> None:
-    history = [
-        types.Content(role="user", parts=[types.Part(text="Hi")]),
-        types.Content(role="model", parts=[types.Part(text="Hel")]),
-        types.Content(role="model", parts=[types.Part(text="lo there")]),
-    ]
-    assert format_history(history) == "user: Hi\nmodel: Hello there"
-    assert format_history(history, width=6) == "user: Hi\nmodel: Hello…"
 
 
 @pytest.mark.parametrize(
