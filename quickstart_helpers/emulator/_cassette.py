@@ -317,6 +317,8 @@ class LiveCassette(_CassetteBase):
     faults: list[Fault] = Field(default_factory=list)
     setup: dict[str, Any] = Field(default_factory=dict)
     turns: list[LiveTurn] = Field(min_length=1)
+    #: Each replayed turn's wire bytes, by (turn, transcriptions): ``_live_wire.render_turn``.
+    _wire: dict[tuple[int, bool, bool], list[bytes | None]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _fits(self) -> LiveCassette:
