@@ -40,6 +40,7 @@ RULES = [
             re.M,
         ),
     ),
+    ("uses a private attribute", re.compile(r"\w\._[a-z]\w*")),
     (
         "imports our helpers from a submodule",
         re.compile(r"^\s*(from\s+quickstart_helpers\.\w+|import\s+quickstart_helpers\.\w+)", re.M),
@@ -69,6 +70,7 @@ def test_the_rules_catch_what_they_look_for():
     assert problems("ctx = emulator.certificate.client_context()")
     assert problems("from quickstart_helpers.client import resolve_mode")
     assert problems("client = OpenAI(base_url=emu_url)")
+    assert problems("port = site._server.sockets[0].getsockname()[1]")
     # Gemini's OpenAI-compatible endpoint is live code (notebook 08).
     assert not problems('client = OpenAI(api_key=KEY, base_url=GEMINI + "/v1beta/openai/")')
     assert problems("from google.genai import _interactions")
