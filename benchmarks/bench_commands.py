@@ -64,7 +64,7 @@ def _quickstart_run(notebooks: list[str], output: Path, *jobs: str) -> list[str]
     return [
         sys.executable,
         "-m",
-        "quickstart_helpers.cli",
+        "quickstart_cli",
         "run",
         *(str(ROOT / "notebooks" / n) for n in notebooks),
         "--mode",

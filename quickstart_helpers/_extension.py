@@ -21,8 +21,17 @@ from typing import Any, Literal
 
 from . import settings
 from ._api_errors import advice, code_and_message, status
-from .client import LIVE_LINE, OFFLINE_KEY, OFFLINE_LINE
 from .env import load_api_key
+
+#: The key sent to the emulator (the SDK insists on one; the emulator refuses only "invalid").
+OFFLINE_KEY = "offline-emulator"
+
+
+LIVE_LINE = "Mode: live. Requests go to {where} with your key."
+OFFLINE_LINE = (
+    "Mode: offline. No API key found, so a local emulator replays recorded responses; "
+    "set GEMINI_API_KEY to go live."
+)
 
 
 def _trust_bundle(ca_pem: bytes) -> Path:

@@ -16,7 +16,7 @@ def start_serve(
     caller stops the process."""
     env = {**os.environ, "QUICKSTART_MODE": "offline", "QUICKSTART_PACING": pacing}
     process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", "0", *args],
+        [sys.executable, "-m", "quickstart_cli", "serve", "--port", "0", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

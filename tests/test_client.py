@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quickstart_helpers.client import OFFLINE_KEY, make_client, resolve_mode
+from quickstart_cli._client import OFFLINE_KEY, make_client, resolve_mode
 from quickstart_helpers.emulator import _server as emulator_module
 from quickstart_helpers.errors import MissingApiKeyError
 

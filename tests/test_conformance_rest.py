@@ -451,7 +451,7 @@ def test_foreign_origin_and_host_are_refused_as_json(http):
 def test_cli_emulator_frames_sse_with_crlf(tmp_path):
     env = {**os.environ, "QUICKSTART_PACING": "fast"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "emulator"],
+        [sys.executable, "-m", "quickstart_cli", "emulator"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

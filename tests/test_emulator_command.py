@@ -1,7 +1,7 @@
 """`quickstart emulator` as a real process: what it prints is all a client needs, and a
 signal stops it with nothing left on disk.
 
-Each test starts ``python -m quickstart_helpers.cli emulator`` and reads the ``export``
+Each test starts ``python -m quickstart_cli emulator`` and reads the ``export``
 lines it prints. The JavaScript SDK and curl then run with those variables
 and ``PATH`` only.
 """
@@ -24,7 +24,7 @@ from .conformance import TEXT, chunk_texts, last_prompt
 from .test_conformance_rest import parse_sse, texts_of
 from .test_js_sdk import install_sdk
 
-COMMAND = [sys.executable, "-m", "quickstart_helpers.cli", "emulator", "--pacing", "fast"]
+COMMAND = [sys.executable, "-m", "quickstart_cli", "emulator", "--pacing", "fast"]
 EXPORTS = {
     "GOOGLE_GEMINI_BASE_URL",
     "GEMINI_API_KEY",

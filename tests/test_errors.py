@@ -7,7 +7,8 @@ import logging
 
 from google.genai import errors
 
-from quickstart_helpers import _runner
+from quickstart_cli import _runner
+from quickstart_cli._runner import describe_handled_error
 from quickstart_helpers import errors as our_errors
 from quickstart_helpers._api_errors import (
     HANDLED_LOGGER,
@@ -16,7 +17,6 @@ from quickstart_helpers._api_errors import (
     is_unrecorded_request,
     record_handled_error,
 )
-from quickstart_helpers._runner import describe_handled_error
 from quickstart_helpers.emulator._protocol import INVALID_KEY_ERROR
 from quickstart_helpers.settings import ERROR_LOG_ENV
 

@@ -44,7 +44,7 @@ def emulator() -> Iterator[Emulator]:
 def listed() -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k != "QUICKSTART_CASSETTES"}
     done = subprocess.run(
-        [sys.executable, "-m", "quickstart_helpers.cli", "cassettes", "--json"],
+        [sys.executable, "-m", "quickstart_cli", "cassettes", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -97,7 +97,7 @@ def test_cassettes_json_lists_every_recording_with_the_request_a_client_sends(li
 
 def test_cassettes_lists_the_recordings_by_model_with_their_prompts():
     done = subprocess.run(
-        [sys.executable, "-m", "quickstart_helpers.cli", "cassettes"],
+        [sys.executable, "-m", "quickstart_cli", "cassettes"],
         capture_output=True,
         text=True,
         check=True,
@@ -114,7 +114,7 @@ def test_cassettes_lists_the_recordings_by_model_with_their_prompts():
 def test_cassettes_json_into_a_reader_that_stops_early_ends_quietly():
     """``quickstart cassettes --json | head -1``: no BrokenPipeError traceback, exit 0."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "cassettes", "--json"],
+        [sys.executable, "-m", "quickstart_cli", "cassettes", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -68,7 +68,7 @@ def test_the_rules_catch_what_they_look_for():
     assert problems("client = genai.Client(http_options=get_emulator().http_options())")
     assert problems("URL = f'{emulator.base_url}/v1beta'")
     assert problems("ctx = emulator.certificate.client_context()")
-    assert problems("from quickstart_helpers.client import resolve_mode")
+    assert problems("from quickstart_cli._client import resolve_mode")
     assert problems("client = OpenAI(base_url=emu_url)")
     assert problems("port = site._server.sockets[0].getsockname()[1]")
     # Gemini's OpenAI-compatible endpoint is live code (notebook 08).

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from quickstart_helpers._runner import execute_notebook
+from quickstart_cli._runner import execute_notebook
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from tests.test_record import FAKE_KEY, STORY, scan_for_key, write_upstream
 from tests.test_record_workflow import _user_notebook
@@ -118,7 +118,7 @@ class Run:
             QUICKSTART_UPSTREAM_CA=str(upstream.certificate.cert_file),
         )
         args = ["--upstream", upstream.base_url] if command == "record" else ["--mode", "offline"]
-        argv = ["-m", "quickstart_helpers.cli", command, str(notebook), *args]
+        argv = ["-m", "quickstart_cli", command, str(notebook), *args]
         # Files, not pipes: a kernel left running after SIGKILL would hold a pipe open.
         self.stderr = tmp_path / "stderr.txt"
         with self.stderr.open("wb") as err:

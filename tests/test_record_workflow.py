@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from quickstart_helpers.cli import main
+from quickstart_cli import main
 from quickstart_helpers.emulator import CassetteStore, Emulator, recording_emulator
 from tests.test_record import (
     FAKE_KEY,

@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from quickstart_helpers._progress import format_summary
-from quickstart_helpers._runner import execute_notebook
-from quickstart_helpers.cli import main
+from quickstart_cli import main
+from quickstart_cli._progress import format_summary
+from quickstart_cli._runner import execute_notebook
 from quickstart_helpers.emulator import Emulator
 
 from .notebook_compare import differences
@@ -152,7 +152,7 @@ def test_ctrl_c_shuts_every_kernel_down_and_exits_130(tmp_path):
         )
     _notebook(tmp_path / "z.ipynb", "print('never started')")
     run = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "run", "-j", "2", "--no-progress"]
+        [sys.executable, "-m", "quickstart_cli", "run", "-j", "2", "--no-progress"]
         + [str(tmp_path / f"{n}.ipynb") for n in "xyz"]
         + ["--output", str(tmp_path / "out")],
         stdout=subprocess.PIPE,
@@ -293,7 +293,7 @@ def test_the_command_loads_the_runner_without_the_iri_grammar(tmp_path):
     # jsonschema's optional rfc3987_syntax builds a grammar for ~1 s when imported.
     code = (
         "import sys\n"
-        "from quickstart_helpers.cli import main\n"
+        "from quickstart_cli import main\n"
         f"code = main(['refresh', {str(tmp_path / 'missing.ipynb')!r}])\n"
         "print(code, sys.modules.get('rfc3987_syntax'), 'nbformat' in sys.modules)\n"
     )
@@ -328,7 +328,7 @@ def test_refresh_stores_the_canonical_execution(tmp_path):
 
 
 def test_summary_table_lists_each_notebook():
-    from quickstart_helpers._runner import NotebookResult
+    from quickstart_cli._runner import NotebookResult
 
     table = format_summary(
         [
@@ -345,7 +345,7 @@ def test_summary_table_lists_each_notebook():
 def test_emulator_command_serves_an_unmodified_client(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("QUICKSTART_MODE",)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "quickstart_helpers.cli", "emulator", "--pacing", "fast"],
+        [sys.executable, "-m", "quickstart_cli", "emulator", "--pacing", "fast"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

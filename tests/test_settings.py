@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from quickstart_cli._client import resolve_mode
 from quickstart_helpers import settings
-from quickstart_helpers.client import resolve_mode
 from quickstart_helpers.emulator import Emulator, cassette_dirs, shipped_cassette_dir
 
 

@@ -465,7 +465,7 @@ def test_quickstart_serve_reports_a_taken_port() -> None:
         port = taken.getsockname()[1]
         env = {**os.environ, "QUICKSTART_MODE": "offline"}
         result = subprocess.run(
-            [sys.executable, "-m", "quickstart_helpers.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "quickstart_cli", "serve", "--port", str(port)],
             env=env,
             capture_output=True,
             text=True,

@@ -30,11 +30,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
-from ._api_errors import HANDLED_LOGGER
+from quickstart_helpers._api_errors import HANDLED_LOGGER
+from quickstart_helpers.errors import HandledErrorInCell
+from quickstart_helpers.settings import ERROR_LOG_ENV, error_log
+
 from ._kernel import KernelManager, kernel_env, kernel_started, run_in_thread
 from ._progress import progress_bar
-from .errors import HandledErrorInCell
-from .settings import ERROR_LOG_ENV, error_log
 
 __all__ = [
     "EXPECTED_ERROR_TAG",
@@ -148,7 +149,7 @@ def execute_notebook(
     (which may be ``path``), and return the executed notebook node and the result.
 
     The kernel runs in the notebook's folder with the environment
-    :func:`~quickstart_helpers._kernel.kernel_env` gives it (``env`` added, and winning):
+    :func:`~quickstart_cli._kernel.kernel_env` gives it (``env`` added, and winning):
     the notebook uses ``mode`` and ``pacing``, and writes its files under
     ``output_root/<notebook stem>/``; the kernel's stderr goes to
     ``output_root/<notebook stem>.kernel.log``.
@@ -304,7 +305,7 @@ async def _execute(
         # Handled API errors go to $QUICKSTART_ERROR_LOG (read by _check_handled_errors).
         extra_arguments=[
             "--IPKernelApp.exec_lines="
-            "__import__('quickstart_helpers._runner')._runner.log_handled_errors()"
+            "__import__('quickstart_cli._runner')._runner.log_handled_errors()"
         ],
     )
     started = time.perf_counter()

@@ -8,7 +8,8 @@ import sys
 import threading
 from typing import Any
 
-from .. import settings
+from quickstart_helpers import settings
+
 from ._common import mode_option, pacing_option, signals_interrupt
 
 
@@ -49,7 +50,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
-    from ..emulator import Emulator
+    from quickstart_helpers.emulator import Emulator
 
     with signals_interrupt():  # `finally` cleans up on each of them
         try:
@@ -76,9 +77,10 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ..client import make_client, resolve_mode
-    from ..errors import MissingApiKeyError
-    from ..web import SAMPLE_QUESTION, ChatServer
+    from quickstart_helpers.errors import MissingApiKeyError
+    from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer
+
+    from ._client import make_client, resolve_mode
 
     try:
         mode = resolve_mode(args.mode)

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import settings
+from quickstart_helpers import settings
+
 from ._common import (
     find_notebooks,
     mode_option,
@@ -60,10 +61,11 @@ def add_parsers(sub: Any) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     skip_the_iri_grammar()
-    from .._progress import format_summary
-    from .._runner import run_notebooks
-    from ..client import resolve_mode
-    from ..errors import MissingApiKeyError
+    from quickstart_helpers.errors import MissingApiKeyError
+
+    from ._client import resolve_mode
+    from ._progress import format_summary
+    from ._runner import run_notebooks
 
     try:
         # Full speed unless asked: a run checks notebooks, nobody watches it stream.
@@ -72,7 +74,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         jobs = args.jobs or settings.jobs()
         mode = resolve_mode(args.mode)
         if mode == "live":
-            from ..env import load_api_key
+            from quickstart_helpers.env import load_api_key
 
             load_api_key(required=True)
         notebooks = find_notebooks(args.notebooks)
@@ -113,7 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
     skip_the_iri_grammar()
-    from .._runner import run_notebooks
+    from ._runner import run_notebooks
 
     try:
         notebooks = find_notebooks(args.notebooks)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import settings
-from ..paths import repo_root
+from quickstart_helpers import settings
+from quickstart_helpers.paths import repo_root
 
 
 def skip_the_iri_grammar() -> None:

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import settings
+from quickstart_helpers import settings
+
 from ._common import upstream_option
 
 
@@ -49,8 +50,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ..env import load_api_key
-    from ..errors import CassetteError, MissingApiKeyError
+    from quickstart_helpers.env import load_api_key
+    from quickstart_helpers.errors import CassetteError, MissingApiKeyError
 
     try:
         key = load_api_key(required=True)
@@ -60,7 +61,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         missing = [str(f) for f in folders if not f.is_dir()]
         if missing:
             raise ValueError(f"No such folder: {', '.join(missing)}")
-        from ..emulator import verify_cassettes
+        from quickstart_helpers.emulator import verify_cassettes
 
         drifts = verify_cassettes(folders, api_key=key, upstream=args.upstream)
     except MissingApiKeyError as exc:
@@ -88,8 +89,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_cassettes(args: argparse.Namespace) -> int:
-    from ..emulator import CassetteStore, cassette_listing, recordings_text
-    from ..errors import CassetteError
+    from quickstart_helpers.emulator import CassetteStore, cassette_listing, recordings_text
+    from quickstart_helpers.errors import CassetteError
 
     try:
         store = CassetteStore([Path(f) for f in args.folders] or None)

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import settings
+from quickstart_helpers import settings
+
 from ._common import (
     find_notebooks,
     report_failure,
@@ -49,9 +50,10 @@ def add_parsers(sub: Any) -> None:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     skip_the_iri_grammar()
-    from .._progress import format_summary
-    from ..env import load_api_key
-    from ..errors import CassetteError, MissingApiKeyError
+    from quickstart_helpers.env import load_api_key
+    from quickstart_helpers.errors import CassetteError, MissingApiKeyError
+
+    from ._progress import format_summary
 
     try:
         key = load_api_key(required=True)
@@ -94,9 +96,10 @@ def _record_notebook(
         CassetteError: A cassette already in the folder is not valid.
         ValueError: A record mode or upstream URL that is not allowed.
     """
-    from .._kernel import notebook_cassette_dir, recording_kernel_env
-    from .._runner import execute_notebook
-    from ..emulator import recording_emulator
+    from quickstart_helpers.emulator import recording_emulator
+
+    from ._kernel import notebook_cassette_dir, recording_kernel_env
+    from ._runner import execute_notebook
 
     folder = Path(args.cassettes) if args.cassettes else notebook_cassette_dir(path)
     proxy = recording_emulator(

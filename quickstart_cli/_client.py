@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import settings
-from .env import load_api_key
-from .settings import MODES, Mode, Pacing
+from quickstart_helpers import settings
+from quickstart_helpers._extension import LIVE_LINE, OFFLINE_KEY, OFFLINE_LINE
+from quickstart_helpers.env import load_api_key
+from quickstart_helpers.settings import MODES, Mode, Pacing
 
 if TYPE_CHECKING:
     from google import genai
-
-#: The key sent to the emulator (the SDK insists on one; the emulator refuses only "invalid").
-OFFLINE_KEY = "offline-emulator"
 
 
 def resolve_mode(mode: Mode = "auto", api_key: str | None = None) -> Literal["live", "offline"]:
@@ -24,13 +22,6 @@ def resolve_mode(mode: Mode = "auto", api_key: str | None = None) -> Literal["li
     if mode == "auto":
         return "live" if load_api_key(api_key) else "offline"
     return mode  # type: ignore[return-value]
-
-
-LIVE_LINE = "Mode: live. Requests go to {where} with your key."
-OFFLINE_LINE = (
-    "Mode: offline. No API key found, so a local emulator replays recorded responses; "
-    "set GEMINI_API_KEY to go live."
-)
 
 
 def make_client(
@@ -54,7 +45,7 @@ def make_client(
         print(LIVE_LINE.format(where="the Gemini API") if live else OFFLINE_LINE)
     if live:
         return genai.Client(api_key=load_api_key(api_key, required=True), **kw)
-    from .emulator import get_emulator
+    from quickstart_helpers.emulator import get_emulator
 
     options = get_emulator(pacing).http_options()
     return genai.Client(api_key=api_key or OFFLINE_KEY, http_options=options)

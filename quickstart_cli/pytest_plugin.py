@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from . import settings
+from quickstart_helpers import settings
 
 __all__ = ["gemini_cassette_dir", "gemini_client", "gemini_emulator"]
 
@@ -78,7 +78,7 @@ def _upstream(config: pytest.Config) -> str:
 
 
 def _api_key(mode: str) -> str:
-    from .env import load_api_key
+    from quickstart_helpers.env import load_api_key
 
     if mode == "none":
         return _PLACEHOLDER_KEY
@@ -94,7 +94,7 @@ def _api_key(mode: str) -> str:
 @pytest.fixture(scope="session")
 def gemini_emulator(pytestconfig: pytest.Config) -> Iterator[Any]:
     """The Gemini API emulator for this session, fast pacing (record mode per test)."""
-    from .emulator import CassetteStore, Emulator
+    from quickstart_helpers.emulator import CassetteStore, Emulator
 
     emulator = Emulator(store=CassetteStore([]), pacing="fast").start()
     try:
@@ -130,7 +130,7 @@ def gemini_client(
     """A ``genai.Client`` replaying (and recording, by the record mode) the test's cassettes."""
     from google import genai
 
-    from .emulator import CassetteStore, Recorder, upstream_ssl_context
+    from quickstart_helpers.emulator import CassetteStore, Recorder, upstream_ssl_context
 
     mode = _record_mode(pytestconfig)
     key = _api_key(mode)
@@ -176,8 +176,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     listed = [str(p) for p in settings.extra_cassette_dirs()]
     env["QUICKSTART_CASSETTES"] = os.pathsep.join([*listed, str(folder.resolve())])
     if mode not in (None, "none"):
+        from quickstart_helpers.emulator import recording_emulator
+
         from ._kernel import recording_kernel_env
-        from .emulator import recording_emulator
 
         key = _api_key(mode)
         proxy = recording_emulator(
