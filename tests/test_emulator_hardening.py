@@ -27,8 +27,8 @@ from google.genai import errors, types
 from quickstart_helpers.emulator import CassetteStore, Emulator, RequestLog, parse_cassette
 from quickstart_helpers.emulator._live import CLOSE_INVALID_ARGUMENT
 from quickstart_helpers.emulator._protocol import ReceivedRequest
-from quickstart_helpers.sse import iter_events, iter_lines
 from tests._sockets import closed_within
+from tests._sse import iter_events, iter_lines
 
 MODEL = "gemini-3.8-flash"
 KEY = "test-key"

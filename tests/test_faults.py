@@ -38,8 +38,9 @@ from quickstart_helpers.retry import (
     is_resumable,
     resume_stream,
 )
-from quickstart_helpers.sse import iter_events, iter_lines, iter_text
 from quickstart_helpers.wav import wave_file
+
+from ._sse import iter_events, iter_lines, iter_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import author  # noqa: E402

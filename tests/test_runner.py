@@ -405,12 +405,11 @@ EXPLAINED = (
 )
 WEB_CHAT = (
     "import httpx\n"
-    "from quickstart_helpers.sse import iter_lines\n"
     "from quickstart_helpers.web import SAMPLE_QUESTION, ChatServer\n"
     "with ChatServer(bad_client) as server:\n"
     "    with httpx.stream('GET', server.url + 'chat/stream',\n"
     "                      params={'message': SAMPLE_QUESTION}, timeout=60) as r:\n"
-    "        for line in iter_lines(r.iter_text()):\n"
+    "        for line in r.iter_lines():\n"
     "            print(repr(line))"
 )
 

@@ -1,4 +1,4 @@
-"""Unit tests of the SSE framing and parsing in quickstart_helpers.sse.
+"""Unit tests of the SSE framing in quickstart_helpers.sse and the tests' reader (tests/_sse.py).
 
 The expected bytes are written out by hand from the WHATWG rules, so the tests do not
 trust the module's own framing; the browser test checks the same frames in Chromium.
@@ -10,14 +10,9 @@ import random
 
 import pytest
 
-from quickstart_helpers.sse import (
-    DONE,
-    ServerSentEvent,
-    format_event,
-    iter_events,
-    iter_lines,
-    normalize_newlines,
-)
+from quickstart_helpers.sse import format_event
+
+from ._sse import DONE, ServerSentEvent, iter_events, iter_lines, normalize_newlines
 
 DONE_EVENT = format_event(DONE, event="done")
 

@@ -21,7 +21,6 @@ import pytest
 from google import genai
 
 from quickstart_helpers.emulator import Emulator
-from quickstart_helpers.sse import DONE, ServerSentEvent, iter_events, iter_lines
 from quickstart_helpers.web import (
     SAMPLE_QUESTION,
     STOPPING_MESSAGE,
@@ -30,6 +29,7 @@ from quickstart_helpers.web import (
 )
 
 from ._serve import start_serve
+from ._sse import DONE, ServerSentEvent, iter_events, iter_lines
 from ._store import STORE
 
 #: The model the web cassettes were recorded with (the server asks it, not the default).

@@ -29,7 +29,6 @@ from quickstart_helpers._background import start_background_server
 from quickstart_helpers._scrub import REDACTED, scrub
 from quickstart_helpers.chat import Conversation
 from quickstart_helpers.emulator import Emulator
-from quickstart_helpers.sse import iter_events, iter_lines
 from quickstart_helpers.web import (
     MAX_BODY_BYTES,
     STOPPING_MESSAGE,
@@ -50,6 +49,7 @@ from tests.test_web import (
 
 from ._keys import fake_google_key
 from ._serve import start_serve
+from ._sse import iter_events, iter_lines
 
 # The fast and realtime emulators and the relay of test_web.py (module-scoped fixtures).
 emulator = test_web.emulator

@@ -12,7 +12,6 @@ import pytest
 from google import genai
 
 from quickstart_helpers.emulator import Emulator, InteractionsCassette
-from quickstart_helpers.sse import ServerSentEvent, iter_events, iter_lines
 from quickstart_helpers.web import (
     RECONNECT_MS,
     SAMPLE_QUESTION,
@@ -22,6 +21,7 @@ from quickstart_helpers.web import (
 )
 
 from ._serve import start_serve
+from ._sse import ServerSentEvent, iter_events, iter_lines
 from ._store import STORE
 
 WEB = next(c for c in STORE.cassettes if c.name == "interactions_web_chat")
