@@ -31,7 +31,7 @@ from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
 from quickstart_helpers._api_errors import HANDLED_LOGGER
-from quickstart_helpers.errors import HandledErrorInCell
+from quickstart_helpers.errors import QuickstartError
 from quickstart_helpers.settings import ERROR_LOG_ENV, error_log
 
 from ._kernel import KernelManager, kernel_env, kernel_started, run_in_thread
@@ -47,6 +47,10 @@ __all__ = [
 
 #: Cell tag of a cell that shows an API error on purpose; the runner accepts it there.
 EXPECTED_ERROR_TAG = "expect-api-error"
+
+
+class HandledErrorInCell(QuickstartError):
+    """A cell not tagged :data:`EXPECTED_ERROR_TAG` showed a failed model call."""
 
 
 class _ErrorLog:

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "setup": "_extension",
+    "load_ipython_extension": "_extension",  # %load_ext quickstart_helpers
     "stream_markdown": "display",
     "stream_parts": "parts",
     "Conversation": "chat",
@@ -29,14 +30,7 @@ _EXPORTS = {
     "ChatServer": "web",
     "audio": "audio",  # the module: audio.file_chunks, audio.microphone_chunks, audio.Player
 }
-__all__ = sorted([*_EXPORTS, "load_ipython_extension"])
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext quickstart_helpers``: live with a key, else the offline emulator."""
-    from ._extension import load_ipython_extension as load
-
-    load(ipython)
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -41,5 +41,10 @@ def load_api_key(api_key: str | None = None, *, required: bool = False) -> str |
         if isinstance(key, str) and key.strip():
             return key.strip()
     if required:
-        raise MissingApiKeyError()
+        raise MissingApiKeyError(
+            "No Gemini API key found. Set the GEMINI_API_KEY environment variable, or copy "
+            ".env.example to .env at the repository root and put your key after "
+            "GEMINI_API_KEY= (get one at https://aistudio.google.com/apikey). Without a key, "
+            "run offline: the recorded responses are replayed."
+        )
     return None

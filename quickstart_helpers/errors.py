@@ -14,16 +14,7 @@ class QuickstartError(Exception):
 
 
 class MissingApiKeyError(QuickstartError, RuntimeError):
-    """A key is required and none of the sources holds one."""
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "No Gemini API key found. Set the GEMINI_API_KEY environment variable, or copy "
-            ".env.example to .env at the repository root and put your key after "
-            "GEMINI_API_KEY= (get one at https://aistudio.google.com/apikey). Without a key, "
-            "run offline: the recorded responses are replayed."
-        )
+    """A key is required and none of the sources holds one; the message says where to put one."""
 
 
 class InvalidApiKeyError(QuickstartError, RuntimeError):
@@ -67,10 +58,6 @@ class CassetteError(QuickstartError, ValueError):
 
 class RecordingError(QuickstartError, RuntimeError):
     """Record mode wrote no cassette: a secret would reach it, or it is invalid."""
-
-
-class HandledErrorInCell(QuickstartError):
-    """``quickstart run``: a cell not tagged ``expect-api-error`` showed a failed model call."""
 
 
 class LiveSessionClosed(QuickstartError):
