@@ -1,10 +1,6 @@
-"""The bad-key flow, as chat widgets do it: when the API refuses the key, say so and ask again.
-
-:func:`retry_on_invalid_key` runs a request; when the API answers HTTP 400
-``INVALID_ARGUMENT`` with the reason ``API_KEY_INVALID`` it prints "is your API key valid?",
-asks for a key with hidden input (``getpass``) and runs the request again with a client for
-that key. The input function is a parameter (``ask=``), so the flow can be shown offline and
-tested with scripted answers. A key is never printed, logged or stored.
+"""The bad-key flow, as chat widgets do it: when the API refuses the key (HTTP 400
+``INVALID_ARGUMENT``, reason ``API_KEY_INVALID``), say so, ask for another with hidden input
+and run the request again. A key is never printed, logged or stored.
 """
 
 from __future__ import annotations
@@ -89,8 +85,9 @@ def retry_on_invalid_key(
 ) -> T:
     """Run ``call(client)`` (read a stream inside it: the key is checked when it starts);
     each time the API refuses the key, ``say`` :data:`REJECTED_MESSAGE`, ``ask`` for a key
-    (default ``getpass``; a session with no input, such as a headless run, gives up) and run
-    ``call`` again with ``make(client, key)`` (default ``genai.Client(api_key=key)``).
+    (default ``getpass``; a session with no input, such as a headless run, gives up; a
+    scripted ``ask`` shows the flow offline) and run ``call`` again with
+    ``make(client, key)`` (default ``genai.Client(api_key=key)``).
 
     Raises:
         InvalidApiKeyError: Refused ``attempts`` times, nothing entered, or the session

@@ -113,12 +113,9 @@ def extra_cassette_dirs() -> list[Path]:
 def jobs() -> int:
     """``$QUICKSTART_JOBS``, else :data:`JOBS_PER_CPU` per CPU this process may use."""
     value = get("QUICKSTART_JOBS")
-    if value is None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cpus = os.cpu_count() or 1
-        return JOBS_PER_CPU * max(1, cpus)
+    if value is None:  # the CPUs this process may use (sched_getaffinity: Linux only)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return JOBS_PER_CPU * max(1, cpus or 1)
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"QUICKSTART_JOBS={value!r} is not allowed; use a whole number >= 1.")
     return int(value)

@@ -27,12 +27,9 @@ __all__ = ["wave_file"]
 def wave_file(
     filename: str | os.PathLike[str], channels: int = 1, rate: int = 24_000, sample_width: int = 2
 ) -> Iterator[wave.Wave_write]:
-    """Open ``filename`` for PCM audio (defaults: the Live API's output, 24 kHz 16-bit mono).
-
-    Yields the standard library's ``wave.Wave_write``: call ``writeframes(pcm)`` per chunk,
-    ``getnframes()`` for the frames written. The header is on disk from the start (an
-    empty valid WAV) and final after each chunk.
-    """
+    """Open ``filename`` for PCM audio (defaults: the Live API's output, 24 kHz 16-bit mono)
+    and yield the standard library's ``wave.Wave_write`` (``writeframes(pcm)`` per chunk,
+    ``getnframes()`` for the frames written), its header already on disk (an empty WAV)."""
     with open(filename, "wb", buffering=0) as file, wave.open(file, "wb") as wf:
         wf.setnchannels(channels)
         wf.setsampwidth(sample_width)
