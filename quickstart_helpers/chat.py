@@ -1,9 +1,8 @@
 """Chat state for streaming chats: messages, their states, conversations saved by key.
 
-A :class:`Message` goes ``created`` -> ``streaming`` -> ``completed`` or ``failed``
-(partial text kept), or from ``created`` straight to either (:data:`TRANSITIONS`; any
-other move raises :class:`IllegalTransitionError`). :func:`stream_reply` keeps a
-:class:`Conversation` in step with an SDK chat's ``send_message_stream``::
+A :class:`Message` goes ``created`` -> ``streaming`` -> ``completed`` or ``failed`` (partial
+text kept), or from ``created`` straight to either (:data:`TRANSITIONS`). :func:`stream_reply`
+keeps a :class:`Conversation` in step with an SDK chat's ``send_message_stream``::
 
     conversation = Conversation(model="gemini-3.8-flash", system_instruction="...")
     chat = conversation.open_chat(client)
@@ -102,9 +101,7 @@ class Message(BaseModel):
                 f"Message {self.id} ({self.role}) is {self.status}; text can only be "
                 "appended while it is streaming. Call start() first."
             )
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, not {type(text).__name__}")
-        self.text += text
+        self.text += text  # a str: Python refuses bytes with a TypeError
         self.chunk_count += 1
         self.updated_at = _now()
         return self
@@ -173,28 +170,20 @@ class Conversation(BaseModel):
     def to_history(self) -> list[types.Content]:
         """The history for a new chat session: whole turns only (a user message and its
         ``completed`` answer), as the SDK's curated history leaves failed turns out."""
-        history = []
+        history: list[types.Content] = []
         for user, answer in zip(self.messages, self.messages[1:], strict=False):
             if user.role == "user" and answer.role == "model" and answer.status == "completed":
-                history += [
-                    types.Content(role="user", parts=[types.Part(text=user.text)]),
-                    types.Content(role="model", parts=[types.Part(text=answer.text)]),
-                ]
+                history += [types.UserContent(user.text), types.ModelContent(answer.text)]
         return history
 
-    def chat_config(self, **config: Any) -> types.GenerateContentConfig:
-        """The chat's ``GenerateContentConfig``: its system instruction, and ``config``."""
-        config.setdefault("system_instruction", self.system_instruction)
-        return types.GenerateContentConfig(**config)
-
-    def open_chat(self, client: Any, **config: Any) -> Any:
-        """``client.chats.create`` with this model, config and history."""
-        config = self.chat_config(**config)
+    def open_chat(self, client: Any) -> Any:
+        """``client.chats.create`` with this model, system instruction and history."""
+        config = types.GenerateContentConfig(system_instruction=self.system_instruction)
         return client.chats.create(model=self.model, config=config, history=self.to_history())
 
-    def open_async_chat(self, client: Any, **config: Any) -> Any:
+    def open_async_chat(self, client: Any) -> Any:
         """The same with ``client.aio.chats.create``."""
-        return self.open_chat(client.aio, **config)
+        return self.open_chat(client.aio)
 
     @staticmethod
     def _path(store_dir: str | os.PathLike[str], key: str) -> Path:
@@ -286,7 +275,6 @@ def stream_reply(
     text: str,
     *,
     on_change: Callable[[Message], Any] | None = None,
-    config: types.GenerateContentConfigOrDict | None = None,
 ) -> Iterator[types.GenerateContentResponse]:
     """Send ``text`` with ``chat.send_message_stream`` (a chat with the conversation's
     history, from :meth:`Conversation.open_chat`) and yield each chunk once
@@ -301,7 +289,7 @@ def stream_reply(
     try:
         notify(user)
         notify(reply)
-        for chunk in chat.send_message_stream(text, config=config):
+        for chunk in chat.send_message_stream(text):
             if _take(reply, chunk):
                 notify(reply)
             yield chunk
@@ -320,7 +308,6 @@ async def astream_reply(
     text: str,
     *,
     on_change: Callable[[Message], Any] | None = None,
-    config: types.GenerateContentConfigOrDict | None = None,
 ) -> AsyncIterator[types.GenerateContentResponse]:
     """:func:`stream_reply` for ``client.aio.chats``; ``on_change`` may be async."""
 
@@ -333,7 +320,7 @@ async def astream_reply(
     try:
         await notify(user)
         await notify(reply)
-        async for chunk in await chat.send_message_stream(text, config=config):
+        async for chunk in await chat.send_message_stream(text):
             if _take(reply, chunk):
                 await notify(reply)
             yield chunk
@@ -351,14 +338,14 @@ class StateLog:
     with ``live=True`` in Jupyter it also shows the latest in one output updated in place
     (``streaming`` changes at most ``MAX_UPDATES_PER_SECOND`` a second)."""
 
-    def __init__(self, *, live: bool = False, width: int = 40) -> None:
+    def __init__(self, *, live: bool = False) -> None:
         self.lines: list[str] = []
-        self.live, self.width = live, width
+        self.live = live
         self.handle: Any = None
         self.throttle = UpdateThrottle()
 
     def __call__(self, message: Message) -> None:
-        self.lines.append(line := message.summary(self.width))
+        self.lines.append(line := message.summary())
         if not (self.live and in_notebook()):
             return
         if message.status != "streaming" or self.throttle.ready():

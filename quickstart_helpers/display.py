@@ -33,12 +33,10 @@ def in_notebook() -> bool:
 
 
 class UpdateThrottle:
-    """Allows an update at most ``rate`` times a second, the first at once."""
+    """Allows an update at most :data:`MAX_UPDATES_PER_SECOND` times a second, the first at once."""
 
-    def __init__(self, rate: float = MAX_UPDATES_PER_SECOND, clock: Any = time.monotonic) -> None:
-        if not rate > 0:
-            raise ValueError(f"rate must be a positive number of updates per second, not {rate}")
-        self.interval, self.clock, self.last = 1.0 / rate, clock, -math.inf
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.interval, self.clock, self.last = 1.0 / MAX_UPDATES_PER_SECOND, clock, -math.inf
 
     def ready(self) -> bool:
         """Whether an update may be sent now; if so, it counts as sent."""
@@ -147,21 +145,14 @@ def stream_markdown(
     clock: Callable[[], float] = time.monotonic,
     thoughts: bool = False,
 ) -> str:
-    """Render a stream into one Markdown output that updates in place; return its text.
+    """Render ``chunks`` (the SDK's, or strings) as one Markdown output updated in place;
+    return the answer's text.
 
-    Args:
-        chunks: ``GenerateContentResponse`` chunks (``generate_content_stream``) or strings.
-        typewriter: Reveal the text at this many characters a second, as chat widgets do
-            (no pauses under ``$QUICKSTART_PACING=fast``); None shows each chunk whole.
-        sleep, clock: The pause function and the throttle's time source (for tests).
-        thoughts: Show thought parts above the answer (False: skip them); they are never
-            in the returned text.
-
-    Raises:
-        StreamInterrupted: The stream broke after a chunk; its ``text`` is what arrived
-            (still on screen), its ``__cause__`` the error.
-        google.genai.errors.APIError: The request was refused (e.g. a bad key): the SDK's
-            own error, with a note that explains it.
+    ``typewriter`` reveals the text at that many characters a second, as chat widgets do (no
+    pauses under ``$QUICKSTART_PACING=fast``); ``thoughts=True`` shows thought parts above
+    the answer. ``sleep`` and ``clock`` are the pause and the throttle's time (for tests).
+    A stream that breaks after a chunk raises :class:`StreamInterrupted` (``text``: what
+    arrived, still on screen); a refused request raises the SDK's own error, with a note.
     """
     step, pause = _frames(typewriter)
     answer = LiveMarkdown(clock)
