@@ -50,11 +50,7 @@ def continue_contents(contents: Any, partial: str) -> list[types.Content]:
     turns = list(_transformers.t_contents(contents))
     if not partial:
         return turns
-    return [
-        *turns,
-        types.Content(role="model", parts=[types.Part(text=partial)]),
-        types.Content(role="user", parts=[types.Part(text=CONTINUE_PROMPT)]),
-    ]
+    return [*turns, types.ModelContent(partial), types.UserContent(CONTINUE_PROMPT)]
 
 
 @dataclass
@@ -124,14 +120,12 @@ def resume_stream(
 class ResumableLiveSession:
     """A Live API conversation that reconnects with its resumption handle after ``goAway``.
 
-    It keeps the newest resumable ``handle`` from ``session_resumption_update``, which
-    the server sends just *after* a turn's ``turn_complete`` (where ``receive()`` has
-    stopped): before the next turn it reads on until that update (at most
-    ``update_timeout_s`` s) and, if a ``go_away`` came, reconnects with the handle
-    (``reconnects`` says why, at most ``max_reconnects`` times). Turns go as realtime
-    input; on gemini-3.1-flash-live-preview client content only seeds the initial
-    history, so ``history`` is sent once that way, with ``history_config``. One server
-    message can carry several things (audio, transcription, ``go_away``, a handle)::
+    The server sends ``session_resumption_update`` just *after* a turn's ``turn_complete``
+    (where ``receive()`` stops), so before each turn it reads on to that update (at most
+    ``update_timeout_s`` s), keeps the newest resumable ``handle`` and, if a ``go_away``
+    came, reconnects with it (``reconnects`` says why; at most ``max_reconnects``). Turns go
+    as realtime input; ``history`` seeds the first connection as client content with
+    ``history_config`` (on gemini-3.1-flash-live-preview, client content's only use)::
 
         async with ResumableLiveSession(client, model=MODEL, config=CONFIG) as live:
             async for message in live.send_turn("Hello"):
