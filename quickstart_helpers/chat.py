@@ -2,21 +2,15 @@
 
 A :class:`Message` goes ``created`` -> ``streaming`` -> ``completed`` or ``failed`` (partial
 text kept), or from ``created`` straight to either (:data:`TRANSITIONS`). :func:`stream_reply`
-keeps a :class:`Conversation` in step with an SDK chat's ``send_message_stream``::
-
-    conversation = Conversation(model="gemini-3.8-flash", system_instruction="...")
-    chat = conversation.open_chat(client)
-    for chunk in stream_reply(chat, conversation, "Hello!"):
-        print(chunk.text, end="")
-    conversation.save(store_dir, "my-chat")  # <store_dir>/my-chat.json
-    chat = Conversation.load(store_dir, "my-chat").open_chat(client)  # history included
+keeps a :class:`Conversation` in step with an SDK chat's ``send_message_stream``;
+:meth:`Conversation.save` and :meth:`Conversation.load` keep it on disk under a key, and
+:meth:`Conversation.open_chat` opens a chat with its history again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
 import re
 import time
@@ -48,8 +42,6 @@ TRANSITIONS: dict[str, set[str]] = {
 Usage = types.GenerateContentResponseUsageMetadata
 FILE_FORMAT = 1  # the version of the JSON Conversation.save writes
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a storage key (fullmatch)
-
-
 _now = functools.partial(datetime.now, timezone.utc)
 
 
@@ -269,30 +261,19 @@ def _end(reply: Message, error: BaseException | None = None) -> Message:
     return reply.complete() if error is None else reply.fail(error)
 
 
-def stream_reply(
-    chat: Any,
-    conversation: Conversation,
-    text: str,
-    *,
-    on_change: Callable[[Message], Any] | None = None,
-) -> Iterator[types.GenerateContentResponse]:
-    """Send ``text`` with ``chat.send_message_stream`` (a chat with the conversation's
-    history, from :meth:`Conversation.open_chat`) and yield each chunk once
-    ``conversation`` has it: the user message, then the model message ``streaming``
-    with each chunk's text and ``completed`` with the finish reason and usage.
-    ``on_change`` gets each changed message. Whatever breaks (the request, the stream,
-    the caller stopping early, ``on_change``), the model message ends ``failed`` with
-    its partial text and the error goes on."""
-    notify = on_change or (lambda message: None)
+@contextlib.contextmanager
+def _turn(
+    conversation: Conversation, text: str, notify: Callable[[Message], Any]
+) -> Iterator[Message]:
+    """Add the user message and the model's reply, and end the reply: ``completed``, or
+    ``failed`` with its partial text whatever breaks (the request, the stream, the caller
+    stopping early, ``notify``); the error goes on."""
     user = conversation.add_user_message(text)
     reply = conversation.start_model_message()
     try:
         notify(user)
         notify(reply)
-        for chunk in chat.send_message_stream(text):
-            if _take(reply, chunk):
-                notify(reply)
-            yield chunk
+        yield reply
         notify(_end(reply))
     except BaseException as exc:
         if not reply.is_final:
@@ -302,6 +283,26 @@ def stream_reply(
         raise
 
 
+def stream_reply(
+    chat: Any,
+    conversation: Conversation,
+    text: str,
+    *,
+    on_change: Callable[[Message], Any] | None = None,
+) -> Iterator[types.GenerateContentResponse]:
+    """Send ``text`` with ``chat.send_message_stream`` (a chat with the conversation's
+    history, from :meth:`Conversation.open_chat`) and yield each chunk once
+    ``conversation`` has it: the user message, then the model message ``streaming`` with
+    each chunk's text and ``completed`` with the finish reason and usage (or ``failed``).
+    ``on_change`` gets each changed message."""
+    notify = on_change or (lambda message: None)
+    with _turn(conversation, text, notify) as reply:
+        for chunk in chat.send_message_stream(text):
+            if _take(reply, chunk):
+                notify(reply)
+            yield chunk
+
+
 async def astream_reply(
     chat: Any,
     conversation: Conversation,
@@ -309,28 +310,13 @@ async def astream_reply(
     *,
     on_change: Callable[[Message], Any] | None = None,
 ) -> AsyncIterator[types.GenerateContentResponse]:
-    """:func:`stream_reply` for ``client.aio.chats``; ``on_change`` may be async."""
-
-    async def notify(message: Message) -> None:
-        if inspect.isawaitable(result := on_change(message) if on_change else None):
-            await result
-
-    user = conversation.add_user_message(text)
-    reply = conversation.start_model_message()
-    try:
-        await notify(user)
-        await notify(reply)
+    """:func:`stream_reply` for ``client.aio.chats``."""
+    notify = on_change or (lambda message: None)
+    with _turn(conversation, text, notify) as reply:
         async for chunk in await chat.send_message_stream(text):
             if _take(reply, chunk):
-                await notify(reply)
+                notify(reply)
             yield chunk
-        await notify(_end(reply))
-    except BaseException as exc:
-        if not reply.is_final:
-            _end(reply, exc)
-            with contextlib.suppress(Exception):
-                await notify(reply)
-        raise
 
 
 class StateLog:
@@ -346,9 +332,7 @@ class StateLog:
 
     def __call__(self, message: Message) -> None:
         self.lines.append(line := message.summary())
-        if not (self.live and in_notebook()):
-            return
-        if message.status != "streaming" or self.throttle.ready():
+        if self.live and in_notebook() and (message.status != "streaming" or self.throttle.ready()):
             from IPython.display import display
 
             bundle = {"text/plain": f"[state] {line}"}

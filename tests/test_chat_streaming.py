@@ -174,12 +174,11 @@ def test_stopping_early_fails_the_message(client, chat_emu) -> None:
     assert "stopped reading" in reply.error
 
 
-def test_async_chat_two_turns_with_an_async_callback(client, chat_emu) -> None:
+def test_async_chat_two_turns_with_a_callback(client, chat_emu) -> None:
     conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     seen: list[str] = []
 
-    async def on_change(message) -> None:
-        await asyncio.sleep(0)
+    def on_change(message) -> None:
         seen.append(f"{message.id} {message.status}")
 
     async def main() -> None:
@@ -244,7 +243,7 @@ def test_async_failing_callback_at_any_step_leaves_no_message_in_progress(
     conversation = Conversation(system_instruction=KEEPER)
     calls = []
 
-    async def on_change(message) -> None:
+    def on_change(message) -> None:
         calls.append(message.status)
         if len(calls) == failing_call + 1:
             raise Boom(f"callback failed at call {failing_call}")
