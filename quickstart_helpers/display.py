@@ -1,13 +1,9 @@
-"""Render a stream of chunks as one Markdown output that updates in place.
+"""Render a stream of chunks as one Markdown output that updates in place (printed on a terminal).
 
-In Jupyter the text is one ``display`` output updated as chunks arrive; on a terminal it
-is printed as it arrives. Each update re-sends the whole text, so updating on every chunk
-would send data growing with the square of the stream's length (about 400 MB for 10,000
-chunks) and can overflow the kernel's output channel: updates come at most
-:data:`MAX_UPDATES_PER_SECOND` times a second, and once more at the end, and the text is
-joined only for an update, so the cost stays linear. Thought parts (``include_thoughts``)
-are never in the answer: skipped, or with ``thoughts=True`` shown in their own block
-above it.
+Each update re-sends the whole text: updating on every chunk would send data growing with the
+square of the stream's length (about 400 MB for 10,000 chunks) and can overflow the kernel's
+output channel. So updates come at most :data:`MAX_UPDATES_PER_SECOND` times a second, and
+once more at the end, and the text is joined only for an update: the cost stays linear.
 """
 
 from __future__ import annotations
@@ -52,9 +48,7 @@ def chunk_text(chunk: Any, *, thought: bool = False) -> str:
     parts, without the SDK's warning for other parts; with ``thought=True``, its thoughts."""
     if isinstance(chunk, str):
         return "" if thought else chunk
-    candidates = chunk.candidates or []
-    parts = (candidates[0].content.parts if candidates and candidates[0].content else None) or []
-    return "".join(p.text for p in parts if p.text and bool(p.thought) == thought)
+    return "".join(p.text for p in chunk.parts or [] if p.text and bool(p.thought) == thought)
 
 
 def add_explanation(err: BaseException) -> BaseException:
@@ -146,11 +140,11 @@ def stream_markdown(
     thoughts: bool = False,
 ) -> str:
     """Render ``chunks`` (the SDK's, or strings) as one Markdown output updated in place;
-    return the answer's text.
+    return the answer's text (never its thought parts).
 
     ``typewriter`` reveals the text at that many characters a second, as chat widgets do (no
-    pauses under ``$QUICKSTART_PACING=fast``); ``thoughts=True`` shows thought parts above
-    the answer. ``sleep`` and ``clock`` are the pause and the throttle's time (for tests).
+    pauses under ``$QUICKSTART_PACING=fast``); ``thoughts=True`` shows thought parts in a
+    block above the answer. ``sleep`` and ``clock`` are the pause and the throttle's time.
     A stream that breaks after a chunk raises :class:`StreamInterrupted` (``text``: what
     arrived, still on screen); a refused request raises the SDK's own error, with a note.
     """
