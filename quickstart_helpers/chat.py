@@ -169,13 +169,10 @@ class Conversation(BaseModel):
         return history
 
     def open_chat(self, client: Any) -> Any:
-        """``client.chats.create`` with this model, system instruction and history."""
+        """``client.chats.create`` with this model, system instruction and history (for
+        :func:`astream_reply`, pass ``client.aio``)."""
         config = types.GenerateContentConfig(system_instruction=self.system_instruction)
         return client.chats.create(model=self.model, config=config, history=self.to_history())
-
-    def open_async_chat(self, client: Any) -> Any:
-        """The same with ``client.aio.chats.create``."""
-        return self.open_chat(client.aio)
 
     @staticmethod
     def _path(store_dir: str | os.PathLike[str], key: str) -> Path:

@@ -182,7 +182,7 @@ def test_async_chat_two_turns_with_a_callback(client, chat_emu) -> None:
         seen.append(f"{message.id} {message.status}")
 
     async def main() -> None:
-        chat = conversation.open_async_chat(client)
+        chat = conversation.open_chat(client.aio)
         for question in (Q1, Q2):
             async for _ in astream_reply(chat, conversation, question, on_change=on_change):
                 pass
@@ -201,7 +201,7 @@ def test_async_broken_stream_keeps_the_partial_text(client, chat_emu) -> None:
     conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
 
     async def main() -> None:
-        chat = conversation.open_async_chat(client)
+        chat = conversation.open_chat(client.aio)
         async for _ in astream_reply(chat, conversation, "Tell me about fog signals."):
             pass
 
@@ -249,7 +249,7 @@ def test_async_failing_callback_at_any_step_leaves_no_message_in_progress(
             raise Boom(f"callback failed at call {failing_call}")
 
     async def main() -> None:
-        chat = conversation.open_async_chat(client)
+        chat = conversation.open_chat(client.aio)
         async for _ in astream_reply(chat, conversation, Q1, on_change=on_change):
             pass
 
