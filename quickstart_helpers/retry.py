@@ -44,15 +44,6 @@ def is_resumable(exc: BaseException) -> bool:
     return isinstance(exc, tuple(broken))
 
 
-def continue_contents(contents: Any, partial: str) -> list[types.Content]:
-    """The original ``contents``, then ``partial`` as a model turn and
-    :data:`CONTINUE_PROMPT` (without partial text, the original contents alone)."""
-    turns = list(_transformers.t_contents(contents))
-    if not partial:
-        return turns
-    return [*turns, types.ModelContent(partial), types.UserContent(CONTINUE_PROMPT)]
-
-
 @dataclass
 class ResumedStream:
     """One answer streamed across breaks, from :func:`resume_stream`: iterate over it for
@@ -86,20 +77,23 @@ def resume_stream(
 ) -> ResumedStream:
     """Stream an answer, resuming with a continue request when the stream breaks.
 
-    The returned :class:`ResumedStream` yields the first stream's chunks, then (after a
-    wait of ``backoff_s`` seconds, doubled each time) a continue request's
-    (:func:`continue_contents`; the original request again if no text came), so the
-    caller sees one answer. Iterating raises the error when it is not resumable
-    (:func:`is_resumable`) or after ``max_resumes``; ``ValueError`` if ``max_resumes`` < 0.
+    The returned :class:`ResumedStream` yields the first stream's chunks, then, after a wait
+    of ``backoff_s`` seconds (doubled each time), a continue request's: ``contents``, the
+    partial answer as a model turn and :data:`CONTINUE_PROMPT` (``contents`` alone if no text
+    came), so the caller sees one answer. Iterating raises an error that is not resumable
+    (:func:`is_resumable`), or the last one after ``max_resumes`` resumes.
     """
     if max_resumes < 0:
         raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
     seen = ResumedStream()
+    turns = list(_transformers.t_contents(contents))
 
     def chunks() -> Iterator[types.GenerateContentResponse]:
         while True:
             seen.requests += 1
-            request = continue_contents(contents, seen.text)
+            request = list(turns)
+            if seen.text:  # go on from the partial answer
+                request += [types.ModelContent(seen.text), types.UserContent(CONTINUE_PROMPT)]
             try:
                 for chunk in client.models.generate_content_stream(
                     model=model, contents=request, config=config
