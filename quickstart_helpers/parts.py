@@ -1,12 +1,8 @@
 """Every part of every chunk: text and inline images streamed together.
 
-Image models stream text and ``inline_data`` image parts interleaved, sometimes several
-in one chunk: ``chunk.text`` or ``parts[0]`` alone loses images. :func:`stream_parts`
-walks every part in order, shows text as it arrives (in Jupyter each run of text between
-two images is one Markdown output, throttled like
-:func:`~quickstart_helpers.display.stream_markdown`), saves each image as
-``{stem}_{index}.{ext}`` (an unknown MIME type as ``.bin``, with a warning: nothing is
-lost) with a caption line and a small preview, and returns a :class:`PartsSummary`.
+Image models stream text and ``inline_data`` image parts interleaved, sometimes several in
+one chunk, so ``chunk.text`` or ``parts[0]`` alone loses images: :func:`stream_parts` walks
+every part of every chunk in order.
 """
 
 from __future__ import annotations
@@ -109,8 +105,8 @@ class PartsSummary(BaseModel):
     finish_reason: str | None = None
     text: str = ""
 
-    def describe(self) -> str:
-        """Return the summary as short lines of plain text (file names, not paths)."""
+    def __str__(self) -> str:
+        """The summary as short lines of plain text (file names, not paths)."""
         thoughts = f", {self.thought_parts} thought parts" if self.thought_parts else ""
         lines = [
             f"Chunks:      {self.chunks}",
@@ -123,8 +119,6 @@ class PartsSummary(BaseModel):
             f"Finish:      {self.finish_reason or 'none'}",
         ]
         return "\n".join(line for line in lines if line)
-
-    __str__ = describe
 
 
 class _Parts:
@@ -207,12 +201,13 @@ def stream_parts(
 ) -> PartsSummary:
     """Show, save and count every part of a text and image stream, as it arrives.
 
-    Each inline data part is saved in ``folder`` as ``{stem}_{index}.{ext}``; with
-    ``show``, text is shown, each file gets a line (name, MIME type, pixels, bytes) and,
-    in Jupyter, a preview at most :data:`PREVIEW_SIZE` pixels a side. ``clock`` is the
-    display throttle's (for tests). A stream that breaks midway raises
-    :class:`PartsStreamInterrupted`, whose ``summary`` keeps what arrived; an error before
-    the first chunk (a refused request) is raised as is, with a note that explains it.
+    Each inline data part is saved in ``folder`` (:func:`save_inline_data`: nothing is lost).
+    With ``show``, each run of text between two images is shown as it arrives (in Jupyter as
+    one Markdown output, throttled like ``stream_markdown``), each file gets a line (name,
+    MIME type, pixels, bytes) and, in Jupyter, a preview at most :data:`PREVIEW_SIZE` pixels a
+    side. ``clock`` is the throttle's time. A stream that breaks midway raises
+    :class:`PartsStreamInterrupted`, whose ``summary`` keeps what arrived; an error before the
+    first chunk (a refused request) is raised as is, with a note that explains it.
     """
     parts = _Parts(folder, stem, show, clock)
     try:

@@ -310,7 +310,7 @@ def test_stream_parts_thoughts_are_counted_not_printed(tmp_path, capsys) -> None
     summary = stream_parts(stream, folder=tmp_path)
     assert capsys.readouterr().out == "Answer.\n"
     assert (summary.text_parts, summary.thought_parts, summary.text) == (2, 1, "Answer.")
-    assert "1 thought parts" in summary.describe()
+    assert "1 thought parts" in str(summary)
 
 
 def test_stream_parts_keeps_non_image_inline_data(tmp_path, capsys) -> None:
@@ -361,7 +361,7 @@ def test_stream_parts_rejects_a_bad_stem_before_reading(tmp_path, stem: str) -> 
     assert consumed == []
 
 
-def test_summary_describe_lists_counts_and_file_names(tmp_path) -> None:
+def test_the_summary_lists_counts_and_file_names(tmp_path) -> None:
     summary = stream_parts(mixed_stream(), folder=tmp_path, stem="b", show=False)
     described = str(summary)
     assert "Chunks:      4" in described
