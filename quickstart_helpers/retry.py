@@ -1,10 +1,9 @@
 """Resume broken streams: our patterns for the faults the SDK does not retry by itself.
 
-The SDK's ``HttpRetryOptions`` retry only a request's *first* response. A stream that
-breaks midway is resumed by :func:`resume_stream` with a **continue** request (the
-partial answer as a model turn, then :data:`CONTINUE_PROMPT`: a new, billed request,
-whose seam the model may word a little differently). :class:`ResumableLiveSession`
-carries a Live API conversation over a ``goAway`` with its session resumption handle.
+The SDK's ``HttpRetryOptions`` retry only a request's *first* response. :func:`resume_stream`
+goes on after a stream breaks midway with a continue request (a new, billed request, whose
+seam the model may word a little differently); :class:`ResumableLiveSession` carries a Live
+API conversation over a ``goAway`` with its session resumption handle.
 """
 
 from __future__ import annotations
@@ -50,12 +49,10 @@ class ResumedStream:
     the SDK's chunks; then ``text``, the ``errors`` it resumed from and the ``requests``
     made (1 when nothing broke)."""
 
+    chunks: Iterator[types.GenerateContentResponse] = field(repr=False)
     pieces: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     requests: int = 0
-    chunks: Iterator[types.GenerateContentResponse] = field(
-        default_factory=lambda: iter(()), repr=False
-    )
 
     def __iter__(self) -> Iterator[types.GenerateContentResponse]:
         return self.chunks
@@ -85,7 +82,6 @@ def resume_stream(
     """
     if max_resumes < 0:
         raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
-    seen = ResumedStream()
     turns = list(_transformers.t_contents(contents))
 
     def chunks() -> Iterator[types.GenerateContentResponse]:
@@ -107,7 +103,7 @@ def resume_stream(
                 seen.errors.append(exc)
                 sleep(backoff_s * 2 ** (len(seen.errors) - 1))
 
-    seen.chunks = chunks()
+    seen = ResumedStream(chunks())  # the generator starts when the caller iterates
     return seen
 
 
