@@ -287,10 +287,9 @@ def stream_reply(
     *,
     on_change: Callable[[Message], Any] | None = None,
 ) -> Iterator[types.GenerateContentResponse]:
-    """Send ``text`` with ``chat.send_message_stream`` (a chat with the conversation's
-    history, from :meth:`Conversation.open_chat`) and yield each chunk once
-    ``conversation`` has it: the user message, then the model message ``streaming`` with
-    each chunk's text and ``completed`` with the finish reason and usage (or ``failed``).
+    """Send ``text`` with ``chat.send_message_stream`` (from :meth:`Conversation.open_chat`)
+    and yield each chunk once ``conversation`` has it: the model message ``streaming`` with
+    its text, then ``completed`` with the finish reason and usage, or ``failed``.
     ``on_change`` gets each changed message."""
     notify = on_change or (lambda message: None)
     with _turn(conversation, text, notify) as reply:
