@@ -139,7 +139,7 @@ def add_routes(app: web.Application, relay: Any) -> None:
             turn.publish(_state_event(conversation_id, m, delta), event=m.status)
             sent[m.id] = len(m.text)
 
-        chat = conversation.open_async_chat(relay.client)  # with the turns so far
+        chat = conversation.open_chat(relay.client.aio)  # with the turns so far
         async for _ in astream_reply(chat, conversation, text, on_change=publish):
             turn.chunks += 1
         if (reply := conversation.messages[-1]).status == "failed":

@@ -1,23 +1,16 @@
 """Chat state for streaming chats: messages, their states, conversations saved by key.
 
-A :class:`Message` goes ``created`` -> ``streaming`` -> ``completed`` or ``failed``
-(partial text kept), or from ``created`` straight to either (:data:`TRANSITIONS`; any
-other move raises :class:`IllegalTransitionError`). :func:`stream_reply` keeps a
-:class:`Conversation` in step with an SDK chat's ``send_message_stream``::
-
-    conversation = Conversation(model="gemini-3.8-flash", system_instruction="...")
-    chat = conversation.open_chat(client)
-    for chunk in stream_reply(chat, conversation, "Hello!"):
-        print(chunk.text, end="")
-    conversation.save(store_dir, "my-chat")  # <store_dir>/my-chat.json
-    chat = Conversation.load(store_dir, "my-chat").open_chat(client)  # history included
+A :class:`Message` goes ``created`` -> ``streaming`` -> ``completed`` or ``failed`` (partial
+text kept), or from ``created`` straight to either (:data:`TRANSITIONS`). :func:`stream_reply`
+keeps a :class:`Conversation` in step with an SDK chat's ``send_message_stream``;
+:meth:`Conversation.save` and :meth:`Conversation.load` keep it on disk under a key, and
+:meth:`Conversation.open_chat` opens a chat with its history again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
 import re
 import time
@@ -49,8 +42,6 @@ TRANSITIONS: dict[str, set[str]] = {
 Usage = types.GenerateContentResponseUsageMetadata
 FILE_FORMAT = 1  # the version of the JSON Conversation.save writes
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a storage key (fullmatch)
-
-
 _now = functools.partial(datetime.now, timezone.utc)
 
 
@@ -102,9 +93,7 @@ class Message(BaseModel):
                 f"Message {self.id} ({self.role}) is {self.status}; text can only be "
                 "appended while it is streaming. Call start() first."
             )
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, not {type(text).__name__}")
-        self.text += text
+        self.text += text  # a str: Python refuses bytes with a TypeError
         self.chunk_count += 1
         self.updated_at = _now()
         return self
@@ -173,28 +162,17 @@ class Conversation(BaseModel):
     def to_history(self) -> list[types.Content]:
         """The history for a new chat session: whole turns only (a user message and its
         ``completed`` answer), as the SDK's curated history leaves failed turns out."""
-        history = []
+        history: list[types.Content] = []
         for user, answer in zip(self.messages, self.messages[1:], strict=False):
             if user.role == "user" and answer.role == "model" and answer.status == "completed":
-                history += [
-                    types.Content(role="user", parts=[types.Part(text=user.text)]),
-                    types.Content(role="model", parts=[types.Part(text=answer.text)]),
-                ]
+                history += [types.UserContent(user.text), types.ModelContent(answer.text)]
         return history
 
-    def chat_config(self, **config: Any) -> types.GenerateContentConfig:
-        """The chat's ``GenerateContentConfig``: its system instruction, and ``config``."""
-        config.setdefault("system_instruction", self.system_instruction)
-        return types.GenerateContentConfig(**config)
-
-    def open_chat(self, client: Any, **config: Any) -> Any:
-        """``client.chats.create`` with this model, config and history."""
-        config = self.chat_config(**config)
+    def open_chat(self, client: Any) -> Any:
+        """``client.chats.create`` with this model, system instruction and history (for
+        :func:`astream_reply`, pass ``client.aio``)."""
+        config = types.GenerateContentConfig(system_instruction=self.system_instruction)
         return client.chats.create(model=self.model, config=config, history=self.to_history())
-
-    def open_async_chat(self, client: Any, **config: Any) -> Any:
-        """The same with ``client.aio.chats.create``."""
-        return self.open_chat(client.aio, **config)
 
     @staticmethod
     def _path(store_dir: str | os.PathLike[str], key: str) -> Path:
@@ -280,31 +258,19 @@ def _end(reply: Message, error: BaseException | None = None) -> Message:
     return reply.complete() if error is None else reply.fail(error)
 
 
-def stream_reply(
-    chat: Any,
-    conversation: Conversation,
-    text: str,
-    *,
-    on_change: Callable[[Message], Any] | None = None,
-    config: types.GenerateContentConfigOrDict | None = None,
-) -> Iterator[types.GenerateContentResponse]:
-    """Send ``text`` with ``chat.send_message_stream`` (a chat with the conversation's
-    history, from :meth:`Conversation.open_chat`) and yield each chunk once
-    ``conversation`` has it: the user message, then the model message ``streaming``
-    with each chunk's text and ``completed`` with the finish reason and usage.
-    ``on_change`` gets each changed message. Whatever breaks (the request, the stream,
-    the caller stopping early, ``on_change``), the model message ends ``failed`` with
-    its partial text and the error goes on."""
-    notify = on_change or (lambda message: None)
+@contextlib.contextmanager
+def _turn(
+    conversation: Conversation, text: str, notify: Callable[[Message], Any]
+) -> Iterator[Message]:
+    """Add the user message and the model's reply, and end the reply: ``completed``, or
+    ``failed`` with its partial text whatever breaks (the request, the stream, the caller
+    stopping early, ``notify``); the error goes on."""
     user = conversation.add_user_message(text)
     reply = conversation.start_model_message()
     try:
         notify(user)
         notify(reply)
-        for chunk in chat.send_message_stream(text, config=config):
-            if _take(reply, chunk):
-                notify(reply)
-            yield chunk
+        yield reply
         notify(_end(reply))
     except BaseException as exc:
         if not reply.is_final:
@@ -314,36 +280,39 @@ def stream_reply(
         raise
 
 
+def stream_reply(
+    chat: Any,
+    conversation: Conversation,
+    text: str,
+    *,
+    on_change: Callable[[Message], Any] | None = None,
+) -> Iterator[types.GenerateContentResponse]:
+    """Send ``text`` with ``chat.send_message_stream`` (from :meth:`Conversation.open_chat`)
+    and yield each chunk once ``conversation`` has it: the model message ``streaming`` with
+    its text, then ``completed`` with the finish reason and usage, or ``failed``.
+    ``on_change`` gets each changed message."""
+    notify = on_change or (lambda message: None)
+    with _turn(conversation, text, notify) as reply:
+        for chunk in chat.send_message_stream(text):
+            if _take(reply, chunk):
+                notify(reply)
+            yield chunk
+
+
 async def astream_reply(
     chat: Any,
     conversation: Conversation,
     text: str,
     *,
     on_change: Callable[[Message], Any] | None = None,
-    config: types.GenerateContentConfigOrDict | None = None,
 ) -> AsyncIterator[types.GenerateContentResponse]:
-    """:func:`stream_reply` for ``client.aio.chats``; ``on_change`` may be async."""
-
-    async def notify(message: Message) -> None:
-        if inspect.isawaitable(result := on_change(message) if on_change else None):
-            await result
-
-    user = conversation.add_user_message(text)
-    reply = conversation.start_model_message()
-    try:
-        await notify(user)
-        await notify(reply)
-        async for chunk in await chat.send_message_stream(text, config=config):
+    """:func:`stream_reply` for ``client.aio.chats``."""
+    notify = on_change or (lambda message: None)
+    with _turn(conversation, text, notify) as reply:
+        async for chunk in await chat.send_message_stream(text):
             if _take(reply, chunk):
-                await notify(reply)
+                notify(reply)
             yield chunk
-        await notify(_end(reply))
-    except BaseException as exc:
-        if not reply.is_final:
-            _end(reply, exc)
-            with contextlib.suppress(Exception):
-                await notify(reply)
-        raise
 
 
 class StateLog:
@@ -351,17 +320,15 @@ class StateLog:
     with ``live=True`` in Jupyter it also shows the latest in one output updated in place
     (``streaming`` changes at most ``MAX_UPDATES_PER_SECOND`` a second)."""
 
-    def __init__(self, *, live: bool = False, width: int = 40) -> None:
+    def __init__(self, *, live: bool = False) -> None:
         self.lines: list[str] = []
-        self.live, self.width = live, width
+        self.live = live
         self.handle: Any = None
         self.throttle = UpdateThrottle()
 
     def __call__(self, message: Message) -> None:
-        self.lines.append(line := message.summary(self.width))
-        if not (self.live and in_notebook()):
-            return
-        if message.status != "streaming" or self.throttle.ready():
+        self.lines.append(line := message.summary())
+        if self.live and in_notebook() and (message.status != "streaming" or self.throttle.ready()):
             from IPython.display import display
 
             bundle = {"text/plain": f"[state] {line}"}

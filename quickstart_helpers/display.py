@@ -1,13 +1,9 @@
-"""Render a stream of chunks as one Markdown output that updates in place.
+"""Render a stream of chunks as one Markdown output that updates in place (printed on a terminal).
 
-In Jupyter the text is one ``display`` output updated as chunks arrive; on a terminal it
-is printed as it arrives. Each update re-sends the whole text, so updating on every chunk
-would send data growing with the square of the stream's length (about 400 MB for 10,000
-chunks) and can overflow the kernel's output channel: updates come at most
-:data:`MAX_UPDATES_PER_SECOND` times a second, and once more at the end, and the text is
-joined only for an update, so the cost stays linear. Thought parts (``include_thoughts``)
-are never in the answer: skipped, or with ``thoughts=True`` shown in their own block
-above it.
+Each update re-sends the whole text: updating on every chunk would send data growing with the
+square of the stream's length (about 400 MB for 10,000 chunks) and can overflow the kernel's
+output channel. So updates come at most :data:`MAX_UPDATES_PER_SECOND` times a second, and
+once more at the end, and the text is joined only for an update: the cost stays linear.
 """
 
 from __future__ import annotations
@@ -33,12 +29,10 @@ def in_notebook() -> bool:
 
 
 class UpdateThrottle:
-    """Allows an update at most ``rate`` times a second, the first at once."""
+    """Allows an update at most :data:`MAX_UPDATES_PER_SECOND` times a second, the first at once."""
 
-    def __init__(self, rate: float = MAX_UPDATES_PER_SECOND, clock: Any = time.monotonic) -> None:
-        if not rate > 0:
-            raise ValueError(f"rate must be a positive number of updates per second, not {rate}")
-        self.interval, self.clock, self.last = 1.0 / rate, clock, -math.inf
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.interval, self.clock, self.last = 1.0 / MAX_UPDATES_PER_SECOND, clock, -math.inf
 
     def ready(self) -> bool:
         """Whether an update may be sent now; if so, it counts as sent."""
@@ -54,9 +48,7 @@ def chunk_text(chunk: Any, *, thought: bool = False) -> str:
     parts, without the SDK's warning for other parts; with ``thought=True``, its thoughts."""
     if isinstance(chunk, str):
         return "" if thought else chunk
-    candidates = chunk.candidates or []
-    parts = (candidates[0].content.parts if candidates and candidates[0].content else None) or []
-    return "".join(p.text for p in parts if p.text and bool(p.thought) == thought)
+    return "".join(p.text for p in chunk.parts or [] if p.text and bool(p.thought) == thought)
 
 
 def add_explanation(err: BaseException) -> BaseException:
@@ -147,21 +139,14 @@ def stream_markdown(
     clock: Callable[[], float] = time.monotonic,
     thoughts: bool = False,
 ) -> str:
-    """Render a stream into one Markdown output that updates in place; return its text.
+    """Render ``chunks`` (the SDK's, or strings) as one Markdown output updated in place;
+    return the answer's text (never its thought parts).
 
-    Args:
-        chunks: ``GenerateContentResponse`` chunks (``generate_content_stream``) or strings.
-        typewriter: Reveal the text at this many characters a second, as chat widgets do
-            (no pauses under ``$QUICKSTART_PACING=fast``); None shows each chunk whole.
-        sleep, clock: The pause function and the throttle's time source (for tests).
-        thoughts: Show thought parts above the answer (False: skip them); they are never
-            in the returned text.
-
-    Raises:
-        StreamInterrupted: The stream broke after a chunk; its ``text`` is what arrived
-            (still on screen), its ``__cause__`` the error.
-        google.genai.errors.APIError: The request was refused (e.g. a bad key): the SDK's
-            own error, with a note that explains it.
+    ``typewriter`` reveals the text at that many characters a second, as chat widgets do (no
+    pauses under ``$QUICKSTART_PACING=fast``); ``thoughts=True`` shows thought parts in a
+    block above the answer. ``sleep`` and ``clock`` are the pause and the throttle's time.
+    A stream that breaks after a chunk raises :class:`StreamInterrupted` (``text``: what
+    arrived, still on screen); a refused request raises the SDK's own error, with a note.
     """
     step, pause = _frames(typewriter)
     answer = LiveMarkdown(clock)

@@ -1,12 +1,8 @@
 """Every part of every chunk: text and inline images streamed together.
 
-Image models stream text and ``inline_data`` image parts interleaved, sometimes several
-in one chunk: ``chunk.text`` or ``parts[0]`` alone loses images. :func:`stream_parts`
-walks every part in order, shows text as it arrives (in Jupyter each run of text between
-two images is one Markdown output, throttled like
-:func:`~quickstart_helpers.display.stream_markdown`), saves each image as
-``{stem}_{index}.{ext}`` (an unknown MIME type as ``.bin``, with a warning: nothing is
-lost) with a caption line and a small preview, and returns a :class:`PartsSummary`.
+Image models stream text and ``inline_data`` image parts interleaved, sometimes several in
+one chunk, so ``chunk.text`` or ``parts[0]`` alone loses images: :func:`stream_parts` walks
+every part of every chunk in order.
 """
 
 from __future__ import annotations
@@ -14,7 +10,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +20,7 @@ from .display import LiveMarkdown, add_explanation, in_notebook
 from .errors import PartsStreamInterrupted
 
 if TYPE_CHECKING:
+    import PIL.Image
     from google.genai import types
 
 #: File extension of each image MIME type the API returns.
@@ -41,34 +38,16 @@ def _bare_mime(mime_type: str) -> str:
     return mime_type.split(";", 1)[0].strip().lower()  # "Image/PNG; x=1" -> "image/png"
 
 
-def extension_for(mime_type: str) -> str:
-    """The file extension of an image MIME type (case and ``; ...`` ignored)."""
-    if (extension := IMAGE_EXTENSIONS.get(_bare_mime(mime_type))) is None:
-        known = ", ".join(IMAGE_EXTENSIONS)
-        raise ValueError(f"{mime_type!r} has no known extension; known image types are {known}.")
-    return extension
-
-
-def _check_stem(stem: str) -> None:
-    if not stem or "/" in stem or "\\" in stem or stem in (".", ".."):
-        raise ValueError(f"stem must be a plain file name prefix (e.g. 'board'), not {stem!r}.")
-
-
 def save_inline_data(
     data: bytes, mime_type: str, folder: str | Path, stem: str, index: int
 ) -> Path:
-    """Write one inline data part to ``folder/{stem}_{index}.{ext}`` (``index`` from 1);
-    a MIME type with no known extension is saved as ``.bin`` with a warning."""
-    _check_stem(stem)
-    if index < 1:
-        raise ValueError(f"index counts parts from 1, not {index}.")
-    try:
-        name = f"{stem}_{index}.{extension_for(mime_type)}"
-    except ValueError:
-        name = f"{stem}_{index}.bin"
-        why = f"{mime_type!r} has no known file extension: its data was saved as {name}."
+    """Write one inline data part to ``folder/{stem}_{index}.{ext}``, the extension from
+    :data:`IMAGE_EXTENSIONS`; another MIME type is saved as ``.bin`` with a warning."""
+    extension = IMAGE_EXTENSIONS.get(_bare_mime(mime_type))
+    path = Path(folder) / f"{stem}_{index}.{extension or 'bin'}"
+    if extension is None:
+        why = f"{mime_type!r} has no known file extension: its data was saved as {path.name}."
         warnings.warn(why, UnknownMimeTypeWarning, stacklevel=2)
-    path = Path(folder) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
@@ -79,38 +58,26 @@ def _parts(chunk: types.GenerateContentResponse) -> list[types.Part]:
     return [p for c in candidates if c.content for p in c.content.parts or []]
 
 
-def iter_parts(chunks: Iterable[types.GenerateContentResponse]) -> Iterator[types.Part]:
-    """Yield every part of every candidate of every chunk, in arrival order."""
-    for chunk in chunks:
-        yield from _parts(chunk)
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` of encoded image bytes, or None if unreadable."""
+def open_image(data: bytes) -> PIL.Image.Image | None:
+    """The image ``data`` encodes, fully read with Pillow, or None if it is not readable."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-
-
-def preview_image(data: bytes, mime_type: str, *, max_size: int = PREVIEW_SIZE) -> Any:
-    """An ``IPython.display.Image`` at most ``max_size`` pixels a side (never scaled up):
-    JPEG stays JPEG (quality 80), others become PNG (256 colours when opaque), so the
-    notebook stays small."""
-    from IPython.display import Image as IPythonImage
-    from PIL import Image, UnidentifiedImageError
-
-    if max_size < 1:
-        raise ValueError(f"max_size must be a positive number of pixels, not {max_size}.")
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"The {mime_type} inline data is not a readable image: {exc}") from exc
-    image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    return image
+
+
+def preview_image(image: PIL.Image.Image, mime_type: str) -> Any:
+    """An ``IPython.display.Image`` at most :data:`PREVIEW_SIZE` pixels a side (never scaled
+    up): JPEG stays JPEG (quality 80), others become PNG (256 colours when opaque), so the
+    notebook stays small."""
+    from IPython.display import Image as IPythonImage
+    from PIL import Image
+
+    image.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     if _bare_mime(mime_type) == "image/jpeg":
         image.convert("RGB").save(buffer, "JPEG", quality=80, optimize=True)
@@ -138,8 +105,8 @@ class PartsSummary(BaseModel):
     finish_reason: str | None = None
     text: str = ""
 
-    def describe(self) -> str:
-        """Return the summary as short lines of plain text (file names, not paths)."""
+    def __str__(self) -> str:
+        """The summary as short lines of plain text (file names, not paths)."""
         thoughts = f", {self.thought_parts} thought parts" if self.thought_parts else ""
         lines = [
             f"Chunks:      {self.chunks}",
@@ -153,14 +120,13 @@ class PartsSummary(BaseModel):
         ]
         return "\n".join(line for line in lines if line)
 
-    __str__ = describe
-
 
 class _Parts:
     """Counts, saves and shows the parts of one stream, one at a time."""
 
     def __init__(self, folder: str | Path, stem: str, show: bool, clock: Any) -> None:
-        _check_stem(stem)
+        if not stem or "/" in stem or "\\" in stem or stem in (".", ".."):
+            raise ValueError(f"stem must be a plain file name prefix (e.g. 'board'), not {stem!r}.")
         self.folder, self.stem, self.show, self.clock = folder, stem, show, clock
         self.notebook = in_notebook()
         self.summary = PartsSummary()
@@ -205,13 +171,13 @@ class _Parts:
         if not self.show:
             return
         self.end_text()
-        size = image_size(data) if is_image else None
-        pixels = f"{size[0]}×{size[1]} px, " if size else ""
+        image = open_image(data) if is_image else None
+        pixels = f"{image.width}×{image.height} px, " if image else ""
         print(f"[{path.name}: {mime}, {pixels}{len(data):,} bytes]", flush=True)
-        if self.notebook and size is not None:
+        if self.notebook and image is not None:
             from IPython.display import display
 
-            display(preview_image(data, mime))
+            display(preview_image(image, mime))
 
     def end_text(self) -> None:
         """Show the whole run of text (a final display update, or the end of the line)."""
@@ -235,12 +201,13 @@ def stream_parts(
 ) -> PartsSummary:
     """Show, save and count every part of a text and image stream, as it arrives.
 
-    Each inline data part is saved in ``folder`` as ``{stem}_{index}.{ext}``; with
-    ``show``, text is shown, each file gets a line (name, MIME type, pixels, bytes) and,
-    in Jupyter, a preview at most :data:`PREVIEW_SIZE` pixels a side. ``clock`` is the
-    display throttle's (for tests). A stream that breaks midway raises
-    :class:`PartsStreamInterrupted`, whose ``summary`` keeps what arrived; an error before
-    the first chunk (a refused request) is raised as is, with a note that explains it.
+    Each inline data part is saved in ``folder`` (:func:`save_inline_data`: nothing is lost).
+    With ``show``, each run of text between two images is shown as it arrives (in Jupyter as
+    one Markdown output, throttled like ``stream_markdown``), each file gets a line (name,
+    MIME type, pixels, bytes) and, in Jupyter, a preview at most :data:`PREVIEW_SIZE` pixels a
+    side. ``clock`` is the throttle's time. A stream that breaks midway raises
+    :class:`PartsStreamInterrupted`, whose ``summary`` keeps what arrived; an error before the
+    first chunk (a refused request) is raised as is, with a note that explains it.
     """
     parts = _Parts(folder, stem, show, clock)
     try:

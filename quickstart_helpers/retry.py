@@ -1,10 +1,9 @@
 """Resume broken streams: our patterns for the faults the SDK does not retry by itself.
 
-The SDK's ``HttpRetryOptions`` retry only a request's *first* response. A stream that
-breaks midway is resumed by :func:`resume_stream` with a **continue** request (the
-partial answer as a model turn, then :data:`CONTINUE_PROMPT`: a new, billed request,
-whose seam the model may word a little differently). :class:`ResumableLiveSession`
-carries a Live API conversation over a ``goAway`` with its session resumption handle.
+The SDK's ``HttpRetryOptions`` retry only a request's *first* response. :func:`resume_stream`
+goes on after a stream breaks midway with a continue request (a new, billed request, whose
+seam the model may word a little differently); :class:`ResumableLiveSession` carries a Live
+API conversation over a ``goAway`` with its session resumption handle.
 """
 
 from __future__ import annotations
@@ -44,31 +43,16 @@ def is_resumable(exc: BaseException) -> bool:
     return isinstance(exc, tuple(broken))
 
 
-def continue_contents(contents: Any, partial: str) -> list[types.Content]:
-    """The original ``contents``, then ``partial`` as a model turn and
-    :data:`CONTINUE_PROMPT` (without partial text, the original contents alone)."""
-    turns = list(_transformers.t_contents(contents))
-    if not partial:
-        return turns
-    return [
-        *turns,
-        types.Content(role="model", parts=[types.Part(text=partial)]),
-        types.Content(role="user", parts=[types.Part(text=CONTINUE_PROMPT)]),
-    ]
-
-
 @dataclass
 class ResumedStream:
     """One answer streamed across breaks, from :func:`resume_stream`: iterate over it for
     the SDK's chunks; then ``text``, the ``errors`` it resumed from and the ``requests``
     made (1 when nothing broke)."""
 
+    chunks: Iterator[types.GenerateContentResponse] = field(repr=False)
     pieces: list[str] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     requests: int = 0
-    chunks: Iterator[types.GenerateContentResponse] = field(
-        default_factory=lambda: iter(()), repr=False
-    )
 
     def __iter__(self) -> Iterator[types.GenerateContentResponse]:
         return self.chunks
@@ -90,20 +74,22 @@ def resume_stream(
 ) -> ResumedStream:
     """Stream an answer, resuming with a continue request when the stream breaks.
 
-    The returned :class:`ResumedStream` yields the first stream's chunks, then (after a
-    wait of ``backoff_s`` seconds, doubled each time) a continue request's
-    (:func:`continue_contents`; the original request again if no text came), so the
-    caller sees one answer. Iterating raises the error when it is not resumable
-    (:func:`is_resumable`) or after ``max_resumes``; ``ValueError`` if ``max_resumes`` < 0.
+    The returned :class:`ResumedStream` yields the first stream's chunks, then, after a wait
+    of ``backoff_s`` seconds (doubled each time), a continue request's: ``contents``, the
+    partial answer as a model turn and :data:`CONTINUE_PROMPT` (``contents`` alone if no text
+    came), so the caller sees one answer. Iterating raises an error that is not resumable
+    (:func:`is_resumable`), or the last one after ``max_resumes`` resumes.
     """
     if max_resumes < 0:
         raise ValueError(f"max_resumes must be >= 0, not {max_resumes}")
-    seen = ResumedStream()
+    turns = list(_transformers.t_contents(contents))
 
     def chunks() -> Iterator[types.GenerateContentResponse]:
         while True:
             seen.requests += 1
-            request = continue_contents(contents, seen.text)
+            request = list(turns)
+            if seen.text:  # go on from the partial answer
+                request += [types.ModelContent(seen.text), types.UserContent(CONTINUE_PROMPT)]
             try:
                 for chunk in client.models.generate_content_stream(
                     model=model, contents=request, config=config
@@ -117,21 +103,19 @@ def resume_stream(
                 seen.errors.append(exc)
                 sleep(backoff_s * 2 ** (len(seen.errors) - 1))
 
-    seen.chunks = chunks()
+    seen = ResumedStream(chunks())  # the generator starts when the caller iterates
     return seen
 
 
 class ResumableLiveSession:
     """A Live API conversation that reconnects with its resumption handle after ``goAway``.
 
-    It keeps the newest resumable ``handle`` from ``session_resumption_update``, which
-    the server sends just *after* a turn's ``turn_complete`` (where ``receive()`` has
-    stopped): before the next turn it reads on until that update (at most
-    ``update_timeout_s`` s) and, if a ``go_away`` came, reconnects with the handle
-    (``reconnects`` says why, at most ``max_reconnects`` times). Turns go as realtime
-    input; on gemini-3.1-flash-live-preview client content only seeds the initial
-    history, so ``history`` is sent once that way, with ``history_config``. One server
-    message can carry several things (audio, transcription, ``go_away``, a handle)::
+    The server sends ``session_resumption_update`` just *after* a turn's ``turn_complete``
+    (where ``receive()`` stops), so before each turn it reads on to that update (at most
+    ``update_timeout_s`` s), keeps the newest resumable ``handle`` and, if a ``go_away``
+    came, reconnects with it (``reconnects`` says why; at most ``max_reconnects``). Turns go
+    as realtime input; ``history`` seeds the first connection as client content with
+    ``history_config`` (on gemini-3.1-flash-live-preview, client content's only use)::
 
         async with ResumableLiveSession(client, model=MODEL, config=CONFIG) as live:
             async for message in live.send_turn("Hello"):

@@ -174,16 +174,15 @@ def test_stopping_early_fails_the_message(client, chat_emu) -> None:
     assert "stopped reading" in reply.error
 
 
-def test_async_chat_two_turns_with_an_async_callback(client, chat_emu) -> None:
+def test_async_chat_two_turns_with_a_callback(client, chat_emu) -> None:
     conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
     seen: list[str] = []
 
-    async def on_change(message) -> None:
-        await asyncio.sleep(0)
+    def on_change(message) -> None:
         seen.append(f"{message.id} {message.status}")
 
     async def main() -> None:
-        chat = conversation.open_async_chat(client)
+        chat = conversation.open_chat(client.aio)
         for question in (Q1, Q2):
             async for _ in astream_reply(chat, conversation, question, on_change=on_change):
                 pass
@@ -202,7 +201,7 @@ def test_async_broken_stream_keeps_the_partial_text(client, chat_emu) -> None:
     conversation = Conversation(model=CHAT_MODEL, system_instruction=KEEPER)
 
     async def main() -> None:
-        chat = conversation.open_async_chat(client)
+        chat = conversation.open_chat(client.aio)
         async for _ in astream_reply(chat, conversation, "Tell me about fog signals."):
             pass
 
@@ -244,13 +243,13 @@ def test_async_failing_callback_at_any_step_leaves_no_message_in_progress(
     conversation = Conversation(system_instruction=KEEPER)
     calls = []
 
-    async def on_change(message) -> None:
+    def on_change(message) -> None:
         calls.append(message.status)
         if len(calls) == failing_call + 1:
             raise Boom(f"callback failed at call {failing_call}")
 
     async def main() -> None:
-        chat = conversation.open_async_chat(client)
+        chat = conversation.open_chat(client.aio)
         async for _ in astream_reply(chat, conversation, Q1, on_change=on_change):
             pass
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from quickstart_helpers.emulator import Emulator
 from quickstart_helpers.emulator._protocol import IMAGE_OUTPUT_MODELS
-from quickstart_helpers.parts import extension_for, iter_parts, stream_parts
+from quickstart_helpers.parts import IMAGE_EXTENSIONS, stream_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTE = ROOT / "assets" / "cassettes" / "images" / "storyboard_stream.json"
@@ -69,7 +69,7 @@ def client(emulator) -> genai.Client:
 
 def test_sdk_receives_every_part_in_order(client) -> None:
     stream = client.models.generate_content_stream(model=MODEL, contents=PROMPT, config=CONFIG)
-    by_chunk = [list(iter_parts([chunk])) for chunk in stream]
+    by_chunk = [chunk.candidates[0].content.parts for chunk in stream]
     received = [p for parts in by_chunk for p in parts]
     expected = recorded_parts()
     assert [p.text for p in received] == [p.get("text") for p in expected]
@@ -86,7 +86,7 @@ def test_saved_images_reopen_with_the_recorded_size(client, tmp_path) -> None:
     summary = stream_parts(stream, folder=tmp_path, stem="storyboard", show=False)
     images = recorded_images()
     assert [p.name for p in summary.files] == [
-        f"storyboard_{i}.{extension_for(mime)}" for i, (mime, _) in enumerate(images, 1)
+        f"storyboard_{i}.{IMAGE_EXTENSIONS[mime]}" for i, (mime, _) in enumerate(images, 1)
     ]
     for path, (mime, data) in zip(summary.files, images, strict=True):
         assert path.read_bytes() == data

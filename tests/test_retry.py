@@ -16,7 +16,6 @@ from quickstart_helpers.emulator import CassetteStore, Emulator, shipped_cassett
 from quickstart_helpers.retry import (
     CONTINUE_PROMPT,
     ResumableLiveSession,
-    continue_contents,
     is_resumable,
     resume_stream,
 )
@@ -44,16 +43,6 @@ def api_error(code: int) -> errors.APIError:
 )
 def test_is_resumable(exc: BaseException, expected: bool) -> None:
     assert is_resumable(exc) is expected
-
-
-def test_continue_contents_appends_the_partial_answer_and_the_prompt() -> None:
-    turns = continue_contents("Tell me", "Once upon")
-    assert [(t.role, t.parts[0].text) for t in turns] == [
-        ("user", "Tell me"),
-        ("model", "Once upon"),
-        ("user", CONTINUE_PROMPT),
-    ]
-    assert [t.role for t in continue_contents("Tell me", "")] == ["user"]
 
 
 class FakeModels:
@@ -90,7 +79,12 @@ def test_resume_stream_waits_with_backoff_and_stops_on_a_client_error() -> None:
     with pytest.raises(errors.APIError):
         list(result)
     assert result.text == "abc" and waits == [0.5] and len(result.errors) == 1
-    assert client.models.calls[1][-2].parts[0].text == "ab"
+    # The continue request: the prompt, the partial answer as a model turn, CONTINUE_PROMPT.
+    assert [(t.role, t.parts[0].text) for t in client.models.calls[1]] == [
+        ("user", "q"),
+        ("model", "ab"),
+        ("user", CONTINUE_PROMPT),
+    ]
 
 
 def test_resume_stream_backoff_doubles() -> None:
