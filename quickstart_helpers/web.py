@@ -63,7 +63,8 @@ class StreamStats:
 
 @dataclass(kw_only=True)
 class Relay:
-    """One chat app's options (those of :func:`create_app`) and state, ``app[RELAY]``."""
+    """One chat app's options (those of :func:`create_app`), state and handlers of ``/``,
+    ``/static/{name}`` and ``/chat/stream``; ``app[RELAY]``."""
 
     client: Any  # a genai.Client
     model: str = settings.DEFAULT_TEXT_MODEL
@@ -75,7 +76,7 @@ class Relay:
     keepalive_interval: float = 15.0  # seconds between ``: ping`` comments
     stats: StreamStats = field(default_factory=StreamStats, init=False)
     interactions: dict[str, None] = field(default_factory=dict, init=False)  # oldest first
-    answers: set[asyncio.Task[Any]] = field(default_factory=set, init=False)  # running
+    answers: set[asyncio.Task[Any]] = field(default_factory=set, init=False)  # Turn.start
     stopping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
