@@ -39,7 +39,7 @@ import websockets
 from aiohttp import WSMsgType, web
 
 from benchmarks.registry import Options, Result, benchmark
-from quickstart_helpers._background import BackgroundServer, start_background_server
+from quickstart_helpers._background import BackgroundServer
 from quickstart_helpers.emulator import CassetteStore, Emulator, LiveCassette
 from quickstart_helpers.emulator._live_wire import LIVE_ROUTE, render_turn
 
@@ -104,9 +104,7 @@ def serve_bare(cassette: LiveCassette, ssl_context: ssl.SSLContext, compress: bo
         app.router.add_get(LIVE_ROUTE, handle)
         return app
 
-    return start_background_server(
-        make_app, host="127.0.0.1", port=0, name="bare Live replay", ssl_context=ssl_context
-    )
+    return BackgroundServer(make_app, name="bare Live replay", ssl_context=ssl_context).start()
 
 
 async def session(uri: str, ctx: ssl.SSLContext, cassette: LiveCassette) -> float:

@@ -37,7 +37,7 @@ import httpx
 from aiohttp import web
 
 from benchmarks.registry import Options, Result, benchmark, interquartile_mean
-from quickstart_helpers._background import start_background_server
+from quickstart_helpers._background import BackgroundServer
 from quickstart_helpers.emulator import CassetteStore, Emulator
 from quickstart_helpers.emulator._http import sse_event
 from quickstart_helpers.emulator._tls import make_local_certificate
@@ -85,7 +85,7 @@ def _bare_sse_server(events: list[bytes], ssl_context: Any) -> Iterator[int]:
 
     It reads the JSON body, then writes each event as it is (one write per event, as the
     emulator does), nothing else. It runs the way the emulator runs (a loop in a thread,
-    :func:`~quickstart_helpers._background.start_background_server`), so both servers
+    :class:`~quickstart_helpers._background.BackgroundServer`), so both servers
     share the runner's settings.
     """
 
@@ -105,9 +105,7 @@ def _bare_sse_server(events: list[bytes], ssl_context: Any) -> Iterator[int]:
         app.router.add_post("/{tail:.*}", handler)
         return app
 
-    server = start_background_server(
-        make_app, host="127.0.0.1", port=0, name="bare SSE server", ssl_context=ssl_context
-    )
+    server = BackgroundServer(make_app, name="bare SSE server", ssl_context=ssl_context).start()
     try:
         yield server.port
     finally:

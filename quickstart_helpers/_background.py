@@ -53,10 +53,8 @@ class BackgroundServer:
     def start(self) -> Any:
         """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
         if self.runner is None:
-            self.loop = asyncio.new_event_loop()
-            self.thread = threading.Thread(
-                target=self.loop.run_forever, name=self.name, daemon=True
-            )
+            loop = self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
             self.thread.start()
             try:
                 self.port = self.call(self._start(), 30)
@@ -74,15 +72,15 @@ class BackgroundServer:
         await web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context).start()
         return runner.addresses[0][1]
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self) -> None:
         """Stop serving (the app's shutdown and cleanup run), then the loop and thread."""
         runner, self.runner = self.runner, None
         if runner is not None:
             with contextlib.suppress(Exception):  # e.g. a cleanup that took too long
-                self.call(runner.cleanup(), timeout)
+                self.call(runner.cleanup())
         if self.thread is not None and self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout)
+            self.thread.join(10)
             if not self.thread.is_alive():
                 self.loop.close()
 
@@ -108,7 +106,3 @@ def _server_answering(error_answer: Callable[..., web.StreamResponse]) -> type[w
             return Handler(self, loop=self._loop, **self._kwargs)
 
     return Server
-
-
-def start_background_server(make_app: Callable[[], web.Application], **kwargs: Any) -> Any:
-    return BackgroundServer(make_app, **kwargs).start()

@@ -1,11 +1,8 @@
 """The web chat's answers, each a :class:`Turn` of SSE events, and its conversations.
 
 An answer is a task publishing into its turn; readers follow it (a late one gets the earlier
-events first) to its ``done`` or ``error``. ``POST /chat`` (JSON ``{"message",
-"conversationId"?}``, no id: a new :class:`~quickstart_helpers.chat.Conversation`) answers
-202; ``GET /conversations/{id}/stream`` follows the latest turn: events named after a
-message's new status (``created``, ``streaming``, ``completed``, ``failed``) with JSON data
-(:func:`_state_event`). ``GET /conversations/{id}``: the conversation as JSON.
+events first) to its ``done`` or ``error``. The conversation routes (``POST /chat``, ``GET
+/conversations/{id}[/stream]``): ``docs/web-chat.md``; their state events: :func:`_state_event`.
 """
 
 from __future__ import annotations
@@ -15,6 +12,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -31,67 +29,64 @@ STOPPING_MESSAGE = (
 )
 
 
+@dataclass
 class Turn:
     """One answer's SSE events, ``(data, fields)``, for any number of readers."""
 
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.chunks = 0  # model chunks received
-        self.finished = False  # True once the last event (``done`` or ``error``) is in
-        self._changed = asyncio.Event()
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    chunks: int = 0  # model chunks received
+    finished: bool = False  # True once the last event (``done`` or ``error``) is in
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, data: str, *, final: bool = False, **fields: Any) -> None:
         if not self.finished:
             self.events.append((data, fields))
             self.finished = final
-            self._changed.set()
-            self._changed = asyncio.Event()
+            self.changed.set()
+            self.changed = asyncio.Event()
 
     async def follow(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Every event from the first, then each new one until the last."""
         sent = 0
         while sent < len(self.events) or not self.finished:
             if sent == len(self.events):
-                await self._changed.wait()
+                await self.changed.wait()
             for event in self.events[sent:]:
                 yield event
                 sent += 1
 
+    def start(self, relay: Any, answer: Coroutine[Any, Any, None]) -> asyncio.Task:
+        """Run ``answer`` (it publishes into this turn) as a task, then the final event."""
 
-def start_answer(relay: Any, turn: Turn, answer: Coroutine[Any, Any, None]) -> asyncio.Task:
-    """Run ``answer`` (it publishes into ``turn``) as a task, then the final event."""
+        async def run() -> None:
+            relay.stats.started += 1
+            outcome, event, final = "failed", "error", ""
+            try:
+                await answer
+                outcome, event, final = "completed", "done", "[DONE]"
+            except asyncio.CancelledError:  # the server is stopping (or the reader left)
+                outcome, final = "cancelled", STOPPING_MESSAGE
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
+                final = relay.failure_text(exc, self.chunks)
+            finally:
+                setattr(relay.stats, outcome, getattr(relay.stats, outcome) + 1)
+                self.publish(final, event=event, final=True)
 
-    async def run() -> None:
-        relay.stats.started += 1
-        outcome, final = "failed", ""
-        try:
-            await answer
-            outcome, final = "completed", "[DONE]"
-        except asyncio.CancelledError:  # the reader left, or the server is stopping
-            outcome, final = "cancelled", STOPPING_MESSAGE if relay.stopping else ""
-            raise
-        except Exception as exc:  # noqa: BLE001 - reported to the readers as an error event
-            final = relay.failure_text(exc, turn.chunks)
-        finally:
-            setattr(relay.stats, outcome, getattr(relay.stats, outcome) + 1)
-            if final:
-                turn.publish(final, event="done" if final == "[DONE]" else "error", final=True)
+        relay.answers.add(task := asyncio.create_task(run()))
+        task.add_done_callback(relay.answers.discard)
+        return task
 
-    relay.answers.add(task := asyncio.create_task(run()))
-    task.add_done_callback(relay.answers.discard)
-    return task
-
-
-async def send_turn(relay: Any, request: web.Request, turn: Turn) -> web.StreamResponse:
-    """Send the turn's events until its last, with aiohttp-sse (``: ping`` comments)."""
-    sse = EventSourceResponse(sep="\n", ping_interval=relay.keepalive_interval)
-    sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
-    await sse.prepare(request)
-    with contextlib.suppress(ConnectionError):  # the reader left
-        async with sse:  # stops its pings at the end
-            async for data, fields in turn.follow():
-                await sse.send(data, **fields)
-    return sse
+    async def send(self, request: web.Request, ping_interval: float) -> web.StreamResponse:
+        """Send the events until the last with aiohttp-sse (``: ping`` comments meanwhile)."""
+        sse = EventSourceResponse(sep="\n", ping_interval=ping_interval)
+        sse.headers["Content-Type"] = "text/event-stream; charset=utf-8"
+        await sse.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the reader left
+            async with sse:  # stops its pings at the end
+                async for data, fields in self.follow():
+                    await sse.send(data, **fields)
+        return sse
 
 
 def _state_event(conversation_id: str, m: Message, delta: str) -> str:
@@ -129,25 +124,7 @@ def add_routes(app: web.Application, relay: Any) -> None:
         entries[conversation_id] = conversation, Turn()
         return conversation_id, *entries[conversation_id]
 
-    async def answer(
-        conversation_id: str, conversation: Conversation, turn: Turn, text: str
-    ) -> None:
-        sent: dict[str, int] = {}  # characters of each message's text published
-
-        def publish(m: Message) -> None:
-            delta = m.text[sent.get(m.id, 0) :]
-            turn.publish(_state_event(conversation_id, m, delta), event=m.status)
-            sent[m.id] = len(m.text)
-
-        chat = conversation.open_chat(relay.client.aio)  # with the turns so far
-        async for _ in astream_reply(chat, conversation, text, on_change=publish):
-            turn.chunks += 1
-        if (reply := conversation.messages[-1]).status == "failed":
-            raise RuntimeError(reply.error)
-
     async def post_chat(request: web.Request) -> web.Response:
-        if relay.stopping:
-            raise ChatError(503, "server_stopping", "The server is stopping; try again soon.")
         try:
             body = await asyncio.wait_for(request.json(), relay.body_timeout)
         except asyncio.TimeoutError:
@@ -158,16 +135,31 @@ def add_routes(app: web.Application, relay: Any) -> None:
         if not isinstance(body, dict):
             reason = 'The body must be a JSON object like {"message": "Hello"}.'
             raise ChatError(400, "invalid_json", reason)
+        if relay.stopping:  # its body came after the answers were stopped
+            raise ChatError(503, "server_stopping", "The server is stopping; try again soon.")
         text = relay.check_message(body.get("message"))
         conversation_id, conversation, turn = next_turn(body.get("conversationId"))
-        start_answer(relay, turn, answer(conversation_id, conversation, turn, text))
-        return web.json_response(
-            {"conversationId": conversation_id, "status": "streaming"}, status=202
-        )
+        sent: dict[str, int] = {}  # characters of each message's text published
+
+        def publish(m: Message) -> None:
+            delta = m.text[sent.get(m.id, 0) :]
+            turn.publish(_state_event(conversation_id, m, delta), event=m.status)
+            sent[m.id] = len(m.text)
+
+        async def answer() -> None:
+            chat = conversation.open_chat(relay.client.aio)  # with the turns so far
+            async for _ in astream_reply(chat, conversation, text, on_change=publish):
+                turn.chunks += 1
+            if (reply := conversation.messages[-1]).status == "failed":
+                raise RuntimeError(reply.error)
+
+        turn.start(relay, answer())
+        answered = {"conversationId": conversation_id, "status": "streaming"}
+        return web.json_response(answered, status=202)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         _, turn = lookup(request.match_info["id"], "POST /chat starts one.")
-        return await send_turn(relay, request, turn)
+        return await turn.send(request, relay.keepalive_interval)
 
     async def get(request: web.Request) -> web.Response:
         conversation, _ = lookup(request.match_info["id"], "POST /chat starts one.")

@@ -43,10 +43,10 @@ def http_error(status: int, request: Any = None, detail: str = "") -> web.Respon
     return web.json_response({"error": code, "reason": reason}, status=status)
 
 
-def check_caller(request: web.Request, hosts: frozenset[str], origins: frozenset[str]) -> None:
-    """Raise 403 or 415 for a request from outside the chat's page; ``hosts`` (``name:port``,
-    or ``name`` for any port) and ``origins`` are accepted besides loopback."""
-    host = (request.headers.get("Host") or "").lower()
+def check_caller(request: web.Request, relay: Any) -> None:
+    """Raise 403 or 415 for a request from outside the chat's page (``relay``'s
+    ``allowed_hosts`` and ``allowed_origins`` are accepted besides loopback)."""
+    hosts, host = relay.allowed_hosts, (request.headers.get("Host") or "").lower()
     port = request.transport.get_extra_info("sockname")[1] if request.transport else 0
     allowed = {*hosts, *(f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))}
     origin, site = request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
@@ -54,7 +54,8 @@ def check_caller(request: web.Request, hosts: frozenset[str], origins: frozenset
         reason = f"This server answers requests for {', '.join(sorted(allowed))} only, not "
         reason += f"{host or 'a request without a Host header'!r}. Open the page at its address."
         raise ChatError(403, "forbidden_host", reason)
-    if origin is not None and origin.lower() not in {f"http://{host}", f"https://{host}", *origins}:
+    own_page = {f"http://{host}", f"https://{host}", *relay.allowed_origins}
+    if origin is not None and origin.lower() not in own_page:
         reason = f"Requests from the page at {origin!r} are refused: only the chat's page may."
         raise ChatError(403, "forbidden_origin", reason)
     if site not in (None, "same-origin", "none"):
@@ -66,12 +67,13 @@ def check_caller(request: web.Request, hosts: frozenset[str], origins: frozenset
         raise ChatError(415, "unsupported_media_type", reason)
 
 
-def front_door(hosts: frozenset[str], origins: frozenset[str], secrets: tuple[str, ...]) -> Any:
-    """The middleware every request passes: :func:`check_caller`, then any error as JSON."""
+def front_door(relay: Any) -> Any:
+    """The middleware every request passes: :func:`check_caller`, then any error as JSON;
+    ``relay`` is the app's ``web.Relay``."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        check_caller(request, hosts, origins)
+        check_caller(request, relay)
         try:
             return await handler(request)
         except web.HTTPException as exc:  # aiohttp's own (404, 405, 413 ...) get JSON too
@@ -81,7 +83,7 @@ def front_door(hosts: frozenset[str], origins: frozenset[str], secrets: tuple[st
         except ConnectionResetError:
             raise
         except Exception as exc:  # noqa: BLE001 - answered as JSON, logged without keys
-            detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
+            detail = scrub(f"{type(exc).__name__}: {exc}", relay.secrets)
             logger.error("%s %s failed: %s", request.method, request.path, detail)
             reason = "The chat server failed on this request (see its log); try again."
             raise ChatError(500, "internal_error", reason) from None

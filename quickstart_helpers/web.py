@@ -25,7 +25,7 @@ from . import _conversations, settings
 from ._api_errors import explain_api_error, is_unrecorded_request, record_handled_error
 from ._background import BackgroundServer
 from ._conversations import STOPPING_MESSAGE as STOPPING_MESSAGE
-from ._conversations import Turn, send_turn, start_answer
+from ._conversations import Turn
 from ._front_door import MAX_BODY_BYTES, ChatError, front_door, http_error
 from ._scrub import scrub
 from .display import chunk_text
@@ -61,21 +61,33 @@ class StreamStats:
         return self.started - self.completed - self.failed - self.cancelled
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Relay:
-    """One chat app's settings and state, ``app[RELAY]``."""
+    """One chat app's options (those of :func:`create_app`), state and handlers of ``/``,
+    ``/static/{name}`` and ``/chat/stream``; ``app[RELAY]``."""
 
     client: Any  # a genai.Client
-    model: str
-    api: str  # what /chat/stream asks: "generate" or "interactions"
-    max_turns: int
-    body_timeout: float  # seconds for a POST body, then 408
-    keepalive_interval: float  # seconds between ``: ping`` comments
-    secrets: tuple[str, ...]  # scrubbed from relayed errors
-    stats: StreamStats = field(default_factory=StreamStats)
-    interactions: dict[str, None] = field(default_factory=dict)  # resumable, oldest first
-    answers: set[asyncio.Task[Any]] = field(default_factory=set)  # running (start_answer)
-    stopping: bool = False
+    model: str = settings.DEFAULT_TEXT_MODEL
+    api: str = "generate"  # what /chat/stream asks: "generate" or "interactions"
+    max_turns: int = DEFAULT_MAX_TURNS
+    allowed_hosts: Iterable[str] = ()  # ``name:port``, or ``name`` for any port
+    allowed_origins: Iterable[str] = ()  # such as ``"https://chat.example.com"``
+    body_timeout: float = 15.0  # seconds for a POST body, then 408
+    keepalive_interval: float = 15.0  # seconds between ``: ping`` comments
+    stats: StreamStats = field(default_factory=StreamStats, init=False)
+    interactions: dict[str, None] = field(default_factory=dict, init=False)  # oldest first
+    answers: set[asyncio.Task[Any]] = field(default_factory=set, init=False)  # Turn.start
+    stopping: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, not {self.max_turns}")
+        if self.api not in ("generate", "interactions"):
+            raise ValueError(f"api must be one of generate, interactions, not {self.api!r}")
+        self.allowed_hosts = frozenset(h.lower() for h in self.allowed_hosts)
+        self.allowed_origins = frozenset(o.lower().rstrip("/") for o in self.allowed_origins)
+        key = getattr(getattr(self.client, "_api_client", None), "api_key", None)
+        self.secrets = (key,) if isinstance(key, str) and key else ()  # scrubbed from errors
 
     @staticmethod
     def check_message(value: Any) -> str:
@@ -114,123 +126,92 @@ class Relay:
             text = f"The answer stopped after {chunks} chunk{s}; the text so far is kept. {text}"
         return scrub(text, self.secrets)
 
+    async def page(self, request: web.Request) -> web.FileResponse:
+        name = request.match_info.get("name", "index.html")
+        if name not in {p.name for p in STATIC_DIR.iterdir()}:
+            raise web.HTTPNotFound()
+        return web.FileResponse(STATIC_DIR / name)
+
+    async def chat_stream(self, request: web.Request) -> web.StreamResponse:
+        message, turn = self.check_message(request.query.get("message")), Turn()
+        if self.api == "interactions":
+            answer = self.ask_interactions(turn, message, self.resume_point(request))
+        else:
+            answer = self.ask_generate(turn, message)
+        task = turn.start(self, answer)
+        try:
+            return await turn.send(request, self.keepalive_interval)
+        finally:
+            task.cancel()  # the client left (or the answer is over): close the model stream
+
+    async def ask_generate(self, turn: Turn, message: str) -> None:
+        """Publish each chunk's text into ``turn`` (one unnamed event each)."""
+        models = self.client.aio.models
+        stream = await models.generate_content_stream(model=self.model, contents=message)
+        async with contextlib.aclosing(stream):
+            async for chunk in stream:
+                turn.chunks += 1
+                turn.publish(chunk_text(chunk))
+
+    def resume_point(self, request: web.Request) -> tuple[str, str]:
+        """``(interaction id, event id)`` from ``Last-Event-ID``, one this relay handed out."""
+        interaction_id, _, event_id = request.headers.get("Last-Event-ID", "").partition("/")
+        if interaction_id and (not event_id or interaction_id not in self.interactions):
+            reason = "The stream to resume is unknown (the server may have restarted); ask again."
+            raise ChatError(400, "unknown_last_event_id", reason)
+        return interaction_id, event_id
+
+    async def ask_interactions(self, turn: Turn, text: str, after: tuple[str, str]) -> None:
+        """Publish the interaction's text into ``turn``, each event with an ``id:``; ``after``
+        a stored interaction's event (not ``("", "")``), go on after it instead of asking."""
+        interactions, (interaction_id, event_id) = self.client.aio.interactions, after
+        if interaction_id:
+            upstream = await interactions.get(interaction_id, stream=True, last_event_id=event_id)
+        else:
+            upstream = await interactions.create(model=self.model, input=text, stream=True)
+        try:
+            async for event in upstream:
+                if event.event_type == "interaction.created":
+                    interaction_id = event.interaction.id
+                    self.interactions[interaction_id] = None
+                    if len(self.interactions) > MAX_RESUMABLE:
+                        del self.interactions[next(iter(self.interactions))]
+                    sse_id = f"{interaction_id}/{event.event_id}"
+                    turn.publish(interaction_id, id=sse_id, event="started", retry=RECONNECT_MS)
+                elif event.event_type == "step.delta" and event.delta.type == "text":
+                    turn.chunks += 1
+                    turn.publish(event.delta.text, id=f"{interaction_id}/{event.event_id}")
+                elif event.event_type == "error":
+                    detail = event.error.message if event.error else None
+                    raise RuntimeError(detail or "The Interactions API reported an error.")
+        finally:
+            await upstream.close()
+
+    async def stop_answers(self, app: web.Application) -> None:
+        """On shutdown: end every answer, its readers getting STOPPING_MESSAGE as last event."""
+        self.stopping = True
+        for task in self.answers:
+            task.cancel()
+        await asyncio.gather(*self.answers, return_exceptions=True)
+
 
 RELAY = web.AppKey("quickstart_relay", Relay)
 
 
-def create_app(
-    client: Any,
-    *,
-    model: str = settings.DEFAULT_TEXT_MODEL,
-    api: str = "generate",
-    max_turns: int = DEFAULT_MAX_TURNS,
-    allowed_hosts: Iterable[str] = (),
-    allowed_origins: Iterable[str] = (),
-    body_timeout: float = 15.0,
-    keepalive_interval: float = 15.0,
-) -> web.Application:
-    """The chat's aiohttp app for ``client`` (a ``genai.Client``). Serve it with
-    ``handler_cancellation=True`` (as :class:`ChatServer` does) so that a client that leaves
-    cancels its model call. ``allowed_hosts`` (``name:port``, or ``name`` for any port) and
-    ``allowed_origins`` (``"https://chat.example.com"``) are accepted besides loopback."""
-    if max_turns < 1:
-        raise ValueError(f"max_turns must be >= 1, not {max_turns}")
-    if api not in ("generate", "interactions"):
-        raise ValueError(f"api must be one of generate, interactions, not {api!r}")
-    key = getattr(getattr(client, "_api_client", None), "api_key", None)
-    secrets = (key,) if isinstance(key, str) and key else ()
-    hosts = frozenset(h.lower() for h in allowed_hosts)
-    door = front_door(hosts, frozenset(o.lower().rstrip("/") for o in allowed_origins), secrets)
-    app = web.Application(middlewares=[door], client_max_size=MAX_BODY_BYTES)
-    relay = Relay(client, model, api, max_turns, body_timeout, keepalive_interval, secrets)
+def create_app(client: Any, **options: Any) -> web.Application:
+    """The chat's aiohttp app for ``client`` (a ``genai.Client``); ``options`` are the fields
+    of :class:`Relay` (ValueError for a bad one). Serve it with ``handler_cancellation=True``
+    (as :class:`ChatServer` does) so that a client that leaves cancels its model call."""
+    relay = Relay(client=client, **options)
+    app = web.Application(middlewares=[front_door(relay)], client_max_size=MAX_BODY_BYTES)
     app[RELAY] = relay
-    app.router.add_get("/", _page)
-    app.router.add_get("/static/{name}", _page)
-    app.router.add_get("/chat/stream", _chat_stream)
+    app.router.add_get("/", relay.page)
+    app.router.add_get("/static/{name}", relay.page)
+    app.router.add_get("/chat/stream", relay.chat_stream)
     _conversations.add_routes(app, relay)
-    app.on_shutdown.append(_stop_answers)
+    app.on_shutdown.append(relay.stop_answers)
     app.on_cleanup.append(lambda app: client.aio.aclose())  # this loop's connections
     return app
-
-
-async def _page(request: web.Request) -> web.FileResponse:
-    name = request.match_info.get("name", "index.html")
-    if name not in {p.name for p in STATIC_DIR.iterdir()}:
-        raise web.HTTPNotFound()
-    return web.FileResponse(STATIC_DIR / name)
-
-
-async def _chat_stream(request: web.Request) -> web.StreamResponse:
-    relay = request.app[RELAY]
-    message, turn = relay.check_message(request.query.get("message")), Turn()
-    if relay.api == "interactions":
-        answer = _ask_interactions(relay, turn, message, _resume_point(request, relay))
-    else:
-        answer = _ask_generate(relay, turn, message)
-    task = start_answer(relay, turn, answer)
-    try:
-        return await send_turn(relay, request, turn)
-    finally:
-        task.cancel()  # the client left (or the answer is over): close the model stream
-
-
-async def _ask_generate(relay: Relay, turn: Turn, message: str) -> None:
-    """Publish each chunk's text into ``turn`` (one unnamed event each)."""
-    models = relay.client.aio.models
-    stream = await models.generate_content_stream(model=relay.model, contents=message)
-    async with contextlib.aclosing(stream):
-        async for chunk in stream:
-            turn.chunks += 1
-            turn.publish(chunk_text(chunk))
-
-
-def _resume_point(request: web.Request, relay: Relay) -> tuple[str, str] | None:
-    """``(interaction id, event id)`` from ``Last-Event-ID``, one this relay handed out."""
-    interaction_id, _, event_id = request.headers.get("Last-Event-ID", "").partition("/")
-    if interaction_id and (not event_id or interaction_id not in relay.interactions):
-        reason = "The stream to resume is unknown (the server may have restarted); ask again."
-        raise ChatError(400, "unknown_last_event_id", reason)
-    return (interaction_id, event_id) if interaction_id else None
-
-
-async def _ask_interactions(
-    relay: Relay, turn: Turn, message: str, resume: tuple[str, str] | None
-) -> None:
-    """Publish the interaction's text into ``turn``, each event with an ``id:``; ``resume``
-    goes on after that event of a stored interaction instead of asking again."""
-    interactions = relay.client.aio.interactions
-    if resume is None:
-        upstream = await interactions.create(model=relay.model, input=message, stream=True)
-        interaction_id = ""
-    else:
-        interaction_id, after = resume
-        upstream = await interactions.get(interaction_id, stream=True, last_event_id=after)
-    try:
-        async for event in upstream:
-            if event.event_type == "interaction.created":
-                interaction_id = event.interaction.id
-                relay.interactions[interaction_id] = None
-                if len(relay.interactions) > MAX_RESUMABLE:
-                    del relay.interactions[next(iter(relay.interactions))]
-                sse_id = f"{interaction_id}/{event.event_id}"
-                turn.publish(interaction_id, id=sse_id, event="started", retry=RECONNECT_MS)
-            elif event.event_type == "step.delta" and event.delta.type == "text":
-                turn.chunks += 1
-                turn.publish(event.delta.text, id=f"{interaction_id}/{event.event_id}")
-            elif event.event_type == "error":
-                detail = event.error.message if event.error else None
-                raise RuntimeError(detail or "The Interactions API reported an error.")
-    finally:
-        await upstream.close()
-
-
-async def _stop_answers(app: web.Application) -> None:
-    """On shutdown: end every answer, its readers getting STOPPING_MESSAGE as last event."""
-    relay = app[RELAY]
-    relay.stopping = True
-    for task in relay.answers:
-        task.cancel()
-    await asyncio.gather(*relay.answers, return_exceptions=True)
 
 
 class ChatServer(BackgroundServer):

@@ -184,7 +184,7 @@ def test_another_sites_page_cannot_make_the_chat_call_the_model(
     needs a CORS preflight). None reaches the model."""
     from aiohttp import web
 
-    from quickstart_helpers._background import start_background_server
+    from quickstart_helpers._background import BackgroundServer
 
     target = server.url
     attack = f"""<!doctype html><html><body>
@@ -215,9 +215,7 @@ def test_another_sites_page_cannot_make_the_chat_call_the_model(
         app.router.add_get("/", page_handler)
         return app
 
-    other = start_background_server(
-        make_app, host="127.0.0.1", port=0, name="another site", access_log=None
-    )
+    other = BackgroundServer(make_app, name="another site", access_log=None).start()
     before = server.stats.started
     context = browser.new_context()
     try:

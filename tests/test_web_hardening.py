@@ -25,7 +25,7 @@ from aiohttp import web
 from google import genai
 
 from quickstart_helpers import _conversations
-from quickstart_helpers._background import start_background_server
+from quickstart_helpers._background import BackgroundServer
 from quickstart_helpers._scrub import REDACTED, scrub
 from quickstart_helpers.chat import Conversation
 from quickstart_helpers.emulator import Emulator
@@ -245,9 +245,7 @@ def test_a_handler_crash_is_a_json_500_without_the_key(
         return app
 
     caplog.set_level(logging.ERROR)
-    server = start_background_server(
-        make_app, host="127.0.0.1", port=0, name="crash test", access_log=None
-    )
+    server = BackgroundServer(make_app, name="crash test", access_log=None).start()
     try:
         response = httpx.get(f"http://127.0.0.1:{server.port}/crash", timeout=30)
     finally:
@@ -370,9 +368,7 @@ def echoing_upstream() -> Iterator[str]:
         app.router.add_post("/{tail:.*}", echo)
         return app
 
-    server = start_background_server(
-        make_app, host="127.0.0.1", port=0, name="echoing upstream", access_log=None
-    )
+    server = BackgroundServer(make_app, name="echoing upstream", access_log=None).start()
     yield f"http://127.0.0.1:{server.port}"
     server.stop()
 

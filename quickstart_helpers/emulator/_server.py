@@ -114,7 +114,7 @@ class Emulator:
         if self.certificate is None:
             self.certificate = make_local_certificate()
             self._own_certificate = True
-        self._server = _background.start_background_server(
+        self._server = _background.BackgroundServer(
             self.build_app,
             host=self.host,
             port=self.port,
@@ -124,7 +124,7 @@ class Emulator:
             error_answer=_middleware.unparsable,
             keepalive_timeout=self.header_timeout,
             shutdown_timeout=0.2,  # twice at most: a stream in flight, then its handler
-        )
+        ).start()
         self.port = self._server.port
         return self
 
