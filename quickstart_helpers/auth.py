@@ -6,7 +6,7 @@ and run the request again. A key is never printed, logged or stored.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from google import genai
@@ -14,7 +14,7 @@ from google import genai
 from ._api_errors import is_invalid_api_key
 from .errors import InvalidApiKeyError
 
-__all__ = ["InvalidApiKeyError", "aretry_on_invalid_key", "retry_on_invalid_key"]
+__all__ = ["InvalidApiKeyError", "retry_on_invalid_key"]
 
 T = TypeVar("T")
 Ask = Callable[[str], str]  # shows a prompt, returns what was typed (like getpass.getpass)
@@ -96,24 +96,6 @@ def retry_on_invalid_key(
     for attempt in range(1, attempts + 1):
         try:
             return call(client)
-        except Exception as exc:  # noqa: BLE001 - anything but a bad key is re-raised
-            client = make(client, _next_key(exc, attempt, attempts, ask, say))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def aretry_on_invalid_key(
-    call: Callable[[genai.Client], Awaitable[T]],
-    client: genai.Client,
-    *,
-    ask: Ask | None = None,
-    attempts: int = 3,
-    say: Callable[[str], Any] = print,
-    make: Make = _new_client,
-) -> T:
-    """:func:`retry_on_invalid_key` for a coroutine function (use ``client.aio`` inside)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await call(client)
         except Exception as exc:  # noqa: BLE001 - anything but a bad key is re-raised
             client = make(client, _next_key(exc, attempt, attempts, ask, say))
     raise AssertionError("unreachable")  # pragma: no cover

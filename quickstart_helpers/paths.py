@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from . import settings
+from .display import in_notebook
 
 
 def repo_root() -> Path | None:
@@ -15,13 +15,6 @@ def repo_root() -> Path | None:
     return here if (here / "notebooks").is_dir() and (here / "assets").is_dir() else None
 
 
-def in_notebook_kernel() -> bool:
-    """Whether this runs in a Jupyter kernel (as ``display.in_notebook``, a layer apart);
-    IPython is not imported here."""
-    ipython = sys.modules.get("IPython")
-    return getattr(ipython and ipython.get_ipython(), "kernel", None) is not None
-
-
 def output_dir(name: str) -> Path:
     """Return (and create) a notebook run's output folder, e.g. ``"04_audio_streaming"``:
     ``$QUICKSTART_OUTPUT_ROOT/name`` (``quickstart run`` and ``refresh`` set it); in a
@@ -29,7 +22,7 @@ def output_dir(name: str) -> Path:
     current folder), so links from the notebook resolve; else ``build/run/name`` in the
     source checkout or the current folder."""
     base = settings.output_root()
-    if base is None and in_notebook_kernel():
+    if base is None and in_notebook():
         base = (settings.notebook_dir() or Path.cwd()) / "output"
     if base is None:
         base = (repo_root() or Path.cwd()) / "build" / "run"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 
 import pytest
@@ -13,7 +12,6 @@ from quickstart_helpers import auth
 from quickstart_helpers.auth import (
     REJECTED_MESSAGE,
     InvalidApiKeyError,
-    aretry_on_invalid_key,
     ask_for_key,
     find_invalid_key_error,
     retry_on_invalid_key,
@@ -216,26 +214,3 @@ def test_the_default_new_client_goes_where_the_environment_points(
     assert retry_on_invalid_key(send, genai.Client(api_key="invalid"), ask=Keyboard(SECRET)) == A1
     assert made[-1]._api_client.api_key == SECRET and len(made) == 2
     assert SECRET not in capsys.readouterr().out
-
-
-def test_async_retry(chat_emu) -> None:
-    keyboard = Keyboard(SECRET)
-    said: list[str] = []
-
-    async def ask_async(client: genai.Client) -> str:
-        stream = await client.aio.models.generate_content_stream(
-            model="gemini-3.8-flash", contents=Q1, config={"system_instruction": KEEPER}
-        )
-        return "".join([chunk.text async for chunk in stream])
-
-    answer = asyncio.run(
-        aretry_on_invalid_key(
-            ask_async,
-            client_for(chat_emu, "invalid"),
-            ask=keyboard,
-            say=said.append,
-            make=lambda _old, key: client_for(chat_emu, key),
-        )
-    )
-    assert answer == A1
-    assert said == [REJECTED_MESSAGE]

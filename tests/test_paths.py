@@ -27,7 +27,7 @@ def unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_kernel_writes_next_to_the_notebook(monkeypatch, unset) -> None:
     _fake_ipython(monkeypatch, types.SimpleNamespace(kernel=object()))
-    assert paths.in_notebook_kernel()
+    assert paths.in_notebook()
     folder = paths.output_dir("04_audio_streaming")
     assert folder == unset / "output" / "04_audio_streaming"
     assert folder.is_dir()
@@ -48,7 +48,7 @@ def test_output_root_wins_in_a_kernel(monkeypatch, unset) -> None:
 @pytest.mark.parametrize("shell", [None, types.SimpleNamespace()], ids=["no-shell", "terminal"])
 def test_outside_a_kernel_a_checkout_writes_to_build_run(monkeypatch, unset, shell) -> None:
     _fake_ipython(monkeypatch, shell)
-    assert not paths.in_notebook_kernel()
+    assert not paths.in_notebook()
     monkeypatch.setattr(paths, "repo_root", lambda: unset / "checkout")
     assert paths.output_dir("a") == unset / "checkout" / "build" / "run" / "a"
 
@@ -61,4 +61,4 @@ def test_installed_outside_a_kernel_writes_under_the_current_folder(monkeypatch,
 
 def test_without_ipython_there_is_no_kernel(monkeypatch) -> None:
     monkeypatch.delitem(sys.modules, "IPython", raising=False)
-    assert not paths.in_notebook_kernel()
+    assert not paths.in_notebook()
