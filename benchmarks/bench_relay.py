@@ -45,8 +45,8 @@ from quickstart_helpers.web import SAMPLE_QUESTION
 
 LEVELS = (1, 50, 200)
 QUICK_LEVELS = (1, 10)
-#: Seconds after a burst before "RSS after" is read: the relay releases its idle model
-#: connections after POOL_IDLE_S (5 s) without streams.
+#: Seconds after a burst before "RSS after" is read. The SDK's pool keeps idle model
+#: connections 15 s; closing them sooner frees no RSS (malloc keeps the pages).
 SETTLE_S = 8.0
 #: The repository root: relays run as ``python -m benchmarks.bench_relay --serve KIND`` there.
 ROOT = Path(__file__).resolve().parent.parent

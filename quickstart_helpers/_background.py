@@ -29,10 +29,11 @@ class BackgroundServer:
         name: str = "aiohttp app",
         ssl_context: ssl.SSLContext | None = None,
         error_answer: Callable[..., web.StreamResponse] | None = None,
+        new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
         **runner_kwargs: Any,
     ) -> None:
         self.make_app, self.host, self.port, self.name = make_app, host, port, name
-        self.ssl_context, self.error_answer = ssl_context, error_answer
+        self.ssl_context, self.error_answer, self.new_loop = ssl_context, error_answer, new_loop
         # A handler stops when its client leaves; stopping waits at most 0.5 s for one.
         self.runner_kwargs = dict(handler_cancellation=True, shutdown_timeout=0.5) | runner_kwargs
         self.runner: web.AppRunner | None = None
@@ -53,7 +54,7 @@ class BackgroundServer:
     def start(self) -> Any:
         """Serve; return self once the port is open (RuntimeError saying why if it cannot)."""
         if self.runner is None:
-            loop = self.loop = asyncio.new_event_loop()
+            loop = self.loop = self.new_loop()
             self.thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
             self.thread.start()
             try:

@@ -2,8 +2,7 @@
 
 An answer is a task publishing into its turn; readers follow it (a late one gets the earlier
 events first) to its ``done`` or ``error``. The conversation routes (``POST /chat``, ``GET
-/conversations/{id}[/stream]``): ``docs/web-chat.md``; their state events: :func:`_state_event`.
-"""
+/conversations/{id}[/stream]``): ``docs/web-chat.md``; their state events: :func:`_state_event`."""
 
 from __future__ import annotations
 

@@ -5,14 +5,12 @@ event per chunk (a ``data:`` line per line of text), then ``event: done`` (``dat
 or ``event: error`` saying what to do. With ``api="interactions"`` each event has an ``id:``
 (``<interaction>/<event>``; the first is ``started``, with ``retry:``): an ``EventSource``
 that reconnects sends it back as ``Last-Event-ID`` and the answer goes on after it.
-Conversations: ``_conversations``; who may call, and errors as JSON: ``_front_door``.
-"""
+Conversations: ``_conversations``; who may call, and errors as JSON: ``_front_door``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +24,9 @@ from ._api_errors import explain_api_error, is_unrecorded_request, record_handle
 from ._background import BackgroundServer
 from ._conversations import STOPPING_MESSAGE as STOPPING_MESSAGE
 from ._conversations import Turn
-from ._front_door import MAX_BODY_BYTES, ChatError, front_door, http_error
+from ._front_door import MAX_BODY_BYTES, ChatError, front_door, http_error, logger
 from ._scrub import scrub
 from .display import chunk_text
-
-logger = logging.getLogger(__name__)
 
 #: A question recorded for the offline emulator (``assets/cassettes/web/web_sse_chat.json``).
 SAMPLE_QUESTION = "How did lighthouse keepers keep the light burning all night?"
@@ -222,11 +218,15 @@ class ChatServer(BackgroundServer):
 
     def __init__(self, client: Any, *, port: int = 0, header_timeout: float = 15.0, **options: Any):
         create_app(client, **options)
+        new_loop = asyncio.new_event_loop  # uvloop's where it installs (not Windows): its TLS
+        with contextlib.suppress(ImportError):  # read buffers take memory only as data comes
+            from uvloop import new_event_loop as new_loop
         super().__init__(
             lambda: create_app(client, **options),
             port=port,
             name="The chat server",
             error_answer=http_error,
+            new_loop=new_loop,
             access_log=None,
             max_line_size=64 * 1024,  # room for a whole message, percent-encoded
             keepalive_timeout=header_timeout,  # a silent connection is closed then
