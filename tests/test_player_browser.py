@@ -20,7 +20,8 @@ Two notebooks are opened:
   beside it;
 - a copy executed in a Jupyter kernel from the checkout's ``notebooks/``, as a learner
   runs it: its WAV files go to ``output/04_audio_streaming/`` next to it, and each
-  player's duration is compared with its file's.
+  player's duration is compared with its file's. It executes in a thread while the stored
+  players are checked (the notebook speaks its question at the pace of speech, twice).
 
 The browser is found by ``tests/_browser.py``; without one these tests are skipped with
 a line saying how to enable them, and fail under ``CI=true``. Every request the page
@@ -40,6 +41,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -251,17 +253,25 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def labs(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lab]]:
+def execution(checkout: Path) -> Iterator[Future[None]]:
+    """Notebook 04 executing into the checkout (:func:`_execute_copy`) in a thread, from
+    the module's first test on; :func:`executed_copy` waits for it."""
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(_execute_copy, checkout)
+
+
+@pytest.fixture(scope="module")
+def labs(
+    checkout: Path, execution: Future[None], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Lab]]:
     """JupyterLab started from the checkout's ``notebooks/`` and from the folder above it,
-    both at once; keyed by :data:`ROOTS`. While they start, notebook 04 is executed into
-    the checkout (:func:`_execute_copy`)."""
+    both at once (and notebook 04 executing meanwhile); keyed by :data:`ROOTS`."""
     started = {}
     try:
         for kind in ROOTS:
             root = checkout if kind == "notebooks" else checkout.parent
             home = tmp_path_factory.mktemp("jupyter")
             started[kind] = (root, home, *_start_lab(root, home))
-        _execute_copy(checkout)
         yield {
             kind: Lab(
                 url=_wait_for_lab(process, home / "runtime", token, log), token=token, root=root
@@ -312,8 +322,9 @@ def pages(context: BrowserContext) -> Iterator[dict[str, Page]]:
 
 
 @pytest.fixture(scope="module")
-def executed_copy(checkout: Path, labs: dict[str, Lab]) -> Path:
-    """Notebook 04 executed into the checkout's ``notebooks/`` (by ``labs``)."""
+def executed_copy(checkout: Path, execution: Future[None]) -> Path:
+    """Notebook 04 executed into the checkout's ``notebooks/`` (by ``execution``)."""
+    execution.result()
     return checkout / NOTEBOOK
 
 

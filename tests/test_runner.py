@@ -248,28 +248,36 @@ def test_run_keeps_the_pacing_the_environment_asks_for(tmp_path, capsys, monkeyp
     assert executed.cells[1].outputs[0]["text"] == "realtime\n"
 
 
-def test_a_refreshed_notebook_holds_what_jupyterlab_writes_on_opening_it(tmp_path):
+@pytest.fixture(scope="module")
+def refreshed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-cell notebook with notebook 01's metadata, its kernel's name made stale (as
+    in a notebook JupyterLab saved elsewhere), after ``quickstart refresh``."""
+    path = _notebook(tmp_path_factory.mktemp("refresh") / "r.ipynb", "print('one')", "print('two')")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata = nbformat.read(ROOT / "notebooks" / "01_text_streaming.ipynb", 4).metadata
+    nb.metadata["kernelspec"]["display_name"] = "Python 3"
+    nbformat.write(nb, path)
+    assert main(["refresh", str(path)]) == 0
+    return path
+
+
+def test_a_refreshed_notebook_holds_what_jupyterlab_writes_on_opening_it(refreshed):
     """JupyterLab stores the running kernel's spec and language_info in the notebook's
     metadata when it opens it: a refreshed notebook already holds them, so it does not
     open marked as modified. Its bytes are what nbformat (JupyterLab's save) writes."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    path = tmp_path / "01_text_streaming.ipynb"
-    stale = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
-    stale.metadata["kernelspec"]["display_name"] = "Python 3"
-    nbformat.write(stale, path)
-    assert main(["refresh", str(path)]) == 0
-    refreshed = nbformat.read(path, as_version=4)
+    refreshed_nb = nbformat.read(refreshed, as_version=4)
     spec = KernelSpecManager().get_kernel_spec("python3")
-    assert refreshed.metadata.kernelspec == {
+    assert refreshed_nb.metadata.kernelspec == {
         "display_name": spec.display_name,
         "language": spec.language,
         "name": "python3",
     }
-    assert refreshed.metadata.language_info["version"] == sys.version.split()[0]
-    assert all(cell.get("id") for cell in refreshed.cells)
-    assert (refreshed.nbformat, refreshed.nbformat_minor) == (4, 5)
-    assert nbformat.writes(refreshed) + "\n" == path.read_text("utf-8")
+    assert refreshed_nb.metadata.language_info["version"] == sys.version.split()[0]
+    assert all(cell.get("id") for cell in refreshed_nb.cells)
+    assert (refreshed_nb.nbformat, refreshed_nb.nbformat_minor) == (4, 5)
+    assert nbformat.writes(refreshed_nb) + "\n" == refreshed.read_text("utf-8")
 
 
 def test_execute_notebook_runs_one_notebook_from_a_running_event_loop(tmp_path):
@@ -315,16 +323,14 @@ def test_live_run_without_a_key_says_how_to_set_one(tmp_path, capsys, monkeypatc
     assert "GEMINI_API_KEY" in capsys.readouterr().err
 
 
-def test_refresh_stores_the_canonical_execution(tmp_path):
-    path = _notebook(tmp_path / "r.ipynb", "print('one')", "print('two')")
-    assert main(["refresh", str(path)]) == 0
-    stored = nbformat.read(path, as_version=4)
+def test_refresh_stores_the_canonical_execution(refreshed):
+    stored = nbformat.read(refreshed, as_version=4)
     assert [c.execution_count for c in stored.cells[1:]] == [1, 2]
     assert stored.cells[2].outputs[0]["text"] == "two\n"
-    fresh = nbformat.read(path, as_version=4)
+    fresh = nbformat.read(refreshed, as_version=4)
     fresh.cells[2].outputs[0]["text"] = "changed\n"
     assert differences(stored, fresh) != []
-    assert differences(stored, nbformat.read(path, as_version=4)) == []
+    assert differences(stored, nbformat.read(refreshed, as_version=4)) == []
 
 
 def test_summary_table_lists_each_notebook():
