@@ -68,6 +68,7 @@ SLOW = (
     "tests/test_conformance_rest.py::test_cli_emulator",
     "tests/test_emulator.py::test_an_emulator_never_stopped",
     "tests/test_emulator_hardening.py::test_500_concurrent",
+    "tests/test_emulator_hardening.py::test_unmatched_1mb",
     "tests/test_interactions.py::test_an_emulator_that_serves_no_interaction",
     "tests/test_parts.py::test_stream_parts_in_a_jupyter_kernel",
     "tests/test_wav.py::test_a_sigkilled_writer",
