@@ -153,7 +153,9 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         forwarded = await emulator.recorder.generate(emulator, request, model, method)
         if forwarded is not None:
             return forwarded
-    read = await read_keyed_json(request)
+    version = request.match_info["version"]
+    received = ReceivedRequest(method, bare_model(model), version)  # logged once valid
+    read = await read_keyed_json(request, received)
     if not isinstance(read, tuple):  # the API's error
         return read
     raw, body = read
@@ -164,8 +166,6 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     body, found = await off_loop(len(raw), _match, emulator, model, body)
     if body is None:  # the API's 400
         return found
-    version = request.match_info["version"]
-    received = ReceivedRequest(method, bare_model(model), version, body, size=len(raw))
     emulator.requests.append(received)
     if isinstance(found, web.Response):  # the API's 400 for this model
         return found
@@ -272,7 +272,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         forwarded = await emulator.recorder.openai(emulator, request, model, body)
         if forwarded is not None:
             return forwarded
-    received = ReceivedRequest("chat.completions", model, version, body, size=len(raw))
+    received = ReceivedRequest("chat.completions", model, version, raw, size=len(raw))
     emulator.requests.append(received)
     cassette = emulator.store.find_key(key_of("openai", model, body))
     if cassette is None:  # 404, naming the nearest recording

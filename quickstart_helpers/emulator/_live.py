@@ -91,7 +91,7 @@ class _LiveSession:
     rate: str = "16000"
     manual: bool = False  # automatic activity detection disabled: activityStart/End mark turns
     faults: LiveFaults = field(init=False)
-    last_size: int = 0  # bytes of the last message read (for the request log)
+    last: bytes | str = ""  # the last message read, as received (for the request log)
 
     async def run(self) -> web.StreamResponse:
         self.ws = ws = web.WebSocketResponse(
@@ -119,12 +119,12 @@ class _LiveSession:
             return None
         if msg.type == WSMsgType.ERROR:
             raise ConnectionResetError(str(msg.data))
+        if self.received is not None:  # logged before it is parsed (see RequestLog)
+            self.emulator.requests.add_message(self.received, msg.data)
+        self.last = msg.data
         data, _ = await off_loop(len(msg.data), parse_json, msg.data)
         if not isinstance(data, dict):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
-        if self.received is not None:
-            self.emulator.requests.add_message(self.received, data, len(msg.data))
-        self.last_size = len(msg.data)
         return data
 
     async def _serve(self) -> None:
@@ -144,7 +144,7 @@ class _LiveSession:
         model = bare_model(str(setup.get("model") or "")) if isinstance(setup, dict) else ""
         route = "BidiGenerateContent" + ("Constrained" if self.constrained else "")
         version = self.request.match_info["version"]
-        self.received = ReceivedRequest(route, model, version, [first], size=self.last_size)
+        self.received = ReceivedRequest(route, model, version, [self.last], size=len(self.last))
         self.emulator.requests.append(self.received)
         self._check_setup(first)
         self._resume()
@@ -173,7 +173,7 @@ class _LiveSession:
                 data = await self._next_message()
                 if data is None:
                     return True
-                text = await off_loop(self.last_size, self._turn_text, data)
+                text = await off_loop(len(self.last), self._turn_text, data)
                 if text is not None:
                     found = await off_loop(len(text), self._find_turn, text)
                     if found is None and isinstance(text, bytes):

@@ -243,7 +243,7 @@ class Recorder:
         name = cassette_name("count" if counting else "", model, prompt, [model, counting, body])
         kind = CountTokensCassette if counting else GenerateCassette
         cassette = kind.model_construct(name=name, model=model, request=body)
-        received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
+        received = ReceivedRequest(method, model, request.match_info["version"], raw, size=len(raw))
         return await self._relay(emulator, request, received, cassette)
 
     async def openai(self, emulator: Emulator, request: web.Request, model: str, body: Any) -> Any:
