@@ -119,12 +119,8 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     return None
 
 
-def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
-    """One payload as the API's SSE event (see the module); ``split_json`` (to test a client's
-    parser) indents the JSON over several ``data:`` lines."""
-    if split_json:
-        lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
-        return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
+def sse_event(payload: dict[str, Any]) -> bytes:
+    """One payload as the API's SSE event (see the module)."""
     text = json.dumps(payload, separators=(",", ": "), ensure_ascii=False)
     return f"data: {text}\r\n\r\n".encode("utf-8", "replace")
 
@@ -206,7 +202,7 @@ async def stream(
         if openai:
             return openai["framed"](payload)
         if sse:
-            return sse_event(payload, emulator.sse_split_json)
+            return sse_event(payload)
         item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
         data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data
