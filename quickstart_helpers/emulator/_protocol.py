@@ -196,9 +196,6 @@ class ReceivedRequest:
     size: int = 0
     truncated: bool = False
 
-    def __post_init__(self) -> None:  # names shared, not a string per request (see RequestLog)
-        self.model, self.api_version = sys.intern(self.model), sys.intern(self.api_version)
-
     @property
     def body(self) -> Any:
         """``wire`` parsed on each read (None for what is not JSON): the JSON body, or the list
