@@ -17,23 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import _faults, _models
+from . import _faults, _models, _protocol
 from ._cassette import GenerateCassette
 from ._matching import key_of, no_recording
 from ._profiles import profile_for
-from ._protocol import (
-    IMAGE_OUTPUT_MODELS,
-    INVALID_KEY_ERROR,
-    MISSING_KEY_MESSAGE,
-    ReceivedRequest,
-    api_error,
-    bare_model,
-    error_response,
-    hinted,
-    off_loop,
-    parse_json,
-    read_keyed_json,
-)
+from ._protocol import ReceivedRequest, api_error, bare_model, error_response, hinted, off_loop
 from ._validation import validate_generate_request
 
 if TYPE_CHECKING:
@@ -108,7 +96,7 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     config = body.get("generationConfig") or body.get("generation_config") or {}
     modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
-    if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
+    if wants_image and bare_model(model) not in _protocol.IMAGE_OUTPUT_MODELS:
         message = "Model does not support the requested response modalities: image"
         return api_error(400, "INVALID_ARGUMENT", message)
     if profile_for(model).has("generate.function_call_signature_required"):
@@ -151,7 +139,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
             return forwarded
     version = request.match_info["version"]
     received = ReceivedRequest(method, bare_model(model), version)  # logged once valid
-    read = await read_keyed_json(request, received)
+    read = await _protocol.read_keyed_json(request, received)
     if not isinstance(read, tuple):  # the API's error
         return read
     raw, body = read
@@ -238,8 +226,8 @@ def openai_error(status: int, name: str, message: str) -> web.Response:
 def _bearer_error(request: web.Request) -> web.Response | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if not key.strip() or scheme.lower() != "bearer":
-        return openai_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
-    return error_response([INVALID_KEY_ERROR], 400) if key.strip() == "invalid" else None
+        return openai_error(403, "PERMISSION_DENIED", _protocol.MISSING_KEY_MESSAGE)
+    return error_response([_protocol.INVALID_KEY_ERROR], 400) if key.strip() == "invalid" else None
 
 
 def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -259,7 +247,7 @@ def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
 async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if (refused := _bearer_error(request)) is not None:
         return refused
-    body, problem = parse_json(raw := await request.read())
+    body, problem = _protocol.parse_json(raw := await request.read())
     if problem or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         why = problem or "Expected an object with model and messages."
         return openai_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {why}")
