@@ -200,15 +200,20 @@ def test_the_request_log_keeps_the_newest_within_its_count_and_byte_limits() -> 
     log.append(big)
     assert big.truncated and big.body.startswith("<not kept: 401 bytes")
     assert log[-1] is big and log.bytes == 600
-    # A Live session's messages are counted as they come, up to the per-body limit.
-    session = ReceivedRequest("BidiGenerateContent", MODEL, "v1", [{"setup": {}}], size=100)
+    # A Live session's messages are kept as received and counted as they come, up to the
+    # per-body limit; what the log counts is what it keeps.
+    setup = '{"setup": {}}'.ljust(100)
+    session = ReceivedRequest("BidiGenerateContent", MODEL, "v1", [setup], size=100)
     log.append(session)
-    log.add_message(session, {"a": 1}, 250)
+    log.add_message(session, '{"a": 1}'.ljust(250))
     assert session.body == [{"setup": {}}, {"a": 1}] and session.size == 350
-    log.add_message(session, {"b": 2}, 100)
-    log.add_message(session, {"c": 3}, 100)
-    assert session.truncated and len(session.body) == 3 and session.body[2].startswith("<not")
+    log.add_message(session, '{"b": 2}'.ljust(100))
+    log.add_message(session, '{"c": 3}'.ljust(100))
+    assert session.truncated and session.size == 550
+    assert session.body[:2] == [{"setup": {}}, {"a": 1}]
+    assert session.body[2].startswith("<not kept: 200 bytes") and len(session.body) == 3
     assert log.bytes == sum(r.size for r in log if not r.truncated) + 350
+    assert sum(len(m) for m in session.wire) == 350
     assert log.bytes <= log.max_bytes
     log.clear()
     assert log == [] and log.bytes == 0

@@ -17,23 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import _faults, _models
+from . import _faults, _models, _protocol
 from ._cassette import GenerateCassette
 from ._matching import key_of, no_recording
 from ._profiles import profile_for
-from ._protocol import (
-    IMAGE_OUTPUT_MODELS,
-    INVALID_KEY_ERROR,
-    MISSING_KEY_MESSAGE,
-    ReceivedRequest,
-    api_error,
-    bare_model,
-    error_response,
-    hinted,
-    off_loop,
-    parse_json,
-    read_keyed_json,
-)
+from ._protocol import ReceivedRequest, api_error, bare_model, error_response, hinted, off_loop
 from ._validation import validate_generate_request
 
 if TYPE_CHECKING:
@@ -108,7 +96,7 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     config = body.get("generationConfig") or body.get("generation_config") or {}
     modalities = config.get("responseModalities") or config.get("response_modalities") or []
     wants_image = any(str(m).upper() == "IMAGE" for m in modalities)
-    if wants_image and bare_model(model) not in IMAGE_OUTPUT_MODELS:
+    if wants_image and bare_model(model) not in _protocol.IMAGE_OUTPUT_MODELS:
         message = "Model does not support the requested response modalities: image"
         return api_error(400, "INVALID_ARGUMENT", message)
     if profile_for(model).has("generate.function_call_signature_required"):
@@ -119,12 +107,8 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
     return None
 
 
-def sse_event(payload: dict[str, Any], split_json: bool = False) -> bytes:
-    """One payload as the API's SSE event (see the module); ``split_json`` (to test a client's
-    parser) indents the JSON over several ``data:`` lines."""
-    if split_json:
-        lines = json.dumps(payload, indent=1, ensure_ascii=False).split("\n")
-        return "".join(f"data: {line}\r\n" for line in lines).encode() + b"\r\n"
+def sse_event(payload: dict[str, Any]) -> bytes:
+    """One payload as the API's SSE event (see the module)."""
     text = json.dumps(payload, separators=(",", ": "), ensure_ascii=False)
     return f"data: {text}\r\n\r\n".encode("utf-8", "replace")
 
@@ -153,7 +137,9 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
         forwarded = await emulator.recorder.generate(emulator, request, model, method)
         if forwarded is not None:
             return forwarded
-    read = await read_keyed_json(request)
+    version = request.match_info["version"]
+    received = ReceivedRequest(method, bare_model(model), version)  # logged once valid
+    read = await _protocol.read_keyed_json(request, received)
     if not isinstance(read, tuple):  # the API's error
         return read
     raw, body = read
@@ -164,8 +150,6 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     body, found = await off_loop(len(raw), _match, emulator, model, body)
     if body is None:  # the API's 400
         return found
-    version = request.match_info["version"]
-    received = ReceivedRequest(method, bare_model(model), version, body, size=len(raw))
     emulator.requests.append(received)
     if isinstance(found, web.Response):  # the API's 400 for this model
         return found
@@ -206,7 +190,7 @@ async def stream(
         if openai:
             return openai["framed"](payload)
         if sse:
-            return sse_event(payload, emulator.sse_split_json)
+            return sse_event(payload)
         item = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
         data, first = (b"[" if first else b"\n,\r\n") + item, False
         return data + b"\n]" if last else data
@@ -242,8 +226,8 @@ def openai_error(status: int, name: str, message: str) -> web.Response:
 def _bearer_error(request: web.Request) -> web.Response | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if not key.strip() or scheme.lower() != "bearer":
-        return openai_error(403, "PERMISSION_DENIED", MISSING_KEY_MESSAGE)
-    return error_response([INVALID_KEY_ERROR], 400) if key.strip() == "invalid" else None
+        return openai_error(403, "PERMISSION_DENIED", _protocol.MISSING_KEY_MESSAGE)
+    return error_response([_protocol.INVALID_KEY_ERROR], 400) if key.strip() == "invalid" else None
 
 
 def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -263,7 +247,7 @@ def merge_completion(chunks: list[dict[str, Any]]) -> dict[str, Any]:
 async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if (refused := _bearer_error(request)) is not None:
         return refused
-    body, problem = parse_json(raw := await request.read())
+    body, problem = _protocol.parse_json(raw := await request.read())
     if problem or not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         why = problem or "Expected an object with model and messages."
         return openai_error(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {why}")
@@ -272,7 +256,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
         forwarded = await emulator.recorder.openai(emulator, request, model, body)
         if forwarded is not None:
             return forwarded
-    received = ReceivedRequest("chat.completions", model, version, body, size=len(raw))
+    received = ReceivedRequest("chat.completions", model, version, raw, size=len(raw))
     emulator.requests.append(received)
     cassette = emulator.store.find_key(key_of("openai", model, body))
     if cassette is None:  # 404, naming the nearest recording

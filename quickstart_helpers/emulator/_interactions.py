@@ -91,13 +91,13 @@ def _not_found(interaction_id: str) -> web.Response:
 
 
 async def _create(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    read = await _protocol.read_keyed_json(request, object_only=True)
+    received = ReceivedRequest("interactions.create", "", request.match_info["version"])
+    read = await _protocol.read_keyed_json(request, received, object_only=True)
     if isinstance(read, web.Response):
         return read
     raw, body = read
-    model, version = body.get("model"), request.match_info["version"]
-    name = bare_model(str(model or body.get("agent") or ""))
-    received = ReceivedRequest("interactions.create", name, version, body, size=len(raw))
+    model = body.get("model")
+    received.model = bare_model(str(model or body.get("agent") or ""))
     emulator.requests.append(received)
     if not isinstance(model, str) or not model:
         message = "The offline emulator replays model interactions only: give 'model'."

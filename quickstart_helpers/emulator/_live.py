@@ -17,25 +17,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from ..errors import LiveSessionClosed as _Close
+from . import _live_wire as wire
 from ._cassette import LiveCassette
 from ._faults import LiveFaults, abort
-from ._live_wire import (
-    CLOSE_INTERNAL,
-    CLOSE_INVALID_ARGUMENT,
-    CLOSE_NOT_FOUND,
-    CONSTRAINED_ROUTE,
-    INVALID_ARGUMENT,
-    LIVE_ROUTE,
-    _instruction,
-    _modalities,
-    _recorded_setup,
-    audio_slice,
-    check_key,
-    close_reason,
-    encode_message,
-    parse_client_message,
-    render_turn,
-)
+from ._live_wire import CLOSE_INTERNAL, CLOSE_INVALID_ARGUMENT, CLOSE_NOT_FOUND, INVALID_ARGUMENT
 from ._matching import closest_text, normalize_contents
 from ._profiles import Profile, profile_for
 from ._protocol import ReceivedRequest, bare_model, hinted, off_loop, parse_json, short
@@ -64,8 +49,8 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
             return await LiveProxy(recorder, emulator, request).run()
         return await _LiveSession(emulator, request, constrained=constrained).run()
 
-    app.router.add_get(LIVE_ROUTE, live)
-    app.router.add_get(CONSTRAINED_ROUTE, live)
+    app.router.add_get(wire.LIVE_ROUTE, live)
+    app.router.add_get(wire.CONSTRAINED_ROUTE, live)
 
 
 @dataclass
@@ -91,7 +76,7 @@ class _LiveSession:
     rate: str = "16000"
     manual: bool = False  # automatic activity detection disabled: activityStart/End mark turns
     faults: LiveFaults = field(init=False)
-    last_size: int = 0  # bytes of the last message read (for the request log)
+    last: bytes | str = ""  # the last message read, as received (for the request log)
 
     async def run(self) -> web.StreamResponse:
         self.ws = ws = web.WebSocketResponse(
@@ -104,12 +89,12 @@ class _LiveSession:
         except _Close as close:
             if close.detail != close.reason:
                 logger.info("Live API emulator closed a session (%s): %s", close.code, close.detail)
-            await ws.close(code=close.code, message=close_reason(close.reason))
+            await ws.close(code=close.code, message=wire.close_reason(close.reason))
         except (ConnectionResetError, asyncio.CancelledError):
             return ws  # the connection is gone: nothing to close
         except Exception as exc:  # noqa: BLE001 - reported to the client, then logged
             logger.exception("Live API emulator failed")
-            await ws.close(code=CLOSE_INTERNAL, message=close_reason(f"Emulator error: {exc}"))
+            await ws.close(code=CLOSE_INTERNAL, message=wire.close_reason(f"Emulator error: {exc}"))
         await ws.close()  # does nothing when closed already
         return ws
 
@@ -119,12 +104,12 @@ class _LiveSession:
             return None
         if msg.type == WSMsgType.ERROR:
             raise ConnectionResetError(str(msg.data))
+        if self.received is not None:  # logged before it is parsed (see RequestLog)
+            self.emulator.requests.add_message(self.received, msg.data)
+        self.last = msg.data
         data, _ = await off_loop(len(msg.data), parse_json, msg.data)
         if not isinstance(data, dict):
             raise _Close(CLOSE_INVALID_ARGUMENT, "Invalid JSON payload received.")
-        if self.received is not None:
-            self.emulator.requests.add_message(self.received, data, len(msg.data))
-        self.last_size = len(msg.data)
         return data
 
     async def _serve(self) -> None:
@@ -139,16 +124,16 @@ class _LiveSession:
             raise _Close(CLOSE_INTERNAL, reason, detail) from None
         if first is None:
             return
-        first = check_key(self.emulator, self.request, first, constrained=self.constrained)
+        first = wire.check_key(self.emulator, self.request, first, constrained=self.constrained)
         setup = first.get("setup")
         model = bare_model(str(setup.get("model") or "")) if isinstance(setup, dict) else ""
         route = "BidiGenerateContent" + ("Constrained" if self.constrained else "")
         version = self.request.match_info["version"]
-        self.received = ReceivedRequest(route, model, version, [first], size=self.last_size)
+        self.received = ReceivedRequest(route, model, version, [self.last], size=len(self.last))
         self.emulator.requests.append(self.received)
         self._check_setup(first)
         self._resume()
-        await self.ws.send_bytes(encode_message({"setupComplete": {}}))
+        await self.ws.send_bytes(wire.encode_message({"setupComplete": {}}))
         # Read while answering (a client that closes mid-reply is heard at once); turns,
         # and errors about them, are answered in order.
         queue: asyncio.Queue[tuple[LiveCassette, int] | _Close] = asyncio.Queue()
@@ -173,7 +158,7 @@ class _LiveSession:
                 data = await self._next_message()
                 if data is None:
                     return True
-                text = await off_loop(self.last_size, self._turn_text, data)
+                text = await off_loop(len(self.last), self._turn_text, data)
                 if text is not None:
                     found = await off_loop(len(text), self._find_turn, text)
                     if found is None and isinstance(text, bytes):
@@ -211,10 +196,10 @@ class _LiveSession:
         # realtimeInputConfig: in the API's setup, not in the SDK's LiveClientSetup type.
         setup = dict(first["setup"]) if isinstance(first.get("setup"), dict) else None
         realtime = setup and (setup.pop("realtimeInputConfig", None) or {})
-        config = parse_client_message(realtime, "RealtimeInputConfig")
+        config = wire.parse_client_message(realtime, "RealtimeInputConfig")
         detection = config.automatic_activity_detection
         self.manual = bool(detection and detection.disabled)  # activityStart/End mark turns
-        message = parse_client_message({**first, "setup": setup})
+        message = wire.parse_client_message({**first, "setup": setup})
         if message.setup is None or set(first) != {"setup"}:
             why = "The first message must be a setup message ({'setup': {'model': ...}})."
             raise _Close(CLOSE_INVALID_ARGUMENT, why)
@@ -235,18 +220,18 @@ class _LiveSession:
             reason = f"models/{model} is not found for {where}"
             offline = f" Offline, the Live API models with cassettes are: {recorded or 'none'}."
             raise _Close(CLOSE_NOT_FOUND, reason, reason + offline)
-        wanted = _modalities(message.setup)
-        recorded = [(c, _recorded_setup(c)) for c in cassettes]  # each parsed once a session
-        self.cassettes = [c for c, setup in recorded if _modalities(setup) == wanted]
-        self.instructions = {c.name: _instruction(setup) for c, setup in recorded}
-        self.instruction = _instruction(message.setup) or normalize_contents([{}])
+        wanted = wire.setup_modalities(message.setup)
+        recorded = [(c, wire.recorded_setup(c)) for c in cassettes]  # each parsed once a session
+        self.cassettes = [c for c, setup in recorded if wire.setup_modalities(setup) == wanted]
+        self.instructions = {c.name: wire.setup_instruction(setup) for c, setup in recorded}
+        self.instruction = wire.setup_instruction(message.setup) or normalize_contents([{}])
         for cassette in self.cassettes:
             for i, turn in enumerate(cassette.turns):
-                rate, pcm = audio_slice(cassette, turn.audio) if turn.audio else (0, b"")
+                rate, pcm = wire.audio_slice(cassette, turn.audio) if turn.audio else (0, b"")
                 self.keys[cassette.name, i] = _key(pcm if turn.audio else turn.input, str(rate))
                 self.sizes += [len(pcm)] if turn.audio else []
         if not self.cassettes:
-            use = _modalities(recorded[0][1])
+            use = wire.setup_modalities(recorded[0][1])
             why = f"The requested combination of response modalities ({', '.join(wanted)}) is"
             raise _Close(CLOSE_INVALID_ARGUMENT, f"{why} not supported by the model. Use {use}.")
 
@@ -265,7 +250,7 @@ class _LiveSession:
 
     def _turn_text(self, data: dict[str, Any]) -> str | bytes | None:
         """Return the text or audio (PCM) of a completed client turn, or None."""
-        message = parse_client_message(data)
+        message = wire.parse_client_message(data)
         if message.client_content is not None:
             content = message.client_content
             if self.rules.has("live.client_content_only_as_history"):
@@ -359,7 +344,7 @@ class _LiveSession:
     async def _replay(self, cassette: LiveCassette, turn: int) -> None:
         transcription = self.setup.output_audio_transcription is not None
         heard = self.setup.input_audio_transcription is not None
-        wire = render_turn(cassette, turn, transcription=transcription, heard=heard)
+        rendered = wire.render_turn(cassette, turn, transcription=transcription, heard=heard)
         messages = cassette.turns[turn].messages
         for index in range(len(messages) + 1):  # faults may come after the last message too
             await self.faults.before_message(cassette, turn, index)
@@ -372,13 +357,13 @@ class _LiveSession:
                 raise ConnectionResetError("cassette break")
             if message.close is not None:  # a recorded close (e.g. 1011) ends the session
                 raise _Close(message.close.code, message.close.reason)
-            if wire[index] is not None:
-                await self.ws.send_bytes(wire[index])  # type: ignore[arg-type]
+            if rendered[index] is not None:
+                await self.ws.send_bytes(rendered[index])  # type: ignore[arg-type]
         if self.setup.session_resumption is not None:
             handle = secrets.token_urlsafe(24)
             self.emulator.live_handles[handle] = (cassette.name, self.next_index)
             update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
-            await self.ws.send_bytes(encode_message(update))
+            await self.ws.send_bytes(wire.encode_message(update))
 
 
 def _key(said: str | bytes, rate: str = "") -> tuple[str, str]:

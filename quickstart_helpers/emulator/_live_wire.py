@@ -141,13 +141,13 @@ def parse_client_message(data: Any, kind: str = "LiveClientMessage") -> Any:
         raise _Close(CLOSE_INVALID_ARGUMENT, violation(exc.errors()[0])[1]) from None
 
 
-def _modalities(setup: types.LiveClientSetup | None) -> list[str]:
+def setup_modalities(setup: types.LiveClientSetup | None) -> list[str]:
     config = setup.generation_config if setup is not None else None
     wanted = (config.response_modalities if config is not None else None) or ["AUDIO"]
     return [str(getattr(m, "value", m)).upper() for m in wanted]
 
 
-def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | None:
+def setup_instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | None:
     if setup is None or setup.system_instruction is None:
         return None
     value = setup.system_instruction
@@ -156,7 +156,7 @@ def _instruction(setup: types.LiveClientSetup | None) -> list[dict[str, Any]] | 
     return normalize_contents([value.model_dump(mode="json", by_alias=True, exclude_none=True)])
 
 
-def _recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
+def recorded_setup(cassette: LiveCassette) -> types.LiveClientSetup:
     """The cassette's setup (without its model) as the SDK's type."""
     from google.genai import types
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import json
 import sys
 import threading
@@ -82,15 +83,22 @@ NOT_SEARCHED = "It was not compared with the recordings (busy with others: send 
 async def off_loop(size: int, function: Callable[..., T], *args: Any) -> T:
     """Return ``function(*args)``, work linear in a request's ``size`` (bytes): on the event
     loop up to :data:`INLINE_BYTES`, else in :data:`WORKERS`; then, past 1 MiB, the freed
-    memory goes back to the OS (glibc's ``malloc_trim``: a 4 MB body of small parts left the
-    process 67 MB larger without it, 30 MB with)."""
+    memory goes back to the OS a second later (:func:`_give_back`)."""
     if size <= INLINE_BYTES:
         return function(*args)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(WORKERS, function, *args)
-    if size > 1 << 20 and _LIBC is not None:  # once the request is answered
-        loop.call_later(1, _LIBC.malloc_trim, 0)
+    if size > 1 << 20:  # once the request is answered
+        loop.call_later(1, _give_back)
     return result
+
+
+def _give_back() -> None:
+    """A full collection, then glibc's ``malloc_trim`` (the trim alone left 1.2 MB bodies of
+    small parts 12 MiB each in the process: their garbage pinned the interpreter's arenas)."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 async def hinted(search: Callable[..., T], *args: Any) -> T | str:
@@ -143,14 +151,16 @@ def key_error(request: web.Request) -> web.Response | None:
 
 
 async def read_keyed_json(
-    request: web.Request, *, object_only: bool = False
+    request: web.Request, received: ReceivedRequest | None = None, *, object_only: bool = False
 ) -> tuple[bytes, Any] | web.Response:
     """Check the key (:func:`key_error`), then read the JSON body: ``(raw bytes, JSON)``,
     or the API's error (400 for a body not UTF-8 JSON, nested too deeply, or with
-    ``object_only`` not an object)."""
+    ``object_only`` not an object). ``received`` (its log entry) gets the body unparsed."""
     if (error := key_error(request)) is not None:
         return error
     raw = await request.read()
+    if received is not None:
+        received.wire, received.size = raw, len(raw)
     body, problem = await off_loop(len(raw), parse_json, raw)
     if problem is None and object_only and not isinstance(body, dict):
         problem = "Expected a JSON object."
@@ -169,32 +179,49 @@ def parse_json(raw: bytes | str) -> tuple[Any, str | None]:
         return None, "The JSON is nested too deeply."
 
 
-@dataclass
+@dataclass(eq=False, slots=True)
 class ReceivedRequest:
     """A request the emulator received (never its API key): ``method`` (``generateContent``,
     ``BidiGenerateContent``, ...), ``model`` (without ``models/``), ``api_version`` (e.g.
-    ``v1beta``), the JSON ``body`` (Live API: the list of client messages), the ``cassette`` that
-    answered (or None), ``size`` (bytes received), and whether it was ``truncated`` (the body, or
-    part, replaced by a ``"<not kept ...>"`` marker, over the log's per-body limit)."""
+    ``v1beta``), ``wire``: its body as received (JSON bytes or text, or a value such as a
+    query's dict; Live API: the list of client messages), the ``cassette`` that answered (or
+    None), ``size`` (bytes received), and whether it was ``truncated`` (over the log's
+    per-body limit: the body, or the messages from there on, not kept)."""
 
     method: str
     model: str
     api_version: str
-    body: Any
+    wire: Any = None
     cassette: str | None = None
     size: int = 0
     truncated: bool = False
 
+    @property
+    def body(self) -> Any:
+        """``wire`` parsed on each read (None for what is not JSON): the JSON body, or the list
+        of Live API messages; what was not kept is a ``"<not kept: N bytes ...>"`` marker."""
+        if not isinstance(self.wire, list):
+            return _not_kept(self.size) if self.truncated else _parsed(self.wire)
+        messages = [_parsed(message) for message in self.wire]
+        if self.truncated:  # the bytes of this message and the later ones
+            messages.append(_not_kept(self.size - sum(map(len, self.wire))))
+        return messages
 
-def _not_kept(size: int, limit: int) -> str:
-    return f"<not kept: {size:,} bytes, over the request log's limit of {limit:,} bytes per body>"
+
+def _parsed(wire: Any) -> Any:
+    return parse_json(wire)[0] if isinstance(wire, bytes | str) else wire
+
+
+def _not_kept(size: int) -> str:
+    return f"<not kept: {size:,} bytes, over the request log's limit per body (max_body_bytes)>"
 
 
 class RequestLog(list[ReceivedRequest]):
     """The requests an emulator received, newest last, thread-safe: the oldest are dropped
-    past ``max_count`` requests (1,000) or ``max_bytes`` of bodies (16 MiB; ``bytes`` holds
-    the count). A body (or a Live session's messages) past ``max_body_bytes`` (1 MiB) is
-    replaced by one ``"<not kept: N bytes ...>"`` marker. ``ValueError``: a limit not > 0."""
+    past ``max_count`` requests (1,000) or ``max_bytes`` of bodies kept as received (16 MiB;
+    ``bytes`` holds the count). A body (or a Live session's messages) past
+    ``max_body_bytes`` (1 MiB) is not kept. ``ValueError``: a limit not > 0. An entry is made
+    before its body is parsed (one made amid a body's garbage pinned a 1 MiB arena of it)."""
 
     def __init__(
         self, max_count: int = 1000, max_bytes: int = 16 << 20, max_body_bytes: int = 1 << 20
@@ -204,40 +231,38 @@ class RequestLog(list[ReceivedRequest]):
             raise ValueError("The request log's limits must be positive.")
         self.max_count, self.max_bytes, self.bytes = max_count, max_bytes, 0
         self.max_body_bytes = min(max_body_bytes, max_bytes)
-        self._kept: dict[int, int] = {}  # id(request) -> body bytes it holds in the log
+        self._kept: dict[ReceivedRequest, int] = {}  # bytes each logged request keeps
         self._lock = threading.Lock()
 
     def append(self, received: ReceivedRequest) -> None:
-        """Log a request; ``received.size`` (bytes) is measured from the body if 0."""
-        if received.size == 0 and received.body is not None:
-            received.size = len(json.dumps(received.body, default=str).encode("utf-8"))
+        """Log a request; ``received.size`` (bytes) is measured from its ``wire`` if 0."""
+        if received.size == 0 and received.wire is not None:
+            received.size = len(json.dumps(received.wire, default=str).encode("utf-8"))
         if received.size > self.max_body_bytes:
-            received.body = _not_kept(received.size, self.max_body_bytes)
+            received.wire = [] if isinstance(received.wire, list) else None
             received.truncated = True
         with self._lock:
             super().append(received)
-            self._count(received, 0 if received.truncated else received.size)
+            self._kept[received] = kept = 0 if received.truncated else received.size
+            self._count(kept)
 
-    def add_message(self, received: ReceivedRequest, message: Any, size: int) -> None:
-        """Append a Live API message of ``size`` bytes to ``received.body`` (a list)."""
+    def add_message(self, received: ReceivedRequest, message: bytes | str) -> None:
+        """Append a Live API message, as received, to ``received.wire`` (a list)."""
         with self._lock:
-            received.size += size
-            if received.truncated:
-                return
-            if received.size > self.max_body_bytes:
+            received.size += len(message)
+            if received.truncated or received.size > self.max_body_bytes:
                 received.truncated = True
-                received.body.append(_not_kept(size, self.max_body_bytes) + " (nor later ones)")
                 return
-            received.body.append(message)
-            if id(received) in self._kept:
-                self._count(received, size)
+            received.wire.append(message)
+            if received in self._kept:
+                self._kept[received] += len(message)
+                self._count(len(message))
 
-    def _count(self, received: ReceivedRequest, size: int) -> None:
-        """Count ``size`` more bytes for ``received``, then drop the oldest over a limit."""
-        self._kept[id(received)] = self._kept.get(id(received), 0) + size
+    def _count(self, size: int) -> None:
+        """Count ``size`` more bytes kept, then drop the oldest requests over a limit."""
         self.bytes += size
         while self and (len(self) > self.max_count or self.bytes > self.max_bytes):
-            self.bytes -= self._kept.pop(id(super().pop(0)), 0)
+            self.bytes -= self._kept.pop(super().pop(0), 0)
 
     def clear(self) -> None:
         with self._lock:

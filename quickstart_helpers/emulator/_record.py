@@ -27,14 +27,8 @@ from aiohttp import web
 
 from .. import settings
 from ..errors import CassetteError, RecordingError
-from ._cassette import (
-    FORMAT,
-    Chunk,
-    CountTokensCassette,
-    GenerateCassette,
-    ModelsCassette,
-    RecordedError,
-)
+from . import _cassette
+from ._cassette import Chunk, CountTokensCassette, GenerateCassette, ModelsCassette
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
 from ._matching import cassette_key, count_request, key_of, last_message, prompt_text
@@ -94,7 +88,9 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
     first = chunks[0].payload() if chunks else None
     if status >= 400 and first and not isinstance(cassette, ModelsCassette):
         delay, cassette.name = chunks[0].delay_ms, "error_" + cassette.name
-        cassette.error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
+        cassette.error = _cassette.RecordedError.model_construct(
+            status=status, delay_ms=delay, body=first
+        )
     elif status != 200 or not chunks:
         return False
     elif isinstance(cassette, GenerateCassette):
@@ -159,7 +155,7 @@ class Recorder:
     ) -> None:
         """Scrub ``request``'s secrets out of a cassette, validate it and, unless a secret is
         left in it or its WAV files (``audio``), write them and put it in the store."""
-        built.format = FORMAT
+        built.format = _cassette.FORMAT
         built.description = f"Recorded from {self.upstream} ({logged.method})."
         path = self.folder / f"{built.name}.json"
         secrets = request_secrets(request.headers, request.query)
@@ -243,7 +239,7 @@ class Recorder:
         name = cassette_name("count" if counting else "", model, prompt, [model, counting, body])
         kind = CountTokensCassette if counting else GenerateCassette
         cassette = kind.model_construct(name=name, model=model, request=body)
-        received = ReceivedRequest(method, model, request.match_info["version"], body, len(raw))
+        received = ReceivedRequest(method, model, request.match_info["version"], raw, size=len(raw))
         return await self._relay(emulator, request, received, cassette)
 
     async def openai(self, emulator: Emulator, request: web.Request, model: str, body: Any) -> Any:

@@ -41,8 +41,6 @@ class Emulator:
         pacing: ``"realtime"`` waits each recorded ``delay_ms``; ``"fast"`` sends at once.
             Defaults to :func:`quickstart_helpers.settings.pacing`.
         host, port: Where to listen. Default ``127.0.0.1`` and 0 (a free port).
-        sse_split_json: Spread each event's JSON over several ``data:`` lines (a test of
-            a client's SSE parser; the API never does).
         requests: The requests received, oldest first, without keys (a
             :class:`~quickstart_helpers.emulator.RequestLog`).
         certificate: The TLS certificate to serve; None makes one at start, deleted at stop.
@@ -65,7 +63,6 @@ class Emulator:
     pacing: Pacing = field(default_factory=settings.pacing)
     host: str = "127.0.0.1"
     port: int = 0
-    sse_split_json: bool = False
     requests: RequestLog = field(default_factory=RequestLog)
     fault_attempts: dict[str, int] = field(default_factory=dict)
     tokens: _auth_tokens.TokenStore = field(default_factory=_auth_tokens.TokenStore, repr=False)

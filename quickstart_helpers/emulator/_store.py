@@ -24,15 +24,7 @@ from ._cassette import (
 )
 from ._cassette_io import interactions_problems, load_cassette, raise_problems
 from ._live_wire import LIVE_ROUTE, audio_slice
-from ._matching import (
-    SELECTS,
-    cassette_key,
-    count_request,
-    key_of,
-    nearest,
-    prompt_text,
-    request_key,
-)
+from ._matching import SELECTS, cassette_key, count_request, key_of, nearest, prompt_text
 from ._protocol import bare_model, short
 
 
@@ -117,7 +109,7 @@ class CassetteStore:
         return self._by_key.get(key)
 
     def find(self, model: str, body: dict[str, Any]) -> GenerateCassette | None:
-        return self._by_key.get("generate " + request_key(model, body))
+        return self._by_key.get(key_of("generate", model, body))
 
     def find_interaction(self, model: str, body: dict[str, Any], previous: str | None) -> Any:
         """Return the interactions cassette of a create request continuing ``previous``, or None."""

@@ -12,12 +12,13 @@ import enum
 import functools
 import json
 import re
-import warnings
+import types
+import typing
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError, create_model
-from pydantic.alias_generators import to_snake
+from pydantic.alias_generators import to_camel, to_snake
 
 from ..errors import RequestInvalid
 from ._protocol import RPC_TYPE, api_error
@@ -74,20 +75,36 @@ def _path(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def _bad_enums(value: Any, path: str, problems: list[tuple[str, str]]) -> None:
-    """Collect enum values the SDK let through (its enums accept unknown values, with a warning)."""
-    if isinstance(value, enum.Enum):
-        if value not in type(value).__members__.values():
-            shown = json.dumps(value.value)
-            problems.append((path, f"Invalid value at '{path}' ({type(value).__name__}), {shown}"))
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            child = getattr(value, name)
-            if child is not None:
-                _bad_enums(child, f"{path}.{name}" if path else name, problems)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _bad_enums(item, f"{path}[{i}]", problems)
+def _bad_enums(value: Any, kind: Any, path: str, problems: list[tuple[str, str]]) -> None:
+    """Collect the values in JSON ``value`` (of type ``kind``) that the SDK's enums would
+    take with a warning: looked for before validation, as silencing a warning swaps state of
+    the whole process (``warnings.catch_warnings``), unsafe in two worker threads at once."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        for arg in args:
+            _bad_enums(value, arg, path, problems)
+    elif typing.get_origin(kind) is list and isinstance(value, list | dict):
+        for i, item in enumerate(value if isinstance(value, list) else [value]):  # one = [one]
+            _bad_enums(item, args[0], f"{path}[{i}]", problems)
+    elif typing.get_origin(kind) is dict and isinstance(value, dict):
+        for key, item in value.items():
+            _bad_enums(item, args[1], f"{path}.{key}", problems)
+    elif isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(value, dict):
+        for key, item in value.items():
+            if (found := _fields(kind).get(key)) is not None:
+                _bad_enums(item, found[1], f"{path}.{found[0]}" if path else found[0], problems)
+    elif isinstance(kind, type) and issubclass(kind, enum.Enum) and isinstance(value, str):
+        names, known = kind.__members__, kind._value2member_map_  # by name: in any case
+        if value not in known and {value.upper(), value.lower()}.isdisjoint(names):
+            problems.append(
+                (path, f"Invalid value at '{path}' ({kind.__name__}), {json.dumps(value)}")
+            )
+
+
+@functools.cache
+def _fields(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
+    """``(name, type)`` of a model's fields, by either spelling of the name."""
+    return {s: (n, f.annotation) for n, f in model.model_fields.items() for s in (n, to_camel(n))}
 
 
 def validate_generate_request(
@@ -113,12 +130,14 @@ def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
         kind = "an array" if isinstance(body, list) else json.dumps(body)
         problem = f"Invalid JSON payload received. Expected an object, got {kind}."
         raise RequestInvalid([("", problem)])
+    problems: list[tuple[str, str]] = []
+    _bad_enums(body, model, "", problems)
+    if problems:
+        raise RequestInvalid(problems)
     text, copied = json.dumps(body), False
     while True:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # an unknown enum value: checked below
-                parsed = model.model_validate_json(text)
+            model.model_validate_json(text)
         except ValidationError as exc:
             errs = exc.errors()
             singles = [e for e in errs if e["type"] == "list_type" and isinstance(e["input"], dict)]
@@ -131,10 +150,6 @@ def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
                 functools.reduce(lambda node, k: node[k], parents, body)[key] = [error["input"]]
             text = json.dumps(body)
             continue
-        problems: list[tuple[str, str]] = []
-        _bad_enums(parsed, "", problems)
-        if problems:
-            raise RequestInvalid(problems)
         return body
 
 
