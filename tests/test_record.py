@@ -38,7 +38,7 @@ FAKE_KEY = "AIzaFAKE-record-test-Zq7xW3"
 #: the record tests of model look-ups have real fields to compare.
 MODEL = "gemini-2.5-flash"
 LIVE_MODEL = "gemini-3.1-flash-live-preview"
-DELAYS = [250, 30, 200]
+DELAYS = [120, 15, 100]
 STORY = "Tell me a story about a lighthouse"
 ECHO = "Echo my key please"
 PLAIN = "Answer without streaming"
