@@ -28,7 +28,7 @@ from aiohttp import web
 from .. import settings
 from ..errors import CassetteError, RecordingError
 from . import _cassette
-from ._cassette import Chunk, CountTokensCassette, GenerateCassette, ModelsCassette
+from ._cassette import Chunk, CountTokensCassette, GenerateCassette, ModelsCassette, RecordedError
 from ._cassette_io import cassette_json, dump_cassette, parse_cassette
 from ._faults import abort
 from ._matching import cassette_key, count_request, key_of, last_message, prompt_text
@@ -88,9 +88,7 @@ def _answer(cassette: AnyCassette, status: int, chunks: list[Chunk]) -> bool:
     first = chunks[0].payload() if chunks else None
     if status >= 400 and first and not isinstance(cassette, ModelsCassette):
         delay, cassette.name = chunks[0].delay_ms, "error_" + cassette.name
-        cassette.error = _cassette.RecordedError.model_construct(
-            status=status, delay_ms=delay, body=first
-        )
+        cassette.error = RecordedError.model_construct(status=status, delay_ms=delay, body=first)
     elif status != 200 or not chunks:
         return False
     elif isinstance(cassette, GenerateCassette):
