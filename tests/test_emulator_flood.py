@@ -11,8 +11,10 @@ the ``flood`` benchmark's (``python -m benchmarks flood`` prints the figures).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
+import time
 from collections.abc import Iterator
 
 import aiohttp
@@ -20,6 +22,8 @@ import pytest
 
 from benchmarks import bench_flood
 from quickstart_helpers.emulator import Emulator
+from quickstart_helpers.emulator import _protocol
+from quickstart_helpers.emulator._matching import request_key
 from quickstart_helpers.emulator._protocol import NOT_SEARCHED
 
 BOUND_S = 0.5  # generous: 1 to 30 ms with no flood on a 2-core machine (Live: 5 to 40)
@@ -70,3 +74,50 @@ def test_40_unrecorded_questions_to_the_relay_do_not_stall_a_sample_question(
     # The relay runs on this emulator in this process, as the offline web chat does.
     times, _ = asyncio.run(bench_flood.relay_questions(emu))
     _assert_fast(times)
+
+
+def test_the_json_of_a_large_body_lets_the_event_loop_run(monkeypatch) -> None:
+    # Past C_JSON_BYTES (8 MiB; 1 MiB here, to keep the test short) a body is parsed and
+    # keyed by json's pure-Python scanner and encoder. The C ones hold the interpreter for
+    # the whole body: 0.15 s each here, 1.7 s and 1.3 s for 60 MB of small parts.
+    monkeypatch.setattr(_protocol, "C_JSON_BYTES", 1 << 20)
+    raw = json.dumps({"contents": [{"role": "user", "parts": [{"text": "ab "}] * 400_000}]})
+
+    async def longest_pause() -> float:
+        pauses = [0.0]
+
+        async def tick() -> None:
+            while True:
+                started = time.perf_counter()
+                await asyncio.sleep(0.002)
+                pauses.append(time.perf_counter() - started)
+
+        ticker = asyncio.ensure_future(tick())
+        body, problem = await _protocol.off_loop(len(raw), _protocol.parse_json, raw.encode())
+        key = await _protocol.off_loop(len(raw), request_key, "gemini-3.8-flash", body)
+        ticker.cancel()
+        assert problem is None and body == json.loads(raw)  # as the C ones make them
+        assert key == request_key("gemini-3.8-flash", body)
+        return max(pauses)
+
+    assert asyncio.run(longest_pause()) < 0.08
+
+
+def test_automatic_collection_pauses_while_a_large_request_is_worked_on(monkeypatch) -> None:
+    # With 24 MB of small parts, a dozen full collections held the interpreter 0.5 s each.
+    monkeypatch.setattr(_protocol, "C_JSON_BYTES", 1 << 20)
+    seen: list[bool] = []
+
+    async def main() -> None:
+        for size in (2 << 20, 1 << 20):  # large, then not
+            await _protocol.off_loop(size, lambda: seen.append(gc.isenabled()))
+        seen.append(gc.isenabled())
+        gc.disable()  # someone else's choice stands
+        try:
+            await _protocol.off_loop(2 << 20, lambda: seen.append(gc.isenabled()))
+            seen.append(gc.isenabled())
+        finally:
+            gc.enable()
+
+    asyncio.run(main())
+    assert seen == [False, True, True, False, False]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ._cassette import AnyCassette, CountTokensCassette
-from ._protocol import RECORD_COMMAND, bare_model, short
+from ._protocol import RECORD_COMMAND, bare_model, short, to_json
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ def _digest(data: Any) -> str:
 
 
 def _key(fields: dict[str, Any]) -> str:
-    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return to_json(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _normal_part(part: dict[str, Any]) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from pydantic.alias_generators import to_camel, to_snake
 
 from ..errors import RequestInvalid
-from ._protocol import RPC_TYPE, api_error
+from ._protocol import RPC_TYPE, api_error, parse_json, to_json
 
 #: Fields of ``GenerateContentConfig`` that configure the SDK itself and never go on the wire.
 _CLIENT_ONLY = {"http_options", "should_return_http_response", "automatic_function_calling"}
@@ -134,7 +134,7 @@ def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
     _bad_enums(body, model, "", problems)
     if problems:
         raise RequestInvalid(problems)
-    text, copied = json.dumps(body), False
+    text, copied = to_json(body), False
     while True:
         try:
             model.model_validate_json(text)
@@ -144,11 +144,11 @@ def _normalize(body: Any, model: type[BaseModel]) -> dict[str, Any]:
             if not singles:
                 raise RequestInvalid([violation(error) for error in errs]) from None
             if not copied:  # a copy to wrap single objects in
-                body, copied = json.loads(text), True
+                body, copied = parse_json(text)[0], True
             for error in singles:  # one object given for a list: wrap it, validate again
                 *parents, key = error["loc"]
                 functools.reduce(lambda node, k: node[k], parents, body)[key] = [error["input"]]
-            text = json.dumps(body)
+            text = to_json(body)
             continue
         return body
 
