@@ -54,9 +54,8 @@ class TokenStore:
     def create(self, body: dict[str, Any]) -> EphemeralToken:
         """Make a token from a create request's body; ValueError says what is not valid."""
         if unknown := sorted(set(body) - _FIELDS):
-            raise ValueError(
-                f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
-            )
+            why = f'Unknown name "{unknown[0]}": Cannot find field.'
+            raise ValueError(f"Invalid JSON payload received. {why}")
         uses = body.get("uses", 1)
         if not isinstance(uses, int) or isinstance(uses, bool) or uses < 1:
             raise ValueError(f"Invalid value at 'uses' (TYPE_INT32), {uses!r}")
@@ -76,10 +75,8 @@ class TokenStore:
         with self._lock:
             token = self._tokens.get(name)
             if token is None:
-                raise PermissionError(
-                    "The ephemeral token is not valid for this emulator (tokens live only in "
-                    "the emulator that made them)."
-                )
+                why = "(tokens live only in the emulator that made them)."
+                raise PermissionError(f"The ephemeral token is not valid for this emulator {why}")
             if token.uses < 1:
                 raise PermissionError("The ephemeral token has no uses left.")
             now = dt.datetime.now(dt.timezone.utc)
@@ -90,8 +87,6 @@ class TokenStore:
 
 
 def add_routes(app: web.Application, tokens: TokenStore) -> None:
-    """Register ``POST /{version}/auth_tokens``, making tokens in ``tokens``."""
-
     async def create(request: web.Request) -> web.StreamResponse:
         read = await read_keyed_json(request, object_only=True)
         if isinstance(read, web.Response):

@@ -303,9 +303,8 @@ class GenerateCassette(_CassetteBase):
     @model_validator(mode="after")
     def _fits(self) -> GenerateCassette:
         if (self.error is None) == (not self.chunks):
-            raise ValueError(
-                f'a {self.kind} cassette has "chunks" or an "error", not both (at least one chunk)'
-            )
+            why = 'has "chunks" or an "error", not both (at least one chunk)'
+            raise ValueError(f"a {self.kind} cassette {why}")
         check_faults(self)
         return self
 
@@ -327,10 +326,8 @@ class LiveCassette(_CassetteBase):
         for t, turn in enumerate(self.turns):
             for m, message in enumerate(turn.messages):
                 if message.close is not None and (t, m) != last:
-                    raise ValueError(
-                        f'turns[{t}].messages[{m}]: a "close" can only be the last message '
-                        "of the last turn"
-                    )
+                    why = 'a "close" can only be the last message of the last turn'
+                    raise ValueError(f"turns[{t}].messages[{m}]: {why}")
         return self
 
 

@@ -100,8 +100,7 @@ def check_request(model: str, body: dict[str, Any]) -> web.Response | None:
         message = "Model does not support the requested response modalities: image"
         return api_error(400, "INVALID_ARGUMENT", message)
     if profile_for(model).has("generate.function_call_signature_required"):
-        missing = _missing_signature(body)
-        if missing is not None:
+        if (missing := _missing_signature(body)) is not None:
             message = MISSING_SIGNATURE.format(name=missing[0], position=missing[1])
             return api_error(400, "INVALID_ARGUMENT", message)
     return None

@@ -108,9 +108,8 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
         if (parent := store.get(str(previous_id))) is None:
             return _not_found(str(previous_id))
         previous = parent.cassette.name
-    loop = asyncio.get_running_loop()
     # The first time, this imports the SDK's Interactions models: off the event loop.
-    await loop.run_in_executor(None, emulator.store.check_interactions)
+    await asyncio.get_running_loop().run_in_executor(None, emulator.store.check_interactions)
     cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
     if cassette is None:
         best = await hinted(emulator.store.closest, model, body, previous, "interactions")

@@ -79,9 +79,8 @@ class _LiveSession:
     last: bytes | str = ""  # the last message read, as received (for the request log)
 
     async def run(self) -> web.StreamResponse:
-        self.ws = ws = web.WebSocketResponse(
-            max_msg_size=self.emulator.max_body_bytes, compress=self.emulator.live_compression
-        )
+        limit, compress = self.emulator.max_body_bytes, self.emulator.live_compression
+        self.ws = ws = web.WebSocketResponse(max_msg_size=limit, compress=compress)
         await ws.prepare(self.request)
         self.faults = LiveFaults(ws, self.request, fast=self.emulator.pacing == "fast")
         try:

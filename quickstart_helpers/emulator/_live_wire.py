@@ -77,10 +77,8 @@ def audio_slice(
     rate, pcm = audio[name]
     start, frames = slice_.start, slice_.frames
     if (start + frames) * 2 > len(pcm):
-        raise ValueError(
-            f"Cassette {cassette.name!r}: frames {start}..{start + frames} lie past "
-            f"the end of {name} ({len(pcm) // 2} frames)."
-        )
+        where = f"frames {start}..{start + frames} lie past the end of {name}"
+        raise ValueError(f"Cassette {cassette.name!r}: {where} ({len(pcm) // 2} frames).")
     return rate, pcm[start * 2 : (start + frames) * 2]
 
 

@@ -105,11 +105,8 @@ async def _cors_headers(request: web.Request, response: web.StreamResponse) -> N
 
 async def _merged(request: web.Request) -> tuple[web.Request, Handler]:
     """The request with single slashes, and the handler its route resolves to."""
-    merged = URL.build(
-        path=re.sub(r"/{2,}", "/", request.rel_url.raw_path),
-        query_string=request.rel_url.raw_query_string,
-        encoded=True,
-    )
+    path = re.sub(r"/{2,}", "/", request.rel_url.raw_path)
+    merged = URL.build(path=path, query_string=request.rel_url.raw_query_string, encoded=True)
     clone = request.clone(rel_url=merged)
     match_info = await request.app.router.resolve(clone)
     match_info.add_app(request.app)

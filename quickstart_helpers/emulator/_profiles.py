@@ -6,8 +6,7 @@ is an entry here, not a branch in a handler: a handler asks ``profile_for(model)
 and a new model is a new :class:`Profile`. ``docs/emulator-rules.md`` lists every rule with its
 source (``tests/test_profiles.py`` checks that it does). Where sources disagree, the newest
 official page wins and the rule's ``note`` says so. Nothing here was checked against the live
-API from this project (no key, no network): each rule is as its source documents it.
-"""
+API from this project (no key, no network): each rule is as its source documents it."""
 
 from __future__ import annotations
 
@@ -19,14 +18,10 @@ __all__ = ["INTERACTIONS_RULES", "PROFILES", "RULES", "Profile", "Rule", "profil
 
 @dataclass(frozen=True)
 class Rule:
-    """One documented behaviour of the live API.
-
-    Attributes:
-        id: A stable name, e.g. ``"live.client_content_only_as_history"``.
-        says: What the API does, in one sentence.
-        source: Where it is documented: a page and section, or a public issue.
-        note: Where sources disagree, which one this follows and why (optional).
-    """
+    """One documented behaviour of the live API: ``id``, a stable name (e.g.
+    ``"live.client_content_only_as_history"``); ``says``, what the API does, in one sentence;
+    ``source``, where it is documented (a page and section, or a public issue); ``note``,
+    where sources disagree, which one this follows and why (optional)."""
 
     id: str
     says: str
@@ -36,13 +31,9 @@ class Rule:
 
 @dataclass(frozen=True)
 class Profile:
-    """The rules that hold for a family of models.
-
-    Attributes:
-        family: A name for the family, e.g. ``"Gemini 3.1 Flash Live"``.
-        models: ``fnmatch`` patterns of bare model names (no ``models/`` prefix).
-        rules: The ids of the :data:`RULES` that hold for these models.
-    """
+    """The rules that hold for a family of models: ``family``, its name (e.g. ``"Gemini 3"``);
+    ``models``, ``fnmatch`` patterns of bare model names (no ``models/`` prefix); ``rules``,
+    the ids of the :data:`RULES` that hold for these models."""
 
     family: str
     models: tuple[str, ...]
@@ -57,7 +48,6 @@ _LIVE_GUIDE = (
     "Gemini API docs, Live API capabilities guide "
     "(ai.google.dev/gemini-api/docs/live-guide), section "
 )
-
 _STREAMING_INTERACTIONS = (
     "Gemini API docs, Streaming interactions "
     "(ai.google.dev/gemini-api/docs/interactions/streaming), the REST example"
@@ -70,7 +60,6 @@ _B1 = (
 _SIGNATURES = (
     "Gemini API docs, Thought signatures (ai.google.dev/gemini-api/docs/thought-signatures), on "
 )
-
 _CAPTURES = "real gemini-2.0/2.5-flash bodies quoted in public code"
 
 #: Every rule, by id. Each family of rules is added by the change that enforces it.

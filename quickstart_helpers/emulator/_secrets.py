@@ -4,8 +4,7 @@ Record mode learns each exchange's secrets from the request (``x-goog-api-key``,
 ``Authorization``, the ``key`` and ``access_token`` parameters) and scrubs what it writes
 with the package's one scrubber, :mod:`quickstart_helpers._scrub` (those secrets, the
 environment's keys, API key shapes, ``key=`` parameters and ``auth_tokens/...`` become
-:data:`REDACTED`). :func:`assert_clean`, the last check, refuses a file still holding one.
-"""
+:data:`REDACTED`). :func:`assert_clean`, the last check, refuses a file still holding one."""
 
 from __future__ import annotations
 
@@ -44,7 +43,5 @@ def assert_clean(files: Mapping[str, bytes], secrets: Iterable[str]) -> None:
             what = "an ephemeral token"
         else:
             continue
-        raise RecordingError(
-            f"Refused to write {name}: it would contain {what}. "
-            "Nothing was recorded for this request."
-        )
+        why = f"it would contain {what}. Nothing was recorded for this request."
+        raise RecordingError(f"Refused to write {name}: {why}")

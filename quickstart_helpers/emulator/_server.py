@@ -150,12 +150,8 @@ class Emulator:
         if self.certificate is None:
             raise RuntimeError("Start the emulator before asking for its http_options.")
         ctx = self.certificate.client_context()
-        return types.HttpOptions(
-            base_url=self.base_url,
-            client_args={"verify": ctx},
-            async_client_args={"verify": ctx, "ssl": ctx},
-            **kwargs,
-        )
+        clients = {"client_args": {"verify": ctx}, "async_client_args": {"verify": ctx, "ssl": ctx}}
+        return types.HttpOptions(base_url=self.base_url, **clients, **kwargs)
 
     def shell_exports(self) -> str:
         """Return ``export`` lines that point unmodified clients here: the base URL and key

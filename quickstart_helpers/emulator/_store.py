@@ -131,12 +131,8 @@ class CassetteStore:
 
     def models(self) -> list[dict[str, Any]]:
         """Return the Model JSON of the ``models`` cassettes (a later one wins), by name."""
-        found = {
-            bare_model(model["name"]): model
-            for cassette in self.cassettes
-            if isinstance(cassette, ModelsCassette)
-            for model in cassette.models
-        }
+        models = [m for c in self.cassettes if isinstance(c, ModelsCassette) for m in c.models]
+        found = {bare_model(model["name"]): model for model in models}
         return [found[name] for name in sorted(found)]
 
 

@@ -7,8 +7,7 @@ other host; its name constraints (:data:`LOOPBACK`) would refuse any other name 
 key were found. The server's private key never touches the disk (on Linux it reaches
 OpenSSL through an in-memory file; elsewhere trustme's temporary file, deleted at once). The
 authority's public certificate is written only when a client needs a file, in a private
-temporary folder deleted by :meth:`LocalCertificate.cleanup`, garbage collection or exit.
-"""
+temporary folder deleted by :meth:`LocalCertificate.cleanup`, garbage collection or exit."""
 
 from __future__ import annotations
 
@@ -44,9 +43,7 @@ class LocalCertificate:
     and the server certificate it issued."""
 
     def __init__(self, ca_pem: bytes, leaf: trustme.LeafCert, folder: Path | None) -> None:
-        self.ca_pem = ca_pem
-        self._leaf = leaf
-        self._folder = folder
+        self.ca_pem, self._leaf, self._folder = ca_pem, leaf, folder
         self._file: Path | None = None
         self._lock = threading.Lock()
         self._finalizer: weakref.finalize | None = None
@@ -96,17 +93,15 @@ def make_local_certificate(
     default a private temporary folder (see :meth:`LocalCertificate.cleanup`)."""
     now = dt.datetime.now(dt.timezone.utc)
     ca = _constrained(trustme.CA(path_length=0, organization_name="Gemini API emulator"))
-    leaf = ca.issue_cert(
-        *HOSTS,
-        not_before=now - dt.timedelta(minutes=5),
-        not_after=now + dt.timedelta(days=days),
-    )
+    start, end = now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)
+    leaf = ca.issue_cert(*HOSTS, not_before=start, not_after=end)
     return LocalCertificate(ca.cert_pem.bytes(), leaf, Path(folder) if folder else None)
 
 
 def _constrained(ca: trustme.CA) -> trustme.CA:
     """``ca`` signed again with :data:`LOOPBACK` name constraints (trustme has no option)."""
-    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+    key_pem = ca.private_key_pem.bytes()
+    key = serialization.load_pem_private_key(key_pem, None)
     cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
     builder = x509.CertificateBuilder(
         cert.issuer, cert.subject, cert.public_key(), cert.serial_number,
@@ -116,6 +111,4 @@ def _constrained(ca: trustme.CA) -> trustme.CA:
         builder = builder.add_extension(extension.value, extension.critical)
     builder = builder.add_extension(LOOPBACK, critical=True)
     cert = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
-    return trustme.CA.from_pem(
-        cert.public_bytes(serialization.Encoding.PEM), ca.private_key_pem.bytes()
-    )
+    return trustme.CA.from_pem(cert.public_bytes(serialization.Encoding.PEM), key_pem)
