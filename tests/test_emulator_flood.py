@@ -64,6 +64,7 @@ def test_automatic_collection_pauses_while_a_large_request_is_worked_on(monkeypa
     async def main() -> None:
         for size in (2 << 20, 1 << 20):  # large, then not
             await _protocol.off_loop(size, lambda: seen.append(gc.isenabled()))
+            await _protocol.hinted(size, lambda: seen.append(gc.isenabled()))  # nearest search
         seen.append(gc.isenabled())
         gc.disable()  # someone else's choice stands
         try:
@@ -73,7 +74,7 @@ def test_automatic_collection_pauses_while_a_large_request_is_worked_on(monkeypa
             gc.enable()
 
     asyncio.run(main())
-    assert seen == [False, True, True, False, False]
+    assert seen == [False, False, True, True, True, False, False]
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,7 @@ async def _answer(emulator: Emulator, request: web.Request) -> web.StreamRespons
     if isinstance(found, web.Response):  # the API's 400 for this model
         return found
     if (cassette := found) is None:  # the API's 404, naming the nearest recording
-        closest = await hinted(emulator.store.closest, model, body)
+        closest = await hinted(len(raw), emulator.store.closest, model, body)
         message = await off_loop(len(raw), no_recording, "generate", model, body, closest)
         return api_error(404, "NOT_FOUND", message + emulator.refusal())
     received.cassette = cassette.name
@@ -259,7 +259,7 @@ async def _chat(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     emulator.requests.append(received)
     cassette = emulator.store.find_key(key_of("openai", model, body))
     if cassette is None:  # 404, naming the nearest recording
-        closest = await hinted(emulator.store.closest, model, body, None, "openai")
+        closest = await hinted(len(raw), emulator.store.closest, model, body, None, "openai")
         message = no_recording("openai", model, body, closest)
         return openai_error(404, "NOT_FOUND", message + emulator.refusal())
     received.cassette = cassette.name

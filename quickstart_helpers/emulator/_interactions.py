@@ -112,7 +112,7 @@ async def _create(emulator: Emulator, request: web.Request) -> web.StreamRespons
     await asyncio.get_running_loop().run_in_executor(None, emulator.store.check_interactions)
     cassette = await off_loop(len(raw), emulator.store.find_interaction, model, body, previous)
     if cassette is None:
-        best = await hinted(emulator.store.closest, model, body, previous, "interactions")
+        best = await hinted(len(raw), emulator.store.closest, model, body, previous, "interactions")
         found = (model, body, best, previous)
         message = await off_loop(len(raw), no_recording, "interactions", *found)
         return api_error(404, "NOT_FOUND", message)

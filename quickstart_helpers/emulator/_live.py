@@ -165,7 +165,7 @@ class _LiveSession:
                         raise _Close(CLOSE_NOT_FOUND, _NO_AUDIO.format(seconds, "GEMINI_API_KEY"))
                     if found is None:
                         inputs = [t.input for c in self.cassettes for t in c.turns]
-                        closest = await hinted(closest_text, text, inputs)
+                        closest = await hinted(len(text), closest_text, text, inputs)
                         raise self._no_turn(text, inputs, closest)
                     queue.put_nowait(found)
             except _Close as close:

@@ -137,15 +137,16 @@ def _give_back() -> None:
         _LIBC.malloc_trim(0)
 
 
-async def hinted(search: Callable[..., T], *args: Any) -> T | str:
-    """Return ``search(*args)``, a nearest-recording search, run in :data:`WORKERS` while
-    fewer than :data:`HINT_SEARCHES` run; else :data:`NOT_SEARCHED` at once."""
+async def hinted(size: int, search: Callable[..., T], *args: Any) -> T | str:
+    """Return ``search(*args)``, a nearest-recording search for a request of ``size`` bytes,
+    run in :data:`WORKERS` (as :func:`off_loop` runs large work) while fewer than
+    :data:`HINT_SEARCHES` run; else :data:`NOT_SEARCHED` at once."""
     if not _searching.acquire(blocking=False):
         return NOT_SEARCHED
 
     def run() -> T:
         try:
-            return search(*args)
+            return _sized(size, search, *args)
         finally:  # held until the search ends, even if its client has gone
             _searching.release()
 
