@@ -56,6 +56,16 @@ def test_the_json_of_a_large_body_lets_the_event_loop_run(monkeypatch) -> None:
     assert asyncio.run(longest_pause()) < 0.08
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b'\xef\xbb\xbf{"a": 1}', b'"\xed\xa0\x80"', b'{"a": NaN}', b'{"a": [1', b"[" * 5000, b"\xff"],
+)
+def test_large_bodies_parse_as_small_ones_do(raw: bytes) -> None:
+    # json's Python scanner (past C_JSON_BYTES) gives what json.loads gives, errors included.
+    large = _protocol._sized(_protocol.C_JSON_BYTES + 1, _protocol.parse_json, raw)
+    assert large == _protocol.parse_json(raw)
+
+
 def test_automatic_collection_pauses_while_a_large_request_is_worked_on(monkeypatch) -> None:
     # With 24 MB of small parts, a dozen full collections held the interpreter 0.5 s each.
     monkeypatch.setattr(_protocol, "C_JSON_BYTES", 1 << 20)

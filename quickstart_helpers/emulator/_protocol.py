@@ -213,10 +213,11 @@ def parse_json(raw: bytes | str) -> tuple[Any, str | None]:
     try:
         if not getattr(_large, "on", False):
             return json.loads(raw), None
+        if isinstance(raw, bytes):  # as json.loads decodes it
+            raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
         decoder = json.JSONDecoder()
         decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
-        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw))
-        return decoder.decode(text), None
+        return decoder.decode(raw), None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
     except RecursionError:
