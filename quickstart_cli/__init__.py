@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import _cassettes, _record, _run, _serve
+from . import _cassettes, _common, _record, _run, _serve
 
 __all__ = ["build_parser", "main"]
 
@@ -26,4 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``quickstart`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if argv is None and args.command in ("emulator", "serve"):  # this process is the server
+        _common.system_allocator()
     return int(args.func(args) or 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -50,6 +51,17 @@ def upstream_option(parser: argparse.ArgumentParser, verb: str) -> None:
         "--upstream",
         help=f"server to {verb} (default: $QUICKSTART_UPSTREAM, else {settings.DEFAULT_UPSTREAM})",
     )
+
+
+def system_allocator() -> None:
+    """Run this command again, as the same process, under the C library's allocator
+    (``PYTHONMALLOC=malloc``), unless an allocator was chosen. Only on Linux (glibc), for the
+    servers: bursts of large requests left Python's own allocator holding twice its memory
+    (its 1 MiB arenas each kept by a few objects), while glibc's gives it back after each
+    (docs/performance.md)."""
+    if sys.platform.startswith("linux") and "PYTHONMALLOC" not in os.environ:
+        os.environ["PYTHONMALLOC"] = "malloc"
+        os.execv(sys.executable, sys.orig_argv)
 
 
 @contextlib.contextmanager
