@@ -91,6 +91,25 @@ def test_automatic_collection_pauses_while_a_large_request_is_worked_on(monkeypa
     assert seen == [False, False, True, True, True, False, False]
 
 
+def test_memory_is_given_back_once_a_second_after_a_burst(monkeypatch) -> None:
+    # A full collection holds the interpreter 0.1-0.4 s: one a burst, not one a request.
+    # (The memory it gives back: test_emulator_command's bursts.)
+    collected: list[float] = []
+    monkeypatch.setattr(_protocol.gc, "collect", lambda: collected.append(time.monotonic()))
+
+    async def main() -> float:
+        for _ in range(4):  # a burst of requests worked on in the workers, 0.3 s apart
+            await _protocol.off_loop(_protocol.INLINE_BYTES + 1, time.sleep, 0.3)
+        last = time.monotonic()
+        await asyncio.sleep(1.5)
+        await _protocol.off_loop(_protocol.INLINE_BYTES, time.sleep, 0)  # on the loop: none
+        await asyncio.sleep(1.2)
+        return last
+
+    last = asyncio.run(main())
+    assert len(collected) == 1 and 1 <= collected[0] - last < 1.4, (collected, last)
+
+
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
     with bench_flood.flood_emulator() as emulator:

@@ -12,6 +12,7 @@ import json.scanner
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,18 +67,15 @@ T = TypeVar("T")
 #: Bodies up to this many bytes are parsed, validated, keyed and matched on the event loop
 #: (a few ms at most); larger ones in :data:`WORKERS`, so that they never stall other clients.
 INLINE_BYTES = 4 << 10
-#: Seconds a thread may hold the interpreter lock while another waits, set process-wide when
-#: a worker starts: at Python's 5 ms the event loop, waiting at each socket call, took 0.3 s
-#: to a first chunk while a worker ran (1 ms: 30 ms).
+#: Seconds a thread may hold the interpreter lock, set process-wide by the workers: at Python's
+#: 5 ms the event loop took 0.3 s to a first chunk while a worker ran (1 ms: 30 ms).
 SWITCH_INTERVAL_S = 0.001
-#: Past this many bytes, a request's JSON is parsed and keyed (:func:`to_json`) in
-#: :data:`WORKERS` by json's pure-Python scanner and encoder: ten times slower, but the loop
-#: runs every ms (the C ones held the interpreter 1.7 s and 1.3 s for 60 MB of small parts).
+#: Past this many bytes, JSON is parsed and keyed by json's pure-Python scanner and encoder:
+#: 10x slower, but the loop runs every ms (the C ones held it 1.7 s, 1.3 s for 60 MB of parts).
 C_JSON_BYTES = 8 << 20
 _large = threading.local()
-#: Large requests in :data:`WORKERS`, and whether automatic collection was on before them:
-#: it is off while any runs (with 24 MB of small parts, a dozen full collections held the
-#: interpreter up to 0.5 s each); :func:`_give_back` collects after.
+#: Large requests in the workers, and if automatic collection was on before: it is off while
+#: any runs (for 24 MB of small parts, a dozen collections held the interpreter 0.5 s each).
 _PAUSED, _PAUSED_LOCK = [0, True], threading.Lock()
 #: Two worker threads: pure-Python work in a thread competes with the loop for the lock.
 WORKERS = ThreadPoolExecutor(
@@ -86,6 +84,8 @@ WORKERS = ThreadPoolExecutor(
 #: Nearest-recording searches at once (each in :data:`WORKERS`); past it a 404 has no hint.
 HINT_SEARCHES = 1
 _searching = threading.BoundedSemaphore(HINT_SEARCHES)
+#: When work in :data:`WORKERS` last ended: one :func:`_give_back` a burst (each 0.1-0.4 s).
+_LATEST = [0.0]
 #: glibc, loaded once: a ``CDLL`` per trim left objects alive amid a burst's garbage (pinned it).
 _LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 #: The hint of a 404 whose nearest recording was not searched for.
@@ -94,14 +94,14 @@ NOT_SEARCHED = "It was not compared with the recordings (busy with others: send 
 
 async def off_loop(size: int, function: Callable[..., T], *args: Any) -> T:
     """Return ``function(*args)``, work linear in a request's ``size`` (bytes): on the event
-    loop up to :data:`INLINE_BYTES`, else in :data:`WORKERS`; then, past 1 MiB, the freed
-    memory goes back to the OS a second later (:func:`_give_back`)."""
+    loop up to :data:`INLINE_BYTES`, else in :data:`WORKERS`; then, a second after the last
+    of those, the freed memory goes back to the OS (:func:`_give_back`)."""
     if size <= INLINE_BYTES:
         return function(*args)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(WORKERS, _sized, size, function, *args)
-    if size > 1 << 20:  # once the request is answered
-        loop.call_later(1, _give_back)
+    _LATEST[0] = done = time.monotonic()
+    loop.call_later(1, _give_back, done)
     return result
 
 
@@ -129,9 +129,11 @@ def _pause_collection(change: int) -> None:
             gc.enable()
 
 
-def _give_back() -> None:
-    """A full collection, then glibc's ``malloc_trim`` (the trim alone left 1.2 MB bodies of
-    small parts 12 MiB each in the process: their garbage pinned the interpreter's arenas)."""
+def _give_back(done: float) -> None:
+    """Unless work in :data:`WORKERS` ended after ``done``: a full collection, then glibc's
+    ``malloc_trim`` (alone, it left 1.2 MB bodies of small parts 12 MiB each in the process)."""
+    if done < _LATEST[0]:
+        return
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
