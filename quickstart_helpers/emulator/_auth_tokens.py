@@ -88,8 +88,7 @@ class TokenStore:
 
 def add_routes(app: web.Application, tokens: TokenStore) -> None:
     async def create(request: web.Request) -> web.StreamResponse:
-        read = await read_keyed_json(request, object_only=True)
-        if isinstance(read, web.Response):
+        if isinstance(read := await read_keyed_json(request, object_only=True), web.Response):
             return read
         try:
             return web.json_response({"name": tokens.create(read[1]).name})

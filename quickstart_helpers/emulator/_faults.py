@@ -66,8 +66,7 @@ class StreamFaults:
         """Before chunk ``index`` (``len(chunks)``: after the last), end the stream if a fault
         says so (True). ``frame`` frames a payload as the stream does (``last=True``: the end)."""
         if self.error is not None and self.error.after == index:
-            payload = self.error.error.model_dump(exclude_none=True)
-            await response.write(frame(payload, last=True))
+            await response.write(frame(self.error.error.model_dump(exclude_none=True), last=True))
             await response.write_eof()
             return True
         if self.drop is not None and self.drop.after == index and self.drop.at_byte is None:

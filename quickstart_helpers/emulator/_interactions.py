@@ -40,8 +40,7 @@ class StoredInteraction:
 
     def due(self, index: int) -> float:
         """Return the loop time at which event ``index`` (breaks counted) is generated."""
-        delays = [e.delay_ms for e in self.cassette.events[: index + 1]]
-        return self.started + sum(delays) / 1000
+        return self.started + sum(e.delay_ms for e in self.cassette.events[: index + 1]) / 1000
 
     def generated(self, now: float, realtime: bool) -> int:
         """Return how many recorded events (breaks counted) exist at loop time ``now``."""
@@ -139,8 +138,7 @@ async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
     if key_error(request) is None:
         query, version = dict(request.query), request.match_info["version"]
         emulator.requests.append(ReceivedRequest("interactions.get", "", version, query))
-    stored = _stored(request)
-    if isinstance(stored, web.Response):
+    if isinstance(stored := _stored(request), web.Response):
         return stored
     last_event_id = request.query.get("last_event_id")
     if request.query.get("stream", "").lower() != "true":
@@ -158,12 +156,10 @@ async def _get(emulator: Emulator, request: web.Request) -> web.StreamResponse:
 
 
 async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    stored = _stored(request)
-    if isinstance(stored, web.Response):
+    if isinstance(stored := _stored(request), web.Response):
         return stored
     now, realtime = _now(), emulator.pacing == "realtime"
-    status = stored.status(now, realtime)
-    if status != "in_progress":
+    if (status := stored.status(now, realtime)) != "in_progress":
         why = "only an interaction still in progress can be cancelled."
         message = f"Interaction {stored.cassette.interaction_id!r} is {status}; {why}"
         return api_error(400, "FAILED_PRECONDITION", message)
@@ -172,8 +168,7 @@ async def _cancel(emulator: Emulator, request: web.Request) -> web.StreamRespons
 
 
 async def _delete(emulator: Emulator, request: web.Request) -> web.StreamResponse:
-    stored = _stored(request)
-    if isinstance(stored, web.Response):
+    if isinstance(stored := _stored(request), web.Response):
         return stored
     del request.app[_STORE][stored.cassette.interaction_id]
     return web.json_response({})

@@ -317,11 +317,9 @@ class _LiveSession:
                     self.received.cassette = cassette.name
                 return cassette, index
         if instruction_mismatch:
-            raise _Close(
-                CLOSE_NOT_FOUND,
-                "No cassette recorded this turn with this system instruction. Use the "
-                "recorded one (assets/cassettes/live) or set GEMINI_API_KEY.",
-            )
+            what = "No cassette recorded this turn with this system instruction."
+            todo = "Use the recorded one (assets/cassettes/live) or set GEMINI_API_KEY."
+            raise _Close(CLOSE_NOT_FOUND, f"{what} {todo}")
         return None
 
     def _no_turn(self, text: str, inputs: list[str], closest: int | str | None) -> _Close:

@@ -50,8 +50,7 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
         if emulator.recorder is not None and ":" not in (name or ""):  # see _record.py
             names = [bare_model(m["name"]) for m in catalog(emulator)]
             known = bare_model(name) in names if name else bool(names)
-            forwarded = await emulator.recorder.models(emulator, request, known)
-            if forwarded is not None:
+            if (forwarded := await emulator.recorder.models(emulator, request, known)) is not None:
                 return forwarded
         if ":" in (name or ""):  # GET on a method such as :generateContent
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
@@ -106,8 +105,7 @@ def _get(emulator: Emulator, request: web.Request) -> web.Response:
 
 
 def count_answer(emulator: Emulator, model: str, body: Any) -> tuple[int, dict, int] | None:
-    """Return ``(status, JSON, milliseconds to wait)`` a recording gives for a
-    ``countTokens`` body, or None."""
+    """Return ``(status, JSON, delay_ms)`` a recording gives for a ``countTokens`` body, or None."""
     wanted = count_key(model, count_request(body))
     if (recorded := emulator.store.find_key(f"count_tokens {wanted}")) is not None:
         error = recorded.error
@@ -131,8 +129,7 @@ def count_tokens(emulator: Emulator, model: str, body: Any) -> tuple[web.Respons
     normalized, error = validate_generate_request(body, count_tokens_model())
     if error is not None:
         return error, 0
-    found = count_answer(emulator, model, normalized)
-    if found is not None:
+    if (found := count_answer(emulator, model, normalized)) is not None:
         status, answer, delay_ms = found
         return web.json_response(answer, status=status), delay_ms
     prompt = prompt_text(count_request(normalized).get("contents"))

@@ -208,28 +208,24 @@ PROFILES: tuple[Profile, ...] = (
     Profile(
         "Gemini 3.1 Flash Live",
         ("gemini-3.1-flash-live*",),
-        frozenset(
-            {
-                "live.client_content_only_as_history",
-                "live.media_chunks_refused",
-                "live.null_resumption_handle_refused",
-                "live.several_parts_per_event",
-                "live.activity_signals_need_manual",
-            }
-        )
-        | _EVERY_MODEL,
+        _EVERY_MODEL
+        | {
+            "live.client_content_only_as_history",
+            "live.media_chunks_refused",
+            "live.null_resumption_handle_refused",
+            "live.several_parts_per_event",
+            "live.activity_signals_need_manual",
+        },
     ),
     Profile(
         "Gemini 3",
         ("gemini-3*",),
-        frozenset(
-            {
-                "generate.thought_signature_on_final_chunk",
-                "generate.function_call_signature",
-                "generate.function_call_signature_required",
-            }
-        )
-        | _EVERY_MODEL,
+        _EVERY_MODEL
+        | {
+            "generate.thought_signature_on_final_chunk",
+            "generate.function_call_signature",
+            "generate.function_call_signature_required",
+        },
     ),
     Profile("Other models", ("*",), _EVERY_MODEL),
 )

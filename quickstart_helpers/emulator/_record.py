@@ -275,13 +275,12 @@ def recording_emulator(
     pacing: Pacing | None = None,
     shared: bool = True,
 ) -> Emulator:
-    """Return a started emulator in record mode that replays from and records into
-    ``folder``: ``mode`` ``none``, ``once``, ``new_episodes`` or ``all``; ``upstream``, the
-    server recorded (``$QUICKSTART_UPSTREAM``, else the live API), and ``upstream_ca``, a PEM
-    file to trust for it (``$QUICKSTART_UPSTREAM_CA``, else the system's); ``pacing`` of the
-    replays; ``shared``: reuse (and keep until exit) one emulator per folder, mode and
-    upstream. Raises ``ValueError`` (a mode, pacing or URL not allowed) or ``CassetteError``
-    (a cassette already in ``folder`` is not valid)."""
+    """Return a started emulator in record mode that replays from and records into ``folder``:
+    ``mode`` ``none``, ``once``, ``new_episodes`` or ``all``; ``upstream``, the server recorded
+    (``$QUICKSTART_UPSTREAM``, else the live API), and ``upstream_ca``, a PEM file to trust for it
+    (``$QUICKSTART_UPSTREAM_CA``, else the system's); ``pacing`` of the replays; ``shared``: reuse
+    (and keep until exit) one emulator per folder, mode and upstream. Raises ``ValueError`` (a mode,
+    pacing or URL not allowed) or ``CassetteError`` (an invalid cassette in ``folder``)."""
     upstream = (upstream or settings.upstream()).rstrip("/")
     if not upstream.startswith(("https://", "http://")):
         raise ValueError(f"The upstream must be an http(s):// URL, not {upstream!r}.")
@@ -292,8 +291,7 @@ def recording_emulator(
 
 def _start(folder: Path, mode: RecordMode, upstream: str, ca: Any, pacing: Any) -> Emulator:
     recorder = Recorder(folder, mode, upstream, upstream_ssl_context(ca) if ca else None)
-    pacing = pacing or settings.pacing()
-    return Emulator(CassetteStore([folder]), pacing, recorder=recorder).start()
+    return Emulator(CassetteStore([folder]), pacing or settings.pacing(), recorder=recorder).start()
 
 
 @functools.cache

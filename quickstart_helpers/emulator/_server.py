@@ -109,8 +109,7 @@ class Emulator:
         if self._server is not None:
             return self
         if self.certificate is None:
-            self.certificate = make_local_certificate()
-            self._own_certificate = True
+            self.certificate, self._own_certificate = make_local_certificate(), True
         self._server = _background.BackgroundServer(
             self.build_app,
             host=self.host,
@@ -162,9 +161,8 @@ class Emulator:
         ca = self.certificate.cert_file
         return (
             f"export GOOGLE_GEMINI_BASE_URL={self.base_url}\n"
-            "export GEMINI_API_KEY=offline-emulator\n"
-            f"export SSL_CERT_FILE={ca}\nexport NODE_EXTRA_CA_CERTS={ca}\n"
-            f"export CURL_CA_BUNDLE={ca}"
+            f"export GEMINI_API_KEY=offline-emulator\nexport SSL_CERT_FILE={ca}\n"
+            f"export NODE_EXTRA_CA_CERTS={ca}\nexport CURL_CA_BUNDLE={ca}"
         )
 
     def refusal(self) -> str:

@@ -1,10 +1,9 @@
 """Request bodies validated as the live API parses JSON (proto3), with the SDK's types.
 
-Accepted: either spelling of a field (lowerCamelCase, snake_case), one object for a repeated
-field, enum values in any case. Refused (400 ``INVALID_ARGUMENT``): an unknown field (``Invalid
-JSON payload received. Unknown name "generationConfg" [at 'generation_config']: Cannot find
-field.``), a bad value (``Invalid value at 'generation_config.response_modalities[0]'
-(Modality), "FOO"``)."""
+Accepted: lowerCamelCase or snake_case field names, one object for a repeated field, enum values
+in any case. Refused (400 ``INVALID_ARGUMENT``): an unknown field (``Invalid JSON payload
+received. Unknown name "generationConfg" [at 'generation_config']: Cannot find field.``), a bad
+value (``Invalid value at 'generation_config.response_modalities[0]' (Modality), "FOO"``)."""
 
 from __future__ import annotations
 

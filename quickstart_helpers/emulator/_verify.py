@@ -1,8 +1,7 @@
 """Drift check: each cassette's request, as ``quickstart cassettes --json`` lists it, is recorded
 again through a recording proxy (mode ``all``, a temporary folder) and compared with the stored one
 by structure only: field paths (``candidates[].content.parts[].text``), part kinds, finish reasons,
-error statuses, Live API message types. Text, numbers and timing differ from one answer to the next
-and are not compared."""
+error statuses, Live API message types; not text, numbers or timing, which vary between answers."""
 
 from __future__ import annotations
 
