@@ -56,9 +56,9 @@ def upstream_option(parser: argparse.ArgumentParser, verb: str) -> None:
 def system_allocator() -> None:
     """Run this command again, as the same process, under the C library's allocator
     (``PYTHONMALLOC=malloc``), unless an allocator was chosen. Only on Linux (glibc), for the
-    servers: bursts of large requests left Python's own allocator holding twice its memory
-    (its 1 MiB arenas each kept by a few objects), while glibc's gives it back after each
-    (docs/performance.md)."""
+    servers: each burst of large requests left Python's own allocator holding more (its 1 MiB
+    arenas each kept by a few objects; 92 to 209 MiB over 60 bursts), while glibc's gives it
+    back after each (docs/performance.md)."""
     if sys.platform.startswith("linux") and "PYTHONMALLOC" not in os.environ:
         os.environ["PYTHONMALLOC"] = "malloc"
         os.execv(sys.executable, sys.orig_argv)
